@@ -1,0 +1,55 @@
+//! The command line: one binary, one subcommand per job. Each subcommand lives in
+//! `commands/` with its own clap arguments; this file only dispatches and maps errors to
+//! exit codes.
+
+use std::ffi::OsString;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::commands;
+
+/// Exit code for a build or command that failed.
+pub const EXIT_FAILURE: u8 = 1;
+/// Exit code for bad input (an input, flag or environment value that cannot be used).
+pub const EXIT_USAGE: u8 = 2;
+/// Exit code for a bug or an unusable environment (no async runtime, ...).
+pub const EXIT_INTERNAL: u8 = 70;
+
+#[derive(Debug, Parser)]
+#[command(name = "layercache", version, about = "BuildKit builds with the GitHub Actions layer cache", long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run as the GitHub Action: read INPUT_* and the runner environment (what the container runs).
+    Action(commands::action::Args),
+    /// The action's post step: remove what the main step left behind.
+    Post(commands::post::Args),
+    /// Expose the runner's cache credentials to later steps (the expose-runtime action).
+    Expose(commands::expose::Args),
+}
+
+/// Parse `args` and run the chosen command.
+pub async fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(err) => {
+            let code = if err.use_stderr() { EXIT_USAGE } else { 0 };
+            let _ = err.print();
+            return ExitCode::from(code);
+        }
+    };
+    let result = match cli.command {
+        Command::Action(args) => commands::action::run(args).await,
+        Command::Post(args) => commands::post::run(args).await,
+        Command::Expose(args) => commands::expose::run(args).await,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => ExitCode::from(err.exit_code()),
+    }
+}

@@ -1,0 +1,26 @@
+//! One module per subcommand, each with its clap `Args` and an async `run`.
+
+pub mod action;
+pub mod expose;
+pub mod post;
+
+/// How a command failed; decides the exit code. The message has already been shown to
+/// the user in the form that fits the command (a workflow `::error::` or a plain line).
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    /// Bad input: an input, flag or environment value that cannot be used.
+    #[error("{0}")]
+    Usage(String),
+    /// The work itself failed (a build step, a daemon error, ...).
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl CommandError {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Self::Usage(_) => crate::app::EXIT_USAGE,
+            Self::Failed(_) => crate::app::EXIT_FAILURE,
+        }
+    }
+}

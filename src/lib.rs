@@ -1,0 +1,9 @@
+//! layercache: build Docker images in GitHub Actions with BuildKit and the Actions cache.
+//!
+//! The data path (see DESIGN.md): raw inputs → `plan::BuildPlan` → engine → outcome →
+//! reports. Modules are named for what they hold.
+
+pub mod app;
+pub mod commands;
+pub mod logging;
+pub mod secret;
