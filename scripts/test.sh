@@ -65,6 +65,12 @@ if [ ${#actions[@]} -gt 0 ]; then
     check-jsonschema --builtin-schema vendor.github-actions "${actions[@]}"
 fi
 
+workflows=(.github/workflows/*.yml)
+if [ -e "${workflows[0]}" ]; then
+    phase "check-jsonschema --builtin-schema vendor.github-workflows ${workflows[*]}"
+    check-jsonschema --builtin-schema vendor.github-workflows "${workflows[@]}"
+fi
+
 phase "cargo nextest run --locked"
 # nextest exits non-zero when a test fails and (exit 4) when no test ran at all; both fail
 # this script. Its summary line is the last thing printed: the clean-up is quiet.
