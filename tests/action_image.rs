@@ -12,6 +12,9 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use runner::{Step, required_env, workflow_commands};
 
+/// The image's size limit (docs/release.md), also checked by scripts/lib/image.sh.
+const MAX_IMAGE_BYTES: u64 = 15_000_000;
+
 fn image() -> String {
     required_env("LAYERCACHE_TEST_ACTION_IMAGE")
 }
@@ -166,7 +169,8 @@ fn expose_without_a_cache_service_warns_and_succeeds() {
 }
 
 /// The image's config is what the runner needs: root (no `USER`, or it could not write the
-/// workspace and file-command mounts), the binary as entrypoint, `action` as the command.
+/// workspace and file-command mounts), the binary as entrypoint, `action` as the command;
+/// and it stays small, since every job that uses the action pulls it.
 #[test]
 fn image_config_fits_the_runner() {
     let step = Step::new();
@@ -180,13 +184,19 @@ fn image_config_fits_the_runner() {
     let inspect = std::process::Command::new("docker")
         .env("DOCKER_HOST", required_env("LAYERCACHE_TEST_DOCKER_HOST"))
         .args(["image", "inspect", "--format"])
-        .arg("{{json .Config.User}} {{json .Config.Entrypoint}} {{json .Config.Cmd}}")
+        .arg("{{.Size}} {{json .Config.User}} {{json .Config.Entrypoint}} {{json .Config.Cmd}}")
         .arg(image())
         .output()
         .expect("docker image inspect");
-    let config = String::from_utf8_lossy(&inspect.stdout);
-    assert_eq!(
-        config.trim(),
-        r#""" ["/usr/local/bin/layercache"] ["action"]"#
+    let inspected = String::from_utf8_lossy(&inspect.stdout);
+    let (size, config) = inspected
+        .trim()
+        .split_once(' ')
+        .expect("docker image inspect output");
+    assert_eq!(config, r#""" ["/usr/local/bin/layercache"] ["action"]"#);
+    let size: u64 = size.parse().expect("image size");
+    assert!(
+        size <= MAX_IMAGE_BYTES,
+        "the image is {size} bytes, over {MAX_IMAGE_BYTES}"
     );
 }
