@@ -373,3 +373,40 @@ fn push_without_tags_is_refused() {
             .any(|c| c.name == "error" && c.data.starts_with("tags: push needs"))
     );
 }
+
+#[test]
+fn github_token_lets_buildkit_list_blobs_in_bulk_on_github_com() {
+    let mut s = step();
+    s.input("github-token", "ghs_canarytoken123")
+        .input("cache-to", "type=gha");
+    let r = s.run(&["action", "--dry-run"]);
+    assert_eq!(r.code(), 0, "{}{}", r.stdout, r.stderr);
+    let export = r
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("export: type=gha"))
+        .expect("export line");
+    assert!(
+        export.contains("repository=octo/app") && export.contains("ghtoken=***"),
+        "{export}"
+    );
+    assert!(
+        !r.stdout.contains("ghs_canarytoken123")
+            || r.stdout
+                .lines()
+                .filter(|l| l.contains("ghs_canarytoken123"))
+                .all(|l| l.starts_with("::add-mask::"))
+    );
+
+    s.set("GITHUB_SERVER_URL", "https://git.example.com");
+    let r = s.run(&["action", "--dry-run"]);
+    let export = r
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("export: type=gha"))
+        .expect("export line");
+    assert!(
+        !export.contains("repository="),
+        "BuildKit's REST call goes to api.github.com only: {export}"
+    );
+}
