@@ -3,6 +3,7 @@
 //! The data path (see DESIGN.md): raw inputs → `plan::BuildPlan` → engine → outcome →
 //! reports. Modules are named for what they hold.
 
+pub mod advice;
 pub mod app;
 pub mod commands;
 pub mod logging;
