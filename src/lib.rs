@@ -6,5 +6,6 @@
 pub mod advice;
 pub mod app;
 pub mod commands;
+pub mod housekeeping;
 pub mod logging;
 pub mod secret;
