@@ -4,8 +4,10 @@
 //! reports. Modules are named for what they hold.
 
 pub mod action;
+pub mod advice;
 pub mod app;
 pub mod commands;
+pub mod housekeeping;
 pub mod logging;
 pub mod plan;
 pub mod secret;
