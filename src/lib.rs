@@ -4,6 +4,8 @@
 //! reports. Modules are named for what they hold.
 
 pub mod app;
+pub mod cache_service;
 pub mod commands;
 pub mod logging;
 pub mod secret;
+pub mod storage;
