@@ -6,8 +6,10 @@
 pub mod action;
 pub mod advice;
 pub mod app;
+pub mod cache_service;
 pub mod commands;
 pub mod housekeeping;
 pub mod logging;
 pub mod plan;
 pub mod secret;
+pub mod storage;
