@@ -5,5 +5,6 @@
 
 pub mod app;
 pub mod commands;
+pub mod engine;
 pub mod logging;
 pub mod secret;
