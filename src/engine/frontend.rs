@@ -90,6 +90,12 @@ pub fn frontend_attrs(req: &BuildRequest, inputs: &SolveInputs<'_>) -> HashMap<S
     if let Some(c) = &req.cgroup_parent {
         a.insert("cgroup-parent".to_owned(), c.clone());
     }
+    if !req.cache_from.is_empty() {
+        a.insert(
+            "cache-imports".to_owned(),
+            cache_imports_json(&req.cache_from),
+        );
+    }
     for (name, value) in &req.build_contexts {
         a.insert(format!("context:{name}"), value.clone());
     }
@@ -114,6 +120,20 @@ fn exporter(req: &BuildRequest, caps: &Capabilities) -> (String, HashMap<String,
         return (o.kind.clone(), attrs);
     }
     ("image".to_owned(), attrs)
+}
+
+/// The Dockerfile frontend runs the cache import itself and reads the entries from this
+/// attribute (BuildKit `client/solve.go` sets it; `SolveRequest.cache.imports` alone is not
+/// enough for frontend solves).
+fn cache_imports_json(entries: &[CacheEntry]) -> String {
+    let list: Vec<serde_json::Value> = entries
+        .iter()
+        .map(|e| {
+            let be = entry(e);
+            serde_json::json!({ "Type": be.r#type, "Attrs": be.attrs })
+        })
+        .collect();
+    serde_json::Value::Array(list).to_string()
 }
 
 /// One cache entry as BuildKit takes it; secret attributes are exposed only here.
