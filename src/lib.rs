@@ -3,8 +3,10 @@
 //! The data path (see DESIGN.md): raw inputs → `plan::BuildPlan` → engine → outcome →
 //! reports. Modules are named for what they hold.
 
+pub mod action;
 pub mod app;
 pub mod commands;
 pub mod engine;
 pub mod logging;
+pub mod plan;
 pub mod secret;

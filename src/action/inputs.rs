@@ -1,0 +1,172 @@
+//! The action's inputs as raw strings, exactly as the runner (`INPUT_<NAME>`, hyphens kept)
+//! or the command line gave them, with typed accessors that name the input in every error.
+//!
+//! Accessors record what was read, so a test can prove that every declared input is used.
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::env::Env;
+use super::names::{InputKind, InputSpec};
+use crate::plan::PlanError;
+use crate::plan::csv::split_input;
+
+#[derive(Debug)]
+pub struct Inputs {
+    specs: &'static [InputSpec],
+    values: BTreeMap<&'static str, String>,
+    read: RefCell<BTreeSet<&'static str>>,
+}
+
+/// The runner's variable name for an input: `INPUT_` + name with spaces as `_`, upper-cased.
+pub fn env_name(input: &str) -> String {
+    format!("INPUT_{}", input.replace(' ', "_").to_uppercase())
+}
+
+impl Inputs {
+    /// Read every declared input from the runner's environment. An input the runner did not
+    /// set (a run outside a runner) takes its declared default, if that is a literal.
+    pub fn from_env(specs: &'static [InputSpec], env: &Env) -> Self {
+        let values = specs
+            .iter()
+            .map(|spec| {
+                let value = env
+                    .raw(&env_name(spec.name))
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| literal_default(spec).to_owned());
+                (spec.name, value)
+            })
+            .collect();
+        Self {
+            specs,
+            values,
+            read: RefCell::default(),
+        }
+    }
+
+    /// Inputs given by name (the command line, tests); unnamed ones take their literal default.
+    pub fn from_pairs<'a>(
+        specs: &'static [InputSpec],
+        pairs: impl IntoIterator<Item = (&'a str, String)>,
+    ) -> Result<Self, PlanError> {
+        let mut values: BTreeMap<&'static str, String> = specs
+            .iter()
+            .map(|s| (s.name, literal_default(s).to_owned()))
+            .collect();
+        for (name, value) in pairs {
+            let spec = specs
+                .iter()
+                .find(|s| s.name == name)
+                .ok_or_else(|| PlanError::new("inputs", format!("unknown input {name:?}")))?;
+            values.insert(spec.name, value);
+        }
+        Ok(Self {
+            specs,
+            values,
+            read: RefCell::default(),
+        })
+    }
+
+    fn spec(&self, name: &str) -> &'static InputSpec {
+        match self.specs.iter().find(|s| s.name == name) {
+            Some(spec) => spec,
+            // Reading an undeclared input is a bug in this program, caught by the
+            // metadata consistency test; fail loudly rather than read nothing.
+            None => panic!("input {name:?} is read but not declared in action.yml"),
+        }
+    }
+
+    fn raw(&self, name: &str) -> &str {
+        let spec = self.spec(name);
+        self.read.borrow_mut().insert(spec.name);
+        self.values.get(spec.name).map(String::as_str).unwrap_or("")
+    }
+
+    /// A text input, trimmed; `None` when empty.
+    pub fn text(&self, name: &str) -> Option<String> {
+        let v = self.raw(name).trim();
+        (!v.is_empty()).then(|| v.to_owned())
+    }
+
+    /// A text input exactly as given (secrets keep their whitespace).
+    pub fn verbatim(&self, name: &str) -> &str {
+        self.raw(name)
+    }
+
+    /// A boolean input: `true` or `false` in any case; empty means the declared default.
+    pub fn bool(&self, name: &str) -> Result<bool, PlanError> {
+        let spec = self.spec(name);
+        let raw = self.raw(name).trim();
+        let value = if raw.is_empty() {
+            literal_default(spec)
+        } else {
+            raw
+        };
+        match value.to_ascii_lowercase().as_str() {
+            "true" => Ok(true),
+            "false" | "" => Ok(false),
+            _ => Err(PlanError::new(
+                spec.name,
+                format!("expected true or false, got {value:?}"),
+            )),
+        }
+    }
+
+    /// A list input split by its declared kind.
+    pub fn list(&self, name: &str) -> Result<Vec<String>, PlanError> {
+        let spec = self.spec(name);
+        let kind = match spec.kind {
+            InputKind::Bool => InputKind::Text,
+            k => k,
+        };
+        split_input(self.raw(name), kind).map_err(|e| PlanError::new(spec.name, e.to_string()))
+    }
+
+    /// Declared inputs that nothing has read yet.
+    pub fn unread(&self) -> Vec<&'static str> {
+        let read = self.read.borrow();
+        self.specs
+            .iter()
+            .map(|s| s.name)
+            .filter(|n| !read.contains(n))
+            .collect()
+    }
+}
+
+/// A default that is a literal (not a `${{ }}` expression the runner evaluates).
+fn literal_default(spec: &InputSpec) -> &'static str {
+    match spec.default {
+        Some(d) if !d.contains("${{") => d,
+        _ => "",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::action::names::{INPUTS, LOAD, TAGS};
+
+    #[test]
+    fn env_names_keep_hyphens() {
+        assert_eq!(env_name("cache-from"), "INPUT_CACHE-FROM");
+        assert_eq!(env_name("my input"), "INPUT_MY_INPUT");
+    }
+
+    #[test]
+    fn booleans_accept_any_case_and_name_the_input() {
+        let env = Env::from_pairs([("INPUT_LOAD", "TRUE"), ("INPUT_PUSH", "yes")]);
+        let inputs = Inputs::from_env(INPUTS, &env);
+        assert!(inputs.bool(LOAD).unwrap());
+        let err = inputs.bool("push").unwrap_err().to_string();
+        assert_eq!(err, "push: expected true or false, got \"yes\"");
+    }
+
+    #[test]
+    fn missing_inputs_take_literal_defaults() {
+        let inputs = Inputs::from_env(INPUTS, &Env::default());
+        assert!(!inputs.bool(LOAD).unwrap());
+        assert_eq!(inputs.text("driver").as_deref(), Some("auto"));
+        assert_eq!(inputs.text("github-token"), None);
+        assert!(inputs.list(TAGS).unwrap().is_empty());
+    }
+}

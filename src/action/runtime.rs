@@ -1,0 +1,367 @@
+//! What the runner gives the action for caching: the runtime token and its `ac` claim,
+//! the cache service URLs, the protocol version we choose, and `ACTIONS_CACHE_MODE`.
+//!
+//! The version rule is protocol.md §0's: an explicit choice wins; GitHub Enterprise Server
+//! uses v1; otherwise `ACTIONS_RESULTS_URL` means v2 (container actions never receive
+//! `ACTIONS_CACHE_SERVICE_V2`); otherwise `ACTIONS_CACHE_URL` means v1; otherwise no cache.
+
+use std::fmt;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+use super::env::Env;
+use super::names::env as names;
+use crate::secret::Secret;
+
+/// The cache protocol and the URL to speak it to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CacheProtocol {
+    /// Legacy `_apis/artifactcache` at `ACTIONS_CACHE_URL` (GHES, act, self-hosted servers).
+    V1 { url: String },
+    /// Twirp `CacheService` at `ACTIONS_RESULTS_URL` (github.com since 2025).
+    V2 { url: String },
+}
+
+impl CacheProtocol {
+    pub fn version(&self) -> u8 {
+        match self {
+            Self::V1 { .. } => 1,
+            Self::V2 { .. } => 2,
+        }
+    }
+}
+
+/// `ACTIONS_CACHE_MODE`: which of import and export the job may run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CacheMode {
+    Read,
+    #[default]
+    Write,
+    WriteOnly,
+    None,
+}
+
+impl CacheMode {
+    pub fn may_import(self) -> bool {
+        matches!(self, Self::Read | Self::Write)
+    }
+    pub fn may_export(self) -> bool {
+        matches!(self, Self::Write | Self::WriteOnly)
+    }
+}
+
+impl fmt::Display for CacheMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Read => "read",
+            Self::Write => "write",
+            Self::WriteOnly => "write-only",
+            Self::None => "none",
+        })
+    }
+}
+
+/// One entry of the token's `ac` claim: a ref and what the job may do with its caches.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+pub struct TokenScope {
+    #[serde(rename = "Scope")]
+    pub scope: String,
+    #[serde(rename = "Permission")]
+    pub permission: u8,
+}
+
+impl TokenScope {
+    pub fn readable(&self) -> bool {
+        self.permission & 1 != 0
+    }
+    pub fn writable(&self) -> bool {
+        self.permission & 2 != 0
+    }
+}
+
+/// The runner's cache-related environment, decided once at start-up.
+#[derive(Debug, Clone, Default)]
+pub struct Runtime {
+    pub token: Option<Secret>,
+    pub runtime_url: Option<String>,
+    pub cache_url: Option<String>,
+    pub results_url: Option<String>,
+    pub id_token_request_url: Option<String>,
+    pub id_token_request_token: Option<Secret>,
+    pub protocol: Option<CacheProtocol>,
+    pub mode: CacheMode,
+    /// Decoded `ac` claim; empty when the token has none or could not be read.
+    pub scopes: Vec<TokenScope>,
+    pub is_ghes: bool,
+    /// Things worth a warning that did not stop anything (shown by the caller).
+    pub warnings: Vec<String>,
+}
+
+impl Runtime {
+    pub fn from_env(env: &Env) -> Self {
+        let mut warnings = Vec::new();
+        let token = env.get(names::ACTIONS_RUNTIME_TOKEN).map(Secret::from);
+        let cache_url = env.get(names::ACTIONS_CACHE_URL).map(str::to_owned);
+        let results_url = env.get(names::ACTIONS_RESULTS_URL).map(str::to_owned);
+        let is_ghes = is_ghes(
+            env.get(names::GITHUB_SERVER_URL)
+                .unwrap_or("https://github.com"),
+        );
+        let mode = match env.get(names::ACTIONS_CACHE_MODE).map(str::trim) {
+            None => CacheMode::Write,
+            Some(m) => parse_cache_mode(m).unwrap_or_else(|| {
+                warnings.push(format!(
+                    "ignoring ACTIONS_CACHE_MODE={m:?} (valid: read, write, write-only, none)"
+                ));
+                CacheMode::Write
+            }),
+        };
+        let scopes = match &token {
+            Some(t) => decode_scopes(t).unwrap_or_else(|why| {
+                warnings.push(format!(
+                    "could not read the cache scopes of ACTIONS_RUNTIME_TOKEN: {why}"
+                ));
+                Vec::new()
+            }),
+            None => Vec::new(),
+        };
+        let forced = forced_version(env, &mut warnings);
+        let protocol = choose_protocol(
+            forced,
+            is_ghes,
+            cache_url.as_deref(),
+            results_url.as_deref(),
+        );
+        if protocol.is_none() {
+            warnings.push(match forced {
+                Some(v) => format!("cache protocol v{v} was requested but its URL is not set; the GitHub Actions cache is unavailable"),
+                None => "no GitHub Actions cache service (neither ACTIONS_RESULTS_URL nor ACTIONS_CACHE_URL is set); type=gha cache is unavailable".to_owned(),
+            });
+        } else if token.is_none() {
+            warnings
+                .push("ACTIONS_RUNTIME_TOKEN is not set; type=gha cache is unavailable".to_owned());
+        }
+        Self {
+            token,
+            runtime_url: env.get(names::ACTIONS_RUNTIME_URL).map(str::to_owned),
+            cache_url,
+            results_url,
+            id_token_request_url: env
+                .get(names::ACTIONS_ID_TOKEN_REQUEST_URL)
+                .map(str::to_owned),
+            id_token_request_token: env
+                .get(names::ACTIONS_ID_TOKEN_REQUEST_TOKEN)
+                .map(Secret::from),
+            protocol,
+            mode,
+            scopes,
+            is_ghes,
+            warnings,
+        }
+    }
+
+    /// The cache service is usable: a protocol was chosen and there is a token.
+    pub fn cache_available(&self) -> bool {
+        self.protocol.is_some() && self.token.is_some()
+    }
+
+    /// The token may write to at least one ref (BuildKit writes to the last writable one).
+    pub fn writable_scope(&self) -> Option<&TokenScope> {
+        self.scopes.iter().rev().find(|s| s.writable())
+    }
+}
+
+fn parse_cache_mode(m: &str) -> Option<CacheMode> {
+    match m.to_ascii_lowercase().as_str() {
+        "read" => Some(CacheMode::Read),
+        "write" => Some(CacheMode::Write),
+        "write-only" => Some(CacheMode::WriteOnly),
+        "none" => Some(CacheMode::None),
+        _ => None,
+    }
+}
+
+/// Lenient boolean: `1/true/yes/on` and `0/false/no/off`, any case.
+pub fn parse_lenient_bool(v: &str) -> Option<bool> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Some(true),
+        "0" | "false" | "no" | "off" => Some(false),
+        _ => None,
+    }
+}
+
+fn forced_version(env: &Env, warnings: &mut Vec<String>) -> Option<u8> {
+    if let Some(v) = env.get(names::ACTIONS_CACHE_API_FORCE_VERSION) {
+        match v.trim().to_ascii_lowercase().as_str() {
+            "v1" | "1" => return Some(1),
+            "v2" | "2" => return Some(2),
+            _ => warnings.push(format!(
+                "ignoring ACTIONS_CACHE_API_FORCE_VERSION={v:?} (valid: v1, v2)"
+            )),
+        }
+    }
+    let v = env.get(names::ACTIONS_CACHE_SERVICE_V2)?;
+    match parse_lenient_bool(v) {
+        Some(true) => Some(2),
+        Some(false) => Some(1),
+        None => {
+            warnings.push(format!(
+                "ignoring ACTIONS_CACHE_SERVICE_V2={v:?} (valid: true or false)"
+            ));
+            None
+        }
+    }
+}
+
+fn choose_protocol(
+    forced: Option<u8>,
+    ghes: bool,
+    cache_url: Option<&str>,
+    results_url: Option<&str>,
+) -> Option<CacheProtocol> {
+    let v1 = || cache_url.map(|u| CacheProtocol::V1 { url: u.to_owned() });
+    let v2 = || results_url.map(|u| CacheProtocol::V2 { url: u.to_owned() });
+    match forced {
+        Some(1) => v1(),
+        Some(_) => v2(),
+        None if ghes => v1(),
+        None => v2().or_else(v1),
+    }
+}
+
+/// The toolkit's `isGhes()`: any host but github.com, *.ghe.com and *.localhost.
+pub fn is_ghes(server_url: &str) -> bool {
+    let host = url::Url::parse(server_url)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_owned))
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_uppercase();
+    !(host == "GITHUB.COM" || host.ends_with(".GHE.COM") || host.ends_with(".LOCALHOST"))
+}
+
+/// Decode the JWT payload without verifying it and read its `ac` claim, which GitHub
+/// sends as a JSON *string* holding an array (an array is accepted too).
+pub fn decode_scopes(token: &Secret) -> Result<Vec<TokenScope>, String> {
+    let payload = token
+        .expose()
+        .split('.')
+        .nth(1)
+        .ok_or("not a JWT (no payload segment)")?;
+    let bytes = URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .map_err(|_| "the payload is not base64url".to_owned())?;
+    let claims: serde_json::Value =
+        serde_json::from_slice(&bytes).map_err(|_| "the payload is not JSON".to_owned())?;
+    let ac = match claims.get("ac") {
+        None => return Ok(Vec::new()),
+        Some(serde_json::Value::String(s)) => serde_json::from_str(s),
+        Some(other) => serde_json::from_value(other.clone()),
+    };
+    ac.map_err(|_| "the ac claim is not a list of {Scope, Permission}".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) fn token_with_ac(ac: &str) -> String {
+        let claims = serde_json::json!({ "ac": ac, "exp": 4102444800u64 });
+        format!(
+            "eyJhbGciOiJSUzI1NiJ9.{}.c2ln",
+            URL_SAFE_NO_PAD.encode(claims.to_string())
+        )
+    }
+
+    fn runtime(pairs: &[(&str, &str)]) -> Runtime {
+        Runtime::from_env(&Env::from_pairs(pairs.iter().copied()))
+    }
+
+    #[test]
+    fn protocol_choice_follows_the_rule() {
+        let results = ("ACTIONS_RESULTS_URL", "https://results/");
+        let cache = ("ACTIONS_CACHE_URL", "https://cache/");
+        let tok = ("ACTIONS_RUNTIME_TOKEN", "a.b.c");
+        let v = |p: &[(&str, &str)]| runtime(p).protocol.map(|p| p.version());
+        assert_eq!(v(&[results, cache, tok]), Some(2), "results URL means v2");
+        assert_eq!(v(&[cache, tok]), Some(1), "only a cache URL means v1");
+        assert_eq!(
+            v(&[results, cache, ("GITHUB_SERVER_URL", "https://ghes.corp")]),
+            Some(1),
+            "GHES is v1"
+        );
+        assert_eq!(
+            v(&[results, cache, ("ACTIONS_CACHE_SERVICE_V2", "off")]),
+            Some(1),
+            "explicit false"
+        );
+        assert_eq!(
+            v(&[
+                results,
+                cache,
+                ("ACTIONS_CACHE_API_FORCE_VERSION", "v2"),
+                ("GITHUB_SERVER_URL", "https://ghes.corp")
+            ]),
+            Some(2)
+        );
+        assert_eq!(
+            v(&[cache, ("ACTIONS_CACHE_SERVICE_V2", "true")]),
+            None,
+            "forced v2 without its URL"
+        );
+        let none = runtime(&[]);
+        assert!(
+            none.protocol.is_none() && !none.warnings.is_empty(),
+            "no service is a warning"
+        );
+    }
+
+    #[test]
+    fn ghes_detection() {
+        assert!(!is_ghes("https://github.com"));
+        assert!(!is_ghes("https://acme.ghe.com"));
+        assert!(!is_ghes("http://github.localhost"));
+        assert!(is_ghes("https://git.example.com"));
+    }
+
+    #[test]
+    fn ac_claim_is_a_json_string() {
+        let t = token_with_ac(
+            r#"[{"Scope":"refs/heads/main","Permission":1},{"Scope":"refs/pull/7/merge","Permission":3}]"#,
+        );
+        let rt = runtime(&[
+            ("ACTIONS_RUNTIME_TOKEN", &t),
+            ("ACTIONS_RESULTS_URL", "https://r/"),
+        ]);
+        assert_eq!(rt.scopes.len(), 2);
+        assert!(rt.scopes[0].readable() && !rt.scopes[0].writable());
+        assert_eq!(
+            rt.writable_scope().map(|s| s.scope.as_str()),
+            Some("refs/pull/7/merge")
+        );
+        let bad = runtime(&[("ACTIONS_RUNTIME_TOKEN", "not-a-jwt")]);
+        assert!(bad.scopes.is_empty() && bad.warnings.iter().any(|w| w.contains("scopes")));
+        assert!(
+            !bad.warnings.iter().any(|w| w.contains("not-a-jwt")),
+            "warnings never quote the token"
+        );
+    }
+
+    #[test]
+    fn cache_mode() {
+        assert_eq!(
+            runtime(&[("ACTIONS_CACHE_MODE", "write-only")]).mode,
+            CacheMode::WriteOnly
+        );
+        let odd = runtime(&[("ACTIONS_CACHE_MODE", "sometimes")]);
+        assert_eq!(odd.mode, CacheMode::Write);
+        assert!(
+            odd.warnings
+                .iter()
+                .any(|w| w.contains("ACTIONS_CACHE_MODE"))
+        );
+        assert!(CacheMode::Read.may_import() && !CacheMode::Read.may_export());
+        assert!(!CacheMode::WriteOnly.may_import() && CacheMode::WriteOnly.may_export());
+    }
+}

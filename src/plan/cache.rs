@@ -1,0 +1,412 @@
+//! `cache-from` / `cache-to` entries in buildx's CSV syntax, checked per type, and the
+//! `gha` attributes filled from the runtime (protocol.md §D.1) under a scope that does not
+//! collide by accident.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use sha2::{Digest, Sha256};
+
+use super::csv::split_attrs;
+use super::error::PlanError;
+use crate::action::runtime::{CacheProtocol, Runtime};
+use crate::secret::Secret;
+
+/// A cache backend BuildKit knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum CacheType {
+    Gha,
+    Registry,
+    Inline,
+    Local,
+    S3,
+    Azblob,
+}
+
+impl CacheType {
+    pub const ALL: &[CacheType] = &[
+        Self::Gha,
+        Self::Registry,
+        Self::Inline,
+        Self::Local,
+        Self::S3,
+        Self::Azblob,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Gha => "gha",
+            Self::Registry => "registry",
+            Self::Inline => "inline",
+            Self::Local => "local",
+            Self::S3 => "s3",
+            Self::Azblob => "azblob",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|t| t.as_str() == s)
+    }
+
+    /// Attributes BuildKit reads for this type on the given side.
+    fn known_keys(self, direction: Direction) -> &'static [&'static str] {
+        use Direction::{From, To};
+        match (self, direction) {
+            (Self::Gha, From) => &["url", "url_v2", "token", "scope", "timeout", "version"],
+            (Self::Gha, To) => &[
+                "url",
+                "url_v2",
+                "token",
+                "scope",
+                "timeout",
+                "version",
+                "mode",
+                "ignore-error",
+                "repository",
+                "ghtoken",
+            ],
+            (Self::Registry, From) => &["ref"],
+            (Self::Registry, To) => &[
+                "ref",
+                "mode",
+                "ignore-error",
+                "oci-mediatypes",
+                "image-manifest",
+                "compression",
+                "compression-level",
+                "force-compression",
+            ],
+            (Self::Inline, _) => &[],
+            (Self::Local, From) => &["src", "digest", "tag"],
+            (Self::Local, To) => &[
+                "dest",
+                "tag",
+                "mode",
+                "ignore-error",
+                "oci-mediatypes",
+                "image-manifest",
+                "compression",
+                "compression-level",
+                "force-compression",
+            ],
+            (Self::S3, _) => &[
+                "region",
+                "bucket",
+                "name",
+                "prefix",
+                "blobs_prefix",
+                "manifests_prefix",
+                "endpoint_url",
+                "use_path_style",
+                "access_key_id",
+                "secret_access_key",
+                "session_token",
+                "mode",
+                "ignore-error",
+                "touch_refresh",
+                "upload_parallelism",
+            ],
+            (Self::Azblob, _) => &[
+                "account_url",
+                "name",
+                "prefix",
+                "blobs_prefix",
+                "manifests_prefix",
+                "secret_access_key",
+                "mode",
+                "ignore-error",
+            ],
+        }
+    }
+
+    fn required(self, direction: Direction) -> &'static [&'static str] {
+        match (self, direction) {
+            (Self::Registry, _) => &["ref"],
+            (Self::Local, Direction::From) => &["src"],
+            (Self::Local, Direction::To) => &["dest"],
+            (Self::S3, _) => &["bucket"],
+            (Self::Azblob, _) => &["account_url"],
+            _ => &[],
+        }
+    }
+}
+
+impl fmt::Display for CacheType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Import (`cache-from`) or export (`cache-to`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    From,
+    To,
+}
+
+impl Direction {
+    pub fn input(self) -> &'static str {
+        match self {
+            Self::From => crate::action::names::CACHE_FROM,
+            Self::To => crate::action::names::CACHE_TO,
+        }
+    }
+}
+
+/// Attribute names whose values are secrets (kept out of `attrs`).
+const SECRET_KEYS: &[&str] = &["token", "ghtoken", "secret_access_key", "session_token"];
+
+/// One validated cache entry. Secret attributes live in `secrets`, never in `attrs`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheEntry {
+    pub kind: CacheType,
+    pub attrs: BTreeMap<String, String>,
+    pub secrets: BTreeMap<String, Secret>,
+}
+
+impl CacheEntry {
+    pub fn attr(&self, key: &str) -> Option<&str> {
+        self.attrs.get(key).map(String::as_str)
+    }
+
+    /// `type=gha,scope=x,mode=max` without secret values, for logs and summaries.
+    pub fn describe(&self) -> String {
+        let mut s = format!("type={}", self.kind);
+        for (k, v) in &self.attrs {
+            s.push_str(&format!(",{k}={v}"));
+        }
+        for k in self.secrets.keys() {
+            s.push_str(&format!(",{k}=***"));
+        }
+        s
+    }
+}
+
+/// Parse one entry of `cache-from` or `cache-to`.
+pub fn parse_cache_entry(entry: &str, direction: Direction) -> Result<CacheEntry, PlanError> {
+    let input = direction.input();
+    let err = |m: String| PlanError::new(input, m);
+    let attrs = split_attrs(entry).map_err(|e| err(e.to_string()))?;
+    // buildx: an entry without '=' is a registry reference.
+    if let [single] = attrs.as_slice()
+        && single.value.is_none()
+    {
+        let mut attrs = BTreeMap::new();
+        attrs.insert("ref".to_owned(), single.key.clone());
+        return Ok(CacheEntry {
+            kind: CacheType::Registry,
+            attrs,
+            secrets: BTreeMap::new(),
+        });
+    }
+    let mut kind = None;
+    let mut map = BTreeMap::new();
+    let mut secrets = BTreeMap::new();
+    for attr in &attrs {
+        let Some(value) = &attr.value else {
+            return Err(err(format!("{:?} is not key=value", attr.key)));
+        };
+        if attr.key == "type" {
+            let valid = CacheType::ALL
+                .iter()
+                .map(|t| t.as_str())
+                .collect::<Vec<_>>()
+                .join(", ");
+            kind =
+                Some(CacheType::parse(value).ok_or_else(|| {
+                    err(format!("unknown cache type {value:?} (valid: {valid})"))
+                })?);
+        } else if SECRET_KEYS.contains(&attr.key.as_str()) {
+            secrets.insert(attr.key.clone(), Secret::new(value.clone()));
+        } else {
+            map.insert(attr.key.clone(), value.clone());
+        }
+    }
+    let kind = kind.ok_or_else(|| {
+        err(format!(
+            "missing type= in {entry:?} (e.g. type=gha or type=registry,ref=...)"
+        ))
+    })?;
+    let known = kind.known_keys(direction);
+    for key in map.keys().chain(secrets.keys()) {
+        if !known.contains(&key.as_str()) {
+            let valid = if known.is_empty() {
+                "none".to_owned()
+            } else {
+                known.join(", ")
+            };
+            return Err(err(format!(
+                "unknown key {key:?} for type={kind} (valid: {valid})"
+            )));
+        }
+    }
+    for key in kind.required(direction) {
+        if !map.contains_key(*key) && !secrets.contains_key(*key) {
+            return Err(err(format!("type={kind} needs {key}=")));
+        }
+    }
+    if let Some(mode) = map.get("mode")
+        && !matches!(mode.as_str(), "min" | "max")
+    {
+        return Err(err(format!("invalid mode {mode:?} (valid: min, max)")));
+    }
+    if let Some(v) = map.get("ignore-error")
+        && !matches!(v.to_ascii_lowercase().as_str(), "true" | "false")
+    {
+        return Err(err(format!(
+            "invalid ignore-error {v:?} (valid: true, false)"
+        )));
+    }
+    if kind == CacheType::Gha
+        && let Some(v) = map.get("version")
+        && !matches!(v.as_str(), "1" | "2")
+    {
+        return Err(err(format!(
+            "invalid version {v:?} for type=gha (valid: 1, 2)"
+        )));
+    }
+    Ok(CacheEntry {
+        kind,
+        attrs: map,
+        secrets,
+    })
+}
+
+/// What a scope is derived from when the user gives none.
+#[derive(Debug, Clone, Default)]
+pub struct ScopeSeed {
+    /// Full image name (`registry/repository`) of the first tag, if any.
+    pub image: Option<String>,
+    /// Short image name (last path component), or the context directory's name.
+    pub short: String,
+    pub dockerfile: String,
+    pub target: Option<String>,
+    pub platforms: Vec<String>,
+}
+
+/// A readable scope that differs whenever image, Dockerfile, target or platforms differ:
+/// `<short>[-<target>][-<platforms>]-<8 hex of all of them>`.
+pub fn derive_scope(seed: &ScopeSeed) -> String {
+    let mut h = Sha256::new();
+    for part in [
+        seed.image.as_deref().unwrap_or(&seed.short),
+        &seed.dockerfile,
+        seed.target.as_deref().unwrap_or(""),
+    ] {
+        h.update(part.as_bytes());
+        h.update([0]);
+    }
+    h.update(seed.platforms.join(",").as_bytes());
+    let hash = hex::encode(h.finalize());
+    let mut readable = vec![seed.short.clone()];
+    readable.extend(seed.target.clone());
+    if !seed.platforms.is_empty() {
+        readable.push(seed.platforms.join("+"));
+    }
+    let readable: String = readable
+        .join("-")
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .take(80)
+        .collect();
+    format!("{readable}-{}", &hash[..8])
+}
+
+/// Why a `gha` entry was left out of the build (shown as a warning or notice).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SkippedEntry {
+    pub input: &'static str,
+    pub entry: String,
+    pub reason: String,
+    /// A warning (something was lost) rather than a notice (policy said so).
+    pub warn: bool,
+}
+
+/// Fill `url`, `url_v2`, `token`, `version`, `scope` (and `ignore-error=true` on export)
+/// into a `gha` entry, or say why it cannot run.
+pub fn fill_gha(
+    entry: &mut CacheEntry,
+    direction: Direction,
+    runtime: &Runtime,
+    scope: &str,
+) -> Result<(), SkippedEntry> {
+    let described = entry.describe();
+    let skip = |reason: String, warn| SkippedEntry {
+        input: direction.input(),
+        entry: described.clone(),
+        reason,
+        warn,
+    };
+    match direction {
+        Direction::From if !runtime.mode.may_import() => {
+            return Err(skip(
+                format!(
+                    "ACTIONS_CACHE_MODE={} does not allow cache import",
+                    runtime.mode
+                ),
+                false,
+            ));
+        }
+        Direction::To if !runtime.mode.may_export() => {
+            return Err(skip(
+                format!(
+                    "ACTIONS_CACHE_MODE={} does not allow cache export",
+                    runtime.mode
+                ),
+                false,
+            ));
+        }
+        Direction::To if !runtime.scopes.is_empty() && runtime.writable_scope().is_none() => {
+            return Err(skip(
+                "the runtime token has no writable ref, so nothing can be saved".to_owned(),
+                false,
+            ));
+        }
+        _ => {}
+    }
+    let has_url = entry.attrs.contains_key("url") || entry.attrs.contains_key("url_v2");
+    if !has_url {
+        match &runtime.protocol {
+            Some(CacheProtocol::V2 { url }) => {
+                entry.attrs.insert("url_v2".into(), url.clone());
+                // BuildKit < 0.20 only reads `url`; give it the same service.
+                entry.attrs.insert("url".into(), runtime.cache_url.clone().unwrap_or_else(|| url.clone()));
+                entry.attrs.entry("version".into()).or_insert_with(|| "2".into());
+            }
+            Some(CacheProtocol::V1 { url }) => {
+                entry.attrs.insert("url".into(), url.clone());
+                entry.attrs.entry("version".into()).or_insert_with(|| "1".into());
+            }
+            None => return Err(skip("no GitHub Actions cache service in this environment (ACTIONS_RESULTS_URL and ACTIONS_CACHE_URL are unset)".into(), true)),
+        }
+    }
+    if !entry.secrets.contains_key("token") {
+        match &runtime.token {
+            Some(t) => {
+                entry.secrets.insert("token".into(), t.clone());
+            }
+            None => return Err(skip("ACTIONS_RUNTIME_TOKEN is not set".into(), true)),
+        }
+    }
+    entry
+        .attrs
+        .entry("scope".into())
+        .or_insert_with(|| scope.to_owned());
+    if direction == Direction::To {
+        entry
+            .attrs
+            .entry("ignore-error".into())
+            .or_insert_with(|| "true".into());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+#[path = "cache_tests.rs"]
+mod tests;

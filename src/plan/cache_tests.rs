@@ -1,0 +1,163 @@
+use super::*;
+use crate::action::env::Env;
+
+fn runtime(pairs: &[(&str, &str)]) -> Runtime {
+    Runtime::from_env(&Env::from_pairs(pairs.iter().copied()))
+}
+
+#[test]
+fn entries_parse_per_type() {
+    let e = parse_cache_entry("type=gha,scope=web,mode=max", Direction::To).unwrap();
+    assert_eq!(
+        (e.kind, e.attr("scope"), e.attr("mode")),
+        (CacheType::Gha, Some("web"), Some("max"))
+    );
+    let e = parse_cache_entry("user/app:cache", Direction::From).unwrap();
+    assert_eq!(
+        (e.kind, e.attr("ref")),
+        (CacheType::Registry, Some("user/app:cache"))
+    );
+    let e = parse_cache_entry("type=gha,token=canary", Direction::From).unwrap();
+    assert!(e.attrs.get("token").is_none() && e.secrets.contains_key("token"));
+    assert!(!e.describe().contains("canary"));
+}
+
+#[test]
+fn bad_entries_name_the_problem() {
+    let cases = [
+        ("type=foo", Direction::To, "unknown cache type \"foo\""),
+        ("type=gha,mdoe=max", Direction::To, "unknown key \"mdoe\""),
+        (
+            "type=gha,mode=maximum",
+            Direction::To,
+            "invalid mode \"maximum\"",
+        ),
+        ("type=gha,mode=max", Direction::From, "unknown key \"mode\""),
+        ("type=registry", Direction::From, "needs ref="),
+        ("type=local", Direction::To, "needs dest="),
+        ("scope=x", Direction::To, "missing type="),
+        (
+            "type=gha,ignore-error=maybe",
+            Direction::To,
+            "invalid ignore-error",
+        ),
+        ("type=gha,version=3", Direction::From, "invalid version"),
+        (
+            "type=inline,mode=max",
+            Direction::To,
+            "unknown key \"mode\" for type=inline (valid: none)",
+        ),
+    ];
+    for (entry, dir, want) in cases {
+        let err = parse_cache_entry(entry, dir).unwrap_err().to_string();
+        assert!(err.starts_with(dir.input()), "{entry}: {err}");
+        assert!(err.contains(want), "{entry}: {err}");
+    }
+}
+
+#[test]
+fn scopes_differ_by_image_dockerfile_target_and_platform() {
+    let base = ScopeSeed {
+        image: Some("ghcr.io/o/web".into()),
+        short: "web".into(),
+        dockerfile: "Dockerfile".into(),
+        target: None,
+        platforms: vec![],
+    };
+    let s0 = derive_scope(&base);
+    assert!(s0.starts_with("web-"), "{s0}");
+    let variants = [
+        ScopeSeed {
+            image: Some("ghcr.io/o/api".into()),
+            short: "api".into(),
+            ..base.clone()
+        },
+        ScopeSeed {
+            image: Some("docker.io/o/web".into()),
+            ..base.clone()
+        },
+        ScopeSeed {
+            dockerfile: "web/Dockerfile".into(),
+            ..base.clone()
+        },
+        ScopeSeed {
+            target: Some("test".into()),
+            ..base.clone()
+        },
+        ScopeSeed {
+            platforms: vec!["linux/arm64".into()],
+            ..base.clone()
+        },
+    ];
+    let mut all: Vec<String> = variants.iter().map(derive_scope).collect();
+    all.push(s0.clone());
+    all.sort();
+    all.dedup();
+    assert_eq!(all.len(), 6, "{all:?}");
+    assert_eq!(derive_scope(&base), s0, "stable");
+    let arm = derive_scope(&variants[4]);
+    assert!(arm.contains("linux-arm64") && !arm.contains(','), "{arm}");
+}
+
+#[test]
+fn gha_entries_are_filled_from_the_runtime() {
+    let rt = runtime(&[
+        ("ACTIONS_RESULTS_URL", "https://results/"),
+        ("ACTIONS_RUNTIME_TOKEN", "t.x.y"),
+    ]);
+    let mut e = parse_cache_entry("type=gha", Direction::To).unwrap();
+    fill_gha(&mut e, Direction::To, &rt, "web-1234").unwrap();
+    assert_eq!(e.attr("url_v2"), Some("https://results/"));
+    assert_eq!(e.attr("url"), Some("https://results/"));
+    assert_eq!(e.attr("version"), Some("2"));
+    assert_eq!(e.attr("scope"), Some("web-1234"));
+    assert_eq!(e.attr("ignore-error"), Some("true"));
+    assert_eq!(e.secrets.get("token").map(Secret::expose), Some("t.x.y"));
+
+    let mut strict =
+        parse_cache_entry("type=gha,ignore-error=false,scope=mine", Direction::To).unwrap();
+    fill_gha(&mut strict, Direction::To, &rt, "derived").unwrap();
+    assert_eq!(
+        (strict.attr("ignore-error"), strict.attr("scope")),
+        (Some("false"), Some("mine"))
+    );
+
+    let v1 = runtime(&[
+        ("ACTIONS_CACHE_URL", "https://cache/"),
+        ("ACTIONS_RUNTIME_TOKEN", "t.x.y"),
+    ]);
+    let mut e = parse_cache_entry("type=gha", Direction::From).unwrap();
+    fill_gha(&mut e, Direction::From, &v1, "s").unwrap();
+    assert_eq!(
+        (e.attr("url"), e.attr("version"), e.attr("url_v2")),
+        (Some("https://cache/"), Some("1"), None)
+    );
+    assert_eq!(e.attr("ignore-error"), None, "import has no ignore-error");
+}
+
+#[test]
+fn gha_entries_are_skipped_with_a_reason() {
+    let none = runtime(&[]);
+    let mut e = parse_cache_entry("type=gha", Direction::From).unwrap();
+    let skip = fill_gha(&mut e, Direction::From, &none, "s").unwrap_err();
+    assert!(skip.warn && skip.reason.contains("no GitHub Actions cache service"));
+
+    let read = runtime(&[
+        ("ACTIONS_RESULTS_URL", "https://r/"),
+        ("ACTIONS_RUNTIME_TOKEN", "t.x.y"),
+        ("ACTIONS_CACHE_MODE", "read"),
+    ]);
+    let mut e = parse_cache_entry("type=gha", Direction::To).unwrap();
+    let skip = fill_gha(&mut e, Direction::To, &read, "s").unwrap_err();
+    assert!(!skip.warn && skip.reason.contains("ACTIONS_CACHE_MODE=read"));
+    let mut e = parse_cache_entry("type=gha", Direction::From).unwrap();
+    assert!(fill_gha(&mut e, Direction::From, &read, "s").is_ok());
+
+    let wo = runtime(&[
+        ("ACTIONS_RESULTS_URL", "https://r/"),
+        ("ACTIONS_RUNTIME_TOKEN", "t.x.y"),
+        ("ACTIONS_CACHE_MODE", "write-only"),
+    ]);
+    let mut e = parse_cache_entry("type=gha", Direction::From).unwrap();
+    assert!(fill_gha(&mut e, Direction::From, &wo, "s").is_err());
+}

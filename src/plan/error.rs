@@ -1,0 +1,18 @@
+//! The one error of input parsing: which input, and what was wrong with it.
+
+/// Bad input. Displays as one line: `cache-to: unknown key "mdoe" (valid: ...)`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{input}: {message}")]
+pub struct PlanError {
+    pub input: String,
+    pub message: String,
+}
+
+impl PlanError {
+    pub fn new(input: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            input: input.into(),
+            message: message.into(),
+        }
+    }
+}

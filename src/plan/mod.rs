@@ -1,0 +1,17 @@
+//! Input parsing: raw inputs → a validated [`BuildPlan`]. No I/O here (except
+//! [`preflight`], kept apart), so tests call it directly; every error names its input.
+
+mod build_plan;
+pub mod cache;
+pub mod csv;
+mod error;
+pub mod image;
+mod options;
+mod outputs;
+mod parse;
+mod preflight;
+
+pub use build_plan::*;
+pub use error::PlanError;
+pub use parse::parse;
+pub use preflight::preflight;

@@ -1,0 +1,338 @@
+//! Parsers for the smaller build options, each returning a [`PlanError`] naming its input.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use super::build_plan::{BuildSecret, NetworkMode, SecretSource, Ulimit};
+use super::error::PlanError;
+use crate::action::env::Env;
+use crate::action::names as n;
+use crate::secret::Secret;
+
+fn key_value<'a>(input: &str, entry: &'a str, what: &str) -> Result<(&'a str, &'a str), PlanError> {
+    match entry.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim(), v)),
+        _ => Err(PlanError::new(input, format!("{entry:?} is not {what}"))),
+    }
+}
+
+/// `build-args`: `KEY=value`, or a bare `KEY` taking its value from the environment (as
+/// `docker build --build-arg KEY` does; skipped when unset).
+pub fn build_args(entries: &[String], env: &Env) -> Result<BTreeMap<String, String>, PlanError> {
+    let mut out = BTreeMap::new();
+    for e in entries {
+        match e.split_once('=') {
+            Some((k, _)) if k.trim().is_empty() => {
+                return Err(PlanError::new(
+                    n::BUILD_ARGS,
+                    format!("{e:?} has an empty name (expected KEY=value)"),
+                ));
+            }
+            Some((k, v)) => {
+                out.insert(k.trim().to_owned(), v.to_owned());
+            }
+            None => {
+                if let Some(v) = env.get(e) {
+                    out.insert(e.clone(), v.to_owned());
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// `labels`: `key=value`; a bare key is an empty label.
+pub fn labels(entries: &[String]) -> Result<BTreeMap<String, String>, PlanError> {
+    let mut out = BTreeMap::new();
+    for e in entries {
+        let (k, v) = e.split_once('=').unwrap_or((e.as_str(), ""));
+        if k.trim().is_empty() {
+            return Err(PlanError::new(
+                n::LABELS,
+                format!("{e:?} has an empty key (expected key=value)"),
+            ));
+        }
+        out.insert(k.trim().to_owned(), v.to_owned());
+    }
+    Ok(out)
+}
+
+/// `annotations`: `[type:]key=value` as buildx takes them.
+pub fn annotations(entries: &[String]) -> Result<Vec<String>, PlanError> {
+    for e in entries {
+        key_value(
+            n::ANNOTATIONS,
+            e,
+            "key=value (optionally prefixed with manifest:, index:, ...)",
+        )?;
+    }
+    Ok(entries.to_vec())
+}
+
+/// `secrets` (`id=value`), `secret-envs` (`id=ENV`), `secret-files` (`id=path`). Values are
+/// never quoted back in an error.
+pub fn secrets(
+    values: &[String],
+    envs: &[String],
+    files: &[String],
+) -> Result<Vec<BuildSecret>, PlanError> {
+    let mut out = Vec::new();
+    for (i, e) in values.iter().enumerate() {
+        match e.split_once('=') {
+            Some((id, v)) if !id.trim().is_empty() => out.push(BuildSecret {
+                id: id.trim().to_owned(),
+                source: SecretSource::Value(Secret::new(v)),
+            }),
+            _ => {
+                return Err(PlanError::new(
+                    n::SECRETS,
+                    format!(
+                        "entry {} has no id (expected id=value, e.g. GIT_AUTH_TOKEN=...)",
+                        i + 1
+                    ),
+                ));
+            }
+        }
+    }
+    for e in envs {
+        let (id, var) = key_value(n::SECRET_ENVS, e, "id=ENV_VAR")?;
+        if var.trim().is_empty() {
+            return Err(PlanError::new(
+                n::SECRET_ENVS,
+                format!("{e:?} names no environment variable (expected id=ENV_VAR)"),
+            ));
+        }
+        out.push(BuildSecret {
+            id: id.to_owned(),
+            source: SecretSource::Env(var.trim().to_owned()),
+        });
+    }
+    for e in files {
+        let (id, path) = key_value(n::SECRET_FILES, e, "id=path")?;
+        if path.trim().is_empty() {
+            return Err(PlanError::new(
+                n::SECRET_FILES,
+                format!("{e:?} names no file (expected id=path)"),
+            ));
+        }
+        out.push(BuildSecret {
+            id: id.to_owned(),
+            source: SecretSource::File(PathBuf::from(path.trim())),
+        });
+    }
+    let mut ids: Vec<&str> = out.iter().map(|s| s.id.as_str()).collect();
+    ids.sort_unstable();
+    if let Some(w) = ids.windows(2).find(|w| w[0] == w[1]) {
+        return Err(PlanError::new(
+            n::SECRETS,
+            format!("secret id {:?} is given twice", w[0]),
+        ));
+    }
+    Ok(out)
+}
+
+/// `add-hosts`: `host:ip` or `host=ip`; `ip` may be `host-gateway`.
+pub fn add_hosts(entries: &[String]) -> Result<Vec<(String, String)>, PlanError> {
+    entries
+        .iter()
+        .map(|e| {
+            let (host, ip) = e
+                .split_once('=')
+                .or_else(|| e.split_once(':'))
+                .ok_or_else(|| PlanError::new(n::ADD_HOSTS, format!("{e:?} is not host:ip")))?;
+            if host.is_empty() || (ip != "host-gateway" && ip.parse::<IpAddr>().is_err()) {
+                return Err(PlanError::new(
+                    n::ADD_HOSTS,
+                    format!("{e:?} is not host:ip (ip must be an address or host-gateway)"),
+                ));
+            }
+            Ok((host.to_owned(), ip.to_owned()))
+        })
+        .collect()
+}
+
+pub fn network(value: Option<&str>) -> Result<NetworkMode, PlanError> {
+    match value {
+        None | Some("default") => Ok(NetworkMode::Default),
+        Some("none") => Ok(NetworkMode::None),
+        Some("host") => Ok(NetworkMode::Host),
+        Some(other) => Err(PlanError::new(
+            n::NETWORK,
+            format!("unknown network {other:?} (valid: default, none, host)"),
+        )),
+    }
+}
+
+/// `shm-size`: bytes with an optional `b/k/m/g` suffix (Docker's `RAMInBytes`).
+pub fn shm_size(value: Option<&str>) -> Result<Option<u64>, PlanError> {
+    let Some(v) = value else { return Ok(None) };
+    let lower = v.to_ascii_lowercase();
+    let digits_end = lower
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(lower.len());
+    let (num, unit) = lower.split_at(digits_end);
+    let mult: u64 = match unit.trim_end_matches('b').trim_end_matches('i') {
+        "" => 1,
+        "k" => 1 << 10,
+        "m" => 1 << 20,
+        "g" => 1 << 30,
+        "t" => 1 << 40,
+        _ => 0,
+    };
+    match num.parse::<f64>() {
+        Ok(x) if mult > 0 && x > 0.0 => Ok(Some((x * mult as f64) as u64)),
+        _ => Err(PlanError::new(
+            n::SHM_SIZE,
+            format!("invalid size {v:?} (e.g. 64m, 2g, or a number of bytes)"),
+        )),
+    }
+}
+
+const ULIMIT_NAMES: &[&str] = &[
+    "core",
+    "cpu",
+    "data",
+    "fsize",
+    "locks",
+    "memlock",
+    "msgqueue",
+    "nice",
+    "nofile",
+    "nproc",
+    "rss",
+    "rtprio",
+    "rttime",
+    "sigpending",
+    "stack",
+];
+
+/// `ulimit`: `name=soft[:hard]`.
+pub fn ulimits(entries: &[String]) -> Result<Vec<Ulimit>, PlanError> {
+    entries
+        .iter()
+        .map(|e| {
+            let (name, limits) = key_value(n::ULIMIT, e, "name=soft[:hard]")?;
+            if !ULIMIT_NAMES.contains(&name) {
+                return Err(PlanError::new(
+                    n::ULIMIT,
+                    format!(
+                        "unknown ulimit {name:?} (valid: {})",
+                        ULIMIT_NAMES.join(", ")
+                    ),
+                ));
+            }
+            let (soft, hard) = limits.split_once(':').unwrap_or((limits, limits));
+            let num = |s: &str| {
+                s.trim()
+                    .parse::<i64>()
+                    .map_err(|_| PlanError::new(n::ULIMIT, format!("{e:?}: {s:?} is not a number")))
+            };
+            let (soft, hard) = (num(soft)?, num(hard)?);
+            if soft > hard && hard != -1 {
+                return Err(PlanError::new(
+                    n::ULIMIT,
+                    format!("{e:?}: soft limit is above the hard limit"),
+                ));
+            }
+            Ok(Ulimit {
+                name: name.to_owned(),
+                soft,
+                hard,
+            })
+        })
+        .collect()
+}
+
+/// `build-contexts`: `name=path|url|docker-image://ref|target:stage`.
+pub fn build_contexts(entries: &[String]) -> Result<BTreeMap<String, String>, PlanError> {
+    let mut out = BTreeMap::new();
+    for e in entries {
+        let (name, value) = key_value(
+            n::BUILD_CONTEXTS,
+            e,
+            "name=path (or docker-image://, target:, a URL)",
+        )?;
+        if value.trim().is_empty() {
+            return Err(PlanError::new(
+                n::BUILD_CONTEXTS,
+                format!("{e:?} has no source"),
+            ));
+        }
+        out.insert(name.to_owned(), value.trim().to_owned());
+    }
+    Ok(out)
+}
+
+const ENTITLEMENTS: &[&str] = &["network.host", "security.insecure", "device"];
+
+pub fn allow(entries: &[String]) -> Result<Vec<String>, PlanError> {
+    for e in entries {
+        let base = e.split('=').next().unwrap_or(e);
+        if !ENTITLEMENTS.contains(&base) {
+            return Err(PlanError::new(
+                n::ALLOW,
+                format!(
+                    "unknown entitlement {e:?} (valid: {})",
+                    ENTITLEMENTS.join(", ")
+                ),
+            ));
+        }
+    }
+    Ok(entries.to_vec())
+}
+
+const CALLS: &[&str] = &["build", "check", "outline", "targets"];
+
+pub fn call(value: Option<String>) -> Result<Option<String>, PlanError> {
+    match value {
+        Some(v) if !CALLS.contains(&v.as_str()) => Err(PlanError::new(
+            n::CALL,
+            format!("unknown call {v:?} (valid: {})", CALLS.join(", ")),
+        )),
+        v => Ok(v.filter(|v| v != "build")),
+    }
+}
+
+/// `attests`, plus the `provenance`/`sbom` shorthands (`true`, `false`, or attributes).
+pub fn attests(
+    entries: &[String],
+    provenance: Option<String>,
+    sbom: Option<String>,
+) -> Result<Vec<String>, PlanError> {
+    let mut out = Vec::new();
+    for e in entries {
+        let kind = e
+            .split(',')
+            .find_map(|f| f.trim().strip_prefix("type="))
+            .unwrap_or("");
+        if !matches!(kind, "provenance" | "sbom") {
+            return Err(PlanError::new(
+                n::ATTESTS,
+                format!("{e:?} needs type=provenance or type=sbom"),
+            ));
+        }
+        out.push(e.clone());
+    }
+    for (input, kind, value) in [
+        (n::PROVENANCE, "provenance", provenance),
+        (n::SBOM, "sbom", sbom),
+    ] {
+        let Some(v) = value else { continue };
+        out.retain(|e| !e.contains(&format!("type={kind}")));
+        match v.to_ascii_lowercase().as_str() {
+            "false" => {}
+            "true" => out.push(format!("type={kind}")),
+            _ if v.contains('=') => out.push(format!("type={kind},{v}")),
+            _ => {
+                return Err(PlanError::new(
+                    input,
+                    format!(
+                        "invalid value {v:?} (valid: true, false, or attributes like mode=max)"
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(out)
+}

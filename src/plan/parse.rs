@@ -1,0 +1,243 @@
+//! Inputs + runtime → [`BuildPlan`]: every input read once, validated, and typed.
+
+use std::path::{Path, PathBuf};
+
+use super::build_plan::{BuildContext, BuildPlan, DriverChoice};
+use super::cache::{
+    CacheEntry, CacheType, Direction, ScopeSeed, SkippedEntry, derive_scope, fill_gha,
+    parse_cache_entry,
+};
+use super::error::PlanError;
+use super::image::{parse_image_ref, parse_platform};
+use super::options;
+use super::outputs::resolve_outputs;
+use crate::action::env::Env;
+use crate::action::inputs::Inputs;
+use crate::action::names::{self as n, DEFAULT_BUILDER_IMAGE};
+use crate::action::runtime::Runtime;
+use crate::secret::Secret;
+
+/// Validate every input of the main action into a plan.
+pub fn parse(inputs: &Inputs, runtime: &Runtime, env: &Env) -> Result<BuildPlan, PlanError> {
+    let context = match inputs.text(n::CONTEXT) {
+        None => BuildContext::Local(PathBuf::from(".")),
+        Some(c) if is_remote_context(&c) => BuildContext::Remote(c),
+        Some(c) => BuildContext::Local(PathBuf::from(c)),
+    };
+    let dockerfile = match (inputs.text(n::FILE), &context) {
+        (Some(f), _) => PathBuf::from(f),
+        (None, BuildContext::Local(dir)) => dir.join("Dockerfile"),
+        (None, BuildContext::Remote(_)) => PathBuf::from("Dockerfile"),
+    };
+    let target = inputs.text(n::TARGET);
+    let tags = inputs
+        .list(n::TAGS)?
+        .iter()
+        .map(|t| parse_image_ref(t).map_err(|e| PlanError::new(n::TAGS, e)))
+        .collect::<Result<Vec<_>, _>>()?;
+    let platforms = inputs
+        .list(n::PLATFORMS)?
+        .iter()
+        .map(|p| parse_platform(p).map_err(|e| PlanError::new(n::PLATFORMS, e)))
+        .collect::<Result<Vec<_>, _>>()?;
+    let load = inputs.bool(n::LOAD)?;
+    let push = inputs.bool(n::PUSH)?;
+    let outputs = resolve_outputs(&inputs.list(n::OUTPUTS)?, load, push, &tags)?;
+
+    let scope = match inputs.text(n::SCOPE) {
+        Some(s) => validate_scope(&s)?,
+        None => derive_scope(&ScopeSeed {
+            image: tags.first().map(|t| t.name()),
+            short: tags
+                .first()
+                .map_or_else(|| context_name(&context), |t| t.short_name().to_owned()),
+            dockerfile: dockerfile.to_string_lossy().into_owned(),
+            target: target.clone(),
+            platforms: platforms.iter().map(ToString::to_string).collect(),
+        }),
+    };
+    let mut cache_skipped = Vec::new();
+    let cache_from = cache_entries(inputs, Direction::From, runtime, &scope, &mut cache_skipped)?;
+    let cache_to = cache_entries(inputs, Direction::To, runtime, &scope, &mut cache_skipped)?;
+
+    let secrets = options::secrets(
+        &inputs.list(n::SECRETS)?,
+        &inputs.list(n::SECRET_ENVS)?,
+        &inputs.list(n::SECRET_FILES)?,
+    )?;
+
+    Ok(BuildPlan {
+        context,
+        dockerfile,
+        target,
+        tags,
+        platforms,
+        build_args: options::build_args(&inputs.list(n::BUILD_ARGS)?, env)?,
+        labels: options::labels(&inputs.list(n::LABELS)?)?,
+        annotations: options::annotations(&inputs.list(n::ANNOTATIONS)?)?,
+        secrets,
+        ssh: inputs.list(n::SSH)?,
+        network: options::network(inputs.text(n::NETWORK).as_deref())?,
+        add_hosts: options::add_hosts(&inputs.list(n::ADD_HOSTS)?)?,
+        no_cache: inputs.bool(n::NO_CACHE)?,
+        no_cache_filters: inputs.list(n::NO_CACHE_FILTERS)?,
+        pull: inputs.bool(n::PULL)?,
+        shm_size: options::shm_size(inputs.text(n::SHM_SIZE).as_deref())?,
+        ulimits: options::ulimits(&inputs.list(n::ULIMIT)?)?,
+        cgroup_parent: inputs.text(n::CGROUP_PARENT),
+        build_contexts: options::build_contexts(&inputs.list(n::BUILD_CONTEXTS)?)?,
+        allow: options::allow(&inputs.list(n::ALLOW)?)?,
+        call: options::call(inputs.text(n::CALL))?,
+        attests: options::attests(
+            &inputs.list(n::ATTESTS)?,
+            inputs.text(n::PROVENANCE),
+            inputs.text(n::SBOM),
+        )?,
+        outputs,
+        load,
+        push,
+        cache_from,
+        cache_to,
+        cache_skipped,
+        scope,
+        driver: driver(inputs)?,
+        github_token: inputs.text(n::GITHUB_TOKEN).map(Secret::new),
+        expose_runtime: inputs.bool(n::EXPOSE_RUNTIME)?,
+    })
+}
+
+fn cache_entries(
+    inputs: &Inputs,
+    direction: Direction,
+    runtime: &Runtime,
+    scope: &str,
+    skipped: &mut Vec<SkippedEntry>,
+) -> Result<Vec<CacheEntry>, PlanError> {
+    let mut out = Vec::new();
+    for raw in inputs.list(direction.input())? {
+        let mut entry = parse_cache_entry(&raw, direction)?;
+        if entry.kind == CacheType::Gha {
+            if let Some(s) = entry.attrs.get("scope") {
+                validate_scope(s).map_err(|e| PlanError::new(direction.input(), e.message))?;
+            }
+            if let Err(skip) = fill_gha(&mut entry, direction, runtime, scope) {
+                skipped.push(skip);
+                continue;
+            }
+        }
+        out.push(entry);
+    }
+    Ok(out)
+}
+
+/// Scopes end up inside cache keys: no commas (v1 joins keys with them), no whitespace,
+/// and short enough to keep keys under 512 characters.
+fn validate_scope(s: &str) -> Result<String, PlanError> {
+    let ok =
+        !s.is_empty() && s.len() <= 200 && !s.contains(',') && !s.chars().any(char::is_whitespace);
+    if ok {
+        Ok(s.to_owned())
+    } else {
+        Err(PlanError::new(
+            n::SCOPE,
+            format!("invalid scope {s:?} (at most 200 characters, no commas or spaces)"),
+        ))
+    }
+}
+
+fn is_remote_context(c: &str) -> bool {
+    ["https://", "http://", "git://", "git@", "ssh://"]
+        .iter()
+        .any(|p| c.starts_with(p))
+}
+
+fn context_name(context: &BuildContext) -> String {
+    match context {
+        BuildContext::Local(dir) => {
+            let abs = if dir.as_os_str() == "." {
+                std::env::current_dir().ok()
+            } else {
+                Some(dir.clone())
+            };
+            abs.as_deref()
+                .and_then(Path::file_name)
+                .map(|s| s.to_string_lossy().into_owned())
+                .filter(|s| !s.is_empty())
+                .unwrap_or_else(|| "image".to_owned())
+        }
+        BuildContext::Remote(url) => url
+            .rsplit('/')
+            .next()
+            .unwrap_or("image")
+            .trim_end_matches(".git")
+            .to_owned(),
+    }
+}
+
+fn driver(inputs: &Inputs) -> Result<DriverChoice, PlanError> {
+    let endpoint = inputs.text(n::ENDPOINT);
+    let builder_name = inputs.text(n::BUILDER);
+    if let Some(name) = &builder_name {
+        let ok = name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric())
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+        if !ok {
+            return Err(PlanError::new(
+                n::BUILDER,
+                format!("invalid builder name {name:?} (letters, digits, _ . -)"),
+            ));
+        }
+    }
+    let builder_image = match inputs.text(n::BUILDER_IMAGE) {
+        Some(i) => {
+            parse_image_ref(&i)
+                .map_err(|e| PlanError::new(n::BUILDER_IMAGE, e))?
+                .original
+        }
+        None => DEFAULT_BUILDER_IMAGE.to_owned(),
+    };
+    let driver = inputs.text(n::DRIVER).unwrap_or_else(|| "auto".into());
+    let choice = match (driver.as_str(), endpoint) {
+        ("remote", Some(ep)) | ("auto", Some(ep)) => {
+            if !(ep.starts_with("tcp://") || ep.starts_with("unix://")) {
+                return Err(PlanError::new(
+                    n::ENDPOINT,
+                    format!("invalid endpoint {ep:?} (expected tcp://host:port or unix:///path)"),
+                ));
+            }
+            DriverChoice::Remote { endpoint: ep }
+        }
+        ("remote", None) => {
+            return Err(PlanError::new(
+                n::ENDPOINT,
+                "driver remote needs an endpoint (tcp://host:port or unix:///path)",
+            ));
+        }
+        (d @ ("docker" | "docker-container"), Some(_)) => {
+            return Err(PlanError::new(
+                n::ENDPOINT,
+                format!("endpoint is only used with driver remote, not {d}"),
+            ));
+        }
+        ("auto", None) => DriverChoice::Auto {
+            builder_image,
+            builder_name,
+        },
+        ("docker", None) => DriverChoice::Docker,
+        ("docker-container", None) => DriverChoice::DockerContainer {
+            builder_image,
+            builder_name,
+        },
+        (other, _) => {
+            return Err(PlanError::new(
+                n::DRIVER,
+                format!("unknown driver {other:?} (valid: auto, docker, docker-container, remote)"),
+            ));
+        }
+    };
+    Ok(choice)
+}
