@@ -4,7 +4,7 @@ mod engine_support;
 
 use bollard::query_parameters::{PruneBuildOptions, RemoveImageOptions};
 use engine_support::*;
-use layercache::engine::{CacheEntry, CacheKind, Recorder, run};
+use layercache::engine::{CacheEntry, CacheType, Recorder, run};
 
 /// The manifest digest the registry itself reports for `repo:tag`.
 async fn registry_digest(registry: &str, repo: &str, tag: &str) -> String {
@@ -65,7 +65,7 @@ async fn registry_cache_round_trip_reports_every_expensive_step_cached() {
     first.tags = vec![image.clone()];
     first.push = true;
     first.cache_to = vec![CacheEntry {
-        kind: CacheKind::Inline,
+        kind: CacheType::Inline,
         ..Default::default()
     }];
     let mut events = Recorder::default();
@@ -88,7 +88,7 @@ async fn registry_cache_round_trip_reports_every_expensive_step_cached() {
     second.load = true;
     second.cache_to.clear();
     second.cache_from = vec![CacheEntry {
-        kind: CacheKind::Registry,
+        kind: CacheType::Registry,
         attrs: [("ref".to_owned(), image.clone())].into(),
         ..Default::default()
     }];

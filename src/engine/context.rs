@@ -25,6 +25,23 @@ pub struct PackedContext {
     pub files: usize,
 }
 
+impl PackedContext {
+    /// A Git or HTTP context BuildKit fetches itself: nothing to upload, and the Dockerfile
+    /// path is taken as relative to that context.
+    pub fn remote(dockerfile: Option<&Path>) -> Self {
+        let name = dockerfile.map_or_else(
+            || "Dockerfile".to_owned(),
+            |d| d.to_string_lossy().into_owned(),
+        );
+        Self {
+            tar: Bytes::new(),
+            dockerfile_name: name,
+            dockerfile_path: PathBuf::new(),
+            files: 0,
+        }
+    }
+}
+
 /// Pack `context`, honouring `<Dockerfile>.dockerignore` next to the Dockerfile first,
 /// then `<context>/.dockerignore` (the order BuildKit's dockerui uses).
 pub fn pack(context: &Path, dockerfile: Option<&Path>) -> Result<PackedContext, EngineError> {

@@ -6,7 +6,7 @@
 use bollard::Docker;
 
 use super::error::EngineError;
-use super::request::{BuildRequest, CacheKind, DriverChoice};
+use super::request::{BuildRequest, CacheType, DriverChoice};
 
 /// What a daemon told us about its builder.
 #[derive(Debug, Clone, Default)]
@@ -45,8 +45,8 @@ impl DaemonFacts {
 #[derive(Debug, Clone)]
 pub struct Capabilities {
     pub driver: &'static str,
-    pub cache_import: Vec<CacheKind>,
-    pub cache_export: Vec<CacheKind>,
+    pub cache_import: Vec<CacheType>,
+    pub cache_export: Vec<CacheType>,
     /// Old BuildKit (Engine < 23) accepts a single cache export.
     pub max_cache_exports: usize,
     /// Results land in the daemon's image store (moby exporter) and are pushed by it.
@@ -56,13 +56,13 @@ pub struct Capabilities {
     pub attestations: bool,
 }
 
-const ALL_CACHES: &[CacheKind] = &[
-    CacheKind::Registry,
-    CacheKind::Inline,
-    CacheKind::Local,
-    CacheKind::Gha,
-    CacheKind::S3,
-    CacheKind::Azblob,
+const ALL_CACHES: &[CacheType] = &[
+    CacheType::Registry,
+    CacheType::Inline,
+    CacheType::Local,
+    CacheType::Gha,
+    CacheType::S3,
+    CacheType::Azblob,
 ];
 
 impl Capabilities {
@@ -72,12 +72,12 @@ impl Capabilities {
             // moby daemon/internal/builder-next/controller.go, newSnapshotterController.
             Self {
                 driver: "docker",
-                cache_import: vec![CacheKind::Registry, CacheKind::Local, CacheKind::Gha],
+                cache_import: vec![CacheType::Registry, CacheType::Local, CacheType::Gha],
                 cache_export: vec![
-                    CacheKind::Inline,
-                    CacheKind::Registry,
-                    CacheKind::Local,
-                    CacheKind::Gha,
+                    CacheType::Inline,
+                    CacheType::Registry,
+                    CacheType::Local,
+                    CacheType::Gha,
                 ],
                 max_cache_exports: if modern { usize::MAX } else { 1 },
                 daemon_store: true,
@@ -89,8 +89,8 @@ impl Capabilities {
             // newGraphDriverController: registry/local import, inline export only.
             Self {
                 driver: "docker",
-                cache_import: vec![CacheKind::Registry, CacheKind::Local],
-                cache_export: vec![CacheKind::Inline],
+                cache_import: vec![CacheType::Registry, CacheType::Local],
+                cache_export: vec![CacheType::Inline],
                 max_cache_exports: if modern { usize::MAX } else { 1 },
                 daemon_store: true,
                 multi_platform: false,
@@ -144,6 +144,30 @@ impl Capabilities {
         }
         if !req.build_contexts.is_empty() && !self.named_contexts {
             gaps.push("build-contexts need BuildKit 0.10 or newer".to_owned());
+        }
+        if !req.ssh.is_empty() {
+            gaps.push("ssh forwarding is not implemented in layercache yet".to_owned());
+        }
+        if req.call.as_deref().is_some_and(|c| c != "build") {
+            gaps.push("call other than build is not implemented in layercache yet".to_owned());
+        }
+        if !req.attests.is_empty() && !self.attestations {
+            gaps.push(
+                "attestations (provenance, sbom) need BuildKit 0.11 and an OCI-capable store"
+                    .to_owned(),
+            );
+        }
+        if !req.annotations.is_empty() && self.daemon_store {
+            gaps.push(
+                "annotations need an exporter that writes manifests (not the daemon's image store)"
+                    .to_owned(),
+            );
+        }
+        for o in &req.outputs {
+            gaps.push(format!(
+                "outputs type={} is not implemented in layercache yet",
+                o.kind
+            ));
         }
         if req.load && !self.daemon_store {
             gaps.push("load into the daemon is only implemented for driver docker".to_owned());

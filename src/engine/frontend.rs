@@ -23,8 +23,8 @@ pub fn solve_request(
     caps: &Capabilities,
     inputs: &SolveInputs<'_>,
 ) -> SolveRequest {
-    let mut entitlements = Vec::new();
-    if req.network.as_deref() == Some("host") {
+    let mut entitlements = req.allow.clone();
+    if req.network.as_deref() == Some("host") && !entitlements.iter().any(|e| e == "network.host") {
         entitlements.push("network.host".to_owned());
     }
     let (exporter, exporter_attrs) = exporter(req, caps);
@@ -90,6 +90,16 @@ pub fn frontend_attrs(req: &BuildRequest, inputs: &SolveInputs<'_>) -> HashMap<S
     if let Some(c) = &req.cgroup_parent {
         a.insert("cgroup-parent".to_owned(), c.clone());
     }
+    for attest in &req.attests {
+        // `type=provenance,mode=max` → `attest:provenance` = `mode=max` (buildx build/opt.go).
+        let mut fields = attest.split(',');
+        if let Some(kind) = fields.next().and_then(|f| f.strip_prefix("type=")) {
+            a.insert(
+                format!("attest:{kind}"),
+                fields.collect::<Vec<_>>().join(","),
+            );
+        }
+    }
     if !req.cache_from.is_empty() {
         a.insert(
             "cache-imports".to_owned(),
@@ -114,6 +124,16 @@ fn exporter(req: &BuildRequest, caps: &Capabilities) -> (String, HashMap<String,
     }
     if req.push {
         attrs.insert("push".to_owned(), "true".to_owned());
+    }
+    for annotation in &req.annotations {
+        // `key=value` → `annotation.key`; `manifest:key=value` → `annotation-manifest.key`.
+        if let Some((key, value)) = annotation.split_once('=') {
+            let name = match key.split_once(':') {
+                Some((level, k)) => format!("annotation-{level}.{k}"),
+                None => format!("annotation.{key}"),
+            };
+            attrs.insert(name, value.to_owned());
+        }
     }
     if let Some(o) = req.outputs.first() {
         attrs.extend(o.attrs.iter().map(|(k, v)| (k.clone(), v.clone())));
@@ -143,7 +163,7 @@ pub fn entry(e: &CacheEntry) -> CacheOptionsEntry {
         .iter()
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
-    for (k, v) in &e.secret_attrs {
+    for (k, v) in &e.secrets {
         attrs.insert(k.clone(), v.expose().to_owned());
     }
     CacheOptionsEntry {

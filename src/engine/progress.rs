@@ -164,11 +164,3 @@ pub fn is_dockerfile_step(name: &str) -> bool {
     matches!((parts.next(), parts.next(), parts.next()), (Some(a), Some(b), None)
         if !a.is_empty() && a.chars().all(|c| c.is_ascii_digit()) && b.chars().all(|c| c.is_ascii_digit()))
 }
-
-/// The instruction part of a step name: `RUN make` for `[2/3] RUN make`.
-pub fn instruction_of(name: &str) -> Option<&str> {
-    if !is_dockerfile_step(name) {
-        return None;
-    }
-    name.find("] ").map(|i| name[i + 2..].trim())
-}

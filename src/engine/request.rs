@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+pub use crate::plan::cache::{CacheEntry, CacheType};
 use crate::secret::Secret;
 
 /// One build, fully decided.
@@ -11,6 +12,8 @@ use crate::secret::Secret;
 pub struct BuildRequest {
     /// The context directory on this machine.
     pub context: PathBuf,
+    /// A Git or HTTP context BuildKit fetches itself (then `context` is unused).
+    pub remote_context: Option<String>,
     /// The Dockerfile; `None` means `<context>/Dockerfile`.
     pub dockerfile: Option<PathBuf>,
     pub target: Option<String>,
@@ -41,6 +44,16 @@ pub struct BuildRequest {
     pub push: bool,
     /// Other exporters (`type=local,dest=...` and friends), as type plus attributes.
     pub outputs: Vec<Output>,
+    /// `key=value` or `manifest:key=value` image annotations.
+    pub annotations: Vec<String>,
+    /// `type=provenance,mode=max` style attestation requests.
+    pub attests: Vec<String>,
+    /// SSH agent forwards (`default`, `id=path`).
+    pub ssh: Vec<String>,
+    /// Entitlements (`network.host`, `security.insecure`).
+    pub allow: Vec<String>,
+    /// A frontend method other than `build` (`check`, `outline`, ...).
+    pub call: Option<String>,
     pub cache_from: Vec<CacheEntry>,
     pub cache_to: Vec<CacheEntry>,
     /// Registry credentials by host (`127.0.0.1:5000`, `ghcr.io`).
@@ -53,55 +66,6 @@ pub struct BuildRequest {
 pub struct Output {
     pub kind: String,
     pub attrs: BTreeMap<String, String>,
-}
-
-/// A `cache-from` or `cache-to` entry. Secret attributes (`token`, `ghtoken`, S3 keys) are
-/// kept apart so a debug print of the entry cannot leak them.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct CacheEntry {
-    pub kind: CacheKind,
-    pub attrs: BTreeMap<String, String>,
-    pub secret_attrs: BTreeMap<String, Secret>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum CacheKind {
-    #[default]
-    Registry,
-    Inline,
-    Local,
-    Gha,
-    S3,
-    Azblob,
-}
-
-impl CacheKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Registry => "registry",
-            Self::Inline => "inline",
-            Self::Local => "local",
-            Self::Gha => "gha",
-            Self::S3 => "s3",
-            Self::Azblob => "azblob",
-        }
-    }
-}
-
-impl CacheEntry {
-    /// Whether a failed export of this entry must not fail the build.
-    pub fn ignore_error(&self) -> bool {
-        self.attrs.get("ignore-error").is_some_and(|v| v == "true")
-    }
-
-    /// How the entry appears in logs and reports: type and non-secret attributes.
-    pub fn describe(&self) -> String {
-        let mut s = format!("type={}", self.kind.as_str());
-        for (k, v) in &self.attrs {
-            s.push_str(&format!(",{k}={v}"));
-        }
-        s
-    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -18,7 +18,7 @@ use super::driver::{Capabilities, DaemonFacts, choose};
 use super::error::EngineError;
 use super::frontend::{SolveInputs, solve_request};
 use super::outcome::Outcome;
-use super::progress::{BuildEvent, EventSink, Tracker, instruction_of};
+use super::progress::{BuildEvent, EventSink, Tracker};
 use super::request::{BuildRequest, DriverChoice};
 use super::session::{Session, SessionServices};
 use super::transport::{DockerHost, remote_control};
@@ -30,7 +30,10 @@ pub async fn run(
     sink: &mut dyn EventSink,
 ) -> Result<Outcome, EngineError> {
     let started = Instant::now();
-    let packed = pack(&req.context, req.dockerfile.as_deref())?;
+    let packed = match &req.remote_context {
+        Some(_) => PackedContext::remote(req.dockerfile.as_deref()),
+        None => pack(&req.context, req.dockerfile.as_deref())?,
+    };
     let docker = host.docker()?;
     let facts = DaemonFacts::probe(&docker)
         .await
@@ -74,7 +77,11 @@ async fn solve_with_fallback(
         Err(Failure {
             error,
             cache_export: true,
-        }) if req.cache_to.iter().all(|e| e.ignore_error()) => {
+        }) if req
+            .cache_to
+            .iter()
+            .all(|e| e.attr("ignore-error") == Some("true")) =>
+        {
             let warning = format!("cache export failed, the build continues without it: {error}");
             sink.event(BuildEvent::Warning(warning.clone()));
             let mut retry = req.clone();
@@ -115,7 +122,10 @@ async fn solve_once(
     let inputs = SolveInputs {
         build_ref: &build_ref,
         session_id: &session.id,
-        context_url: &session.context_url,
+        context_url: req
+            .remote_context
+            .as_deref()
+            .unwrap_or(&session.context_url),
         dockerfile_name: &packed.dockerfile_name,
     };
     let solve_req = solve_request(req, caps, &inputs);
@@ -137,8 +147,10 @@ async fn solve_once(
                 .filter(|_| caps.daemon_store)
         })
         .cloned();
+    let warnings = import_warnings(&tracker, sink);
     Ok(Outcome {
         driver: caps.driver,
+        warnings,
         image_id,
         digest: exporter_response
             .get("containerimage.digest")
@@ -151,6 +163,19 @@ async fn solve_once(
         solve,
         ..Default::default()
     })
+}
+
+/// BuildKit carries on when a cache import fails (the build is just slower); say so.
+fn import_warnings(tracker: &Tracker, sink: &mut dyn EventSink) -> Vec<String> {
+    let mut out = Vec::new();
+    for step in tracker.steps() {
+        if let (true, Some(err)) = (step.name.starts_with("importing cache"), &step.error) {
+            let w = format!("{} failed, building without that cache: {err}", step.name);
+            sink.event(BuildEvent::Warning(w.clone()));
+            out.push(w);
+        }
+    }
+    out
 }
 
 /// Run `Control.Solve` and follow `Control.Status` for the same ref until both end.
@@ -227,7 +252,7 @@ fn failure(message: String, tracker: &Tracker, packed: &PackedContext) -> Failur
     let error = match failed {
         Some(step) if step.dockerfile_step => {
             let text = std::fs::read_to_string(&packed.dockerfile_path).unwrap_or_default();
-            let line = instruction_of(&step.name).and_then(|i| super::dockerfile::locate(&text, i));
+            let line = super::dockerfile::locate_step(&text, &step.name);
             EngineError::StepFailed {
                 step: step.name,
                 message: step.error.unwrap_or(message),

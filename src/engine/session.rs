@@ -242,9 +242,9 @@ impl Auth for AuthService {
     ) -> Result<Response<CredentialsResponse>, Status> {
         let host = req.into_inner().host;
         let found = self.0.get(&host).or_else(|| {
-            // Docker Hub is stored under its legacy index URL in config.json.
-            (host == "registry-1.docker.io" || host == "docker.io")
-                .then(|| self.0.get("https://index.docker.io/v1/"))
+            // Docker Hub credentials are kept under `docker.io`; BuildKit asks for the API host.
+            (host == "registry-1.docker.io" || host == "index.docker.io")
+                .then(|| self.0.get("docker.io"))
                 .flatten()
         });
         tracing::debug!(%host, found = found.is_some(), "BuildKit asked for registry credentials");
