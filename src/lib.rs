@@ -8,6 +8,7 @@ pub mod advice;
 pub mod app;
 pub mod cache_service;
 pub mod commands;
+pub mod engine;
 pub mod housekeeping;
 pub mod logging;
 pub mod plan;
