@@ -5,6 +5,8 @@
 //! Needs `LAYERCACHE_TEST_ACTION_IMAGE` (built from `Dockerfile` by scripts/test.sh) and
 //! `LAYERCACHE_TEST_DOCKER_HOST` (the dockerd that holds it).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed step should panic
+
 #[path = "action_image/runner.rs"]
 mod runner;
 
