@@ -133,7 +133,13 @@ fn expose_hands_the_runtime_to_later_steps() {
             "unexpected GITHUB_ENV record {name}"
         );
     }
-    assert_canary_masked(&format!("{}\n{}", result.stdout, result.stderr), canary);
+    let output = format!("{}\n{}", result.stdout, result.stderr);
+    // The token's `ac` claim is decoded (not verified) and its refs are logged.
+    assert!(
+        output.contains("refs/heads/main"),
+        "the token's cache refs are not logged:\n{output}"
+    );
+    assert_canary_masked(&output, canary);
 }
 
 /// The canary may appear in the output only inside `::add-mask::`, and no later than the
