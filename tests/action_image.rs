@@ -176,6 +176,63 @@ fn expose_without_a_cache_service_warns_and_succeeds() {
     );
 }
 
+/// `runs` of an action.yml in this repository: `(args, post-entrypoint)`.
+fn runs_of(action_yml: &str) -> (Vec<String>, Option<String>) {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(action_yml);
+    let text = std::fs::read_to_string(&path).expect("read action.yml");
+    let doc: serde_yaml::Value = serde_yaml::from_str(&text).expect("parse action.yml");
+    let runs = &doc["runs"];
+    let args = runs["args"].as_sequence().map_or_else(Vec::new, |seq| {
+        seq.iter()
+            .map(|a| a.as_str().expect("string arg").to_owned())
+            .collect()
+    });
+    let post = runs["post-entrypoint"].as_str().map(str::to_owned);
+    (args, post)
+}
+
+/// The post step runs as the runner starts it: a second container from the same image with
+/// `--entrypoint <post-entrypoint>` and the main step's args, so the image must hold that
+/// executable and the binary must pick the post step by it.
+#[test]
+fn post_entrypoint_runs_the_post_step() {
+    let (args, post) = runs_of("action.yml");
+    let Some(post) = post else {
+        return assert!(
+            !args.is_empty(),
+            "action.yml has neither args nor post-entrypoint"
+        );
+    };
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let step = Step::new();
+    let result = step.run_stage(&image(), Some(&post), &args);
+    assert_success(&result, &format!("post step ({post} {})", args.join(" ")));
+    for file in ["GITHUB_ENV", "GITHUB_OUTPUT", "GITHUB_STATE"] {
+        step.pairs(file);
+    }
+}
+
+/// `expose-runtime/action.yml` runs the same image with its own args.
+#[test]
+fn expose_runtime_action_runs_expose() {
+    let (args, _) = runs_of("expose-runtime/action.yml");
+    assert_eq!(args, ["expose"], "expose-runtime/action.yml runs.args");
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut step = Step::new();
+    step.set(
+        "ACTIONS_RESULTS_URL",
+        "https://results-receiver.actions.githubusercontent.com/",
+    );
+    let result = step.run(&image(), &args);
+    assert_success(&result, "expose-runtime");
+    let env = step.pairs("GITHUB_ENV");
+    assert!(
+        env.iter()
+            .any(|(k, v)| k == "ACTIONS_CACHE_SERVICE_V2" && v == "true"),
+        "{env:?}"
+    );
+}
+
 /// The image's config is what the runner needs: root (no `USER`, or it could not write the
 /// workspace and file-command mounts), the binary as entrypoint, `action` as the command;
 /// and it stays small, since every job that uses the action pulls it.

@@ -24,6 +24,8 @@ lc_build_action_image() {
     rm -rf "$ctx"
     mkdir -p "$ctx/dist/linux/amd64"
     cp "$bin" "$ctx/dist/linux/amd64/layercache"
+    # action.yml's post-entrypoint; the binary picks the post step by its name.
+    ln -s layercache "$ctx/dist/linux/amd64/layercache-post"
     cp /etc/ssl/certs/ca-certificates.crt "$ctx/dist/ca-certificates.crt"
     lc_log "building the action image $tag from Dockerfile (BINARY_FROM=prebuilt)"
     # The Dockerfile comes from the repo, the context holds only dist/. BuildKit skips the
