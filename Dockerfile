@@ -56,6 +56,10 @@ COPY --from=binary /certs/ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
 # picks the post step by the name it was started as; a second copy would double the image).
 COPY --from=binary /out/ /usr/local/bin/
 ENV SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt
+# There is no shell to mkdir with: WORKDIR creates /tmp (std::env::temp_dir) for a root
+# process. The runner sets --workdir /github/workspace itself.
+WORKDIR /tmp
+WORKDIR /
 # No USER: the runner mounts the workspace and file-command directories for root, and a
 # container action that is not root cannot write them.
 ENTRYPOINT ["/usr/local/bin/layercache"]
