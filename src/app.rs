@@ -33,6 +33,8 @@ enum Command {
     Post(commands::post::Args),
     /// Expose the runner's cache credentials to later steps (the expose-runtime action).
     Expose(commands::expose::Args),
+    /// Print Dockerfile cache advice: patterns that throw layer cache away.
+    Advise(commands::advise::Args),
 }
 
 /// The name the image links the binary under for `runs.post-entrypoint`: the runner gives
@@ -62,6 +64,7 @@ pub async fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         Command::Build(args) => commands::build::run(args).await,
         Command::Post(args) => commands::post::run(args).await,
         Command::Expose(args) => commands::expose::run(args).await,
+        Command::Advise(args) => commands::advise::run(args).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

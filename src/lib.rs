@@ -4,6 +4,7 @@
 //! reports. Modules are named for what they hold.
 
 pub mod action;
+pub mod advice;
 pub mod app;
 pub mod commands;
 pub mod logging;

@@ -1,6 +1,7 @@
 //! One module per subcommand, each with its clap `Args` and an async `run`.
 
 pub mod action;
+pub mod advise;
 pub mod build;
 pub mod expose;
 pub mod post;
