@@ -35,6 +35,8 @@ enum Command {
     Expose(commands::expose::Args),
     /// Print Dockerfile cache advice: patterns that throw layer cache away.
     Advise(commands::advise::Args),
+    /// Delete superseded cache indexes (and unreferenced layer blobs) through GitHub's API.
+    Prune(commands::prune::Args),
 }
 
 /// The name the image links the binary under for `runs.post-entrypoint`: the runner gives
@@ -65,6 +67,7 @@ pub async fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         Command::Post(args) => commands::post::run(args).await,
         Command::Expose(args) => commands::expose::run(args).await,
         Command::Advise(args) => commands::advise::run(args).await,
+        Command::Prune(args) => commands::prune::run(args).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -7,6 +7,7 @@ pub mod action;
 pub mod advice;
 pub mod app;
 pub mod commands;
+pub mod housekeeping;
 pub mod logging;
 pub mod plan;
 pub mod secret;

@@ -5,6 +5,7 @@ pub mod advise;
 pub mod build;
 pub mod expose;
 pub mod post;
+pub mod prune;
 
 /// How a command failed; decides the exit code. The message has already been shown to
 /// the user in the form that fits the command (a workflow `::error::` or a plain line).
