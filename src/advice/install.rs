@@ -79,6 +79,8 @@ pub fn detect(words: &[String], ctx: &ContextFiles) -> Option<Install> {
         "cargo" if sub == "install" && !args.contains(&"--path") => {
             named("cargo install", Ecosystem::Rust)
         }
+        // `cargo chef prepare` reads the whole source on purpose; `cargo chef cook` installs.
+        "cargo" if sub == "chef" && !args.contains(&"cook") => None,
         "cargo"
             if matches!(
                 sub,
@@ -369,6 +371,11 @@ mod tests {
             files(&["package.json", "yarn.lock"])
         );
         assert_eq!(reads("npm run build", &[]), None);
+        assert_eq!(reads("cargo chef prepare --recipe-path r.json", &[]), None);
+        assert_eq!(
+            reads("cargo chef cook --release", &[]),
+            files(&["Cargo.toml", "Cargo.lock"])
+        );
         assert_eq!(reads("apt-get install -y curl", &[]), Some(Reads::Named));
     }
 }

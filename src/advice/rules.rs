@@ -66,7 +66,11 @@ pub fn context_copy(file: &str, stages: &[Stage<'_>], ctx: &ContextFiles) -> Vec
                         out.push(context_copy_finding(file, copy, inst, &found));
                     }
                 }
-                ran.insert(found.ecosystem);
+                // Only a manifest install satisfies later builds of the same tool; a
+                // named install (`cargo install cargo-chef`) does not.
+                if found.reads != Reads::Named {
+                    ran.insert(found.ecosystem);
+                }
             }
         }
         done.push(ran);
