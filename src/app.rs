@@ -37,6 +37,8 @@ enum Command {
     Advise(commands::advise::Args),
     /// Delete superseded cache indexes (and unreferenced layer blobs) through GitHub's API.
     Prune(commands::prune::Args),
+    /// Run a GitHub-compatible Actions cache service (v1, v2, Azure-like blobs, REST).
+    Serve(Box<commands::serve::Args>),
 }
 
 /// The name the image links the binary under for `runs.post-entrypoint`: the runner gives
@@ -68,6 +70,7 @@ pub async fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         Command::Expose(args) => commands::expose::run(args).await,
         Command::Advise(args) => commands::advise::run(args).await,
         Command::Prune(args) => commands::prune::run(args).await,
+        Command::Serve(args) => commands::serve::run(*args).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

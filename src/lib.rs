@@ -6,8 +6,11 @@
 pub mod action;
 pub mod advice;
 pub mod app;
+pub mod cache_service;
 pub mod commands;
+pub mod engine;
 pub mod housekeeping;
 pub mod logging;
 pub mod plan;
 pub mod secret;
+pub mod storage;

@@ -6,6 +6,7 @@ pub mod build;
 pub mod expose;
 pub mod post;
 pub mod prune;
+pub mod serve;
 
 /// How a command failed; decides the exit code. The message has already been shown to
 /// the user in the form that fits the command (a workflow `::error::` or a plain line).

@@ -1,0 +1,236 @@
+//! Driver choice: which BuildKit runs the solve and what it can honour. `auto` asks the
+//! daemon (`/info`, `/version`) and keeps `docker` only when every requested cache entry and
+//! output works there; an explicit choice that cannot do what was asked is an error naming
+//! the driver that could.
+
+use bollard::Docker;
+
+use super::error::EngineError;
+use super::request::{BuildRequest, CacheType, DriverChoice};
+
+/// What a daemon told us about its builder.
+#[derive(Debug, Clone, Default)]
+pub struct DaemonFacts {
+    /// The daemon stores images in containerd (`driver-type io.containerd.snapshotter.v1`).
+    pub containerd_store: bool,
+    /// Engine major version (20 for Debian's 20.10).
+    pub engine_major: u32,
+    pub engine_version: String,
+}
+
+impl DaemonFacts {
+    pub async fn probe(docker: &Docker) -> Result<Self, bollard::errors::Error> {
+        let info = docker.info().await?;
+        let containerd_store = info.driver_status.unwrap_or_default().iter().any(|pair| {
+            pair.first().is_some_and(|k| k == "driver-type")
+                && pair
+                    .get(1)
+                    .is_some_and(|v| v == "io.containerd.snapshotter.v1")
+        });
+        let engine_version = info.server_version.unwrap_or_default();
+        let engine_major = engine_version
+            .split('.')
+            .next()
+            .and_then(|m| m.parse().ok())
+            .unwrap_or(0);
+        Ok(Self {
+            containerd_store,
+            engine_major,
+            engine_version,
+        })
+    }
+}
+
+/// What the chosen BuildKit can do, as far as layercache uses it.
+#[derive(Debug, Clone)]
+pub struct Capabilities {
+    pub driver: &'static str,
+    pub cache_import: Vec<CacheType>,
+    pub cache_export: Vec<CacheType>,
+    /// Old BuildKit (Engine < 23) accepts a single cache export.
+    pub max_cache_exports: usize,
+    /// Results land in the daemon's image store (moby exporter) and are pushed by it.
+    pub daemon_store: bool,
+    pub multi_platform: bool,
+    pub named_contexts: bool,
+    pub attestations: bool,
+}
+
+const ALL_CACHES: &[CacheType] = &[
+    CacheType::Registry,
+    CacheType::Inline,
+    CacheType::Local,
+    CacheType::Gha,
+    CacheType::S3,
+    CacheType::Azblob,
+];
+
+impl Capabilities {
+    pub fn docker(facts: &DaemonFacts) -> Self {
+        let modern = facts.engine_major >= 23;
+        if facts.containerd_store {
+            // moby daemon/internal/builder-next/controller.go, newSnapshotterController.
+            Self {
+                driver: "docker",
+                cache_import: vec![CacheType::Registry, CacheType::Local, CacheType::Gha],
+                cache_export: vec![
+                    CacheType::Inline,
+                    CacheType::Registry,
+                    CacheType::Local,
+                    CacheType::Gha,
+                ],
+                max_cache_exports: if modern { usize::MAX } else { 1 },
+                daemon_store: true,
+                multi_platform: true,
+                named_contexts: modern,
+                attestations: modern,
+            }
+        } else {
+            // newGraphDriverController: registry/local import, inline export only.
+            Self {
+                driver: "docker",
+                cache_import: vec![CacheType::Registry, CacheType::Local],
+                cache_export: vec![CacheType::Inline],
+                max_cache_exports: if modern { usize::MAX } else { 1 },
+                daemon_store: true,
+                multi_platform: false,
+                named_contexts: modern,
+                attestations: false,
+            }
+        }
+    }
+
+    /// A standalone BuildKit (`remote`, `docker-container`).
+    pub fn standalone(driver: &'static str) -> Self {
+        Self {
+            driver,
+            cache_import: ALL_CACHES.to_vec(),
+            cache_export: ALL_CACHES.to_vec(),
+            max_cache_exports: usize::MAX,
+            daemon_store: false,
+            multi_platform: true,
+            named_contexts: true,
+            attestations: true,
+        }
+    }
+
+    /// Every reason this BuildKit cannot run `req` as asked (empty: it can).
+    pub fn gaps(&self, req: &BuildRequest) -> Vec<String> {
+        let mut gaps = Vec::new();
+        for e in &req.cache_from {
+            if !self.cache_import.contains(&e.kind) {
+                gaps.push(format!(
+                    "cache-from type={} is not supported",
+                    e.kind.as_str()
+                ));
+            }
+        }
+        for e in &req.cache_to {
+            if !self.cache_export.contains(&e.kind) {
+                gaps.push(format!(
+                    "cache-to type={} is not supported",
+                    e.kind.as_str()
+                ));
+            }
+        }
+        if req.cache_to.len() > self.max_cache_exports {
+            gaps.push(format!(
+                "{} cache-to entries given, this BuildKit takes one",
+                req.cache_to.len()
+            ));
+        }
+        if req.platforms.len() > 1 && !self.multi_platform {
+            gaps.push("several platforms need the containerd image store".to_owned());
+        }
+        if !req.build_contexts.is_empty() && !self.named_contexts {
+            gaps.push("build-contexts need BuildKit 0.10 or newer".to_owned());
+        }
+        if !req.ssh.is_empty() {
+            gaps.push("ssh forwarding is not implemented in layercache yet".to_owned());
+        }
+        if req.call.as_deref().is_some_and(|c| c != "build") {
+            gaps.push("call other than build is not implemented in layercache yet".to_owned());
+        }
+        if !req.attests.is_empty() && !self.attestations {
+            gaps.push(
+                "attestations (provenance, sbom) need BuildKit 0.11 and an OCI-capable store"
+                    .to_owned(),
+            );
+        }
+        if !req.annotations.is_empty() && self.daemon_store {
+            gaps.push(
+                "annotations need an exporter that writes manifests (not the daemon's image store)"
+                    .to_owned(),
+            );
+        }
+        for o in &req.outputs {
+            gaps.push(format!(
+                "outputs type={} is not implemented in layercache yet",
+                o.kind
+            ));
+        }
+        if req.load && !self.daemon_store {
+            gaps.push("load into the daemon is only implemented for driver docker".to_owned());
+        }
+        gaps
+    }
+}
+
+/// Pick the driver for `req` (see the module doc).
+pub fn choose(req: &BuildRequest, facts: &DaemonFacts) -> Result<Capabilities, EngineError> {
+    let docker = Capabilities::docker(facts);
+    match &req.driver {
+        DriverChoice::Auto => {
+            if docker.gaps(req).is_empty() {
+                Ok(docker)
+            } else {
+                Err(container_unavailable(&docker, req))
+            }
+        }
+        DriverChoice::Docker => match unsupported("docker", &docker, req) {
+            Some(err) => Err(err),
+            None => Ok(docker),
+        },
+        DriverChoice::Remote { .. } => {
+            let caps = Capabilities::standalone("remote");
+            unsupported("remote", &caps, req).map_or(Ok(caps), Err)
+        }
+        DriverChoice::DockerContainer { .. } => Err(EngineError::Unsupported {
+            driver: "docker-container",
+            what: "starting a BuildKit container is not implemented yet".to_owned(),
+            hint: "run buildkitd yourself and use driver remote".to_owned(),
+        }),
+    }
+}
+
+fn unsupported(
+    driver: &'static str,
+    caps: &Capabilities,
+    req: &BuildRequest,
+) -> Option<EngineError> {
+    let gaps = caps.gaps(req);
+    if gaps.is_empty() {
+        return None;
+    }
+    let hint = if caps.daemon_store {
+        "driver docker-container or remote can (or a daemon with the containerd image store)"
+    } else {
+        "driver docker can load into the daemon; push or use outputs with this driver"
+    };
+    Some(EngineError::Unsupported {
+        driver,
+        what: gaps.join(", "),
+        hint: hint.to_owned(),
+    })
+}
+
+/// `auto` needed more than the daemon's BuildKit offers; the container driver is the
+/// answer, which needs a BuildKit image this machine can start.
+fn container_unavailable(docker: &Capabilities, req: &BuildRequest) -> EngineError {
+    EngineError::Unsupported {
+        driver: "docker",
+        what: docker.gaps(req).join(", "),
+        hint: "driver docker-container (a BuildKit container) or remote (a buildkitd address) can"
+            .to_owned(),
+    }
+}

@@ -1,0 +1,173 @@
+//! The solve request, built once for every driver: Dockerfile frontend attributes
+//! (names as buildx sends them, `build/opt.go`), the exporter and the cache entries.
+//! The single-exporter fields are the deprecated ones on purpose: BuildKit 0.8 (Engine
+//! 20.10) knows only those, and newer BuildKit still honours them.
+
+use std::collections::HashMap;
+
+use bollard::moby::buildkit::v1::{CacheOptions, CacheOptionsEntry, SolveRequest};
+
+use super::driver::Capabilities;
+use super::request::{BuildRequest, CacheEntry};
+
+/// Inputs that are not part of the request itself.
+pub struct SolveInputs<'a> {
+    pub build_ref: &'a str,
+    pub session_id: &'a str,
+    pub context_url: &'a str,
+    pub dockerfile_name: &'a str,
+}
+
+pub fn solve_request(
+    req: &BuildRequest,
+    caps: &Capabilities,
+    inputs: &SolveInputs<'_>,
+) -> SolveRequest {
+    let mut entitlements = req.allow.clone();
+    if req.network.as_deref() == Some("host") && !entitlements.iter().any(|e| e == "network.host") {
+        entitlements.push("network.host".to_owned());
+    }
+    let (exporter, exporter_attrs) = exporter(req, caps);
+    SolveRequest {
+        r#ref: inputs.build_ref.to_owned(),
+        session: inputs.session_id.to_owned(),
+        frontend: "dockerfile.v0".to_owned(),
+        frontend_attrs: frontend_attrs(req, inputs),
+        exporter_deprecated: exporter,
+        exporter_attrs_deprecated: exporter_attrs,
+        cache: Some(CacheOptions {
+            imports: req.cache_from.iter().map(entry).collect(),
+            exports: req.cache_to.iter().map(entry).collect(),
+            ..Default::default()
+        }),
+        entitlements,
+        ..Default::default()
+    }
+}
+
+/// The frontend attributes for `req`.
+pub fn frontend_attrs(req: &BuildRequest, inputs: &SolveInputs<'_>) -> HashMap<String, String> {
+    let mut a = HashMap::new();
+    a.insert("context".to_owned(), inputs.context_url.to_owned());
+    a.insert("filename".to_owned(), inputs.dockerfile_name.to_owned());
+    if let Some(t) = &req.target {
+        a.insert("target".to_owned(), t.clone());
+    }
+    for (k, v) in &req.build_args {
+        a.insert(format!("build-arg:{k}"), v.clone());
+    }
+    for (k, v) in &req.labels {
+        a.insert(format!("label:{k}"), v.clone());
+    }
+    if !req.platforms.is_empty() {
+        a.insert("platform".to_owned(), req.platforms.join(","));
+    }
+    if req.no_cache {
+        a.insert("no-cache".to_owned(), String::new());
+    } else if !req.no_cache_filters.is_empty() {
+        a.insert("no-cache".to_owned(), req.no_cache_filters.join(","));
+    }
+    if req.pull {
+        a.insert("image-resolve-mode".to_owned(), "pull".to_owned());
+    }
+    if let Some(n) = req.network.as_deref().filter(|n| *n != "default") {
+        a.insert("force-network-mode".to_owned(), n.to_owned());
+    }
+    if !req.add_hosts.is_empty() {
+        let hosts: Vec<String> = req
+            .add_hosts
+            .iter()
+            .map(|h| h.replacen(':', "=", 1))
+            .collect();
+        a.insert("add-hosts".to_owned(), hosts.join(","));
+    }
+    if let Some(s) = req.shm_size {
+        a.insert("shm-size".to_owned(), s.to_string());
+    }
+    if !req.ulimits.is_empty() {
+        a.insert("ulimit".to_owned(), req.ulimits.join(","));
+    }
+    if let Some(c) = &req.cgroup_parent {
+        a.insert("cgroup-parent".to_owned(), c.clone());
+    }
+    for attest in &req.attests {
+        // `type=provenance,mode=max` → `attest:provenance` = `mode=max` (buildx build/opt.go).
+        let mut fields = attest.split(',');
+        if let Some(kind) = fields.next().and_then(|f| f.strip_prefix("type=")) {
+            a.insert(
+                format!("attest:{kind}"),
+                fields.collect::<Vec<_>>().join(","),
+            );
+        }
+    }
+    if !req.cache_from.is_empty() {
+        a.insert(
+            "cache-imports".to_owned(),
+            cache_imports_json(&req.cache_from),
+        );
+    }
+    for (name, value) in &req.build_contexts {
+        a.insert(format!("context:{name}"), value.clone());
+    }
+    a
+}
+
+/// The exporter: the daemon's `moby` exporter for driver docker (the image lands in the
+/// daemon's store, tagged), else the `image` exporter pushing straight to the registry.
+fn exporter(req: &BuildRequest, caps: &Capabilities) -> (String, HashMap<String, String>) {
+    let mut attrs = HashMap::new();
+    if !req.tags.is_empty() {
+        attrs.insert("name".to_owned(), req.tags.join(","));
+    }
+    if caps.daemon_store {
+        return ("moby".to_owned(), attrs);
+    }
+    if req.push {
+        attrs.insert("push".to_owned(), "true".to_owned());
+    }
+    for annotation in &req.annotations {
+        // `key=value` → `annotation.key`; `manifest:key=value` → `annotation-manifest.key`.
+        if let Some((key, value)) = annotation.split_once('=') {
+            let name = match key.split_once(':') {
+                Some((level, k)) => format!("annotation-{level}.{k}"),
+                None => format!("annotation.{key}"),
+            };
+            attrs.insert(name, value.to_owned());
+        }
+    }
+    if let Some(o) = req.outputs.first() {
+        attrs.extend(o.attrs.iter().map(|(k, v)| (k.clone(), v.clone())));
+        return (o.kind.clone(), attrs);
+    }
+    ("image".to_owned(), attrs)
+}
+
+/// The Dockerfile frontend runs the cache import itself and reads the entries from this
+/// attribute (BuildKit `client/solve.go` sets it; `SolveRequest.cache.imports` alone is not
+/// enough for frontend solves).
+fn cache_imports_json(entries: &[CacheEntry]) -> String {
+    let list: Vec<serde_json::Value> = entries
+        .iter()
+        .map(|e| {
+            let be = entry(e);
+            serde_json::json!({ "Type": be.r#type, "Attrs": be.attrs })
+        })
+        .collect();
+    serde_json::Value::Array(list).to_string()
+}
+
+/// One cache entry as BuildKit takes it; secret attributes are exposed only here.
+pub fn entry(e: &CacheEntry) -> CacheOptionsEntry {
+    let mut attrs: HashMap<String, String> = e
+        .attrs
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    for (k, v) in &e.secrets {
+        attrs.insert(k.clone(), v.expose().to_owned());
+    }
+    CacheOptionsEntry {
+        r#type: e.kind.as_str().to_owned(),
+        attrs,
+    }
+}

@@ -1,0 +1,70 @@
+//! What a build produced, for the reports: image id, digest, BuildKit's exporter response,
+//! every step with its cache hit and duration, and where the time went.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use super::progress::StepRecord;
+
+#[derive(Debug, Clone, Default)]
+pub struct Outcome {
+    /// `docker`, `remote`, ...
+    pub driver: &'static str,
+    pub image_id: Option<String>,
+    /// The manifest digest in the registry after a push.
+    pub digest: Option<String>,
+    pub tags: Vec<String>,
+    /// BuildKit's `SolveResponse.exporter_response` (`containerimage.digest`, ...).
+    pub exporter_response: BTreeMap<String, String>,
+    pub build_ref: String,
+    pub steps: Vec<StepRecord>,
+    pub context_bytes: u64,
+    pub context_files: usize,
+    /// Wall time of the whole engine run.
+    pub wall: Duration,
+    /// Time spent inside BuildKit's solve call.
+    pub solve: Duration,
+    pub push: Option<Duration>,
+    pub warnings: Vec<String>,
+}
+
+impl Outcome {
+    /// Dockerfile steps only (`[n/m] ...`).
+    pub fn dockerfile_steps(&self) -> impl Iterator<Item = &StepRecord> {
+        self.steps.iter().filter(|s| s.dockerfile_step)
+    }
+
+    /// Share of Dockerfile steps answered from cache, 0–100; `None` without steps.
+    pub fn cached_percent(&self) -> Option<f64> {
+        let total = self.dockerfile_steps().count();
+        let cached = self.dockerfile_steps().filter(|s| s.cached).count();
+        (total > 0).then(|| cached as f64 * 100.0 / total as f64)
+    }
+
+    /// Time in BuildKit's cache import steps (`importing cache manifest from ...`).
+    pub fn cache_import_time(&self) -> Duration {
+        self.sum_steps(|n| n.starts_with("importing cache"))
+    }
+
+    /// Time in cache export steps (`exporting cache`, `preparing build cache for export`).
+    pub fn cache_export_time(&self) -> Duration {
+        self.sum_steps(|n| {
+            n.starts_with("exporting cache") || n.starts_with("preparing build cache")
+        })
+    }
+
+    /// Wall time not spent in BuildKit's solve: what layercache itself costs.
+    pub fn overhead(&self) -> Duration {
+        self.wall
+            .saturating_sub(self.solve)
+            .saturating_sub(self.push.unwrap_or_default())
+    }
+
+    fn sum_steps(&self, pick: impl Fn(&str) -> bool) -> Duration {
+        self.steps
+            .iter()
+            .filter(|s| pick(&s.name))
+            .filter_map(|s| s.duration)
+            .sum()
+    }
+}

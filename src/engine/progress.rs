@@ -1,0 +1,166 @@
+//! BuildKit's status stream turned into build events and per-step records. BuildKit resends
+//! a vertex each time it changes; the tracker reports each transition once.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use bollard::moby::buildkit::v1::{StatusResponse, Vertex};
+
+/// Something that happened during a build, in the order it happened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BuildEvent {
+    /// A phase of the engine's own work (packing the context, pushing, ...).
+    Phase(String),
+    StepStarted {
+        index: usize,
+        name: String,
+    },
+    StepLog {
+        index: usize,
+        name: String,
+        text: String,
+    },
+    StepFinished {
+        index: usize,
+        name: String,
+        cached: bool,
+        duration: Option<Duration>,
+        error: Option<String>,
+    },
+    Warning(String),
+    Notice(String),
+}
+
+/// Where events go. The action turns them into `::group::` log lines.
+pub trait EventSink {
+    fn event(&mut self, event: BuildEvent);
+}
+
+/// Collects events in memory (tests, the bench command).
+#[derive(Debug, Default)]
+pub struct Recorder(pub Vec<BuildEvent>);
+
+impl EventSink for Recorder {
+    fn event(&mut self, event: BuildEvent) {
+        self.0.push(event);
+    }
+}
+
+/// One BuildKit vertex as the build saw it.
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize)]
+pub struct StepRecord {
+    pub name: String,
+    pub cached: bool,
+    pub duration: Option<Duration>,
+    pub error: Option<String>,
+    /// The step runs a Dockerfile instruction (`[2/3] RUN ...`), not internal work.
+    pub dockerfile_step: bool,
+}
+
+#[derive(Debug, Default)]
+pub struct Tracker {
+    order: Vec<String>,
+    steps: HashMap<String, (StepRecord, bool, bool)>,
+}
+
+impl Tracker {
+    pub fn apply(&mut self, status: &StatusResponse, sink: &mut dyn EventSink) {
+        for v in &status.vertexes {
+            self.vertex(v, sink);
+        }
+        for log in &status.logs {
+            if let Some(index) = self.order.iter().position(|d| *d == log.vertex) {
+                let name = self
+                    .order
+                    .get(index)
+                    .and_then(|d| self.steps.get(d))
+                    .map(|s| s.0.name.clone());
+                let text = String::from_utf8_lossy(&log.msg).into_owned();
+                sink.event(BuildEvent::StepLog {
+                    index,
+                    name: name.unwrap_or_default(),
+                    text,
+                });
+            }
+        }
+        for w in &status.warnings {
+            sink.event(BuildEvent::Warning(
+                String::from_utf8_lossy(&w.short).into_owned(),
+            ));
+        }
+    }
+
+    fn vertex(&mut self, v: &Vertex, sink: &mut dyn EventSink) {
+        if !self.steps.contains_key(&v.digest) {
+            self.order.push(v.digest.clone());
+            let record = StepRecord {
+                name: v.name.clone(),
+                dockerfile_step: is_dockerfile_step(&v.name),
+                ..Default::default()
+            };
+            self.steps.insert(v.digest.clone(), (record, false, false));
+        }
+        let index = self.order.iter().position(|d| *d == v.digest).unwrap_or(0);
+        let Some((record, started, finished)) = self.steps.get_mut(&v.digest) else {
+            return;
+        };
+        if v.started.is_some() && !*started {
+            *started = true;
+            sink.event(BuildEvent::StepStarted {
+                index,
+                name: record.name.clone(),
+            });
+        }
+        if (v.completed.is_some() || v.cached) && !*finished {
+            *finished = true;
+            record.cached = v.cached;
+            record.error = (!v.error.is_empty()).then(|| v.error.clone());
+            record.duration = match (&v.started, &v.completed) {
+                (Some(s), Some(c)) => span((s.seconds, s.nanos), (c.seconds, c.nanos)),
+                _ => None,
+            };
+            sink.event(BuildEvent::StepFinished {
+                index,
+                name: record.name.clone(),
+                cached: record.cached,
+                duration: record.duration,
+                error: record.error.clone(),
+            });
+        }
+    }
+
+    /// The steps in the order BuildKit first reported them.
+    pub fn steps(&self) -> Vec<StepRecord> {
+        self.order
+            .iter()
+            .filter_map(|d| self.steps.get(d))
+            .map(|s| s.0.clone())
+            .collect()
+    }
+
+    /// The first step that failed, if any.
+    pub fn failed_step(&self) -> Option<StepRecord> {
+        self.steps().into_iter().find(|s| s.error.is_some())
+    }
+}
+
+fn span(start: (i64, i32), end: (i64, i32)) -> Option<Duration> {
+    let nanos = i128::from(end.0 - start.0) * 1_000_000_000 + i128::from(end.1 - start.1);
+    u64::try_from(nanos).ok().map(Duration::from_nanos)
+}
+
+/// `[2/3] RUN make`, `[build 1/4] FROM ...`: a Dockerfile instruction. `[internal] ...`
+/// and exporter steps are not.
+pub fn is_dockerfile_step(name: &str) -> bool {
+    let Some(rest) = name.strip_prefix('[') else {
+        return false;
+    };
+    let Some(end) = rest.find(']') else {
+        return false;
+    };
+    let tag = &rest[..end];
+    let counter = tag.rsplit(' ').next().unwrap_or("");
+    let mut parts = counter.split('/');
+    matches!((parts.next(), parts.next(), parts.next()), (Some(a), Some(b), None)
+        if !a.is_empty() && a.chars().all(|c| c.is_ascii_digit()) && b.chars().all(|c| c.is_ascii_digit()))
+}

@@ -1,0 +1,287 @@
+//! One build from request to outcome: pick the driver, pack the context, open the session,
+//! solve while streaming status, then push. Why our own control-API client rather than
+//! bollard's build helpers: bollard 0.21.1's `/build` path cannot import or export cache
+//! entries beyond registry refs and inline, has no secrets and one tag; its gRPC path
+//! drops the `SolveResponse` (no image id, no digest) and reports no progress. Speaking
+//! `Control.Solve` + `Control.Status` + `Control.Session` with bollard's generated protos
+//! gives all of them, through the daemon's `/grpc` and against a remote buildkitd alike.
+
+use std::time::{Duration, Instant};
+
+use bollard::Docker;
+use bollard::moby::buildkit::v1::control_client::ControlClient;
+use bollard::moby::buildkit::v1::{SolveRequest, SolveResponse, StatusRequest};
+use tonic::transport::Channel;
+
+use super::context::{PackedContext, pack};
+use super::driver::{Capabilities, DaemonFacts, choose};
+use super::error::EngineError;
+use super::frontend::{SolveInputs, solve_request};
+use super::outcome::Outcome;
+use super::progress::{BuildEvent, EventSink, Tracker};
+use super::request::{BuildRequest, DriverChoice};
+use super::session::{Session, SessionServices};
+use super::transport::{DockerHost, remote_control};
+
+/// Run `req` against the daemon at `host` (and the BuildKit the driver picks).
+pub async fn run(
+    req: &BuildRequest,
+    host: &DockerHost,
+    sink: &mut dyn EventSink,
+) -> Result<Outcome, EngineError> {
+    let started = Instant::now();
+    let packed = match &req.remote_context {
+        Some(_) => PackedContext::remote(req.dockerfile.as_deref()),
+        None => pack(&req.context, req.dockerfile.as_deref())?,
+    };
+    let docker = host.docker()?;
+    let facts = DaemonFacts::probe(&docker)
+        .await
+        .map_err(|e| host.unreachable(e.to_string()))?;
+    let caps = choose(req, &facts)?;
+    sink.event(BuildEvent::Phase(format!(
+        "driver {} (Engine {}, {} image store)",
+        caps.driver,
+        facts.engine_version,
+        if facts.containerd_store {
+            "containerd"
+        } else {
+            "graphdriver"
+        }
+    )));
+    let control = match &req.driver {
+        DriverChoice::Remote { endpoint } => remote_control(endpoint).await?,
+        _ => host.control().await?,
+    };
+    let mut outcome = solve_with_fallback(req, &caps, &control, &packed, sink).await?;
+    outcome.context_bytes = packed.tar.len() as u64;
+    outcome.context_files = packed.files;
+    if req.push && caps.daemon_store {
+        push_all(req, &docker, &mut outcome, sink).await?;
+    }
+    outcome.wall = started.elapsed();
+    Ok(outcome)
+}
+
+/// Solve; when only a cache export failed and every export allows it (`ignore-error`),
+/// warn and solve again without exports (everything is cached, so this is quick). Old
+/// BuildKit does not know `ignore-error` itself.
+async fn solve_with_fallback(
+    req: &BuildRequest,
+    caps: &Capabilities,
+    control: &ControlClient<Channel>,
+    packed: &PackedContext,
+    sink: &mut dyn EventSink,
+) -> Result<Outcome, EngineError> {
+    match solve_once(req, caps, control, packed, sink).await {
+        Err(Failure {
+            error,
+            cache_export: true,
+        }) if req
+            .cache_to
+            .iter()
+            .all(|e| e.attr("ignore-error") == Some("true")) =>
+        {
+            let warning = format!("cache export failed, the build continues without it: {error}");
+            sink.event(BuildEvent::Warning(warning.clone()));
+            let mut retry = req.clone();
+            retry.cache_to.clear();
+            let mut outcome = solve_once(&retry, caps, control, packed, sink)
+                .await
+                .map_err(|f| f.error)?;
+            outcome.warnings.push(warning);
+            Ok(outcome)
+        }
+        other => other.map_err(|f| f.error),
+    }
+}
+
+struct Failure {
+    error: EngineError,
+    cache_export: bool,
+}
+
+async fn solve_once(
+    req: &BuildRequest,
+    caps: &Capabilities,
+    control: &ControlClient<Channel>,
+    packed: &PackedContext,
+    sink: &mut dyn EventSink,
+) -> Result<Outcome, Failure> {
+    let fail = |error| Failure {
+        error,
+        cache_export: false,
+    };
+    let services = SessionServices {
+        context_tar: packed.tar.clone(),
+        secrets: req.secrets.clone(),
+        registry_auth: req.registry_auth.clone(),
+    };
+    let session = Session::start(control, services).await.map_err(fail)?;
+    let build_ref = uuid::Uuid::new_v4().simple().to_string();
+    let inputs = SolveInputs {
+        build_ref: &build_ref,
+        session_id: &session.id,
+        context_url: req
+            .remote_context
+            .as_deref()
+            .unwrap_or(&session.context_url),
+        dockerfile_name: &packed.dockerfile_name,
+    };
+    let solve_req = solve_request(req, caps, &inputs);
+    let started = Instant::now();
+    let mut tracker = Tracker::default();
+    let result = solve_streaming(control, solve_req, &build_ref, &mut tracker, sink).await;
+    let solve = started.elapsed();
+    session.close();
+    let response = result.map_err(|message| failure(message, &tracker, packed))?;
+    let exporter_response: std::collections::BTreeMap<String, String> =
+        response.exporter_response.into_iter().collect();
+    // Engine 20.10's moby exporter reports the image id as `containerimage.digest`; newer
+    // BuildKit reports the config digest separately and the manifest as the digest.
+    let image_id = exporter_response
+        .get("containerimage.config.digest")
+        .or_else(|| {
+            exporter_response
+                .get("containerimage.digest")
+                .filter(|_| caps.daemon_store)
+        })
+        .cloned();
+    let warnings = import_warnings(&tracker, sink);
+    Ok(Outcome {
+        driver: caps.driver,
+        warnings,
+        image_id,
+        digest: exporter_response
+            .get("containerimage.digest")
+            .filter(|_| !caps.daemon_store)
+            .cloned(),
+        tags: req.tags.clone(),
+        exporter_response,
+        build_ref,
+        steps: tracker.steps(),
+        solve,
+        ..Default::default()
+    })
+}
+
+/// BuildKit carries on when a cache import fails (the build is just slower); say so.
+fn import_warnings(tracker: &Tracker, sink: &mut dyn EventSink) -> Vec<String> {
+    let mut out = Vec::new();
+    for step in tracker.steps() {
+        if let (true, Some(err)) = (step.name.starts_with("importing cache"), &step.error) {
+            let w = format!("{} failed, building without that cache: {err}", step.name);
+            sink.event(BuildEvent::Warning(w.clone()));
+            out.push(w);
+        }
+    }
+    out
+}
+
+/// Run `Control.Solve` and follow `Control.Status` for the same ref until both end.
+async fn solve_streaming(
+    control: &ControlClient<Channel>,
+    solve_req: SolveRequest,
+    build_ref: &str,
+    tracker: &mut Tracker,
+    sink: &mut dyn EventSink,
+) -> Result<SolveResponse, String> {
+    let mut solver = control.clone();
+    let mut solve = tokio::spawn(async move { solver.solve(solve_req).await });
+    let mut status_client = control.clone();
+    let status_req = StatusRequest {
+        r#ref: build_ref.to_owned(),
+    };
+    let mut status = tokio::spawn(async move { status_client.status(status_req).await });
+    let mut stream = None;
+    let mut result = None;
+    loop {
+        tokio::select! {
+            r = &mut solve, if result.is_none() => {
+                result = Some(r.map_err(|e| e.to_string()).and_then(|r| r.map(|r| r.into_inner()).map_err(|s| s.message().to_owned())));
+                if stream.is_none() { break; }
+            }
+            s = &mut status, if stream.is_none() => match s {
+                Ok(Ok(resp)) => stream = Some(resp.into_inner()),
+                _ => if result.is_some() { break } else { stream = None; status = tokio::spawn(std::future::pending()); },
+            },
+            msg = next_status(&mut stream), if stream.is_some() => match msg {
+                Some(m) => tracker.apply(&m, sink),
+                None => { stream = None; status = tokio::spawn(std::future::pending()); if result.is_some() { break; } }
+            },
+        }
+        if result.is_some() && stream.is_none() {
+            break;
+        }
+    }
+    drain(&mut stream, tracker, sink).await;
+    result.unwrap_or_else(|| Err("the solve ended without a result".to_owned()))
+}
+
+async fn next_status(
+    stream: &mut Option<tonic::Streaming<bollard::moby::buildkit::v1::StatusResponse>>,
+) -> Option<bollard::moby::buildkit::v1::StatusResponse> {
+    match stream {
+        Some(s) => s.message().await.ok().flatten(),
+        None => None,
+    }
+}
+
+/// Status messages can trail the solve result; take what arrives within a moment.
+async fn drain(
+    stream: &mut Option<tonic::Streaming<bollard::moby::buildkit::v1::StatusResponse>>,
+    tracker: &mut Tracker,
+    sink: &mut dyn EventSink,
+) {
+    while stream.is_some() {
+        match tokio::time::timeout(Duration::from_secs(2), next_status(stream)).await {
+            Ok(Some(m)) => tracker.apply(&m, sink),
+            _ => break,
+        }
+    }
+}
+
+/// Turn a solve error into a message naming the failing step and its Dockerfile line.
+fn failure(message: String, tracker: &Tracker, packed: &PackedContext) -> Failure {
+    let failed = tracker.failed_step();
+    let cache_export = failed
+        .as_ref()
+        .is_some_and(|s| s.name.starts_with("exporting cache"))
+        || message.contains("exporting cache")
+        || message.contains("failed to export cache");
+    let error = match failed {
+        Some(step) if step.dockerfile_step => {
+            let text = std::fs::read_to_string(&packed.dockerfile_path).unwrap_or_default();
+            let line = super::dockerfile::locate_step(&text, &step.name);
+            EngineError::StepFailed {
+                step: step.name,
+                message: step.error.unwrap_or(message),
+                dockerfile: packed.dockerfile_path.clone(),
+                line,
+            }
+        }
+        _ => EngineError::Solve(message),
+    };
+    Failure {
+        error,
+        cache_export,
+    }
+}
+
+async fn push_all(
+    req: &BuildRequest,
+    docker: &Docker,
+    outcome: &mut Outcome,
+    sink: &mut dyn EventSink,
+) -> Result<(), EngineError> {
+    let started = Instant::now();
+    for (i, tag) in req.tags.iter().enumerate() {
+        sink.event(BuildEvent::Phase(format!("pushing {tag}")));
+        let digest = super::push::push(docker, tag, &req.registry_auth).await?;
+        if i == 0 {
+            outcome.digest = Some(digest);
+        }
+    }
+    outcome.push = Some(started.elapsed());
+    Ok(())
+}

@@ -1,0 +1,72 @@
+//! Builds on the real daemon: context with `.dockerignore`, args, target, labels, tags.
+
+mod engine_support;
+
+use engine_support::*;
+use layercache::engine::{BuildEvent, Recorder, run};
+
+#[tokio::test]
+async fn builds_and_loads_with_ignore_args_target_labels_and_tags() {
+    let host = host();
+    let docker = host.docker().unwrap();
+    let name = unique("lc-engine-build");
+    let mut req = request("basic");
+    req.build_args.insert("GREETING".into(), "hi".into());
+    req.target = Some("build".into());
+    req.labels
+        .insert("org.example.team".into(), "engine".into());
+    req.tags = vec![
+        format!("{name}:one"),
+        format!("{name}:two"),
+        format!("{name}-other:latest"),
+    ];
+    req.load = true;
+    let mut events = Recorder::default();
+    let outcome = run(&req, &host, &mut events).await.unwrap();
+
+    let id = outcome.image_id.clone().expect("image id");
+    assert!(id.starts_with("sha256:"), "{id}");
+    let inspect = docker.inspect_image(&format!("{name}:one")).await.unwrap();
+    assert_eq!(inspect.id.as_deref(), Some(id.as_str()));
+    let mut tags: Vec<String> = inspect
+        .repo_tags
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|t| t.starts_with(&name))
+        .collect();
+    tags.sort();
+    assert_eq!(
+        tags,
+        vec![
+            format!("{name}-other:latest"),
+            format!("{name}:one"),
+            format!("{name}:two")
+        ]
+    );
+    let labels = inspect.config.and_then(|c| c.labels).unwrap_or_default();
+    assert_eq!(
+        labels.get("org.example.team").map(String::as_str),
+        Some("engine")
+    );
+    assert!(
+        !labels.contains_key("stage"),
+        "target=build must not run the final stage: {labels:?}"
+    );
+    // The RUN steps test the context contents themselves; they ran and passed.
+    assert!(events.0.iter().any(|e| matches!(e, BuildEvent::StepStarted { name, .. } if name.contains("RUN test ! -e /src/debug.log"))));
+    assert!(
+        outcome.dockerfile_steps().count() >= 3,
+        "{:?}",
+        outcome.steps
+    );
+    for t in &req.tags {
+        docker
+            .remove_image(
+                t,
+                None::<bollard::query_parameters::RemoveImageOptions>,
+                None,
+            )
+            .await
+            .unwrap();
+    }
+}

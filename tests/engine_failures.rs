@@ -1,0 +1,221 @@
+//! Failures end with one clear error and leave nothing behind: no container, no temp file.
+
+mod engine_support;
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command};
+
+use engine_support::*;
+use layercache::engine::{
+    BuildEvent, CacheEntry, CacheType, DockerHost, EngineError, Recorder, RegistryAuth, run,
+};
+
+/// Containers and our temp entries now, to compare after a failed build.
+async fn leftovers(docker: &bollard::Docker) -> (usize, Vec<String>) {
+    let opts = bollard::query_parameters::ListContainersOptions {
+        all: true,
+        ..Default::default()
+    };
+    let containers = docker.list_containers(Some(opts)).await.unwrap().len();
+    let mut temp: Vec<String> = std::fs::read_dir(std::env::temp_dir())
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
+        .filter(|n| n.contains("layercache") || n.contains("buildkit"))
+        .collect();
+    temp.sort();
+    (containers, temp)
+}
+
+#[tokio::test]
+async fn missing_dockerfile_and_context_name_the_path() {
+    let host = host();
+    let mut req = request("basic");
+    req.dockerfile = Some(fixture("basic").join("Nope.Dockerfile"));
+    let err = run(&req, &host, &mut Recorder::default())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, EngineError::MissingDockerfile { .. }),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("Nope.Dockerfile"), "{err}");
+
+    let mut req = request("basic");
+    req.context = fixture("does-not-exist");
+    let err = run(&req, &host, &mut Recorder::default())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, EngineError::MissingContext { .. }), "{err:?}");
+    assert!(err.to_string().contains("does-not-exist"), "{err}");
+}
+
+#[tokio::test]
+async fn unreachable_daemon_names_the_socket() {
+    let host = DockerHost::parse("unix:///tmp/layercache-no-such-daemon.sock").unwrap();
+    let err = run(&request("basic"), &host, &mut Recorder::default())
+        .await
+        .unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        matches!(err, EngineError::DaemonUnreachable { .. }),
+        "{err:?}"
+    );
+    assert!(
+        msg.contains("unix:///tmp/layercache-no-such-daemon.sock") && msg.contains("DOCKER_HOST"),
+        "{msg}"
+    );
+}
+
+#[tokio::test]
+async fn failing_run_points_at_its_dockerfile_line() {
+    let host = host();
+    let docker = host.docker().unwrap();
+    let before = leftovers(&docker).await;
+    let mut req = request("failing");
+    req.build_args.insert("CODE".into(), "7".into());
+    let mut events = Recorder::default();
+    let err = run(&req, &host, &mut events).await.unwrap_err();
+    match &err {
+        EngineError::StepFailed {
+            step,
+            message,
+            dockerfile,
+            line,
+        } => {
+            assert!(step.contains("RUN echo \"failing now\""), "{step}");
+            assert!(message.contains("exit code: 7"), "{message}");
+            assert_eq!(dockerfile, &fixture("failing").join("Dockerfile"));
+            assert_eq!(*line, Some(5));
+        }
+        other => panic!("expected StepFailed, got {other:?}"),
+    }
+    let logged = events
+        .0
+        .iter()
+        .any(|e| matches!(e, BuildEvent::StepLog { text, .. } if text.contains("failing now")));
+    assert!(logged, "the step's output is streamed: {:?}", events.0);
+    assert_eq!(leftovers(&docker).await, before);
+}
+
+#[tokio::test]
+async fn unreachable_cache_source_warns_and_builds() {
+    let host = host();
+    let closed = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let mut req = request("cached");
+    req.cache_from = vec![CacheEntry {
+        kind: CacheType::Registry,
+        attrs: [("ref".to_owned(), format!("{closed}/nothing:here"))].into(),
+        secrets: Default::default(),
+    }];
+    let mut events = Recorder::default();
+    let outcome = run(&req, &host, &mut events).await.unwrap();
+    assert!(outcome.image_id.is_some());
+    assert!(
+        outcome
+            .warnings
+            .iter()
+            .any(|w| w.contains("cache") && w.contains(&closed.to_string())),
+        "{:?}",
+        outcome.warnings
+    );
+    let warned = events
+        .0
+        .iter()
+        .any(|e| matches!(e, BuildEvent::Warning(w) if w.contains("connection refused")));
+    assert!(warned, "{:?}", events.0);
+}
+
+/// Debian's docker-registry with htpasswd auth (user `layercache`, password `right-password`).
+struct AuthRegistry {
+    child: Child,
+    addr: String,
+    _dir: tempfile::TempDir,
+}
+
+impl AuthRegistry {
+    fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let addr = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .to_string();
+        let htpasswd = fixture("auth-registry").join("htpasswd");
+        let config = format!(
+            "version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {addr}\nauth:\n  htpasswd:\n    realm: layercache\n    path: {}\n",
+            dir.path().join("data").display(),
+            htpasswd.display()
+        );
+        let config_path: PathBuf = dir.path().join("config.yml");
+        std::fs::write(&config_path, config).unwrap();
+        let child = Command::new("docker-registry")
+            .arg("serve")
+            .arg(&config_path)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("docker-registry (Debian package docker-registry) must be installed");
+        for _ in 0..50 {
+            if std::net::TcpStream::connect(&addr).is_ok() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        Self {
+            child,
+            addr,
+            _dir: dir,
+        }
+    }
+}
+
+impl Drop for AuthRegistry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test]
+async fn refused_registry_auth_fails_the_push_with_the_registry_named() {
+    let registry = AuthRegistry::start();
+    let host = host();
+    let image = format!("{}/{}:v1", registry.addr, unique("lc/auth"));
+    let mut req = request("cached");
+    req.tags = vec![image.clone()];
+    req.push = true;
+    req.registry_auth.insert(
+        registry.addr.clone(),
+        RegistryAuth {
+            username: "layercache".into(),
+            password: "wrong-password".into(),
+        },
+    );
+    let err = run(&req, &host, &mut Recorder::default())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, EngineError::Push { .. }), "{err:?}");
+    let msg = err.to_string();
+    assert!(
+        msg.contains(&image) && msg.contains("unauthorized"),
+        "{msg}"
+    );
+    assert!(!msg.contains("wrong-password"), "{msg}");
+
+    req.registry_auth.get_mut(&registry.addr).unwrap().password = "right-password".into();
+    let outcome = run(&req, &host, &mut Recorder::default()).await.unwrap();
+    assert!(outcome.digest.is_some());
+    let docker = host.docker().unwrap();
+    docker
+        .remove_image(
+            &image,
+            None::<bollard::query_parameters::RemoveImageOptions>,
+            None,
+        )
+        .await
+        .unwrap();
+}

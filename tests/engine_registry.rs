@@ -1,0 +1,116 @@
+//! Push and registry cache on the real daemon and the loopback registry.
+
+mod engine_support;
+
+use bollard::query_parameters::{PruneBuildOptions, RemoveImageOptions};
+use engine_support::*;
+use layercache::engine::{CacheEntry, CacheType, Recorder, run};
+
+/// The manifest digest the registry itself reports for `repo:tag`.
+async fn registry_digest(registry: &str, repo: &str, tag: &str) -> String {
+    let url = format!("http://{registry}/v2/{repo}/manifests/{tag}");
+    let resp = reqwest::Client::new()
+        .head(&url)
+        .header(
+            "Accept",
+            "application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json, \
+             application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.oci.image.index.v1+json",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_success(), "HEAD {url}: {}", resp.status());
+    resp.headers()["docker-content-digest"]
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
+
+async fn remove(docker: &bollard::Docker, tags: &[String]) {
+    for t in tags {
+        let opts = RemoveImageOptions {
+            force: true,
+            ..Default::default()
+        };
+        docker.remove_image(t, Some(opts), None).await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn push_reports_the_registry_manifest_digest() {
+    let (host, registry) = (host(), registry());
+    let repo = unique("lc/push");
+    let mut req = request("cached");
+    req.tags = vec![
+        format!("{registry}/{repo}:v1"),
+        format!("{registry}/{repo}:latest"),
+    ];
+    req.push = true;
+    let outcome = run(&req, &host, &mut Recorder::default()).await.unwrap();
+    let digest = outcome.digest.clone().expect("digest after push");
+    assert_eq!(digest, registry_digest(&registry, &repo, "v1").await);
+    assert_eq!(digest, registry_digest(&registry, &repo, "latest").await);
+    assert!(outcome.push.is_some());
+    remove(&host.docker().unwrap(), &req.tags).await;
+}
+
+#[tokio::test]
+async fn registry_cache_round_trip_reports_every_expensive_step_cached() {
+    let (host, registry) = (host(), registry());
+    let docker = host.docker().unwrap();
+    let image = format!("{registry}/{}:cache", unique("lc/cacheflow"));
+    let mut first = request("cached");
+    // A build arg only this test uses, so no other build's local cache can answer.
+    first.build_args.insert("RUN_ID".into(), unique("run"));
+    first.tags = vec![image.clone()];
+    first.push = true;
+    first.cache_to = vec![CacheEntry {
+        kind: CacheType::Inline,
+        ..Default::default()
+    }];
+    let mut events = Recorder::default();
+    run(&first, &host, &mut events).await.unwrap();
+    let (_, ran) = finished(&events.0);
+    assert!(
+        ran.iter().any(|s| s.contains("RUN dd")),
+        "first build must run the steps: {ran:?}"
+    );
+
+    remove(&docker, &first.tags).await;
+    let prune = PruneBuildOptions {
+        all: Some(true),
+        ..Default::default()
+    };
+    docker.prune_build(Some(prune)).await.unwrap();
+
+    let mut second = first.clone();
+    second.push = false;
+    second.load = true;
+    second.cache_to.clear();
+    second.cache_from = vec![CacheEntry {
+        kind: CacheType::Registry,
+        attrs: [("ref".to_owned(), image.clone())].into(),
+        ..Default::default()
+    }];
+    let mut events = Recorder::default();
+    let outcome = run(&second, &host, &mut events).await.unwrap();
+    let (cached, ran) = finished(&events.0);
+    let expensive: Vec<_> = outcome
+        .dockerfile_steps()
+        .filter(|s| s.name.contains("RUN ") || s.name.contains("COPY "))
+        .map(|s| s.name.clone())
+        .collect();
+    assert_eq!(expensive.len(), 3, "{:?}", outcome.steps);
+    for step in &expensive {
+        assert!(
+            cached.contains(step),
+            "{step} not CACHED; cached {cached:?}, ran {ran:?}"
+        );
+    }
+    assert!(
+        outcome.cached_percent().unwrap() >= 75.0,
+        "{:?}",
+        outcome.cached_percent()
+    );
+    remove(&docker, &second.tags).await;
+}
