@@ -296,6 +296,8 @@ async fn run_cli(base: &str, args: &[&str]) -> std::process::Output {
         .env("GITHUB_TOKEN", TOKEN)
         .env("GITHUB_REPOSITORY", "octo/app")
         .env("GITHUB_API_URL", format!("{base}/api/v3"))
+        .env_remove("ACTIONS_RESULTS_URL")
+        .env_remove("ACTIONS_RUNTIME_TOKEN")
         .output()
         .await
         .unwrap()

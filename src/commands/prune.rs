@@ -7,7 +7,9 @@ use std::path::PathBuf;
 use chrono::{Duration, Utc};
 
 use super::CommandError;
-use crate::housekeeping::{self, ApiConfig, GithubCaches, PrunePolicy, Referenced};
+use crate::housekeeping::{
+    self, ApiConfig, CacheServiceBodies, GithubCaches, PrunePolicy, Referenced,
+};
 use crate::secret::Secret;
 
 #[derive(Debug, clap::Args)]
@@ -37,7 +39,8 @@ pub struct Args {
     #[arg(long)]
     pub orphans: bool,
     /// With `--orphans`: a file of the digests (`sha256:...`, one a line) every live index
-    /// references. The command line cannot download index bodies itself.
+    /// references. Without it the indexes are read through the cache service at
+    /// `ACTIONS_RESULTS_URL` with `ACTIONS_RUNTIME_TOKEN`.
     #[arg(long = "referenced-digests", value_name = "FILE")]
     pub referenced_digests: Option<PathBuf>,
     /// Blobs created or used within this age are never orphans (`30m`, `1h`, `2d`).
@@ -93,14 +96,16 @@ pub async fn run(args: Args) -> Result<(), CommandError> {
         repository: args.repository.clone(),
     };
     let caches = GithubCaches::new(&config).map_err(|e| usage_error(e.to_string()))?;
-    let referenced = match (&args.orphans, &args.referenced_digests) {
-        (true, Some(path)) => Some(Referenced::Digests(read_digests(path)?)),
-        (true, None) => {
+    let bodies = cache_service_bodies();
+    let referenced = match (&args.orphans, &args.referenced_digests, &bodies) {
+        (true, Some(path), _) => Some(Referenced::Digests(read_digests(path)?)),
+        (true, None, Some(bodies)) => Some(Referenced::Bodies(bodies)),
+        (true, None, None) => {
             return Err(usage_error(
-                "--orphans: needs --referenced-digests FILE (the command line cannot download index bodies)".into(),
+                "--orphans: needs --referenced-digests FILE, or ACTIONS_RESULTS_URL and ACTIONS_RUNTIME_TOKEN to read the indexes".into(),
             ));
         }
-        (false, _) => None,
+        (false, ..) => None,
     };
     let policy = PrunePolicy {
         scopes: args.scopes.clone(),
@@ -149,6 +154,18 @@ pub async fn run(args: Args) -> Result<(), CommandError> {
         );
     }
     Ok(())
+}
+
+/// The v2 cache service of this job, when the runner's credentials are in the environment
+/// (a container action gets them; a `run:` step after `layercache expose` too).
+fn cache_service_bodies() -> Option<CacheServiceBodies> {
+    let url = std::env::var("ACTIONS_RESULTS_URL")
+        .ok()
+        .filter(|u| !u.is_empty())?;
+    let token = std::env::var("ACTIONS_RUNTIME_TOKEN")
+        .ok()
+        .filter(|t| !t.is_empty())?;
+    Some(CacheServiceBodies::new(&url, Secret::new(token)))
 }
 
 fn failed(msg: String) -> CommandError {

@@ -33,6 +33,8 @@ pub struct ApiConfig {
 pub struct CacheEntry {
     pub id: i64,
     pub key: String,
+    /// The cache `version` (for BuildKit's entries, go-actions-cache's fixed hash).
+    pub version: String,
     /// The ref that wrote it (`refs/heads/main`, `refs/pull/7/merge`).
     pub git_ref: Option<String>,
     pub size_in_bytes: u64,
@@ -175,6 +177,7 @@ fn entry(item: octocrab::models::actions::ActionsCacheItem) -> CacheEntry {
     CacheEntry {
         id: item.id,
         key: item.key,
+        version: item.version,
         git_ref: item.r#ref,
         size_in_bytes: u64::try_from(item.size_in_bytes).unwrap_or(0),
         created_at: item.created_at,
