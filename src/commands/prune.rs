@@ -131,9 +131,9 @@ pub async fn run(args: Args) -> Result<(), CommandError> {
         println!("orphans: skipped: {why}");
     }
     println!(
-        "{verb} {} entries, {} bytes ({} index entries seen in the scopes{})",
+        "{verb} {} entries, {} ({} index entries seen in the scopes{})",
         report.deleted.len(),
-        report.bytes(),
+        housekeeping::human_bytes(report.bytes()),
         report.indexes_seen,
         if report.already_gone > 0 {
             format!(", {} already gone", report.already_gone)
@@ -143,15 +143,7 @@ pub async fn run(args: Args) -> Result<(), CommandError> {
     );
     if args.usage {
         let u = caches.usage().await.map_err(|e| failed(e.to_string()))?;
-        let source = if u.budget_from_api {
-            "repository limit"
-        } else {
-            "default"
-        };
-        println!(
-            "usage: {} bytes in {} entries of {} bytes ({source})",
-            u.active_bytes, u.active_count, u.budget_bytes
-        );
+        println!("usage: {}", u.describe());
     }
     Ok(())
 }

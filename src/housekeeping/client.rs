@@ -52,6 +52,39 @@ pub struct CacheUsage {
     pub budget_from_api: bool,
 }
 
+impl CacheUsage {
+    /// One line for a summary or a log: `3.2 GiB of 10.0 GiB (32%) in 1234 entries`.
+    pub fn describe(&self) -> String {
+        let pct = (self.active_bytes as f64 / self.budget_bytes.max(1) as f64) * 100.0;
+        let source = if self.budget_from_api {
+            ""
+        } else {
+            " (default budget)"
+        };
+        format!(
+            "{} of {}{source} ({pct:.0}%) in {} entries",
+            human_bytes(self.active_bytes),
+            human_bytes(self.budget_bytes),
+            self.active_count
+        )
+    }
+}
+
+/// Bytes in binary units with one decimal: `512 B`, `1.5 KiB`, `3.2 GiB`.
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
+    if n < 1024 {
+        return format!("{n} B");
+    }
+    let mut v = n as f64 / 1024.0;
+    let mut unit = 0;
+    while v >= 1024.0 && unit + 1 < UNITS.len() {
+        v /= 1024.0;
+        unit += 1;
+    }
+    format!("{v:.1} {}", UNITS[unit])
+}
+
 /// A client for one repository's caches.
 #[derive(Debug, Clone)]
 pub struct GithubCaches {
@@ -170,6 +203,27 @@ impl GithubCaches {
             budget_bytes,
             budget_from_api,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usage_reads_as_one_line() {
+        assert_eq!(human_bytes(512), "512 B");
+        assert_eq!(human_bytes(1536), "1.5 KiB");
+        let u = CacheUsage {
+            active_bytes: 3 * 1024 * 1024 * 1024 + 200 * 1024 * 1024,
+            active_count: 1234,
+            budget_bytes: DEFAULT_BUDGET_BYTES,
+            budget_from_api: false,
+        };
+        assert_eq!(
+            u.describe(),
+            "3.2 GiB of 10.0 GiB (default budget) (32%) in 1234 entries"
+        );
     }
 }
 

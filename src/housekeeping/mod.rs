@@ -13,6 +13,7 @@ mod prune;
 
 pub use client::{
     ApiConfig, CacheEntry, CacheUsage, DEFAULT_API_URL, DEFAULT_BUDGET_BYTES, GithubCaches,
+    human_bytes,
 };
 pub use error::HousekeepingError;
 pub use gha_attrs::{GhaRestAttrs, gha_rest_attrs};
