@@ -206,27 +206,6 @@ impl GithubCaches {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn usage_reads_as_one_line() {
-        assert_eq!(human_bytes(512), "512 B");
-        assert_eq!(human_bytes(1536), "1.5 KiB");
-        let u = CacheUsage {
-            active_bytes: 3 * 1024 * 1024 * 1024 + 200 * 1024 * 1024,
-            active_count: 1234,
-            budget_bytes: DEFAULT_BUDGET_BYTES,
-            budget_from_api: false,
-        };
-        assert_eq!(
-            u.describe(),
-            "3.2 GiB of 10.0 GiB (default budget) (32%) in 1234 entries"
-        );
-    }
-}
-
 fn entry(item: octocrab::models::actions::ActionsCacheItem) -> CacheEntry {
     CacheEntry {
         id: item.id,
@@ -249,5 +228,26 @@ pub fn split_repository(repository: &str) -> Result<(String, String), Housekeepi
     match repository.split_once('/') {
         Some((o, r)) if ok(o) && ok(r) => Ok((o.to_owned(), r.to_owned())),
         _ => Err(HousekeepingError::InvalidRepository(repository.to_owned())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usage_reads_as_one_line() {
+        assert_eq!(human_bytes(512), "512 B");
+        assert_eq!(human_bytes(1536), "1.5 KiB");
+        let u = CacheUsage {
+            active_bytes: 3 * 1024 * 1024 * 1024 + 200 * 1024 * 1024,
+            active_count: 1234,
+            budget_bytes: DEFAULT_BUDGET_BYTES,
+            budget_from_api: false,
+        };
+        assert_eq!(
+            u.describe(),
+            "3.2 GiB of 10.0 GiB (default budget) (32%) in 1234 entries"
+        );
     }
 }
