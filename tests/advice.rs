@@ -82,6 +82,15 @@ fn context_files_pick_the_lock_file_that_exists() {
 }
 
 #[test]
+fn a_lone_apt_update_is_followed_into_child_stages() {
+    let text = "FROM debian:12 AS base\nRUN apt-get update\nFROM base AS tools\nRUN apt-get install -y git\nFROM base\nRUN apt-get install -y curl\n";
+    let found = advice::analyze(text, "Dockerfile", &BuildContext::default());
+    let got: Vec<(usize, &str)> = found.iter().map(|f| (f.line, f.rule.code())).collect();
+    assert_eq!(got, vec![(2, "apt-update-split")]);
+    assert!(found[0].message.contains("line 4"), "{}", found[0].message);
+}
+
+#[test]
 fn build_args_resolve_from_lines_and_unknown_args_are_skipped() {
     let text = "ARG IMG=alpine:3.20\nFROM $IMG AS a\nFROM ${OTHER}\nFROM a\n";
     let mut ctx = BuildContext::default();
