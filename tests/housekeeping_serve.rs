@@ -151,7 +151,7 @@ async fn a_main_job_cannot_read_the_pr_index_so_no_blob_goes() {
     let svc = serve().await;
     let (main, _) = populate(&svc).await;
     let caches = caches(&svc, &main);
-    let bodies = CacheServiceBodies::new(&svc.base_url, main.clone());
+    let bodies = CacheServiceBodies::v2(&svc.base_url, main.clone());
     let report = housekeeping::prune(&caches, &policy(), Some(Referenced::Bodies(&bodies)), false)
         .await
         .unwrap();
@@ -166,12 +166,16 @@ async fn a_main_job_cannot_read_the_pr_index_so_no_blob_goes() {
     assert!(!left.contains(&index_key("web", MAIN, 1)));
 }
 
-#[tokio::test]
-async fn a_pr_job_reads_both_indexes_and_deletes_the_orphans() {
+/// The PR job (its own ref writable, main readable) reads both indexes through `protocol`.
+async fn pr_job_deletes_the_orphans(v1: bool) {
     let svc = serve().await;
     let (_, pr) = populate(&svc).await;
     let caches = caches(&svc, &pr);
-    let bodies = CacheServiceBodies::new(&svc.base_url, pr.clone());
+    let bodies = if v1 {
+        CacheServiceBodies::v1(&svc.base_url, pr.clone())
+    } else {
+        CacheServiceBodies::v2(&svc.base_url, pr.clone())
+    };
 
     let dry = housekeeping::prune(&caches, &policy(), Some(Referenced::Bodies(&bodies)), true)
         .await
@@ -210,6 +214,16 @@ async fn a_pr_job_reads_both_indexes_and_deletes_the_orphans() {
 
     let usage = caches.usage().await.unwrap();
     assert_eq!(usage.active_count, 5);
+}
+
+#[tokio::test]
+async fn a_pr_job_reads_both_indexes_through_v2_and_deletes_the_orphans() {
+    pr_job_deletes_the_orphans(false).await;
+}
+
+#[tokio::test]
+async fn a_pr_job_reads_both_indexes_through_v1_and_deletes_the_orphans() {
+    pr_job_deletes_the_orphans(true).await;
 }
 
 #[tokio::test]

@@ -39,8 +39,8 @@ pub struct Args {
     #[arg(long)]
     pub orphans: bool,
     /// With `--orphans`: a file of the digests (`sha256:...`, one a line) every live index
-    /// references. Without it the indexes are read through the cache service at
-    /// `ACTIONS_RESULTS_URL` with `ACTIONS_RUNTIME_TOKEN`.
+    /// references. Without it the indexes are read through the cache service
+    /// (`ACTIONS_RESULTS_URL` or `ACTIONS_CACHE_URL`, with `ACTIONS_RUNTIME_TOKEN`).
     #[arg(long = "referenced-digests", value_name = "FILE")]
     pub referenced_digests: Option<PathBuf>,
     /// Blobs created or used within this age are never orphans (`30m`, `1h`, `2d`).
@@ -102,7 +102,7 @@ pub async fn run(args: Args) -> Result<(), CommandError> {
         (true, None, Some(bodies)) => Some(Referenced::Bodies(bodies)),
         (true, None, None) => {
             return Err(usage_error(
-                "--orphans: needs --referenced-digests FILE, or ACTIONS_RESULTS_URL and ACTIONS_RUNTIME_TOKEN to read the indexes".into(),
+                "--orphans: needs --referenced-digests FILE, or ACTIONS_RUNTIME_TOKEN with ACTIONS_RESULTS_URL or ACTIONS_CACHE_URL to read the indexes".into(),
             ));
         }
         (false, ..) => None,
@@ -148,16 +148,17 @@ pub async fn run(args: Args) -> Result<(), CommandError> {
     Ok(())
 }
 
-/// The v2 cache service of this job, when the runner's credentials are in the environment
-/// (a container action gets them; a `run:` step after `layercache expose` too).
+/// The cache service of this job, when the runner's credentials are in the environment (a
+/// container action gets them; a `run:` step after `layercache expose` too): v2 at
+/// `ACTIONS_RESULTS_URL`, else v1 at `ACTIONS_CACHE_URL` (GitHub Enterprise Server).
 fn cache_service_bodies() -> Option<CacheServiceBodies> {
-    let url = std::env::var("ACTIONS_RESULTS_URL")
-        .ok()
-        .filter(|u| !u.is_empty())?;
-    let token = std::env::var("ACTIONS_RUNTIME_TOKEN")
-        .ok()
-        .filter(|t| !t.is_empty())?;
-    Some(CacheServiceBodies::new(&url, Secret::new(token)))
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let token = Secret::new(var("ACTIONS_RUNTIME_TOKEN")?);
+    match (var("ACTIONS_RESULTS_URL"), var("ACTIONS_CACHE_URL")) {
+        (Some(url), _) => Some(CacheServiceBodies::v2(&url, token)),
+        (None, Some(url)) => Some(CacheServiceBodies::v1(&url, token)),
+        (None, None) => None,
+    }
 }
 
 fn failed(msg: String) -> CommandError {

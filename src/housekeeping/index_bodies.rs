@@ -1,5 +1,6 @@
-//! Index bodies through the cache service (v2 Twirp, protocol.md §B.2 and §B.6), for the
-//! orphan check: `GetCacheEntryDownloadURL` with the job's runtime token, then a plain GET of
+//! Index bodies through the cache service, for the orphan check: v2's Twirp
+//! `GetCacheEntryDownloadURL` (protocol.md §B.2, §B.6) or v1's `GET cache?keys=&version=`
+//! (§A.2, §A.5, GitHub Enterprise Server) with the job's runtime token, then a plain GET of
 //! the signed URL. The token can read only its own ref and the base/default branch, so
 //! another ref's index comes back as `Ok(None)` and `prune` then deletes no blob.
 
@@ -16,12 +17,33 @@ const DOWNLOAD_URL_METHOD: &str =
 /// An index is a few KiB to a few MiB of JSON; anything far larger is not one.
 const MAX_INDEX_BYTES: usize = 64 * 1024 * 1024;
 
-/// Reads index entries from the v2 cache service at `ACTIONS_RESULTS_URL`.
+/// Which cache protocol to read through, and its base URL.
+#[derive(Debug, Clone)]
+enum Protocol {
+    /// `ACTIONS_RESULTS_URL`.
+    V2(String),
+    /// `ACTIONS_CACHE_URL`.
+    V1(String),
+}
+
+/// Reads index entries from the job's cache service.
 #[derive(Debug, Clone)]
 pub struct CacheServiceBodies {
-    results_url: String,
+    protocol: Protocol,
     token: Secret,
     http: reqwest::Client,
+}
+
+/// v1's `ArtifactCacheEntry`; field names are matched case-insensitively by clients, and
+/// camelCase is what GitHub sends.
+#[derive(Deserialize)]
+struct V1Entry {
+    #[serde(default, alias = "CacheKey", alias = "cachekey")]
+    #[serde(rename = "cacheKey")]
+    cache_key: String,
+    #[serde(default, alias = "ArchiveLocation", alias = "archivelocation")]
+    #[serde(rename = "archiveLocation")]
+    archive_location: String,
 }
 
 #[derive(Deserialize)]
@@ -36,21 +58,79 @@ struct DownloadUrl {
 }
 
 impl CacheServiceBodies {
-    /// `results_url` is `ACTIONS_RESULTS_URL`; `token` the runtime token.
-    pub fn new(results_url: &str, token: Secret) -> Self {
+    /// The v2 service: `results_url` is `ACTIONS_RESULTS_URL`; `token` the runtime token.
+    pub fn v2(results_url: &str, token: Secret) -> Self {
+        Self::with(
+            Protocol::V2(results_url.trim_end_matches('/').to_owned()),
+            token,
+        )
+    }
+
+    /// The v1 service (GitHub Enterprise Server): `cache_url` is `ACTIONS_CACHE_URL`.
+    pub fn v1(cache_url: &str, token: Secret) -> Self {
+        Self::with(
+            Protocol::V1(cache_url.trim_end_matches('/').to_owned()),
+            token,
+        )
+    }
+
+    fn with(protocol: Protocol, token: Secret) -> Self {
         Self {
-            results_url: results_url.trim_end_matches('/').to_owned(),
+            protocol,
             token,
             http: reqwest::Client::new(),
         }
     }
 
     async fn fetch_body(&self, entry: &CacheEntry) -> Result<Option<Vec<u8>>, String> {
+        match &self.protocol {
+            Protocol::V2(url) => self.fetch_v2(url, entry).await,
+            Protocol::V1(url) => self.fetch_v1(url, entry).await,
+        }
+    }
+
+    async fn fetch_v1(&self, base: &str, entry: &CacheEntry) -> Result<Option<Vec<u8>>, String> {
+        let resp = self
+            .http
+            .get(format!("{base}/_apis/artifactcache/cache"))
+            .query(&[
+                ("keys", entry.key.as_str()),
+                ("version", entry.version.as_str()),
+            ])
+            .bearer_auth(self.token.expose())
+            .header(
+                reqwest::header::ACCEPT,
+                "application/json;api-version=6.0-preview.1",
+            )
+            .send()
+            .await
+            .map_err(|e| format!("failed to ask the cache service: {}", e.without_url()))?;
+        match resp.status() {
+            reqwest::StatusCode::NO_CONTENT => return Ok(None),
+            s if !s.is_success() => return Err(format!("the cache service answered {s}")),
+            _ => {}
+        }
+        let found: V1Entry = resp.json().await.map_err(|e| {
+            format!(
+                "the cache service's answer is not an entry: {}",
+                e.without_url()
+            )
+        })?;
+        // Keys are prefix-matched too (`#1` finds `#12`): only the exact entry will do.
+        if found.cache_key != entry.key || found.archive_location.is_empty() {
+            return Ok(None);
+        }
+        self.download(&Secret::new(found.archive_location))
+            .await
+            .map(Some)
+    }
+
+    async fn fetch_v2(&self, base: &str, entry: &CacheEntry) -> Result<Option<Vec<u8>>, String> {
         let body =
             serde_json::json!({ "key": entry.key, "restore_keys": [], "version": entry.version });
         let resp = self
             .http
-            .post(format!("{}{DOWNLOAD_URL_METHOD}", self.results_url))
+            .post(format!("{base}{DOWNLOAD_URL_METHOD}"))
             .bearer_auth(self.token.expose())
             .json(&body)
             .send()
