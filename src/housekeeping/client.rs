@@ -85,12 +85,18 @@ pub fn human_bytes(n: u64) -> String {
     format!("{v:.1} {}", UNITS[unit])
 }
 
-/// A client for one repository's caches.
-#[derive(Debug, Clone)]
+/// A client for one repository's caches. `Debug` names the repository only.
+#[derive(Clone)]
 pub struct GithubCaches {
     octo: Octocrab,
     owner: String,
     repo: String,
+}
+
+impl std::fmt::Debug for GithubCaches {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "GithubCaches({}/{})", self.owner, self.repo)
+    }
 }
 
 impl GithubCaches {
