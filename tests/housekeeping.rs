@@ -296,6 +296,7 @@ async fn run_cli(base: &str, args: &[&str]) -> std::process::Output {
         .env("GITHUB_TOKEN", TOKEN)
         .env("GITHUB_REPOSITORY", "octo/app")
         .env("GITHUB_API_URL", format!("{base}/api/v3"))
+        .env("LAYERCACHE_LOG", "trace")
         .env_remove("ACTIONS_RESULTS_URL")
         .env_remove("ACTIONS_RUNTIME_TOKEN")
         .output()
@@ -327,6 +328,12 @@ async fn prune_command_dry_run_and_usage() {
         "{stdout}"
     );
     assert!(!stdout.contains(TOKEN));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        stderr.contains("listed caches"),
+        "trace logging is on: {stderr}"
+    );
+    assert!(!stderr.contains(TOKEN), "the token reached a log line");
     assert_eq!(shared.lock().unwrap().entries.len(), 11);
 
     let out = run_cli(&base, &["--scope", "web", "--orphans"]).await;
