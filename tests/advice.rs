@@ -157,3 +157,60 @@ fn advise_command_names_a_missing_file() {
         "{stderr}"
     );
 }
+
+/// `examples/git-hooks/pre-commit` in a scratch repository: a staged Dockerfile with advice
+/// stops the commit, a clean one passes.
+#[test]
+fn the_example_git_hook_checks_staged_dockerfiles() {
+    let repo = tempfile::tempdir().unwrap();
+    let git = |args: &[&str]| {
+        let out = Command::new("git")
+            .args(args)
+            .current_dir(repo.path())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "git {args:?}: {out:?}");
+    };
+    git(&["init", "-q"]);
+    let hook = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/git-hooks/pre-commit");
+    let bin_dir = Path::new(env!("CARGO_BIN_EXE_layercache"))
+        .parent()
+        .unwrap();
+    let path = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let run_hook = || {
+        Command::new(&hook)
+            .current_dir(repo.path())
+            .env("PATH", &path)
+            .output()
+            .unwrap()
+    };
+
+    std::fs::create_dir(repo.path().join("web")).unwrap();
+    std::fs::write(
+        repo.path().join("web/Dockerfile"),
+        "FROM node\nCOPY . .\nRUN npm ci\n",
+    )
+    .unwrap();
+    git(&["add", "web/Dockerfile"]);
+    let out = run_hook();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        stdout.contains("web/Dockerfile:1: floating-base")
+            && stdout.contains("web/Dockerfile:2: context-copy"),
+        "{stdout}"
+    );
+
+    std::fs::write(
+        repo.path().join("web/Dockerfile"),
+        "FROM node:22\nCOPY package.json package-lock.json ./\nRUN npm ci\nCOPY . .\n",
+    )
+    .unwrap();
+    git(&["add", "web/Dockerfile"]);
+    let out = run_hook();
+    assert!(out.status.success(), "{out:?}");
+}
