@@ -56,6 +56,21 @@ async fn listing_follows_pages_filters_and_sends_the_token_under_ghes_base() {
         .unwrap();
     assert_eq!(web.len(), 8, "prefix filter: web's 6 plus web-1-arm64's 2");
 
+    // The stand-in pages as GitHub documents it: a Link header with next and last.
+    let raw = reqwest::Client::new()
+        .get(format!(
+            "{base}/api/v3/repos/octo/app/actions/caches?per_page=100&key=buildkit-blob-1-"
+        ))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    let link = raw.headers()["link"].to_str().unwrap().to_owned();
+    assert!(
+        link.contains("page=2>; rel=\"next\"") && link.contains("page=3>; rel=\"last\""),
+        "{link}"
+    );
+
     let st = shared.lock().unwrap();
     let pages: Vec<&String> = st
         .log
@@ -63,7 +78,11 @@ async fn listing_follows_pages_filters_and_sends_the_token_under_ghes_base() {
         .map(|(l, _)| l)
         .filter(|l| l.contains("buildkit-blob"))
         .collect();
-    assert_eq!(pages.len(), 3, "{pages:?}");
+    assert_eq!(
+        pages.len(),
+        4,
+        "three pages by octocrab, one raw: {pages:?}"
+    );
     assert!(
         pages[2].contains("page=3") && pages[0].contains("per_page=100"),
         "{pages:?}"
