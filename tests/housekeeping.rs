@@ -203,6 +203,10 @@ async fn orphans_are_blobs_no_live_index_of_any_scope_references() {
     // cc was only in the superseded index; ff in none; 99 is too young; dd is api's and
     // ee the PR's (PR builds read main's blobs), so both stay.
     assert_eq!(orphans, BTreeSet::from([12, 15, 17]));
+    assert_eq!(
+        report.describe(),
+        "deleted 1 superseded index and 3 orphan blobs (2.9 MiB)"
+    );
     let left = keys_of(&shared.lock().unwrap().entries);
     assert_eq!(left, BTreeSet::from([2, 3, 4, 10, 11, 13, 14, 16]));
 }
