@@ -214,3 +214,37 @@ fn the_example_git_hook_checks_staged_dockerfiles() {
     let out = run_hook();
     assert!(out.status.success(), "{out:?}");
 }
+
+/// `layercache advise … | head -1`: a reader that goes away is not a crash.
+#[test]
+fn advise_output_into_a_closed_pipe_exits_cleanly() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    // 2000 findings of ~250 bytes: far more than a pipe buffer holds.
+    let text: String = (0..2000).map(|i| format!("FROM node AS s{i}\n")).collect();
+    let file = dir.path().join("Dockerfile");
+    std::fs::write(&file, text).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_layercache"))
+        .args([
+            "advise",
+            "--file",
+            file.to_str().unwrap(),
+            "--context",
+            dir.path().to_str().unwrap(),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert!(first.contains(":1: floating-base"), "{first}");
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -192,12 +192,13 @@ pub fn floating_base(
             Some(_) => continue,
             None => "has no tag, which means `:latest`",
         };
+        let name = image.strip_suffix(":latest").unwrap_or(&image);
         out.push(Finding {
             file: file.to_owned(),
             line: stage.from.line,
             rule: Rule::FloatingBase,
             message: format!(
-                "base image `{image}` {why}: when the tag moves, every layer after this FROM is rebuilt and the cache from earlier builds no longer matches; pin a version tag or a digest (`{image}@sha256:...`)"
+                "base image `{image}` {why}: when the tag moves, every layer after this FROM is rebuilt and the cache from earlier builds no longer matches; pin a version tag (`{name}:<version>`) or a digest (`{name}@sha256:...`)"
             ),
         });
     }

@@ -119,32 +119,12 @@ pub async fn run(args: Args) -> Result<(), CommandError> {
     let report = housekeeping::prune(&caches, &policy, referenced, args.dry_run)
         .await
         .map_err(|e| failed(e.to_string()))?;
-    let verb = if args.dry_run {
-        "would delete"
-    } else {
-        "deleted"
-    };
-    for d in &report.deleted {
-        println!("{verb} {d}");
-    }
-    if let Some(why) = &report.orphans_skipped {
-        println!("orphans: skipped: {why}");
-    }
-    println!(
-        "{verb} {} entries, {} ({} index entries seen in the scopes{})",
-        report.deleted.len(),
-        housekeeping::human_bytes(report.bytes()),
-        report.indexes_seen,
-        if report.already_gone > 0 {
-            format!(", {} already gone", report.already_gone)
-        } else {
-            String::new()
-        }
-    );
+    let mut text = report_text(&report);
     if args.usage {
         let u = caches.usage().await.map_err(|e| failed(e.to_string()))?;
-        println!("usage: {}", u.describe());
+        text.push_str(&format!("usage: {}\n", u.describe()));
     }
+    super::advise::write_stdout(&text)?;
     Ok(())
 }
 
@@ -159,6 +139,33 @@ fn cache_service_bodies() -> Option<CacheServiceBodies> {
         (None, Some(url)) => Some(CacheServiceBodies::v1(&url, token)),
         (None, None) => None,
     }
+}
+
+/// One line per entry, then the totals.
+fn report_text(report: &housekeeping::PruneReport) -> String {
+    let verb = if report.dry_run {
+        "would delete"
+    } else {
+        "deleted"
+    };
+    let mut text = String::new();
+    for d in &report.deleted {
+        text.push_str(&format!("{verb} {d}\n"));
+    }
+    if let Some(why) = &report.orphans_skipped {
+        text.push_str(&format!("orphans: skipped: {why}\n"));
+    }
+    let gone = match report.already_gone {
+        0 => String::new(),
+        n => format!(", {n} already gone"),
+    };
+    text.push_str(&format!(
+        "{verb} {} entries, {} ({} index entries seen in the scopes{gone})\n",
+        report.deleted.len(),
+        housekeeping::human_bytes(report.bytes()),
+        report.indexes_seen,
+    ));
+    text
 }
 
 fn failed(msg: String) -> CommandError {
