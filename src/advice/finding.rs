@@ -48,7 +48,11 @@ impl Finding {
         let title = format!("layercache cache advice ({})", self.rule.code());
         command(
             "warning",
-            &[("file", self.file.clone()), ("line", self.line.to_string()), ("title", title)],
+            &[
+                ("file", self.file.clone()),
+                ("line", self.line.to_string()),
+                ("title", title),
+            ],
             &self.message,
         )
     }
