@@ -82,6 +82,15 @@ fn context_files_pick_the_lock_file_that_exists() {
 }
 
 #[test]
+fn a_lone_apt_update_is_followed_into_child_stages() {
+    let text = "FROM debian:12 AS base\nRUN apt-get update\nFROM base AS tools\nRUN apt-get install -y git\nFROM base\nRUN apt-get install -y curl\n";
+    let found = advice::analyze(text, "Dockerfile", &BuildContext::default());
+    let got: Vec<(usize, &str)> = found.iter().map(|f| (f.line, f.rule.code())).collect();
+    assert_eq!(got, vec![(2, "apt-update-split")]);
+    assert!(found[0].message.contains("line 4"), "{}", found[0].message);
+}
+
+#[test]
 fn build_args_resolve_from_lines_and_unknown_args_are_skipped() {
     let text = "ARG IMG=alpine:3.20\nFROM $IMG AS a\nFROM ${OTHER}\nFROM a\n";
     let mut ctx = BuildContext::default();
@@ -146,5 +155,96 @@ fn advise_command_names_a_missing_file() {
     assert!(
         stderr.contains("--file: failed to read /nonexistent/Dockerfile"),
         "{stderr}"
+    );
+}
+
+/// `examples/git-hooks/pre-commit` in a scratch repository: a staged Dockerfile with advice
+/// stops the commit, a clean one passes.
+#[test]
+fn the_example_git_hook_checks_staged_dockerfiles() {
+    let repo = tempfile::tempdir().unwrap();
+    let git = |args: &[&str]| {
+        let out = Command::new("git")
+            .args(args)
+            .current_dir(repo.path())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "git {args:?}: {out:?}");
+    };
+    git(&["init", "-q"]);
+    let hook = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/git-hooks/pre-commit");
+    let bin_dir = Path::new(env!("CARGO_BIN_EXE_layercache"))
+        .parent()
+        .unwrap();
+    let path = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let run_hook = || {
+        Command::new(&hook)
+            .current_dir(repo.path())
+            .env("PATH", &path)
+            .output()
+            .unwrap()
+    };
+
+    std::fs::create_dir(repo.path().join("web")).unwrap();
+    std::fs::write(
+        repo.path().join("web/Dockerfile"),
+        "FROM node\nCOPY . .\nRUN npm ci\n",
+    )
+    .unwrap();
+    git(&["add", "web/Dockerfile"]);
+    let out = run_hook();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        stdout.contains("web/Dockerfile:1: floating-base")
+            && stdout.contains("web/Dockerfile:2: context-copy"),
+        "{stdout}"
+    );
+
+    std::fs::write(
+        repo.path().join("web/Dockerfile"),
+        "FROM node:22\nCOPY package.json package-lock.json ./\nRUN npm ci\nCOPY . .\n",
+    )
+    .unwrap();
+    git(&["add", "web/Dockerfile"]);
+    let out = run_hook();
+    assert!(out.status.success(), "{out:?}");
+}
+
+/// `layercache advise … | head -1`: a reader that goes away is not a crash.
+#[test]
+fn advise_output_into_a_closed_pipe_exits_cleanly() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    // 2000 findings of ~250 bytes: far more than a pipe buffer holds.
+    let text: String = (0..2000).map(|i| format!("FROM node AS s{i}\n")).collect();
+    let file = dir.path().join("Dockerfile");
+    std::fs::write(&file, text).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_layercache"))
+        .args([
+            "advise",
+            "--file",
+            file.to_str().unwrap(),
+            "--context",
+            dir.path().to_str().unwrap(),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert!(first.contains(":1: floating-base"), "{first}");
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
     );
 }

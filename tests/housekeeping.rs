@@ -8,97 +8,18 @@
 #[path = "housekeeping/stub.rs"]
 mod stub;
 
+#[path = "housekeeping/scene.rs"]
+mod scene;
+
 use std::collections::{BTreeSet, HashMap};
 
-use chrono::{Duration, Utc};
 use futures::future::BoxFuture;
 use layercache::housekeeping::{
-    self, ApiConfig, CacheEntry, GithubCaches, IndexBodies, PrunePolicy, Reason, Referenced,
-    ref_hash,
+    self, ApiConfig, CacheEntry, GithubCaches, IndexBodies, Reason, Referenced,
 };
 use layercache::secret::Secret;
-use stub::{Entry, State};
-
-const TOKEN: &str = "ghs_canary_token_123";
-const MAIN: &str = "refs/heads/main";
-const PR: &str = "refs/pull/7/merge";
-
-fn index(id: i64, scope: &str, git_ref: &str, seq: u64, hours_ago: i64) -> Entry {
-    let t = Utc::now() - Duration::hours(hours_ago);
-    Entry {
-        id,
-        key: format!("index-{scope}-1-{}#{seq}", ref_hash(git_ref)),
-        git_ref: git_ref.into(),
-        size: 1000 + id as u64,
-        created_at: t,
-        last_accessed_at: t,
-    }
-}
-
-fn blob(id: i64, digest: &str, git_ref: &str, hours_ago: i64) -> Entry {
-    let t = Utc::now() - Duration::hours(hours_ago);
-    Entry {
-        id,
-        key: format!("buildkit-blob-1-sha256:{digest}"),
-        git_ref: git_ref.into(),
-        size: 1_000_000,
-        created_at: t,
-        last_accessed_at: t,
-    }
-}
-
-fn state(entries: Vec<Entry>) -> State {
-    State {
-        repository: "octo/app".into(),
-        token: TOKEN.into(),
-        can_write: true,
-        entries,
-        ..Default::default()
-    }
-}
-
-async fn client(base: &str, token: &str) -> GithubCaches {
-    GithubCaches::new(&ApiConfig {
-        api_url: format!("{base}/api/v3"),
-        token: Secret::new(token),
-        repository: "octo/app".into(),
-    })
-    .unwrap()
-}
-
-fn policy(scopes: &[&str]) -> PrunePolicy {
-    PrunePolicy {
-        scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
-        keep: 1,
-        git_ref: None,
-        orphans: false,
-        default_ref: Some(MAIN.into()),
-        min_blob_age: Duration::hours(1),
-        now: Utc::now(),
-    }
-}
-
-/// The layered scene most tests share: scope `web` with 4 indexes on main and 2 on a PR,
-/// scope `api` with 3 on main, and scope `web-1-arm64` whose keys share `web`'s prefix.
-fn scene() -> Vec<Entry> {
-    vec![
-        index(1, "web", MAIN, 1, 50),
-        index(2, "web", MAIN, 2, 40),
-        index(3, "web", MAIN, 3, 30),
-        index(4, "web", MAIN, 4, 20),
-        index(5, "web", PR, 1, 10),
-        index(6, "web", PR, 2, 5),
-        index(7, "api", MAIN, 1, 30),
-        index(8, "api", MAIN, 2, 20),
-        index(9, "api", MAIN, 3, 10),
-        index(10, "web-1-arm64", MAIN, 1, 30),
-        index(11, "web-1-arm64", MAIN, 2, 20),
-    ]
-}
-
-fn keys_of(entries: &[Entry]) -> BTreeSet<i64> {
-    entries.iter().map(|e| e.id).collect()
-}
+use scene::*;
+use stub::Entry;
 
 #[tokio::test]
 async fn listing_follows_pages_filters_and_sends_the_token_under_ghes_base() {
@@ -135,6 +56,21 @@ async fn listing_follows_pages_filters_and_sends_the_token_under_ghes_base() {
         .unwrap();
     assert_eq!(web.len(), 8, "prefix filter: web's 6 plus web-1-arm64's 2");
 
+    // The stand-in pages as GitHub documents it: a Link header with next and last.
+    let raw = reqwest::Client::new()
+        .get(format!(
+            "{base}/api/v3/repos/octo/app/actions/caches?per_page=100&key=buildkit-blob-1-"
+        ))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    let link = raw.headers()["link"].to_str().unwrap().to_owned();
+    assert!(
+        link.contains("page=2>; rel=\"next\"") && link.contains("page=3>; rel=\"last\""),
+        "{link}"
+    );
+
     let st = shared.lock().unwrap();
     let pages: Vec<&String> = st
         .log
@@ -142,7 +78,11 @@ async fn listing_follows_pages_filters_and_sends_the_token_under_ghes_base() {
         .map(|(l, _)| l)
         .filter(|l| l.contains("buildkit-blob"))
         .collect();
-    assert_eq!(pages.len(), 3, "{pages:?}");
+    assert_eq!(
+        pages.len(),
+        4,
+        "three pages by octocrab, one raw: {pages:?}"
+    );
     assert!(
         pages[2].contains("page=3") && pages[0].contains("per_page=100"),
         "{pages:?}"
@@ -263,6 +203,10 @@ async fn orphans_are_blobs_no_live_index_of_any_scope_references() {
     // cc was only in the superseded index; ff in none; 99 is too young; dd is api's and
     // ee the PR's (PR builds read main's blobs), so both stay.
     assert_eq!(orphans, BTreeSet::from([12, 15, 17]));
+    assert_eq!(
+        report.describe(),
+        "deleted 1 superseded index and 3 orphan blobs (2.9 MiB)"
+    );
     let left = keys_of(&shared.lock().unwrap().entries);
     assert_eq!(left, BTreeSet::from([2, 3, 4, 10, 11, 13, 14, 16]));
 }
@@ -375,6 +319,9 @@ async fn run_cli(base: &str, args: &[&str]) -> std::process::Output {
         .env("GITHUB_TOKEN", TOKEN)
         .env("GITHUB_REPOSITORY", "octo/app")
         .env("GITHUB_API_URL", format!("{base}/api/v3"))
+        .env("LAYERCACHE_LOG", "trace")
+        .env_remove("ACTIONS_RESULTS_URL")
+        .env_remove("ACTIONS_RUNTIME_TOKEN")
         .output()
         .await
         .unwrap()
@@ -404,6 +351,12 @@ async fn prune_command_dry_run_and_usage() {
         "{stdout}"
     );
     assert!(!stdout.contains(TOKEN));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        stderr.contains("listed caches"),
+        "trace logging is on: {stderr}"
+    );
+    assert!(!stderr.contains(TOKEN), "the token reached a log line");
     assert_eq!(shared.lock().unwrap().entries.len(), 11);
 
     let out = run_cli(&base, &["--scope", "web", "--orphans"]).await;

@@ -332,6 +332,13 @@ fn bad_inputs_fail_with_one_line_naming_the_input() {
         ("labels", "=v", "empty key"),
         ("file", "nope/Dockerfile", "not found"),
         ("context", "missing-dir", "is not a directory"),
+        (
+            "cache-prune",
+            "sometimes",
+            "invalid value \"sometimes\" (valid: false, true, orphans)",
+        ),
+        ("cache-prune-keep", "0", "invalid count"),
+        ("cache-advice", "on", "expected true or false"),
     ];
     assert!(cases.len() >= 25);
     for (input, value, want) in cases {
@@ -408,5 +415,37 @@ fn github_token_lets_buildkit_list_blobs_in_bulk_on_github_com() {
     assert!(
         !export.contains("repository="),
         "BuildKit's REST call goes to api.github.com only: {export}"
+    );
+}
+
+#[test]
+fn cache_advice_annotates_the_dockerfile_line() {
+    let mut s = step();
+    std::fs::write(s.workspace().join("requirements.txt"), "flask\n").unwrap();
+    std::fs::write(
+        s.workspace().join("Dockerfile"),
+        "FROM python:latest\nWORKDIR /app\nCOPY . .\nRUN pip install -r requirements.txt\n",
+    )
+    .unwrap();
+    let r = s.run(&["action", "--dry-run"]);
+    assert_eq!(r.code(), 0, "{}{}", r.stdout, r.stderr);
+    let advice: Vec<_> = r
+        .commands()
+        .into_iter()
+        .filter(|c| c.name == "warning" && c.props.contains_key("line"))
+        .collect();
+    let lines: Vec<&str> = advice.iter().map(|c| c.props["line"].as_str()).collect();
+    assert_eq!(lines, ["1", "3"], "{advice:?}");
+    assert!(advice[1].data.contains("requirements.txt"), "{advice:?}");
+    assert_eq!(
+        advice[0].props["file"], "Dockerfile",
+        "relative to the workspace, as annotations want"
+    );
+
+    s.input("cache-advice", "false");
+    let r = s.run(&["action", "--dry-run"]);
+    assert!(
+        !r.commands().iter().any(|c| c.props.contains_key("line")),
+        "advice off"
     );
 }

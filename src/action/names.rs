@@ -80,6 +80,9 @@ pub const ENDPOINT: &str = "endpoint";
 pub const BUILDER_IMAGE: &str = "builder-image";
 pub const SCOPE: &str = "scope";
 pub const EXPOSE_RUNTIME: &str = "expose-runtime";
+pub const CACHE_ADVICE: &str = "cache-advice";
+pub const CACHE_PRUNE: &str = "cache-prune";
+pub const CACHE_PRUNE_KEEP: &str = "cache-prune-keep";
 
 /// The BuildKit image the `docker-container` driver starts when `builder-image` is empty.
 pub const DEFAULT_BUILDER_IMAGE: &str = "moby/buildkit:v0.27.1";
@@ -282,6 +285,24 @@ pub const INPUTS: &[InputSpec] = &[
         Text,
         None,
         "Cache scope for type=gha entries that set none (default: derived from image, Dockerfile, target and platforms)",
+    ),
+    input(
+        CACHE_ADVICE,
+        Bool,
+        Some("true"),
+        "Warn, as annotations at the line, about Dockerfile patterns that throw layer cache away",
+    ),
+    input(
+        CACHE_PRUNE,
+        Text,
+        Some("false"),
+        "After the build, delete superseded gha cache indexes of this build's scopes (true), and also unreferenced layer blobs (orphans); needs actions: write",
+    ),
+    input(
+        CACHE_PRUNE_KEEP,
+        Text,
+        Some("1"),
+        "How many of the newest cache indexes to keep per scope and ref when cache-prune is on",
     ),
     input(
         EXPOSE_RUNTIME,

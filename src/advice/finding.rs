@@ -3,6 +3,8 @@
 
 use std::fmt;
 
+use crate::action::workflow::command;
+
 /// The pattern a finding is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Rule {
@@ -43,12 +45,15 @@ impl Finding {
     /// The finding as a workflow command the runner turns into a warning annotation
     /// (protocol.md §E.6: properties escape `%`, CR, LF, `:` and `,`; data escapes `%`, CR, LF).
     pub fn annotation(&self) -> String {
-        format!(
-            "::warning file={},line={},title={}::{}",
-            escape_property(&self.file),
-            self.line,
-            escape_property(&format!("layercache cache advice ({})", self.rule.code())),
-            escape_data(&self.message)
+        let title = format!("layercache cache advice ({})", self.rule.code());
+        command(
+            "warning",
+            &[
+                ("file", self.file.clone()),
+                ("line", self.line.to_string()),
+                ("title", title),
+            ],
+            &self.message,
         )
     }
 }
@@ -64,16 +69,6 @@ impl fmt::Display for Finding {
             self.message
         )
     }
-}
-
-fn escape_data(s: &str) -> String {
-    s.replace('%', "%25")
-        .replace('\r', "%0D")
-        .replace('\n', "%0A")
-}
-
-fn escape_property(s: &str) -> String {
-    escape_data(s).replace(':', "%3A").replace(',', "%2C")
 }
 
 #[cfg(test)]

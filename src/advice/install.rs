@@ -42,6 +42,27 @@ pub struct Install {
 /// "unknown": manifests are then named by the usual defaults.
 pub type ContextFiles = BTreeSet<String>;
 
+/// One simple command, split for matching.
+struct Cmd<'a> {
+    program: &'a str,
+    /// The first word that is not a flag (`install`, `ci`, `build`, ...).
+    sub: &'a str,
+    args: Vec<&'a str>,
+    ctx: &'a ContextFiles,
+}
+
+impl Cmd<'_> {
+    /// An install that reads `names` plus whichever of `locks` applies.
+    fn reads(&self, eco: Ecosystem, names: &[&str], locks: &[&str]) -> Option<Install> {
+        let command = format!("{} {}", self.program, self.sub);
+        Some(install(command, eco, pick(names, locks, self.ctx)))
+    }
+
+    fn has(&self, arg: &str) -> bool {
+        self.args.contains(&arg)
+    }
+}
+
 /// Recognise an install in one simple command's words.
 pub fn detect(words: &[String], ctx: &ContextFiles) -> Option<Install> {
     let program = words.first()?.rsplit('/').next().unwrap_or_default();
@@ -51,81 +72,76 @@ pub fn detect(words: &[String], ctx: &ContextFiles) -> Option<Install> {
         .copied()
         .find(|a| !a.starts_with('-'))
         .unwrap_or("");
-    let plain = |eco, names: &[&str], locks: &[&str]| {
-        Some(install(
-            format!("{program} {sub}"),
-            eco,
-            pick(names, locks, ctx),
-        ))
+    let cmd = Cmd {
+        program,
+        sub,
+        args,
+        ctx,
     };
-    match program {
-        p if is_pip(p, &args) => pip(p, &args, ctx),
-        "npm" => npm(&args, ctx),
-        "yarn" if sub.is_empty() || matches!(sub, "install" | "add") => {
-            if args.contains(&"global") {
-                return named("yarn global", Ecosystem::Node);
-            }
-            plain(Ecosystem::Node, &["package.json"], &["yarn.lock"])
+    scripting(&cmd)
+        .or_else(|| compiled(&cmd))
+        .or_else(|| system(&cmd))
+}
+
+/// Python, Node, Ruby, PHP, Elixir and conda installs.
+fn scripting(c: &Cmd<'_>) -> Option<Install> {
+    let (py, node) = (Ecosystem::Python, Ecosystem::Node);
+    match (c.program, c.sub) {
+        (p, _) if is_pip(p, &c.args) => pip(p, &c.args, c.ctx),
+        ("npm", _) => npm(&c.args, c.ctx),
+        ("yarn", "" | "install" | "add") => c.reads(node, &["package.json"], &["yarn.lock"]),
+        ("yarn", "global") => named("yarn global", node),
+        ("pnpm", "fetch") => c.reads(node, &["pnpm-lock.yaml"], &[]),
+        ("pnpm", "install" | "i" | "add") => c.reads(node, &["package.json"], &["pnpm-lock.yaml"]),
+        ("bun", "install" | "i" | "add") => {
+            c.reads(node, &["package.json"], &["bun.lock", "bun.lockb"])
         }
-        "pnpm" if sub == "fetch" => plain(Ecosystem::Node, &["pnpm-lock.yaml"], &[]),
-        "pnpm" if matches!(sub, "install" | "i" | "add") => {
-            plain(Ecosystem::Node, &["package.json"], &["pnpm-lock.yaml"])
+        ("bundle" | "bundler", "" | "install") => {
+            c.reads(Ecosystem::Ruby, &["Gemfile"], &["Gemfile.lock"])
         }
-        "bun" if matches!(sub, "install" | "i" | "add") => plain(
-            Ecosystem::Node,
-            &["package.json"],
-            &["bun.lock", "bun.lockb"],
-        ),
-        "cargo" if sub == "install" && !args.contains(&"--path") => {
-            named("cargo install", Ecosystem::Rust)
+        ("gem", "install") => named("gem install", Ecosystem::Ruby),
+        ("composer", "install" | "update" | "require") => {
+            c.reads(Ecosystem::Php, &["composer.json"], &["composer.lock"])
         }
-        "cargo"
-            if matches!(
-                sub,
-                "build" | "fetch" | "test" | "check" | "install" | "chef"
-            ) =>
-        {
-            plain(Ecosystem::Rust, &["Cargo.toml"], &["Cargo.lock"])
+        ("poetry", "install" | "sync") => c.reads(py, &["pyproject.toml"], &["poetry.lock"]),
+        ("pipenv", "install" | "sync") => c.reads(py, &["Pipfile"], &["Pipfile.lock"]),
+        ("uv", "sync") => c.reads(py, &["pyproject.toml"], &["uv.lock"]),
+        ("pdm", "install" | "sync") => c.reads(py, &["pyproject.toml"], &["pdm.lock"]),
+        ("mix", "deps.get") => c.reads(Ecosystem::Elixir, &["mix.exs"], &["mix.lock"]),
+        ("conda" | "mamba" | "micromamba", _) => conda(c.program, &c.args),
+        _ => None,
+    }
+}
+
+/// Rust, Go, JVM and .NET: their builds fetch dependencies, so a build counts as an install.
+fn compiled(c: &Cmd<'_>) -> Option<Install> {
+    match (c.program, c.sub) {
+        ("cargo", "install") if !c.has("--path") => named("cargo install", Ecosystem::Rust),
+        // `cargo chef prepare` reads the whole source on purpose; `cargo chef cook` installs.
+        ("cargo", "chef") if !c.has("cook") => None,
+        ("cargo", "build" | "fetch" | "test" | "check" | "install" | "chef") => {
+            c.reads(Ecosystem::Rust, &["Cargo.toml"], &["Cargo.lock"])
         }
-        "go" if sub == "install" && args.iter().any(|a| a.contains('@')) => {
+        ("go", "install") if c.args.iter().any(|a| a.contains('@')) => {
             named("go install", Ecosystem::Go)
         }
-        "go" if matches!(
-            sub,
-            "mod" | "build" | "install" | "test" | "get" | "generate"
-        ) =>
-        {
-            plain(Ecosystem::Go, &["go.mod"], &["go.sum"])
+        ("go", "mod" | "build" | "install" | "test" | "get" | "generate") => {
+            c.reads(Ecosystem::Go, &["go.mod"], &["go.sum"])
         }
-        "bundle" | "bundler" if sub == "install" || sub.is_empty() => {
-            plain(Ecosystem::Ruby, &["Gemfile"], &["Gemfile.lock"])
+        ("mvn" | "mvnw", sub) if !sub.is_empty() => c.reads(Ecosystem::Maven, &["pom.xml"], &[]),
+        ("gradle" | "gradlew", sub) if !sub.is_empty() => gradle(c.program, sub, c.ctx),
+        ("dotnet", "restore" | "build" | "publish") => dotnet(c.sub, c.ctx),
+        _ => None,
+    }
+}
+
+/// Distribution packages: always named, never from the context.
+fn system(c: &Cmd<'_>) -> Option<Install> {
+    match (c.program, c.sub) {
+        ("apt-get" | "apt" | "aptitude" | "dnf" | "yum" | "microdnf" | "zypper", "install") => {
+            named(&format!("{} install", c.program), Ecosystem::System)
         }
-        "gem" if sub == "install" => named("gem install", Ecosystem::Ruby),
-        "mvn" | "mvnw" if !sub.is_empty() => plain(Ecosystem::Maven, &["pom.xml"], &[]),
-        "gradle" | "gradlew" if !sub.is_empty() => gradle(program, sub, ctx),
-        "composer" if matches!(sub, "install" | "update" | "require") => {
-            plain(Ecosystem::Php, &["composer.json"], &["composer.lock"])
-        }
-        "poetry" if matches!(sub, "install" | "sync") => {
-            plain(Ecosystem::Python, &["pyproject.toml"], &["poetry.lock"])
-        }
-        "pipenv" if matches!(sub, "install" | "sync") => {
-            plain(Ecosystem::Python, &["Pipfile"], &["Pipfile.lock"])
-        }
-        "uv" if sub == "sync" => plain(Ecosystem::Python, &["pyproject.toml"], &["uv.lock"]),
-        "pdm" if matches!(sub, "install" | "sync") => {
-            plain(Ecosystem::Python, &["pyproject.toml"], &["pdm.lock"])
-        }
-        "dotnet" if matches!(sub, "restore" | "build" | "publish") => dotnet(sub, ctx),
-        "mix" if sub == "deps.get" => plain(Ecosystem::Elixir, &["mix.exs"], &["mix.lock"]),
-        "conda" | "mamba" | "micromamba" => conda(program, &args),
-        "apt-get" | "apt" | "aptitude" if sub == "install" => {
-            named(&format!("{program} install"), Ecosystem::System)
-        }
-        "apk" if sub == "add" => named("apk add", Ecosystem::System),
-        "dnf" | "yum" | "microdnf" | "zypper" if sub == "install" => {
-            named(&format!("{program} install"), Ecosystem::System)
-        }
+        ("apk", "add") => named("apk add", Ecosystem::System),
         _ => None,
     }
 }
@@ -369,6 +385,11 @@ mod tests {
             files(&["package.json", "yarn.lock"])
         );
         assert_eq!(reads("npm run build", &[]), None);
+        assert_eq!(reads("cargo chef prepare --recipe-path r.json", &[]), None);
+        assert_eq!(
+            reads("cargo chef cook --release", &[]),
+            files(&["Cargo.toml", "Cargo.lock"])
+        );
         assert_eq!(reads("apt-get install -y curl", &[]), Some(Reads::Named));
     }
 }

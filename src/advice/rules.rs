@@ -66,7 +66,11 @@ pub fn context_copy(file: &str, stages: &[Stage<'_>], ctx: &ContextFiles) -> Vec
                         out.push(context_copy_finding(file, copy, inst, &found));
                     }
                 }
-                ran.insert(found.ecosystem);
+                // Only a manifest install satisfies later builds of the same tool; a
+                // named install (`cargo install cargo-chef`) does not.
+                if found.reads != Reads::Named {
+                    ran.insert(found.ecosystem);
+                }
             }
         }
         done.push(ran);
@@ -129,28 +133,39 @@ fn apt_words(inst: &Instruction) -> (bool, bool) {
 /// update layer stays cached while the install changes, so the install reads stale lists.
 pub fn apt_update_split(file: &str, stages: &[Stage<'_>]) -> Vec<Finding> {
     let mut out = Vec::new();
+    // A lone update still pending at the end of each stage: a stage built `FROM` it
+    // inherits the cached update layer.
+    let mut pending: Vec<Option<&Instruction>> = Vec::new();
+    let mut flagged: BTreeSet<usize> = BTreeSet::new();
     for stage in stages {
-        let mut lone_update: Option<&Instruction> = None;
+        let mut lone_update = stage.parent.and_then(|p| pending.get(p).copied().flatten());
         for inst in stage.body.iter().filter(|i| i.keyword == "RUN") {
             match (apt_words(inst), lone_update) {
                 ((true, false), _) => lone_update = Some(inst),
                 ((false, true), Some(update)) => {
-                    out.push(Finding {
-                        file: file.to_owned(),
-                        line: update.line,
-                        rule: Rule::AptUpdateSplit,
-                        message: format!(
-                            "`apt-get update` runs in its own RUN but the install is at line {}: the cached update layer is reused when the package list changes, so the install can fetch stale or missing versions; run `apt-get update && apt-get install ...` in one RUN",
-                            inst.line
-                        ),
-                    });
+                    if flagged.insert(update.line) {
+                        out.push(apt_finding(file, update, inst));
+                    }
                     lone_update = None;
                 }
                 _ => {}
             }
         }
+        pending.push(lone_update);
     }
     out
+}
+
+fn apt_finding(file: &str, update: &Instruction, install: &Instruction) -> Finding {
+    Finding {
+        file: file.to_owned(),
+        line: update.line,
+        rule: Rule::AptUpdateSplit,
+        message: format!(
+            "`apt-get update` runs in its own RUN but the install is at line {}: the cached update layer is reused when the package list changes, so the install can fetch stale or missing versions; run `apt-get update && apt-get install ...` in one RUN",
+            install.line
+        ),
+    }
 }
 
 /// Base images that float: `:latest` or no tag, unless pinned by digest.
@@ -177,12 +192,13 @@ pub fn floating_base(
             Some(_) => continue,
             None => "has no tag, which means `:latest`",
         };
+        let name = image.strip_suffix(":latest").unwrap_or(&image);
         out.push(Finding {
             file: file.to_owned(),
             line: stage.from.line,
             rule: Rule::FloatingBase,
             message: format!(
-                "base image `{image}` {why}: when the tag moves, every layer after this FROM is rebuilt and the cache from earlier builds no longer matches; pin a version tag or a digest (`{image}@sha256:...`)"
+                "base image `{image}` {why}: when the tag moves, every layer after this FROM is rebuilt and the cache from earlier builds no longer matches; pin a version tag (`{name}:<version>`) or a digest (`{name}@sha256:...`)"
             ),
         });
     }

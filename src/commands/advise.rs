@@ -51,12 +51,16 @@ pub async fn run(args: Args) -> Result<(), CommandError> {
         context.build_args.insert(k.to_owned(), v.to_owned());
     }
     let findings = advice::analyze(&text, &file.display().to_string(), &context);
+    let mut text = String::new();
     for f in &findings {
-        match args.format {
-            Format::Text => println!("{f}"),
-            Format::Github => println!("{}", f.annotation()),
-        }
+        let line = match args.format {
+            Format::Text => f.to_string(),
+            Format::Github => f.annotation(),
+        };
+        text.push_str(&line);
+        text.push('\n');
     }
+    write_stdout(&text)?;
     if findings.is_empty() && args.format == Format::Text {
         eprintln!("{}: no cache advice", file.display());
     }
@@ -67,4 +71,16 @@ pub async fn run(args: Args) -> Result<(), CommandError> {
         )));
     }
     Ok(())
+}
+
+/// Write to stdout; a closed pipe (`layercache advise | head -1`) is not an error.
+pub(super) fn write_stdout(text: &str) -> Result<(), CommandError> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(CommandError::Failed(format!(
+            "failed to write the findings: {e}"
+        ))),
+        _ => Ok(()),
+    }
 }

@@ -135,6 +135,7 @@ pub async fn run_build(
         }
     }
     report_cache_plan(&plan, &mut wf);
+    super::phases::advise(&plan, &mut wf);
     if dry_run {
         wf.line("dry run: inputs are valid; not building");
         return Ok(());

@@ -4,6 +4,7 @@ pub mod action;
 pub mod advise;
 pub mod build;
 pub mod expose;
+mod phases;
 pub mod post;
 pub mod prune;
 pub mod serve;

@@ -7,7 +7,9 @@ use std::path::PathBuf;
 use chrono::{Duration, Utc};
 
 use super::CommandError;
-use crate::housekeeping::{self, ApiConfig, GithubCaches, PrunePolicy, Referenced};
+use crate::housekeeping::{
+    self, ApiConfig, CacheServiceBodies, GithubCaches, PrunePolicy, Referenced,
+};
 use crate::secret::Secret;
 
 #[derive(Debug, clap::Args)]
@@ -37,7 +39,8 @@ pub struct Args {
     #[arg(long)]
     pub orphans: bool,
     /// With `--orphans`: a file of the digests (`sha256:...`, one a line) every live index
-    /// references. The command line cannot download index bodies itself.
+    /// references. Without it the indexes are read through the cache service
+    /// (`ACTIONS_RESULTS_URL` or `ACTIONS_CACHE_URL`, with `ACTIONS_RUNTIME_TOKEN`).
     #[arg(long = "referenced-digests", value_name = "FILE")]
     pub referenced_digests: Option<PathBuf>,
     /// Blobs created or used within this age are never orphans (`30m`, `1h`, `2d`).
@@ -93,14 +96,16 @@ pub async fn run(args: Args) -> Result<(), CommandError> {
         repository: args.repository.clone(),
     };
     let caches = GithubCaches::new(&config).map_err(|e| usage_error(e.to_string()))?;
-    let referenced = match (&args.orphans, &args.referenced_digests) {
-        (true, Some(path)) => Some(Referenced::Digests(read_digests(path)?)),
-        (true, None) => {
+    let bodies = cache_service_bodies();
+    let referenced = match (&args.orphans, &args.referenced_digests, &bodies) {
+        (true, Some(path), _) => Some(Referenced::Digests(read_digests(path)?)),
+        (true, None, Some(bodies)) => Some(Referenced::Bodies(bodies)),
+        (true, None, None) => {
             return Err(usage_error(
-                "--orphans: needs --referenced-digests FILE (the command line cannot download index bodies)".into(),
+                "--orphans: needs --referenced-digests FILE, or ACTIONS_RUNTIME_TOKEN with ACTIONS_RESULTS_URL or ACTIONS_CACHE_URL to read the indexes".into(),
             ));
         }
-        (false, _) => None,
+        (false, ..) => None,
     };
     let policy = PrunePolicy {
         scopes: args.scopes.clone(),
@@ -114,41 +119,53 @@ pub async fn run(args: Args) -> Result<(), CommandError> {
     let report = housekeeping::prune(&caches, &policy, referenced, args.dry_run)
         .await
         .map_err(|e| failed(e.to_string()))?;
-    let verb = if args.dry_run {
+    let mut text = report_text(&report);
+    if args.usage {
+        let u = caches.usage().await.map_err(|e| failed(e.to_string()))?;
+        text.push_str(&format!("usage: {}\n", u.describe()));
+    }
+    super::advise::write_stdout(&text)?;
+    Ok(())
+}
+
+/// The cache service of this job, when the runner's credentials are in the environment (a
+/// container action gets them; a `run:` step after `layercache expose` too): v2 at
+/// `ACTIONS_RESULTS_URL`, else v1 at `ACTIONS_CACHE_URL` (GitHub Enterprise Server).
+fn cache_service_bodies() -> Option<CacheServiceBodies> {
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let token = Secret::new(var("ACTIONS_RUNTIME_TOKEN")?);
+    match (var("ACTIONS_RESULTS_URL"), var("ACTIONS_CACHE_URL")) {
+        (Some(url), _) => Some(CacheServiceBodies::v2(&url, token)),
+        (None, Some(url)) => Some(CacheServiceBodies::v1(&url, token)),
+        (None, None) => None,
+    }
+}
+
+/// One line per entry, then the totals.
+fn report_text(report: &housekeeping::PruneReport) -> String {
+    let verb = if report.dry_run {
         "would delete"
     } else {
         "deleted"
     };
+    let mut text = String::new();
     for d in &report.deleted {
-        println!("{verb} {d}");
+        text.push_str(&format!("{verb} {d}\n"));
     }
     if let Some(why) = &report.orphans_skipped {
-        println!("orphans: skipped: {why}");
+        text.push_str(&format!("orphans: skipped: {why}\n"));
     }
-    println!(
-        "{verb} {} entries, {} bytes ({} index entries seen in the scopes{})",
+    let gone = match report.already_gone {
+        0 => String::new(),
+        n => format!(", {n} already gone"),
+    };
+    text.push_str(&format!(
+        "{verb} {} entries, {} ({} index entries seen in the scopes{gone})\n",
         report.deleted.len(),
-        report.bytes(),
+        housekeeping::human_bytes(report.bytes()),
         report.indexes_seen,
-        if report.already_gone > 0 {
-            format!(", {} already gone", report.already_gone)
-        } else {
-            String::new()
-        }
-    );
-    if args.usage {
-        let u = caches.usage().await.map_err(|e| failed(e.to_string()))?;
-        let source = if u.budget_from_api {
-            "repository limit"
-        } else {
-            "default"
-        };
-        println!(
-            "usage: {} bytes in {} entries of {} bytes ({source})",
-            u.active_bytes, u.active_count, u.budget_bytes
-        );
-    }
-    Ok(())
+    ));
+    text
 }
 
 fn failed(msg: String) -> CommandError {

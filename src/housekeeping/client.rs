@@ -33,6 +33,8 @@ pub struct ApiConfig {
 pub struct CacheEntry {
     pub id: i64,
     pub key: String,
+    /// The cache `version` (for BuildKit's entries, go-actions-cache's fixed hash).
+    pub version: String,
     /// The ref that wrote it (`refs/heads/main`, `refs/pull/7/merge`).
     pub git_ref: Option<String>,
     pub size_in_bytes: u64,
@@ -50,12 +52,51 @@ pub struct CacheUsage {
     pub budget_from_api: bool,
 }
 
-/// A client for one repository's caches.
-#[derive(Debug, Clone)]
+impl CacheUsage {
+    /// One line for a summary or a log: `3.2 GiB of 10.0 GiB (32%) in 1234 entries`.
+    pub fn describe(&self) -> String {
+        let pct = (self.active_bytes as f64 / self.budget_bytes.max(1) as f64) * 100.0;
+        let source = if self.budget_from_api {
+            ""
+        } else {
+            " (default budget)"
+        };
+        format!(
+            "{} of {}{source} ({pct:.0}%) in {} entries",
+            human_bytes(self.active_bytes),
+            human_bytes(self.budget_bytes),
+            self.active_count
+        )
+    }
+}
+
+/// Bytes in binary units with one decimal: `512 B`, `1.5 KiB`, `3.2 GiB`.
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
+    if n < 1024 {
+        return format!("{n} B");
+    }
+    let mut v = n as f64 / 1024.0;
+    let mut unit = 0;
+    while v >= 1024.0 && unit + 1 < UNITS.len() {
+        v /= 1024.0;
+        unit += 1;
+    }
+    format!("{v:.1} {}", UNITS[unit])
+}
+
+/// A client for one repository's caches. `Debug` names the repository only.
+#[derive(Clone)]
 pub struct GithubCaches {
     octo: Octocrab,
     owner: String,
     repo: String,
+}
+
+impl std::fmt::Debug for GithubCaches {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "GithubCaches({}/{})", self.owner, self.repo)
+    }
 }
 
 impl GithubCaches {
@@ -175,6 +216,7 @@ fn entry(item: octocrab::models::actions::ActionsCacheItem) -> CacheEntry {
     CacheEntry {
         id: item.id,
         key: item.key,
+        version: item.version,
         git_ref: item.r#ref,
         size_in_bytes: u64::try_from(item.size_in_bytes).unwrap_or(0),
         created_at: item.created_at,
@@ -192,5 +234,26 @@ pub fn split_repository(repository: &str) -> Result<(String, String), Housekeepi
     match repository.split_once('/') {
         Some((o, r)) if ok(o) && ok(r) => Ok((o.to_owned(), r.to_owned())),
         _ => Err(HousekeepingError::InvalidRepository(repository.to_owned())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usage_reads_as_one_line() {
+        assert_eq!(human_bytes(512), "512 B");
+        assert_eq!(human_bytes(1536), "1.5 KiB");
+        let u = CacheUsage {
+            active_bytes: 3 * 1024 * 1024 * 1024 + 200 * 1024 * 1024,
+            active_count: 1234,
+            budget_bytes: DEFAULT_BUDGET_BYTES,
+            budget_from_api: false,
+        };
+        assert_eq!(
+            u.describe(),
+            "3.2 GiB of 10.0 GiB (default budget) (32%) in 1234 entries"
+        );
     }
 }

@@ -50,8 +50,6 @@ pub enum HousekeepingError {
         action: &'static str,
         detail: String,
     },
-    #[error("failed to read the referenced digests from {path}: {detail}")]
-    Digests { path: String, detail: String },
 }
 
 fn permission_name(needs_write: &bool) -> &'static str {

@@ -42,7 +42,6 @@ pub fn gha_rest_attrs(
 }
 
 #[cfg(test)]
-#[expect(clippy::unwrap_used, reason = "tests fail loudly")]
 mod tests {
     use super::*;
 

@@ -61,7 +61,6 @@ pub fn blob_digest(key: &str) -> Option<&str> {
 }
 
 #[cfg(test)]
-#[expect(clippy::unwrap_used, reason = "tests fail loudly")]
 mod tests {
     use super::*;
 

@@ -140,3 +140,105 @@ pub fn layer_digests(body: &[u8]) -> Result<BTreeSet<String>, String> {
         serde_json::from_slice(body).map_err(|e| format!("not a BuildKit cache index: {e}"))?;
     Ok(config.layers.into_iter().map(|l| l.blob).collect())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::housekeeping::keys::ref_hash;
+
+    const MAIN: &str = "refs/heads/main";
+    const PR: &str = "refs/pull/1/merge";
+
+    fn entry(id: i64, key: String, git_ref: &str, hours_ago: i64) -> CacheEntry {
+        let t = Utc::now() - Duration::hours(hours_ago);
+        CacheEntry {
+            id,
+            key,
+            version: String::new(),
+            git_ref: Some(git_ref.to_owned()),
+            size_in_bytes: 10,
+            created_at: t,
+            last_accessed_at: t,
+        }
+    }
+
+    fn idx(id: i64, scope: &str, r: &str, seq: u64, sig: bool) -> CacheEntry {
+        let sig = if sig { "-sig" } else { "" };
+        entry(
+            id,
+            format!("index-{scope}-1-{}{sig}#{seq}", ref_hash(r)),
+            r,
+            1,
+        )
+    }
+
+    fn policy(keep: usize) -> PrunePolicy {
+        PrunePolicy {
+            scopes: vec!["s".into()],
+            keep,
+            git_ref: None,
+            orphans: true,
+            default_ref: Some(MAIN.into()),
+            min_blob_age: Duration::hours(1),
+            now: Utc::now(),
+        }
+    }
+
+    #[test]
+    fn signed_and_unsigned_indexes_are_kept_apart_and_keep_zero_keeps_one() {
+        let all = vec![
+            idx(1, "s", MAIN, 1, false),
+            idx(2, "s", MAIN, 2, false),
+            idx(3, "s", MAIN, 1, true),
+        ];
+        let gone: Vec<i64> = superseded_indexes(&all, &policy(0))
+            .iter()
+            .map(|d| d.entry.id)
+            .collect();
+        assert_eq!(gone, vec![1]);
+        assert!(superseded_indexes(&all, &policy(2)).is_empty());
+    }
+
+    #[test]
+    fn sequence_numbers_compare_as_numbers() {
+        let all = vec![idx(1, "s", MAIN, 9, false), idx(2, "s", MAIN, 10, false)];
+        let gone = superseded_indexes(&all, &policy(1));
+        assert_eq!(
+            (gone[0].entry.id, &gone[0].reason),
+            (1, &Reason::Superseded { newest: 10 })
+        );
+    }
+
+    #[test]
+    fn default_branch_blobs_are_read_by_every_ref_others_by_their_own() {
+        let live = vec![idx(1, "s", MAIN, 1, false), idx(2, "t", PR, 1, false)];
+        let ids = |v: Vec<&CacheEntry>| v.iter().map(|e| e.id).collect::<Vec<_>>();
+        assert_eq!(ids(readers(&live, Some(MAIN), Some(MAIN))), vec![1, 2]);
+        assert_eq!(ids(readers(&live, Some(PR), Some(MAIN))), vec![2]);
+        assert_eq!(
+            ids(readers(&live, Some(PR), None)),
+            vec![1, 2],
+            "unknown default: assume shared"
+        );
+    }
+
+    #[test]
+    fn recently_used_blobs_are_never_orphans() {
+        let mut used = entry(1, "buildkit-blob-1-sha256:aa".into(), MAIN, 5);
+        used.last_accessed_at = Utc::now();
+        let old = entry(2, "buildkit-blob-1-sha256:bb".into(), MAIN, 5);
+        let sig = entry(3, "buildkit-blob-1-sha256:cc-sig".into(), MAIN, 5);
+        let gone = orphan_blobs(&[used, old, sig], &BTreeSet::new(), &policy(1));
+        assert_eq!(gone.iter().map(|d| d.entry.id).collect::<Vec<_>>(), vec![2]);
+    }
+
+    #[test]
+    fn layer_digests_read_buildkit_cache_config() {
+        let body = br#"{"layers":[{"blob":"sha256:aa","parent":-1},{"blob":"sha256:bb","parent":0}],"records":[]}"#;
+        assert_eq!(
+            layer_digests(body).unwrap(),
+            BTreeSet::from(["sha256:aa".to_owned(), "sha256:bb".to_owned()])
+        );
+        assert!(layer_digests(b"not json").is_err());
+    }
+}

@@ -144,4 +144,22 @@ pub struct BuildPlan {
     /// Token for the GitHub API (cache housekeeping, `ghtoken`), if given.
     pub github_token: Option<Secret>,
     pub expose_runtime: bool,
+    /// Warn about Dockerfile patterns that throw cache away.
+    pub cache_advice: bool,
+    /// Housekeeping after the build.
+    pub cache_prune: CachePrune,
+}
+
+/// `cache-prune`: what housekeeping runs after a build that exported `gha` cache.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CachePrune {
+    Off,
+    /// Delete superseded index entries of this build's scopes, keeping the newest `keep`.
+    Indexes {
+        keep: u16,
+    },
+    /// Also delete layer blobs no live index references.
+    Orphans {
+        keep: u16,
+    },
 }

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::build_plan::{BuildContext, BuildPlan, DriverChoice};
+use super::build_plan::{BuildContext, BuildPlan, CachePrune, DriverChoice};
 use super::cache::{
     CacheEntry, CacheType, Direction, ScopeSeed, SkippedEntry, add_cache_api, derive_scope,
     fill_gha, parse_cache_entry,
@@ -27,6 +27,7 @@ pub fn parse(inputs: &Inputs, runtime: &Runtime, env: &Env) -> Result<BuildPlan,
     };
     let dockerfile = match (inputs.text(n::FILE), &context) {
         (Some(f), _) => PathBuf::from(f),
+        (None, BuildContext::Local(dir)) if dir.as_os_str() == "." => PathBuf::from("Dockerfile"),
         (None, BuildContext::Local(dir)) => dir.join("Dockerfile"),
         (None, BuildContext::Remote(_)) => PathBuf::from("Dockerfile"),
     };
@@ -112,6 +113,8 @@ pub fn parse(inputs: &Inputs, runtime: &Runtime, env: &Env) -> Result<BuildPlan,
         driver: driver(inputs)?,
         github_token,
         expose_runtime: inputs.bool(n::EXPOSE_RUNTIME)?,
+        cache_advice: inputs.bool(n::CACHE_ADVICE)?,
+        cache_prune: cache_prune(inputs)?,
     })
 }
 
@@ -180,6 +183,33 @@ fn context_name(context: &BuildContext) -> String {
             .unwrap_or("image")
             .trim_end_matches(".git")
             .to_owned(),
+    }
+}
+
+fn cache_prune(inputs: &Inputs) -> Result<CachePrune, PlanError> {
+    let keep_raw = inputs
+        .text(n::CACHE_PRUNE_KEEP)
+        .unwrap_or_else(|| "1".into());
+    let keep = match keep_raw.parse::<u16>() {
+        Ok(k) if k >= 1 => k,
+        _ => {
+            return Err(PlanError::new(
+                n::CACHE_PRUNE_KEEP,
+                format!("invalid count {keep_raw:?} (a whole number, at least 1)"),
+            ));
+        }
+    };
+    let mode = inputs
+        .text(n::CACHE_PRUNE)
+        .unwrap_or_else(|| "false".into());
+    match mode.to_ascii_lowercase().as_str() {
+        "false" => Ok(CachePrune::Off),
+        "true" => Ok(CachePrune::Indexes { keep }),
+        "orphans" => Ok(CachePrune::Orphans { keep }),
+        _ => Err(PlanError::new(
+            n::CACHE_PRUNE,
+            format!("invalid value {mode:?} (valid: false, true, orphans)"),
+        )),
     }
 }
 

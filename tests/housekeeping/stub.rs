@@ -158,7 +158,18 @@ fn list(st: &State, path: &str, query: &str) -> Response {
             })
         })
         .collect();
-    let last = total.div_ceil(per_page).max(1);
+    let links = link_header(path, &params, page, total.div_ceil(per_page).max(1));
+    let mut resp =
+        axum::Json(json!({ "total_count": total, "actions_caches": items })).into_response();
+    if !links.is_empty() {
+        resp.headers_mut()
+            .insert(header::LINK, links.join(", ").parse().unwrap());
+    }
+    resp
+}
+
+/// GitHub's `Link` header: next/last and prev/first, other query parameters kept.
+fn link_header(path: &str, params: &[(String, String)], page: usize, last: usize) -> Vec<String> {
     let link_to = |p: usize| {
         let others: Vec<String> = params
             .iter()
@@ -184,13 +195,7 @@ fn list(st: &State, path: &str, query: &str) -> Response {
         links.push(format!("{}; rel=\"prev\"", link_to(page - 1)));
         links.push(format!("{}; rel=\"first\"", link_to(1)));
     }
-    let mut resp =
-        axum::Json(json!({ "total_count": total, "actions_caches": items })).into_response();
-    if !links.is_empty() {
-        resp.headers_mut()
-            .insert(header::LINK, links.join(", ").parse().unwrap());
-    }
-    resp
+    links
 }
 
 fn delete(st: &mut State, id: &str) -> Response {

@@ -1,0 +1,140 @@
+//! Phases of the action around the build that are not the build itself: Dockerfile cache
+//! advice before it, and cache housekeeping after it. Neither can fail a build: trouble is
+//! a warning that says what was skipped.
+
+use std::io::Write;
+
+use chrono::Utc;
+
+use crate::action::env::Env;
+use crate::action::names::env as names;
+use crate::action::runtime::{CacheProtocol, Runtime};
+use crate::action::workflow::{Level, Location, Workflow};
+use crate::advice;
+use crate::housekeeping::{
+    self, ApiConfig, CacheServiceBodies, GithubCaches, PrunePolicy, PruneReport, Referenced,
+};
+use crate::plan::cache::CacheType;
+use crate::plan::{BuildContext, BuildPlan, CachePrune};
+
+/// Warnings at the Dockerfile line for patterns that throw layer cache away.
+pub fn advise<W: Write>(plan: &BuildPlan, wf: &mut Workflow<W>) -> usize {
+    if !plan.cache_advice {
+        return 0;
+    }
+    let Ok(text) = std::fs::read_to_string(&plan.dockerfile) else {
+        return 0; // preflight has checked a local Dockerfile; a remote context has none here
+    };
+    let mut context = match &plan.context {
+        BuildContext::Local(dir) => advice::BuildContext::from_dir(dir),
+        BuildContext::Remote(_) => advice::BuildContext::default(),
+    };
+    context.build_args = plan.build_args.clone();
+    let file = plan.dockerfile.to_string_lossy();
+    let findings = advice::analyze(&text, &file, &context);
+    for f in &findings {
+        let at = Location {
+            file: Some(f.file.clone()),
+            line: u32::try_from(f.line).ok(),
+            title: Some(format!("layercache cache advice ({})", f.rule.code())),
+            ..Location::default()
+        };
+        wf.annotate(Level::Warning, &f.message, &at);
+    }
+    findings.len()
+}
+
+/// The `gha` scopes this build wrote to.
+fn exported_scopes(plan: &BuildPlan) -> Vec<String> {
+    let mut scopes: Vec<String> = plan
+        .cache_to
+        .iter()
+        .filter(|e| e.kind == CacheType::Gha)
+        .filter_map(|e| e.attr("scope").map(str::to_owned))
+        .collect();
+    scopes.sort();
+    scopes.dedup();
+    scopes
+}
+
+/// `cache-prune`: delete superseded indexes (and orphan blobs) of the scopes this build
+/// exported, through GitHub's REST API with `github-token`.
+pub async fn prune<W: Write>(
+    plan: &BuildPlan,
+    runtime: &Runtime,
+    env: &Env,
+    wf: &mut Workflow<W>,
+) -> Option<PruneReport> {
+    let (orphans, keep) = match plan.cache_prune {
+        CachePrune::Off => return None,
+        CachePrune::Indexes { keep } => (false, keep),
+        CachePrune::Orphans { keep } => (true, keep),
+    };
+    let scopes = exported_scopes(plan);
+    let warn =
+        |wf: &mut Workflow<W>, why: &str| wf.warning(&format!("cache-prune: skipped: {why}"));
+    if scopes.is_empty() {
+        warn(wf, "this build exported no type=gha cache");
+        return None;
+    }
+    let (Some(token), Some(repository)) = (&plan.github_token, env.get(names::GITHUB_REPOSITORY))
+    else {
+        warn(wf, "needs github-token and GITHUB_REPOSITORY");
+        return None;
+    };
+    let config = ApiConfig {
+        api_url: env
+            .get(names::GITHUB_API_URL)
+            .unwrap_or(housekeeping::DEFAULT_API_URL)
+            .to_owned(),
+        token: token.clone(),
+        repository: repository.to_owned(),
+    };
+    let caches = match GithubCaches::new(&config) {
+        Ok(c) => c,
+        Err(e) => {
+            warn(wf, &e.to_string());
+            return None;
+        }
+    };
+    let bodies = match (&runtime.protocol, &runtime.token) {
+        (Some(CacheProtocol::V2 { url }), Some(t)) => Some(CacheServiceBodies::v2(url, t.clone())),
+        (Some(CacheProtocol::V1 { url }), Some(t)) => Some(CacheServiceBodies::v1(url, t.clone())),
+        _ => None,
+    };
+    let referenced = match (orphans, &bodies) {
+        (true, Some(b)) => Some(Referenced::Bodies(b)),
+        (true, None) => {
+            warn(
+                wf,
+                "orphan blobs need the cache service to read the live indexes; pruning indexes only",
+            );
+            None
+        }
+        (false, _) => None,
+    };
+    let policy = PrunePolicy {
+        scopes,
+        keep: usize::from(keep),
+        git_ref: runtime.writable_scope().map(|s| s.scope.clone()),
+        orphans: referenced.is_some(),
+        default_ref: None,
+        min_blob_age: chrono::Duration::hours(1),
+        now: Utc::now(),
+    };
+    wf.group("Cache housekeeping");
+    let result = housekeeping::prune(&caches, &policy, referenced, false).await;
+    let report = match result {
+        Ok(report) => {
+            wf.line(&report.describe());
+            Some(report)
+        }
+        Err(e) => {
+            wf.end_group();
+            warn(wf, &e.to_string());
+            return None;
+        }
+    };
+    wf.end_group();
+    report
+}

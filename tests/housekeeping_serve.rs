@@ -1,0 +1,266 @@
+//! Housekeeping against `layercache serve` itself: entries are saved through the v2 cache
+//! protocol with runtime tokens of two refs, listed and deleted through its GitHub-shaped
+//! REST endpoints with octocrab, and index bodies are read back through v2 by
+//! `CacheServiceBodies`, the client the action uses for the orphan check.
+
+#![expect(clippy::unwrap_used, reason = "tests fail loudly")]
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+
+use chrono::{Duration, Utc};
+use layercache::cache_service::{self, RunningService, ServiceConfig};
+use layercache::housekeeping::{
+    self, ApiConfig, CacheServiceBodies, GithubCaches, PrunePolicy, Reason, Referenced, ref_hash,
+};
+use layercache::secret::Secret;
+use layercache::storage::StorageConfig;
+
+const VERSION: &str = "693bb7016429d80366022f036f84856888c9f13e00145f5f6f4dce303a38d6f2";
+const MAIN: &str = "refs/heads/main";
+const PR: &str = "refs/pull/7/merge";
+
+async fn serve() -> RunningService {
+    let config = ServiceConfig::new(SocketAddr::from(([127, 0, 0, 1], 0)), StorageConfig::Memory);
+    cache_service::spawn(config).await.unwrap()
+}
+
+/// CreateCacheEntry, PUT to the signed URL, FinalizeCacheEntryUpload: what BuildKit does.
+async fn save(svc: &RunningService, token: &Secret, key: &str, data: &[u8]) {
+    let http = reqwest::Client::new();
+    let twirp = |method: &str, body: serde_json::Value| {
+        http.post(format!(
+            "{}/twirp/github.actions.results.api.v1.CacheService/{method}",
+            svc.base_url
+        ))
+        .bearer_auth(token.expose())
+        .json(&body)
+        .send()
+    };
+    let r: serde_json::Value = twirp(
+        "CreateCacheEntry",
+        serde_json::json!({"key": key, "version": VERSION}),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(r["ok"], true, "{r}");
+    let put = http
+        .put(r["signed_upload_url"].as_str().unwrap())
+        .header("x-ms-blob-type", "BlockBlob")
+        .body(data.to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert!(put.status().is_success(), "{put:?}");
+    let body =
+        serde_json::json!({"key": key, "version": VERSION, "size_bytes": data.len().to_string()});
+    let r: serde_json::Value = twirp("FinalizeCacheEntryUpload", body)
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(r["ok"], true, "{r}");
+}
+
+fn index_key(scope: &str, git_ref: &str, seq: u64) -> String {
+    format!("index-{scope}-1-{}#{seq}", ref_hash(git_ref))
+}
+
+fn index_body(digests: &[&str]) -> Vec<u8> {
+    let layers: Vec<_> = digests
+        .iter()
+        .map(|d| serde_json::json!({"blob": format!("sha256:{d}"), "parent": -1}))
+        .collect();
+    serde_json::json!({"layers": layers, "records": []})
+        .to_string()
+        .into_bytes()
+}
+
+/// main: web #1 → cc, web #2 → aa bb, blobs aa bb cc ff. PR: web #1 → aa ee, blob ee.
+async fn populate(svc: &RunningService) -> (Secret, Secret) {
+    let main = svc.token(MAIN);
+    let pr = svc
+        .issuer()
+        .for_ref(PR, &[MAIN.to_owned()], Duration::hours(1));
+    save(svc, &main, &index_key("web", MAIN, 1), &index_body(&["cc"])).await;
+    save(
+        svc,
+        &main,
+        &index_key("web", MAIN, 2),
+        &index_body(&["aa", "bb"]),
+    )
+    .await;
+    for d in ["aa", "bb", "cc", "ff"] {
+        save(
+            svc,
+            &main,
+            &format!("buildkit-blob-1-sha256:{d}"),
+            d.as_bytes(),
+        )
+        .await;
+    }
+    save(
+        svc,
+        &pr,
+        &index_key("web", PR, 1),
+        &index_body(&["aa", "ee"]),
+    )
+    .await;
+    save(svc, &pr, "buildkit-blob-1-sha256:ee", b"ee").await;
+    (main, pr)
+}
+
+fn policy() -> PrunePolicy {
+    PrunePolicy {
+        scopes: vec!["web".into()],
+        keep: 1,
+        git_ref: None,
+        orphans: true,
+        default_ref: Some(MAIN.into()),
+        // Everything here was just written; age is tested against the stand-in API.
+        min_blob_age: Duration::zero(),
+        now: Utc::now() + Duration::seconds(5),
+    }
+}
+
+async fn keys(caches: &GithubCaches) -> BTreeSet<String> {
+    caches
+        .list("", None)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.key)
+        .collect()
+}
+
+fn caches(svc: &RunningService, token: &Secret) -> GithubCaches {
+    GithubCaches::new(&ApiConfig {
+        api_url: svc.base_url.clone(),
+        token: token.clone(),
+        repository: "octo/app".into(),
+    })
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_main_job_cannot_read_the_pr_index_so_no_blob_goes() {
+    let svc = serve().await;
+    let (main, _) = populate(&svc).await;
+    let caches = caches(&svc, &main);
+    let bodies = CacheServiceBodies::v2(&svc.base_url, main.clone());
+    let report = housekeeping::prune(&caches, &policy(), Some(Referenced::Bodies(&bodies)), false)
+        .await
+        .unwrap();
+    let why = report.orphans_skipped.unwrap();
+    assert!(
+        why.contains(&index_key("web", PR, 1)) && why.contains("not readable"),
+        "{why}"
+    );
+    assert_eq!(report.deleted.len(), 1);
+    let left = keys(&caches).await;
+    assert_eq!(left.len(), 7);
+    assert!(!left.contains(&index_key("web", MAIN, 1)));
+}
+
+/// The PR job (its own ref writable, main readable) reads both indexes through `protocol`.
+async fn pr_job_deletes_the_orphans(v1: bool) {
+    let svc = serve().await;
+    let (_, pr) = populate(&svc).await;
+    let caches = caches(&svc, &pr);
+    let bodies = if v1 {
+        CacheServiceBodies::v1(&svc.base_url, pr.clone())
+    } else {
+        CacheServiceBodies::v2(&svc.base_url, pr.clone())
+    };
+
+    let dry = housekeeping::prune(&caches, &policy(), Some(Referenced::Bodies(&bodies)), true)
+        .await
+        .unwrap();
+    assert_eq!(keys(&caches).await.len(), 8, "a dry run deletes nothing");
+
+    let report = housekeeping::prune(&caches, &policy(), Some(Referenced::Bodies(&bodies)), false)
+        .await
+        .unwrap();
+    assert_eq!(report.orphans_skipped, None);
+    let orphans: BTreeSet<&str> = report
+        .deleted
+        .iter()
+        .filter(|d| d.reason == Reason::Orphan)
+        .map(|d| d.entry.key.as_str())
+        .collect();
+    assert_eq!(
+        orphans,
+        BTreeSet::from(["buildkit-blob-1-sha256:cc", "buildkit-blob-1-sha256:ff"])
+    );
+    assert_eq!(
+        dry.deleted, report.deleted,
+        "the dry run listed exactly what went"
+    );
+    let left = keys(&caches).await;
+    let want: BTreeSet<String> = [
+        index_key("web", MAIN, 2),
+        index_key("web", PR, 1),
+        "buildkit-blob-1-sha256:aa".into(),
+        "buildkit-blob-1-sha256:bb".into(),
+        "buildkit-blob-1-sha256:ee".into(),
+    ]
+    .into_iter()
+    .collect();
+    assert_eq!(left, want);
+
+    let usage = caches.usage().await.unwrap();
+    assert_eq!(usage.active_count, 5);
+}
+
+#[tokio::test]
+async fn a_pr_job_reads_both_indexes_through_v2_and_deletes_the_orphans() {
+    pr_job_deletes_the_orphans(false).await;
+}
+
+#[tokio::test]
+async fn a_pr_job_reads_both_indexes_through_v1_and_deletes_the_orphans() {
+    pr_job_deletes_the_orphans(true).await;
+}
+
+#[tokio::test]
+async fn the_prune_command_reads_indexes_through_the_cache_service() {
+    let svc = serve().await;
+    let (_, pr) = populate(&svc).await;
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_layercache"))
+        .args([
+            "prune",
+            "--scope",
+            "web",
+            "--default-ref",
+            MAIN,
+            "--orphans",
+            "--min-blob-age",
+            "0s",
+        ])
+        .env("GITHUB_TOKEN", pr.expose())
+        .env("GITHUB_REPOSITORY", "octo/app")
+        .env("GITHUB_API_URL", &svc.base_url)
+        .env("ACTIONS_RESULTS_URL", &svc.base_url)
+        .env("ACTIONS_RUNTIME_TOKEN", pr.expose())
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("deleted buildkit-blob-1-sha256:cc")
+            && stdout.contains("deleted buildkit-blob-1-sha256:ff"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("deleted 3 entries"), "{stdout}");
+    assert!(!stdout.contains(pr.expose()));
+    assert_eq!(keys(&caches(&svc, &pr)).await.len(), 5);
+}
