@@ -16,11 +16,7 @@ export LC_REPO LC_WORK
 # shellcheck source=lib/install.sh
 . "$LC_REPO/scripts/lib/install.sh"
 
-mkdir -p "$LC_WORK"
-# One run per work dir at a time: a second run would stop the first one's daemon.
-exec 9>"$LC_WORK/lock"
-flock -n 9 || lc_die "another scripts/test.sh is running with $LC_WORK"
-
+# shellcheck disable=SC2317 # called by the EXIT trap
 on_exit() {
     local rc=$?
     lc_stop_all
@@ -31,48 +27,62 @@ on_exit() {
     [ -z "$pids" ] || kill $pids 2>/dev/null || true
     exit "$rc"
 }
-trap on_exit EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
 
-cd "$LC_REPO"
-started=$SECONDS
-phase() { lc_log "[$((SECONDS - started))s] $*"; }
+# Everything runs inside main, which bash parses whole before running: editing this file
+# during a run cannot change what the run does.
+main() {
+    mkdir -p "$LC_WORK"
+    # One run per work dir at a time: a second run would stop the first one's daemon.
+    exec 9>"$LC_WORK/lock"
+    flock -n 9 || lc_die "another scripts/test.sh is running with $LC_WORK"
 
-phase "installing what is absent"
-lc_install_tools
+    trap on_exit EXIT
+    trap 'exit 130' INT
+    trap 'exit 143' TERM
 
-phase "cargo fmt --all -- --check"
-cargo fmt --all -- --check
+    cd "$LC_REPO"
+    started=$SECONDS
+    phase() { lc_log "[$((SECONDS - started))s] $*"; }
 
-# A run that crashed may have left services behind; start from a clean slate.
-lc_stop_all
-for script in "$LC_REPO"/scripts/setup.d/*.sh; do
-    phase "setup: ${script#"$LC_REPO"/}"
-    # shellcheck source=/dev/null
-    . "$script"
-done
-env | grep '^LAYERCACHE_TEST_' | sort >&2
+    phase "installing what is absent"
+    lc_install_tools
 
-phase "cargo clippy --all-targets --locked -- -D warnings"
-cargo clippy --all-targets --locked -- -D warnings
+    phase "cargo fmt --all -- --check"
+    cargo fmt --all -- --check
 
-actions=()
-for file in action.yml expose-runtime/action.yml; do
-    [ -f "$file" ] && actions+=("$file")
-done
-if [ ${#actions[@]} -gt 0 ]; then
-    phase "check-jsonschema --builtin-schema vendor.github-actions ${actions[*]}"
-    check-jsonschema --builtin-schema vendor.github-actions "${actions[@]}"
-fi
+    # A run that crashed may have left services behind; start from a clean slate.
+    lc_stop_all
+    for script in "$LC_REPO"/scripts/setup.d/*.sh; do
+        phase "setup: ${script#"$LC_REPO"/}"
+        # shellcheck source=/dev/null
+        . "$script"
+    done
+    cd "$LC_REPO" # in case a setup script changed directory
+    env | grep '^LAYERCACHE_TEST_' | sort >&2
 
-workflows=(.github/workflows/*.yml)
-if [ -e "${workflows[0]}" ]; then
-    phase "check-jsonschema --builtin-schema vendor.github-workflows ${workflows[*]}"
-    check-jsonschema --builtin-schema vendor.github-workflows "${workflows[@]}"
-fi
+    phase "cargo clippy --all-targets --locked -- -D warnings"
+    cargo clippy --all-targets --locked -- -D warnings
 
-phase "cargo nextest run --locked"
-# nextest exits non-zero when a test fails and (exit 4) when no test ran at all; both fail
-# this script. Its summary line is the last thing printed: the clean-up is quiet.
-cargo nextest run --locked --no-fail-fast "$@"
+    actions=()
+    for file in action.yml expose-runtime/action.yml; do
+        [ -f "$file" ] && actions+=("$file")
+    done
+    if [ ${#actions[@]} -gt 0 ]; then
+        phase "check-jsonschema --builtin-schema vendor.github-actions ${actions[*]}"
+        check-jsonschema --builtin-schema vendor.github-actions "${actions[@]}"
+    fi
+
+    workflows=(.github/workflows/*.yml)
+    if [ -e "${workflows[0]}" ]; then
+        phase "check-jsonschema --builtin-schema vendor.github-workflows ${workflows[*]}"
+        check-jsonschema --builtin-schema vendor.github-workflows "${workflows[@]}"
+    fi
+
+    phase "cargo nextest run --locked"
+    # nextest exits non-zero when a test fails and (exit 4) when no test ran at all; both fail
+    # this script. Its summary line is the last thing printed: the clean-up is quiet.
+    cargo nextest run --locked --no-fail-fast "$@"
+}
+
+main "$@"
+exit
