@@ -1,5 +1,7 @@
 //! Builds on the real daemon: context with `.dockerignore`, args, target, labels, tags.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may unwrap (HELPERS.md)
+
 mod engine_support;
 
 use engine_support::*;

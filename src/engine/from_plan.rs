@@ -179,6 +179,7 @@ pub fn docker_config_auth(dir: &Path) -> BTreeMap<String, RegistryAuth> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests may unwrap (HELPERS.md)
 mod tests {
     use super::*;
 
