@@ -9,4 +9,5 @@ pub mod commands;
 pub mod engine;
 pub mod logging;
 pub mod plan;
+pub mod report;
 pub mod secret;
