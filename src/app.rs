@@ -31,6 +31,8 @@ enum Command {
     Post(commands::post::Args),
     /// Expose the runner's cache credentials to later steps (the expose-runtime action).
     Expose(commands::expose::Args),
+    /// Measure the engine: a reference build cold, then cached, on one daemon.
+    Bench(commands::bench::Args),
 }
 
 /// Parse `args` and run the chosen command.
@@ -47,6 +49,7 @@ pub async fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         Command::Action(args) => commands::action::run(args).await,
         Command::Post(args) => commands::post::run(args).await,
         Command::Expose(args) => commands::expose::run(args).await,
+        Command::Bench(args) => commands::bench::run(args).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -26,6 +26,7 @@ pub fn summary_markdown(o: &Outcome) -> String {
         let result = match (&s.error, s.cached) {
             (Some(_), _) => "❌ failed",
             (None, true) => "✅ cached",
+            (None, false) if s.name.contains("] FROM ") => "base image",
             (None, false) => "built",
         };
         let time = if s.cached {
@@ -123,7 +124,7 @@ mod tests {
         };
         let md = summary_markdown(&o);
         assert!(
-            md.contains("### Build `r/app:1`: 4.0 s, 67% of steps cached"),
+            md.contains("### Build `r/app:1`: 4.0 s, 50% of steps cached"),
             "{md}"
         );
         assert!(
