@@ -27,5 +27,5 @@ pub use outcome::Outcome;
 pub use progress::{BuildEvent, EventSink, Recorder, StepRecord, is_dockerfile_step};
 pub use push::{registry_host, split_tag};
 pub use request::{BuildRequest, CacheEntry, CacheType, DriverChoice, Output, RegistryAuth};
-pub use run::run;
+pub use run::{prune_remote, run};
 pub use transport::DockerHost;

@@ -34,33 +34,59 @@ pub async fn run(
         Some(_) => PackedContext::remote(req.dockerfile.as_deref()),
         None => pack(&req.context, req.dockerfile.as_deref())?,
     };
+    let (caps, control, docker) = connect(req, host, sink).await?;
+    let mut outcome = solve_with_fallback(req, &caps, &control, &packed, sink).await?;
+    outcome.context_bytes = packed.tar.len() as u64;
+    outcome.context_files = packed.files;
+    if let (true, Some(docker)) = (req.push && caps.daemon_store, &docker) {
+        push_all(req, docker, &mut outcome, sink).await?;
+    }
+    outcome.wall = started.elapsed();
+    Ok(outcome)
+}
+
+/// Choose the driver and open its control API. `remote` needs no Docker daemon at all.
+async fn connect(
+    req: &BuildRequest,
+    host: &DockerHost,
+    sink: &mut dyn EventSink,
+) -> Result<(Capabilities, ControlClient<Channel>, Option<Docker>), EngineError> {
+    if let DriverChoice::Remote { endpoint } = &req.driver {
+        let caps = choose(req, &DaemonFacts::default())?;
+        sink.event(BuildEvent::Phase(format!("driver remote ({endpoint})")));
+        return Ok((caps, remote_control(endpoint).await?, None));
+    }
     let docker = host.docker()?;
     let facts = DaemonFacts::probe(&docker)
         .await
         .map_err(|e| host.unreachable(e.to_string()))?;
     let caps = choose(req, &facts)?;
-    sink.event(BuildEvent::Phase(format!(
-        "driver {} (Engine {}, {} image store)",
-        caps.driver,
-        facts.engine_version,
-        if facts.containerd_store {
-            "containerd"
-        } else {
-            "graphdriver"
-        }
-    )));
-    let control = match &req.driver {
-        DriverChoice::Remote { endpoint } => remote_control(endpoint).await?,
-        _ => host.control().await?,
+    let store = if facts.containerd_store {
+        "containerd"
+    } else {
+        "graphdriver"
     };
-    let mut outcome = solve_with_fallback(req, &caps, &control, &packed, sink).await?;
-    outcome.context_bytes = packed.tar.len() as u64;
-    outcome.context_files = packed.files;
-    if req.push && caps.daemon_store {
-        push_all(req, &docker, &mut outcome, sink).await?;
-    }
-    outcome.wall = started.elapsed();
-    Ok(outcome)
+    sink.event(BuildEvent::Phase(format!(
+        "driver {} (Engine {}, {store} image store)",
+        caps.driver, facts.engine_version
+    )));
+    Ok((caps, host.control().await?, Some(docker)))
+}
+
+/// Drop a remote BuildKit's whole build cache (tests and `bench` use it to start cold).
+pub async fn prune_remote(endpoint: &str) -> Result<(), EngineError> {
+    let mut control = remote_control(endpoint).await?;
+    let req = bollard::moby::buildkit::v1::PruneRequest {
+        all: true,
+        ..Default::default()
+    };
+    let mut stream = control
+        .prune(req)
+        .await
+        .map_err(|s| EngineError::Solve(s.message().to_owned()))?
+        .into_inner();
+    while let Ok(Some(_)) = stream.message().await {}
+    Ok(())
 }
 
 /// Solve; when only a cache export failed and every export allows it (`ignore-error`),
