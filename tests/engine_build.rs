@@ -72,3 +72,30 @@ async fn builds_and_loads_with_ignore_args_target_labels_and_tags() {
             .unwrap();
     }
 }
+
+#[tokio::test]
+async fn build_secrets_reach_run_mounts_and_stay_out_of_the_image() {
+    let host = host();
+    let mut req = request("secret");
+    req.build_args.insert("RUN_ID".into(), unique("run"));
+    req.secrets.insert(
+        "token".into(),
+        layercache::secret::Secret::new("canary-value-42"),
+    );
+    let mut events = Recorder::default();
+    let outcome = run(&req, &host, &mut events).await.unwrap();
+    assert!(outcome.image_id.is_some());
+    let logged = events
+        .0
+        .iter()
+        .any(|e| matches!(e, BuildEvent::StepLog { text, .. } if text.contains("secret-ok")));
+    assert!(logged, "{:?}", events.0);
+
+    // A secret the build asks for but was not given fails the step, naming it.
+    req.secrets.clear();
+    req.build_args.insert("RUN_ID".into(), unique("run"));
+    let err = run(&req, &host, &mut Recorder::default())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("token"), "{err}");
+}

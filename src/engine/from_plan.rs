@@ -8,7 +8,10 @@ use std::path::{Path, PathBuf};
 use base64::Engine as _;
 
 use super::error::EngineError;
+use super::outcome::Outcome;
+use super::progress::EventSink;
 use super::request::{BuildRequest, DriverChoice, Output, RegistryAuth};
+use super::transport::DockerHost;
 use crate::plan::{self, BuildContext, BuildPlan, NetworkMode, OutputType, SecretSource};
 use crate::secret::Secret;
 
@@ -80,6 +83,13 @@ impl BuildRequest {
             },
         })
     }
+}
+
+/// Build `plan` against the daemon `DOCKER_HOST` names (the socket the runner mounts by
+/// default): the entry point for the action and `layercache build`.
+pub async fn run_plan(plan: &BuildPlan, sink: &mut dyn EventSink) -> Result<Outcome, EngineError> {
+    let req = BuildRequest::from_plan(plan)?;
+    super::run::run(&req, &DockerHost::from_env()?, sink).await
 }
 
 /// `type=docker` without a destination is a load; `type=image|registry` with push is a

@@ -21,7 +21,7 @@ pub use context::{PackedContext, pack};
 pub use dockerfile::locate_step;
 pub use driver::{Capabilities, DaemonFacts, choose};
 pub use error::EngineError;
-pub use from_plan::docker_config_auth;
+pub use from_plan::{docker_config_auth, run_plan};
 pub use frontend::{SolveInputs, entry as cache_entry_for_buildkit, frontend_attrs, solve_request};
 pub use outcome::Outcome;
 pub use progress::{BuildEvent, EventSink, Recorder, StepRecord, is_dockerfile_step};
