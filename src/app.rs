@@ -27,16 +27,36 @@ struct Cli {
 enum Command {
     /// Run as the GitHub Action: read INPUT_* and the runner environment (what the container runs).
     Action(commands::action::Args),
+    /// Build an image from a terminal, with flags named like the action's inputs.
+    Build(commands::build::Args),
     /// The action's post step: remove what the main step left behind.
     Post(commands::post::Args),
     /// Expose the runner's cache credentials to later steps (the expose-runtime action).
     Expose(commands::expose::Args),
     /// Measure the engine: a reference build cold, then cached, on one daemon.
     Bench(commands::bench::Args),
+    /// Print Dockerfile cache advice: patterns that throw layer cache away.
+    Advise(commands::advise::Args),
+    /// Delete superseded cache indexes (and unreferenced layer blobs) through GitHub's API.
+    Prune(commands::prune::Args),
+    /// Run a GitHub-compatible Actions cache service (v1, v2, Azure-like blobs, REST).
+    Serve(Box<commands::serve::Args>),
 }
+
+/// The name the image links the binary under for `runs.post-entrypoint`: the runner gives
+/// the post container the main step's args, so the program name picks the post step.
+pub const POST_ENTRYPOINT_NAME: &str = "layercache-post";
 
 /// Parse `args` and run the chosen command.
 pub async fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
+    let mut args: Vec<OsString> = args.into_iter().collect();
+    let invoked_as_post = args
+        .first()
+        .and_then(|a| std::path::Path::new(a).file_name())
+        .is_some_and(|n| n == POST_ENTRYPOINT_NAME);
+    if invoked_as_post {
+        args = vec!["layercache".into(), "post".into()];
+    }
     let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(err) => {
@@ -47,9 +67,13 @@ pub async fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
     };
     let result = match cli.command {
         Command::Action(args) => commands::action::run(args).await,
+        Command::Build(args) => commands::build::run(args).await,
         Command::Post(args) => commands::post::run(args).await,
         Command::Expose(args) => commands::expose::run(args).await,
         Command::Bench(args) => commands::bench::run(args).await,
+        Command::Advise(args) => commands::advise::run(args).await,
+        Command::Prune(args) => commands::prune::run(args).await,
+        Command::Serve(args) => commands::serve::run(*args).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

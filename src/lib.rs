@@ -4,10 +4,14 @@
 //! reports. Modules are named for what they hold.
 
 pub mod action;
+pub mod advice;
 pub mod app;
+pub mod cache_service;
 pub mod commands;
 pub mod engine;
+pub mod housekeeping;
 pub mod logging;
 pub mod plan;
 pub mod report;
 pub mod secret;
+pub mod storage;

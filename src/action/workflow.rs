@@ -56,23 +56,47 @@ pub fn command(name: &str, props: &[(&str, String)], data: &str) -> String {
     line
 }
 
+/// How commands are rendered: as workflow commands for the runner, or as plain lines for
+/// a terminal (`layercache build` outside GitHub).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Style {
+    GitHub,
+    Plain,
+}
+
 /// Writes workflow commands to stdout (or any writer in tests). Write errors on stdout
 /// are ignored: there is nowhere left to report them.
 pub struct Workflow<W: Write> {
     out: W,
+    style: Style,
 }
 
 impl Workflow<std::io::Stdout> {
-    pub fn stdout() -> Self {
+    pub fn stdout(style: Style) -> Self {
         Self {
             out: std::io::stdout(),
+            style,
         }
     }
 }
 
 impl<W: Write> Workflow<W> {
     pub fn new(out: W) -> Self {
-        Self { out }
+        Self {
+            out,
+            style: Style::GitHub,
+        }
+    }
+
+    pub fn plain(out: W) -> Self {
+        Self {
+            out,
+            style: Style::Plain,
+        }
+    }
+
+    pub fn style(&self) -> Style {
+        self.style
     }
 
     pub fn into_inner(self) -> W {
@@ -87,24 +111,41 @@ impl<W: Write> Workflow<W> {
     /// Register a secret with the runner's masker; must come before any output that could
     /// contain it. Empty values are skipped (the runner only warns about them).
     pub fn add_mask(&mut self, value: &str) {
-        if !value.trim().is_empty() {
+        if self.style == Style::GitHub && !value.trim().is_empty() {
             self.emit(&command("add-mask", &[], value));
         }
     }
 
     pub fn group(&mut self, title: &str) {
-        self.emit(&command("group", &[], title));
+        match self.style {
+            Style::GitHub => self.emit(&command("group", &[], title)),
+            Style::Plain => self.emit(&format!("── {title}")),
+        }
     }
 
     pub fn end_group(&mut self) {
-        self.emit("::endgroup::");
+        if self.style == Style::GitHub {
+            self.emit("::endgroup::");
+        }
     }
 
     pub fn debug(&mut self, message: &str) {
-        self.emit(&command("debug", &[], message));
+        match self.style {
+            Style::GitHub => self.emit(&command("debug", &[], message)),
+            Style::Plain => tracing::debug!("{message}"),
+        }
     }
 
     pub fn annotate(&mut self, level: Level, message: &str, at: &Location) {
+        if self.style == Style::Plain {
+            let place = match (&at.file, at.line) {
+                (Some(f), Some(l)) => format!(" ({f}:{l})"),
+                (Some(f), None) => format!(" ({f})"),
+                _ => String::new(),
+            };
+            self.emit(&format!("{}: {message}{place}", level.command()));
+            return;
+        }
         let mut props = Vec::new();
         if let Some(t) = &at.title {
             props.push(("title", t.clone()));
@@ -139,6 +180,12 @@ impl<W: Write> Workflow<W> {
     /// Print untrusted text (build output) with command parsing paused, so a line in it
     /// that looks like `::add-mask::` or `::set-env` does nothing.
     pub fn untrusted(&mut self, text: &str) {
+        if self.style == Style::Plain {
+            for line in text.lines() {
+                self.emit(line);
+            }
+            return;
+        }
         let token = format!("lc-{}", uuid::Uuid::new_v4().simple());
         self.emit(&format!("::stop-commands::{token}"));
         for line in text.lines() {

@@ -1,10 +1,37 @@
-//! `layercache expose`.
+//! `layercache expose`: only the runtime exposure (the `expose-runtime` action, a drop-in
+//! for crazy-max/ghaction-github-runtime).
 
 use super::CommandError;
+use super::build::{mask_runtime, report_runtime};
+use crate::action::env::Env;
+use crate::action::expose::expose;
+use crate::action::files::RunnerFiles;
+use crate::action::workflow::{Style, Workflow};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {}
 
 pub async fn run(_args: Args) -> Result<(), CommandError> {
-    Err(CommandError::Failed("expose: not implemented yet".into()))
+    let env = Env::from_process();
+    let mut wf = Workflow::stdout(Style::GitHub);
+    let runtime = crate::action::runtime::Runtime::from_env(&env);
+    mask_runtime(&runtime, &mut wf);
+    report_runtime(&runtime, &mut wf);
+    match expose(&env, &runtime, &RunnerFiles::from_env(&env)) {
+        Ok(names) => {
+            wf.line(&format!(
+                "exposed to later steps: {}",
+                if names.is_empty() {
+                    "nothing (no cache variables are set)".to_owned()
+                } else {
+                    names.join(", ")
+                }
+            ));
+            Ok(())
+        }
+        Err(err) => {
+            wf.error(&err.to_string());
+            Err(CommandError::Failed(err.to_string()))
+        }
+    }
 }

@@ -2,8 +2,12 @@
 
 pub mod action;
 pub mod bench;
+pub mod advise;
+pub mod build;
 pub mod expose;
 pub mod post;
+pub mod prune;
+pub mod serve;
 
 /// How a command failed; decides the exit code. The message has already been shown to
 /// the user in the form that fits the command (a workflow `::error::` or a plain line).

@@ -407,6 +407,23 @@ pub fn fill_gha(
     Ok(())
 }
 
+/// Let BuildKit list existing blobs in one REST call instead of one lookup per layer
+/// (protocol.md §D.3): `repository` and `ghtoken` on a `gha` export. BuildKit sends that call
+/// to api.github.com only, so this is for github.com, and an explicit attribute wins.
+pub fn add_cache_api(entry: &mut CacheEntry, repository: &str, token: &Secret) {
+    if entry.kind != CacheType::Gha {
+        return;
+    }
+    entry
+        .attrs
+        .entry("repository".into())
+        .or_insert_with(|| repository.to_owned());
+    entry
+        .secrets
+        .entry("ghtoken".into())
+        .or_insert_with(|| token.clone());
+}
+
 #[cfg(test)]
 #[path = "cache_tests.rs"]
 mod tests;

@@ -4,8 +4,8 @@ use std::path::{Path, PathBuf};
 
 use super::build_plan::{BuildContext, BuildPlan, DriverChoice};
 use super::cache::{
-    CacheEntry, CacheType, Direction, ScopeSeed, SkippedEntry, derive_scope, fill_gha,
-    parse_cache_entry,
+    CacheEntry, CacheType, Direction, ScopeSeed, SkippedEntry, add_cache_api, derive_scope,
+    fill_gha, parse_cache_entry,
 };
 use super::error::PlanError;
 use super::image::{parse_image_ref, parse_platform};
@@ -13,6 +13,7 @@ use super::options;
 use super::outputs::resolve_outputs;
 use crate::action::env::Env;
 use crate::action::inputs::Inputs;
+use crate::action::names::env::GITHUB_REPOSITORY;
 use crate::action::names::{self as n, DEFAULT_BUILDER_IMAGE};
 use crate::action::runtime::Runtime;
 use crate::secret::Secret;
@@ -58,7 +59,15 @@ pub fn parse(inputs: &Inputs, runtime: &Runtime, env: &Env) -> Result<BuildPlan,
     };
     let mut cache_skipped = Vec::new();
     let cache_from = cache_entries(inputs, Direction::From, runtime, &scope, &mut cache_skipped)?;
-    let cache_to = cache_entries(inputs, Direction::To, runtime, &scope, &mut cache_skipped)?;
+    let mut cache_to = cache_entries(inputs, Direction::To, runtime, &scope, &mut cache_skipped)?;
+    let github_token = inputs.text(n::GITHUB_TOKEN).map(Secret::new);
+    if let (Some(token), Some(repo), false) =
+        (&github_token, env.get(GITHUB_REPOSITORY), runtime.is_ghes)
+    {
+        cache_to
+            .iter_mut()
+            .for_each(|e| add_cache_api(e, repo, token));
+    }
 
     let secrets = options::secrets(
         &inputs.list(n::SECRETS)?,
@@ -101,7 +110,7 @@ pub fn parse(inputs: &Inputs, runtime: &Runtime, env: &Env) -> Result<BuildPlan,
         cache_skipped,
         scope,
         driver: driver(inputs)?,
-        github_token: inputs.text(n::GITHUB_TOKEN).map(Secret::new),
+        github_token,
         expose_runtime: inputs.bool(n::EXPOSE_RUNTIME)?,
     })
 }

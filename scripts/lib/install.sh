@@ -1,0 +1,28 @@
+# shellcheck shell=bash
+# What the test command needs on a fresh Debian 12 machine, installed only when absent.
+
+LC_MUSL_TARGET=x86_64-unknown-linux-musl
+LC_CHECK_JSONSCHEMA=check-jsonschema==0.39.0
+
+lc_install_tools() {
+    # docker.io: dockerd 20.10 + containerd + runc, and the 20.10 CLI that still speaks
+    # BuildKit without buildx. busybox-static: the base image. musl-tools: musl-gcc for the
+    # C parts (ring) of the static binary.
+    lc_apt_install docker.io docker-registry busybox-static musl-tools iproute2 curl ca-certificates
+    local component
+    for component in rustfmt clippy; do
+        rustup component list --installed 2>/dev/null | grep -q "^$component" || {
+            lc_log "rustup component add $component"
+            rustup component add "$component" >&2
+        }
+    done
+    rustup target list --installed | grep -qx "$LC_MUSL_TARGET" || {
+        lc_log "rustup target add $LC_MUSL_TARGET"
+        rustup target add "$LC_MUSL_TARGET" >&2
+    }
+    command -v cargo-nextest >/dev/null 2>&1 || {
+        lc_log "cargo install cargo-nextest"
+        cargo install --locked cargo-nextest >&2
+    }
+    lc_pip_install check-jsonschema "$LC_CHECK_JSONSCHEMA"
+}

@@ -1,0 +1,7 @@
+# shellcheck shell=bash
+# The action image from Dockerfile with a host-built static binary, at most 15 MB.
+# Exports LAYERCACHE_TEST_ACTION_IMAGE (tag in the dockerd of 00-docker.sh).
+# shellcheck source=../lib/image.sh
+. "$LC_REPO/scripts/lib/image.sh"
+lc_build_action_image layercache-action:test
+export LAYERCACHE_TEST_ACTION_IMAGE=layercache-action:test

@@ -1,0 +1,18 @@
+//! Dockerfile cache advice: find the patterns that throw layer cache away and say, at the
+//! line, what to do instead. See `docs/advice.md` for the rules and how they compare with
+//! hadolint.
+//!
+//! [`analyze`] is pure (text in, findings out) so the action can turn findings into
+//! `::warning` annotations and `layercache advise` can print them.
+
+mod analyze;
+mod finding;
+mod install;
+mod parse;
+mod rules;
+mod shell;
+mod stages;
+
+pub use analyze::{BuildContext, analyze};
+pub use finding::{Finding, Rule};
+pub use install::ContextFiles;

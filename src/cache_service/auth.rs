@@ -1,0 +1,199 @@
+//! Who may read and write which refs: the bearer token's `ac` claim.
+//!
+//! # How tokens are checked
+//!
+//! Clients send `Authorization: Bearer <JWT>`, the `ACTIONS_RUNTIME_TOKEN` they were given.
+//! The JWT's `ac` claim is a JSON **string** holding an array of
+//! `{"Scope": "<ref>", "Permission": <bits>}` (1 = read, 2 = write, 3 = both), the shape
+//! GitHub's runtime tokens carry (protocol.md §C). A request reads from every readable ref
+//! (writable refs first, then the others in token order) and writes to the first writable
+//! one.
+//!
+//! - **With a signing secret** (`--secret-file` / `LAYERCACHE_SERVE_SECRET`), the token
+//!   must be an HS256 JWT signed with that secret and must carry `exp`; `nbf`, if present,
+//!   is honoured. This is how a fleet shares one service: every runner gets a token made by
+//!   [`TokenIssuer`] (`layercache serve token --ref refs/heads/main ...`).
+//! - **Without a secret**, the token is decoded without verification, as other
+//!   GitHub-compatible cache servers do (GitHub's own tokens are RS256 and cannot be checked
+//!   here). Anyone who can reach the service can then claim any ref; the service says so
+//!   in a startup warning. `exp` is still honoured.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use hmac::{Hmac, Mac};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+
+use super::error::ServiceError;
+use crate::secret::Secret;
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// Permission bits of one `ac` scope.
+pub const READ: u8 = 1;
+pub const WRITE: u8 = 2;
+
+/// One entry of the `ac` claim.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessScope {
+    #[serde(rename = "Scope")]
+    pub scope: String,
+    #[serde(rename = "Permission")]
+    pub permission: u8,
+}
+
+/// What a request may do, from its token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Access {
+    pub scopes: Vec<AccessScope>,
+}
+
+impl Access {
+    /// Refs to read from, in lookup order: writable (the run's own ref) first.
+    pub fn readable(&self) -> Vec<&str> {
+        let own = self.scopes.iter().filter(|s| s.permission & WRITE != 0);
+        let others = self.scopes.iter().filter(|s| s.permission & WRITE == 0);
+        own.chain(others)
+            .filter(|s| s.permission & READ != 0)
+            .map(|s| s.scope.as_str())
+            .collect()
+    }
+
+    /// The ref new entries go to, if the token may write.
+    pub fn writable(&self) -> Option<&str> {
+        self.scopes
+            .iter()
+            .find(|s| s.permission & WRITE != 0)
+            .map(|s| s.scope.as_str())
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Claims {
+    /// JSON text of `Vec<AccessScope>`.
+    ac: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    exp: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    nbf: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    iat: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    iss: Option<String>,
+}
+
+/// Checks bearer tokens; see the module docs for the rules.
+#[derive(Clone)]
+pub struct TokenVerifier {
+    secret: Option<Secret>,
+}
+
+impl TokenVerifier {
+    pub fn new(secret: Option<Secret>) -> Self {
+        Self { secret }
+    }
+
+    pub fn verifies_signatures(&self) -> bool {
+        self.secret.is_some()
+    }
+
+    /// The access an `Authorization` header value grants.
+    pub fn check(&self, authorization: Option<&str>) -> Result<Access, ServiceError> {
+        let unauth = |why: &str| ServiceError::Unauthenticated(format!("invalid token: {why}"));
+        let value = authorization.ok_or_else(|| {
+            ServiceError::Unauthenticated("missing Authorization: Bearer token".to_owned())
+        })?;
+        let token = value
+            .strip_prefix("Bearer ")
+            .or_else(|| value.strip_prefix("bearer "))
+            .ok_or_else(|| unauth("not a bearer token"))?
+            .trim();
+        let mut parts = token.split('.');
+        let (Some(head), Some(body), Some(sig), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(unauth("not a JWT"));
+        };
+        if let Some(secret) = &self.secret {
+            let header: serde_json::Value =
+                decode_part(head).ok_or_else(|| unauth("bad header"))?;
+            if header.get("alg").and_then(|a| a.as_str()) != Some("HS256") {
+                return Err(unauth("only HS256 tokens are accepted"));
+            }
+            let sig = URL_SAFE_NO_PAD
+                .decode(sig)
+                .map_err(|_| unauth("bad signature encoding"))?;
+            let mut mac = hmac_for(secret);
+            mac.update(format!("{head}.{body}").as_bytes());
+            mac.verify_slice(&sig)
+                .map_err(|_| unauth("signature does not match this service's secret"))?;
+        }
+        let claims: Claims = decode_part(body).ok_or_else(|| unauth("no `ac` claim"))?;
+        let now = chrono::Utc::now().timestamp();
+        match claims.exp {
+            Some(exp) if exp < now => return Err(unauth("expired")),
+            None if self.secret.is_some() => return Err(unauth("no `exp` claim")),
+            _ => {}
+        }
+        if claims.nbf.is_some_and(|nbf| nbf > now + 60) {
+            return Err(unauth("not valid yet"));
+        }
+        let scopes: Vec<AccessScope> =
+            serde_json::from_str(&claims.ac).map_err(|_| unauth("`ac` is not a scope list"))?;
+        Ok(Access { scopes })
+    }
+}
+
+fn decode_part<T: serde::de::DeserializeOwned>(part: &str) -> Option<T> {
+    let bytes = URL_SAFE_NO_PAD.decode(part.trim_end_matches('=')).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+fn hmac_for(secret: &Secret) -> HmacSha256 {
+    // HMAC takes keys of any length, so this cannot fail.
+    #[expect(clippy::expect_used)]
+    HmacSha256::new_from_slice(secret.expose().as_bytes()).expect("hmac accepts any key length")
+}
+
+/// Makes tokens the service accepts: HS256 JWTs with GitHub's `ac` claim shape.
+#[derive(Clone)]
+pub struct TokenIssuer {
+    secret: Secret,
+}
+
+impl TokenIssuer {
+    pub fn new(secret: Secret) -> Self {
+        Self { secret }
+    }
+
+    /// A token granting `scopes`, valid for `ttl`.
+    pub fn issue(&self, scopes: &[AccessScope], ttl: chrono::Duration) -> Secret {
+        let now = chrono::Utc::now().timestamp();
+        let claims = Claims {
+            ac: serde_json::to_string(scopes).unwrap_or_else(|_| "[]".to_owned()),
+            exp: Some(now + ttl.num_seconds()),
+            nbf: Some(now - 5),
+            iat: Some(now),
+            iss: Some("layercache".to_owned()),
+        };
+        let head = URL_SAFE_NO_PAD.encode(br#"{"alg":"HS256","typ":"JWT"}"#);
+        let body = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims).unwrap_or_default());
+        let mut mac = hmac_for(&self.secret);
+        mac.update(format!("{head}.{body}").as_bytes());
+        let sig = URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes());
+        Secret::new(format!("{head}.{body}.{sig}"))
+    }
+
+    /// A token that can read and write `git_ref` and read `read_refs`.
+    pub fn for_ref(&self, git_ref: &str, read_refs: &[String], ttl: chrono::Duration) -> Secret {
+        let mut scopes = vec![AccessScope {
+            scope: git_ref.to_owned(),
+            permission: READ | WRITE,
+        }];
+        scopes.extend(read_refs.iter().map(|r| AccessScope {
+            scope: r.clone(),
+            permission: READ,
+        }));
+        self.issue(&scopes, ttl)
+    }
+}

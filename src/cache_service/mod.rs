@@ -1,0 +1,24 @@
+//! A GitHub-compatible Actions cache service (`layercache serve`): the v2 Twirp API, the v1
+//! `artifactcache` API, Azure-like blob endpoints behind signed URLs, and GitHub's REST
+//! cache-management endpoints, over any [`crate::storage::BlobStore`].
+//!
+//! Wire details follow `reference/protocol.md` §A–§D; token rules are in [`auth`].
+
+pub mod auth;
+mod blob;
+mod cache;
+pub mod error;
+mod index;
+pub mod protocol;
+mod rest;
+mod service;
+mod signing;
+mod twirp;
+mod v1;
+mod validate;
+
+pub use auth::{Access, AccessScope, TokenIssuer, TokenVerifier};
+pub use cache::Limits;
+pub use error::ServiceError;
+pub use index::CacheEntry;
+pub use service::{AppState, RunningService, ServiceConfig, router, spawn};

@@ -1,0 +1,237 @@
+//! Wiring: configuration, shared state, the router, and running the service (from the
+//! `serve` command or in-process from `layercache build`).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderMap, header};
+use axum::routing::{get, post, put};
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use tokio::sync::oneshot;
+use tracing::{info, warn};
+
+use super::auth::{Access, TokenIssuer, TokenVerifier};
+use super::cache::{Cache, Limits};
+use super::error::ServiceError;
+use super::signing::UrlSigner;
+use super::{blob, rest, twirp, v1};
+use crate::secret::Secret;
+use crate::storage::{StorageConfig, StorageError};
+
+/// Everything `layercache serve` (or an in-process service) needs.
+#[derive(Debug, Clone)]
+pub struct ServiceConfig {
+    pub listen: SocketAddr,
+    pub storage: StorageConfig,
+    /// HS256 secret for tokens and URL signatures; `None` accepts unverified tokens.
+    pub secret: Option<Secret>,
+    /// The URL clients reach the service at; default: the request's `Host`.
+    pub public_url: Option<String>,
+    pub limits: Limits,
+    /// How long a signed blob URL stays valid.
+    pub url_ttl: chrono::Duration,
+}
+
+impl ServiceConfig {
+    pub fn new(listen: SocketAddr, storage: StorageConfig) -> Self {
+        Self {
+            listen,
+            storage,
+            secret: None,
+            public_url: None,
+            limits: Limits::default(),
+            url_ttl: chrono::Duration::hours(1),
+        }
+    }
+}
+
+/// Shared by every handler.
+pub struct AppState {
+    pub cache: Cache,
+    pub verifier: TokenVerifier,
+    pub signer: UrlSigner,
+    pub limits: Limits,
+    public_url: Option<String>,
+}
+
+impl AppState {
+    /// Build the state: open storage and load the index.
+    pub async fn new(config: &ServiceConfig) -> Result<Arc<Self>, StorageError> {
+        let store = crate::storage::open(&config.storage).await?;
+        let cache = Cache::load(store, config.limits.clone()).await?;
+        // URL signatures use a key derived from the shared secret, so every instance of a
+        // fleet accepts the others' URLs; without a secret, a per-process random key.
+        let url_key = match &config.secret {
+            Some(s) => {
+                #[expect(clippy::expect_used)]
+                let mut mac = Hmac::<Sha256>::new_from_slice(s.expose().as_bytes())
+                    .expect("hmac accepts any key length");
+                mac.update(b"layercache signed blob urls v1");
+                Secret::new(hex::encode(mac.finalize().into_bytes()))
+            }
+            None => Secret::new(hex::encode(rand::random::<[u8; 32]>())),
+        };
+        Ok(Arc::new(Self {
+            cache,
+            verifier: TokenVerifier::new(config.secret.clone()),
+            signer: UrlSigner::new(url_key, config.url_ttl),
+            limits: config.limits.clone(),
+            public_url: config.public_url.clone(),
+        }))
+    }
+
+    pub fn access(&self, headers: &HeaderMap) -> Result<Access, ServiceError> {
+        let auth = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        self.verifier.check(auth)
+    }
+
+    /// REST calls come from management tools: with a secret they need a valid token (and a
+    /// writable scope to delete); without one, any bearer token will do.
+    pub fn rest_access(&self, headers: &HeaderMap, delete: bool) -> Result<(), ServiceError> {
+        let auth = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        let Some(auth) = auth.filter(|a| a.len() > 7) else {
+            return Err(ServiceError::Unauthenticated(
+                "Requires authentication".to_owned(),
+            ));
+        };
+        if !self.verifier.verifies_signatures() {
+            return Ok(());
+        }
+        let bearer = auth.strip_prefix("token ").map(|t| format!("Bearer {t}"));
+        let access = self
+            .verifier
+            .check(Some(bearer.as_deref().unwrap_or(auth)))?;
+        if delete && access.writable().is_none() {
+            return Err(ServiceError::PermissionDenied(
+                "deleting caches needs a token with a writable scope".to_owned(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Where signed URLs point: the configured public URL, else the request's host.
+    pub fn base_url(&self, headers: &HeaderMap) -> String {
+        if let Some(u) = &self.public_url {
+            return u.trim_end_matches('/').to_owned();
+        }
+        let host = headers
+            .get(header::HOST)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("127.0.0.1");
+        format!("http://{host}")
+    }
+}
+
+/// The routes of all three protocols plus the REST API.
+pub fn router(state: Arc<AppState>) -> Router {
+    let v1_routes = Router::new()
+        .route("/cache", get(v1::lookup))
+        .route("/caches", get(v1::list).post(v1::reserve))
+        .route(
+            "/caches/{id}",
+            axum::routing::patch(v1::upload).post(v1::commit),
+        );
+    Router::new()
+        .route(
+            &format!("{}/{{method}}", twirp::PREFIX),
+            post(twirp::dispatch),
+        )
+        .route(
+            "/blob/cache/{id}",
+            put(blob::put).get(blob::get).head(blob::get),
+        )
+        .nest("/_apis/artifactcache", v1_routes.clone())
+        // act and some runners put an opaque segment before `_apis`.
+        .nest("/{prefix}/_apis/artifactcache", v1_routes)
+        .route(
+            "/repos/{owner}/{repo}/actions/caches",
+            get(rest::list).delete(rest::delete_by_key),
+        )
+        .route(
+            "/repos/{owner}/{repo}/actions/caches/{id}",
+            axum::routing::delete(rest::delete_by_id),
+        )
+        .route(
+            "/repos/{owner}/{repo}/actions/cache/usage",
+            get(rest::usage),
+        )
+        // Bodies are streamed to storage; the JSON bodies that are collected stay tiny.
+        .layer(DefaultBodyLimit::disable())
+        .with_state(state)
+}
+
+/// A service running in this process.
+pub struct RunningService {
+    /// `http://127.0.0.1:PORT`, for `ACTIONS_RESULTS_URL` / `ACTIONS_CACHE_URL`.
+    pub base_url: String,
+    issuer: TokenIssuer,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl RunningService {
+    /// A token that reads and writes `git_ref`, for `ACTIONS_RUNTIME_TOKEN`.
+    pub fn token(&self, git_ref: &str) -> Secret {
+        self.issuer
+            .for_ref(git_ref, &[], chrono::Duration::hours(6))
+    }
+
+    pub fn issuer(&self) -> &TokenIssuer {
+        &self.issuer
+    }
+
+    /// Stop accepting requests, let running ones finish, and wait.
+    pub async fn shutdown(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        let _ = (&mut self.task).await;
+    }
+}
+
+/// Bind, load storage and serve in a background task. Without a configured secret a random
+/// one is made, so tokens from [`RunningService::token`] are verified.
+pub async fn spawn(mut config: ServiceConfig) -> Result<RunningService, ServiceError> {
+    let secret = config
+        .secret
+        .get_or_insert_with(|| Secret::new(hex::encode(rand::random::<[u8; 32]>())))
+        .clone();
+    let state = AppState::new(&config).await?;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| bind_error(config.listen, e))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| bind_error(config.listen, e))?;
+    let (tx, rx) = oneshot::channel();
+    let app = router(state);
+    let task = tokio::spawn(async move {
+        let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+            let _ = rx.await;
+        });
+        if let Err(e) = server.await {
+            warn!(error = %e, "cache service stopped with an error");
+        }
+    });
+    info!(%addr, "cache service listening");
+    Ok(RunningService {
+        base_url: config
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{addr}")),
+        issuer: TokenIssuer::new(secret),
+        shutdown: Some(tx),
+        task,
+    })
+}
+
+fn bind_error(addr: SocketAddr, source: std::io::Error) -> ServiceError {
+    ServiceError::Listen { addr, source }
+}

@@ -1,0 +1,156 @@
+//! v2: the Twirp service `github.actions.results.api.v1.CacheService` (protocol.md §B).
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Response};
+use serde::de::DeserializeOwned;
+use tracing::instrument;
+
+use super::error::{ServiceError, Twirp};
+use super::protocol::{
+    CreateCacheEntryRequest, CreateCacheEntryResponse, FinalizeCacheEntryUploadRequest,
+    FinalizeCacheEntryUploadResponse, GetCacheEntryDownloadUrlRequest,
+    GetCacheEntryDownloadUrlResponse,
+};
+use super::service::AppState;
+use super::signing::Permission;
+use super::validate;
+
+/// The route prefix the toolkit, BuildKit and opendal all use.
+pub const PREFIX: &str = "/twirp/github.actions.results.api.v1.CacheService";
+
+/// Twirp answers an unsupported Content-Type with `bad_route`; only JSON is spoken here.
+fn parse<T: DeserializeOwned>(headers: &HeaderMap, body: &[u8]) -> Result<T, ServiceError> {
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if !ct
+        .trim_start()
+        .to_ascii_lowercase()
+        .starts_with("application/json")
+    {
+        return Err(ServiceError::BadRoute(format!(
+            "unexpected Content-Type {ct:?}: this service speaks application/json"
+        )));
+    }
+    serde_json::from_slice(body).map_err(|e| {
+        ServiceError::Malformed(format!("failed to parse the request body as JSON: {e}"))
+    })
+}
+
+#[instrument(skip_all, fields(method = %method))]
+pub async fn dispatch(
+    State(state): State<Arc<AppState>>,
+    Path(method): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, Twirp> {
+    match method.as_str() {
+        "CreateCacheEntry" => create(&state, &headers, &body).await,
+        "FinalizeCacheEntryUpload" => finalize(&state, &headers, &body).await,
+        "GetCacheEntryDownloadURL" => download_url(&state, &headers, &body).await,
+        _ => Err(ServiceError::BadRoute(format!("no such method {method:?}")).into()),
+    }
+}
+
+async fn create(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Response, Twirp> {
+    let access = state.access(headers)?;
+    let req: CreateCacheEntryRequest = parse(headers, body)?;
+    validate::key(&req.key)?;
+    validate::version(&req.version)?;
+    let Some(scope) = access.writable() else {
+        return Ok(Json(CreateCacheEntryResponse {
+            ok: false,
+            signed_upload_url: String::new(),
+            message: "cache write denied: token has no writable scopes".to_owned(),
+        })
+        .into_response());
+    };
+    let id = state.cache.reserve(&req.key, &req.version, scope)?;
+    tracing::info!(entry = id, scope, "cache entry reserved");
+    let url = state
+        .signer
+        .url(&state.base_url(headers), id, Permission::Write);
+    Ok(Json(CreateCacheEntryResponse {
+        ok: true,
+        signed_upload_url: url.expose().to_owned(),
+        message: String::new(),
+    })
+    .into_response())
+}
+
+async fn finalize(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Response, Twirp> {
+    let access = state.access(headers)?;
+    let req: FinalizeCacheEntryUploadRequest = parse(headers, body)?;
+    validate::key(&req.key)?;
+    validate::version(&req.version)?;
+    let size = u64::try_from(req.size_bytes).map_err(|_| {
+        ServiceError::InvalidArgument(format!("size_bytes {} is negative", req.size_bytes))
+    })?;
+    let scope = access.writable().ok_or_else(|| {
+        ServiceError::PermissionDenied(
+            "cache write denied: token has no writable scopes".to_owned(),
+        )
+    })?;
+    let id = state
+        .cache
+        .reservation(&req.key, &req.version, scope)
+        .ok_or_else(|| {
+            ServiceError::NotFound("no cache entry was created for this key and version".to_owned())
+        })?;
+    let entry = state.cache.finalize(id, size).await?;
+    tracing::info!(entry = entry.id, size = entry.size, "cache entry finalized");
+    state.cache.housekeep(Some(entry.id)).await?;
+    Ok(Json(FinalizeCacheEntryUploadResponse {
+        ok: true,
+        entry_id: entry.id.to_string(),
+        message: String::new(),
+    })
+    .into_response())
+}
+
+async fn download_url(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Response, Twirp> {
+    let access = state.access(headers)?;
+    let req: GetCacheEntryDownloadUrlRequest = parse(headers, body)?;
+    let mut keys = vec![req.key.clone()];
+    keys.extend(req.restore_keys.iter().filter(|k| **k != req.key).cloned());
+    for k in &keys {
+        validate::key(k)?;
+    }
+    validate::key_count(keys.len())?;
+    validate::version(&req.version)?;
+    let scopes = access.readable();
+    if scopes.is_empty() {
+        return Err(ServiceError::PermissionDenied(
+            "cache read denied: token has no readable scopes".to_owned(),
+        )
+        .into());
+    }
+    let miss = || GetCacheEntryDownloadUrlResponse {
+        ok: false,
+        signed_download_url: String::new(),
+        matched_key: String::new(),
+    };
+    let Some(entry) = state.cache.lookup(&keys, &req.version, &scopes) else {
+        return Ok(Json(miss()).into_response());
+    };
+    tracing::info!(entry = entry.id, scope = %entry.scope, "cache hit");
+    let url = state
+        .signer
+        .url(&state.base_url(headers), entry.id, Permission::Read);
+    Ok(Json(GetCacheEntryDownloadUrlResponse {
+        ok: true,
+        signed_download_url: url.expose().to_owned(),
+        matched_key: entry.key,
+    })
+    .into_response())
+}

@@ -1,0 +1,230 @@
+//! `layercache build`: the action's build from a terminal, with flags named like the
+//! inputs (`--cache-to type=gha`, `--tags a --tags b`), and the phases the action shares.
+
+use clap::{Arg, ArgAction, ArgMatches, Command, FromArgMatches};
+
+use super::CommandError;
+
+const DRY_RUN: &str = "dry-run";
+use crate::action::env::Env;
+use crate::action::expose::expose;
+use crate::action::files::RunnerFiles;
+use crate::action::inputs::Inputs;
+use crate::action::names::{INPUTS, InputKind};
+use crate::action::runtime::Runtime;
+use crate::action::workflow::{Level, Location, Style, Workflow};
+use crate::plan::{self, BuildPlan, SecretSource};
+
+/// Flags generated from the input table, so the CLI and `action.yml` cannot drift apart.
+#[derive(Debug, Default)]
+pub struct Args {
+    pairs: Vec<(&'static str, String)>,
+    dry_run: bool,
+}
+
+impl FromArgMatches for Args {
+    fn from_arg_matches(m: &ArgMatches) -> Result<Self, clap::Error> {
+        let mut pairs = Vec::new();
+        for spec in INPUTS {
+            if let Some(values) = m.get_many::<String>(spec.name) {
+                let joined = values.cloned().collect::<Vec<_>>().join("\n");
+                pairs.push((spec.name, joined));
+            }
+        }
+        if let Some(path) = m.get_one::<String>("PATH") {
+            pairs.push((crate::action::names::CONTEXT, path.clone()));
+        }
+        Ok(Self {
+            pairs,
+            dry_run: m.get_flag(DRY_RUN),
+        })
+    }
+
+    fn update_from_arg_matches(&mut self, m: &ArgMatches) -> Result<(), clap::Error> {
+        *self = Self::from_arg_matches(m)?;
+        Ok(())
+    }
+}
+
+impl clap::Args for Args {
+    fn augment_args(cmd: Command) -> Command {
+        let cmd = cmd
+            .arg(
+                Arg::new(DRY_RUN)
+                    .long(DRY_RUN)
+                    .action(ArgAction::SetTrue)
+                    .help("Validate the inputs and show the plan without building"),
+            )
+            .arg(
+                Arg::new("PATH")
+                    .help("The build context (same as --context)")
+                    .conflicts_with(crate::action::names::CONTEXT),
+            );
+        INPUTS.iter().fold(cmd, |cmd, spec| {
+            let repeat = matches!(spec.kind, InputKind::List | InputKind::ListCsv);
+            let mut arg = Arg::new(spec.name)
+                .long(spec.name)
+                .help(spec.description)
+                .action(if repeat {
+                    ArgAction::Append
+                } else {
+                    ArgAction::Set
+                });
+            if spec.name == crate::action::names::GITHUB_TOKEN {
+                // Tokens do not belong on a command line, where `ps` shows them.
+                arg = arg.env("GITHUB_TOKEN").hide_env_values(true);
+            }
+            if spec.kind == InputKind::Bool {
+                arg = arg
+                    .num_args(0..=1)
+                    .default_missing_value("true")
+                    .value_name("BOOL");
+            }
+            cmd.arg(arg)
+        })
+    }
+
+    fn augment_args_for_update(cmd: Command) -> Command {
+        Self::augment_args(cmd)
+    }
+}
+
+pub async fn run(args: Args) -> Result<(), CommandError> {
+    let env = Env::from_process();
+    let style = if env.get("GITHUB_ACTIONS") == Some("true") {
+        Style::GitHub
+    } else {
+        Style::Plain
+    };
+    let inputs = Inputs::from_pairs(INPUTS, args.pairs.iter().map(|(k, v)| (*k, v.clone())))
+        .map_err(|e| CommandError::Usage(e.to_string()))?;
+    run_build(&env, &inputs, style, args.dry_run).await
+}
+
+/// The phases of a build, shared by the action and the CLI. Each phase is a log group.
+pub async fn run_build(
+    env: &Env,
+    inputs: &Inputs,
+    style: Style,
+    dry_run: bool,
+) -> Result<(), CommandError> {
+    let mut wf = Workflow::stdout(style);
+    let runtime = Runtime::from_env(env);
+    mask_runtime(&runtime, &mut wf);
+    let files = RunnerFiles::from_env(env);
+
+    let plan =
+        match plan::parse(inputs, &runtime, env).and_then(|p| plan::preflight(&p).map(|()| p)) {
+            Ok(plan) => plan,
+            Err(err) => {
+                wf.error(&err.to_string());
+                return Err(CommandError::Usage(err.to_string()));
+            }
+        };
+    mask_plan(&plan, env, &mut wf);
+    report_runtime(&runtime, &mut wf);
+    if plan.expose_runtime && style == Style::GitHub {
+        match expose(env, &runtime, &files) {
+            Ok(names) if !names.is_empty() => {
+                wf.line(&format!("exposed to later steps: {}", names.join(", ")))
+            }
+            Ok(_) => {}
+            Err(err) => wf.warning(&format!(
+                "could not expose the cache credentials to later steps: {err}"
+            )),
+        }
+    }
+    report_cache_plan(&plan, &mut wf);
+    if dry_run {
+        wf.line("dry run: inputs are valid; not building");
+        return Ok(());
+    }
+    build_image(&plan, &runtime, &files, &mut wf).await
+}
+
+/// Until the engine lands, say so plainly instead of pretending to build.
+async fn build_image<W: std::io::Write>(
+    _plan: &BuildPlan,
+    _runtime: &Runtime,
+    _files: &RunnerFiles,
+    wf: &mut Workflow<W>,
+) -> Result<(), CommandError> {
+    let msg = "the build engine is not available in this version of layercache";
+    wf.error(msg);
+    Err(CommandError::Failed(msg.into()))
+}
+
+/// Register every secret of the runtime with the runner's masker, before any other output.
+pub fn mask_runtime<W: std::io::Write>(runtime: &Runtime, wf: &mut Workflow<W>) {
+    for secret in [&runtime.token, &runtime.id_token_request_token]
+        .into_iter()
+        .flatten()
+    {
+        wf.add_mask(secret.expose());
+    }
+}
+
+fn mask_plan<W: std::io::Write>(plan: &BuildPlan, env: &Env, wf: &mut Workflow<W>) {
+    if let Some(t) = &plan.github_token {
+        wf.add_mask(t.expose());
+    }
+    for secret in &plan.secrets {
+        match &secret.source {
+            SecretSource::Value(v) => wf.add_mask(v.expose()),
+            SecretSource::Env(var) => wf.add_mask(env.get(var).unwrap_or_default()),
+            SecretSource::File(_) => {}
+        }
+    }
+}
+
+/// "Cache service" group: protocol, mode, and the token's readable/writable refs.
+pub fn report_runtime<W: std::io::Write>(runtime: &Runtime, wf: &mut Workflow<W>) {
+    wf.group("GitHub Actions cache");
+    match &runtime.protocol {
+        Some(p) => wf.line(&format!(
+            "cache service: v{} ({})",
+            p.version(),
+            if p.version() == 2 {
+                "ACTIONS_RESULTS_URL"
+            } else {
+                "ACTIONS_CACHE_URL"
+            }
+        )),
+        None => wf.line("cache service: none"),
+    }
+    wf.line(&format!("cache mode: {}", runtime.mode));
+    for s in &runtime.scopes {
+        let access = match (s.readable(), s.writable()) {
+            (true, true) => "read/write",
+            (true, false) => "read",
+            (false, true) => "write",
+            (false, false) => "none",
+        };
+        wf.line(&format!("token scope {}: {access}", s.scope));
+    }
+    wf.end_group();
+    for w in &runtime.warnings {
+        wf.warning(w);
+    }
+}
+
+fn report_cache_plan<W: std::io::Write>(plan: &BuildPlan, wf: &mut Workflow<W>) {
+    wf.group("Layer cache");
+    wf.line(&format!("scope: {}", plan.scope));
+    for e in &plan.cache_from {
+        wf.line(&format!("import: {}", e.describe()));
+    }
+    for e in &plan.cache_to {
+        wf.line(&format!("export: {}", e.describe()));
+    }
+    wf.end_group();
+    for s in &plan.cache_skipped {
+        let level = if s.warn {
+            Level::Warning
+        } else {
+            Level::Notice
+        };
+        let msg = format!("{}: {} skipped: {}", s.input, s.entry, s.reason);
+        wf.annotate(level, &msg, &Location::default());
+    }
+}

@@ -1,0 +1,252 @@
+//! `layercache serve`: run the GitHub-compatible cache service until SIGTERM or Ctrl-C;
+//! `layercache serve token`: issue a token the service accepts (see `docs/serve.md`).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use tracing::{error, info, warn};
+
+use super::CommandError;
+use crate::cache_service::{self, AccessScope, Limits, ServiceConfig, TokenIssuer, auth};
+use crate::secret::Secret;
+use crate::storage::StorageConfig;
+
+/// Env var holding the shared signing secret itself.
+pub const ENV_SECRET: &str = "LAYERCACHE_SERVE_SECRET";
+
+#[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct Args {
+    #[command(subcommand)]
+    command: Option<ServeCommand>,
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum ServeCommand {
+    /// Print a token (HS256 JWT with an `ac` claim) for ACTIONS_RUNTIME_TOKEN.
+    Token(TokenArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct SecretArgs {
+    /// File holding the shared signing secret (else $LAYERCACHE_SERVE_SECRET).
+    #[arg(long, env = "LAYERCACHE_SERVE_SECRET_FILE")]
+    secret_file: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+struct RunArgs {
+    /// Address to listen on.
+    #[arg(
+        long,
+        env = "LAYERCACHE_SERVE_LISTEN",
+        default_value = "127.0.0.1:8484"
+    )]
+    listen: SocketAddr,
+    /// Where entries live: a directory, `s3://bucket/prefix`, or `memory`.
+    #[arg(
+        long,
+        env = "LAYERCACHE_SERVE_STORE",
+        default_value = "layercache-cache"
+    )]
+    store: String,
+    /// URL clients reach the service at (default: the Host header of each request).
+    #[arg(long, env = "LAYERCACHE_SERVE_PUBLIC_URL")]
+    public_url: Option<String>,
+    /// Total size budget in bytes (suffixes K, M, G, T); least recently used entries go first.
+    #[arg(long, value_parser = parse_size)]
+    max_size: Option<u64>,
+    /// Evict entries not used for this many days (GitHub: 7).
+    #[arg(long, default_value_t = 7)]
+    max_age_days: u32,
+    /// How long signed blob URLs stay valid, in seconds.
+    #[arg(long, default_value_t = 3600)]
+    url_ttl_secs: u32,
+    #[command(flatten)]
+    secret: SecretArgs,
+}
+
+#[derive(Debug, clap::Args)]
+struct TokenArgs {
+    /// The ref the token may read and write, e.g. refs/heads/main.
+    #[arg(long = "ref")]
+    git_ref: String,
+    /// More refs the token may only read (repeatable), e.g. the default branch.
+    #[arg(long = "read")]
+    read: Vec<String>,
+    /// Hours until the token expires.
+    #[arg(long, default_value_t = 6)]
+    ttl_hours: u32,
+    #[command(flatten)]
+    secret: SecretArgs,
+}
+
+fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let (num, mult) = match t.char_indices().find(|(_, c)| c.is_ascii_alphabetic()) {
+        Some((i, _)) => {
+            let mult = match t[i..].to_ascii_uppercase().trim_end_matches(['B', 'I']) {
+                "K" => 1u64 << 10,
+                "M" => 1 << 20,
+                "G" => 1 << 30,
+                "T" => 1 << 40,
+                "" => 1,
+                _ => {
+                    return Err(format!(
+                        "{s:?}: use bytes with an optional K, M, G or T suffix"
+                    ));
+                }
+            };
+            (&t[..i], mult)
+        }
+        None => (t, 1),
+    };
+    num.trim()
+        .parse::<u64>()
+        .map(|n| n * mult)
+        .map_err(|_| format!("{s:?}: use bytes with an optional K, M, G or T suffix"))
+}
+
+fn read_secret(args: &SecretArgs) -> Result<Option<Secret>, CommandError> {
+    if let Some(path) = &args.secret_file {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            CommandError::Usage(format!(
+                "--secret-file {}: failed to read: {e}",
+                path.display()
+            ))
+        })?;
+        let text = text.trim();
+        if text.len() < 16 {
+            return Err(CommandError::Usage(format!(
+                "--secret-file {}: the secret must be at least 16 characters",
+                path.display()
+            )));
+        }
+        return Ok(Some(Secret::new(text)));
+    }
+    Ok(std::env::var(ENV_SECRET)
+        .ok()
+        .filter(|s| !s.trim().is_empty())
+        .map(|s| Secret::new(s.trim())))
+}
+
+pub async fn run(args: Args) -> Result<(), CommandError> {
+    match args.command {
+        Some(ServeCommand::Token(t)) => token(t),
+        None => serve(args.run).await,
+    }
+}
+
+fn token(args: TokenArgs) -> Result<(), CommandError> {
+    let secret = read_secret(&args.secret)?.ok_or_else(|| {
+        CommandError::Usage(format!(
+            "serve token: no secret: pass --secret-file or set {ENV_SECRET}"
+        ))
+    })?;
+    let issuer = TokenIssuer::new(secret);
+    let mut scopes = vec![AccessScope {
+        scope: args.git_ref.clone(),
+        permission: auth::READ | auth::WRITE,
+    }];
+    scopes.extend(args.read.iter().map(|r| AccessScope {
+        scope: r.clone(),
+        permission: auth::READ,
+    }));
+    let token = issuer.issue(&scopes, chrono::Duration::hours(i64::from(args.ttl_hours)));
+    // Printing the token is this command's purpose; it goes to stdout only.
+    println!("{}", token.expose());
+    Ok(())
+}
+
+async fn serve(args: RunArgs) -> Result<(), CommandError> {
+    let storage = StorageConfig::parse(&args.store)
+        .map_err(|e| CommandError::Usage(format!("--store: {e}")))?;
+    let secret = read_secret(&args.secret)?;
+    if secret.is_none() {
+        warn!(
+            "no signing secret configured (--secret-file or {ENV_SECRET}): bearer tokens are decoded \
+             WITHOUT verification, so any client can claim any ref; set a secret for a shared service"
+        );
+    }
+    let config = ServiceConfig {
+        listen: args.listen,
+        storage,
+        secret,
+        public_url: args.public_url,
+        limits: Limits {
+            max_total_bytes: args.max_size,
+            max_age: Some(chrono::Duration::days(i64::from(args.max_age_days))),
+        },
+        url_ttl: chrono::Duration::seconds(i64::from(args.url_ttl_secs)),
+    };
+    let state = cache_service::AppState::new(&config)
+        .await
+        .map_err(|e| CommandError::Failed(format!("serve: {e}")))?;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| {
+            CommandError::Failed(format!("serve: failed to listen on {}: {e}", config.listen))
+        })?;
+    let sweeper = {
+        let state = state.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(60));
+            loop {
+                tick.tick().await;
+                if let Err(e) = state.cache.housekeep(None).await {
+                    error!(error = %e, "housekeeping failed");
+                }
+            }
+        })
+    };
+    let addr = listener
+        .local_addr()
+        .map_err(|e| CommandError::Failed(e.to_string()))?;
+    info!(%addr, store = %args.store, "cache service listening");
+    let result = axum::serve(listener, cache_service::router(state))
+        .with_graceful_shutdown(shutdown_signal())
+        .await;
+    sweeper.abort();
+    info!("cache service stopped");
+    result.map_err(|e| CommandError::Failed(format!("serve: {e}")))
+}
+
+/// SIGTERM (what `docker stop` and service managers send) or Ctrl-C.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    info!("shutting down: finishing requests in flight");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("10"), Ok(10));
+        assert_eq!(parse_size("10G"), Ok(10 << 30));
+        assert_eq!(parse_size("5MiB"), Ok(5 << 20));
+        assert!(parse_size("ten").is_err());
+        assert!(parse_size("3X").is_err());
+    }
+}

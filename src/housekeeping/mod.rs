@@ -1,0 +1,20 @@
+//! Cache housekeeping through GitHub's REST API: list the repository's Actions caches,
+//! delete superseded BuildKit indexes of the scopes a build owns and, optionally, layer
+//! blobs no live index references; report usage against the budget; build the
+//! `repository`/`ghtoken` attributes for BuildKit's `gha` export. See `docs/housekeeping.md`.
+
+mod client;
+mod error;
+mod gha_attrs;
+mod keys;
+mod plan;
+mod prune;
+
+pub use client::{
+    ApiConfig, CacheEntry, CacheUsage, DEFAULT_API_URL, DEFAULT_BUDGET_BYTES, GithubCaches,
+};
+pub use error::HousekeepingError;
+pub use gha_attrs::{GhaRestAttrs, gha_rest_attrs};
+pub use keys::{BLOB_PREFIX, INDEX_PREFIX, IndexKey, blob_digest, index_prefix, ref_hash};
+pub use plan::{Deletion, PrunePolicy, Reason, layer_digests};
+pub use prune::{IndexBodies, PruneReport, Referenced, prune};

@@ -1,0 +1,154 @@
+//! The storage contract shared by every backend, and how a backend is chosen.
+//!
+//! Contracts (checked by `tests/cache_service_storage.rs` on every backend):
+//! - "not found" is `Ok(None)` / `Ok(false)`, never an error;
+//! - `put` is atomic: until it returns `Ok`, readers see the old object or none, and a
+//!   failed or abandoned `put` leaves nothing behind;
+//! - streams are consumed and produced piecewise; no method holds a whole object in memory
+//!   (the memory backend aside, whose job is to hold it).
+
+use std::ops::Range;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures::StreamExt;
+use futures::future::BoxFuture;
+use futures::stream::BoxStream;
+
+/// A stream of object bytes.
+pub type ByteStream = BoxStream<'static, Result<Bytes, std::io::Error>>;
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("failed to access storage at {path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("failed to read the request body: {0}")]
+    Body(#[source] std::io::Error),
+    #[error("failed to read range {start}..{end} of an object of {size} bytes")]
+    Range { start: u64, end: u64, size: u64 },
+    #[error("failed to use object storage: {0}")]
+    Backend(String),
+    #[error("failed to parse storage location {0:?}: use a directory path or s3://bucket/prefix")]
+    Location(String),
+}
+
+/// An object store with streaming reads and writes.
+pub trait BlobStore: Send + Sync + 'static {
+    /// Store `body` under `key`, replacing any object there; returns the bytes written.
+    fn put(&self, key: &str, body: ByteStream) -> BoxFuture<'_, Result<u64, StorageError>>;
+
+    /// Read `range` (or all) of `key`. A range past the end is [`StorageError::Range`].
+    fn get(
+        &self,
+        key: &str,
+        range: Option<Range<u64>>,
+    ) -> BoxFuture<'_, Result<Option<ByteStream>, StorageError>>;
+
+    /// The size of `key`, or `None` if absent.
+    fn size(&self, key: &str) -> BoxFuture<'_, Result<Option<u64>, StorageError>>;
+
+    /// Remove `key`; `Ok(false)` when it was absent.
+    fn delete(&self, key: &str) -> BoxFuture<'_, Result<bool, StorageError>>;
+
+    /// Every key that starts with `prefix`, in no particular order.
+    fn list(&self, prefix: &str) -> BoxFuture<'_, Result<Vec<String>, StorageError>>;
+
+    /// Write the concatenation of `parts` to `dest` (atomically, like `put`). Backends with
+    /// a native compose or rename may do better than this streaming copy.
+    fn concat(&self, dest: &str, parts: Vec<String>) -> BoxFuture<'_, Result<u64, StorageError>> {
+        let dest = dest.to_owned();
+        Box::pin(async move {
+            let mut streams = Vec::with_capacity(parts.len());
+            for part in &parts {
+                match self.get(part, None).await? {
+                    Some(s) => streams.push(s),
+                    None => {
+                        return Err(StorageError::Backend(format!(
+                            "failed to concatenate: part {part} is missing"
+                        )));
+                    }
+                }
+            }
+            let body: ByteStream = futures::stream::iter(streams).flatten().boxed();
+            self.put(&dest, body).await
+        })
+    }
+
+    /// Move `from` to `to` (replacing it); `Ok(false)` when `from` is absent. The default
+    /// copies then deletes; backends with a native rename override it.
+    fn rename(&self, from: &str, to: &str) -> BoxFuture<'_, Result<bool, StorageError>> {
+        let (from, to) = (from.to_owned(), to.to_owned());
+        Box::pin(async move {
+            if self.size(&from).await?.is_none() {
+                return Ok(false);
+            }
+            self.concat(&to, vec![from.clone()]).await?;
+            self.delete(&from).await?;
+            Ok(true)
+        })
+    }
+}
+
+/// Which backend to open, parsed from `--store`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StorageConfig {
+    Memory,
+    Disk(PathBuf),
+    S3 { bucket: String, prefix: String },
+}
+
+impl StorageConfig {
+    /// `memory`, `s3://bucket/prefix`, or a directory path.
+    pub fn parse(location: &str) -> Result<Self, StorageError> {
+        if location == "memory" || location == "memory:" {
+            return Ok(Self::Memory);
+        }
+        if let Some(rest) = location.strip_prefix("s3://") {
+            let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+            if bucket.is_empty() {
+                return Err(StorageError::Location(location.to_owned()));
+            }
+            return Ok(Self::S3 {
+                bucket: bucket.to_owned(),
+                prefix: prefix.trim_matches('/').to_owned(),
+            });
+        }
+        if location.is_empty() || location.contains("://") {
+            return Err(StorageError::Location(location.to_owned()));
+        }
+        Ok(Self::Disk(PathBuf::from(location)))
+    }
+}
+
+/// Open the configured backend.
+pub async fn open(config: &StorageConfig) -> Result<Arc<dyn BlobStore>, StorageError> {
+    match config {
+        StorageConfig::Memory => Ok(Arc::new(super::MemoryStore::default())),
+        StorageConfig::Disk(dir) => Ok(Arc::new(super::DiskStore::open(dir).await?)),
+        StorageConfig::S3 { .. } => Err(StorageError::Backend(
+            "failed to open s3 storage: not built in yet".to_owned(),
+        )),
+    }
+}
+
+/// Check `range` against `size` and clamp an open end; shared by the backends.
+pub(crate) fn check_range(
+    range: Option<Range<u64>>,
+    size: u64,
+) -> Result<Range<u64>, StorageError> {
+    let r = range.unwrap_or(0..size);
+    if r.start > r.end || r.end > size || (r.start >= size && size > 0) {
+        return Err(StorageError::Range {
+            start: r.start,
+            end: r.end,
+            size,
+        });
+    }
+    Ok(r)
+}

@@ -1,0 +1,236 @@
+//! Local-disk storage: one file per object under `<root>/objects/`, written to
+//! `<root>/tmp/` first and renamed into place, so a crash mid-write leaves no object.
+//!
+//! Layout version 1 (recorded in `<root>/VERSION`): a store key `a/b/c` is the file
+//! `objects/a/b/c`. The service shards its own keys (`data/3f/…`), so directories stay
+//! small.
+
+use std::io::SeekFrom;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use futures::StreamExt;
+use futures::future::BoxFuture;
+use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
+use tokio_util::io::ReaderStream;
+
+use super::blob_store::{BlobStore, ByteStream, StorageError, check_range};
+
+const LAYOUT_VERSION: &str = "1";
+/// Read and write in pieces this big: large enough for near-copy speed, small enough that
+/// a few concurrent streams stay far below the service's memory target.
+const IO_CHUNK: usize = 256 * 1024;
+
+/// Objects as files under a root directory.
+pub struct DiskStore {
+    root: PathBuf,
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> StorageError + '_ {
+    move |source| StorageError::Io {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+impl DiskStore {
+    /// Open (or create) a store at `root`; refuses a directory of another layout version.
+    pub async fn open(root: &Path) -> Result<Self, StorageError> {
+        let root = root.to_path_buf();
+        for dir in [root.join("objects"), root.join("tmp")] {
+            tokio::fs::create_dir_all(&dir)
+                .await
+                .map_err(io_err(&dir))?;
+        }
+        let version_file = root.join("VERSION");
+        match tokio::fs::read_to_string(&version_file).await {
+            Ok(v) if v.trim() == LAYOUT_VERSION => {}
+            Ok(v) => {
+                return Err(StorageError::Backend(format!(
+                    "failed to open {}: layout version {:?}, this build reads {LAYOUT_VERSION}",
+                    root.display(),
+                    v.trim()
+                )));
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                tokio::fs::write(&version_file, LAYOUT_VERSION)
+                    .await
+                    .map_err(io_err(&version_file))?;
+            }
+            Err(e) => return Err(io_err(&version_file)(e)),
+        }
+        // Leftovers of writes a crash interrupted: never visible, safe to drop.
+        let tmp = root.join("tmp");
+        let mut entries = tokio::fs::read_dir(&tmp).await.map_err(io_err(&tmp))?;
+        while let Ok(Some(entry)) = entries.next_entry().await {
+            let _ = tokio::fs::remove_file(entry.path()).await;
+        }
+        Ok(Self { root })
+    }
+
+    /// The file for `key`; keys are made by the service, but refuse anything path-like.
+    fn path(&self, key: &str) -> Result<PathBuf, StorageError> {
+        let mut path = self.root.join("objects");
+        for part in key.split('/') {
+            let ok = !part.is_empty()
+                && part != "."
+                && part != ".."
+                && part
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+            if !ok {
+                return Err(StorageError::Backend(format!(
+                    "failed to map store key {key:?} to a file: only [A-Za-z0-9._-] segments are valid"
+                )));
+            }
+            path.push(part);
+        }
+        Ok(path)
+    }
+
+    async fn write_temp(&self, mut body: ByteStream) -> Result<(PathBuf, u64), StorageError> {
+        let tmp = self
+            .root
+            .join("tmp")
+            .join(uuid::Uuid::new_v4().simple().to_string());
+        let file = tokio::fs::File::create(&tmp).await.map_err(io_err(&tmp))?;
+        let mut out = tokio::io::BufWriter::with_capacity(IO_CHUNK, file);
+        let mut written = 0u64;
+        let result: Result<(), StorageError> = async {
+            while let Some(chunk) = body.next().await {
+                let chunk = chunk.map_err(StorageError::Body)?;
+                out.write_all(&chunk).await.map_err(io_err(&tmp))?;
+                written += chunk.len() as u64;
+            }
+            out.flush().await.map_err(io_err(&tmp))
+        }
+        .await;
+        if let Err(e) = result {
+            drop(out);
+            let _ = tokio::fs::remove_file(&tmp).await;
+            return Err(e);
+        }
+        Ok((tmp, written))
+    }
+}
+
+impl BlobStore for DiskStore {
+    fn put(&self, key: &str, body: ByteStream) -> BoxFuture<'_, Result<u64, StorageError>> {
+        let target = self.path(key);
+        Box::pin(async move {
+            let target = target?;
+            let (tmp, written) = self.write_temp(body).await?;
+            if let Some(parent) = target.parent() {
+                tokio::fs::create_dir_all(parent)
+                    .await
+                    .map_err(io_err(parent))?;
+            }
+            if let Err(e) = tokio::fs::rename(&tmp, &target).await {
+                let _ = tokio::fs::remove_file(&tmp).await;
+                return Err(io_err(&target)(e));
+            }
+            Ok(written)
+        })
+    }
+
+    fn get(
+        &self,
+        key: &str,
+        range: Option<Range<u64>>,
+    ) -> BoxFuture<'_, Result<Option<ByteStream>, StorageError>> {
+        let path = self.path(key);
+        Box::pin(async move {
+            let path = path?;
+            let mut file = match tokio::fs::File::open(&path).await {
+                Ok(f) => f,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+                Err(e) => return Err(io_err(&path)(e)),
+            };
+            let size = file.metadata().await.map_err(io_err(&path))?.len();
+            let r = check_range(range, size)?;
+            file.seek(SeekFrom::Start(r.start))
+                .await
+                .map_err(io_err(&path))?;
+            let reader = file.take(r.end - r.start);
+            Ok(Some(ReaderStream::with_capacity(reader, IO_CHUNK).boxed()))
+        })
+    }
+
+    fn size(&self, key: &str) -> BoxFuture<'_, Result<Option<u64>, StorageError>> {
+        let path = self.path(key);
+        Box::pin(async move {
+            let path = path?;
+            match tokio::fs::metadata(&path).await {
+                Ok(m) => Ok(Some(m.len())),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                Err(e) => Err(io_err(&path)(e)),
+            }
+        })
+    }
+
+    fn delete(&self, key: &str) -> BoxFuture<'_, Result<bool, StorageError>> {
+        let path = self.path(key);
+        Box::pin(async move {
+            let path = path?;
+            match tokio::fs::remove_file(&path).await {
+                Ok(()) => Ok(true),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+                Err(e) => Err(io_err(&path)(e)),
+            }
+        })
+    }
+
+    fn rename(&self, from: &str, to: &str) -> BoxFuture<'_, Result<bool, StorageError>> {
+        let (from, to) = (self.path(from), self.path(to));
+        Box::pin(async move {
+            let (from, to) = (from?, to?);
+            if let Some(parent) = to.parent() {
+                tokio::fs::create_dir_all(parent)
+                    .await
+                    .map_err(io_err(parent))?;
+            }
+            match tokio::fs::rename(&from, &to).await {
+                Ok(()) => Ok(true),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+                Err(e) => Err(io_err(&to)(e)),
+            }
+        })
+    }
+
+    fn list(&self, prefix: &str) -> BoxFuture<'_, Result<Vec<String>, StorageError>> {
+        let prefix = prefix.to_owned();
+        Box::pin(async move {
+            // Walk only the deepest directory the prefix names in full.
+            let dir_part = prefix.rsplit_once('/').map(|(d, _)| d).unwrap_or("");
+            let start = if dir_part.is_empty() {
+                self.root.join("objects")
+            } else {
+                self.path(dir_part)?
+            };
+            let mut found = Vec::new();
+            let mut stack = vec![(start, dir_part.to_owned())];
+            while let Some((dir, key_prefix)) = stack.pop() {
+                let mut entries = match tokio::fs::read_dir(&dir).await {
+                    Ok(e) => e,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                    Err(e) => return Err(io_err(&dir)(e)),
+                };
+                while let Some(entry) = entries.next_entry().await.map_err(io_err(&dir))? {
+                    let name = entry.file_name().to_string_lossy().into_owned();
+                    let key = if key_prefix.is_empty() {
+                        name
+                    } else {
+                        format!("{key_prefix}/{name}")
+                    };
+                    let ft = entry.file_type().await.map_err(io_err(&dir))?;
+                    if ft.is_dir() {
+                        stack.push((entry.path(), key));
+                    } else if key.starts_with(&prefix) {
+                        found.push(key);
+                    }
+                }
+            }
+            Ok(found)
+        })
+    }
+}

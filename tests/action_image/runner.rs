@@ -1,0 +1,274 @@
+//! Emulates how GitHub's runner starts a container action (protocol.md §E.2, §E.3): the
+//! `docker run` flags and mounts, the environment handed over by name only, and reading
+//! the file commands back with the runner's own parser (§E.5) after the container exits.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+/// Read a variable `scripts/test.sh` exports; a missing one fails the test by name.
+pub fn required_env(name: &str) -> String {
+    match std::env::var(name) {
+        Ok(value) if !value.is_empty() => value,
+        _ => panic!(
+            "{name} is not set: run the tests through scripts/test.sh (or eval \"$(scripts/dev-env.sh)\")"
+        ),
+    }
+}
+
+/// The file commands of one step, as the runner names them (`<prefix><guid>`).
+const FILE_COMMANDS: [(&str, &str); 5] = [
+    ("GITHUB_ENV", "set_env_"),
+    ("GITHUB_OUTPUT", "set_output_"),
+    ("GITHUB_STATE", "save_state_"),
+    ("GITHUB_PATH", "add_path_"),
+    ("GITHUB_STEP_SUMMARY", "step_summary_"),
+];
+
+/// One step of a job: the runner's temp layout on the host and the step's environment.
+pub struct Step {
+    _root: tempfile::TempDir,
+    temp: PathBuf,
+    workspace: PathBuf,
+    guid: String,
+    env: BTreeMap<String, String>,
+}
+
+/// What the step left behind.
+pub struct StepResult {
+    pub status: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Step {
+    pub fn new() -> Self {
+        let root = tempfile::tempdir().expect("temp dir");
+        let temp = root.path().join("_temp");
+        let workspace = root.path().join("workspace");
+        for dir in ["_github_home", "_github_workflow", "_runner_file_commands"] {
+            fs::create_dir_all(temp.join(dir)).expect("runner temp dirs");
+        }
+        fs::create_dir_all(&workspace).expect("workspace");
+        fs::write(temp.join("_github_workflow/event.json"), "{}").expect("event.json");
+        let guid = uuid::Uuid::new_v4().to_string();
+        for (_, prefix) in FILE_COMMANDS {
+            let file = temp
+                .join("_runner_file_commands")
+                .join(format!("{prefix}{guid}"));
+            fs::write(file, "").expect("file command file");
+        }
+        let mut step = Self {
+            _root: root,
+            temp,
+            workspace,
+            guid,
+            env: BTreeMap::new(),
+        };
+        step.set_context_env();
+        step
+    }
+
+    /// The runner's context variables, already translated to container paths (§E.2).
+    fn set_context_env(&mut self) {
+        let guid = self.guid.clone();
+        for (name, prefix) in FILE_COMMANDS {
+            self.set(name, &format!("/github/file_commands/{prefix}{guid}"));
+        }
+        for (name, value) in [
+            ("HOME", "/github/home"),
+            ("GITHUB_WORKSPACE", "/github/workspace"),
+            ("GITHUB_EVENT_PATH", "/github/workflow/event.json"),
+            ("GITHUB_EVENT_NAME", "push"),
+            ("GITHUB_REPOSITORY", "octo-org/octo-app"),
+            ("GITHUB_REPOSITORY_OWNER", "octo-org"),
+            ("GITHUB_REF", "refs/heads/main"),
+            ("GITHUB_REF_NAME", "main"),
+            ("GITHUB_SHA", "ffac537e6cbbf934b08745a378932722df287a53"),
+            ("GITHUB_RUN_ID", "1658821493"),
+            ("GITHUB_RUN_ATTEMPT", "1"),
+            ("GITHUB_JOB", "build"),
+            ("GITHUB_ACTION", "__octo-org_layercache"),
+            ("GITHUB_SERVER_URL", "https://github.com"),
+            ("GITHUB_API_URL", "https://api.github.com"),
+            ("RUNNER_OS", "Linux"),
+            ("RUNNER_ARCH", "X64"),
+            ("RUNNER_NAME", "GitHub Actions 2"),
+            ("RUNNER_TEMP", "/github/runner_temp"),
+            // A host path: not reachable in the container, as on a real runner.
+            ("RUNNER_TOOL_CACHE", "/opt/hostedtoolcache"),
+        ] {
+            self.set(name, value);
+        }
+    }
+
+    pub fn set(&mut self, name: &str, value: &str) -> &mut Self {
+        self.env.insert(name.to_owned(), value.to_owned());
+        self
+    }
+
+    /// `docker run` exactly as `DockerCommandManager.DockerRun` builds it, values passed
+    /// through the docker CLI's own environment, never on its command line.
+    pub fn run(&self, image: &str, args: &[&str]) -> StepResult {
+        let docker_host = required_env("LAYERCACHE_TEST_DOCKER_HOST");
+        let socket = docker_host.strip_prefix("unix://").unwrap_or_else(|| {
+            panic!("LAYERCACHE_TEST_DOCKER_HOST must be unix://…, got {docker_host}")
+        });
+        let name = format!("layercache-test_{}", &self.guid[..6]);
+        let mut cmd = Command::new("docker");
+        cmd.env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("DOCKER_HOST", &docker_host)
+            .env("DOCKER_CONFIG", self.temp.join("docker-config"));
+        cmd.args(["run", "--name", &name, "--label", "layercache-test"]);
+        cmd.args(["--workdir", "/github/workspace", "--rm"]);
+        for (key, value) in &self.env {
+            cmd.arg("-e").arg(key);
+            cmd.env(key, value);
+        }
+        cmd.args(["-e", "GITHUB_ACTIONS=true", "-e", "CI=true"]);
+        let mounts = [
+            (PathBuf::from(socket), "/var/run/docker.sock"),
+            (self.temp.clone(), "/github/runner_temp"),
+            (self.temp.join("_github_home"), "/github/home"),
+            (self.temp.join("_github_workflow"), "/github/workflow"),
+            (
+                self.temp.join("_runner_file_commands"),
+                "/github/file_commands",
+            ),
+            (self.workspace.clone(), "/github/workspace"),
+        ];
+        for (host, container) in mounts {
+            cmd.arg("-v").arg(format!("{}:{container}", host.display()));
+        }
+        cmd.arg(image).args(args);
+        let Output {
+            status,
+            stdout,
+            stderr,
+        } = cmd.output().expect("failed to start docker");
+        StepResult {
+            status: status.code(),
+            stdout: String::from_utf8_lossy(&stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&stderr).into_owned(),
+        }
+    }
+
+    /// The raw text of a file command after the step (`GITHUB_ENV`, ...).
+    pub fn file(&self, variable: &str) -> String {
+        let (_, prefix) = FILE_COMMANDS
+            .iter()
+            .find(|(name, _)| *name == variable)
+            .unwrap_or_else(|| panic!("{variable} is not a file command"));
+        let path = self
+            .temp
+            .join("_runner_file_commands")
+            .join(format!("{prefix}{}", self.guid));
+        fs::read_to_string(&path).unwrap_or_else(|err| panic!("{}: {err}", path.display()))
+    }
+
+    /// A key/value file command parsed as the runner does; panics where the runner would
+    /// fail the step.
+    pub fn pairs(&self, variable: &str) -> Vec<(String, String)> {
+        parse_key_value_file(&self.file(variable))
+            .unwrap_or_else(|err| panic!("the runner would reject {variable}: {err}"))
+    }
+}
+
+/// `EnvFileKeyValuePairs` (runner `FileCommandManager.cs`): `\n` separates lines, empty
+/// lines are skipped, `NAME=VALUE` when `=` comes before `<<`, else `NAME<<DELIM` with the
+/// value up to a line equal to DELIM, and every value line ending in `\n`.
+pub fn parse_key_value_file(text: &str) -> Result<Vec<(String, String)>, String> {
+    let mut pairs = Vec::new();
+    let mut lines = text.split_inclusive('\n');
+    while let Some(raw) = lines.next() {
+        let line = raw.strip_suffix('\n').unwrap_or(raw);
+        if line.is_empty() {
+            continue;
+        }
+        let eq = line.find('=');
+        let heredoc = line.find("<<");
+        match (eq, heredoc) {
+            (Some(e), h) if h.is_none_or(|h| e < h) => {
+                let (name, value) = (&line[..e], &line[e + 1..]);
+                if name.is_empty() {
+                    return Err(format!("invalid format {line:?}: name must not be empty"));
+                }
+                pairs.push((name.to_owned(), value.to_owned()));
+            }
+            (_, Some(h)) => {
+                let (name, delimiter) = (&line[..h], &line[h + 2..]);
+                if name.is_empty() || delimiter.is_empty() {
+                    return Err(format!("invalid format {line:?}"));
+                }
+                pairs.push((name.to_owned(), heredoc_value(&mut lines, delimiter)?));
+            }
+            _ => return Err(format!("invalid format {line:?}")),
+        }
+    }
+    Ok(pairs)
+}
+
+fn heredoc_value<'a>(
+    lines: &mut impl Iterator<Item = &'a str>,
+    delimiter: &str,
+) -> Result<String, String> {
+    let mut value: Vec<&str> = Vec::new();
+    loop {
+        let Some(raw) = lines.next() else {
+            return Err(format!("matching delimiter not found {delimiter:?}"));
+        };
+        let line = raw.strip_suffix('\n');
+        if line.unwrap_or(raw) == delimiter {
+            return Ok(value.join("\n"));
+        }
+        match line {
+            Some(line) => value.push(line),
+            None => return Err(format!("EOF marker missing new line {delimiter:?}")),
+        }
+    }
+}
+
+/// Workflow commands the runner would act on: `(name, data)` of every `::name…::data` line
+/// on stdout or stderr (V2 form, leading whitespace trimmed, §E.6).
+pub fn workflow_commands(output: &str) -> Vec<(String, String)> {
+    output
+        .lines()
+        .filter_map(|line| line.trim_start().strip_prefix("::"))
+        .filter_map(|rest| {
+            let (head, data) = rest.split_once("::")?;
+            let name = head.split(' ').next()?.to_ascii_lowercase();
+            Some((name, data.to_owned()))
+        })
+        .collect()
+}
+
+#[test]
+fn parser_follows_the_runner() {
+    let ok = "A=1\n\nB<<EOF\nx\ny\nEOF\nC<<D\nD\nE=a=b<<c\n";
+    let parsed = parse_key_value_file(ok).expect("valid file");
+    let want = [("A", "1"), ("B", "x\ny"), ("C", ""), ("E", "a=b<<c")];
+    let want: Vec<_> = want
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    assert_eq!(parsed, want);
+    assert!(parse_key_value_file("B<<EOF\nx\n").is_err(), "no delimiter");
+    assert!(
+        parse_key_value_file("B<<EOF\nx").is_err(),
+        "no newline after value"
+    );
+    assert!(parse_key_value_file("=1\n").is_err(), "empty name");
+    assert!(
+        parse_key_value_file("<<EOF\nEOF\n").is_err(),
+        "heredoc without name"
+    );
+    assert!(parse_key_value_file("JUSTTEXT\n").is_err(), "neither form");
+    assert_eq!(
+        parse_key_value_file("B<<E\nx\nE")
+            .expect("last line may lack \\n")
+            .len(),
+        1
+    );
+}

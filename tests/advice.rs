@@ -1,0 +1,150 @@
+//! Dockerfile cache advice on real Dockerfiles: each fixture directory under
+//! `tests/fixtures/dockerfiles/` is a build context with a `Dockerfile` and an `expect`
+//! file of `LINE RULE TEXT` lines (TEXT must appear in the message). Clean fixtures have
+//! an empty `expect`.
+
+#![expect(
+    clippy::unwrap_used,
+    reason = "a test fails loudly on a broken fixture"
+)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use layercache::advice::{self, BuildContext, Finding};
+
+fn fixtures() -> Vec<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/dockerfiles");
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(&root)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.join("Dockerfile").is_file())
+        .collect();
+    dirs.sort();
+    assert!(dirs.len() >= 8, "fixtures missing under {}", root.display());
+    dirs
+}
+
+fn analyze_fixture(dir: &Path) -> Vec<Finding> {
+    let text = std::fs::read_to_string(dir.join("Dockerfile")).unwrap();
+    advice::analyze(&text, "Dockerfile", &BuildContext::from_dir(dir))
+}
+
+#[test]
+fn fixtures_give_exactly_the_expected_findings() {
+    let mut failures = Vec::new();
+    let mut clean = 0;
+    for dir in fixtures() {
+        let name = dir.file_name().unwrap().to_string_lossy().into_owned();
+        let expect = std::fs::read_to_string(dir.join("expect")).unwrap();
+        let expected: Vec<(usize, String, String)> = expect
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| {
+                let mut parts = l.splitn(3, ' ');
+                let line = parts.next().unwrap().parse().unwrap();
+                let rule = parts.next().unwrap().to_owned();
+                (line, rule, parts.next().unwrap_or("").to_owned())
+            })
+            .collect();
+        clean += usize::from(expected.is_empty());
+        let found = analyze_fixture(&dir);
+        let got: Vec<(usize, &str)> = found.iter().map(|f| (f.line, f.rule.code())).collect();
+        let want: Vec<(usize, &str)> = expected.iter().map(|(l, r, _)| (*l, r.as_str())).collect();
+        if got != want {
+            failures.push(format!("{name}: got {got:?}, want {want:?}\n{found:#?}"));
+            continue;
+        }
+        for (f, (_, _, text)) in found.iter().zip(&expected) {
+            if !f.message.contains(text.as_str()) {
+                failures.push(format!("{name}:{}: {:?} lacks {text:?}", f.line, f.message));
+            }
+        }
+    }
+    assert!(clean >= 3, "need clean Dockerfiles too");
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn context_files_pick_the_lock_file_that_exists() {
+    let text = "FROM node:22\nWORKDIR /app\nCOPY . .\nRUN yarn install --frozen-lockfile\n";
+    let ctx = BuildContext {
+        files: ["package.json", "yarn.lock"].map(String::from).into(),
+        ..Default::default()
+    };
+    let found = advice::analyze(text, "Dockerfile", &ctx);
+    assert_eq!(found.len(), 1);
+    assert!(
+        found[0].message.contains("`package.json` and `yarn.lock`"),
+        "{}",
+        found[0].message
+    );
+}
+
+#[test]
+fn build_args_resolve_from_lines_and_unknown_args_are_skipped() {
+    let text = "ARG IMG=alpine:3.20\nFROM $IMG AS a\nFROM ${OTHER}\nFROM a\n";
+    let mut ctx = BuildContext::default();
+    assert!(advice::analyze(text, "Dockerfile", &ctx).is_empty());
+    ctx.build_args.insert("IMG".into(), "alpine".into());
+    let found = advice::analyze(text, "Dockerfile", &ctx);
+    assert_eq!(found.len(), 1);
+    assert_eq!((found[0].line, found[0].rule.code()), (2, "floating-base"));
+}
+
+fn layercache(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_layercache"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn advise_command_prints_findings_and_is_strict_only_when_asked() {
+    let dir = fixtures()
+        .into_iter()
+        .find(|d| d.ends_with("node-context-first"))
+        .unwrap();
+    let dir_s = dir.to_str().unwrap();
+    let out = layercache(&["advise", "--context", dir_s]);
+    assert!(out.status.success(), "{out:?}");
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(stdout.lines().count(), 2, "{stdout}");
+    assert!(
+        stdout.contains("Dockerfile:3: context-copy: `COPY . .`"),
+        "{stdout}"
+    );
+
+    let out = layercache(&[
+        "advise",
+        "--context",
+        dir_s,
+        "--strict",
+        "--format",
+        "github",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let first = stdout.lines().next().unwrap();
+    assert!(first.starts_with("::warning file="), "{first}");
+    assert!(
+        first.contains(",line=1,title=layercache cache advice (floating-base)::"),
+        "{first}"
+    );
+
+    let clean = dir.with_file_name("python-clean").join("Dockerfile");
+    let out = layercache(&["advise", "--file", clean.to_str().unwrap(), "--strict"]);
+    assert!(out.status.success(), "{out:?}");
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn advise_command_names_a_missing_file() {
+    let out = layercache(&["advise", "--file", "/nonexistent/Dockerfile"]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        stderr.contains("--file: failed to read /nonexistent/Dockerfile"),
+        "{stderr}"
+    );
+}

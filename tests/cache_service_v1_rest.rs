@@ -1,0 +1,441 @@
+//! v1 `artifactcache` endpoints and GitHub's REST cache-management endpoints, on the
+//! memory backend via `oneshot`.
+
+mod cache_service_common;
+
+use axum::body::Body;
+use axum::http::StatusCode;
+use cache_service_common::*;
+use serde_json::json;
+
+const MAIN: &str = "refs/heads/main";
+const V1: &str = "/_apis/artifactcache";
+
+fn h(token: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("authorization", format!("Bearer {token}")),
+        (
+            "accept",
+            "application/json;api-version=6.0-preview.1".into(),
+        ),
+        ("content-type", "application/json".into()),
+    ]
+}
+
+async fn call(
+    s: &Svc,
+    method: &str,
+    uri: &str,
+    headers: &[(&'static str, String)],
+    body: impl Into<Body>,
+) -> Resp {
+    let hs: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    s.call(method, uri, &hs, body).await
+}
+
+#[tokio::test]
+async fn v1_reserve_chunks_in_any_order_commit_and_lookup() {
+    let s = service().await;
+    let t = s.token(MAIN, &[]);
+    let hd = h(&t);
+    let miss = call(
+        &s,
+        "GET",
+        &format!("{V1}/cache?keys=k1,k&version={VERSION}"),
+        &hd,
+        Body::empty(),
+    )
+    .await;
+    assert_eq!(miss.status, StatusCode::NO_CONTENT);
+    let r = call(
+        &s,
+        "POST",
+        &format!("{V1}/caches"),
+        &hd,
+        json!({"key": "k1", "version": VERSION, "cacheSize": 10}).to_string(),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let id = r.json()["cacheId"].as_u64().unwrap();
+    // Second reserve of the same key: 409 with a typeKey containing AlreadyExists.
+    let again = call(
+        &s,
+        "POST",
+        &format!("{V1}/caches"),
+        &hd,
+        json!({"key": "k1", "version": VERSION}).to_string(),
+    )
+    .await;
+    assert_eq!(again.status, StatusCode::CONFLICT);
+    assert!(
+        again.json()["typeKey"]
+            .as_str()
+            .unwrap()
+            .contains("AlreadyExists")
+    );
+    // Chunks out of order; the second is a chunked body with no Content-Length.
+    let mut ch = hd.clone();
+    ch.push(("content-type", "application/octet-stream".into()));
+    ch.push(("content-range", "bytes 5-9/*".into()));
+    let stream = Body::from_stream(futures::stream::iter(vec![
+        Ok::<_, std::io::Error>(bytes::Bytes::from_static(b"56")),
+        Ok(bytes::Bytes::from_static(b"789")),
+    ]));
+    let p = call(&s, "PATCH", &format!("{V1}/caches/{id}"), &ch, stream).await;
+    assert_eq!(p.status, StatusCode::NO_CONTENT, "{}", p.text());
+    // Committing with a gap is refused and changes nothing.
+    let c = call(
+        &s,
+        "POST",
+        &format!("{V1}/caches/{id}"),
+        &hd,
+        json!({"size": 10}).to_string(),
+    )
+    .await;
+    assert_eq!(c.status, StatusCode::BAD_REQUEST);
+    ch.pop();
+    ch.push(("content-range", "bytes 0-4/*".into()));
+    let p = call(&s, "PATCH", &format!("{V1}/caches/{id}"), &ch, "01234").await;
+    assert_eq!(p.status, StatusCode::NO_CONTENT);
+    let c = call(
+        &s,
+        "POST",
+        &format!("{V1}/caches/{id}"),
+        &hd,
+        json!({"size": 11}).to_string(),
+    )
+    .await;
+    assert_eq!(
+        c.status,
+        StatusCode::BAD_REQUEST,
+        "wrong size must be refused"
+    );
+    assert!(s.stored().await.is_empty());
+    let c = call(
+        &s,
+        "POST",
+        &format!("{V1}/caches/{id}"),
+        &hd,
+        json!({"size": 10}).to_string(),
+    )
+    .await;
+    assert_eq!(c.status, StatusCode::NO_CONTENT, "{}", c.text());
+    // Lookup by prefix; the full key comes back with a signed location.
+    let hit = call(
+        &s,
+        "GET",
+        &format!("{V1}/cache?keys=nope,k&version={VERSION}"),
+        &hd,
+        Body::empty(),
+    )
+    .await;
+    assert_eq!(hit.status, StatusCode::OK);
+    let j = hit.json();
+    assert_eq!(j["cacheKey"], "k1");
+    assert_eq!(j["scope"], MAIN);
+    let got = s
+        .call(
+            "GET",
+            &Svc::path_of(j["archiveLocation"].as_str().unwrap()),
+            &[],
+            Body::empty(),
+        )
+        .await;
+    assert_eq!(&got.body[..], b"0123456789");
+    let list = call(
+        &s,
+        "GET",
+        &format!("{V1}/caches?key=k1"),
+        &hd,
+        Body::empty(),
+    )
+    .await;
+    assert_eq!(list.json()["totalCount"], 1);
+    // The opaque-prefix form act uses reaches the same endpoints.
+    let alt = call(
+        &s,
+        "GET",
+        &format!("/abc123{V1}/cache?keys=k1&version={VERSION}"),
+        &hd,
+        Body::empty(),
+    )
+    .await;
+    assert_eq!(alt.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn v1_error_paths() {
+    let s = service().await;
+    let t = s.token(MAIN, &[]);
+    let hd = h(&t);
+    let other = h(&s.token("refs/heads/other", &[]));
+    let r = call(
+        &s,
+        "POST",
+        &format!("{V1}/caches"),
+        &hd,
+        json!({"key": "x", "version": VERSION}).to_string(),
+    )
+    .await;
+    let id = r.json()["cacheId"].as_u64().unwrap();
+    let mut patch = hd.clone();
+    patch.push(("content-range", "bytes 0-2/*".into()));
+    let cases: Vec<(
+        &str,
+        &str,
+        String,
+        Vec<(&'static str, String)>,
+        String,
+        StatusCode,
+    )> = vec![
+        (
+            "comma in key",
+            "POST",
+            format!("{V1}/caches"),
+            hd.clone(),
+            json!({"key": "a,b", "version": VERSION}).to_string(),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "key over 512",
+            "POST",
+            format!("{V1}/caches"),
+            hd.clone(),
+            json!({"key": "k".repeat(513), "version": VERSION}).to_string(),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "malformed JSON",
+            "POST",
+            format!("{V1}/caches"),
+            hd.clone(),
+            "{".into(),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "missing token",
+            "GET",
+            format!("{V1}/cache?keys=x&version={VERSION}"),
+            vec![],
+            String::new(),
+            StatusCode::UNAUTHORIZED,
+        ),
+        (
+            "no keys",
+            "GET",
+            format!("{V1}/cache?version={VERSION}"),
+            hd.clone(),
+            String::new(),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "patch without range",
+            "PATCH",
+            format!("{V1}/caches/{id}"),
+            hd.clone(),
+            "abc".into(),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "patch range/body mismatch",
+            "PATCH",
+            format!("{V1}/caches/{id}"),
+            patch.clone(),
+            "abcdef".into(),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "patch unknown id",
+            "PATCH",
+            format!("{V1}/caches/999"),
+            patch.clone(),
+            "abc".into(),
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            "patch from another ref",
+            "PATCH",
+            format!("{V1}/caches/{id}"),
+            {
+                let mut o = other.clone();
+                o.push(("content-range", "bytes 0-2/*".into()));
+                o
+            },
+            "abc".into(),
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            "commit negative size",
+            "POST",
+            format!("{V1}/caches/{id}"),
+            hd.clone(),
+            json!({"size": -1}).to_string(),
+            StatusCode::BAD_REQUEST,
+        ),
+    ];
+    for (name, method, uri, headers, body, status) in cases {
+        let r = call(&s, method, &uri, &headers, body).await;
+        assert_eq!(r.status, status, "{name}: {}", r.text());
+        assert!(s.stored().await.is_empty(), "{name}: stored something");
+    }
+}
+
+#[tokio::test]
+async fn rest_listing_paging_filters_usage_and_delete() {
+    let s = service().await;
+    let main = s.token(MAIN, &[]);
+    let feat = s.token("refs/heads/feat", &[]);
+    for i in 0..5 {
+        s.save(&main, &format!("npm-{i}"), &vec![b'x'; i + 1]).await;
+    }
+    s.save(&feat, "npm-0", b"f").await;
+    s.save(&feat, "cargo-0", b"ff").await;
+    let hd = vec![
+        ("authorization", format!("Bearer {main}")),
+        ("accept", "application/vnd.github+json".into()),
+    ];
+    let base = "/repos/o/r/actions";
+    let all = call(&s, "GET", &format!("{base}/caches"), &hd, Body::empty()).await;
+    assert_eq!(all.status, StatusCode::OK);
+    assert_eq!(all.json()["total_count"], 7);
+    let page = call(
+        &s,
+        "GET",
+        &format!("{base}/caches?per_page=2&page=2&sort=size_in_bytes&direction=asc&ref={MAIN}"),
+        &hd,
+        Body::empty(),
+    )
+    .await;
+    let sizes: Vec<u64> = page.json()["actions_caches"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["size_in_bytes"].as_u64().unwrap())
+        .collect();
+    assert_eq!(sizes, vec![3, 4]);
+    let first = &page.json()["actions_caches"][0];
+    for field in [
+        "id",
+        "ref",
+        "key",
+        "version",
+        "last_accessed_at",
+        "created_at",
+        "size_in_bytes",
+    ] {
+        assert!(!first[field].is_null(), "REST cache lacks {field}");
+    }
+    let by_key = call(
+        &s,
+        "GET",
+        &format!("{base}/caches?key=npm-"),
+        &hd,
+        Body::empty(),
+    )
+    .await;
+    assert_eq!(by_key.json()["total_count"], 6);
+    let usage = call(
+        &s,
+        "GET",
+        &format!("{base}/cache/usage"),
+        &hd,
+        Body::empty(),
+    )
+    .await;
+    assert_eq!(usage.json()["active_caches_count"], 7);
+    assert_eq!(usage.json()["active_caches_size_in_bytes"], 15 + 1 + 2);
+    assert_eq!(usage.json()["full_name"], "o/r");
+    let bad = call(
+        &s,
+        "GET",
+        &format!("{base}/caches?sort=name"),
+        &hd,
+        Body::empty(),
+    )
+    .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    // Delete by key (+ref), then by id.
+    let del = call(
+        &s,
+        "DELETE",
+        &format!("{base}/caches?key=npm-0&ref=refs/heads/feat"),
+        &hd,
+        Body::empty(),
+    )
+    .await;
+    assert_eq!(del.status, StatusCode::OK);
+    assert_eq!(del.json()["total_count"], 1);
+    assert_eq!(s.stored().await.len(), 6);
+    let id = s.stored().await[0].0;
+    let del = call(
+        &s,
+        "DELETE",
+        &format!("{base}/caches/{id}"),
+        &hd,
+        Body::empty(),
+    )
+    .await;
+    assert_eq!(del.status, StatusCode::NO_CONTENT);
+    let again = call(
+        &s,
+        "DELETE",
+        &format!("{base}/caches/{id}"),
+        &hd,
+        Body::empty(),
+    )
+    .await;
+    assert_eq!(again.status, StatusCode::NOT_FOUND);
+    let noauth = s
+        .call("GET", &format!("{base}/caches"), &[], Body::empty())
+        .await;
+    assert_eq!(noauth.status, StatusCode::UNAUTHORIZED);
+    let ro = vec![(
+        "authorization",
+        format!("Bearer {}", s.read_only_token(&[MAIN])),
+    )];
+    let denied = call(
+        &s,
+        "DELETE",
+        &format!("{base}/caches?key=npm-1"),
+        &ro,
+        Body::empty(),
+    )
+    .await;
+    assert_eq!(denied.status, StatusCode::FORBIDDEN);
+    assert_eq!(s.stored().await.len(), 5);
+}
+
+#[tokio::test]
+async fn size_budget_evicts_least_recently_used() {
+    let mut c = config();
+    c.limits.max_total_bytes = Some(25);
+    let s = service_with(c).await;
+    let t = s.token(MAIN, &[]);
+    s.save(&t, "a", &[1; 10]).await;
+    s.save(&t, "b", &[2; 10]).await;
+    // Using `a` makes `b` the least recently used.
+    assert!(s.restore(&t, "a", &[]).await.is_some());
+    s.save(&t, "c", &[3; 10]).await;
+    let keys: Vec<String> = s.stored().await.into_iter().map(|e| e.1).collect();
+    assert_eq!(keys.len(), 2);
+    assert!(
+        keys.contains(&"a".to_owned()) && keys.contains(&"c".to_owned()),
+        "{keys:?}"
+    );
+    // An entry bigger than the whole budget is still saved (GitHub keeps the newest).
+    s.save(&t, "huge", &[4; 40]).await;
+    let keys: Vec<String> = s.stored().await.into_iter().map(|e| e.1).collect();
+    assert_eq!(keys, vec!["huge".to_owned()]);
+}
+
+#[tokio::test]
+async fn max_age_evicts_unused_entries() {
+    let mut c = config();
+    c.limits.max_age = Some(chrono::Duration::milliseconds(200));
+    let s = service_with(c).await;
+    let t = s.token(MAIN, &[]);
+    s.save(&t, "old", b"x").await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    s.state.cache.housekeep(None).await.unwrap();
+    assert!(s.stored().await.is_empty());
+}

@@ -1,0 +1,642 @@
+//! v2 (Twirp) and blob endpoint behaviour, on the memory backend via `oneshot`: semantics
+//! (immutability, restore order, ref isolation) and a table of error paths, each checked to
+//! leave the stored entries unchanged.
+
+mod cache_service_common;
+
+use axum::body::Body;
+use axum::http::StatusCode;
+use cache_service_common::*;
+use serde_json::json;
+
+const MAIN: &str = "refs/heads/main";
+
+#[tokio::test]
+async fn save_then_restore_exact_and_by_prefix_newest_first() {
+    let s = service().await;
+    let t = s.token(MAIN, &[]);
+    s.save(&t, "deps-linux-aaa", b"old").await;
+    s.save(&t, "deps-linux-bbb", b"new").await;
+    s.save(&t, "deps-linux", b"exact").await;
+    // Exact match wins over prefix matches of the same key.
+    let (k, d) = s.restore(&t, "deps-linux", &[]).await.unwrap();
+    assert_eq!((k.as_str(), d.as_slice()), ("deps-linux", &b"exact"[..]));
+    // A restore key matches by prefix, newest first.
+    let (k, d) = s.restore(&t, "deps-mac", &["deps-linux-"]).await.unwrap();
+    assert_eq!((k.as_str(), d.as_slice()), ("deps-linux-bbb", &b"new"[..]));
+    // Keys are tried in order: the first key with any match wins.
+    let (k, _) = s
+        .restore(&t, "nope", &["deps-linux-a", "deps-linux-b"])
+        .await
+        .unwrap();
+    assert_eq!(k, "deps-linux-aaa");
+    assert!(s.restore(&t, "other", &["x"]).await.is_none());
+}
+
+#[tokio::test]
+async fn entries_are_immutable_and_second_create_is_already_exists() {
+    let s = service().await;
+    let t = s.token(MAIN, &[]);
+    s.save(&t, "k", b"first").await;
+    let r = s
+        .twirp(
+            "CreateCacheEntry",
+            &t,
+            json!({"key": "k", "version": VERSION}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT);
+    assert_eq!(r.json()["code"], "already_exists");
+    // The same key on another ref is a separate entry.
+    let other = s.token("refs/heads/feature", &[]);
+    s.save(&other, "k", b"feature").await;
+    assert_eq!(s.restore(&t, "k", &[]).await.unwrap().1, b"first");
+    assert_eq!(s.restore(&other, "k", &[]).await.unwrap().1, b"feature");
+}
+
+#[tokio::test]
+async fn refs_are_isolated_unless_the_token_can_read_them() {
+    let s = service().await;
+    let feature = s.token("refs/heads/feature", &[]);
+    s.save(&feature, "k", b"feature-bytes").await;
+    let main = s.token(MAIN, &[]);
+    assert!(s.restore(&main, "k", &[]).await.is_none());
+    // A PR token: writes its merge ref, reads the base branch too.
+    let pr = s.token("refs/pull/1/merge", &["refs/heads/feature"]);
+    assert_eq!(s.restore(&pr, "k", &[]).await.unwrap().1, b"feature-bytes");
+    // Own ref first: once the PR ref has its own entry, that one wins.
+    s.save(&pr, "k", b"pr-bytes").await;
+    assert_eq!(s.restore(&pr, "k", &[]).await.unwrap().1, b"pr-bytes");
+}
+
+#[tokio::test]
+async fn invisible_until_finalized_and_int64_as_number_or_string() {
+    let s = service().await;
+    let t = s.token(MAIN, &[]);
+    let r = s
+        .twirp(
+            "CreateCacheEntry",
+            &t,
+            json!({"key": "k", "version": VERSION, "extra": 1}),
+        )
+        .await;
+    let url = r.json()["signed_upload_url"].as_str().unwrap().to_owned();
+    let put = s
+        .call(
+            "PUT",
+            &Svc::path_of(&url),
+            &[("x-ms-blob-type", "BlockBlob")],
+            "abc",
+        )
+        .await;
+    assert_eq!(put.status, StatusCode::CREATED);
+    for h in [
+        "x-ms-request-id",
+        "x-ms-version",
+        "etag",
+        "last-modified",
+        "date",
+    ] {
+        assert!(put.headers.contains_key(h), "Put Blob response lacks {h}");
+    }
+    assert!(
+        s.restore(&t, "k", &[]).await.is_none(),
+        "visible before finalize"
+    );
+    let r = s
+        .twirp(
+            "FinalizeCacheEntryUpload",
+            &t,
+            json!({"key": "k", "version": VERSION, "size_bytes": 3}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(r.json()["ok"], true);
+    assert_eq!(s.restore(&t, "k", &[]).await.unwrap().1, b"abc");
+}
+
+#[tokio::test]
+async fn blocks_and_ranges_behave_like_azure() {
+    let s = service().await;
+    let t = s.token(MAIN, &[]);
+    let r = s
+        .twirp(
+            "CreateCacheEntry",
+            &t,
+            json!({"key": "b", "version": VERSION}),
+        )
+        .await;
+    let url = Svc::path_of(r.json()["signed_upload_url"].as_str().unwrap());
+    // Blocks uploaded out of order, committed in list order; one chunked body stream.
+    let chunked = Body::from_stream(futures::stream::iter(vec![
+        Ok::<_, std::io::Error>(bytes::Bytes::from_static(b"wor")),
+        Ok(bytes::Bytes::from_static(b"ld")),
+    ]));
+    let put = s
+        .call(
+            "PUT",
+            &format!("{url}&comp=block&blockid=QjE%3D"),
+            &[],
+            chunked,
+        )
+        .await;
+    assert_eq!(put.status, StatusCode::CREATED);
+    let put = s
+        .call(
+            "PUT",
+            &format!("{url}&comp=block&blockid=QjA%3D"),
+            &[],
+            "hello ",
+        )
+        .await;
+    assert_eq!(put.status, StatusCode::CREATED);
+    let list = "<?xml version=\"1.0\" encoding=\"utf-8\"?><BlockList><Latest>QjA=</Latest><Latest>QjE=</Latest></BlockList>";
+    let put = s
+        .call("PUT", &format!("{url}&comp=blocklist"), &[], list)
+        .await;
+    assert_eq!(put.status, StatusCode::CREATED, "{}", put.text());
+    let r = s
+        .twirp(
+            "FinalizeCacheEntryUpload",
+            &t,
+            json!({"key": "b", "version": VERSION, "size_bytes": "11"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let r = s
+        .twirp(
+            "GetCacheEntryDownloadURL",
+            &t,
+            json!({"key": "b", "version": VERSION}),
+        )
+        .await;
+    let dl = Svc::path_of(r.json()["signed_download_url"].as_str().unwrap());
+    let head = s.call("HEAD", &dl, &[], Body::empty()).await;
+    assert_eq!(head.status, StatusCode::OK);
+    assert_eq!(head.headers["content-length"], "11");
+    for h in [
+        "x-ms-request-id",
+        "x-ms-version",
+        "etag",
+        "last-modified",
+        "x-ms-blob-type",
+    ] {
+        assert!(head.headers.contains_key(h), "HEAD response lacks {h}");
+    }
+    let part = s
+        .call("GET", &dl, &[("x-ms-range", "bytes=6-10")], Body::empty())
+        .await;
+    assert_eq!(part.status, StatusCode::PARTIAL_CONTENT);
+    assert_eq!(&part.body[..], b"world");
+    assert_eq!(part.headers["content-range"], "bytes 6-10/11");
+    let part = s
+        .call("GET", &dl, &[("range", "bytes=0-4")], Body::empty())
+        .await;
+    assert_eq!(&part.body[..], b"hello");
+    let full = s.call("GET", &dl, &[], Body::empty()).await;
+    assert_eq!(&full.body[..], b"hello world");
+}
+
+/// One bad request and what GitHub's service (or Azure, for blob URLs) answers.
+struct Case {
+    name: &'static str,
+    method: &'static str,
+    uri: String,
+    headers: Vec<(&'static str, String)>,
+    body: String,
+    status: StatusCode,
+    /// Text the body must contain (a Twirp code, an Azure error code, a message prefix).
+    contains: &'static str,
+}
+
+#[tokio::test]
+async fn error_table_gives_github_status_codes_and_changes_nothing() {
+    let s = service().await;
+    let t = s.token(MAIN, &[]);
+    let auth = format!("Bearer {t}");
+    s.save(&t, "kept", b"kept-bytes").await;
+    // A reservation with a block uploaded, for block-list and finalize cases.
+    let r = s
+        .twirp(
+            "CreateCacheEntry",
+            &t,
+            json!({"key": "pending", "version": VERSION}),
+        )
+        .await;
+    let up = Svc::path_of(r.json()["signed_upload_url"].as_str().unwrap());
+    s.call(
+        "PUT",
+        &format!("{up}&comp=block&blockid=QQ%3D%3D"),
+        &[],
+        "xyz",
+    )
+    .await;
+    let r = s
+        .twirp(
+            "GetCacheEntryDownloadURL",
+            &t,
+            json!({"key": "kept", "version": VERSION}),
+        )
+        .await;
+    let dl = Svc::path_of(r.json()["signed_download_url"].as_str().unwrap());
+    let dl_id = dl.split('?').next().unwrap().to_owned();
+    let tampered = format!("{}x", &dl[..dl.len() - 1]);
+    let foreign = {
+        let other = layercache::cache_service::TokenIssuer::new("another-secret-0123456789".into());
+        format!(
+            "Bearer {}",
+            other
+                .for_ref(MAIN, &[], chrono::Duration::hours(1))
+                .expose()
+        )
+    };
+    let expired = format!(
+        "Bearer {}",
+        s.issuer
+            .for_ref(MAIN, &[], chrono::Duration::hours(-1))
+            .expose()
+    );
+    let twirp = |m: &str| format!("{TWIRP}/{m}");
+    let json_ct = ("content-type", "application/json".to_owned());
+    let bearer = ("authorization", auth.clone());
+    let long_key = "k".repeat(513);
+    let cases = vec![
+        Case {
+            name: "malformed JSON",
+            method: "POST",
+            uri: twirp("CreateCacheEntry"),
+            headers: vec![bearer.clone(), json_ct.clone()],
+            body: "{not json".into(),
+            status: StatusCode::BAD_REQUEST,
+            contains: "\"malformed\"",
+        },
+        Case {
+            name: "wrong content type",
+            method: "POST",
+            uri: twirp("CreateCacheEntry"),
+            headers: vec![bearer.clone(), ("content-type", "text/plain".into())],
+            body: "{}".into(),
+            status: StatusCode::NOT_FOUND,
+            contains: "\"bad_route\"",
+        },
+        Case {
+            name: "unknown method",
+            method: "POST",
+            uri: twirp("DeleteCacheEntry"),
+            headers: vec![bearer.clone(), json_ct.clone()],
+            body: "{}".into(),
+            status: StatusCode::NOT_FOUND,
+            contains: "\"bad_route\"",
+        },
+        Case {
+            name: "missing token",
+            method: "POST",
+            uri: twirp("CreateCacheEntry"),
+            headers: vec![json_ct.clone()],
+            body: json!({"key":"n","version":VERSION}).to_string(),
+            status: StatusCode::UNAUTHORIZED,
+            contains: "\"unauthenticated\"",
+        },
+        Case {
+            name: "foreign token",
+            method: "POST",
+            uri: twirp("CreateCacheEntry"),
+            headers: vec![("authorization", foreign.clone()), json_ct.clone()],
+            body: json!({"key":"n","version":VERSION}).to_string(),
+            status: StatusCode::UNAUTHORIZED,
+            contains: "\"unauthenticated\"",
+        },
+        Case {
+            name: "expired token",
+            method: "POST",
+            uri: twirp("GetCacheEntryDownloadURL"),
+            headers: vec![("authorization", expired.clone()), json_ct.clone()],
+            body: json!({"key":"kept","version":VERSION}).to_string(),
+            status: StatusCode::UNAUTHORIZED,
+            contains: "expired",
+        },
+        Case {
+            name: "key over 512 chars",
+            method: "POST",
+            uri: twirp("CreateCacheEntry"),
+            headers: vec![bearer.clone(), json_ct.clone()],
+            body: json!({"key": long_key, "version":VERSION}).to_string(),
+            status: StatusCode::BAD_REQUEST,
+            contains: "\"invalid_argument\"",
+        },
+        Case {
+            name: "empty version",
+            method: "POST",
+            uri: twirp("CreateCacheEntry"),
+            headers: vec![bearer.clone(), json_ct.clone()],
+            body: json!({"key":"n"}).to_string(),
+            status: StatusCode::BAD_REQUEST,
+            contains: "\"invalid_argument\"",
+        },
+        Case {
+            name: "second create",
+            method: "POST",
+            uri: twirp("CreateCacheEntry"),
+            headers: vec![bearer.clone(), json_ct.clone()],
+            body: json!({"key":"kept","version":VERSION}).to_string(),
+            status: StatusCode::CONFLICT,
+            contains: "\"already_exists\"",
+        },
+        Case {
+            name: "finalize with nothing uploaded",
+            method: "POST",
+            uri: twirp("FinalizeCacheEntryUpload"),
+            headers: vec![bearer.clone(), json_ct.clone()],
+            body: json!({"key":"pending","version":VERSION,"size_bytes":"3"}).to_string(),
+            status: StatusCode::BAD_REQUEST,
+            contains: "nothing was uploaded",
+        },
+        Case {
+            name: "finalize unknown entry",
+            method: "POST",
+            uri: twirp("FinalizeCacheEntryUpload"),
+            headers: vec![bearer.clone(), json_ct.clone()],
+            body: json!({"key":"never","version":VERSION,"size_bytes":1}).to_string(),
+            status: StatusCode::NOT_FOUND,
+            contains: "\"not_found\"",
+        },
+        Case {
+            name: "finalize finalized entry",
+            method: "POST",
+            uri: twirp("FinalizeCacheEntryUpload"),
+            headers: vec![bearer.clone(), json_ct.clone()],
+            body: json!({"key":"kept","version":VERSION,"size_bytes":10}).to_string(),
+            status: StatusCode::CONFLICT,
+            contains: "\"already_exists\"",
+        },
+        Case {
+            name: "size_bytes not a number",
+            method: "POST",
+            uri: twirp("FinalizeCacheEntryUpload"),
+            headers: vec![bearer.clone(), json_ct.clone()],
+            body: r#"{"key":"pending","version":"v","size_bytes":"ten"}"#.into(),
+            status: StatusCode::BAD_REQUEST,
+            contains: "\"malformed\"",
+        },
+        Case {
+            name: "block list names unknown block",
+            method: "PUT",
+            uri: format!("{up}&comp=blocklist"),
+            headers: vec![],
+            body: "<BlockList><Latest>QQ==</Latest><Latest>Wg==</Latest></BlockList>".into(),
+            status: StatusCode::BAD_REQUEST,
+            contains: "InvalidBlockList",
+        },
+        Case {
+            name: "block list not XML",
+            method: "PUT",
+            uri: format!("{up}&comp=blocklist"),
+            headers: vec![],
+            body: "[]".into(),
+            status: StatusCode::BAD_REQUEST,
+            contains: "InvalidBlockList",
+        },
+        Case {
+            name: "put blob without blob type",
+            method: "PUT",
+            uri: up.clone(),
+            headers: vec![],
+            body: "abc".into(),
+            status: StatusCode::BAD_REQUEST,
+            contains: "InvalidInput",
+        },
+        Case {
+            name: "unsupported comp",
+            method: "PUT",
+            uri: format!("{up}&comp=appendblock"),
+            headers: vec![],
+            body: "abc".into(),
+            status: StatusCode::BAD_REQUEST,
+            contains: "UnsupportedQueryParameter",
+        },
+        Case {
+            name: "range past end",
+            method: "GET",
+            uri: dl.clone(),
+            headers: vec![("x-ms-range", "bytes=10-20".into())],
+            body: String::new(),
+            status: StatusCode::RANGE_NOT_SATISFIABLE,
+            contains: "InvalidRange",
+        },
+        Case {
+            name: "tampered signature",
+            method: "GET",
+            uri: tampered,
+            headers: vec![],
+            body: String::new(),
+            status: StatusCode::FORBIDDEN,
+            contains: "AuthenticationFailed",
+        },
+        Case {
+            name: "no signature",
+            method: "GET",
+            uri: dl_id.clone(),
+            headers: vec![],
+            body: String::new(),
+            status: StatusCode::FORBIDDEN,
+            contains: "AuthenticationFailed",
+        },
+        Case {
+            name: "read URL used to write",
+            method: "PUT",
+            uri: dl.clone(),
+            headers: vec![("x-ms-blob-type", "BlockBlob".into())],
+            body: "evil".into(),
+            status: StatusCode::FORBIDDEN,
+            contains: "AuthenticationFailed",
+        },
+        Case {
+            name: "write URL used to read",
+            method: "GET",
+            uri: up.clone(),
+            headers: vec![],
+            body: String::new(),
+            status: StatusCode::FORBIDDEN,
+            contains: "AuthenticationFailed",
+        },
+    ];
+    let before = s.stored().await;
+    for c in cases {
+        let headers: Vec<(&str, &str)> = c.headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let r = s.call(c.method, &c.uri, &headers, c.body.clone()).await;
+        assert_eq!(r.status, c.status, "{}: {}", c.name, r.text());
+        assert!(
+            r.text().contains(c.contains),
+            "{}: body {:?} lacks {:?}",
+            c.name,
+            r.text(),
+            c.contains
+        );
+        if c.uri.starts_with("/blob/") {
+            assert!(
+                r.headers.contains_key("x-ms-request-id"),
+                "{}: no x-ms-request-id",
+                c.name
+            );
+        }
+        assert_eq!(
+            s.stored().await,
+            before,
+            "{}: stored entries changed",
+            c.name
+        );
+    }
+    assert_eq!(s.restore(&t, "kept", &[]).await.unwrap().1, b"kept-bytes");
+}
+
+#[tokio::test]
+async fn expired_signed_urls_are_rejected() {
+    let mut c = config();
+    c.url_ttl = chrono::Duration::seconds(-5);
+    let s = service_with(c).await;
+    let t = s.token(MAIN, &[]);
+    let r = s
+        .twirp(
+            "CreateCacheEntry",
+            &t,
+            json!({"key": "k", "version": VERSION}),
+        )
+        .await;
+    let up = Svc::path_of(r.json()["signed_upload_url"].as_str().unwrap());
+    let put = s
+        .call("PUT", &up, &[("x-ms-blob-type", "BlockBlob")], "abc")
+        .await;
+    assert_eq!(put.status, StatusCode::FORBIDDEN);
+    assert!(put.text().contains("expired"));
+}
+
+#[tokio::test]
+async fn write_and_read_denials_use_githubs_messages() {
+    let s = service().await;
+    let ro = s.read_only_token(&[MAIN]);
+    let r = s
+        .twirp(
+            "CreateCacheEntry",
+            &ro,
+            json!({"key": "k", "version": VERSION}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.json()["ok"], false);
+    assert!(
+        r.json()["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("cache write denied:")
+    );
+    let none = s.read_only_token(&[]);
+    let r = s
+        .twirp(
+            "GetCacheEntryDownloadURL",
+            &none,
+            json!({"key": "k", "version": VERSION}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert!(r.text().contains("cache read denied:"));
+}
+
+#[tokio::test]
+async fn path_like_keys_are_plain_keys() {
+    let s = service().await;
+    let t = s.token(MAIN, &[]);
+    for key in ["../x", "../../etc/passwd", "a/../../b", "/abs"] {
+        s.save(&t, key, key.as_bytes()).await;
+        assert_eq!(s.restore(&t, key, &[]).await.unwrap().1, key.as_bytes());
+    }
+}
+
+#[tokio::test]
+async fn concurrent_finalize_has_one_winner() {
+    let s = service().await;
+    let t = s.token(MAIN, &[]);
+    let r = s
+        .twirp(
+            "CreateCacheEntry",
+            &t,
+            json!({"key": "race", "version": VERSION}),
+        )
+        .await;
+    let up = Svc::path_of(r.json()["signed_upload_url"].as_str().unwrap());
+    let data = vec![7u8; 1 << 20];
+    s.call("PUT", &up, &[("x-ms-blob-type", "BlockBlob")], data.clone())
+        .await;
+    let body = json!({"key": "race", "version": VERSION, "size_bytes": data.len()});
+    let calls = (0..8).map(|_| s.twirp("FinalizeCacheEntryUpload", &t, body.clone()));
+    let results = futures::future::join_all(calls).await;
+    let ok = results
+        .iter()
+        .filter(|r| r.status == StatusCode::OK)
+        .count();
+    let conflict = results
+        .iter()
+        .filter(|r| r.status == StatusCode::CONFLICT)
+        .count();
+    assert_eq!((ok, conflict), (1, 7));
+    assert_eq!(s.restore(&t, "race", &[]).await.unwrap().1, data);
+}
+
+#[tokio::test]
+async fn concurrent_create_has_one_winner() {
+    let s = service().await;
+    let t = s.token(MAIN, &[]);
+    let calls = (0..8).map(|_| {
+        s.twirp(
+            "CreateCacheEntry",
+            &t,
+            json!({"key": "same", "version": VERSION}),
+        )
+    });
+    let results = futures::future::join_all(calls).await;
+    let ok = results
+        .iter()
+        .filter(|r| r.status == StatusCode::OK)
+        .count();
+    assert_eq!(ok, 1);
+    assert!(
+        results
+            .iter()
+            .filter(|r| r.status != StatusCode::OK)
+            .all(|r| r.json()["code"] == "already_exists")
+    );
+}
+
+#[tokio::test]
+async fn wrong_size_finalize_keeps_the_reservation_usable() {
+    let s = service().await;
+    let t = s.token(MAIN, &[]);
+    let r = s
+        .twirp(
+            "CreateCacheEntry",
+            &t,
+            json!({"key": "k", "version": VERSION}),
+        )
+        .await;
+    let up = Svc::path_of(r.json()["signed_upload_url"].as_str().unwrap());
+    s.call("PUT", &up, &[("x-ms-blob-type", "BlockBlob")], "abcd")
+        .await;
+    let bad = s
+        .twirp(
+            "FinalizeCacheEntryUpload",
+            &t,
+            json!({"key": "k", "version": VERSION, "size_bytes": 5}),
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(bad.text().contains("does not match"));
+    assert!(s.restore(&t, "k", &[]).await.is_none());
+    let good = s
+        .twirp(
+            "FinalizeCacheEntryUpload",
+            &t,
+            json!({"key": "k", "version": VERSION, "size_bytes": 4}),
+        )
+        .await;
+    assert_eq!(good.status, StatusCode::OK);
+    assert_eq!(s.restore(&t, "k", &[]).await.unwrap().1, b"abcd");
+}
