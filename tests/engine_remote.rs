@@ -43,6 +43,7 @@ async fn unreachable_remote_buildkit_is_named() {
 async fn gha_export_on_this_daemon_fails_before_building_and_names_the_drivers_that_can() {
     let host = host();
     let mut req = request("cached");
+    req.driver = DriverChoice::Docker;
     req.cache_to = vec![cache_entry(
         CacheType::Gha,
         &[
@@ -113,4 +114,52 @@ async fn gha_cache_round_trip_through_remote_buildkit() {
             step.name
         );
     }
+}
+
+#[tokio::test]
+async fn builder_container_that_cannot_start_is_removed_and_named() {
+    let host = host();
+    let docker = host.docker().unwrap();
+    let mut req = request("cached");
+    req.cache_to = vec![cache_entry(
+        CacheType::Gha,
+        &[
+            ("scope", "x"),
+            ("url_v2", "http://127.0.0.1:9/"),
+            ("version", "2"),
+        ],
+    )];
+    // auto falls back to a BuildKit container; this image has no buildkitd, and these
+    // machines refuse privileged containers, so starting it fails either way.
+    req.builder.image = base_image();
+    req.builder.name = unique("lc-builder");
+    let err = run(&req, &host, &mut Recorder::default())
+        .await
+        .unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.contains("docker-container") && msg.contains(&req.builder.name),
+        "{msg}"
+    );
+    assert!(
+        docker
+            .inspect_container(&req.builder.name, None)
+            .await
+            .is_err(),
+        "the container must be gone"
+    );
+    let volumes = docker
+        .list_volumes(None::<bollard::query_parameters::ListVolumesOptions>)
+        .await
+        .unwrap();
+    let names: Vec<String> = volumes
+        .volumes
+        .unwrap_or_default()
+        .into_iter()
+        .map(|v| v.name)
+        .collect();
+    assert!(
+        !names.iter().any(|n| n.starts_with(&req.builder.name)),
+        "{names:?}"
+    );
 }

@@ -138,7 +138,15 @@ fn auto_takes_docker_only_when_it_can_honour_every_cache_entry() {
     };
     assert_eq!(choose(&req, &graphdriver()).unwrap().driver, "docker");
 
+    // gha export needs a BuildKit container here.
     req.cache_to = vec![gha("s")];
+    assert_eq!(
+        choose(&req, &graphdriver()).unwrap().driver,
+        "docker-container"
+    );
+
+    // ... unless something only the daemon can do is asked for as well.
+    req.load = true;
     let err = choose(&req, &graphdriver()).unwrap_err();
     let msg = err.to_string();
     assert!(
@@ -157,6 +165,7 @@ fn auto_takes_docker_only_when_it_can_honour_every_cache_entry() {
             && msg.contains("remote"),
         "{msg}"
     );
+    req.load = false;
 
     let containerd = DaemonFacts {
         containerd_store: true,

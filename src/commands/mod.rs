@@ -1,8 +1,8 @@
 //! One module per subcommand, each with its clap `Args` and an async `run`.
 
 pub mod action;
-pub mod bench;
 pub mod advise;
+pub mod bench;
 pub mod build;
 pub mod expose;
 pub mod post;

@@ -182,9 +182,14 @@ pub fn choose(req: &BuildRequest, facts: &DaemonFacts) -> Result<Capabilities, E
     match &req.driver {
         DriverChoice::Auto => {
             if docker.gaps(req).is_empty() {
-                Ok(docker)
-            } else {
-                Err(container_unavailable(&docker, req))
+                return Ok(docker);
+            }
+            // The daemon's BuildKit cannot do it: a BuildKit container can, if it can do
+            // everything else that was asked.
+            let container = Capabilities::standalone("docker-container");
+            match container.gaps(req).is_empty() {
+                true => Ok(container),
+                false => Err(container_unavailable(&docker, req)),
             }
         }
         DriverChoice::Docker => match unsupported("docker", &docker, req) {
@@ -195,11 +200,10 @@ pub fn choose(req: &BuildRequest, facts: &DaemonFacts) -> Result<Capabilities, E
             let caps = Capabilities::standalone("remote");
             unsupported("remote", &caps, req).map_or(Ok(caps), Err)
         }
-        DriverChoice::DockerContainer { .. } => Err(EngineError::Unsupported {
-            driver: "docker-container",
-            what: "starting a BuildKit container is not implemented yet".to_owned(),
-            hint: "run buildkitd yourself and use driver remote".to_owned(),
-        }),
+        DriverChoice::DockerContainer => {
+            let caps = Capabilities::standalone("docker-container");
+            unsupported("docker-container", &caps, req).map_or(Ok(caps), Err)
+        }
     }
 }
 

@@ -10,7 +10,7 @@ use base64::Engine as _;
 use super::error::EngineError;
 use super::outcome::Outcome;
 use super::progress::EventSink;
-use super::request::{BuildRequest, DriverChoice, Output, RegistryAuth};
+use super::request::{BuildRequest, BuilderSpec, DriverChoice, Output, RegistryAuth};
 use super::transport::DockerHost;
 use crate::plan::{self, BuildContext, BuildPlan, NetworkMode, OutputType, SecretSource};
 use crate::secret::Secret;
@@ -67,20 +67,12 @@ impl BuildRequest {
             driver: match &p.driver {
                 plan::DriverChoice::Auto { .. } => DriverChoice::Auto,
                 plan::DriverChoice::Docker => DriverChoice::Docker,
-                plan::DriverChoice::DockerContainer {
-                    builder_image,
-                    builder_name,
-                } => DriverChoice::DockerContainer {
-                    image: builder_image.clone(),
-                    name: builder_name
-                        .clone()
-                        .unwrap_or_else(|| "layercache".to_owned()),
-                    security_opts: Vec::new(),
-                },
+                plan::DriverChoice::DockerContainer { .. } => DriverChoice::DockerContainer,
                 plan::DriverChoice::Remote { endpoint } => DriverChoice::Remote {
                     endpoint: endpoint.clone(),
                 },
             },
+            builder: builder_spec(&p.driver),
         })
     }
 }
@@ -90,6 +82,25 @@ impl BuildRequest {
 pub async fn run_plan(plan: &BuildPlan, sink: &mut dyn EventSink) -> Result<Outcome, EngineError> {
     let req = BuildRequest::from_plan(plan)?;
     super::run::run(&req, &DockerHost::from_env()?, sink).await
+}
+
+fn builder_spec(driver: &plan::DriverChoice) -> BuilderSpec {
+    let mut spec = BuilderSpec::default();
+    if let plan::DriverChoice::Auto {
+        builder_image,
+        builder_name,
+    }
+    | plan::DriverChoice::DockerContainer {
+        builder_image,
+        builder_name,
+    } = driver
+    {
+        spec.image.clone_from(builder_image);
+        if let Some(name) = builder_name {
+            spec.name.clone_from(name);
+        }
+    }
+    spec
 }
 
 /// `type=docker` without a destination is a load; `type=image|registry` with push is a

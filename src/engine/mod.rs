@@ -2,6 +2,7 @@
 //! packs the context, solves through BuildKit's control API with a session of our own,
 //! streams progress as [`BuildEvent`]s, loads or pushes, and returns an [`Outcome`].
 
+mod container;
 mod context;
 mod dockerfile;
 pub mod dockerignore;
@@ -17,6 +18,7 @@ mod run;
 mod session;
 mod transport;
 
+pub use container::remove_builder;
 pub use context::{PackedContext, pack};
 pub use dockerfile::locate_step;
 pub use driver::{Capabilities, DaemonFacts, choose};
@@ -26,6 +28,8 @@ pub use frontend::{SolveInputs, entry as cache_entry_for_buildkit, frontend_attr
 pub use outcome::Outcome;
 pub use progress::{BuildEvent, EventSink, Recorder, StepRecord, is_dockerfile_step};
 pub use push::{registry_host, split_tag};
-pub use request::{BuildRequest, CacheEntry, CacheType, DriverChoice, Output, RegistryAuth};
+pub use request::{
+    BuildRequest, BuilderSpec, CacheEntry, CacheType, DriverChoice, Output, RegistryAuth,
+};
 pub use run::{prune_remote, run};
 pub use transport::DockerHost;

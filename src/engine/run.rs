@@ -70,7 +70,18 @@ async fn connect(
         "driver {} (Engine {}, {store} image store)",
         caps.driver, facts.engine_version
     )));
-    Ok((caps, host.control().await?, Some(docker)))
+    let control = match caps.driver {
+        "docker-container" => {
+            let b = &req.builder;
+            sink.event(BuildEvent::Phase(format!(
+                "builder container {} from {}",
+                b.name, b.image
+            )));
+            super::container::builder(&docker, &b.image, &b.name, &b.security_opts).await?
+        }
+        _ => host.control().await?,
+    };
+    Ok((caps, control, Some(docker)))
 }
 
 /// Drop a remote BuildKit's whole build cache (tests and `bench` use it to start cold).
