@@ -56,11 +56,9 @@ pub async fn builder(
             false
         }
     };
-    if !running {
-        if let Err(e) = docker.start_container(name, None).await {
-            remove(docker, name).await;
-            return Err(fail("start", &e, run_hint));
-        }
+    if !running && let Err(e) = docker.start_container(name, None).await {
+        remove(docker, name).await;
+        return Err(fail("start", &e, run_hint));
     }
     connect_when_ready(docker, name).await
 }
