@@ -35,6 +35,13 @@ pub async fn run(
         None => pack(&req.context, req.dockerfile.as_deref())?,
     };
     let (caps, control, docker) = connect(req, host, sink).await?;
+    // Which cache (and, for gha, which scope) is read and written, without secrets.
+    for e in &req.cache_from {
+        sink.event(BuildEvent::Notice(format!("cache import: {}", e.describe())));
+    }
+    for e in &req.cache_to {
+        sink.event(BuildEvent::Notice(format!("cache export: {}", e.describe())));
+    }
     let mut outcome = solve_with_fallback(req, &caps, &control, &packed, sink).await?;
     outcome.context_bytes = packed.tar.len() as u64;
     outcome.context_files = packed.files;
