@@ -6,7 +6,7 @@ mod engine_support;
 
 use bollard::query_parameters::{PruneBuildOptions, RemoveImageOptions};
 use engine_support::*;
-use layercache::engine::{CacheType, Recorder, run};
+use layercache::engine::{BuildEvent, CacheType, Recorder, run};
 
 /// The manifest digest the registry itself reports for `repo:tag`.
 async fn registry_digest(registry: &str, repo: &str, tag: &str) -> String {
@@ -89,6 +89,12 @@ async fn registry_cache_round_trip_reports_every_expensive_step_cached() {
     second.cache_from = vec![cache_entry(CacheType::Registry, &[("ref", &image)])];
     let mut events = Recorder::default();
     let outcome = run(&second, &host, &mut events).await.unwrap();
+    let announced = format!("cache import: type=registry,ref={image}");
+    assert!(
+        events.0.contains(&BuildEvent::Notice(announced)),
+        "{:?}",
+        events.0
+    );
     let (cached, ran) = finished(&events.0);
     let expensive: Vec<_> = outcome
         .dockerfile_steps()

@@ -37,10 +37,16 @@ pub async fn run(
     let (caps, control, docker) = connect(req, host, sink).await?;
     // Which cache (and, for gha, which scope) is read and written, without secrets.
     for e in &req.cache_from {
-        sink.event(BuildEvent::Notice(format!("cache import: {}", e.describe())));
+        sink.event(BuildEvent::Notice(format!(
+            "cache import: {}",
+            e.describe()
+        )));
     }
     for e in &req.cache_to {
-        sink.event(BuildEvent::Notice(format!("cache export: {}", e.describe())));
+        sink.event(BuildEvent::Notice(format!(
+            "cache export: {}",
+            e.describe()
+        )));
     }
     let mut outcome = solve_with_fallback(req, &caps, &control, &packed, sink).await?;
     outcome.context_bytes = packed.tar.len() as u64;
@@ -173,11 +179,14 @@ async fn solve_once(
         dockerfile_name: &packed.dockerfile_name,
     };
     let solve_req = solve_request(req, caps, &inputs);
+    // Never log the request itself: cache attributes carry tokens.
+    tracing::debug!(driver = caps.driver, %build_ref, context_bytes = packed.tar.len(), "buildkit: solve");
     let started = Instant::now();
     let mut tracker = Tracker::default();
     let result = solve_streaming(control, solve_req, &build_ref, &mut tracker, sink).await;
     let solve = started.elapsed();
     session.close();
+    tracing::debug!(%build_ref, ok = result.is_ok(), ms = solve.as_millis() as u64, "buildkit: solve ended");
     let response = result.map_err(|message| failure(message, &tracker, packed))?;
     let exporter_response: std::collections::BTreeMap<String, String> =
         response.exporter_response.into_iter().collect();

@@ -81,6 +81,7 @@ impl DockerHost {
 
     /// `POST <path>` with `Upgrade: h2c`; returns the raw connection after `101`.
     async fn upgrade(&self, path: &str) -> io::Result<Upgraded> {
+        tracing::debug!(host = %self.describe(), %path, "docker: POST with Upgrade: h2c");
         match self {
             Self::Unix(p) => upgrade_on(tokio::net::UnixStream::connect(p).await?, path).await,
             Self::Tcp(a) => upgrade_on(tokio::net::TcpStream::connect(a).await?, path).await,

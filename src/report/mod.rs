@@ -4,8 +4,10 @@
 
 mod annotation;
 mod outputs;
+mod progress_log;
 mod summary;
 
 pub use annotation::failure_annotation;
 pub use outputs::{BuildOutputs, metadata};
+pub use progress_log::PlainProgress;
 pub use summary::summary_markdown;
