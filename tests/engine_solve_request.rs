@@ -250,6 +250,21 @@ fn inputs_this_buildkit_cannot_honour_are_errors() {
             "build-contexts",
         ),
     ];
+    let mut cases = cases;
+    cases.push((
+        BuildRequest {
+            cache_from: vec![cache_entry(CacheType::Local, &[("src", "/tmp/c")])],
+            ..Default::default()
+        },
+        "type=local",
+    ));
+    cases.push((
+        BuildRequest {
+            build_contexts: [("lib".into(), "../lib".into())].into(),
+            ..Default::default()
+        },
+        "local directories (lib)",
+    ));
     for (mut req, needle) in cases {
         req.driver = DriverChoice::Docker;
         let msg = choose(&req, &facts).unwrap_err().to_string();

@@ -117,7 +117,20 @@ impl Capabilities {
     /// Every reason this BuildKit cannot run `req` as asked (empty: it can).
     pub fn gaps(&self, req: &BuildRequest) -> Vec<String> {
         let mut gaps = Vec::new();
-        for e in &req.cache_from {
+        let local_cache = req
+            .cache_from
+            .iter()
+            .chain(&req.cache_to)
+            .any(|e| e.kind == CacheType::Local);
+        if local_cache {
+            // BuildKit reads and writes local cache through a content store served by the
+            // client's session, which layercache does not serve yet.
+            gaps.push(
+                "type=local cache is not implemented in layercache yet (use registry or gha)"
+                    .to_owned(),
+            );
+        }
+        for e in req.cache_from.iter().filter(|e| e.kind != CacheType::Local) {
             if !self.cache_import.contains(&e.kind) {
                 gaps.push(format!(
                     "cache-from type={} is not supported",
@@ -125,7 +138,7 @@ impl Capabilities {
                 ));
             }
         }
-        for e in &req.cache_to {
+        for e in req.cache_to.iter().filter(|e| e.kind != CacheType::Local) {
             if !self.cache_export.contains(&e.kind) {
                 gaps.push(format!(
                     "cache-to type={} is not supported",
@@ -141,6 +154,19 @@ impl Capabilities {
         }
         if req.platforms.len() > 1 && !self.multi_platform {
             gaps.push("several platforms need the containerd image store".to_owned());
+        }
+        let local_contexts: Vec<&str> = req
+            .build_contexts
+            .iter()
+            .filter(|(_, v)| !v.contains("://"))
+            .map(|(k, _)| k.as_str())
+            .collect();
+        if !local_contexts.is_empty() {
+            gaps.push(format!(
+                "build-contexts from local directories ({}) are not implemented in layercache yet; \
+                 docker-image:// and URL contexts are",
+                local_contexts.join(", ")
+            ));
         }
         if !req.build_contexts.is_empty() && !self.named_contexts {
             gaps.push("build-contexts need BuildKit 0.10 or newer".to_owned());
