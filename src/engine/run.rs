@@ -181,10 +181,8 @@ async fn solve_once(
     let solve_req = solve_request(req, caps, &inputs);
     // Never log the request itself: cache attributes carry tokens.
     tracing::debug!(driver = caps.driver, %build_ref, context_bytes = packed.tar.len(), "buildkit: solve");
-    let started = Instant::now();
     let mut tracker = Tracker::default();
-    let result = solve_streaming(control, solve_req, &build_ref, &mut tracker, sink).await;
-    let solve = started.elapsed();
+    let (result, solve) = solve_streaming(control, solve_req, &build_ref, &mut tracker, sink).await;
     session.close();
     tracing::debug!(%build_ref, ok = result.is_ok(), ms = solve.as_millis() as u64, "buildkit: solve ended");
     let response = result.map_err(|message| failure(message, &tracker, packed))?;
@@ -231,14 +229,16 @@ fn import_warnings(tracker: &Tracker, sink: &mut dyn EventSink) -> Vec<String> {
     out
 }
 
-/// Run `Control.Solve` and follow `Control.Status` for the same ref until both end.
+/// Run `Control.Solve` and follow `Control.Status` for the same ref until both end; also
+/// returns how long BuildKit took to answer the solve.
 async fn solve_streaming(
     control: &ControlClient<Channel>,
     solve_req: SolveRequest,
     build_ref: &str,
     tracker: &mut Tracker,
     sink: &mut dyn EventSink,
-) -> Result<SolveResponse, String> {
+) -> (Result<SolveResponse, String>, Duration) {
+    let started = Instant::now();
     let mut solver = control.clone();
     let mut solve = tokio::spawn(async move { solver.solve(solve_req).await });
     let mut status_client = control.clone();
@@ -246,47 +246,50 @@ async fn solve_streaming(
         r#ref: build_ref.to_owned(),
     };
     let mut status = tokio::spawn(async move { status_client.status(status_req).await });
-    let mut stream = None;
-    let mut result = None;
-    loop {
+    // `None` while the status call has not answered; `Some(None)` once it is over.
+    let mut stream: Option<Option<StatusStream>> = None;
+    let result = loop {
         tokio::select! {
-            r = &mut solve, if result.is_none() => {
-                result = Some(r.map_err(|e| e.to_string()).and_then(|r| r.map(|r| r.into_inner()).map_err(|s| s.message().to_owned())));
-                if stream.is_none() { break; }
-            }
-            s = &mut status, if stream.is_none() => match s {
-                Ok(Ok(resp)) => stream = Some(resp.into_inner()),
-                _ => if result.is_some() { break } else { stream = None; status = tokio::spawn(std::future::pending()); },
-            },
-            msg = next_status(&mut stream), if stream.is_some() => match msg {
+            r = &mut solve => break r.map_err(|e| e.to_string()).and_then(|r| r.map(|r| r.into_inner()).map_err(|s| s.message().to_owned())),
+            s = &mut status, if stream.is_none() => stream = Some(s.ok().and_then(Result::ok).map(|r| r.into_inner())),
+            msg = next_status(&mut stream), if matches!(stream, Some(Some(_))) => match msg {
                 Some(m) => tracker.apply(&m, sink),
-                None => { stream = None; status = tokio::spawn(std::future::pending()); if result.is_some() { break; } }
+                None => stream = Some(None),
             },
         }
-        if result.is_some() && stream.is_none() {
-            break;
+    };
+    // BuildKit's own time ends with its answer; trailing status messages are ours.
+    let solve_time = started.elapsed();
+    if stream.is_none() {
+        // The status call may still wait for its first message; give it a moment so a fast
+        // (fully cached) build still reports its steps.
+        if let Ok(Ok(Ok(resp))) = tokio::time::timeout(Duration::from_secs(2), &mut status).await {
+            stream = Some(Some(resp.into_inner()));
         }
     }
+    status.abort();
     drain(&mut stream, tracker, sink).await;
-    result.unwrap_or_else(|| Err("the solve ended without a result".to_owned()))
+    (result, solve_time)
 }
 
+type StatusStream = tonic::Streaming<bollard::moby::buildkit::v1::StatusResponse>;
+
 async fn next_status(
-    stream: &mut Option<tonic::Streaming<bollard::moby::buildkit::v1::StatusResponse>>,
+    stream: &mut Option<Option<StatusStream>>,
 ) -> Option<bollard::moby::buildkit::v1::StatusResponse> {
     match stream {
-        Some(s) => s.message().await.ok().flatten(),
-        None => None,
+        Some(Some(s)) => s.message().await.ok().flatten(),
+        _ => None,
     }
 }
 
 /// Status messages can trail the solve result; take what arrives within a moment.
 async fn drain(
-    stream: &mut Option<tonic::Streaming<bollard::moby::buildkit::v1::StatusResponse>>,
+    stream: &mut Option<Option<StatusStream>>,
     tracker: &mut Tracker,
     sink: &mut dyn EventSink,
 ) {
-    while stream.is_some() {
+    while matches!(stream, Some(Some(_))) {
         match tokio::time::timeout(Duration::from_secs(2), next_status(stream)).await {
             Ok(Some(m)) => tracker.apply(&m, sink),
             _ => break,
