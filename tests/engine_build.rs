@@ -99,3 +99,29 @@ async fn build_secrets_reach_run_mounts_and_stay_out_of_the_image() {
         .unwrap_err();
     assert!(err.to_string().contains("token"), "{err}");
 }
+
+#[tokio::test]
+async fn tar_output_arrives_through_the_session() {
+    let host = host();
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("rootfs.tar");
+    let mut req = request("cached");
+    req.build_args.insert("RUN_ID".into(), unique("run"));
+    req.outputs = vec![layercache::engine::Output {
+        kind: "tar".into(),
+        attrs: [("dest".to_owned(), dest.display().to_string())].into(),
+    }];
+    run(&req, &host, &mut Recorder::default()).await.unwrap();
+    let mut archive = tar::Archive::new(std::fs::File::open(&dest).unwrap());
+    let names: Vec<String> = archive
+        .entries()
+        .unwrap()
+        .map(|e| e.unwrap().path().unwrap().display().to_string())
+        .collect();
+    for want in ["blob1", "blob2", "copy", "app.txt"] {
+        assert!(
+            names.iter().any(|n| n.trim_start_matches("./") == want),
+            "{want} missing in {names:?}"
+        );
+    }
+}

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use engine_support::cache_entry;
 use layercache::engine::{
     BuildRequest, CacheType, Capabilities, DaemonFacts, DriverChoice, EngineError, SolveInputs,
-    choose, solve_request,
+    TarDestination, choose, solve_request, tar_destination,
 };
 use layercache::secret::Secret;
 
@@ -145,8 +145,8 @@ fn auto_takes_docker_only_when_it_can_honour_every_cache_entry() {
         "docker-container"
     );
 
-    // ... unless something only the daemon can do is asked for as well.
-    req.load = true;
+    // ... unless the container cannot do everything else either.
+    req.ssh = vec!["default".into()];
     let err = choose(&req, &graphdriver()).unwrap_err();
     let msg = err.to_string();
     assert!(
@@ -165,7 +165,7 @@ fn auto_takes_docker_only_when_it_can_honour_every_cache_entry() {
             && msg.contains("remote"),
         "{msg}"
     );
-    req.load = false;
+    req.ssh.clear();
 
     let containerd = DaemonFacts {
         containerd_store: true,
@@ -185,12 +185,58 @@ fn auto_takes_docker_only_when_it_can_honour_every_cache_entry() {
         endpoint: "tcp://127.0.0.1:1234".into(),
     };
     assert_eq!(choose(&req, &graphdriver()).unwrap().driver, "remote");
+    // load and push with a standalone BuildKit: two exporters, the docker tar is loaded.
     req.load = true;
-    let msg = choose(&req, &graphdriver()).unwrap_err().to_string();
-    assert!(
-        msg.contains("driver remote") && msg.contains("load"),
-        "{msg}"
+    req.push = true;
+    let caps = choose(&req, &graphdriver()).unwrap();
+    assert_eq!(
+        tar_destination(&req, &caps),
+        Some(TarDestination::DaemonLoad)
     );
+    let solve = solve_request(&req, &caps, &INPUTS);
+    let kinds: Vec<&str> = solve.exporters.iter().map(|e| e.r#type.as_str()).collect();
+    assert_eq!(kinds, ["image", "docker"]);
+    assert_eq!(solve.exporter_deprecated, "");
+}
+
+#[test]
+fn tar_outputs_go_through_the_session_to_their_dest() {
+    let mut req = BuildRequest {
+        tags: vec!["r/a:1".into()],
+        ..Default::default()
+    };
+    req.outputs = vec![layercache::engine::Output {
+        kind: "tar".into(),
+        attrs: [("dest".to_owned(), "/tmp/out.tar".to_owned())].into(),
+    }];
+    let caps = choose(&req, &graphdriver()).unwrap();
+    assert_eq!(caps.driver, "docker");
+    assert_eq!(
+        tar_destination(&req, &caps),
+        Some(TarDestination::File("/tmp/out.tar".into()))
+    );
+    let solve = solve_request(&req, &caps, &INPUTS);
+    assert_eq!(solve.exporter_deprecated, "tar");
+    assert!(
+        solve.exporter_attrs_deprecated.is_empty(),
+        "{:?}",
+        solve.exporter_attrs_deprecated
+    );
+
+    req.outputs[0].kind = "oci".into();
+    assert_eq!(
+        choose(&req, &graphdriver()).unwrap().driver,
+        "docker-container"
+    );
+    req.driver = DriverChoice::Docker;
+    let msg = choose(&req, &graphdriver()).unwrap_err().to_string();
+    assert!(msg.contains("outputs type=oci is not supported"), "{msg}");
+    req.outputs[0].attrs.clear();
+    req.driver = DriverChoice::Remote {
+        endpoint: "tcp://127.0.0.1:1".into(),
+    };
+    let msg = choose(&req, &graphdriver()).unwrap_err().to_string();
+    assert!(msg.contains("needs dest=PATH"), "{msg}");
 }
 
 #[test]

@@ -189,14 +189,40 @@ impl Capabilities {
                     .to_owned(),
             );
         }
-        for o in &req.outputs {
-            gaps.push(format!(
-                "outputs type={} is not implemented in layercache yet",
-                o.kind
-            ));
+        gaps.extend(self.output_gaps(req));
+        gaps
+    }
+}
+
+impl Capabilities {
+    /// Which exporters this BuildKit has: Engine 20.10's graphdriver store knows only
+    /// `moby`, `local` and `tar` (moby `builder-next/worker`).
+    fn exporters(&self) -> &'static [&'static str] {
+        match (self.daemon_store, self.multi_platform) {
+            (true, false) => &["tar"],
+            _ => &["tar", "oci", "docker"],
         }
-        if req.load && !self.daemon_store {
-            gaps.push("load into the daemon is only implemented for driver docker".to_owned());
+    }
+
+    fn output_gaps(&self, req: &BuildRequest) -> Vec<String> {
+        let mut gaps = Vec::new();
+        if req.outputs.len() > 1 {
+            gaps.push("one entry in outputs at a time".to_owned());
+        }
+        for o in &req.outputs {
+            if o.kind == "local" {
+                gaps.push(
+                    "outputs type=local is not implemented in layercache yet (type=tar is)"
+                        .to_owned(),
+                );
+            } else if !self.exporters().contains(&o.kind.as_str()) {
+                gaps.push(format!("outputs type={} is not supported", o.kind));
+            } else if !o.attrs.contains_key("dest") {
+                gaps.push(format!("outputs type={} needs dest=PATH", o.kind));
+            }
+        }
+        if !req.outputs.is_empty() && (req.load || req.push) {
+            gaps.push("outputs cannot be combined with load or push".to_owned());
         }
         gaps
     }

@@ -10,6 +10,7 @@ mod driver;
 mod error;
 mod from_plan;
 mod frontend;
+mod load;
 mod outcome;
 mod progress;
 mod push;
@@ -24,7 +25,10 @@ pub use dockerfile::locate_step;
 pub use driver::{Capabilities, DaemonFacts, choose};
 pub use error::EngineError;
 pub use from_plan::{docker_config_auth, run_plan};
-pub use frontend::{SolveInputs, entry as cache_entry_for_buildkit, frontend_attrs, solve_request};
+pub use frontend::{
+    SolveInputs, TarDestination, entry as cache_entry_for_buildkit, frontend_attrs, solve_request,
+    tar_destination,
+};
 pub use outcome::Outcome;
 pub use progress::{BuildEvent, EventSink, Recorder, StepRecord, is_dockerfile_step};
 pub use push::{registry_host, split_tag};

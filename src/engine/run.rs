@@ -16,7 +16,8 @@ use tonic::transport::Channel;
 use super::context::{PackedContext, pack};
 use super::driver::{Capabilities, DaemonFacts, choose};
 use super::error::EngineError;
-use super::frontend::{SolveInputs, solve_request};
+use super::frontend::{SolveInputs, TarDestination, solve_request, tar_destination};
+use super::load::LoadTarget;
 use super::outcome::Outcome;
 use super::progress::{BuildEvent, EventSink, Tracker};
 use super::request::{BuildRequest, DriverChoice};
@@ -48,7 +49,29 @@ pub async fn run(
             e.describe()
         )));
     }
-    let mut outcome = solve_with_fallback(req, &caps, &control, &packed, sink).await?;
+    let load_target = match tar_destination(req, &caps) {
+        Some(TarDestination::DaemonLoad) => Some(LoadTarget::new()?),
+        _ => None,
+    };
+    let tar_dest = match (&load_target, tar_destination(req, &caps)) {
+        (Some(t), _) => Some(t.path().to_owned()),
+        (None, Some(TarDestination::File(p))) => Some(p),
+        (None, _) => None,
+    };
+    let solve = Solve {
+        req,
+        caps: &caps,
+        control: &control,
+        packed: &packed,
+        tar_dest,
+    };
+    let mut outcome = solve_with_fallback(&solve, sink).await?;
+    if let (Some(target), Some(docker)) = (&load_target, &docker) {
+        sink.event(BuildEvent::Phase(
+            "loading the image into the daemon".to_owned(),
+        ));
+        super::load::load(docker, target.path()).await?;
+    }
     outcome.context_bytes = packed.tar.len() as u64;
     outcome.context_files = packed.files;
     if let (true, Some(docker)) = (req.push && caps.daemon_store, &docker) {
@@ -67,7 +90,8 @@ async fn connect(
     if let DriverChoice::Remote { endpoint } = &req.driver {
         let caps = choose(req, &DaemonFacts::default())?;
         sink.event(BuildEvent::Phase(format!("driver remote ({endpoint})")));
-        return Ok((caps, remote_control(endpoint).await?, None));
+        let docker = if req.load { Some(host.docker()?) } else { None };
+        return Ok((caps, remote_control(endpoint).await?, docker));
     }
     let docker = host.docker()?;
     let facts = DaemonFacts::probe(&docker)
@@ -117,13 +141,11 @@ pub async fn prune_remote(endpoint: &str) -> Result<(), EngineError> {
 /// warn and solve again without exports (everything is cached, so this is quick). Old
 /// BuildKit does not know `ignore-error` itself.
 async fn solve_with_fallback(
-    req: &BuildRequest,
-    caps: &Capabilities,
-    control: &ControlClient<Channel>,
-    packed: &PackedContext,
+    solve: &Solve<'_>,
     sink: &mut dyn EventSink,
 ) -> Result<Outcome, EngineError> {
-    match solve_once(req, caps, control, packed, sink).await {
+    let req = solve.req;
+    match solve_once(solve, sink).await {
         Err(Failure {
             error,
             cache_export: true,
@@ -136,9 +158,15 @@ async fn solve_with_fallback(
             sink.event(BuildEvent::Warning(warning.clone()));
             let mut retry = req.clone();
             retry.cache_to.clear();
-            let mut outcome = solve_once(&retry, caps, control, packed, sink)
-                .await
-                .map_err(|f| f.error)?;
+            let mut outcome = solve_once(
+                &Solve {
+                    req: &retry,
+                    ..solve.clone()
+                },
+                sink,
+            )
+            .await
+            .map_err(|f| f.error)?;
             outcome.warnings.push(warning);
             Ok(outcome)
         }
@@ -151,13 +179,24 @@ struct Failure {
     cache_export: bool,
 }
 
-async fn solve_once(
-    req: &BuildRequest,
-    caps: &Capabilities,
-    control: &ControlClient<Channel>,
-    packed: &PackedContext,
-    sink: &mut dyn EventSink,
-) -> Result<Outcome, Failure> {
+/// Everything one solve needs besides the event sink.
+#[derive(Clone)]
+struct Solve<'a> {
+    req: &'a BuildRequest,
+    caps: &'a Capabilities,
+    control: &'a ControlClient<Channel>,
+    packed: &'a PackedContext,
+    tar_dest: Option<std::path::PathBuf>,
+}
+
+async fn solve_once(solve: &Solve<'_>, sink: &mut dyn EventSink) -> Result<Outcome, Failure> {
+    let Solve {
+        req,
+        caps,
+        control,
+        packed,
+        ..
+    } = *solve;
     let fail = |error| Failure {
         error,
         cache_export: false,
@@ -166,6 +205,7 @@ async fn solve_once(
         context_tar: packed.tar.clone(),
         secrets: req.secrets.clone(),
         registry_auth: req.registry_auth.clone(),
+        tar_dest: solve.tar_dest.clone(),
     };
     let session = Session::start(control, services).await.map_err(fail)?;
     let build_ref = uuid::Uuid::new_v4().simple().to_string();
