@@ -17,6 +17,7 @@ mod push;
 mod request;
 mod run;
 mod session;
+mod solve;
 mod transport;
 
 pub use container::remove_builder;
