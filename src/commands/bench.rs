@@ -119,6 +119,14 @@ fn table(cold: &Outcome, warm: &[Outcome]) -> String {
         pct(cold.cached_percent()),
         pct(Some(warm_cached))
     );
+    out.push_str(&verdicts(warm, w_over, ratio));
+    out
+}
+
+/// Steps a warm build did not take from cache, and the two numbers against their targets.
+fn verdicts(warm: &[Outcome], w_over: Duration, ratio: f64) -> String {
+    let ms = |d: Duration| format!("{:.0} ms", d.as_secs_f64() * 1000.0);
+    let mut out = String::new();
     if let Some(last) = warm.last() {
         for s in last
             .dockerfile_steps()

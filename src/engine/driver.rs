@@ -116,6 +116,13 @@ impl Capabilities {
 
     /// Every reason this BuildKit cannot run `req` as asked (empty: it can).
     pub fn gaps(&self, req: &BuildRequest) -> Vec<String> {
+        let mut gaps = self.cache_gaps(req);
+        gaps.extend(self.feature_gaps(req));
+        gaps.extend(self.output_gaps(req));
+        gaps
+    }
+
+    fn cache_gaps(&self, req: &BuildRequest) -> Vec<String> {
         let mut gaps = Vec::new();
         let local_cache = req
             .cache_from
@@ -152,6 +159,11 @@ impl Capabilities {
                 req.cache_to.len()
             ));
         }
+        gaps
+    }
+
+    fn feature_gaps(&self, req: &BuildRequest) -> Vec<String> {
+        let mut gaps = Vec::new();
         if req.platforms.len() > 1 && !self.multi_platform {
             gaps.push("several platforms need the containerd image store".to_owned());
         }
@@ -189,7 +201,6 @@ impl Capabilities {
                     .to_owned(),
             );
         }
-        gaps.extend(self.output_gaps(req));
         gaps
     }
 }

@@ -72,6 +72,32 @@ pub fn frontend_attrs(req: &BuildRequest, inputs: &SolveInputs<'_>) -> HashMap<S
     if !req.platforms.is_empty() {
         a.insert("platform".to_owned(), req.platforms.join(","));
     }
+    a.extend(run_options(req));
+    for attest in &req.attests {
+        // `type=provenance,mode=max` → `attest:provenance` = `mode=max` (buildx build/opt.go).
+        let mut fields = attest.split(',');
+        if let Some(kind) = fields.next().and_then(|f| f.strip_prefix("type=")) {
+            a.insert(
+                format!("attest:{kind}"),
+                fields.collect::<Vec<_>>().join(","),
+            );
+        }
+    }
+    if !req.cache_from.is_empty() {
+        a.insert(
+            "cache-imports".to_owned(),
+            cache_imports_json(&req.cache_from),
+        );
+    }
+    for (name, value) in &req.build_contexts {
+        a.insert(format!("context:{name}"), value.clone());
+    }
+    a
+}
+
+/// Attributes for how RUN steps execute and what they may reuse.
+fn run_options(req: &BuildRequest) -> HashMap<String, String> {
+    let mut a = HashMap::new();
     if req.no_cache {
         a.insert("no-cache".to_owned(), String::new());
     } else if !req.no_cache_filters.is_empty() {
@@ -99,25 +125,6 @@ pub fn frontend_attrs(req: &BuildRequest, inputs: &SolveInputs<'_>) -> HashMap<S
     }
     if let Some(c) = &req.cgroup_parent {
         a.insert("cgroup-parent".to_owned(), c.clone());
-    }
-    for attest in &req.attests {
-        // `type=provenance,mode=max` → `attest:provenance` = `mode=max` (buildx build/opt.go).
-        let mut fields = attest.split(',');
-        if let Some(kind) = fields.next().and_then(|f| f.strip_prefix("type=")) {
-            a.insert(
-                format!("attest:{kind}"),
-                fields.collect::<Vec<_>>().join(","),
-            );
-        }
-    }
-    if !req.cache_from.is_empty() {
-        a.insert(
-            "cache-imports".to_owned(),
-            cache_imports_json(&req.cache_from),
-        );
-    }
-    for (name, value) in &req.build_contexts {
-        a.insert(format!("context:{name}"), value.clone());
     }
     a
 }

@@ -226,34 +226,39 @@ async fn solve_once(solve: &Solve<'_>, sink: &mut dyn EventSink) -> Result<Outco
     session.close();
     tracing::debug!(%build_ref, ok = result.is_ok(), ms = solve.as_millis() as u64, "buildkit: solve ended");
     let response = result.map_err(|message| failure(message, &tracker, packed))?;
+    let mut outcome = outcome_of(response, caps, &tracker, sink);
+    outcome.tags = req.tags.clone();
+    outcome.build_ref = build_ref;
+    outcome.solve = solve;
+    Ok(outcome)
+}
+
+/// What BuildKit answered, with ids named the same whatever the BuildKit version.
+fn outcome_of(
+    response: bollard::moby::buildkit::v1::SolveResponse,
+    caps: &Capabilities,
+    tracker: &Tracker,
+    sink: &mut dyn EventSink,
+) -> Outcome {
     let exporter_response: std::collections::BTreeMap<String, String> =
         response.exporter_response.into_iter().collect();
+    let manifest = exporter_response.get("containerimage.digest").cloned();
     // Engine 20.10's moby exporter reports the image id as `containerimage.digest`; newer
     // BuildKit reports the config digest separately and the manifest as the digest.
-    let image_id = exporter_response
-        .get("containerimage.config.digest")
-        .or_else(|| {
-            exporter_response
-                .get("containerimage.digest")
-                .filter(|_| caps.daemon_store)
-        })
-        .cloned();
-    let warnings = import_warnings(&tracker, sink);
-    Ok(Outcome {
+    let image_id = match exporter_response.get("containerimage.config.digest") {
+        Some(config) => Some(config.clone()),
+        None if caps.daemon_store => manifest.clone(),
+        None => None,
+    };
+    Outcome {
         driver: caps.driver,
-        warnings,
+        warnings: import_warnings(tracker, sink),
         image_id,
-        digest: exporter_response
-            .get("containerimage.digest")
-            .filter(|_| !caps.daemon_store)
-            .cloned(),
-        tags: req.tags.clone(),
+        digest: manifest.filter(|_| !caps.daemon_store),
         exporter_response,
-        build_ref,
         steps: tracker.steps(),
-        solve,
         ..Default::default()
-    })
+    }
 }
 
 /// BuildKit carries on when a cache import fails (the build is just slower); say so.
