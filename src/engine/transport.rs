@@ -46,10 +46,19 @@ impl DockerHost {
 
     /// `DOCKER_HOST` when set, else the default socket.
     pub fn from_env() -> Result<Self, EngineError> {
-        match std::env::var("DOCKER_HOST") {
-            Ok(v) if !v.is_empty() => Self::parse(&v),
-            _ => Ok(Self::Unix(PathBuf::from("/var/run/docker.sock"))),
+        let host = match std::env::var("DOCKER_HOST") {
+            Ok(v) if !v.is_empty() => Self::parse(&v)?,
+            _ => Self::Unix(PathBuf::from("/var/run/docker.sock")),
+        };
+        let tls = std::env::var("DOCKER_TLS_VERIFY").is_ok_and(|v| !v.is_empty());
+        if tls && matches!(host, Self::Tcp(_)) {
+            return Err(EngineError::DockerHost {
+                host: host.describe(),
+                reason: "DOCKER_TLS_VERIFY is set, and TLS to the daemon is not supported"
+                    .to_owned(),
+            });
         }
+        Ok(host)
     }
 
     /// How error messages name the daemon.
