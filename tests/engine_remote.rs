@@ -163,3 +163,33 @@ async fn builder_container_that_cannot_start_is_removed_and_named() {
         "{names:?}"
     );
 }
+
+#[tokio::test]
+async fn refused_gha_service_does_not_fail_a_remote_build_with_ignore_error() {
+    let Ok(endpoint) = std::env::var("LAYERCACHE_TEST_BUILDKIT_ADDR") else {
+        eprintln!("skipped: LAYERCACHE_TEST_BUILDKIT_ADDR names no BuildKit with gha support");
+        return;
+    };
+    let closed = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let url = format!("http://{closed}/");
+    let mut e = cache_entry(
+        CacheType::Gha,
+        &[
+            ("url", &url),
+            ("url_v2", &url),
+            ("version", "2"),
+            ("scope", "refused"),
+            ("ignore-error", "true"),
+        ],
+    );
+    e.secrets.insert("token".into(), Secret::new("t"));
+    let mut req = request("cached");
+    req.driver = DriverChoice::Remote { endpoint };
+    req.build_args.insert("RUN_ID".into(), unique("run"));
+    req.cache_to = vec![e];
+    let outcome = run(&req, &host(), &mut Recorder::default()).await.unwrap();
+    assert!(outcome.image_id.is_some() || !outcome.exporter_response.is_empty());
+}

@@ -1,6 +1,16 @@
 //! The build engine: the only code that knows bollard and BuildKit. It picks a driver,
 //! packs the context, solves through BuildKit's control API with a session of our own,
 //! streams progress as [`BuildEvent`]s, loads or pushes, and returns an [`Outcome`].
+//!
+//! Use: [`run_plan`]`(&plan, &env, &mut sink)` (or [`BuildRequest::from_plan`] then
+//! [`run`]); print events with `report::PlainProgress`; turn the outcome into outputs,
+//! summary and annotation with `report::{BuildOutputs, summary_markdown,
+//! failure_annotation}`; the post step calls [`remove_builder`] for `docker-container`.
+//!
+//! Drivers: `docker` is the daemon's BuildKit through `/grpc` (Engine 20.10 here: registry
+//! cache import, inline export, `moby`/`tar` exporters); `remote` is a buildkitd at
+//! `tcp://`/`unix://`; `docker-container` starts one through the daemon. All three share
+//! the session ([`session`]) and the solve request ([`frontend`]).
 
 mod container;
 mod context;
