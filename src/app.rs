@@ -33,6 +33,8 @@ enum Command {
     Post(commands::post::Args),
     /// Expose the runner's cache credentials to later steps (the expose-runtime action).
     Expose(commands::expose::Args),
+    /// Measure the engine: a reference build cold, then cached, on one daemon.
+    Bench(commands::bench::Args),
     /// Print Dockerfile cache advice: patterns that throw layer cache away.
     Advise(commands::advise::Args),
     /// Delete superseded cache indexes (and unreferenced layer blobs) through GitHub's API.
@@ -68,6 +70,7 @@ pub async fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         Command::Build(args) => commands::build::run(args).await,
         Command::Post(args) => commands::post::run(args).await,
         Command::Expose(args) => commands::expose::run(args).await,
+        Command::Bench(args) => commands::bench::run(args).await,
         Command::Advise(args) => commands::advise::run(args).await,
         Command::Prune(args) => commands::prune::run(args).await,
         Command::Serve(args) => commands::serve::run(*args).await,

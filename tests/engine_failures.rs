@@ -1,5 +1,7 @@
 //! Failures end with one clear error and leave nothing behind: no container, no temp file.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may unwrap (HELPERS.md)
+
 mod engine_support;
 
 use std::net::TcpListener;
@@ -8,7 +10,7 @@ use std::process::{Child, Command};
 
 use engine_support::*;
 use layercache::engine::{
-    BuildEvent, CacheEntry, CacheType, DockerHost, EngineError, Recorder, RegistryAuth, run,
+    BuildEvent, CacheType, DockerHost, EngineError, Recorder, RegistryAuth, run,
 };
 
 /// Containers and our temp entries now, to compare after a failed build.
@@ -106,11 +108,10 @@ async fn unreachable_cache_source_warns_and_builds() {
         .local_addr()
         .unwrap();
     let mut req = request("cached");
-    req.cache_from = vec![CacheEntry {
-        kind: CacheType::Registry,
-        attrs: [("ref".to_owned(), format!("{closed}/nothing:here"))].into(),
-        secrets: Default::default(),
-    }];
+    req.cache_from = vec![cache_entry(
+        CacheType::Registry,
+        &[("ref", &format!("{closed}/nothing:here"))],
+    )];
     let mut events = Recorder::default();
     let outcome = run(&req, &host, &mut events).await.unwrap();
     assert!(outcome.image_id.is_some());

@@ -2,6 +2,7 @@
 
 pub mod action;
 pub mod advise;
+pub mod bench;
 pub mod build;
 pub mod expose;
 mod phases;
