@@ -8,12 +8,16 @@ use super::CommandError;
 const DRY_RUN: &str = "dry-run";
 use crate::action::env::Env;
 use crate::action::expose::expose;
-use crate::action::files::RunnerFiles;
+use std::path::PathBuf;
+
+use crate::action::files::{FileCommand, RunnerFiles};
 use crate::action::inputs::Inputs;
-use crate::action::names::{INPUTS, InputKind};
+use crate::action::names::{self, INPUTS, InputKind};
 use crate::action::runtime::Runtime;
 use crate::action::workflow::{Level, Location, Style, Workflow};
+use crate::engine;
 use crate::plan::{self, BuildPlan, SecretSource};
+use crate::report::{self, ActionLog};
 
 /// Flags generated from the input table, so the CLI and `action.yml` cannot drift apart.
 #[derive(Debug, Default)]
@@ -77,6 +81,7 @@ impl clap::Args for Args {
             if spec.kind == InputKind::Bool {
                 arg = arg
                     .num_args(0..=1)
+                    .require_equals(true)
                     .default_missing_value("true")
                     .value_name("BOOL");
             }
@@ -140,19 +145,59 @@ pub async fn run_build(
         wf.line("dry run: inputs are valid; not building");
         return Ok(());
     }
-    build_image(&plan, &runtime, &files, &mut wf).await
+    build_image(&plan, &runtime, env, &files, &mut wf).await
 }
 
-/// Until the engine lands, say so plainly instead of pretending to build.
+/// The build itself, then outputs, housekeeping and the job summary. Outputs are set
+/// before anything that could still fail.
 async fn build_image<W: std::io::Write>(
-    _plan: &BuildPlan,
-    _runtime: &Runtime,
-    _files: &RunnerFiles,
+    plan: &BuildPlan,
+    runtime: &Runtime,
+    env: &Env,
+    files: &RunnerFiles,
     wf: &mut Workflow<W>,
 ) -> Result<(), CommandError> {
-    let msg = "the build engine is not available in this version of layercache";
-    wf.error(msg);
-    Err(CommandError::Failed(msg.into()))
+    wf.group("Build");
+    let result = engine::run_plan(plan, env, &mut ActionLog::new(wf)).await;
+    wf.end_group();
+    let outcome = match result {
+        Ok(outcome) => outcome,
+        Err(err) => {
+            let workspace = env
+                .get(names::env::GITHUB_WORKSPACE)
+                .map(PathBuf::from)
+                .unwrap_or_default();
+            match report::failure_annotation(&err, &workspace) {
+                Some((message, at)) => wf.annotate(Level::Error, &message, &at),
+                None => wf.error(&err.to_string()),
+            }
+            return Err(CommandError::Failed(err.to_string()));
+        }
+    };
+    let outputs = report::BuildOutputs::from_outcome(&outcome);
+    for (name, value) in outputs.pairs() {
+        if files.has(FileCommand::Output) {
+            if let Err(e) = files.append(FileCommand::Output, name, value) {
+                wf.warning(&e.to_string());
+            }
+        } else if name != "metadata" && !value.is_empty() {
+            wf.line(&format!("{name}: {value}"));
+        }
+    }
+    let pruned = super::phases::prune(plan, runtime, env, wf).await;
+    let mut summary = report::summary_markdown(&outcome);
+    if let Some(report) = pruned {
+        summary.push_str(&format!(
+            "\n**Cache housekeeping:** {}\n",
+            report.describe()
+        ));
+    }
+    if files.has_summary()
+        && let Err(e) = files.append_summary(&summary)
+    {
+        wf.warning(&e.to_string());
+    }
+    Ok(())
 }
 
 /// Register every secret of the runtime with the runner's masker, before any other output.
