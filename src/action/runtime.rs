@@ -308,9 +308,11 @@ mod tests {
         );
         let none = runtime(&[]);
         assert!(
-            none.protocol.is_none() && !none.warnings.is_empty(),
-            "no service is a warning"
+            none.protocol.is_none() && none.warnings.is_empty(),
+            "no service is not a problem until gha is asked for"
         );
+        let forced = runtime(&[("ACTIONS_CACHE_SERVICE_V2", "true")]);
+        assert!(forced.warnings.iter().any(|w| w.contains("v2 was requested")));
     }
 
     #[test]
