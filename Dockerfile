@@ -34,24 +34,32 @@ COPY --from=planner /src/recipe.json recipe.json
 RUN cargo chef cook --release --locked --recipe-path recipe.json
 COPY . .
 RUN cargo build --release --locked --bin layercache \
-    && mkdir /out \
+    && mkdir /out /certs \
     && cp target/release/layercache /out/layercache \
-    && cp /etc/ssl/certs/ca-certificates.crt /out/ca-certificates.crt
+    && ln -s layercache /out/layercache-post \
+    && cp /etc/ssl/certs/ca-certificates.crt /certs/ca-certificates.crt
 
 # --- binaries built outside Docker --------------------------------------------------------
 FROM scratch AS prebuilt
 # Set by BuildKit for each platform of a multi-platform build (linux/amd64, linux/arm64).
 ARG TARGETPLATFORM
-COPY dist/${TARGETPLATFORM}/layercache /out/layercache
-COPY dist/ca-certificates.crt /out/ca-certificates.crt
+# The directory: layercache, and layercache-post as a symlink to it.
+COPY dist/${TARGETPLATFORM}/ /out/
+COPY dist/ca-certificates.crt /certs/ca-certificates.crt
 
 FROM ${BINARY_FROM} AS binary
 
 # --- the image ----------------------------------------------------------------------------
 FROM scratch AS image
-COPY --from=binary /out/ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
-COPY --from=binary /out/layercache /usr/local/bin/layercache
+COPY --from=binary /certs/ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
+# layercache, and layercache-post -> layercache: action.yml's `post-entrypoint` (the binary
+# picks the post step by the name it was started as; a second copy would double the image).
+COPY --from=binary /out/ /usr/local/bin/
 ENV SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt
+# There is no shell to mkdir with: WORKDIR creates /tmp (std::env::temp_dir) for a root
+# process. The runner sets --workdir /github/workspace itself.
+WORKDIR /tmp
+WORKDIR /
 # No USER: the runner mounts the workspace and file-command directories for root, and a
 # container action that is not root cannot write them.
 ENTRYPOINT ["/usr/local/bin/layercache"]

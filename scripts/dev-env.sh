@@ -30,7 +30,8 @@ esac
 # stdout carries only the export lines (for eval); everything else goes to stderr.
 exec 3>&1 1>&2
 mkdir -p "$LC_WORK"
-trap 'rc=$?; [ $rc -eq 0 ] || lc_stop_all; exit $rc' EXIT
+# shellcheck disable=SC2154 # rc is assigned inside the trap
+trap 'rc=$?; [ "$rc" -eq 0 ] || lc_stop_all; exit "$rc"' EXIT
 cd "$LC_REPO"
 lc_install_tools
 lc_stop_all

@@ -27,6 +27,7 @@ on_exit() {
     # Anything a setup.d script left running in the background without lc_bg_start.
     local pids
     pids=$(jobs -p)
+    # shellcheck disable=SC2086 # one pid per word
     [ -z "$pids" ] || kill $pids 2>/dev/null || true
     exit "$rc"
 }
@@ -38,11 +39,11 @@ cd "$LC_REPO"
 started=$SECONDS
 phase() { lc_log "[$((SECONDS - started))s] $*"; }
 
-phase "cargo fmt --all -- --check"
-cargo fmt --all -- --check
-
 phase "installing what is absent"
 lc_install_tools
+
+phase "cargo fmt --all -- --check"
+cargo fmt --all -- --check
 
 # A run that crashed may have left services behind; start from a clean slate.
 lc_stop_all

@@ -5,12 +5,17 @@
 //! Needs `LAYERCACHE_TEST_ACTION_IMAGE` (built from `Dockerfile` by scripts/test.sh) and
 //! `LAYERCACHE_TEST_DOCKER_HOST` (the dockerd that holds it).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a failed step should panic
+
 #[path = "action_image/runner.rs"]
 mod runner;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use runner::{Step, required_env, workflow_commands};
+
+/// The image's size limit (docs/release.md), also checked by scripts/lib/image.sh.
+const MAX_IMAGE_BYTES: u64 = 15_000_000;
 
 fn image() -> String {
     required_env("LAYERCACHE_TEST_ACTION_IMAGE")
@@ -128,7 +133,13 @@ fn expose_hands_the_runtime_to_later_steps() {
             "unexpected GITHUB_ENV record {name}"
         );
     }
-    assert_canary_masked(&format!("{}\n{}", result.stdout, result.stderr), canary);
+    let output = format!("{}\n{}", result.stdout, result.stderr);
+    // The token's `ac` claim is decoded (not verified) and its refs are logged.
+    assert!(
+        output.contains("refs/heads/main"),
+        "the token's cache refs are not logged:\n{output}"
+    );
+    assert_canary_masked(&output, canary);
 }
 
 /// The canary may appear in the output only inside `::add-mask::`, and no later than the
@@ -165,8 +176,66 @@ fn expose_without_a_cache_service_warns_and_succeeds() {
     );
 }
 
+/// `runs` of an action.yml in this repository: `(args, post-entrypoint)`.
+fn runs_of(action_yml: &str) -> (Vec<String>, Option<String>) {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(action_yml);
+    let text = std::fs::read_to_string(&path).expect("read action.yml");
+    let doc: serde_yaml::Value = serde_yaml::from_str(&text).expect("parse action.yml");
+    let runs = &doc["runs"];
+    let args = runs["args"].as_sequence().map_or_else(Vec::new, |seq| {
+        seq.iter()
+            .map(|a| a.as_str().expect("string arg").to_owned())
+            .collect()
+    });
+    let post = runs["post-entrypoint"].as_str().map(str::to_owned);
+    (args, post)
+}
+
+/// The post step runs as the runner starts it: a second container from the same image with
+/// `--entrypoint <post-entrypoint>` and the main step's args, so the image must hold that
+/// executable and the binary must pick the post step by it.
+#[test]
+fn post_entrypoint_runs_the_post_step() {
+    let (args, post) = runs_of("action.yml");
+    let Some(post) = post else {
+        return assert!(
+            !args.is_empty(),
+            "action.yml has neither args nor post-entrypoint"
+        );
+    };
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let step = Step::new();
+    let result = step.run_stage(&image(), Some(&post), &args);
+    assert_success(&result, &format!("post step ({post} {})", args.join(" ")));
+    for file in ["GITHUB_ENV", "GITHUB_OUTPUT", "GITHUB_STATE"] {
+        step.pairs(file);
+    }
+}
+
+/// `expose-runtime/action.yml` runs the same image with its own args.
+#[test]
+fn expose_runtime_action_runs_expose() {
+    let (args, _) = runs_of("expose-runtime/action.yml");
+    assert_eq!(args, ["expose"], "expose-runtime/action.yml runs.args");
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut step = Step::new();
+    step.set(
+        "ACTIONS_RESULTS_URL",
+        "https://results-receiver.actions.githubusercontent.com/",
+    );
+    let result = step.run(&image(), &args);
+    assert_success(&result, "expose-runtime");
+    let env = step.pairs("GITHUB_ENV");
+    assert!(
+        env.iter()
+            .any(|(k, v)| k == "ACTIONS_CACHE_SERVICE_V2" && v == "true"),
+        "{env:?}"
+    );
+}
+
 /// The image's config is what the runner needs: root (no `USER`, or it could not write the
-/// workspace and file-command mounts), the binary as entrypoint, `action` as the command.
+/// workspace and file-command mounts), the binary as entrypoint, `action` as the command;
+/// and it stays small, since every job that uses the action pulls it.
 #[test]
 fn image_config_fits_the_runner() {
     let step = Step::new();
@@ -180,13 +249,19 @@ fn image_config_fits_the_runner() {
     let inspect = std::process::Command::new("docker")
         .env("DOCKER_HOST", required_env("LAYERCACHE_TEST_DOCKER_HOST"))
         .args(["image", "inspect", "--format"])
-        .arg("{{json .Config.User}} {{json .Config.Entrypoint}} {{json .Config.Cmd}}")
+        .arg("{{.Size}} {{json .Config.User}} {{json .Config.Entrypoint}} {{json .Config.Cmd}}")
         .arg(image())
         .output()
         .expect("docker image inspect");
-    let config = String::from_utf8_lossy(&inspect.stdout);
-    assert_eq!(
-        config.trim(),
-        r#""" ["/usr/local/bin/layercache"] ["action"]"#
+    let inspected = String::from_utf8_lossy(&inspect.stdout);
+    let (size, config) = inspected
+        .trim()
+        .split_once(' ')
+        .expect("docker image inspect output");
+    assert_eq!(config, r#""" ["/usr/local/bin/layercache"] ["action"]"#);
+    let size: u64 = size.parse().expect("image size");
+    assert!(
+        size <= MAX_IMAGE_BYTES,
+        "the image is {size} bytes, over {MAX_IMAGE_BYTES}"
     );
 }

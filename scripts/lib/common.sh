@@ -120,7 +120,7 @@ lc_bg_stop() {
 lc_stop_all() {
     local pidfile
     if [ -d "$LC_WORK/pids" ]; then
-        # shellcheck disable=SC2012 # names are ours: NAME.pid
+        # shellcheck disable=SC2045 # the names are ours (NAME.pid); ls -t gives newest first
         for pidfile in $(ls -t "$LC_WORK/pids" 2>/dev/null); do
             lc_bg_stop "${pidfile%.pid}"
         done

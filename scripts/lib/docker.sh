@@ -75,9 +75,10 @@ lc_start_dockerd() {
 # image can be pulled here.
 lc_make_base_image() {
     local tag=$1 root=$LC_WORK/base-rootfs applet
-    [ -x /bin/busybox ] && /bin/busybox --list >/dev/null ||
+    if ! /bin/busybox --list >/dev/null 2>&1; then
         lc_die "/bin/busybox (busybox-static) is missing"
-    if ldd /bin/busybox >/dev/null 2>&1; then
+    fi
+    if readelf -lW /bin/busybox | grep -q 'Requesting program interpreter'; then
         lc_die "/bin/busybox is dynamically linked; install busybox-static"
     fi
     rm -rf "$root"

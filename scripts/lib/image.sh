@@ -5,6 +5,13 @@
 
 LC_IMAGE_MAX_BYTES=15000000
 
+# A static executable has no program interpreter and needs no shared library (glibc's
+# ldd cannot tell: it answers "statically linked" with success for static-pie).
+lc_is_static() {
+    ! readelf -lW "$1" | grep -q 'Requesting program interpreter' &&
+        ! readelf -dW "$1" | grep -q '(NEEDED)'
+}
+
 # lc_build_action_image TAG: build, check the size, set LC_IMAGE_BYTES.
 lc_build_action_image() {
     local tag=$1 ctx=$LC_WORK/image-context bin
@@ -13,12 +20,12 @@ lc_build_action_image() {
         cargo build --manifest-path "$LC_REPO/Cargo.toml" --release --locked \
         --target "$LC_MUSL_TARGET" --bin layercache
     bin=$LC_REPO/target/$LC_MUSL_TARGET/release/layercache
-    if ldd "$bin" >/dev/null 2>&1; then
-        lc_die "$bin is not statically linked"
-    fi
+    lc_is_static "$bin" || lc_die "$bin is not statically linked"
     rm -rf "$ctx"
     mkdir -p "$ctx/dist/linux/amd64"
     cp "$bin" "$ctx/dist/linux/amd64/layercache"
+    # action.yml's post-entrypoint; the binary picks the post step by its name.
+    ln -s layercache "$ctx/dist/linux/amd64/layercache-post"
     cp /etc/ssl/certs/ca-certificates.crt "$ctx/dist/ca-certificates.crt"
     lc_log "building the action image $tag from Dockerfile (BINARY_FROM=prebuilt)"
     # The Dockerfile comes from the repo, the context holds only dist/. BuildKit skips the

@@ -24,5 +24,6 @@ YAML
     lc_bg_start registry docker-registry serve "$dir/config.yml"
     lc_wait_for "docker-registry (log: $LC_WORK/logs/registry.log)" 30 \
         curl -fsS "http://127.0.0.1:$port/v2/"
+    # shellcheck disable=SC2034 # read by scripts/setup.d/05-registry.sh
     LC_REGISTRY=127.0.0.1:$port
 }

@@ -111,6 +111,12 @@ impl Step {
     /// `docker run` exactly as `DockerCommandManager.DockerRun` builds it, values passed
     /// through the docker CLI's own environment, never on its command line.
     pub fn run(&self, image: &str, args: &[&str]) -> StepResult {
+        self.run_stage(image, None, args)
+    }
+
+    /// A `pre-entrypoint`/`post-entrypoint` stage: the same `docker run` with
+    /// `--entrypoint` and the main step's args (protocol.md §E.4).
+    pub fn run_stage(&self, image: &str, entrypoint: Option<&str>, args: &[&str]) -> StepResult {
         let docker_host = required_env("LAYERCACHE_TEST_DOCKER_HOST");
         let socket = docker_host.strip_prefix("unix://").unwrap_or_else(|| {
             panic!("LAYERCACHE_TEST_DOCKER_HOST must be unix://…, got {docker_host}")
@@ -128,6 +134,9 @@ impl Step {
             cmd.env(key, value);
         }
         cmd.args(["-e", "GITHUB_ACTIONS=true", "-e", "CI=true"]);
+        if let Some(entrypoint) = entrypoint {
+            cmd.args(["--entrypoint", entrypoint]);
+        }
         let mounts = [
             (PathBuf::from(socket), "/var/run/docker.sock"),
             (self.temp.clone(), "/github/runner_temp"),
