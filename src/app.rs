@@ -33,6 +33,8 @@ enum Command {
     Expose(commands::expose::Args),
     /// Run a GitHub-compatible Actions cache service (v1, v2, Azure-like blobs, REST).
     Serve(Box<commands::serve::Args>),
+    /// Benchmark the cache service against a plain file copy on the same disk.
+    BenchServe(commands::bench_serve::Args),
 }
 
 /// Parse `args` and run the chosen command.
@@ -50,6 +52,7 @@ pub async fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         Command::Post(args) => commands::post::run(args).await,
         Command::Expose(args) => commands::expose::run(args).await,
         Command::Serve(args) => commands::serve::run(*args).await,
+        Command::BenchServe(args) => commands::bench_serve::run(args).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

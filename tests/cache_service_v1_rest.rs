@@ -1,5 +1,6 @@
 //! v1 `artifactcache` endpoints and GitHub's REST cache-management endpoints, on the
 //! memory backend via `oneshot`.
+#![expect(clippy::unwrap_used, reason = "tests fail loudly on any unexpected error")]
 
 mod cache_service_common;
 
@@ -163,6 +164,16 @@ async fn v1_reserve_chunks_in_any_order_commit_and_lookup() {
     assert_eq!(alt.status, StatusCode::OK);
 }
 
+/// (name, method, uri, headers, body, expected status)
+type Case = (
+    &'static str,
+    &'static str,
+    String,
+    Vec<(&'static str, String)>,
+    String,
+    StatusCode,
+);
+
 #[tokio::test]
 async fn v1_error_paths() {
     let s = service().await;
@@ -180,14 +191,7 @@ async fn v1_error_paths() {
     let id = r.json()["cacheId"].as_u64().unwrap();
     let mut patch = hd.clone();
     patch.push(("content-range", "bytes 0-2/*".into()));
-    let cases: Vec<(
-        &str,
-        &str,
-        String,
-        Vec<(&'static str, String)>,
-        String,
-        StatusCode,
-    )> = vec![
+    let cases: Vec<Case> = vec![
         (
             "comma in key",
             "POST",

@@ -1,6 +1,7 @@
 //! One module per subcommand, each with its clap `Args` and an async `run`.
 
 pub mod action;
+pub mod bench_serve;
 pub mod expose;
 pub mod post;
 pub mod serve;
