@@ -1,6 +1,9 @@
 //! One storage conformance suite, run on every backend: memory, disk (a tempdir) and S3
 //! (moto's S3 server, `LAYERCACHE_TEST_S3_ENDPOINT`, started by the test command).
-#![expect(clippy::unwrap_used, reason = "tests fail loudly on any unexpected error")]
+#![expect(
+    clippy::unwrap_used,
+    reason = "tests fail loudly on any unexpected error"
+)]
 
 use std::sync::Arc;
 

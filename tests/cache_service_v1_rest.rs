@@ -1,6 +1,9 @@
 //! v1 `artifactcache` endpoints and GitHub's REST cache-management endpoints, on the
 //! memory backend via `oneshot`.
-#![expect(clippy::unwrap_used, reason = "tests fail loudly on any unexpected error")]
+#![expect(
+    clippy::unwrap_used,
+    reason = "tests fail loudly on any unexpected error"
+)]
 
 mod cache_service_common;
 

@@ -1,7 +1,10 @@
 //! v2 (Twirp) and blob endpoint behaviour, on the memory backend via `oneshot`: semantics
 //! (immutability, restore order, ref isolation) and a table of error paths, each checked to
 //! leave the stored entries unchanged.
-#![expect(clippy::unwrap_used, reason = "tests fail loudly on any unexpected error")]
+#![expect(
+    clippy::unwrap_used,
+    reason = "tests fail loudly on any unexpected error"
+)]
 
 mod cache_service_common;
 
