@@ -9,7 +9,9 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
-use layercache::storage::{BlobStore, ByteStream, DiskStore, MemoryStore, StorageError};
+use layercache::storage::{
+    BlobStore, ByteStream, DiskStore, MemoryStore, S3Options, S3Store, StorageError,
+};
 
 fn stream_of(parts: Vec<Vec<u8>>) -> ByteStream {
     futures::stream::iter(parts.into_iter().map(|p| Ok(Bytes::from(p)))).boxed()
@@ -176,4 +178,72 @@ async fn disk_store_refuses_path_like_keys_and_foreign_layouts() {
     }
     std::fs::write(dir.path().join("VERSION"), "99").unwrap();
     assert!(DiskStore::open(dir.path()).await.is_err());
+}
+
+/// moto's S3 server, started by `scripts/setup.d/41-serve-s3-moto.sh`; a fresh bucket.
+async fn s3_store(prefix: &str) -> Arc<dyn BlobStore> {
+    let endpoint = std::env::var("LAYERCACHE_TEST_S3_ENDPOINT").unwrap_or_else(|_| {
+        panic!(
+            "LAYERCACHE_TEST_S3_ENDPOINT is not set: source scripts/setup.d/41-serve-s3-moto.sh \
+             (it installs moto[server] from PyPI and starts moto_server)"
+        )
+    });
+    let bucket = format!("layercache-{}", uuid::Uuid::new_v4().simple());
+    let created = reqwest::Client::new()
+        .put(format!("{endpoint}/{bucket}"))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        created.status().is_success(),
+        "creating bucket: {}",
+        created.status()
+    );
+    let opts = S3Options {
+        bucket,
+        prefix: prefix.to_owned(),
+        endpoint: Some(endpoint),
+        region: Some("us-east-1".into()),
+        access_key_id: Some("testing".into()),
+        secret_access_key: Some("testing".into()),
+    };
+    Arc::new(S3Store::open(&opts).unwrap())
+}
+
+#[tokio::test]
+async fn s3_store_conforms() {
+    conformance(s3_store("cache/prefix").await).await;
+}
+
+#[tokio::test]
+async fn service_on_s3_keeps_entries_across_restart() {
+    use layercache::cache_service::{AppState, ServiceConfig};
+    let store = s3_store("svc").await;
+    let config = ServiceConfig::new(
+        ([127, 0, 0, 1], 0).into(),
+        layercache::storage::StorageConfig::Memory,
+    );
+    let state = AppState::with_store(&config, store.clone()).await.unwrap();
+    let body: ByteStream = stream_of(vec![pattern(10 << 20)]);
+    let id = state.cache.reserve("k", "v", "refs/heads/main").unwrap();
+    state.cache.put_blob(id, body).await.unwrap();
+    state.cache.finalize(id, 10 << 20).await.unwrap();
+    // A second service on the same bucket (a restart, or another instance) sees it.
+    let again = AppState::with_store(&config, store).await.unwrap();
+    let hit = again
+        .cache
+        .lookup(&["k".into()], "v", &["refs/heads/main"])
+        .unwrap();
+    assert_eq!(hit.size, 10 << 20);
+    let bytes: Vec<u8> = again
+        .cache
+        .read(hit.id, Some(5..10))
+        .await
+        .unwrap()
+        .unwrap()
+        .map_ok(|b| b.to_vec())
+        .try_concat()
+        .await
+        .unwrap();
+    assert_eq!(bytes, &pattern(10 << 20)[5..10]);
 }

@@ -158,9 +158,11 @@ impl Client {
             .send()
             .await
             .map_err(|e| failed("download")(e.to_string()))?;
-        let mut out = tokio::fs::File::create(to)
+        // Buffered like the service's own file writes, so the client is not the bottleneck.
+        let file = tokio::fs::File::create(to)
             .await
             .map_err(|e| failed("create the download")(e.to_string()))?;
+        let mut out = tokio::io::BufWriter::with_capacity(1 << 20, file);
         let mut stream = resp.bytes_stream();
         let mut n = 0u64;
         while let Some(chunk) = stream.next().await {
