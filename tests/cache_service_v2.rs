@@ -300,3 +300,116 @@ async fn wrong_size_finalize_keeps_the_reservation_usable() {
     assert_eq!(good.status, StatusCode::OK);
     assert_eq!(s.restore(&t, "k", &[]).await.unwrap().1, b"abcd");
 }
+
+/// A protobuf string field.
+fn pb_str(field: u8, s: &str) -> Vec<u8> {
+    let mut v = vec![(field << 3) | 2, s.len() as u8];
+    v.extend_from_slice(s.as_bytes());
+    v
+}
+
+/// The string in `field` of a protobuf message (single-byte tags and lengths < 128 aside,
+/// lengths are varints).
+fn pb_field(mut buf: &[u8], field: u8) -> Option<String> {
+    while !buf.is_empty() {
+        let tag = buf[0];
+        buf = &buf[1..];
+        match tag & 7 {
+            0 => {
+                let n = buf.iter().position(|b| b & 0x80 == 0)? + 1;
+                buf = &buf[n..];
+            }
+            2 => {
+                let (mut len, mut i) = (0usize, 0);
+                while buf[i] & 0x80 != 0 {
+                    len |= ((buf[i] & 0x7f) as usize) << (7 * i);
+                    i += 1;
+                }
+                len |= (buf[i] as usize) << (7 * i);
+                let value = &buf[i + 1..i + 1 + len];
+                if tag >> 3 == field {
+                    return Some(String::from_utf8(value.to_vec()).unwrap());
+                }
+                buf = &buf[i + 1 + len..];
+            }
+            _ => return None,
+        }
+    }
+    None
+}
+
+#[tokio::test]
+async fn twirp_protobuf_encoding_round_trip() {
+    let s = service().await;
+    let t = s.token(MAIN, &[]);
+    let auth = format!("Bearer {t}");
+    let h = [
+        ("authorization", auth.as_str()),
+        ("content-type", "application/protobuf"),
+    ];
+    // metadata (field 1, ignored), key, version.
+    let mut create = vec![0x0a, 0x02, 0x08, 0x07];
+    create.extend(pb_str(2, "pb-key"));
+    create.extend(pb_str(3, VERSION));
+    let r = s
+        .call("POST", &format!("{TWIRP}/CreateCacheEntry"), &h, create)
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(r.headers["content-type"], "application/protobuf");
+    assert_eq!(&r.body[..2], &[0x08, 0x01], "ok must be true");
+    let url = pb_field(&r.body, 2).unwrap();
+    let put = s
+        .call(
+            "PUT",
+            &Svc::path_of(&url),
+            &[("x-ms-blob-type", "BlockBlob")],
+            "proto",
+        )
+        .await;
+    assert_eq!(put.status, StatusCode::CREATED);
+    let mut fin = pb_str(2, "pb-key");
+    fin.extend([0x18, 0x05]);
+    fin.extend(pb_str(4, VERSION));
+    let r = s
+        .call(
+            "POST",
+            &format!("{TWIRP}/FinalizeCacheEntryUpload"),
+            &h,
+            fin,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert_eq!(&r.body[..2], &[0x08, 0x01]);
+    let mut get = pb_str(2, "nope");
+    get.extend(pb_str(3, "pb-"));
+    get.extend(pb_str(4, VERSION));
+    let r = s
+        .call(
+            "POST",
+            &format!("{TWIRP}/GetCacheEntryDownloadURL"),
+            &h,
+            get,
+        )
+        .await;
+    assert_eq!(pb_field(&r.body, 3).as_deref(), Some("pb-key"));
+    let got = s
+        .call(
+            "GET",
+            &Svc::path_of(&pb_field(&r.body, 2).unwrap()),
+            &[],
+            Body::empty(),
+        )
+        .await;
+    assert_eq!(&got.body[..], b"proto");
+    // Garbage protobuf is `malformed`, in a JSON error body as Twirp specifies.
+    let r = s
+        .call(
+            "POST",
+            &format!("{TWIRP}/CreateCacheEntry"),
+            &h,
+            vec![0x12, 0x40, b'x'],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!(r.json()["code"], "malformed");
+}
