@@ -41,6 +41,8 @@ enum Command {
     Prune(commands::prune::Args),
     /// Run a GitHub-compatible Actions cache service (v1, v2, Azure-like blobs, REST).
     Serve(Box<commands::serve::Args>),
+    /// Benchmark the cache service against a plain file copy on the same disk.
+    BenchServe(commands::bench_serve::Args),
 }
 
 /// The name the image links the binary under for `runs.post-entrypoint`: the runner gives
@@ -74,6 +76,7 @@ pub async fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         Command::Advise(args) => commands::advise::run(args).await,
         Command::Prune(args) => commands::prune::run(args).await,
         Command::Serve(args) => commands::serve::run(*args).await,
+        Command::BenchServe(args) => commands::bench_serve::run(args).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

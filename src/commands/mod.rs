@@ -4,6 +4,7 @@ pub mod action;
 pub mod advise;
 pub mod bench;
 pub mod build;
+pub mod bench_serve;
 pub mod expose;
 mod phases;
 pub mod post;

@@ -1,6 +1,6 @@
 //! Shared helpers for the cache service tests: a service on the memory backend driven
 //! through `tower::ServiceExt::oneshot`, and tokens.
-#![allow(dead_code)]
+#![allow(dead_code, reason = "each test crate uses a different subset")]
 
 use std::net::SocketAddr;
 use std::sync::Arc;
