@@ -312,7 +312,12 @@ mod tests {
             "no service is not a problem until gha is asked for"
         );
         let forced = runtime(&[("ACTIONS_CACHE_SERVICE_V2", "true")]);
-        assert!(forced.warnings.iter().any(|w| w.contains("v2 was requested")));
+        assert!(
+            forced
+                .warnings
+                .iter()
+                .any(|w| w.contains("v2 was requested"))
+        );
     }
 
     #[test]

@@ -8,6 +8,7 @@ use super::CommandError;
 const DRY_RUN: &str = "dry-run";
 use crate::action::env::Env;
 use crate::action::expose::expose;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use crate::action::files::{FileCommand, RunnerFiles};
@@ -15,9 +16,11 @@ use crate::action::inputs::Inputs;
 use crate::action::names::{self, INPUTS, InputKind};
 use crate::action::runtime::Runtime;
 use crate::action::workflow::{Level, Location, Style, Workflow};
+use crate::cache_service::{self, RunningService, ServiceConfig};
 use crate::engine;
 use crate::plan::{self, BuildPlan, SecretSource};
 use crate::report::{self, ActionLog};
+use crate::storage::StorageConfig;
 
 /// Flags generated from the input table, so the CLI and `action.yml` cannot drift apart.
 #[derive(Debug, Default)]
@@ -95,7 +98,7 @@ impl clap::Args for Args {
 }
 
 pub async fn run(args: Args) -> Result<(), CommandError> {
-    let env = Env::from_process();
+    let mut env = Env::from_process();
     let style = if env.get("GITHUB_ACTIONS") == Some("true") {
         Style::GitHub
     } else {
@@ -103,7 +106,66 @@ pub async fn run(args: Args) -> Result<(), CommandError> {
     };
     let inputs = Inputs::from_pairs(INPUTS, args.pairs.iter().map(|(k, v)| (*k, v.clone())))
         .map_err(|e| CommandError::Usage(e.to_string()))?;
-    run_build(&env, &inputs, style, args.dry_run).await
+    let service = if args.dry_run {
+        None
+    } else {
+        local_cache_service(&inputs, &mut env).await
+    };
+    let result = run_build(&env, &inputs, style, args.dry_run).await;
+    if let Some(service) = service {
+        service.shutdown().await;
+    }
+    result
+}
+
+/// Outside GitHub, `type=gha` entries have no service to talk to. Start ours in-process,
+/// on disk under the user's cache directory, and point the runtime at it, so the same
+/// `cache-to: type=gha` works on a laptop (DESIGN.md: `layercache serve`).
+async fn local_cache_service(inputs: &Inputs, env: &mut Env) -> Option<RunningService> {
+    let runtime = Runtime::from_env(env);
+    let wants_gha =
+        plan::parse(inputs, &runtime, env).is_ok_and(|p| p.cache_skipped.iter().any(|s| s.warn));
+    if !wants_gha || runtime.protocol.is_some() {
+        return None;
+    }
+    let dir = local_cache_dir(env);
+    let config = ServiceConfig::new(
+        SocketAddr::from(([127, 0, 0, 1], 0)),
+        StorageConfig::Disk(dir.clone()),
+    );
+    match cache_service::spawn(config).await {
+        Ok(service) => {
+            tracing::info!(url = %service.base_url, dir = %dir.display(), "started a local cache service for type=gha");
+            env.set(
+                names::env::ACTIONS_RESULTS_URL,
+                format!("{}/", service.base_url),
+            );
+            env.set(
+                names::env::ACTIONS_RUNTIME_TOKEN,
+                service.token(LOCAL_REF).expose(),
+            );
+            Some(service)
+        }
+        Err(e) => {
+            tracing::warn!("could not start a local cache service for type=gha: {e}");
+            None
+        }
+    }
+}
+
+/// The ref local builds write their cache under.
+const LOCAL_REF: &str = "refs/heads/local";
+
+fn local_cache_dir(env: &Env) -> PathBuf {
+    if let Some(dir) = env.get("LAYERCACHE_CACHE_DIR") {
+        return PathBuf::from(dir);
+    }
+    let base = env
+        .get("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| env.get("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir);
+    base.join("layercache").join("actions-cache")
 }
 
 /// The phases of a build, shared by the action and the CLI. Each phase is a log group.

@@ -3,8 +3,8 @@
 pub mod action;
 pub mod advise;
 pub mod bench;
-pub mod build;
 pub mod bench_serve;
+pub mod build;
 pub mod expose;
 mod phases;
 pub mod post;
