@@ -35,7 +35,8 @@ pub async fn run(
         Some(_) => PackedContext::remote(req.dockerfile.as_deref()),
         None => pack(&req.context, req.dockerfile.as_deref())?,
     };
-    let (caps, control, docker) = connect(req, host, sink).await?;
+    let (caps, control, docker, reduced) = connect(req, host, sink).await?;
+    let req = reduced.as_ref().unwrap_or(req);
     // Which cache (and, for gha, which scope) is read and written, without secrets.
     for e in &req.cache_from {
         sink.event(BuildEvent::Notice(format!(
@@ -82,16 +83,25 @@ pub async fn run(
 }
 
 /// Choose the driver and open its control API. `remote` needs no Docker daemon at all.
+type Connection = (
+    Capabilities,
+    ControlClient<Channel>,
+    Option<Docker>,
+    Option<BuildRequest>,
+);
+
+/// The BuildKit to talk to. The last element is set when the request had to be reduced
+/// (see [`without_cache_gaps`]); the build then uses it instead of `req`.
 async fn connect(
     req: &BuildRequest,
     host: &DockerHost,
     sink: &mut dyn EventSink,
-) -> Result<(Capabilities, ControlClient<Channel>, Option<Docker>), EngineError> {
+) -> Result<Connection, EngineError> {
     if let DriverChoice::Remote { endpoint } = &req.driver {
         let caps = choose(req, &DaemonFacts::default())?;
         sink.event(BuildEvent::Phase(format!("driver remote ({endpoint})")));
         let docker = if req.load { Some(host.docker()?) } else { None };
-        return Ok((caps, remote_control(endpoint).await?, docker));
+        return Ok((caps, remote_control(endpoint).await?, docker, None));
     }
     let docker = host.docker()?;
     let facts = DaemonFacts::probe(&docker)
@@ -114,11 +124,64 @@ async fn connect(
                 "builder container {} from {}",
                 b.name, b.image
             )));
-            super::container::builder(&docker, &b.image, &b.name, &b.security_opts).await?
+            match super::container::builder(&docker, &b.image, &b.name, &b.security_opts).await {
+                Ok(control) => control,
+                Err(err) => {
+                    let Some(reduced) = without_cache_gaps(req, &facts) else {
+                        return Err(err);
+                    };
+                    sink.event(BuildEvent::Warning(format!(
+                        "{err}; building with the daemon's BuildKit without the cache it cannot use: {}",
+                        dropped(req, &reduced)
+                    )));
+                    let caps = choose(&reduced, &facts)?;
+                    return Ok((caps, host.control().await?, Some(docker), Some(reduced)));
+                }
+            }
         }
         _ => host.control().await?,
     };
-    Ok((caps, control, Some(docker)))
+    Ok((caps, control, Some(docker), None))
+}
+
+/// `auto` chose a BuildKit container only for cache entries the daemon's BuildKit cannot
+/// serve, and the container could not start. Cache trouble must not fail a build: the
+/// same request without those entries, unless one of them is an export the user made
+/// strict (`ignore-error=false`) or something else also needs the container.
+fn without_cache_gaps(req: &BuildRequest, facts: &DaemonFacts) -> Option<BuildRequest> {
+    if req.driver != DriverChoice::Auto {
+        return None;
+    }
+    let docker = Capabilities::docker(facts);
+    let mut reduced = req.clone();
+    reduced
+        .cache_from
+        .retain(|e| docker.cache_import.contains(&e.kind));
+    reduced
+        .cache_to
+        .retain(|e| docker.cache_export.contains(&e.kind));
+    let strict = req
+        .cache_to
+        .iter()
+        .filter(|e| !reduced.cache_to.contains(e))
+        .any(|e| e.attrs.get("ignore-error").is_some_and(|v| v == "false"));
+    (!strict && docker.gaps(&reduced).is_empty()).then_some(reduced)
+}
+
+/// The entries `reduced` lacks, described without secrets.
+fn dropped(req: &BuildRequest, reduced: &BuildRequest) -> String {
+    let from = req
+        .cache_from
+        .iter()
+        .filter(|e| !reduced.cache_from.contains(e));
+    let to = req
+        .cache_to
+        .iter()
+        .filter(|e| !reduced.cache_to.contains(e));
+    from.map(|e| format!("cache-from {}", e.describe()))
+        .chain(to.map(|e| format!("cache-to {}", e.describe())))
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// Drop a remote BuildKit's whole build cache (tests and `bench` use it to start cold).
