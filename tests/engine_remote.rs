@@ -129,8 +129,10 @@ async fn builder_container_that_cannot_start_is_removed_and_named() {
             ("version", "2"),
         ],
     )];
-    // auto falls back to a BuildKit container; this image has no buildkitd, and these
-    // machines refuse privileged containers, so starting it fails either way.
+    // An explicit docker-container driver (auto would fall back to the daemon, see
+    // engine_failures); this image has no buildkitd, and these machines refuse privileged
+    // containers, so starting it fails either way.
+    req.driver = layercache::engine::DriverChoice::DockerContainer;
     req.builder.image = base_image();
     req.builder.name = unique("lc-builder");
     let err = run(&req, &host, &mut Recorder::default())
