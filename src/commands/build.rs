@@ -3,7 +3,7 @@
 
 use clap::{Arg, ArgAction, ArgMatches, Command, FromArgMatches};
 
-use super::CommandError;
+use super::{CommandError, post};
 
 const DRY_RUN: &str = "dry-run";
 use crate::action::env::Env;
@@ -236,6 +236,14 @@ async fn build_image<W: std::io::Write>(
             return Err(CommandError::Failed(err.to_string()));
         }
     };
+    if let Some(builder) = &outcome.builder
+        && files.has(FileCommand::State)
+        && let Err(e) = files.append(FileCommand::State, post::BUILDER_STATE, builder)
+    {
+        wf.warning(&format!(
+            "the post step will not remove builder {builder}: {e}"
+        ));
+    }
     let outputs = report::BuildOutputs::from_outcome(&outcome);
     for (name, value) in outputs.pairs() {
         if files.has(FileCommand::Output) {

@@ -17,6 +17,8 @@ pub struct Outcome {
     /// BuildKit's `SolveResponse.exporter_response` (`containerimage.digest`, ...).
     pub exporter_response: BTreeMap<String, String>,
     pub build_ref: String,
+    /// The BuildKit container this build ran in (`docker-container`), for the post step.
+    pub builder: Option<String>,
     pub steps: Vec<StepRecord>,
     pub context_bytes: u64,
     pub context_files: usize,

@@ -73,6 +73,9 @@ pub async fn run(
         ));
         super::load::load(docker, target.path()).await?;
     }
+    if caps.driver == "docker-container" {
+        outcome.builder = Some(req.builder.name.clone());
+    }
     outcome.context_bytes = packed.tar.len() as u64;
     outcome.context_files = packed.files;
     if let (true, Some(docker)) = (req.push && caps.daemon_store, &docker) {
