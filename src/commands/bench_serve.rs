@@ -9,13 +9,13 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use futures::StreamExt;
+use futures::{StreamExt, TryStreamExt};
 use serde_json::json;
-use tokio::io::AsyncWriteExt;
 
 use super::CommandError;
 use crate::cache_service::TokenIssuer;
 use crate::secret::Secret;
+use crate::storage::{BlobStore, DiskStore};
 
 const TWIRP: &str = "/twirp/github.actions.results.api.v1.CacheService";
 const VERSION: &str = "693bb7016429d80366022f036f84856888c9f13e00145f5f6f4dce303a38d6f2";
@@ -158,24 +158,16 @@ impl Client {
             .send()
             .await
             .map_err(|e| failed("download")(e.to_string()))?;
-        // Buffered like the service's own file writes, so the client is not the bottleneck.
-        let file = tokio::fs::File::create(to)
+        // Written the way the service writes (one blocking writer thread, no extra copy),
+        // so the client side is not what is measured.
+        let store = DiskStore::open(to)
             .await
-            .map_err(|e| failed("create the download")(e.to_string()))?;
-        let mut out = tokio::io::BufWriter::with_capacity(1 << 20, file);
-        let mut stream = resp.bytes_stream();
-        let mut n = 0u64;
-        while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|e| failed("download")(e.to_string()))?;
-            out.write_all(&chunk)
-                .await
-                .map_err(|e| failed("write the download")(e.to_string()))?;
-            n += chunk.len() as u64;
-        }
-        out.flush()
+            .map_err(|e| failed("open the download dir")(e.to_string()))?;
+        let stream = resp.bytes_stream().map_err(std::io::Error::other).boxed();
+        store
+            .put("download", stream)
             .await
-            .map_err(|e| failed("write the download")(e.to_string()))?;
-        Ok(n)
+            .map_err(|e| failed("download")(e.to_string()))
     }
 }
 
@@ -242,16 +234,12 @@ pub async fn run(args: Args) -> Result<(), CommandError> {
     };
     let result = measure(&args, &client, pid).await;
     let _ = child.proc.kill().await;
-    for f in [
-        "source.bin",
-        "copy.bin",
-        "rwcopy.bin",
-        "download.bin",
-        "secret",
-    ] {
+    for f in ["source.bin", "copy.bin", "rwcopy.bin", "secret"] {
         let _ = std::fs::remove_file(dir.join(f));
     }
-    let _ = std::fs::remove_dir_all(dir.join("store"));
+    for d in ["store", "download"] {
+        let _ = std::fs::remove_dir_all(dir.join(d));
+    }
     result
 }
 
@@ -278,14 +266,15 @@ async fn measure(args: &Args, client: &Client, pid: u32) -> Result<(), CommandEr
         client.save(&key, body, size).await?;
         upload = upload.min(t.elapsed().as_secs_f64());
         let t = Instant::now();
-        let got = client.restore(&key, &dir.join("download.bin")).await?;
+        let got = client.restore(&key, &dir.join("download")).await?;
         download = download.min(t.elapsed().as_secs_f64());
         if got != size {
             return Err(failed("download")(format!("got {got} bytes of {size}")));
         }
-        for f in ["copy.bin", "rwcopy.bin", "download.bin"] {
+        for f in ["copy.bin", "rwcopy.bin"] {
             let _ = std::fs::remove_file(dir.join(f));
         }
+        let _ = std::fs::remove_dir_all(dir.join("download"));
     }
     let peak_kib = vm_hwm_kib(pid).unwrap_or(0);
 

@@ -210,6 +210,8 @@ impl HttpTransport for ReqwestTransport {
         };
         let is_head = req.method() == http::Method::HEAD;
         let (parts, body) = req.into_parts();
+        // Path only: S3 signs with the Authorization header, but never log a query string.
+        tracing::debug!(method = %parts.method, path = parts.uri.path(), "s3 request");
         let url = reqwest::Url::parse(&parts.uri.to_string()).map_err(|e| {
             opendal::Error::new(ErrorKind::Unexpected, "request url is invalid").set_source(e)
         })?;
