@@ -13,17 +13,6 @@ use cache_service_common::*;
 
 const MAIN: &str = "refs/heads/main";
 
-async fn call(
-    s: &Svc,
-    method: &str,
-    uri: &str,
-    headers: &[(&'static str, String)],
-    body: impl Into<Body>,
-) -> Resp {
-    let hs: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    s.call(method, uri, &hs, body).await
-}
-
 #[tokio::test]
 async fn rest_listing_paging_filters_usage_and_delete() {
     let s = service().await;

@@ -26,17 +26,6 @@ fn h(token: &str) -> Vec<(&'static str, String)> {
     ]
 }
 
-async fn call(
-    s: &Svc,
-    method: &str,
-    uri: &str,
-    headers: &[(&'static str, String)],
-    body: impl Into<Body>,
-) -> Resp {
-    let hs: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    s.call(method, uri, &hs, body).await
-}
-
 #[tokio::test]
 async fn v1_reserve_chunks_in_any_order_commit_and_lookup() {
     let s = service().await;

@@ -207,3 +207,15 @@ impl Svc {
         v
     }
 }
+
+/// [`Svc::call`] with owned header values, as most tests build them.
+pub async fn call(
+    s: &Svc,
+    method: &str,
+    uri: &str,
+    headers: &[(&'static str, String)],
+    body: impl Into<Body>,
+) -> Resp {
+    let hs: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    s.call(method, uri, &hs, body).await
+}
