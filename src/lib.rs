@@ -12,5 +12,6 @@ pub mod engine;
 pub mod housekeeping;
 pub mod logging;
 pub mod plan;
+pub mod report;
 pub mod secret;
 pub mod storage;

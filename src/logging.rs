@@ -4,6 +4,8 @@
 //! cache tokens included), so `log` records are bridged into tracing and bollard is capped
 //! at `info` unless the filter names it explicitly.
 
+use std::io::IsTerminal;
+
 use tracing_subscriber::EnvFilter;
 
 /// Install the global subscriber. Safe to call more than once (later calls are no-ops).
@@ -16,6 +18,7 @@ pub fn init() {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
         .without_time()
         .try_init();

@@ -2,6 +2,10 @@
 //! `scripts/setup.d/40-serve-npm.sh`) saving and restoring directories through
 //! `layercache serve` on disk: over v2 (Put Blob and, above 128 MiB, Put Block + Put Block
 //! List), over v1 (ranged PATCH chunks), racing saves, and across a service restart.
+#![expect(
+    clippy::unwrap_used,
+    reason = "tests fail loudly on any unexpected error"
+)]
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

@@ -1,5 +1,7 @@
 //! Builds on the real daemon: context with `.dockerignore`, args, target, labels, tags.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may unwrap (HELPERS.md)
+
 mod engine_support;
 
 use engine_support::*;
@@ -68,5 +70,58 @@ async fn builds_and_loads_with_ignore_args_target_labels_and_tags() {
             )
             .await
             .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn build_secrets_reach_run_mounts_and_stay_out_of_the_image() {
+    let host = host();
+    let mut req = request("secret");
+    req.build_args.insert("RUN_ID".into(), unique("run"));
+    req.secrets.insert(
+        "token".into(),
+        layercache::secret::Secret::new("canary-value-42"),
+    );
+    let mut events = Recorder::default();
+    let outcome = run(&req, &host, &mut events).await.unwrap();
+    assert!(outcome.image_id.is_some());
+    let logged = events
+        .0
+        .iter()
+        .any(|e| matches!(e, BuildEvent::StepLog { text, .. } if text.contains("secret-ok")));
+    assert!(logged, "{:?}", events.0);
+
+    // A secret the build asks for but was not given fails the step, naming it.
+    req.secrets.clear();
+    req.build_args.insert("RUN_ID".into(), unique("run"));
+    let err = run(&req, &host, &mut Recorder::default())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("token"), "{err}");
+}
+
+#[tokio::test]
+async fn tar_output_arrives_through_the_session() {
+    let host = host();
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("rootfs.tar");
+    let mut req = request("cached");
+    req.build_args.insert("RUN_ID".into(), unique("run"));
+    req.outputs = vec![layercache::engine::Output {
+        kind: "tar".into(),
+        attrs: [("dest".to_owned(), dest.display().to_string())].into(),
+    }];
+    run(&req, &host, &mut Recorder::default()).await.unwrap();
+    let mut archive = tar::Archive::new(std::fs::File::open(&dest).unwrap());
+    let names: Vec<String> = archive
+        .entries()
+        .unwrap()
+        .map(|e| e.unwrap().path().unwrap().display().to_string())
+        .collect();
+    for want in ["blob1", "blob2", "copy", "app.txt"] {
+        assert!(
+            names.iter().any(|n| n.trim_start_matches("./") == want),
+            "{want} missing in {names:?}"
+        );
     }
 }

@@ -1,5 +1,7 @@
 //! Failures end with one clear error and leave nothing behind: no container, no temp file.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may unwrap (HELPERS.md)
+
 mod engine_support;
 
 use std::net::TcpListener;
@@ -8,7 +10,7 @@ use std::process::{Child, Command};
 
 use engine_support::*;
 use layercache::engine::{
-    BuildEvent, CacheEntry, CacheType, DockerHost, EngineError, Recorder, RegistryAuth, run,
+    BuildEvent, CacheType, DockerHost, EngineError, Recorder, RegistryAuth, run,
 };
 
 /// Containers and our temp entries now, to compare after a failed build.
@@ -106,11 +108,10 @@ async fn unreachable_cache_source_warns_and_builds() {
         .local_addr()
         .unwrap();
     let mut req = request("cached");
-    req.cache_from = vec![CacheEntry {
-        kind: CacheType::Registry,
-        attrs: [("ref".to_owned(), format!("{closed}/nothing:here"))].into(),
-        secrets: Default::default(),
-    }];
+    req.cache_from = vec![cache_entry(
+        CacheType::Registry,
+        &[("ref", &format!("{closed}/nothing:here"))],
+    )];
     let mut events = Recorder::default();
     let outcome = run(&req, &host, &mut events).await.unwrap();
     assert!(outcome.image_id.is_some());
@@ -218,4 +219,52 @@ async fn refused_registry_auth_fails_the_push_with_the_registry_named() {
         )
         .await
         .unwrap();
+}
+
+/// `auto` needs a BuildKit container for `type=gha`, and none can start here (no image can
+/// be pulled): the build goes on with the daemon's BuildKit, without the gha entries, and
+/// says so; an export the user made strict fails instead.
+#[tokio::test]
+async fn gha_without_a_startable_builder_warns_and_builds() {
+    let host = host();
+    let docker = host.docker().unwrap();
+    let before = leftovers(&docker).await;
+    let gha = |extra: &[(&str, &str)]| {
+        let mut attrs = vec![
+            ("scope", "t"),
+            ("url_v2", "http://127.0.0.1:9/"),
+            ("version", "2"),
+        ];
+        attrs.extend_from_slice(extra);
+        cache_entry(CacheType::Gha, &attrs)
+    };
+    let mut req = request("cached");
+    req.builder.image = "127.0.0.1:9/no/such-buildkit:v0".into();
+    req.builder.name = unique("lc-test-builder");
+    req.cache_from = vec![gha(&[])];
+    req.cache_to = vec![gha(&[("ignore-error", "true")])];
+    let mut events = Recorder::default();
+    let outcome = run(&req, &host, &mut events).await.unwrap();
+    assert!(outcome.image_id.is_some());
+    let warning = events.0.iter().find_map(|e| match e {
+        BuildEvent::Warning(w) if w.contains("without the cache it cannot use") => Some(w.clone()),
+        _ => None,
+    });
+    let warning = warning.unwrap_or_else(|| panic!("no fallback warning: {:?}", events.0));
+    assert!(
+        warning.contains("cache-from type=gha") && warning.contains("cache-to type=gha"),
+        "{warning}"
+    );
+    assert_eq!(
+        leftovers(&docker).await.0,
+        before.0,
+        "no builder container left behind"
+    );
+
+    req.cache_to = vec![gha(&[("ignore-error", "false")])];
+    let err = run(&req, &host, &mut Recorder::default())
+        .await
+        .unwrap_err();
+    assert!(!err.to_string().is_empty());
+    assert_eq!(leftovers(&docker).await.0, before.0);
 }

@@ -1,10 +1,12 @@
 //! Push and registry cache on the real daemon and the loopback registry.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may unwrap (HELPERS.md)
+
 mod engine_support;
 
 use bollard::query_parameters::{PruneBuildOptions, RemoveImageOptions};
 use engine_support::*;
-use layercache::engine::{CacheEntry, CacheType, Recorder, run};
+use layercache::engine::{BuildEvent, CacheType, Recorder, run};
 
 /// The manifest digest the registry itself reports for `repo:tag`.
 async fn registry_digest(registry: &str, repo: &str, tag: &str) -> String {
@@ -64,10 +66,7 @@ async fn registry_cache_round_trip_reports_every_expensive_step_cached() {
     first.build_args.insert("RUN_ID".into(), unique("run"));
     first.tags = vec![image.clone()];
     first.push = true;
-    first.cache_to = vec![CacheEntry {
-        kind: CacheType::Inline,
-        ..Default::default()
-    }];
+    first.cache_to = vec![cache_entry(CacheType::Inline, &[])];
     let mut events = Recorder::default();
     run(&first, &host, &mut events).await.unwrap();
     let (_, ran) = finished(&events.0);
@@ -87,13 +86,15 @@ async fn registry_cache_round_trip_reports_every_expensive_step_cached() {
     second.push = false;
     second.load = true;
     second.cache_to.clear();
-    second.cache_from = vec![CacheEntry {
-        kind: CacheType::Registry,
-        attrs: [("ref".to_owned(), image.clone())].into(),
-        ..Default::default()
-    }];
+    second.cache_from = vec![cache_entry(CacheType::Registry, &[("ref", &image)])];
     let mut events = Recorder::default();
     let outcome = run(&second, &host, &mut events).await.unwrap();
+    let announced = format!("cache import: type=registry,ref={image}");
+    assert!(
+        events.0.contains(&BuildEvent::Notice(announced)),
+        "{:?}",
+        events.0
+    );
     let (cached, ran) = finished(&events.0);
     let expensive: Vec<_> = outcome
         .dockerfile_steps()

@@ -405,7 +405,8 @@ fn github_token_lets_buildkit_list_blobs_in_bulk_on_github_com() {
                 .all(|l| l.starts_with("::add-mask::"))
     );
 
-    s.set("GITHUB_SERVER_URL", "https://git.example.com");
+    s.set("GITHUB_SERVER_URL", "https://git.example.com")
+        .set("GITHUB_API_URL", "https://git.example.com/api/v3");
     let r = s.run(&["action", "--dry-run"]);
     let export = r
         .stdout

@@ -78,6 +78,10 @@ impl RunnerFiles {
         }
     }
 
+    pub fn has_summary(&self) -> bool {
+        self.summary.is_some()
+    }
+
     pub fn has(&self, cmd: FileCommand) -> bool {
         self.path(cmd).is_some()
     }

@@ -133,14 +133,10 @@ impl Runtime {
             cache_url.as_deref(),
             results_url.as_deref(),
         );
-        if protocol.is_none() {
-            warnings.push(match forced {
-                Some(v) => format!("cache protocol v{v} was requested but its URL is not set; the GitHub Actions cache is unavailable"),
-                None => "no GitHub Actions cache service (neither ACTIONS_RESULTS_URL nor ACTIONS_CACHE_URL is set); type=gha cache is unavailable".to_owned(),
-            });
-        } else if token.is_none() {
-            warnings
-                .push("ACTIONS_RUNTIME_TOKEN is not set; type=gha cache is unavailable".to_owned());
+        if let Some(v) = forced.filter(|_| protocol.is_none()) {
+            warnings.push(format!(
+                "cache protocol v{v} was requested but its URL is not set; the GitHub Actions cache is unavailable"
+            ));
         }
         Self {
             token,
@@ -312,8 +308,15 @@ mod tests {
         );
         let none = runtime(&[]);
         assert!(
-            none.protocol.is_none() && !none.warnings.is_empty(),
-            "no service is a warning"
+            none.protocol.is_none() && none.warnings.is_empty(),
+            "no service is not a problem until gha is asked for"
+        );
+        let forced = runtime(&[("ACTIONS_CACHE_SERVICE_V2", "true")]);
+        assert!(
+            forced
+                .warnings
+                .iter()
+                .any(|w| w.contains("v2 was requested"))
         );
     }
 

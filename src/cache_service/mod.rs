@@ -9,6 +9,7 @@ mod blob;
 mod cache;
 pub mod error;
 mod index;
+mod protobuf;
 pub mod protocol;
 mod rest;
 mod service;

@@ -61,6 +61,14 @@ impl AppState {
     /// Build the state: open storage and load the index.
     pub async fn new(config: &ServiceConfig) -> Result<Arc<Self>, StorageError> {
         let store = crate::storage::open(&config.storage).await?;
+        Self::with_store(config, store).await
+    }
+
+    /// Build the state over an already opened store (`config.storage` is ignored).
+    pub async fn with_store(
+        config: &ServiceConfig,
+        store: Arc<dyn crate::storage::BlobStore>,
+    ) -> Result<Arc<Self>, StorageError> {
         let cache = Cache::load(store, config.limits.clone()).await?;
         // URL signatures use a key derived from the shared secret, so every instance of a
         // fleet accepts the others' URLs; without a secret, a per-process random key.

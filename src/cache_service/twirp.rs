@@ -7,6 +7,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
+use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tracing::instrument;
 
@@ -18,29 +19,59 @@ use super::protocol::{
 };
 use super::service::AppState;
 use super::signing::Permission;
-use super::validate;
+use super::{protobuf, validate};
 
 /// The route prefix the toolkit, BuildKit and opendal all use.
 pub const PREFIX: &str = "/twirp/github.actions.results.api.v1.CacheService";
 
-/// Twirp answers an unsupported Content-Type with `bad_route`; only JSON is spoken here.
-fn parse<T: DeserializeOwned>(headers: &HeaderMap, body: &[u8]) -> Result<T, ServiceError> {
+/// The two encodings Twirp defines; errors are JSON either way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Codec {
+    Json,
+    Protobuf,
+}
+
+/// Twirp answers an unsupported Content-Type with `bad_route`.
+fn codec(headers: &HeaderMap) -> Result<Codec, ServiceError> {
     let ct = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    if !ct
-        .trim_start()
-        .to_ascii_lowercase()
-        .starts_with("application/json")
-    {
-        return Err(ServiceError::BadRoute(format!(
-            "unexpected Content-Type {ct:?}: this service speaks application/json"
-        )));
+    let essence = ct
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    match essence.as_str() {
+        "application/json" => Ok(Codec::Json),
+        "application/protobuf" => Ok(Codec::Protobuf),
+        _ => Err(ServiceError::BadRoute(format!(
+            "unexpected Content-Type {ct:?}: use application/json or application/protobuf"
+        ))),
     }
-    serde_json::from_slice(body).map_err(|e| {
-        ServiceError::Malformed(format!("failed to parse the request body as JSON: {e}"))
-    })
+}
+
+fn parse<T: DeserializeOwned>(
+    codec: Codec,
+    body: &[u8],
+    pb: fn(&[u8]) -> Result<T, ServiceError>,
+) -> Result<T, ServiceError> {
+    match codec {
+        Codec::Json => serde_json::from_slice(body).map_err(|e| {
+            ServiceError::Malformed(format!("failed to parse the request body as JSON: {e}"))
+        }),
+        Codec::Protobuf => pb(body),
+    }
+}
+
+fn reply<T: Serialize>(codec: Codec, resp: &T, pb: fn(&T) -> Vec<u8>) -> Response {
+    match codec {
+        Codec::Json => Json(resp).into_response(),
+        Codec::Protobuf => {
+            ([(header::CONTENT_TYPE, "application/protobuf")], pb(resp)).into_response()
+        }
+    }
 }
 
 #[instrument(skip_all, fields(method = %method))]
@@ -60,33 +91,41 @@ pub async fn dispatch(
 
 async fn create(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Response, Twirp> {
     let access = state.access(headers)?;
-    let req: CreateCacheEntryRequest = parse(headers, body)?;
+    let codec = codec(headers)?;
+    let req: CreateCacheEntryRequest = parse(codec, body, protobuf::create_request)?;
     validate::key(&req.key)?;
     validate::version(&req.version)?;
     let Some(scope) = access.writable() else {
-        return Ok(Json(CreateCacheEntryResponse {
-            ok: false,
-            signed_upload_url: String::new(),
-            message: "cache write denied: token has no writable scopes".to_owned(),
-        })
-        .into_response());
+        return Ok(reply(
+            codec,
+            &CreateCacheEntryResponse {
+                ok: false,
+                signed_upload_url: String::new(),
+                message: "cache write denied: token has no writable scopes".to_owned(),
+            },
+            protobuf::create_response,
+        ));
     };
     let id = state.cache.reserve(&req.key, &req.version, scope)?;
     tracing::info!(entry = id, scope, "cache entry reserved");
     let url = state
         .signer
         .url(&state.base_url(headers), id, Permission::Write);
-    Ok(Json(CreateCacheEntryResponse {
-        ok: true,
-        signed_upload_url: url.expose().to_owned(),
-        message: String::new(),
-    })
-    .into_response())
+    Ok(reply(
+        codec,
+        &CreateCacheEntryResponse {
+            ok: true,
+            signed_upload_url: url.expose().to_owned(),
+            message: String::new(),
+        },
+        protobuf::create_response,
+    ))
 }
 
 async fn finalize(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Response, Twirp> {
     let access = state.access(headers)?;
-    let req: FinalizeCacheEntryUploadRequest = parse(headers, body)?;
+    let codec = codec(headers)?;
+    let req: FinalizeCacheEntryUploadRequest = parse(codec, body, protobuf::finalize_request)?;
     validate::key(&req.key)?;
     validate::version(&req.version)?;
     let size = u64::try_from(req.size_bytes).map_err(|_| {
@@ -106,12 +145,15 @@ async fn finalize(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<
     let entry = state.cache.finalize(id, size).await?;
     tracing::info!(entry = entry.id, size = entry.size, "cache entry finalized");
     state.cache.housekeep(Some(entry.id)).await?;
-    Ok(Json(FinalizeCacheEntryUploadResponse {
-        ok: true,
-        entry_id: entry.id.to_string(),
-        message: String::new(),
-    })
-    .into_response())
+    Ok(reply(
+        codec,
+        &FinalizeCacheEntryUploadResponse {
+            ok: true,
+            entry_id: entry.id.to_string(),
+            message: String::new(),
+        },
+        protobuf::finalize_response,
+    ))
 }
 
 async fn download_url(
@@ -120,7 +162,8 @@ async fn download_url(
     body: &[u8],
 ) -> Result<Response, Twirp> {
     let access = state.access(headers)?;
-    let req: GetCacheEntryDownloadUrlRequest = parse(headers, body)?;
+    let codec = codec(headers)?;
+    let req: GetCacheEntryDownloadUrlRequest = parse(codec, body, protobuf::download_request)?;
     let mut keys = vec![req.key.clone()];
     keys.extend(req.restore_keys.iter().filter(|k| **k != req.key).cloned());
     for k in &keys {
@@ -141,16 +184,19 @@ async fn download_url(
         matched_key: String::new(),
     };
     let Some(entry) = state.cache.lookup(&keys, &req.version, &scopes) else {
-        return Ok(Json(miss()).into_response());
+        return Ok(reply(codec, &miss(), protobuf::download_response));
     };
     tracing::info!(entry = entry.id, scope = %entry.scope, "cache hit");
     let url = state
         .signer
         .url(&state.base_url(headers), entry.id, Permission::Read);
-    Ok(Json(GetCacheEntryDownloadUrlResponse {
-        ok: true,
-        signed_download_url: url.expose().to_owned(),
-        matched_key: entry.key,
-    })
-    .into_response())
+    Ok(reply(
+        codec,
+        &GetCacheEntryDownloadUrlResponse {
+            ok: true,
+            signed_download_url: url.expose().to_owned(),
+            matched_key: entry.key,
+        },
+        protobuf::download_response,
+    ))
 }

@@ -3,17 +3,24 @@
 
 use clap::{Arg, ArgAction, ArgMatches, Command, FromArgMatches};
 
-use super::CommandError;
+use super::{CommandError, post};
 
 const DRY_RUN: &str = "dry-run";
 use crate::action::env::Env;
 use crate::action::expose::expose;
-use crate::action::files::RunnerFiles;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use crate::action::files::{FileCommand, RunnerFiles};
 use crate::action::inputs::Inputs;
-use crate::action::names::{INPUTS, InputKind};
+use crate::action::names::{self, INPUTS, InputKind};
 use crate::action::runtime::Runtime;
 use crate::action::workflow::{Level, Location, Style, Workflow};
+use crate::cache_service::{self, RunningService, ServiceConfig};
+use crate::engine;
 use crate::plan::{self, BuildPlan, SecretSource};
+use crate::report::{self, ActionLog};
+use crate::storage::StorageConfig;
 
 /// Flags generated from the input table, so the CLI and `action.yml` cannot drift apart.
 #[derive(Debug, Default)]
@@ -77,6 +84,7 @@ impl clap::Args for Args {
             if spec.kind == InputKind::Bool {
                 arg = arg
                     .num_args(0..=1)
+                    .require_equals(true)
                     .default_missing_value("true")
                     .value_name("BOOL");
             }
@@ -90,7 +98,7 @@ impl clap::Args for Args {
 }
 
 pub async fn run(args: Args) -> Result<(), CommandError> {
-    let env = Env::from_process();
+    let mut env = Env::from_process();
     let style = if env.get("GITHUB_ACTIONS") == Some("true") {
         Style::GitHub
     } else {
@@ -98,7 +106,66 @@ pub async fn run(args: Args) -> Result<(), CommandError> {
     };
     let inputs = Inputs::from_pairs(INPUTS, args.pairs.iter().map(|(k, v)| (*k, v.clone())))
         .map_err(|e| CommandError::Usage(e.to_string()))?;
-    run_build(&env, &inputs, style, args.dry_run).await
+    let service = if args.dry_run {
+        None
+    } else {
+        local_cache_service(&inputs, &mut env).await
+    };
+    let result = run_build(&env, &inputs, style, args.dry_run).await;
+    if let Some(service) = service {
+        service.shutdown().await;
+    }
+    result
+}
+
+/// Outside GitHub, `type=gha` entries have no service to talk to. Start ours in-process,
+/// on disk under the user's cache directory, and point the runtime at it, so the same
+/// `cache-to: type=gha` works on a laptop (DESIGN.md: `layercache serve`).
+async fn local_cache_service(inputs: &Inputs, env: &mut Env) -> Option<RunningService> {
+    let runtime = Runtime::from_env(env);
+    let wants_gha =
+        plan::parse(inputs, &runtime, env).is_ok_and(|p| p.cache_skipped.iter().any(|s| s.warn));
+    if !wants_gha || runtime.protocol.is_some() {
+        return None;
+    }
+    let dir = local_cache_dir(env);
+    let config = ServiceConfig::new(
+        SocketAddr::from(([127, 0, 0, 1], 0)),
+        StorageConfig::Disk(dir.clone()),
+    );
+    match cache_service::spawn(config).await {
+        Ok(service) => {
+            tracing::info!(url = %service.base_url, dir = %dir.display(), "started a local cache service for type=gha");
+            env.set(
+                names::env::ACTIONS_RESULTS_URL,
+                format!("{}/", service.base_url),
+            );
+            env.set(
+                names::env::ACTIONS_RUNTIME_TOKEN,
+                service.token(LOCAL_REF).expose(),
+            );
+            Some(service)
+        }
+        Err(e) => {
+            tracing::warn!("could not start a local cache service for type=gha: {e}");
+            None
+        }
+    }
+}
+
+/// The ref local builds write their cache under.
+const LOCAL_REF: &str = "refs/heads/local";
+
+fn local_cache_dir(env: &Env) -> PathBuf {
+    if let Some(dir) = env.get("LAYERCACHE_CACHE_DIR") {
+        return PathBuf::from(dir);
+    }
+    let base = env
+        .get("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| env.get("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir);
+    base.join("layercache").join("actions-cache")
 }
 
 /// The phases of a build, shared by the action and the CLI. Each phase is a log group.
@@ -140,19 +207,67 @@ pub async fn run_build(
         wf.line("dry run: inputs are valid; not building");
         return Ok(());
     }
-    build_image(&plan, &runtime, &files, &mut wf).await
+    build_image(&plan, &runtime, env, &files, &mut wf).await
 }
 
-/// Until the engine lands, say so plainly instead of pretending to build.
+/// The build itself, then outputs, housekeeping and the job summary. Outputs are set
+/// before anything that could still fail.
 async fn build_image<W: std::io::Write>(
-    _plan: &BuildPlan,
-    _runtime: &Runtime,
-    _files: &RunnerFiles,
+    plan: &BuildPlan,
+    runtime: &Runtime,
+    env: &Env,
+    files: &RunnerFiles,
     wf: &mut Workflow<W>,
 ) -> Result<(), CommandError> {
-    let msg = "the build engine is not available in this version of layercache";
-    wf.error(msg);
-    Err(CommandError::Failed(msg.into()))
+    wf.group("Build");
+    let result = engine::run_plan(plan, env, &mut ActionLog::new(wf)).await;
+    wf.end_group();
+    let outcome = match result {
+        Ok(outcome) => outcome,
+        Err(err) => {
+            let workspace = env
+                .get(names::env::GITHUB_WORKSPACE)
+                .map(PathBuf::from)
+                .unwrap_or_default();
+            match report::failure_annotation(&err, &workspace) {
+                Some((message, at)) => wf.annotate(Level::Error, &message, &at),
+                None => wf.error(&err.to_string()),
+            }
+            return Err(CommandError::Failed(err.to_string()));
+        }
+    };
+    if let Some(builder) = &outcome.builder
+        && files.has(FileCommand::State)
+        && let Err(e) = files.append(FileCommand::State, post::BUILDER_STATE, builder)
+    {
+        wf.warning(&format!(
+            "the post step will not remove builder {builder}: {e}"
+        ));
+    }
+    let outputs = report::BuildOutputs::from_outcome(&outcome);
+    for (name, value) in outputs.pairs() {
+        if files.has(FileCommand::Output) {
+            if let Err(e) = files.append(FileCommand::Output, name, value) {
+                wf.warning(&e.to_string());
+            }
+        } else if name != "metadata" && !value.is_empty() {
+            wf.line(&format!("{name}: {value}"));
+        }
+    }
+    let pruned = super::phases::prune(plan, runtime, env, wf).await;
+    let mut summary = report::summary_markdown(&outcome);
+    if let Some(report) = pruned {
+        summary.push_str(&format!(
+            "\n**Cache housekeeping:** {}\n",
+            report.describe()
+        ));
+    }
+    if files.has_summary()
+        && let Err(e) = files.append_summary(&summary)
+    {
+        wf.warning(&e.to_string());
+    }
+    Ok(())
 }
 
 /// Register every secret of the runtime with the runner's masker, before any other output.

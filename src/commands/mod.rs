@@ -2,6 +2,8 @@
 
 pub mod action;
 pub mod advise;
+pub mod bench;
+pub mod bench_serve;
 pub mod build;
 pub mod expose;
 mod phases;

@@ -157,23 +157,11 @@ fn compile(cleaned: String, exclusion: bool) -> Result<Pattern, PatternError> {
         match ch {
             '*' if chars.get(i) == Some(&'*') => {
                 i += 1;
+                // Treat `**/` as `**`.
                 if chars.get(i) == Some(&'/') {
                     i += 1;
                 }
-                if i >= chars.len() {
-                    if kind == MatchType::Exact {
-                        kind = MatchType::Prefix;
-                    } else {
-                        re.push_str(".*");
-                        kind = MatchType::Regexp;
-                    }
-                } else {
-                    re.push_str("(.*/)?");
-                    kind = MatchType::Regexp;
-                }
-                if index == 0 {
-                    kind = MatchType::Suffix;
-                }
+                kind = double_star(&mut re, kind, i >= chars.len(), index == 0);
             }
             '*' => {
                 re.push_str("[^/]*");
@@ -220,6 +208,23 @@ fn compile(cleaned: String, exclusion: bool) -> Result<Pattern, PatternError> {
         kind,
         regexp,
     })
+}
+
+/// `**`: at the end it accepts everything (like .gitignore); elsewhere any number of
+/// directories; at the start it makes a suffix match.
+fn double_star(re: &mut String, kind: MatchType, at_end: bool, at_start: bool) -> MatchType {
+    let kind = match (at_end, kind) {
+        (true, MatchType::Exact) => MatchType::Prefix,
+        (true, _) => {
+            re.push_str(".*");
+            MatchType::Regexp
+        }
+        (false, _) => {
+            re.push_str("(.*/)?");
+            MatchType::Regexp
+        }
+    };
+    if at_start { MatchType::Suffix } else { kind }
 }
 
 /// Go's `path.Clean`: the shortest equivalent path (no `.`, no `x/..`, no doubled `/`).

@@ -1,5 +1,7 @@
 //! The table from moby/patternmatcher `TestMatches`, plus `ReadAll` and clean cases.
 
+#![allow(clippy::unwrap_used)] // tests may unwrap (HELPERS.md)
+
 use super::*;
 
 fn hit(patterns: &[&str], path: &str) -> bool {

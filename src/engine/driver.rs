@@ -116,8 +116,28 @@ impl Capabilities {
 
     /// Every reason this BuildKit cannot run `req` as asked (empty: it can).
     pub fn gaps(&self, req: &BuildRequest) -> Vec<String> {
+        let mut gaps = self.cache_gaps(req);
+        gaps.extend(self.feature_gaps(req));
+        gaps.extend(self.output_gaps(req));
+        gaps
+    }
+
+    fn cache_gaps(&self, req: &BuildRequest) -> Vec<String> {
         let mut gaps = Vec::new();
-        for e in &req.cache_from {
+        let local_cache = req
+            .cache_from
+            .iter()
+            .chain(&req.cache_to)
+            .any(|e| e.kind == CacheType::Local);
+        if local_cache {
+            // BuildKit reads and writes local cache through a content store served by the
+            // client's session, which layercache does not serve yet.
+            gaps.push(
+                "type=local cache is not implemented in layercache yet (use registry or gha)"
+                    .to_owned(),
+            );
+        }
+        for e in req.cache_from.iter().filter(|e| e.kind != CacheType::Local) {
             if !self.cache_import.contains(&e.kind) {
                 gaps.push(format!(
                     "cache-from type={} is not supported",
@@ -125,7 +145,7 @@ impl Capabilities {
                 ));
             }
         }
-        for e in &req.cache_to {
+        for e in req.cache_to.iter().filter(|e| e.kind != CacheType::Local) {
             if !self.cache_export.contains(&e.kind) {
                 gaps.push(format!(
                     "cache-to type={} is not supported",
@@ -139,8 +159,26 @@ impl Capabilities {
                 req.cache_to.len()
             ));
         }
+        gaps
+    }
+
+    fn feature_gaps(&self, req: &BuildRequest) -> Vec<String> {
+        let mut gaps = Vec::new();
         if req.platforms.len() > 1 && !self.multi_platform {
             gaps.push("several platforms need the containerd image store".to_owned());
+        }
+        let local_contexts: Vec<&str> = req
+            .build_contexts
+            .iter()
+            .filter(|(_, v)| !v.contains("://"))
+            .map(|(k, _)| k.as_str())
+            .collect();
+        if !local_contexts.is_empty() {
+            gaps.push(format!(
+                "build-contexts from local directories ({}) are not implemented in layercache yet; \
+                 docker-image:// and URL contexts are",
+                local_contexts.join(", ")
+            ));
         }
         if !req.build_contexts.is_empty() && !self.named_contexts {
             gaps.push("build-contexts need BuildKit 0.10 or newer".to_owned());
@@ -163,14 +201,39 @@ impl Capabilities {
                     .to_owned(),
             );
         }
-        for o in &req.outputs {
-            gaps.push(format!(
-                "outputs type={} is not implemented in layercache yet",
-                o.kind
-            ));
+        gaps
+    }
+}
+
+impl Capabilities {
+    /// Which exporters this BuildKit has: Engine 20.10's graphdriver store knows only
+    /// `moby`, `local` and `tar` (moby `builder-next/worker`).
+    fn exporters(&self) -> &'static [&'static str] {
+        match (self.daemon_store, self.multi_platform) {
+            (true, false) => &["tar"],
+            _ => &["tar", "oci", "docker"],
         }
-        if req.load && !self.daemon_store {
-            gaps.push("load into the daemon is only implemented for driver docker".to_owned());
+    }
+
+    fn output_gaps(&self, req: &BuildRequest) -> Vec<String> {
+        let mut gaps = Vec::new();
+        if req.outputs.len() > 1 {
+            gaps.push("one entry in outputs at a time".to_owned());
+        }
+        for o in &req.outputs {
+            if o.kind == "local" {
+                gaps.push(
+                    "outputs type=local is not implemented in layercache yet (type=tar is)"
+                        .to_owned(),
+                );
+            } else if !self.exporters().contains(&o.kind.as_str()) {
+                gaps.push(format!("outputs type={} is not supported", o.kind));
+            } else if !o.attrs.contains_key("dest") {
+                gaps.push(format!("outputs type={} needs dest=PATH", o.kind));
+            }
+        }
+        if !req.outputs.is_empty() && (req.load || req.push) {
+            gaps.push("outputs cannot be combined with load or push".to_owned());
         }
         gaps
     }
@@ -182,9 +245,14 @@ pub fn choose(req: &BuildRequest, facts: &DaemonFacts) -> Result<Capabilities, E
     match &req.driver {
         DriverChoice::Auto => {
             if docker.gaps(req).is_empty() {
-                Ok(docker)
-            } else {
-                Err(container_unavailable(&docker, req))
+                return Ok(docker);
+            }
+            // The daemon's BuildKit cannot do it: a BuildKit container can, if it can do
+            // everything else that was asked.
+            let container = Capabilities::standalone("docker-container");
+            match container.gaps(req).is_empty() {
+                true => Ok(container),
+                false => Err(container_unavailable(&docker, req)),
             }
         }
         DriverChoice::Docker => match unsupported("docker", &docker, req) {
@@ -195,11 +263,10 @@ pub fn choose(req: &BuildRequest, facts: &DaemonFacts) -> Result<Capabilities, E
             let caps = Capabilities::standalone("remote");
             unsupported("remote", &caps, req).map_or(Ok(caps), Err)
         }
-        DriverChoice::DockerContainer { .. } => Err(EngineError::Unsupported {
-            driver: "docker-container",
-            what: "starting a BuildKit container is not implemented yet".to_owned(),
-            hint: "run buildkitd yourself and use driver remote".to_owned(),
-        }),
+        DriverChoice::DockerContainer => {
+            let caps = Capabilities::standalone("docker-container");
+            unsupported("docker-container", &caps, req).map_or(Ok(caps), Err)
+        }
     }
 }
 

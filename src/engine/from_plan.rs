@@ -8,12 +8,17 @@ use std::path::{Path, PathBuf};
 use base64::Engine as _;
 
 use super::error::EngineError;
-use super::request::{BuildRequest, DriverChoice, Output, RegistryAuth};
+use super::outcome::Outcome;
+use super::progress::EventSink;
+use super::request::{BuildRequest, BuilderSpec, DriverChoice, Output, RegistryAuth};
+use super::transport::DockerHost;
+use crate::action::env::Env;
 use crate::plan::{self, BuildContext, BuildPlan, NetworkMode, OutputType, SecretSource};
 use crate::secret::Secret;
 
 impl BuildRequest {
-    pub fn from_plan(p: &BuildPlan) -> Result<Self, EngineError> {
+    /// `env` is the process environment read once at start-up (secret-envs, DOCKER_CONFIG).
+    pub fn from_plan(p: &BuildPlan, env: &Env) -> Result<Self, EngineError> {
         let (context, remote_context) = match &p.context {
             BuildContext::Local(dir) => (dir.clone(), None),
             BuildContext::Remote(url) => (PathBuf::new(), Some(url.clone())),
@@ -28,7 +33,7 @@ impl BuildRequest {
             platforms: p.platforms.iter().map(ToString::to_string).collect(),
             build_args: p.build_args.clone(),
             labels: p.labels.clone(),
-            secrets: secrets(p)?,
+            secrets: secrets(p, env)?,
             network: match p.network {
                 NetworkMode::Default => None,
                 NetworkMode::None => Some("none".to_owned()),
@@ -60,26 +65,52 @@ impl BuildRequest {
             call: p.call.clone(),
             cache_from: p.cache_from.clone(),
             cache_to: p.cache_to.clone(),
-            registry_auth: docker_config_auth(&docker_config_dir()),
+            registry_auth: docker_config_auth(&docker_config_dir(env)),
             driver: match &p.driver {
                 plan::DriverChoice::Auto { .. } => DriverChoice::Auto,
                 plan::DriverChoice::Docker => DriverChoice::Docker,
-                plan::DriverChoice::DockerContainer {
-                    builder_image,
-                    builder_name,
-                } => DriverChoice::DockerContainer {
-                    image: builder_image.clone(),
-                    name: builder_name
-                        .clone()
-                        .unwrap_or_else(|| "layercache".to_owned()),
-                    security_opts: Vec::new(),
-                },
+                plan::DriverChoice::DockerContainer { .. } => DriverChoice::DockerContainer,
                 plan::DriverChoice::Remote { endpoint } => DriverChoice::Remote {
                     endpoint: endpoint.clone(),
                 },
             },
+            builder: builder_spec(&p.driver),
         })
     }
+}
+
+/// Build `plan` against the daemon `DOCKER_HOST` names (the socket the runner mounts by
+/// default): the entry point for the action and `layercache build`.
+pub async fn run_plan(
+    plan: &BuildPlan,
+    env: &Env,
+    sink: &mut dyn EventSink,
+) -> Result<Outcome, EngineError> {
+    let req = BuildRequest::from_plan(plan, env)?;
+    let host = match env.get("DOCKER_HOST") {
+        Some(h) => DockerHost::parse(h)?,
+        None => DockerHost::from_env()?,
+    };
+    super::run::run(&req, &host, sink).await
+}
+
+fn builder_spec(driver: &plan::DriverChoice) -> BuilderSpec {
+    let mut spec = BuilderSpec::default();
+    if let plan::DriverChoice::Auto {
+        builder_image,
+        builder_name,
+    }
+    | plan::DriverChoice::DockerContainer {
+        builder_image,
+        builder_name,
+    } = driver
+    {
+        spec.image.clone_from(builder_image);
+        if let Some(name) = builder_name {
+            spec.name.clone_from(name);
+        }
+    }
+    spec
 }
 
 /// `type=docker` without a destination is a load; `type=image|registry` with push is a
@@ -101,13 +132,13 @@ fn split_outputs(p: &BuildPlan) -> (bool, bool, Vec<Output>) {
     (load, push, rest)
 }
 
-fn secrets(p: &BuildPlan) -> Result<BTreeMap<String, Secret>, EngineError> {
+fn secrets(p: &BuildPlan, env: &Env) -> Result<BTreeMap<String, Secret>, EngineError> {
     let mut out = BTreeMap::new();
     for s in &p.secrets {
         let value =
             match &s.source {
                 SecretSource::Value(v) => v.clone(),
-                SecretSource::Env(name) => std::env::var(name).map(Secret::new).map_err(|_| {
+                SecretSource::Env(name) => env.get(name).map(Secret::new).ok_or_else(|| {
                     EngineError::Internal(format!(
                         "secret {:?}: environment variable {name} is not set",
                         s.id
@@ -124,13 +155,10 @@ fn secrets(p: &BuildPlan) -> Result<BTreeMap<String, Secret>, EngineError> {
     Ok(out)
 }
 
-fn docker_config_dir() -> PathBuf {
-    match std::env::var_os("DOCKER_CONFIG") {
-        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
-        _ => std::env::var_os("HOME")
-            .map(PathBuf::from)
-            .unwrap_or_default()
-            .join(".docker"),
+fn docker_config_dir(env: &Env) -> PathBuf {
+    match env.get("DOCKER_CONFIG") {
+        Some(dir) => PathBuf::from(dir),
+        None => PathBuf::from(env.get("HOME").unwrap_or("/root")).join(".docker"),
     }
 }
 
@@ -179,6 +207,7 @@ pub fn docker_config_auth(dir: &Path) -> BTreeMap<String, RegistryAuth> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests may unwrap (HELPERS.md)
 mod tests {
     use super::*;
 

@@ -5,7 +5,9 @@
 
 use std::collections::HashMap;
 
-use bollard::moby::buildkit::v1::{CacheOptions, CacheOptionsEntry, SolveRequest};
+use std::path::PathBuf;
+
+use bollard::moby::buildkit::v1::{CacheOptions, CacheOptionsEntry, Exporter, SolveRequest};
 
 use super::driver::Capabilities;
 use super::request::{BuildRequest, CacheEntry};
@@ -27,7 +29,14 @@ pub fn solve_request(
     if req.network.as_deref() == Some("host") && !entitlements.iter().any(|e| e == "network.host") {
         entitlements.push("network.host".to_owned());
     }
-    let (exporter, exporter_attrs) = exporter(req, caps);
+    let mut exporters = exporters(req, caps);
+    // One exporter goes in the fields every BuildKit knows (0.8 has only those); several
+    // need the list (BuildKit 0.13+, only used with standalone drivers).
+    let (single, exporters) = match exporters.len() {
+        1 => (exporters.pop(), Vec::new()),
+        _ => (None, exporters),
+    };
+    let (exporter, exporter_attrs) = single.map(|e| (e.r#type, e.attrs)).unwrap_or_default();
     SolveRequest {
         r#ref: inputs.build_ref.to_owned(),
         session: inputs.session_id.to_owned(),
@@ -41,6 +50,7 @@ pub fn solve_request(
             ..Default::default()
         }),
         entitlements,
+        exporters,
         ..Default::default()
     }
 }
@@ -62,6 +72,32 @@ pub fn frontend_attrs(req: &BuildRequest, inputs: &SolveInputs<'_>) -> HashMap<S
     if !req.platforms.is_empty() {
         a.insert("platform".to_owned(), req.platforms.join(","));
     }
+    a.extend(run_options(req));
+    for attest in &req.attests {
+        // `type=provenance,mode=max` → `attest:provenance` = `mode=max` (buildx build/opt.go).
+        let mut fields = attest.split(',');
+        if let Some(kind) = fields.next().and_then(|f| f.strip_prefix("type=")) {
+            a.insert(
+                format!("attest:{kind}"),
+                fields.collect::<Vec<_>>().join(","),
+            );
+        }
+    }
+    if !req.cache_from.is_empty() {
+        a.insert(
+            "cache-imports".to_owned(),
+            cache_imports_json(&req.cache_from),
+        );
+    }
+    for (name, value) in &req.build_contexts {
+        a.insert(format!("context:{name}"), value.clone());
+    }
+    a
+}
+
+/// Attributes for how RUN steps execute and what they may reuse.
+fn run_options(req: &BuildRequest) -> HashMap<String, String> {
+    let mut a = HashMap::new();
     if req.no_cache {
         a.insert("no-cache".to_owned(), String::new());
     } else if !req.no_cache_filters.is_empty() {
@@ -90,43 +126,89 @@ pub fn frontend_attrs(req: &BuildRequest, inputs: &SolveInputs<'_>) -> HashMap<S
     if let Some(c) = &req.cgroup_parent {
         a.insert("cgroup-parent".to_owned(), c.clone());
     }
-    for attest in &req.attests {
-        // `type=provenance,mode=max` → `attest:provenance` = `mode=max` (buildx build/opt.go).
-        let mut fields = attest.split(',');
-        if let Some(kind) = fields.next().and_then(|f| f.strip_prefix("type=")) {
-            a.insert(
-                format!("attest:{kind}"),
-                fields.collect::<Vec<_>>().join(","),
-            );
-        }
-    }
-    if !req.cache_from.is_empty() {
-        a.insert(
-            "cache-imports".to_owned(),
-            cache_imports_json(&req.cache_from),
-        );
-    }
-    for (name, value) in &req.build_contexts {
-        a.insert(format!("context:{name}"), value.clone());
-    }
     a
 }
 
-/// The exporter: the daemon's `moby` exporter for driver docker (the image lands in the
-/// daemon's store, tagged), else the `image` exporter pushing straight to the registry.
-fn exporter(req: &BuildRequest, caps: &Capabilities) -> (String, HashMap<String, String>) {
-    let mut attrs = HashMap::new();
+/// Where an exporter's tar stream lands on this side of the session (BuildKit sends it
+/// through the session's FileSend service).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TarDestination {
+    /// `outputs: type=tar|oci|docker,dest=PATH`.
+    File(PathBuf),
+    /// A `docker` tar for `load` with a BuildKit outside the daemon: loaded, then deleted.
+    DaemonLoad,
+}
+
+/// Exporter types whose result is one tar stream.
+pub const TAR_EXPORTERS: &[&str] = &["tar", "oci", "docker"];
+
+pub fn tar_destination(req: &BuildRequest, caps: &Capabilities) -> Option<TarDestination> {
+    match req.outputs.first() {
+        Some(o) if TAR_EXPORTERS.contains(&o.kind.as_str()) => {
+            o.attrs.get("dest").map(|d| TarDestination::File(d.into()))
+        }
+        Some(_) => None,
+        None => (req.load && !caps.daemon_store).then_some(TarDestination::DaemonLoad),
+    }
+}
+
+/// The exporters: an explicit output; else the daemon's `moby` exporter for driver docker
+/// (the image lands in the daemon's store, tagged); else `image` (pushing when asked) and
+/// `docker` (for load). Driver checks keep outputs apart from load and push.
+fn exporters(req: &BuildRequest, caps: &Capabilities) -> Vec<Exporter> {
+    let mut named = HashMap::new();
     if !req.tags.is_empty() {
-        attrs.insert("name".to_owned(), req.tags.join(","));
+        named.insert("name".to_owned(), req.tags.join(","));
+    }
+    if let Some(o) = req.outputs.first() {
+        let mut attrs: HashMap<String, String> = o
+            .attrs
+            .iter()
+            .filter(|(k, _)| *k != "dest")
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        if o.kind != "tar" && o.kind != "local" {
+            attrs.extend(named);
+        }
+        return vec![Exporter {
+            r#type: o.kind.clone(),
+            attrs,
+        }];
     }
     if caps.daemon_store {
-        return ("moby".to_owned(), attrs);
+        return vec![Exporter {
+            r#type: "moby".to_owned(),
+            attrs: named,
+        }];
     }
+    let mut image = named.clone();
+    annotate(&mut image, &req.annotations);
+    let mut out = Vec::new();
     if req.push {
-        attrs.insert("push".to_owned(), "true".to_owned());
+        image.insert("push".to_owned(), "true".to_owned());
+        out.push(Exporter {
+            r#type: "image".to_owned(),
+            attrs: image.clone(),
+        });
     }
-    for annotation in &req.annotations {
-        // `key=value` → `annotation.key`; `manifest:key=value` → `annotation-manifest.key`.
+    if req.load {
+        out.push(Exporter {
+            r#type: "docker".to_owned(),
+            attrs: named,
+        });
+    }
+    if out.is_empty() {
+        out.push(Exporter {
+            r#type: "image".to_owned(),
+            attrs: image,
+        });
+    }
+    out
+}
+
+/// `key=value` → `annotation.key`; `manifest:key=value` → `annotation-manifest.key`.
+fn annotate(attrs: &mut HashMap<String, String>, annotations: &[String]) {
+    for annotation in annotations {
         if let Some((key, value)) = annotation.split_once('=') {
             let name = match key.split_once(':') {
                 Some((level, k)) => format!("annotation-{level}.{k}"),
@@ -135,11 +217,6 @@ fn exporter(req: &BuildRequest, caps: &Capabilities) -> (String, HashMap<String,
             attrs.insert(name, value.to_owned());
         }
     }
-    if let Some(o) = req.outputs.first() {
-        attrs.extend(o.attrs.iter().map(|(k, v)| (k.clone(), v.clone())));
-        return (o.kind.clone(), attrs);
-    }
-    ("image".to_owned(), attrs)
 }
 
 /// The Dockerfile frontend runs the cache import itself and reads the entries from this

@@ -1,7 +1,18 @@
 //! The build engine: the only code that knows bollard and BuildKit. It picks a driver,
 //! packs the context, solves through BuildKit's control API with a session of our own,
 //! streams progress as [`BuildEvent`]s, loads or pushes, and returns an [`Outcome`].
+//!
+//! Use: [`run_plan`]`(&plan, &env, &mut sink)` (or [`BuildRequest::from_plan`] then
+//! [`run`]); print events with `report::PlainProgress`; turn the outcome into outputs,
+//! summary and annotation with `report::{BuildOutputs, summary_markdown,
+//! failure_annotation}`; the post step calls [`remove_builder`] for `docker-container`.
+//!
+//! Drivers: `docker` is the daemon's BuildKit through `/grpc` (Engine 20.10 here: registry
+//! cache import, inline export, `moby`/`tar` exporters); `remote` is a buildkitd at
+//! `tcp://`/`unix://`; `docker-container` starts one through the daemon. All three share
+//! the session ([`session`]) and the solve request ([`frontend`]).
 
+mod container;
 mod context;
 mod dockerfile;
 pub mod dockerignore;
@@ -9,23 +20,31 @@ mod driver;
 mod error;
 mod from_plan;
 mod frontend;
+mod load;
 mod outcome;
 mod progress;
 mod push;
 mod request;
 mod run;
 mod session;
+mod solve;
 mod transport;
 
+pub use container::remove_builder;
 pub use context::{PackedContext, pack};
 pub use dockerfile::locate_step;
 pub use driver::{Capabilities, DaemonFacts, choose};
 pub use error::EngineError;
-pub use from_plan::docker_config_auth;
-pub use frontend::{SolveInputs, entry as cache_entry_for_buildkit, frontend_attrs, solve_request};
+pub use from_plan::{docker_config_auth, run_plan};
+pub use frontend::{
+    SolveInputs, TarDestination, entry as cache_entry_for_buildkit, frontend_attrs, solve_request,
+    tar_destination,
+};
 pub use outcome::Outcome;
 pub use progress::{BuildEvent, EventSink, Recorder, StepRecord, is_dockerfile_step};
 pub use push::{registry_host, split_tag};
-pub use request::{BuildRequest, CacheEntry, CacheType, DriverChoice, Output, RegistryAuth};
-pub use run::run;
+pub use request::{
+    BuildRequest, BuilderSpec, CacheEntry, CacheType, DriverChoice, Output, RegistryAuth,
+};
+pub use run::{prune_remote, run};
 pub use transport::DockerHost;

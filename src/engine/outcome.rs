@@ -17,6 +17,8 @@ pub struct Outcome {
     /// BuildKit's `SolveResponse.exporter_response` (`containerimage.digest`, ...).
     pub exporter_response: BTreeMap<String, String>,
     pub build_ref: String,
+    /// The BuildKit container this build ran in (`docker-container`), for the post step.
+    pub builder: Option<String>,
     pub steps: Vec<StepRecord>,
     pub context_bytes: u64,
     pub context_files: usize,
@@ -34,10 +36,15 @@ impl Outcome {
         self.steps.iter().filter(|s| s.dockerfile_step)
     }
 
-    /// Share of Dockerfile steps answered from cache, 0–100; `None` without steps.
+    /// Share of Dockerfile steps answered from cache, 0–100; `None` without steps. `FROM`
+    /// steps are left out: BuildKit reports a base image as resolved, never as cached.
     pub fn cached_percent(&self) -> Option<f64> {
-        let total = self.dockerfile_steps().count();
-        let cached = self.dockerfile_steps().filter(|s| s.cached).count();
+        let work = || {
+            self.dockerfile_steps()
+                .filter(|s| !s.name.contains("] FROM "))
+        };
+        let total = work().count();
+        let cached = work().filter(|s| s.cached).count();
         (total > 0).then(|| cached as f64 * 100.0 / total as f64)
     }
 

@@ -59,6 +59,7 @@ pub struct BuildRequest {
     /// Registry credentials by host (`127.0.0.1:5000`, `ghcr.io`).
     pub registry_auth: BTreeMap<String, RegistryAuth>,
     pub driver: DriverChoice,
+    pub builder: BuilderSpec,
 }
 
 /// An exporter besides load/push.
@@ -80,12 +81,28 @@ pub enum DriverChoice {
     #[default]
     Auto,
     Docker,
-    DockerContainer {
-        image: String,
-        name: String,
-        security_opts: Vec<String>,
-    },
+    DockerContainer,
     Remote {
         endpoint: String,
     },
+}
+
+/// The BuildKit container of the `docker-container` driver (also what `auto` falls back to).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuilderSpec {
+    pub image: String,
+    /// Later steps of the job find the container again under this name.
+    pub name: String,
+    /// `privileged` (the default when empty), `cap-add=X`, or a Docker `--security-opt`.
+    pub security_opts: Vec<String>,
+}
+
+impl Default for BuilderSpec {
+    fn default() -> Self {
+        Self {
+            image: crate::action::names::DEFAULT_BUILDER_IMAGE.to_owned(),
+            name: "layercache-builder".to_owned(),
+            security_opts: Vec::new(),
+        }
+    }
 }

@@ -6,21 +6,22 @@
 //! `Control.Solve` + `Control.Status` + `Control.Session` with bollard's generated protos
 //! gives all of them, through the daemon's `/grpc` and against a remote buildkitd alike.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bollard::Docker;
 use bollard::moby::buildkit::v1::control_client::ControlClient;
-use bollard::moby::buildkit::v1::{SolveRequest, SolveResponse, StatusRequest};
 use tonic::transport::Channel;
 
 use super::context::{PackedContext, pack};
 use super::driver::{Capabilities, DaemonFacts, choose};
 use super::error::EngineError;
-use super::frontend::{SolveInputs, solve_request};
+use super::frontend::{SolveInputs, TarDestination, solve_request, tar_destination};
+use super::load::LoadTarget;
 use super::outcome::Outcome;
 use super::progress::{BuildEvent, EventSink, Tracker};
 use super::request::{BuildRequest, DriverChoice};
 use super::session::{Session, SessionServices};
+use super::solve::solve_streaming;
 use super::transport::{DockerHost, remote_control};
 
 /// Run `req` against the daemon at `host` (and the BuildKit the driver picks).
@@ -34,46 +35,183 @@ pub async fn run(
         Some(_) => PackedContext::remote(req.dockerfile.as_deref()),
         None => pack(&req.context, req.dockerfile.as_deref())?,
     };
+    let (caps, control, docker, reduced) = connect(req, host, sink).await?;
+    let req = reduced.as_ref().unwrap_or(req);
+    // Which cache (and, for gha, which scope) is read and written, without secrets.
+    for e in &req.cache_from {
+        sink.event(BuildEvent::Notice(format!(
+            "cache import: {}",
+            e.describe()
+        )));
+    }
+    for e in &req.cache_to {
+        sink.event(BuildEvent::Notice(format!(
+            "cache export: {}",
+            e.describe()
+        )));
+    }
+    let load_target = match tar_destination(req, &caps) {
+        Some(TarDestination::DaemonLoad) => Some(LoadTarget::new()?),
+        _ => None,
+    };
+    let tar_dest = match (&load_target, tar_destination(req, &caps)) {
+        (Some(t), _) => Some(t.path().to_owned()),
+        (None, Some(TarDestination::File(p))) => Some(p),
+        (None, _) => None,
+    };
+    let solve = Solve {
+        req,
+        caps: &caps,
+        control: &control,
+        packed: &packed,
+        tar_dest,
+    };
+    let mut outcome = solve_with_fallback(&solve, sink).await?;
+    if let (Some(target), Some(docker)) = (&load_target, &docker) {
+        sink.event(BuildEvent::Phase(
+            "loading the image into the daemon".to_owned(),
+        ));
+        super::load::load(docker, target.path()).await?;
+    }
+    if caps.driver == "docker-container" {
+        outcome.builder = Some(req.builder.name.clone());
+    }
+    outcome.context_bytes = packed.tar.len() as u64;
+    outcome.context_files = packed.files;
+    if let (true, Some(docker)) = (req.push && caps.daemon_store, &docker) {
+        push_all(req, docker, &mut outcome, sink).await?;
+    }
+    outcome.wall = started.elapsed();
+    Ok(outcome)
+}
+
+/// Choose the driver and open its control API. `remote` needs no Docker daemon at all.
+type Connection = (
+    Capabilities,
+    ControlClient<Channel>,
+    Option<Docker>,
+    Option<BuildRequest>,
+);
+
+/// The BuildKit to talk to. The last element is set when the request had to be reduced
+/// (see [`without_cache_gaps`]); the build then uses it instead of `req`.
+async fn connect(
+    req: &BuildRequest,
+    host: &DockerHost,
+    sink: &mut dyn EventSink,
+) -> Result<Connection, EngineError> {
+    if let DriverChoice::Remote { endpoint } = &req.driver {
+        let caps = choose(req, &DaemonFacts::default())?;
+        sink.event(BuildEvent::Phase(format!("driver remote ({endpoint})")));
+        let docker = if req.load { Some(host.docker()?) } else { None };
+        return Ok((caps, remote_control(endpoint).await?, docker, None));
+    }
     let docker = host.docker()?;
     let facts = DaemonFacts::probe(&docker)
         .await
         .map_err(|e| host.unreachable(e.to_string()))?;
     let caps = choose(req, &facts)?;
+    let store = if facts.containerd_store {
+        "containerd"
+    } else {
+        "graphdriver"
+    };
     sink.event(BuildEvent::Phase(format!(
-        "driver {} (Engine {}, {} image store)",
-        caps.driver,
-        facts.engine_version,
-        if facts.containerd_store {
-            "containerd"
-        } else {
-            "graphdriver"
-        }
+        "driver {} (Engine {}, {store} image store)",
+        caps.driver, facts.engine_version
     )));
-    let control = match &req.driver {
-        DriverChoice::Remote { endpoint } => remote_control(endpoint).await?,
+    let control = match caps.driver {
+        "docker-container" => {
+            let b = &req.builder;
+            sink.event(BuildEvent::Phase(format!(
+                "builder container {} from {}",
+                b.name, b.image
+            )));
+            match super::container::builder(&docker, &b.image, &b.name, &b.security_opts).await {
+                Ok(control) => control,
+                Err(err) => {
+                    let Some(reduced) = without_cache_gaps(req, &facts) else {
+                        return Err(err);
+                    };
+                    sink.event(BuildEvent::Warning(format!(
+                        "{err}; building with the daemon's BuildKit without the cache it cannot use: {}",
+                        dropped(req, &reduced)
+                    )));
+                    let caps = choose(&reduced, &facts)?;
+                    return Ok((caps, host.control().await?, Some(docker), Some(reduced)));
+                }
+            }
+        }
         _ => host.control().await?,
     };
-    let mut outcome = solve_with_fallback(req, &caps, &control, &packed, sink).await?;
-    outcome.context_bytes = packed.tar.len() as u64;
-    outcome.context_files = packed.files;
-    if req.push && caps.daemon_store {
-        push_all(req, &docker, &mut outcome, sink).await?;
+    Ok((caps, control, Some(docker), None))
+}
+
+/// `auto` chose a BuildKit container only for cache entries the daemon's BuildKit cannot
+/// serve, and the container could not start. Cache trouble must not fail a build: the
+/// same request without those entries, unless one of them is an export the user made
+/// strict (`ignore-error=false`) or something else also needs the container.
+fn without_cache_gaps(req: &BuildRequest, facts: &DaemonFacts) -> Option<BuildRequest> {
+    if req.driver != DriverChoice::Auto {
+        return None;
     }
-    outcome.wall = started.elapsed();
-    Ok(outcome)
+    let docker = Capabilities::docker(facts);
+    let mut reduced = req.clone();
+    reduced
+        .cache_from
+        .retain(|e| docker.cache_import.contains(&e.kind));
+    reduced
+        .cache_to
+        .retain(|e| docker.cache_export.contains(&e.kind));
+    let strict = req
+        .cache_to
+        .iter()
+        .filter(|e| !reduced.cache_to.contains(e))
+        .any(|e| e.attrs.get("ignore-error").is_some_and(|v| v == "false"));
+    (!strict && docker.gaps(&reduced).is_empty()).then_some(reduced)
+}
+
+/// The entries `reduced` lacks, described without secrets.
+fn dropped(req: &BuildRequest, reduced: &BuildRequest) -> String {
+    let from = req
+        .cache_from
+        .iter()
+        .filter(|e| !reduced.cache_from.contains(e));
+    let to = req
+        .cache_to
+        .iter()
+        .filter(|e| !reduced.cache_to.contains(e));
+    from.map(|e| format!("cache-from {}", e.describe()))
+        .chain(to.map(|e| format!("cache-to {}", e.describe())))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// Drop a remote BuildKit's whole build cache (tests and `bench` use it to start cold).
+pub async fn prune_remote(endpoint: &str) -> Result<(), EngineError> {
+    let mut control = remote_control(endpoint).await?;
+    let req = bollard::moby::buildkit::v1::PruneRequest {
+        all: true,
+        ..Default::default()
+    };
+    let mut stream = control
+        .prune(req)
+        .await
+        .map_err(|s| EngineError::Solve(s.message().to_owned()))?
+        .into_inner();
+    while let Ok(Some(_)) = stream.message().await {}
+    Ok(())
 }
 
 /// Solve; when only a cache export failed and every export allows it (`ignore-error`),
 /// warn and solve again without exports (everything is cached, so this is quick). Old
 /// BuildKit does not know `ignore-error` itself.
 async fn solve_with_fallback(
-    req: &BuildRequest,
-    caps: &Capabilities,
-    control: &ControlClient<Channel>,
-    packed: &PackedContext,
+    solve: &Solve<'_>,
     sink: &mut dyn EventSink,
 ) -> Result<Outcome, EngineError> {
-    match solve_once(req, caps, control, packed, sink).await {
+    let req = solve.req;
+    match solve_once(solve, sink).await {
         Err(Failure {
             error,
             cache_export: true,
@@ -86,9 +224,15 @@ async fn solve_with_fallback(
             sink.event(BuildEvent::Warning(warning.clone()));
             let mut retry = req.clone();
             retry.cache_to.clear();
-            let mut outcome = solve_once(&retry, caps, control, packed, sink)
-                .await
-                .map_err(|f| f.error)?;
+            let mut outcome = solve_once(
+                &Solve {
+                    req: &retry,
+                    ..solve.clone()
+                },
+                sink,
+            )
+            .await
+            .map_err(|f| f.error)?;
             outcome.warnings.push(warning);
             Ok(outcome)
         }
@@ -101,13 +245,24 @@ struct Failure {
     cache_export: bool,
 }
 
-async fn solve_once(
-    req: &BuildRequest,
-    caps: &Capabilities,
-    control: &ControlClient<Channel>,
-    packed: &PackedContext,
-    sink: &mut dyn EventSink,
-) -> Result<Outcome, Failure> {
+/// Everything one solve needs besides the event sink.
+#[derive(Clone)]
+struct Solve<'a> {
+    req: &'a BuildRequest,
+    caps: &'a Capabilities,
+    control: &'a ControlClient<Channel>,
+    packed: &'a PackedContext,
+    tar_dest: Option<std::path::PathBuf>,
+}
+
+async fn solve_once(solve: &Solve<'_>, sink: &mut dyn EventSink) -> Result<Outcome, Failure> {
+    let Solve {
+        req,
+        caps,
+        control,
+        packed,
+        ..
+    } = *solve;
     let fail = |error| Failure {
         error,
         cache_export: false,
@@ -116,6 +271,7 @@ async fn solve_once(
         context_tar: packed.tar.clone(),
         secrets: req.secrets.clone(),
         registry_auth: req.registry_auth.clone(),
+        tar_dest: solve.tar_dest.clone(),
     };
     let session = Session::start(control, services).await.map_err(fail)?;
     let build_ref = uuid::Uuid::new_v4().simple().to_string();
@@ -129,40 +285,46 @@ async fn solve_once(
         dockerfile_name: &packed.dockerfile_name,
     };
     let solve_req = solve_request(req, caps, &inputs);
-    let started = Instant::now();
+    // Never log the request itself: cache attributes carry tokens.
+    tracing::debug!(driver = caps.driver, %build_ref, context_bytes = packed.tar.len(), "buildkit: solve");
     let mut tracker = Tracker::default();
-    let result = solve_streaming(control, solve_req, &build_ref, &mut tracker, sink).await;
-    let solve = started.elapsed();
+    let (result, solve) = solve_streaming(control, solve_req, &build_ref, &mut tracker, sink).await;
     session.close();
+    tracing::debug!(%build_ref, ok = result.is_ok(), ms = solve.as_millis() as u64, "buildkit: solve ended");
     let response = result.map_err(|message| failure(message, &tracker, packed))?;
+    let mut outcome = outcome_of(response, caps, &tracker, sink);
+    outcome.tags = req.tags.clone();
+    outcome.build_ref = build_ref;
+    outcome.solve = solve;
+    Ok(outcome)
+}
+
+/// What BuildKit answered, with ids named the same whatever the BuildKit version.
+fn outcome_of(
+    response: bollard::moby::buildkit::v1::SolveResponse,
+    caps: &Capabilities,
+    tracker: &Tracker,
+    sink: &mut dyn EventSink,
+) -> Outcome {
     let exporter_response: std::collections::BTreeMap<String, String> =
         response.exporter_response.into_iter().collect();
+    let manifest = exporter_response.get("containerimage.digest").cloned();
     // Engine 20.10's moby exporter reports the image id as `containerimage.digest`; newer
     // BuildKit reports the config digest separately and the manifest as the digest.
-    let image_id = exporter_response
-        .get("containerimage.config.digest")
-        .or_else(|| {
-            exporter_response
-                .get("containerimage.digest")
-                .filter(|_| caps.daemon_store)
-        })
-        .cloned();
-    let warnings = import_warnings(&tracker, sink);
-    Ok(Outcome {
+    let image_id = match exporter_response.get("containerimage.config.digest") {
+        Some(config) => Some(config.clone()),
+        None if caps.daemon_store => manifest.clone(),
+        None => None,
+    };
+    Outcome {
         driver: caps.driver,
-        warnings,
+        warnings: import_warnings(tracker, sink),
         image_id,
-        digest: exporter_response
-            .get("containerimage.digest")
-            .filter(|_| !caps.daemon_store)
-            .cloned(),
-        tags: req.tags.clone(),
+        digest: manifest.filter(|_| !caps.daemon_store),
         exporter_response,
-        build_ref,
         steps: tracker.steps(),
-        solve,
         ..Default::default()
-    })
+    }
 }
 
 /// BuildKit carries on when a cache import fails (the build is just slower); say so.
@@ -176,69 +338,6 @@ fn import_warnings(tracker: &Tracker, sink: &mut dyn EventSink) -> Vec<String> {
         }
     }
     out
-}
-
-/// Run `Control.Solve` and follow `Control.Status` for the same ref until both end.
-async fn solve_streaming(
-    control: &ControlClient<Channel>,
-    solve_req: SolveRequest,
-    build_ref: &str,
-    tracker: &mut Tracker,
-    sink: &mut dyn EventSink,
-) -> Result<SolveResponse, String> {
-    let mut solver = control.clone();
-    let mut solve = tokio::spawn(async move { solver.solve(solve_req).await });
-    let mut status_client = control.clone();
-    let status_req = StatusRequest {
-        r#ref: build_ref.to_owned(),
-    };
-    let mut status = tokio::spawn(async move { status_client.status(status_req).await });
-    let mut stream = None;
-    let mut result = None;
-    loop {
-        tokio::select! {
-            r = &mut solve, if result.is_none() => {
-                result = Some(r.map_err(|e| e.to_string()).and_then(|r| r.map(|r| r.into_inner()).map_err(|s| s.message().to_owned())));
-                if stream.is_none() { break; }
-            }
-            s = &mut status, if stream.is_none() => match s {
-                Ok(Ok(resp)) => stream = Some(resp.into_inner()),
-                _ => if result.is_some() { break } else { stream = None; status = tokio::spawn(std::future::pending()); },
-            },
-            msg = next_status(&mut stream), if stream.is_some() => match msg {
-                Some(m) => tracker.apply(&m, sink),
-                None => { stream = None; status = tokio::spawn(std::future::pending()); if result.is_some() { break; } }
-            },
-        }
-        if result.is_some() && stream.is_none() {
-            break;
-        }
-    }
-    drain(&mut stream, tracker, sink).await;
-    result.unwrap_or_else(|| Err("the solve ended without a result".to_owned()))
-}
-
-async fn next_status(
-    stream: &mut Option<tonic::Streaming<bollard::moby::buildkit::v1::StatusResponse>>,
-) -> Option<bollard::moby::buildkit::v1::StatusResponse> {
-    match stream {
-        Some(s) => s.message().await.ok().flatten(),
-        None => None,
-    }
-}
-
-/// Status messages can trail the solve result; take what arrives within a moment.
-async fn drain(
-    stream: &mut Option<tonic::Streaming<bollard::moby::buildkit::v1::StatusResponse>>,
-    tracker: &mut Tracker,
-    sink: &mut dyn EventSink,
-) {
-    while stream.is_some() {
-        match tokio::time::timeout(Duration::from_secs(2), next_status(stream)).await {
-            Ok(Some(m)) => tracker.apply(&m, sink),
-            _ => break,
-        }
-    }
 }
 
 /// Turn a solve error into a message naming the failing step and its Dockerfile line.

@@ -5,6 +5,7 @@
 //! serves every driver. bollard's own services are crate-private in 0.21.1.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -18,7 +19,9 @@ use bollard::moby::buildkit::secrets::v1::secrets_server::{Secrets, SecretsServe
 use bollard::moby::buildkit::secrets::v1::{GetSecretRequest, GetSecretResponse};
 use bollard::moby::buildkit::v1::BytesMessage;
 use bollard::moby::buildkit::v1::control_client::ControlClient;
+use bollard::moby::filesync::v1::BytesMessage as FileMessage;
 use bollard::moby::filesync::v1::auth_server::{Auth, AuthServer};
+use bollard::moby::filesync::v1::file_send_server::{FileSend, FileSendServer};
 use bollard::moby::filesync::v1::{
     CredentialsRequest, CredentialsResponse, FetchTokenRequest, FetchTokenResponse,
     GetTokenAuthorityRequest, GetTokenAuthorityResponse, VerifyTokenAuthorityRequest,
@@ -51,6 +54,8 @@ pub struct SessionServices {
     pub context_tar: Bytes,
     pub secrets: BTreeMap<String, Secret>,
     pub registry_auth: BTreeMap<String, RegistryAuth>,
+    /// Where a tar exporter's stream is written (FileSend), if the solve has one.
+    pub tar_dest: Option<PathBuf>,
 }
 
 /// A running session; [`Session::close`] ends it (BuildKit drops its side then).
@@ -79,7 +84,8 @@ impl Session {
                 path: format!("/{upload_id}"),
                 data: services.context_tar,
             }))
-            .add_service(SecretsServer::new(SecretService(services.secrets)));
+            .add_service(SecretsServer::new(SecretService(services.secrets)))
+            .add_service(FileSendServer::new(FileSendService(services.tar_dest)));
         let server = tokio::spawn(async move {
             let incoming = futures::stream::iter([Ok::<_, std::io::Error>(Tunnel(ours))]);
             if let Err(e) = router.serve_with_incoming(incoming).await {
@@ -108,6 +114,7 @@ const METHODS: &[&str] = &[
     "/moby.filesync.v1.Auth/Credentials",
     "/moby.upload.v1.Upload/Pull",
     "/moby.buildkit.secrets.v1.Secrets/GetSecret",
+    "/moby.filesync.v1.FileSend/DiffCopy",
 ];
 
 /// Open `Control.Session` and copy bytes both ways between it and `conn`.
@@ -318,5 +325,32 @@ impl Secrets for SecretService {
             })),
             None => Err(Status::not_found(format!("secret {id} not provided"))),
         }
+    }
+}
+
+/// Receives a tar exporter's stream (BuildKit `filesync.CopyFileWriter`) into a file.
+struct FileSendService(Option<PathBuf>);
+
+#[tonic::async_trait]
+impl FileSend for FileSendService {
+    type DiffCopyStream = Pin<Box<dyn Stream<Item = Result<FileMessage, Status>> + Send>>;
+    async fn diff_copy(
+        &self,
+        req: Request<Streaming<FileMessage>>,
+    ) -> Result<Response<Self::DiffCopyStream>, Status> {
+        let path = self
+            .0
+            .as_ref()
+            .ok_or_else(|| Status::failed_precondition("no output file in this session"))?;
+        let io = |e: std::io::Error| {
+            Status::internal(format!("failed to write {}: {e}", path.display()))
+        };
+        let mut file = tokio::fs::File::create(path).await.map_err(io)?;
+        let mut stream = req.into_inner();
+        while let Some(msg) = stream.message().await? {
+            file.write_all(&msg.data).await.map_err(io)?;
+        }
+        file.flush().await.map_err(io)?;
+        Ok(Response::new(Box::pin(futures::stream::empty())))
     }
 }

@@ -46,10 +46,19 @@ impl DockerHost {
 
     /// `DOCKER_HOST` when set, else the default socket.
     pub fn from_env() -> Result<Self, EngineError> {
-        match std::env::var("DOCKER_HOST") {
-            Ok(v) if !v.is_empty() => Self::parse(&v),
-            _ => Ok(Self::Unix(PathBuf::from("/var/run/docker.sock"))),
+        let host = match std::env::var("DOCKER_HOST") {
+            Ok(v) if !v.is_empty() => Self::parse(&v)?,
+            _ => Self::Unix(PathBuf::from("/var/run/docker.sock")),
+        };
+        let tls = std::env::var("DOCKER_TLS_VERIFY").is_ok_and(|v| !v.is_empty());
+        if tls && matches!(host, Self::Tcp(_)) {
+            return Err(EngineError::DockerHost {
+                host: host.describe(),
+                reason: "DOCKER_TLS_VERIFY is set, and TLS to the daemon is not supported"
+                    .to_owned(),
+            });
         }
+        Ok(host)
     }
 
     /// How error messages name the daemon.
@@ -81,6 +90,7 @@ impl DockerHost {
 
     /// `POST <path>` with `Upgrade: h2c`; returns the raw connection after `101`.
     async fn upgrade(&self, path: &str) -> io::Result<Upgraded> {
+        tracing::debug!(host = %self.describe(), %path, "docker: POST with Upgrade: h2c");
         match self {
             Self::Unix(p) => upgrade_on(tokio::net::UnixStream::connect(p).await?, path).await,
             Self::Tcp(a) => upgrade_on(tokio::net::TcpStream::connect(a).await?, path).await,

@@ -5,7 +5,6 @@
 
 mod client;
 mod error;
-mod gha_attrs;
 mod index_bodies;
 mod keys;
 mod plan;
@@ -16,7 +15,6 @@ pub use client::{
     human_bytes,
 };
 pub use error::HousekeepingError;
-pub use gha_attrs::{GhaRestAttrs, gha_rest_attrs};
 pub use index_bodies::CacheServiceBodies;
 pub use keys::{BLOB_PREFIX, INDEX_PREFIX, IndexKey, blob_digest, index_prefix, ref_hash};
 pub use plan::{Deletion, PrunePolicy, Reason, layer_digests};

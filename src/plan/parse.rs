@@ -13,7 +13,7 @@ use super::options;
 use super::outputs::resolve_outputs;
 use crate::action::env::Env;
 use crate::action::inputs::Inputs;
-use crate::action::names::env::GITHUB_REPOSITORY;
+use crate::action::names::env::{GITHUB_API_URL, GITHUB_REPOSITORY};
 use crate::action::names::{self as n, DEFAULT_BUILDER_IMAGE};
 use crate::action::runtime::Runtime;
 use crate::secret::Secret;
@@ -62,9 +62,14 @@ pub fn parse(inputs: &Inputs, runtime: &Runtime, env: &Env) -> Result<BuildPlan,
     let cache_from = cache_entries(inputs, Direction::From, runtime, &scope, &mut cache_skipped)?;
     let mut cache_to = cache_entries(inputs, Direction::To, runtime, &scope, &mut cache_skipped)?;
     let github_token = inputs.text(n::GITHUB_TOKEN).map(Secret::new);
-    if let (Some(token), Some(repo), false) =
-        (&github_token, env.get(GITHUB_REPOSITORY), runtime.is_ghes)
-    {
+    // BuildKit's bulk blob listing calls api.github.com and nothing else (protocol.md §D.3).
+    let on_github_com = env
+        .get(GITHUB_API_URL)
+        .is_none_or(|u| u.trim_end_matches('/') == "https://api.github.com");
+    let repo = env
+        .get(GITHUB_REPOSITORY)
+        .filter(|r| r.split('/').filter(|p| !p.is_empty()).count() == 2);
+    if let (Some(token), Some(repo), true) = (&github_token, repo, on_github_com) {
         cache_to
             .iter_mut()
             .for_each(|e| add_cache_api(e, repo, token));

@@ -131,9 +131,9 @@ pub async fn open(config: &StorageConfig) -> Result<Arc<dyn BlobStore>, StorageE
     match config {
         StorageConfig::Memory => Ok(Arc::new(super::MemoryStore::default())),
         StorageConfig::Disk(dir) => Ok(Arc::new(super::DiskStore::open(dir).await?)),
-        StorageConfig::S3 { .. } => Err(StorageError::Backend(
-            "failed to open s3 storage: not built in yet".to_owned(),
-        )),
+        StorageConfig::S3 { bucket, prefix } => Ok(Arc::new(super::S3Store::open(
+            &super::S3Options::from_env(bucket, prefix),
+        )?)),
     }
 }
 

@@ -9,10 +9,11 @@ use std::io::SeekFrom;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
+use std::io::{Read, Seek, Write};
+
+use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
 use futures::future::BoxFuture;
-use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
-use tokio_util::io::ReaderStream;
 
 use super::blob_store::{BlobStore, ByteStream, StorageError, check_range};
 
@@ -20,6 +21,8 @@ const LAYOUT_VERSION: &str = "1";
 /// Read and write in pieces this big: large enough for near-copy speed, small enough that
 /// a few concurrent streams stay far below the service's memory target.
 const IO_CHUNK: usize = 256 * 1024;
+/// Chunks in flight between the async side and a file's blocking thread.
+const CHANNEL_DEPTH: usize = 8;
 
 /// Objects as files under a root directory.
 pub struct DiskStore {
@@ -88,30 +91,87 @@ impl DiskStore {
         Ok(path)
     }
 
+    /// Stream `body` into a fresh file under `tmp/`. The file is written by one blocking
+    /// thread fed through a short channel: chunks move without extra copies, and at most a
+    /// few are in flight, so memory stays flat however large the upload.
     async fn write_temp(&self, mut body: ByteStream) -> Result<(PathBuf, u64), StorageError> {
         let tmp = self
             .root
             .join("tmp")
             .join(uuid::Uuid::new_v4().simple().to_string());
-        let file = tokio::fs::File::create(&tmp).await.map_err(io_err(&tmp))?;
-        let mut out = tokio::io::BufWriter::with_capacity(IO_CHUNK, file);
-        let mut written = 0u64;
-        let result: Result<(), StorageError> = async {
-            while let Some(chunk) = body.next().await {
-                let chunk = chunk.map_err(StorageError::Body)?;
-                out.write_all(&chunk).await.map_err(io_err(&tmp))?;
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(CHANNEL_DEPTH);
+        let path = tmp.clone();
+        let writer = tokio::task::spawn_blocking(move || -> std::io::Result<u64> {
+            let mut file = std::fs::File::create(&path)?;
+            let mut written = 0u64;
+            while let Some(chunk) = rx.blocking_recv() {
+                file.write_all(&chunk)?;
                 written += chunk.len() as u64;
             }
-            out.flush().await.map_err(io_err(&tmp))
+            file.flush()?;
+            Ok(written)
+        });
+        let mut body_error = None;
+        while let Some(chunk) = body.next().await {
+            match chunk {
+                // A closed channel means the writer failed; its error is reported below.
+                Ok(b) => {
+                    if tx.send(b).await.is_err() {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    body_error = Some(e);
+                    break;
+                }
+            }
         }
-        .await;
-        if let Err(e) = result {
-            drop(out);
-            let _ = tokio::fs::remove_file(&tmp).await;
-            return Err(e);
+        drop(tx);
+        let written = writer
+            .await
+            .map_err(|e| io_err(&tmp)(std::io::Error::other(e)))
+            .and_then(|r| r.map_err(io_err(&tmp)));
+        match (body_error, written) {
+            (None, Ok(n)) => Ok((tmp, n)),
+            (Some(e), _) => {
+                let _ = tokio::fs::remove_file(&tmp).await;
+                Err(StorageError::Body(e))
+            }
+            (None, Err(e)) => {
+                let _ = tokio::fs::remove_file(&tmp).await;
+                Err(e)
+            }
         }
-        Ok((tmp, written))
     }
+}
+
+/// Stream `len` bytes of `file` from its current position, read by one blocking thread
+/// straight into the buffers handed out (no intermediate copy).
+fn read_stream(mut file: std::fs::File, len: u64) -> ByteStream {
+    let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(CHANNEL_DEPTH);
+    tokio::task::spawn_blocking(move || {
+        let mut left = len;
+        while left > 0 {
+            let mut buf = BytesMut::zeroed(left.min(IO_CHUNK as u64) as usize);
+            let item = match file.read(&mut buf) {
+                Ok(0) => Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "the file is shorter than when it was opened",
+                )),
+                Ok(n) => {
+                    buf.truncate(n);
+                    left -= n as u64;
+                    Ok(buf.freeze())
+                }
+                Err(e) => Err(e),
+            };
+            let failed = item.is_err();
+            if tx.blocking_send(item).is_err() || failed {
+                return;
+            }
+        }
+    });
+    tokio_stream::wrappers::ReceiverStream::new(rx).boxed()
 }
 
 impl BlobStore for DiskStore {
@@ -141,18 +201,28 @@ impl BlobStore for DiskStore {
         let path = self.path(key);
         Box::pin(async move {
             let path = path?;
-            let mut file = match tokio::fs::File::open(&path).await {
-                Ok(f) => f,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-                Err(e) => return Err(io_err(&path)(e)),
+            let opened = tokio::task::spawn_blocking({
+                let path = path.clone();
+                move || -> std::io::Result<Option<(std::fs::File, u64)>> {
+                    match std::fs::File::open(&path) {
+                        Ok(f) => {
+                            let size = f.metadata()?.len();
+                            Ok(Some((f, size)))
+                        }
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                        Err(e) => Err(e),
+                    }
+                }
+            })
+            .await
+            .map_err(|e| io_err(&path)(std::io::Error::other(e)))?
+            .map_err(io_err(&path))?;
+            let Some((mut file, size)) = opened else {
+                return Ok(None);
             };
-            let size = file.metadata().await.map_err(io_err(&path))?.len();
             let r = check_range(range, size)?;
-            file.seek(SeekFrom::Start(r.start))
-                .await
-                .map_err(io_err(&path))?;
-            let reader = file.take(r.end - r.start);
-            Ok(Some(ReaderStream::with_capacity(reader, IO_CHUNK).boxed()))
+            file.seek(SeekFrom::Start(r.start)).map_err(io_err(&path))?;
+            Ok(Some(read_stream(file, r.end - r.start)))
         })
     }
 

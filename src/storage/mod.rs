@@ -8,7 +8,9 @@
 mod blob_store;
 mod disk;
 mod memory;
+mod s3;
 
 pub use blob_store::{BlobStore, ByteStream, StorageConfig, StorageError, open};
 pub use disk::DiskStore;
 pub use memory::MemoryStore;
+pub use s3::{S3Options, S3Store};

@@ -1,6 +1,6 @@
 //! Shared helpers for the cache service tests: a service on the memory backend driven
 //! through `tower::ServiceExt::oneshot`, and tokens.
-#![allow(dead_code)]
+#![allow(dead_code, reason = "each test crate uses a different subset")]
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -206,4 +206,16 @@ impl Svc {
         v.sort();
         v
     }
+}
+
+/// [`Svc::call`] with owned header values, as most tests build them.
+pub async fn call(
+    s: &Svc,
+    method: &str,
+    uri: &str,
+    headers: &[(&'static str, String)],
+    body: impl Into<Body>,
+) -> Resp {
+    let hs: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    s.call(method, uri, &hs, body).await
 }

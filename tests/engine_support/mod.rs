@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use layercache::engine::{BuildEvent, BuildRequest, DockerHost};
+use layercache::engine::{BuildEvent, BuildRequest, CacheEntry, CacheType, DockerHost};
 
 /// A variable the test command exports; a test that needs it fails without it.
 pub fn required(var: &str) -> String {
@@ -66,4 +66,16 @@ pub fn finished(events: &[BuildEvent]) -> (Vec<String>, Vec<String>) {
         }
     }
     (cached, ran)
+}
+
+/// A cache entry with plain attributes.
+pub fn cache_entry(kind: CacheType, attrs: &[(&str, &str)]) -> CacheEntry {
+    CacheEntry {
+        kind,
+        attrs: attrs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect(),
+        secrets: Default::default(),
+    }
 }

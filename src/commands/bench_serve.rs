@@ -1,0 +1,340 @@
+//! `layercache bench-serve`: measure the cache service against a plain file copy on the
+//! same disk, in one run, and print side-by-side ratios.
+//!
+//! The service runs as a child process (`layercache serve`), so its peak memory (VmHWM in
+//! `/proc/<pid>/status`) is its own. Targets from issue 4: upload and download at least 0.7
+//! of copy speed, at least 500 small entries per second, under 64 MiB peak RSS.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use futures::{StreamExt, TryStreamExt};
+use serde_json::json;
+
+use super::CommandError;
+use crate::cache_service::TokenIssuer;
+use crate::secret::Secret;
+use crate::storage::{BlobStore, DiskStore};
+
+const TWIRP: &str = "/twirp/github.actions.results.api.v1.CacheService";
+const VERSION: &str = "693bb7016429d80366022f036f84856888c9f13e00145f5f6f4dce303a38d6f2";
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Working directory (the service's store and the copies go here; same disk).
+    #[arg(long, default_value = ".layercache-bench")]
+    dir: PathBuf,
+    /// Size of the large entry, in MiB.
+    #[arg(long, default_value_t = 1024)]
+    size_mib: u64,
+    /// Number of small entries.
+    #[arg(long, default_value_t = 1000)]
+    small: usize,
+    /// Concurrent requests for the small entries.
+    #[arg(long, default_value_t = 16)]
+    concurrency: usize,
+    /// Rounds of the large-entry measures; the best of each is reported (shared machines
+    /// are noisy, and every measure gets the same number of tries).
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
+}
+
+fn failed(what: &str) -> impl FnOnce(String) -> CommandError + '_ {
+    move |e| CommandError::Failed(format!("bench-serve: failed to {what}: {e}"))
+}
+
+struct Child {
+    proc: tokio::process::Child,
+    base: String,
+}
+
+async fn start_service(dir: &Path, secret: &str) -> Result<Child, CommandError> {
+    let secret_file = dir.join("secret");
+    std::fs::write(&secret_file, secret).map_err(|e| failed("write the secret")(e.to_string()))?;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map_err(|e| failed("pick a port")(e.to_string()))?
+        .port();
+    let exe = std::env::current_exe().map_err(|e| failed("find this binary")(e.to_string()))?;
+    let proc = tokio::process::Command::new(exe)
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--store"])
+        .arg(dir.join("store"))
+        .arg("--secret-file")
+        .arg(&secret_file)
+        .env("LAYERCACHE_LOG", "warn")
+        .stdout(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| failed("start the service")(e.to_string()))?;
+    for _ in 0..100 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            return Ok(Child {
+                proc,
+                base: format!("http://127.0.0.1:{port}"),
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Err(failed("start the service")(
+        "it did not listen within 5 s".into(),
+    ))
+}
+
+fn vm_hwm_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+struct Client {
+    http: reqwest::Client,
+    base: String,
+    token: Secret,
+}
+
+impl Client {
+    async fn twirp(
+        &self,
+        method: &str,
+        body: serde_json::Value,
+    ) -> Result<serde_json::Value, CommandError> {
+        let resp = self
+            .http
+            .post(format!("{}{TWIRP}/{method}", self.base))
+            .bearer_auth(self.token.expose())
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| failed(method)(e.to_string()))?;
+        let status = resp.status();
+        let v: serde_json::Value = resp
+            .json()
+            .await
+            .map_err(|e| failed(method)(e.to_string()))?;
+        if !status.is_success() || v["ok"] != true {
+            return Err(failed(method)(format!("status {status}, body {v}")));
+        }
+        Ok(v)
+    }
+
+    async fn save(&self, key: &str, body: reqwest::Body, size: u64) -> Result<(), CommandError> {
+        let v = self
+            .twirp("CreateCacheEntry", json!({"key": key, "version": VERSION}))
+            .await?;
+        let url = v["signed_upload_url"].as_str().unwrap_or_default();
+        let resp = self
+            .http
+            .put(url)
+            .header("x-ms-blob-type", "BlockBlob")
+            .header(reqwest::header::CONTENT_LENGTH, size)
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| failed("upload")(e.to_string()))?;
+        if resp.status() != reqwest::StatusCode::CREATED {
+            return Err(failed("upload")(format!("status {}", resp.status())));
+        }
+        let fin = json!({"key": key, "version": VERSION, "size_bytes": size.to_string()});
+        self.twirp("FinalizeCacheEntryUpload", fin)
+            .await
+            .map(|_| ())
+    }
+
+    async fn restore(&self, key: &str, to: &Path) -> Result<u64, CommandError> {
+        let v = self
+            .twirp(
+                "GetCacheEntryDownloadURL",
+                json!({"key": key, "version": VERSION}),
+            )
+            .await?;
+        let url = v["signed_download_url"].as_str().unwrap_or_default();
+        let resp = self
+            .http
+            .get(url)
+            .send()
+            .await
+            .map_err(|e| failed("download")(e.to_string()))?;
+        // Written the way the service writes (one blocking writer thread, no extra copy),
+        // so the client side is not what is measured.
+        let store = DiskStore::open(to)
+            .await
+            .map_err(|e| failed("open the download dir")(e.to_string()))?;
+        let stream = resp.bytes_stream().map_err(std::io::Error::other).boxed();
+        store
+            .put("download", stream)
+            .await
+            .map_err(|e| failed("download")(e.to_string()))
+    }
+}
+
+/// A file of `size` pseudo-random bytes (incompressible, written in 1 MiB pieces).
+fn make_source(path: &Path, size: u64) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut f = std::io::BufWriter::new(std::fs::File::create(path)?);
+    let mut x: u64 = 0x2545F4914F6CDD1D;
+    let mut buf = vec![0u8; 1 << 20];
+    let mut left = size;
+    while left > 0 {
+        for c in buf.chunks_mut(8) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            c.copy_from_slice(&x.to_le_bytes()[..c.len()]);
+        }
+        let n = left.min(buf.len() as u64) as usize;
+        f.write_all(&buf[..n])?;
+        left -= n as u64;
+    }
+    f.flush()?;
+    f.get_ref().sync_all()
+}
+
+/// A user-space read/write copy with the service's buffer size, as a second baseline.
+fn rw_copy(from: &Path, to: &Path) -> std::io::Result<u64> {
+    use std::io::{Read, Write};
+    let mut src = std::fs::File::open(from)?;
+    let mut dst = std::fs::File::create(to)?;
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut n = 0;
+    loop {
+        let k = src.read(&mut buf)?;
+        if k == 0 {
+            return Ok(n);
+        }
+        dst.write_all(&buf[..k])?;
+        n += k as u64;
+    }
+}
+
+fn secs<T>(f: impl FnOnce() -> std::io::Result<T>) -> Result<f64, CommandError> {
+    let t = Instant::now();
+    f().map_err(|e| failed("copy the file")(e.to_string()))?;
+    Ok(t.elapsed().as_secs_f64())
+}
+
+pub async fn run(args: Args) -> Result<(), CommandError> {
+    let dir = &args.dir;
+    std::fs::create_dir_all(dir).map_err(|e| failed("create the bench dir")(e.to_string()))?;
+    let secret = hex::encode(rand::random::<[u8; 16]>());
+    let mut child = start_service(dir, &secret).await?;
+    let pid = child.proc.id().unwrap_or_default();
+    let token = TokenIssuer::new(Secret::new(secret.as_str())).for_ref(
+        "refs/heads/bench",
+        &[],
+        chrono::Duration::hours(1),
+    );
+    let client = Client {
+        http: reqwest::Client::new(),
+        base: child.base.clone(),
+        token,
+    };
+    let result = measure(&args, &client, pid).await;
+    let _ = child.proc.kill().await;
+    for f in ["source.bin", "copy.bin", "rwcopy.bin", "secret"] {
+        let _ = std::fs::remove_file(dir.join(f));
+    }
+    for d in ["store", "download"] {
+        let _ = std::fs::remove_dir_all(dir.join(d));
+    }
+    result
+}
+
+async fn measure(args: &Args, client: &Client, pid: u32) -> Result<(), CommandError> {
+    let dir = &args.dir;
+    let size = args.size_mib << 20;
+    let src = dir.join("source.bin");
+    make_source(&src, size).map_err(|e| failed("write the source file")(e.to_string()))?;
+    let idle_kib = vm_hwm_kib(pid).unwrap_or(0);
+
+    let (mut copy, mut rwcopy, mut upload, mut download) = (f64::MAX, f64::MAX, f64::MAX, f64::MAX);
+    for round in 0..args.rounds.max(1) {
+        copy = copy.min(secs(|| std::fs::copy(&src, dir.join("copy.bin")))?);
+        rwcopy = rwcopy.min(secs(|| rw_copy(&src, &dir.join("rwcopy.bin")))?);
+        let key = format!("bench-large-{round}");
+        let t = Instant::now();
+        let file = tokio::fs::File::open(&src)
+            .await
+            .map_err(|e| failed("open the source")(e.to_string()))?;
+        let body = reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::with_capacity(
+            file,
+            256 * 1024,
+        ));
+        client.save(&key, body, size).await?;
+        upload = upload.min(t.elapsed().as_secs_f64());
+        let t = Instant::now();
+        let got = client.restore(&key, &dir.join("download")).await?;
+        download = download.min(t.elapsed().as_secs_f64());
+        if got != size {
+            return Err(failed("download")(format!("got {got} bytes of {size}")));
+        }
+        for f in ["copy.bin", "rwcopy.bin"] {
+            let _ = std::fs::remove_file(dir.join(f));
+        }
+        let _ = std::fs::remove_dir_all(dir.join("download"));
+    }
+    let peak_kib = vm_hwm_kib(pid).unwrap_or(0);
+
+    let t = Instant::now();
+    let small = futures::stream::iter(0..args.small)
+        .map(|i| async move {
+            let data = vec![(i % 251) as u8; 1024];
+            client.save(&format!("small-{i}"), data.into(), 1024).await
+        })
+        .buffer_unordered(args.concurrency.max(1))
+        .collect::<Vec<_>>()
+        .await;
+    let small_secs = t.elapsed().as_secs_f64();
+    if let Some(Err(e)) = small.into_iter().find(Result::is_err) {
+        return Err(e);
+    }
+    let per_sec = args.small as f64 / small_secs;
+
+    let mib = size as f64 / (1u64 << 20) as f64;
+    let row = |name: &str, t: f64, target: &str| {
+        println!(
+            "{name:<36} {t:>8.2} {:>8.0} {:>9.2} {:>9.2} {target:>8}",
+            mib / t,
+            copy / t,
+            rwcopy / t
+        );
+    };
+    println!(
+        "layercache bench-serve: {} MiB entry (best of {} rounds), {} small entries, store in {}",
+        args.size_mib,
+        args.rounds.max(1),
+        args.small,
+        dir.display()
+    );
+    println!(
+        "{:<36} {:>8} {:>8} {:>9} {:>9} {:>8}",
+        "measure", "seconds", "MiB/s", "vs copy", "vs r/w", "target"
+    );
+    row("plain file copy (std::fs::copy)", copy, "");
+    row("read/write copy (256 KiB buffer)", rwcopy, "");
+    row("upload via service (v2 Put Blob)", upload, ">=0.70");
+    row("download via service (GET)", download, ">=0.70");
+    println!(
+        "{:<36} {small_secs:>8.2} {:>8} {:>19} {:>8}",
+        "small entries create+put+finalize",
+        "",
+        format!("{per_sec:.0} entries/s"),
+        ">=500/s"
+    );
+    println!(
+        "{:<36} {:>8} {:>8} {:>19} {:>8}",
+        "service peak RSS (VmHWM)",
+        "",
+        "",
+        format!(
+            "{:.1} MiB (idle {:.1})",
+            peak_kib as f64 / 1024.0,
+            idle_kib as f64 / 1024.0
+        ),
+        "<64 MiB"
+    );
+    Ok(())
+}

@@ -1,0 +1,15 @@
+//! Reports: an engine `Outcome` (or failure) turned into the action's outputs (`imageid`,
+//! `digest`, `metadata`), the job summary, and annotations. Writing them to the runner's
+//! files and stdout is the action module's job; this module only decides the content.
+
+mod action_log;
+mod annotation;
+mod outputs;
+mod progress_log;
+mod summary;
+
+pub use action_log::ActionLog;
+pub use annotation::failure_annotation;
+pub use outputs::{BuildOutputs, metadata};
+pub use progress_log::PlainProgress;
+pub use summary::summary_markdown;

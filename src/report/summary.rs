@@ -1,0 +1,143 @@
+//! The job summary: one table per build with every Dockerfile step, whether it came from
+//! cache and how long it took, then the totals people look for (cached share, build time,
+//! cache import and export time).
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use crate::engine::Outcome;
+
+/// Markdown for the job summary (`GITHUB_STEP_SUMMARY`).
+pub fn summary_markdown(o: &Outcome) -> String {
+    let mut md = String::new();
+    let title = o.tags.first().map_or("image", String::as_str);
+    let cached = o.cached_percent().map_or_else(
+        || "no steps".to_owned(),
+        |p| format!("{p:.0}% of steps cached"),
+    );
+    let _ = writeln!(
+        md,
+        "### Build `{}`: {}, {cached}\n",
+        cell(title),
+        secs(o.wall)
+    );
+    let _ = writeln!(md, "| Step | Result | Time |\n|---|---|---:|");
+    for s in o.dockerfile_steps() {
+        let result = match (&s.error, s.cached) {
+            (Some(_), _) => "❌ failed",
+            (None, true) => "✅ cached",
+            (None, false) if s.name.contains("] FROM ") => "base image",
+            (None, false) => "built",
+        };
+        let time = if s.cached {
+            "–".to_owned()
+        } else {
+            s.duration.map_or_else(|| "–".to_owned(), secs)
+        };
+        let _ = writeln!(
+            md,
+            "| `{}` | {result} | {time} |",
+            cell(&short(&s.name, 90))
+        );
+    }
+    let _ = writeln!(md);
+    let _ = writeln!(md, "| | |\n|---|---|");
+    let _ = writeln!(md, "| Driver | {} |", o.driver);
+    let _ = writeln!(md, "| BuildKit solve | {} |", secs(o.solve));
+    let _ = writeln!(md, "| Cache import | {} |", secs(o.cache_import_time()));
+    let _ = writeln!(md, "| Cache export | {} |", secs(o.cache_export_time()));
+    if let Some(p) = o.push {
+        let _ = writeln!(md, "| Push | {} |", secs(p));
+    }
+    let _ = writeln!(
+        md,
+        "| Context | {} files, {} |",
+        o.context_files,
+        bytes(o.context_bytes)
+    );
+    if let Some(d) = &o.digest {
+        let _ = writeln!(md, "| Digest | `{d}` |");
+    }
+    for w in &o.warnings {
+        let _ = writeln!(md, "\n> [!WARNING]\n> {}", cell(w));
+    }
+    md
+}
+
+fn secs(d: Duration) -> String {
+    format!("{:.1} s", d.as_secs_f64())
+}
+
+fn bytes(n: u64) -> String {
+    match n {
+        0..1024 => format!("{n} B"),
+        1024..1_048_576 => format!("{:.1} KiB", n as f64 / 1024.0),
+        _ => format!("{:.1} MiB", n as f64 / 1_048_576.0),
+    }
+}
+
+/// Text that stays inside one table cell and one code span.
+fn cell(s: &str) -> String {
+    s.replace('|', "\\|")
+        .replace('`', "'")
+        .replace(['\n', '\r'], " ")
+}
+
+fn short(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        Some((i, _)) => format!("{}…", &s[..i]),
+        None => s.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::StepRecord;
+
+    #[test]
+    fn summary_lists_steps_cache_share_and_times() {
+        let step = |name: &str, cached, ms| StepRecord {
+            name: name.into(),
+            cached,
+            duration: Some(Duration::from_millis(ms)),
+            error: None,
+            dockerfile_step: crate::engine::is_dockerfile_step(name),
+        };
+        let o = Outcome {
+            driver: "docker",
+            tags: vec!["r/app:1".into()],
+            steps: vec![
+                step("[internal] load remote build context", false, 5),
+                step("[1/3] FROM base", true, 0),
+                step("[2/3] RUN echo a | tee b", true, 0),
+                step("[3/3] RUN make", false, 2500),
+                step("importing cache manifest from r/app:cache", false, 400),
+                step("exporting cache", false, 1200),
+            ],
+            wall: Duration::from_millis(4000),
+            solve: Duration::from_millis(3800),
+            context_files: 3,
+            context_bytes: 2048,
+            warnings: vec!["cache export failed".into()],
+            ..Default::default()
+        };
+        let md = summary_markdown(&o);
+        assert!(
+            md.contains("### Build `r/app:1`: 4.0 s, 50% of steps cached"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| `[2/3] RUN echo a \\| tee b` | ✅ cached | – |"),
+            "{md}"
+        );
+        assert!(md.contains("| `[3/3] RUN make` | built | 2.5 s |"), "{md}");
+        assert!(!md.contains("[internal]"), "{md}");
+        assert!(
+            md.contains("| Cache import | 0.4 s |") && md.contains("| Cache export | 1.2 s |"),
+            "{md}"
+        );
+        assert!(md.contains("| Context | 3 files, 2.0 KiB |"), "{md}");
+        assert!(md.contains("> [!WARNING]\n> cache export failed"), "{md}");
+    }
+}

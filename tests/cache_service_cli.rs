@@ -1,0 +1,174 @@
+//! `layercache serve` as a process: start-up warning without a secret, `serve token`,
+//! secrets kept out of logs, and graceful shutdown on SIGTERM.
+#![expect(
+    clippy::unwrap_used,
+    reason = "tests fail loudly on any unexpected error"
+)]
+
+use std::io::Read;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use layercache::cache_service::TokenVerifier;
+
+const BIN: &str = env!("CARGO_BIN_EXE_layercache");
+const VERSION: &str = "693bb7016429d80366022f036f84856888c9f13e00145f5f6f4dce303a38d6f2";
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn wait_listening(port: u16) {
+    for _ in 0..200 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    panic!("serve did not listen on {port}");
+}
+
+#[test]
+fn serve_token_issues_a_verifiable_token_and_needs_a_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("secret");
+    std::fs::write(&secret, "fleet-secret-0123456789").unwrap();
+    let out = Command::new(BIN)
+        .args([
+            "serve",
+            "token",
+            "--ref",
+            "refs/heads/x",
+            "--read",
+            "refs/heads/main",
+            "--secret-file",
+        ])
+        .arg(&secret)
+        .env_remove("LAYERCACHE_SERVE_SECRET")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let token = String::from_utf8(out.stdout).unwrap();
+    let verifier = TokenVerifier::new(Some("fleet-secret-0123456789".into()));
+    let access = verifier
+        .check(Some(&format!("Bearer {}", token.trim())))
+        .unwrap();
+    assert_eq!(access.writable(), Some("refs/heads/x"));
+    assert_eq!(access.readable(), vec!["refs/heads/x", "refs/heads/main"]);
+    let wrong = TokenVerifier::new(Some("another-secret-0123456789".into()));
+    assert!(
+        wrong
+            .check(Some(&format!("Bearer {}", token.trim())))
+            .is_err()
+    );
+
+    let out = Command::new(BIN)
+        .args(["serve", "token", "--ref", "refs/heads/x"])
+        .env_remove("LAYERCACHE_SERVE_SECRET")
+        .env_remove("LAYERCACHE_SERVE_SECRET_FILE")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no secret") || !out.status.success());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn serve_warns_without_secret_keeps_secrets_out_of_logs_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut child = Command::new(BIN)
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--store"])
+        .arg(dir.path().join("store"))
+        .env("LAYERCACHE_LOG", "debug")
+        .env_remove("LAYERCACHE_SERVE_SECRET")
+        .env_remove("LAYERCACHE_SERVE_SECRET_FILE")
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_listening(port);
+    // An unverified (RS256-looking) token, as GitHub's runner would hand out.
+    use base64::Engine;
+    let b64 = |v: serde_json::Value| {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
+    };
+    let ac = serde_json::json!([{"Scope": "refs/heads/main", "Permission": 3}]).to_string();
+    let token = format!(
+        "{}.{}.c2lnbmF0dXJl",
+        b64(serde_json::json!({"alg": "RS256"})),
+        b64(serde_json::json!({"ac": ac}))
+    );
+    let http = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{port}/twirp/github.actions.results.api.v1.CacheService");
+    let r: serde_json::Value = http
+        .post(format!("{base}/CreateCacheEntry"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"key": "k", "version": VERSION}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let url = r["signed_upload_url"].as_str().unwrap().to_owned();
+    let sig = url.split("sig=").nth(1).unwrap().to_owned();
+    let put = http
+        .put(&url)
+        .header("x-ms-blob-type", "BlockBlob")
+        .body("data")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status(), 201);
+    let fin = http
+        .post(format!("{base}/FinalizeCacheEntryUpload"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"key": "k", "version": VERSION, "size_bytes": "4"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(fin.status(), 200);
+
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = tokio::task::spawn_blocking(move || {
+        let s = child.wait().unwrap();
+        let mut log = String::new();
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut log)
+            .unwrap();
+        (s, log)
+    })
+    .await
+    .unwrap();
+    let (status, log) = exit;
+    assert!(status.success(), "serve exited with {status}: {log}");
+    assert!(
+        log.contains("WITHOUT verification"),
+        "no start-up warning:\n{log}"
+    );
+    assert!(
+        log.contains("cache service stopped"),
+        "no graceful stop:\n{log}"
+    );
+    assert!(!log.contains(&sig), "a URL signature reached the log");
+    assert!(!log.contains(&token), "the token reached the log");
+    assert!(
+        !log.contains("c2lnbmF0dXJl"),
+        "part of the token reached the log"
+    );
+}

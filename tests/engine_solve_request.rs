@@ -1,0 +1,319 @@
+//! The solve request and driver choice, without a daemon: what BuildKit receives.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may unwrap (HELPERS.md)
+
+mod engine_support;
+
+use std::collections::HashMap;
+
+use engine_support::cache_entry;
+use layercache::engine::{
+    BuildRequest, CacheType, Capabilities, DaemonFacts, DriverChoice, EngineError, SolveInputs,
+    TarDestination, choose, solve_request, tar_destination,
+};
+use layercache::secret::Secret;
+
+const INPUTS: SolveInputs<'static> = SolveInputs {
+    build_ref: "ref1",
+    session_id: "sess1",
+    context_url: "http://buildkit-session/up1",
+    dockerfile_name: "sub/Dockerfile",
+};
+
+fn gha(scope: &str) -> layercache::engine::CacheEntry {
+    let mut e = cache_entry(
+        CacheType::Gha,
+        &[
+            ("url", "http://127.0.0.1:9/"),
+            ("url_v2", "http://127.0.0.1:9/"),
+            ("version", "2"),
+            ("scope", scope),
+            ("mode", "max"),
+            ("ignore-error", "true"),
+        ],
+    );
+    e.secrets.insert("token".into(), Secret::new("jwt-value"));
+    e
+}
+
+fn graphdriver() -> DaemonFacts {
+    DaemonFacts {
+        containerd_store: false,
+        engine_major: 20,
+        engine_version: "20.10.24".into(),
+    }
+}
+
+#[test]
+fn gha_entries_reach_buildkit_with_exactly_their_attributes() {
+    let req = BuildRequest {
+        cache_from: vec![gha("app-linux-amd64")],
+        cache_to: vec![gha("app-linux-amd64")],
+        ..Default::default()
+    };
+    let solve = solve_request(&req, &Capabilities::standalone("remote"), &INPUTS);
+    let cache = solve.cache.unwrap();
+    let want: HashMap<String, String> = [
+        ("url", "http://127.0.0.1:9/"),
+        ("url_v2", "http://127.0.0.1:9/"),
+        ("version", "2"),
+        ("scope", "app-linux-amd64"),
+        ("mode", "max"),
+        ("ignore-error", "true"),
+        ("token", "jwt-value"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    assert_eq!(cache.exports.len(), 1);
+    assert_eq!(cache.exports[0].r#type, "gha");
+    assert_eq!(cache.exports[0].attrs, want);
+    assert_eq!(cache.imports[0].attrs, want);
+    // The Dockerfile frontend imports from its own attribute, in BuildKit's JSON shape.
+    let json: serde_json::Value =
+        serde_json::from_str(&solve.frontend_attrs["cache-imports"]).unwrap();
+    assert_eq!(json[0]["Type"], "gha");
+    assert_eq!(json[0]["Attrs"]["scope"], "app-linux-amd64");
+    assert_eq!(json[0]["Attrs"]["token"], "jwt-value");
+    // A debug print of the request side never shows the token.
+    assert!(!format!("{req:?}").contains("jwt-value"));
+}
+
+#[test]
+fn frontend_attributes_follow_buildx_names() {
+    let mut req = BuildRequest {
+        target: Some("final".into()),
+        platforms: vec!["linux/amd64".into(), "linux/arm64".into()],
+        no_cache_filters: vec!["build".into(), "test".into()],
+        pull: true,
+        network: Some("host".into()),
+        add_hosts: vec!["db:10.0.0.2".into(), "v6:::1".into()],
+        shm_size: Some(1 << 20),
+        ulimits: vec!["nofile=1024:2048".into()],
+        attests: vec!["type=provenance,mode=max".into()],
+        tags: vec!["r/a:1".into(), "r/a:2".into()],
+        push: true,
+        ..Default::default()
+    };
+    req.build_args.insert("A".into(), "1".into());
+    req.labels.insert("l".into(), "v".into());
+    let solve = solve_request(&req, &Capabilities::standalone("remote"), &INPUTS);
+    let a = &solve.frontend_attrs;
+    let get = |k: &str| a.get(k).map(String::as_str);
+    assert_eq!(get("context"), Some("http://buildkit-session/up1"));
+    assert_eq!(get("filename"), Some("sub/Dockerfile"));
+    assert_eq!(get("target"), Some("final"));
+    assert_eq!(get("build-arg:A"), Some("1"));
+    assert_eq!(get("label:l"), Some("v"));
+    assert_eq!(get("platform"), Some("linux/amd64,linux/arm64"));
+    assert_eq!(get("no-cache"), Some("build,test"));
+    assert_eq!(get("image-resolve-mode"), Some("pull"));
+    assert_eq!(get("force-network-mode"), Some("host"));
+    assert_eq!(get("add-hosts"), Some("db=10.0.0.2,v6=::1"));
+    assert_eq!(get("shm-size"), Some("1048576"));
+    assert_eq!(get("ulimit"), Some("nofile=1024:2048"));
+    assert_eq!(get("attest:provenance"), Some("mode=max"));
+    assert_eq!(solve.entitlements, vec!["network.host".to_owned()]);
+    assert_eq!(solve.exporter_deprecated, "image");
+    assert_eq!(solve.exporter_attrs_deprecated["name"], "r/a:1,r/a:2");
+    assert_eq!(solve.exporter_attrs_deprecated["push"], "true");
+    assert_eq!(
+        (solve.session.as_str(), solve.r#ref.as_str()),
+        ("sess1", "ref1")
+    );
+
+    req.no_cache = true;
+    let docker = Capabilities::docker(&graphdriver());
+    let solve = solve_request(&req, &docker, &INPUTS);
+    assert_eq!(solve.frontend_attrs["no-cache"], "");
+    assert_eq!(solve.exporter_deprecated, "moby");
+}
+
+#[test]
+fn auto_takes_docker_only_when_it_can_honour_every_cache_entry() {
+    let mut req = BuildRequest {
+        cache_from: vec![cache_entry(CacheType::Registry, &[("ref", "r/a:cache")])],
+        cache_to: vec![cache_entry(CacheType::Inline, &[])],
+        ..Default::default()
+    };
+    assert_eq!(choose(&req, &graphdriver()).unwrap().driver, "docker");
+
+    // gha export needs a BuildKit container here.
+    req.cache_to = vec![gha("s")];
+    assert_eq!(
+        choose(&req, &graphdriver()).unwrap().driver,
+        "docker-container"
+    );
+
+    // ... unless the container cannot do everything else either.
+    req.ssh = vec!["default".into()];
+    let err = choose(&req, &graphdriver()).unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        matches!(
+            err,
+            EngineError::Unsupported {
+                driver: "docker",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(
+        msg.contains("cache-to type=gha")
+            && msg.contains("docker-container")
+            && msg.contains("remote"),
+        "{msg}"
+    );
+    req.ssh.clear();
+
+    let containerd = DaemonFacts {
+        containerd_store: true,
+        engine_major: 28,
+        engine_version: "28.0.4".into(),
+    };
+    assert_eq!(choose(&req, &containerd).unwrap().driver, "docker");
+
+    req.driver = DriverChoice::Docker;
+    let msg = choose(&req, &graphdriver()).unwrap_err().to_string();
+    assert!(
+        msg.contains("driver docker") && msg.contains("docker-container or remote"),
+        "{msg}"
+    );
+
+    req.driver = DriverChoice::Remote {
+        endpoint: "tcp://127.0.0.1:1234".into(),
+    };
+    assert_eq!(choose(&req, &graphdriver()).unwrap().driver, "remote");
+    // load and push with a standalone BuildKit: two exporters, the docker tar is loaded.
+    req.load = true;
+    req.push = true;
+    let caps = choose(&req, &graphdriver()).unwrap();
+    assert_eq!(
+        tar_destination(&req, &caps),
+        Some(TarDestination::DaemonLoad)
+    );
+    let solve = solve_request(&req, &caps, &INPUTS);
+    let kinds: Vec<&str> = solve.exporters.iter().map(|e| e.r#type.as_str()).collect();
+    assert_eq!(kinds, ["image", "docker"]);
+    assert_eq!(solve.exporter_deprecated, "");
+}
+
+#[test]
+fn tar_outputs_go_through_the_session_to_their_dest() {
+    let mut req = BuildRequest {
+        tags: vec!["r/a:1".into()],
+        ..Default::default()
+    };
+    req.outputs = vec![layercache::engine::Output {
+        kind: "tar".into(),
+        attrs: [("dest".to_owned(), "/tmp/out.tar".to_owned())].into(),
+    }];
+    let caps = choose(&req, &graphdriver()).unwrap();
+    assert_eq!(caps.driver, "docker");
+    assert_eq!(
+        tar_destination(&req, &caps),
+        Some(TarDestination::File("/tmp/out.tar".into()))
+    );
+    let solve = solve_request(&req, &caps, &INPUTS);
+    assert_eq!(solve.exporter_deprecated, "tar");
+    assert!(
+        solve.exporter_attrs_deprecated.is_empty(),
+        "{:?}",
+        solve.exporter_attrs_deprecated
+    );
+
+    req.outputs[0].kind = "oci".into();
+    assert_eq!(
+        choose(&req, &graphdriver()).unwrap().driver,
+        "docker-container"
+    );
+    req.driver = DriverChoice::Docker;
+    let msg = choose(&req, &graphdriver()).unwrap_err().to_string();
+    assert!(msg.contains("outputs type=oci is not supported"), "{msg}");
+    req.outputs[0].attrs.clear();
+    req.driver = DriverChoice::Remote {
+        endpoint: "tcp://127.0.0.1:1".into(),
+    };
+    let msg = choose(&req, &graphdriver()).unwrap_err().to_string();
+    assert!(msg.contains("needs dest=PATH"), "{msg}");
+}
+
+#[test]
+fn inputs_this_buildkit_cannot_honour_are_errors() {
+    let facts = graphdriver();
+    let cases: Vec<(BuildRequest, &str)> = vec![
+        (
+            BuildRequest {
+                platforms: vec!["linux/amd64".into(), "linux/arm64".into()],
+                ..Default::default()
+            },
+            "platforms",
+        ),
+        (
+            BuildRequest {
+                ssh: vec!["default".into()],
+                ..Default::default()
+            },
+            "ssh",
+        ),
+        (
+            BuildRequest {
+                attests: vec!["type=sbom".into()],
+                ..Default::default()
+            },
+            "attestations",
+        ),
+        (
+            BuildRequest {
+                annotations: vec!["a=b".into()],
+                ..Default::default()
+            },
+            "annotations",
+        ),
+        (
+            BuildRequest {
+                call: Some("check".into()),
+                ..Default::default()
+            },
+            "call",
+        ),
+        (
+            BuildRequest {
+                cache_to: vec![
+                    cache_entry(CacheType::Inline, &[]),
+                    cache_entry(CacheType::Inline, &[]),
+                ],
+                ..Default::default()
+            },
+            "takes one",
+        ),
+        (
+            BuildRequest {
+                build_contexts: [("x".into(), "docker-image://a".into())].into(),
+                ..Default::default()
+            },
+            "build-contexts",
+        ),
+    ];
+    let mut cases = cases;
+    cases.push((
+        BuildRequest {
+            cache_from: vec![cache_entry(CacheType::Local, &[("src", "/tmp/c")])],
+            ..Default::default()
+        },
+        "type=local",
+    ));
+    cases.push((
+        BuildRequest {
+            build_contexts: [("lib".into(), "../lib".into())].into(),
+            ..Default::default()
+        },
+        "local directories (lib)",
+    ));
+    for (mut req, needle) in cases {
+        req.driver = DriverChoice::Docker;
+        let msg = choose(&req, &facts).unwrap_err().to_string();
+        assert!(msg.contains(needle), "{needle}: {msg}");
+    }
+}
