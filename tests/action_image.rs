@@ -9,10 +9,12 @@
 
 #[path = "action_image/runner.rs"]
 mod runner;
+mod support;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use runner::{Step, required_env, workflow_commands};
+use runner::{Step, required_env};
+use support::runner::commands as workflow_commands;
 
 /// The image's size limit (docs/release.md), also checked by scripts/lib/image.sh.
 const MAX_IMAGE_BYTES: u64 = 15_000_000;
@@ -67,9 +69,7 @@ fn default_command_is_the_action() {
     assert_ne!(result.status, Some(0), "the action ran without any inputs");
     let output = format!("{}{}", result.stdout, result.stderr);
     assert!(
-        workflow_commands(&output)
-            .iter()
-            .any(|(name, _)| name == "error"),
+        workflow_commands(&output).iter().any(|c| c.name == "error"),
         "no ::error:: annotation:\n{output}"
     );
     for file in ["GITHUB_ENV", "GITHUB_OUTPUT", "GITHUB_STATE"] {
@@ -161,16 +161,20 @@ fn assert_canary_masked(output: &str, canary: &str) {
 /// missing cache) and exposes nothing. Whether it also warns is the runtime's choice
 /// (it warns only once `gha` is asked for), so only an error annotation is ruled out.
 #[test]
-fn expose_without_a_cache_service_succeeds_and_exposes_nothing() {
+fn expose_without_a_cache_service_warns_and_exposes_nothing() {
     let step = Step::new();
     let result = step.run(&image(), &["expose"]);
     assert_success(&result, "layercache expose with no runtime");
     let output = format!("{}{}", result.stdout, result.stderr);
     assert!(
-        !workflow_commands(&output)
-            .iter()
-            .any(|(name, _)| name == "error"),
+        !workflow_commands(&output).iter().any(|c| c.name == "error"),
         "an ::error:: for a missing cache service:\n{output}"
+    );
+    assert!(
+        workflow_commands(&output)
+            .iter()
+            .any(|c| c.name == "warning" && c.data.contains("no GitHub Actions cache service")),
+        "a missing cache service is a warning:\n{output}"
     );
     assert_eq!(
         step.pairs("GITHUB_ENV"),

@@ -143,6 +143,21 @@ fn no_cache_service_is_a_warning_not_a_failure() {
 }
 
 #[test]
+fn expose_without_a_cache_service_warns_and_succeeds() {
+    let s = Step::new(&declared(INPUTS));
+    let r = s.run(&["expose"]);
+    assert_eq!(r.code(), 0, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.commands()
+            .iter()
+            .any(|c| c.name == "warning" && c.data.contains("no GitHub Actions cache service")),
+        "{}",
+        r.stdout
+    );
+    assert!(r.env_vars().is_empty());
+}
+
+#[test]
 fn values_cannot_inject_variables_into_github_env() {
     let mut s = step();
     s.set(

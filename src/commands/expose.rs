@@ -17,6 +17,10 @@ pub async fn run(_args: Args) -> Result<(), CommandError> {
     let runtime = crate::action::runtime::Runtime::from_env(&env);
     mask_runtime(&runtime, &mut wf);
     report_runtime(&runtime, &mut wf);
+    if runtime.protocol.is_none() {
+        // Exposing is this command's whole job: say why it has nothing to hand on.
+        wf.warning("no GitHub Actions cache service (neither ACTIONS_RESULTS_URL nor ACTIONS_CACHE_URL is set); later steps get no cache credentials");
+    }
     match expose(&env, &runtime, &RunnerFiles::from_env(&env)) {
         Ok(names) => {
             wf.line(&format!(

@@ -8,67 +8,58 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-/// `EnvFileKeyValuePairs` (FileCommandManager.cs): `\n` is the only separator; `NAME=VALUE`
-/// when `=` comes before `<<`; otherwise a heredoc whose value ends at the first line equal
-/// to the delimiter; every value line must end with a newline.
+/// `EnvFileKeyValuePairs` (runner `FileCommandManager.cs`): `\n` separates lines, empty
+/// lines are skipped, `NAME=VALUE` when `=` comes before `<<`, else `NAME<<DELIM` with the
+/// value up to a line equal to DELIM, and every value line ending in `\n`.
 pub fn parse_env_file(text: &str) -> Result<Vec<(String, String)>, String> {
-    let mut out = Vec::new();
-    let lines: Vec<&str> = text.split('\n').collect();
-    // A trailing newline gives one empty last element, which is not a line.
-    let n = if text.ends_with('\n') {
-        lines.len() - 1
-    } else {
-        lines.len()
-    };
-    let mut i = 0;
-    while i < n {
-        let line = lines[i];
-        i += 1;
+    let mut pairs = Vec::new();
+    let mut lines = text.split_inclusive('\n');
+    while let Some(raw) = lines.next() {
+        let line = raw.strip_suffix('\n').unwrap_or(raw);
         if line.is_empty() {
             continue;
         }
         let eq = line.find('=');
-        let hd = line.find("<<");
-        match (eq, hd) {
+        let heredoc = line.find("<<");
+        match (eq, heredoc) {
             (Some(e), h) if h.is_none_or(|h| e < h) => {
                 let (name, value) = (&line[..e], &line[e + 1..]);
                 if name.is_empty() {
-                    return Err(format!("Invalid format '{line}'. Name must not be empty"));
+                    return Err(format!("invalid format {line:?}: name must not be empty"));
                 }
-                out.push((name.to_owned(), value.to_owned()));
+                pairs.push((name.to_owned(), value.to_owned()));
             }
             (_, Some(h)) => {
-                let (name, delim) = (&line[..h], &line[h + 2..]);
-                if name.is_empty() || delim.is_empty() {
-                    return Err(format!("Invalid format '{line}'"));
+                let (name, delimiter) = (&line[..h], &line[h + 2..]);
+                if name.is_empty() || delimiter.is_empty() {
+                    return Err(format!("invalid format {line:?}"));
                 }
-                let mut value = Vec::new();
-                loop {
-                    if i >= n {
-                        // The delimiter line may be the last line without a newline.
-                        if i < lines.len() && lines[i] == delim {
-                            break;
-                        }
-                        return Err(format!(
-                            "Invalid value. Matching delimiter not found '{delim}'"
-                        ));
-                    }
-                    let l = lines[i];
-                    i += 1;
-                    if l == delim {
-                        break;
-                    }
-                    if i >= n && !text.ends_with('\n') {
-                        return Err("Invalid value. EOF marker missing new line.".to_owned());
-                    }
-                    value.push(l);
-                }
-                out.push((name.to_owned(), value.join("\n")));
+                pairs.push((name.to_owned(), heredoc_value(&mut lines, delimiter)?));
             }
-            _ => return Err(format!("Invalid format '{line}'")),
+            _ => return Err(format!("invalid format {line:?}")),
         }
     }
-    Ok(out)
+    Ok(pairs)
+}
+
+fn heredoc_value<'a>(
+    lines: &mut impl Iterator<Item = &'a str>,
+    delimiter: &str,
+) -> Result<String, String> {
+    let mut value: Vec<&str> = Vec::new();
+    loop {
+        let Some(raw) = lines.next() else {
+            return Err(format!("matching delimiter not found {delimiter:?}"));
+        };
+        let line = raw.strip_suffix('\n');
+        if line.unwrap_or(raw) == delimiter {
+            return Ok(value.join("\n"));
+        }
+        match line {
+            Some(line) => value.push(line),
+            None => return Err(format!("EOF marker missing new line {delimiter:?}")),
+        }
+    }
 }
 
 /// A workflow command seen on stdout/stderr (ActionCommand.TryParseV2).
@@ -279,4 +270,33 @@ impl StepResult {
 
 pub fn repo_root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+#[test]
+fn parser_follows_the_runner() {
+    let ok = "A=1\n\nB<<EOF\nx\ny\nEOF\nC<<D\nD\nE=a=b<<c\n";
+    let parsed = parse_env_file(ok).expect("valid file");
+    let want = [("A", "1"), ("B", "x\ny"), ("C", ""), ("E", "a=b<<c")];
+    let want: Vec<_> = want
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    assert_eq!(parsed, want);
+    assert!(parse_env_file("B<<EOF\nx\n").is_err(), "no delimiter");
+    assert!(
+        parse_env_file("B<<EOF\nx").is_err(),
+        "no newline after value"
+    );
+    assert!(parse_env_file("=1\n").is_err(), "empty name");
+    assert!(
+        parse_env_file("<<EOF\nEOF\n").is_err(),
+        "heredoc without name"
+    );
+    assert!(parse_env_file("JUSTTEXT\n").is_err(), "neither form");
+    assert_eq!(
+        parse_env_file("B<<E\nx\nE")
+            .expect("last line may lack \\n")
+            .len(),
+        1
+    );
 }
