@@ -69,30 +69,32 @@ pub enum Style {
 pub struct Workflow<W: Write> {
     out: W,
     style: Style,
+    /// The `stop-commands` token while untrusted text is being printed; closed before our
+    /// next command, so our own commands are never inside a fence.
+    fence: Option<String>,
 }
 
 impl Workflow<std::io::Stdout> {
     pub fn stdout(style: Style) -> Self {
-        Self {
-            out: std::io::stdout(),
-            style,
-        }
+        Self::with_style(std::io::stdout(), style)
     }
 }
 
 impl<W: Write> Workflow<W> {
-    pub fn new(out: W) -> Self {
+    fn with_style(out: W, style: Style) -> Self {
         Self {
             out,
-            style: Style::GitHub,
+            style,
+            fence: None,
         }
     }
 
+    pub fn new(out: W) -> Self {
+        Self::with_style(out, Style::GitHub)
+    }
+
     pub fn plain(out: W) -> Self {
-        Self {
-            out,
-            style: Style::Plain,
-        }
+        Self::with_style(out, Style::Plain)
     }
 
     pub fn style(&self) -> Style {
@@ -103,7 +105,17 @@ impl<W: Write> Workflow<W> {
         self.out
     }
 
+    /// Write one line of ours. A command first closes an open fence.
     fn emit(&mut self, line: &str) {
+        if line.starts_with("::")
+            && let Some(token) = self.fence.take()
+        {
+            self.write_line(&format!("::{token}::"));
+        }
+        self.write_line(line);
+    }
+
+    fn write_line(&mut self, line: &str) {
         let _ = writeln!(self.out, "{line}");
         let _ = self.out.flush();
     }
@@ -180,18 +192,21 @@ impl<W: Write> Workflow<W> {
     /// Print untrusted text (build output) with command parsing paused, so a line in it
     /// that looks like `::add-mask::` or `::set-env` does nothing.
     pub fn untrusted(&mut self, text: &str) {
-        if self.style == Style::Plain {
-            for line in text.lines() {
-                self.emit(line);
-            }
-            return;
+        if self.style == Style::GitHub && self.fence.is_none() {
+            let token = format!("lc-{}", uuid::Uuid::new_v4().simple());
+            self.write_line(&format!("::stop-commands::{token}"));
+            self.fence = Some(token);
         }
-        let token = format!("lc-{}", uuid::Uuid::new_v4().simple());
-        self.emit(&format!("::stop-commands::{token}"));
         for line in text.lines() {
-            self.emit(line);
+            self.write_line(line);
         }
-        self.emit(&format!("::{token}::"));
+    }
+
+    /// Close an open fence (before handing stdout to someone else, or at the end).
+    pub fn end_untrusted(&mut self) {
+        if let Some(token) = self.fence.take() {
+            self.write_line(&format!("::{token}::"));
+        }
     }
 
     /// A plain log line (already free of secrets).
@@ -234,14 +249,33 @@ mod tests {
 
     #[test]
     fn untrusted_text_is_fenced() {
-        let s = out(|w| w.untrusted("::add-mask::x\nok"));
+        let s = out(|w| {
+            w.untrusted("::add-mask::x\nok");
+            w.untrusted("::set-env name=A::1");
+            w.warning("ours");
+            w.untrusted("more");
+            w.end_untrusted();
+        });
         let lines: Vec<&str> = s.lines().collect();
         let token = lines[0].strip_prefix("::stop-commands::").unwrap();
         assert!(
             token.len() > 6,
             "tokens longer than 6 chars are masked by the runner"
         );
-        assert_eq!(lines[3], format!("::{token}::"));
+        assert_eq!(
+            &lines[1..4],
+            ["::add-mask::x", "ok", "::set-env name=A::1"],
+            "one fence for consecutive text"
+        );
+        assert_eq!(
+            lines[4],
+            format!("::{token}::"),
+            "our command closes the fence first"
+        );
+        assert_eq!(lines[5], "::warning::ours");
+        let second = lines[6].strip_prefix("::stop-commands::").unwrap();
+        assert_ne!(second, token, "a fresh token for each fence");
+        assert_eq!(lines[8], format!("::{second}::"));
     }
 
     #[test]

@@ -256,6 +256,9 @@ async fn build_image<W: std::io::Write>(
     }
     let pruned = super::phases::prune(plan, runtime, env, wf).await;
     let mut summary = report::summary_markdown(&outcome);
+    if let Some(usage) = super::phases::usage(plan, env).await {
+        summary.push_str(&format!("\n**Repository cache:** {}\n", usage.describe()));
+    }
     if let Some(report) = pruned {
         summary.push_str(&format!(
             "\n**Cache housekeeping:** {}\n",

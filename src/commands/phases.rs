@@ -12,7 +12,8 @@ use crate::action::runtime::{CacheProtocol, Runtime};
 use crate::action::workflow::{Level, Location, Workflow};
 use crate::advice;
 use crate::housekeeping::{
-    self, ApiConfig, CacheServiceBodies, GithubCaches, PrunePolicy, PruneReport, Referenced,
+    self, ApiConfig, CacheServiceBodies, CacheUsage, GithubCaches, PrunePolicy, PruneReport,
+    Referenced,
 };
 use crate::plan::cache::CacheType;
 use crate::plan::{BuildContext, BuildPlan, CachePrune};
@@ -42,6 +43,43 @@ pub fn advise<W: Write>(plan: &BuildPlan, wf: &mut Workflow<W>) -> usize {
         wf.annotate(Level::Warning, &f.message, &at);
     }
     findings.len()
+}
+
+/// The repository's caches through GitHub's REST API, with `github-token`.
+fn github_caches(plan: &BuildPlan, env: &Env) -> Result<GithubCaches, String> {
+    let (Some(token), Some(repository)) = (&plan.github_token, env.get(names::GITHUB_REPOSITORY))
+    else {
+        return Err("needs github-token and GITHUB_REPOSITORY".to_owned());
+    };
+    let config = ApiConfig {
+        api_url: env
+            .get(names::GITHUB_API_URL)
+            .unwrap_or(housekeeping::DEFAULT_API_URL)
+            .to_owned(),
+        token: token.clone(),
+        repository: repository.to_owned(),
+    };
+    GithubCaches::new(&config).map_err(|e| e.to_string())
+}
+
+/// The repository's cache usage against its budget, for the summary of a build that used
+/// the `gha` cache. Not knowing it is no warning: the summary just leaves it out.
+pub async fn usage(plan: &BuildPlan, env: &Env) -> Option<CacheUsage> {
+    let uses_gha = plan
+        .cache_from
+        .iter()
+        .chain(&plan.cache_to)
+        .any(|e| e.kind == CacheType::Gha);
+    if !uses_gha {
+        return None;
+    }
+    let result = match github_caches(plan, env) {
+        Ok(caches) => caches.usage().await.map_err(|e| e.to_string()),
+        Err(why) => Err(why),
+    };
+    result
+        .map_err(|why| tracing::info!("repository cache usage unavailable: {why}"))
+        .ok()
 }
 
 /// The `gha` scopes this build wrote to.
@@ -77,23 +115,10 @@ pub async fn prune<W: Write>(
         warn(wf, "this build exported no type=gha cache");
         return None;
     }
-    let (Some(token), Some(repository)) = (&plan.github_token, env.get(names::GITHUB_REPOSITORY))
-    else {
-        warn(wf, "needs github-token and GITHUB_REPOSITORY");
-        return None;
-    };
-    let config = ApiConfig {
-        api_url: env
-            .get(names::GITHUB_API_URL)
-            .unwrap_or(housekeeping::DEFAULT_API_URL)
-            .to_owned(),
-        token: token.clone(),
-        repository: repository.to_owned(),
-    };
-    let caches = match GithubCaches::new(&config) {
+    let caches = match github_caches(plan, env) {
         Ok(c) => c,
-        Err(e) => {
-            warn(wf, &e.to_string());
+        Err(why) => {
+            warn(wf, &why);
             return None;
         }
     };
