@@ -5,8 +5,6 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use sha2::{Digest, Sha256};
-
 use super::csv::split_attrs;
 use super::error::PlanError;
 use crate::action::runtime::{CacheProtocol, Runtime};
@@ -270,52 +268,6 @@ pub fn parse_cache_entry(entry: &str, direction: Direction) -> Result<CacheEntry
         attrs: map,
         secrets,
     })
-}
-
-/// What a scope is derived from when the user gives none.
-#[derive(Debug, Clone, Default)]
-pub struct ScopeSeed {
-    /// Full image name (`registry/repository`) of the first tag, if any.
-    pub image: Option<String>,
-    /// Short image name (last path component), or the context directory's name.
-    pub short: String,
-    pub dockerfile: String,
-    pub target: Option<String>,
-    pub platforms: Vec<String>,
-}
-
-/// A readable scope that differs whenever image, Dockerfile, target or platforms differ:
-/// `<short>[-<target>][-<platforms>]-<8 hex of all of them>`.
-pub fn derive_scope(seed: &ScopeSeed) -> String {
-    let mut h = Sha256::new();
-    for part in [
-        seed.image.as_deref().unwrap_or(&seed.short),
-        &seed.dockerfile,
-        seed.target.as_deref().unwrap_or(""),
-    ] {
-        h.update(part.as_bytes());
-        h.update([0]);
-    }
-    h.update(seed.platforms.join(",").as_bytes());
-    let hash = hex::encode(h.finalize());
-    let mut readable = vec![seed.short.clone()];
-    readable.extend(seed.target.clone());
-    if !seed.platforms.is_empty() {
-        readable.push(seed.platforms.join("+"));
-    }
-    let readable: String = readable
-        .join("-")
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
-                c.to_ascii_lowercase()
-            } else {
-                '-'
-            }
-        })
-        .take(80)
-        .collect();
-    format!("{readable}-{}", &hash[..8])
 }
 
 /// Why a `gha` entry was left out of the build (shown as a warning or notice).

@@ -1,5 +1,6 @@
 use super::*;
 use crate::action::env::Env;
+use crate::plan::scope::{ScopeSeed, derive_scope};
 
 fn runtime(pairs: &[(&str, &str)]) -> Runtime {
     Runtime::from_env(&Env::from_pairs(pairs.iter().copied()))

@@ -10,6 +10,7 @@ mod options;
 mod outputs;
 mod parse;
 mod preflight;
+pub mod scope;
 
 pub use build_plan::*;
 pub use error::PlanError;

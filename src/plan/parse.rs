@@ -4,13 +4,13 @@ use std::path::{Path, PathBuf};
 
 use super::build_plan::{BuildContext, BuildPlan, CachePrune, DriverChoice};
 use super::cache::{
-    CacheEntry, CacheType, Direction, ScopeSeed, SkippedEntry, add_cache_api, derive_scope,
-    fill_gha, parse_cache_entry,
+    CacheEntry, CacheType, Direction, SkippedEntry, add_cache_api, fill_gha, parse_cache_entry,
 };
 use super::error::PlanError;
 use super::image::{parse_image_ref, parse_platform};
 use super::options;
 use super::outputs::resolve_outputs;
+use super::scope::{ScopeSeed, derive_scope};
 use crate::action::env::Env;
 use crate::action::inputs::Inputs;
 use crate::action::names::env::{GITHUB_API_URL, GITHUB_REPOSITORY};
