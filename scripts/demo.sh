@@ -42,10 +42,10 @@ export DOCKER_HOST=$LC_DOCKER_HOST
 build() {
     local log=$1
     shift
-    local start=$SECONDS
+    local start=$EPOCHREALTIME
     "$bin" build examples/demo --build-args BASE=layercache-demo-base:latest \
         --tags "$image" --cache-advice=false "$@" | tee "$log"
-    echo $((SECONDS - start)) >"$log.seconds"
+    awk -v a="$start" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f\n", b - a }' >"$log.seconds"
 }
 
 lc_log "build 1 of 2: cold, pushed with inline cache"
@@ -72,4 +72,5 @@ warm=$(cat "$LC_WORK/warm.log.seconds")
 echo
 echo "cold build: ${cold}s, $(cached "$LC_WORK/cold.log") of $(steps "$LC_WORK/cold.log" | wc -l) RUN/COPY steps cached"
 echo "warm build: ${warm}s, $(cached "$LC_WORK/warm.log") of $(steps "$LC_WORK/warm.log" | wc -l) RUN/COPY steps cached"
+awk -v c="$cold" -v w="$warm" 'BEGIN { printf "warm/cold: %.2f\n", w / c }'
 lc_docker run --rm "$image"
