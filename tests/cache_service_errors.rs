@@ -33,14 +33,7 @@ async fn error_table_gives_github_status_codes_and_changes_nothing() {
     let auth = format!("Bearer {t}");
     s.save(&t, "kept", b"kept-bytes").await;
     // A reservation with a block uploaded, for block-list and finalize cases.
-    let r = s
-        .twirp(
-            "CreateCacheEntry",
-            &t,
-            json!({"key": "pending", "version": VERSION}),
-        )
-        .await;
-    let up = Svc::path_of(r.json()["signed_upload_url"].as_str().unwrap());
+    let up = s.create(&t, "pending").await;
     s.call(
         "PUT",
         &format!("{up}&comp=block&blockid=QQ%3D%3D"),
@@ -312,14 +305,7 @@ async fn expired_signed_urls_are_rejected() {
     c.url_ttl = chrono::Duration::seconds(-5);
     let s = service_with(c).await;
     let t = s.token(MAIN, &[]);
-    let r = s
-        .twirp(
-            "CreateCacheEntry",
-            &t,
-            json!({"key": "k", "version": VERSION}),
-        )
-        .await;
-    let up = Svc::path_of(r.json()["signed_upload_url"].as_str().unwrap());
+    let up = s.create(&t, "k").await;
     let put = s
         .call("PUT", &up, &[("x-ms-blob-type", "BlockBlob")], "abc")
         .await;

@@ -123,14 +123,7 @@ async fn invisible_until_finalized_and_int64_as_number_or_string() {
 async fn blocks_and_ranges_behave_like_azure() {
     let s = service().await;
     let t = s.token(MAIN, &[]);
-    let r = s
-        .twirp(
-            "CreateCacheEntry",
-            &t,
-            json!({"key": "b", "version": VERSION}),
-        )
-        .await;
-    let url = Svc::path_of(r.json()["signed_upload_url"].as_str().unwrap());
+    let url = s.create(&t, "b").await;
     // Blocks uploaded out of order, committed in list order; one chunked body stream.
     let chunked = Body::from_stream(futures::stream::iter(vec![
         Ok::<_, std::io::Error>(bytes::Bytes::from_static(b"wor")),
@@ -215,14 +208,7 @@ async fn path_like_keys_are_plain_keys() {
 async fn concurrent_finalize_has_one_winner() {
     let s = service().await;
     let t = s.token(MAIN, &[]);
-    let r = s
-        .twirp(
-            "CreateCacheEntry",
-            &t,
-            json!({"key": "race", "version": VERSION}),
-        )
-        .await;
-    let up = Svc::path_of(r.json()["signed_upload_url"].as_str().unwrap());
+    let up = s.create(&t, "race").await;
     let data = vec![7u8; 1 << 20];
     s.call("PUT", &up, &[("x-ms-blob-type", "BlockBlob")], data.clone())
         .await;
@@ -270,14 +256,7 @@ async fn concurrent_create_has_one_winner() {
 async fn wrong_size_finalize_keeps_the_reservation_usable() {
     let s = service().await;
     let t = s.token(MAIN, &[]);
-    let r = s
-        .twirp(
-            "CreateCacheEntry",
-            &t,
-            json!({"key": "k", "version": VERSION}),
-        )
-        .await;
-    let up = Svc::path_of(r.json()["signed_upload_url"].as_str().unwrap());
+    let up = s.create(&t, "k").await;
     s.call("PUT", &up, &[("x-ms-blob-type", "BlockBlob")], "abcd")
         .await;
     let bad = s

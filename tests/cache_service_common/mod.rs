@@ -134,7 +134,8 @@ impl Svc {
     }
 
     /// Create, Put Blob and finalize an entry through v2; returns the entry id.
-    pub async fn save(&self, token: &str, key: &str, data: &[u8]) -> u64 {
+    /// `CreateCacheEntry` for `key`; the path (and query) of its signed upload URL.
+    pub async fn create(&self, token: &str, key: &str) -> String {
         let r = self
             .twirp(
                 "CreateCacheEntry",
@@ -143,11 +144,15 @@ impl Svc {
             )
             .await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.text());
-        let url = r.json()["signed_upload_url"].as_str().unwrap().to_owned();
+        Self::path_of(r.json()["signed_upload_url"].as_str().unwrap())
+    }
+
+    pub async fn save(&self, token: &str, key: &str, data: &[u8]) -> u64 {
+        let upload = self.create(token, key).await;
         let put = self
             .call(
                 "PUT",
-                &Self::path_of(&url),
+                &upload,
                 &[("x-ms-blob-type", "BlockBlob")],
                 data.to_vec(),
             )
