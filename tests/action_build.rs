@@ -144,11 +144,7 @@ async fn a_failing_run_is_annotated_at_its_line() {
         .await
         .unwrap();
     assert_eq!(r.code(), 1, "{}{}", r.stdout, r.stderr);
-    let errors: Vec<_> = r
-        .commands()
-        .into_iter()
-        .filter(|c| c.name == "error")
-        .collect();
+    let errors: Vec<_> = r.named("error");
     assert_eq!(errors.len(), 1, "{errors:?}");
     assert_eq!(
         errors[0].props.get("file").map(String::as_str),

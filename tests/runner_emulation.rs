@@ -122,11 +122,7 @@ fn no_cache_service_is_a_warning_not_a_failure() {
         .input("cache-from", "type=gha");
     let r = s.run(&["action", "--dry-run"]);
     assert_eq!(r.code(), 0, "{}{}", r.stdout, r.stderr);
-    let warnings: Vec<_> = r
-        .commands()
-        .into_iter()
-        .filter(|c| c.name == "warning")
-        .collect();
+    let warnings: Vec<_> = r.named("warning");
     assert!(
         warnings
             .iter()
@@ -230,12 +226,7 @@ fn action_reports_the_plan_with_derived_scope_and_filled_gha_entries() {
                 .lines()
                 .any(|l| l.starts_with("import: type=gha") && l.contains(&scope))
     );
-    let masks: Vec<_> = r
-        .commands()
-        .into_iter()
-        .filter(|c| c.name == "add-mask")
-        .map(|c| c.data)
-        .collect();
+    let masks: Vec<_> = r.named("add-mask").into_iter().map(|c| c.data).collect();
     assert!(
         masks.iter().any(|m| m == CANARY),
         "build secret values are masked: {masks:?}"
@@ -258,11 +249,7 @@ fn cache_mode_read_skips_export_with_a_notice() {
         .input("cache-from", "type=gha");
     let r = s.run(&["action", "--dry-run"]);
     assert_eq!(r.code(), 0);
-    let notices: Vec<_> = r
-        .commands()
-        .into_iter()
-        .filter(|c| c.name == "notice")
-        .collect();
+    let notices: Vec<_> = r.named("notice");
     assert!(
         notices
             .iter()
@@ -365,11 +352,7 @@ fn bad_inputs_fail_with_one_line_naming_the_input() {
             r.stdout, r.stderr
         );
         assert_eq!(r.code(), 2, "{ctx}");
-        let errors: Vec<_> = r
-            .commands()
-            .into_iter()
-            .filter(|c| c.name == "error")
-            .collect();
+        let errors: Vec<_> = r.named("error");
         assert_eq!(errors.len(), 1, "{ctx}");
         let msg = &errors[0].data;
         assert!(!msg.contains('\n'), "one line: {msg:?}");

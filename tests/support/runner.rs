@@ -260,6 +260,14 @@ impl StepResult {
         commands(&self.stdout)
     }
 
+    /// The commands called `name` (`warning`, `error`, `add-mask`, ...), in order.
+    pub fn named(&self, name: &str) -> Vec<WorkflowCommand> {
+        self.commands()
+            .into_iter()
+            .filter(|c| c.name == name)
+            .collect()
+    }
+
     pub fn runner_files_empty(&self) -> bool {
         self.env_file.is_empty()
             && self.output_file.is_empty()
