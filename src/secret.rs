@@ -52,6 +52,33 @@ impl From<&str> for Secret {
     }
 }
 
+/// Secret bytes (a build secret from a file may be binary), redacted like [`Secret`].
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct SecretBytes(Vec<u8>);
+
+impl SecretBytes {
+    pub fn new(value: impl Into<Vec<u8>>) -> Self {
+        Self(value.into())
+    }
+
+    /// The real bytes; see [`Secret::expose`].
+    pub fn expose(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for SecretBytes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(REDACTED)
+    }
+}
+
+impl From<&Secret> for SecretBytes {
+    fn from(value: &Secret) -> Self {
+        Self(value.expose().as_bytes().to_vec())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -62,5 +89,8 @@ mod tests {
         assert_eq!(format!("{s:?}"), "***");
         assert_eq!(format!("{s}"), "***");
         assert_eq!(s.expose(), "canary-123");
+        let b = SecretBytes::from(&s);
+        assert_eq!(format!("{b:?}"), "***");
+        assert_eq!(b.expose(), b"canary-123");
     }
 }

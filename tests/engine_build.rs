@@ -80,7 +80,12 @@ async fn build_secrets_reach_run_mounts_and_stay_out_of_the_image() {
     req.build_args.insert("RUN_ID".into(), unique("run"));
     req.secrets.insert(
         "token".into(),
-        layercache::secret::Secret::new("canary-value-42"),
+        layercache::secret::SecretBytes::new("canary-value-42"),
+    );
+    // Secret files may be binary (keystores, keys): bytes reach the mount unchanged.
+    req.secrets.insert(
+        "bin".into(),
+        layercache::secret::SecretBytes::new(vec![0x00, 0xff, 0x80, 0xfe]),
     );
     let mut events = Recorder::default();
     let outcome = run(&req, &host, &mut events).await.unwrap();
@@ -90,6 +95,10 @@ async fn build_secrets_reach_run_mounts_and_stay_out_of_the_image() {
         .iter()
         .any(|e| matches!(e, BuildEvent::StepLog { text, .. } if text.contains("secret-ok")));
     assert!(logged, "{:?}", events.0);
+    let binary = events.0.iter().any(
+        |e| matches!(e, BuildEvent::StepLog { text, .. } if text.contains("binary-secret-ok")),
+    );
+    assert!(binary, "{:?}", events.0);
 
     // A secret the build asks for but was not given fails the step, naming it.
     req.secrets.clear();

@@ -35,7 +35,7 @@ async fn a_plan_from_action_inputs_builds_on_the_daemon() {
     let req = BuildRequest::from_plan(&plan, &env).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(req.tags, vec![format!("{name}:a"), format!("{name}:b")]);
     assert!(req.load && !req.push);
-    assert_eq!(req.secrets["tok"].expose(), "v");
+    assert_eq!(req.secrets["tok"].expose(), b"v");
     let mut events = Recorder::default();
     let outcome = run(&req, &host, &mut events)
         .await

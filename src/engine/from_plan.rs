@@ -14,7 +14,7 @@ use super::request::{BuildRequest, BuilderSpec, DriverChoice, Output, RegistryAu
 use super::transport::DockerHost;
 use crate::action::env::Env;
 use crate::plan::{self, BuildContext, BuildPlan, NetworkMode, OutputType, SecretSource};
-use crate::secret::Secret;
+use crate::secret::{Secret, SecretBytes};
 
 impl BuildRequest {
     /// `env` is the process environment read once at start-up (secret-envs, DOCKER_CONFIG).
@@ -132,24 +132,25 @@ fn split_outputs(p: &BuildPlan) -> (bool, bool, Vec<Output>) {
     (load, push, rest)
 }
 
-fn secrets(p: &BuildPlan, env: &Env) -> Result<BTreeMap<String, Secret>, EngineError> {
+/// Build secrets as bytes: a secret file may be binary (a keystore, a key).
+fn secrets(p: &BuildPlan, env: &Env) -> Result<BTreeMap<String, SecretBytes>, EngineError> {
     let mut out = BTreeMap::new();
     for s in &p.secrets {
-        let value =
-            match &s.source {
-                SecretSource::Value(v) => v.clone(),
-                SecretSource::Env(name) => env.get(name).map(Secret::new).ok_or_else(|| {
+        let value = match &s.source {
+            SecretSource::Value(v) => SecretBytes::from(v),
+            SecretSource::Env(name) => env
+                .get(name)
+                .map(|v| SecretBytes::new(v.as_bytes()))
+                .ok_or_else(|| {
                     EngineError::Internal(format!(
                         "secret {:?}: environment variable {name} is not set",
                         s.id
                     ))
                 })?,
-                SecretSource::File(path) => std::fs::read_to_string(path)
-                    .map(Secret::new)
-                    .map_err(|e| {
-                        EngineError::Internal(format!("secret {:?}: {}: {e}", s.id, path.display()))
-                    })?,
-            };
+            SecretSource::File(path) => std::fs::read(path).map(SecretBytes::new).map_err(|e| {
+                EngineError::Internal(format!("secret {:?}: {}: {e}", s.id, path.display()))
+            })?,
+        };
         out.insert(s.id.clone(), value);
     }
     Ok(out)

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 pub use crate::plan::cache::{CacheEntry, CacheType};
-use crate::secret::Secret;
+use crate::secret::{Secret, SecretBytes};
 
 /// One build, fully decided.
 #[derive(Debug, Clone, Default)]
@@ -23,7 +23,7 @@ pub struct BuildRequest {
     pub build_args: BTreeMap<String, String>,
     pub labels: BTreeMap<String, String>,
     /// Build secrets by id, served to BuildKit through the session, never on disk.
-    pub secrets: BTreeMap<String, Secret>,
+    pub secrets: BTreeMap<String, SecretBytes>,
     /// `default`, `none` or `host`.
     pub network: Option<String>,
     /// `host:ip` entries.

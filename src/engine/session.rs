@@ -42,7 +42,7 @@ use tonic::{Request, Response, Status, Streaming};
 
 use super::error::EngineError;
 use super::request::RegistryAuth;
-use crate::secret::Secret;
+use crate::secret::SecretBytes;
 
 /// Chunk size for the context upload, well under BuildKit's 16 MiB message cap.
 const UPLOAD_CHUNK: usize = 256 * 1024;
@@ -52,7 +52,7 @@ const UPLOAD_CHUNK: usize = 256 * 1024;
 pub struct SessionServices {
     /// The context tar, served at `http://buildkit-session/<id>`.
     pub context_tar: Bytes,
-    pub secrets: BTreeMap<String, Secret>,
+    pub secrets: BTreeMap<String, SecretBytes>,
     pub registry_auth: BTreeMap<String, RegistryAuth>,
     /// Where a tar exporter's stream is written (FileSend), if the solve has one.
     pub tar_dest: Option<PathBuf>,
@@ -310,7 +310,7 @@ impl Upload for UploadService {
     }
 }
 
-struct SecretService(BTreeMap<String, Secret>);
+struct SecretService(BTreeMap<String, SecretBytes>);
 
 #[tonic::async_trait]
 impl Secrets for SecretService {
@@ -321,7 +321,7 @@ impl Secrets for SecretService {
         let id = req.into_inner().id;
         match self.0.get(&id) {
             Some(s) => Ok(Response::new(GetSecretResponse {
-                data: s.expose().as_bytes().to_vec(),
+                data: s.expose().to_vec(),
             })),
             None => Err(Status::not_found(format!("secret {id} not provided"))),
         }
