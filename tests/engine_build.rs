@@ -61,16 +61,7 @@ async fn builds_and_loads_with_ignore_args_target_labels_and_tags() {
         "{:?}",
         outcome.steps
     );
-    for t in &req.tags {
-        docker
-            .remove_image(
-                t,
-                None::<bollard::query_parameters::RemoveImageOptions>,
-                None,
-            )
-            .await
-            .unwrap();
-    }
+    remove_images(&docker, &req.tags).await;
 }
 
 #[tokio::test]

@@ -54,14 +54,5 @@ async fn a_plan_from_action_inputs_builds_on_the_daemon() {
             .iter()
             .any(|e| matches!(e, BuildEvent::StepFinished { .. }))
     );
-    for t in &req.tags {
-        docker
-            .remove_image(
-                t,
-                None::<bollard::query_parameters::RemoveImageOptions>,
-                None,
-            )
-            .await
-            .unwrap();
-    }
+    remove_images(&docker, &req.tags).await;
 }

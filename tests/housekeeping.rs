@@ -11,6 +11,10 @@ mod stub;
 #[path = "housekeeping/scene.rs"]
 mod scene;
 
+#[path = "housekeeping/index_body.rs"]
+mod index_body;
+use index_body::index_body;
+
 use std::collections::{BTreeSet, HashMap};
 
 use futures::future::BoxFuture;
@@ -145,26 +149,16 @@ impl IndexBodies for Bodies {
     }
 }
 
-fn config_json(digests: &[&str]) -> Vec<u8> {
-    let layers: Vec<_> = digests
-        .iter()
-        .map(|d| serde_json::json!({"blob": format!("sha256:{d}"), "parent": -1}))
-        .collect();
-    serde_json::json!({"layers": layers, "records": []})
-        .to_string()
-        .into_bytes()
-}
-
 fn orphan_scene() -> (Vec<Entry>, Bodies) {
     let old = index(1, "web", MAIN, 1, 30);
     let new = index(2, "web", MAIN, 2, 20);
     let api = index(3, "api", MAIN, 1, 20);
     let pr = index(4, "web", PR, 1, 5);
     let bodies = Bodies(HashMap::from([
-        (old.key.clone(), Some(config_json(&["cc"]))),
-        (new.key.clone(), Some(config_json(&["aa", "bb"]))),
-        (api.key.clone(), Some(config_json(&["dd"]))),
-        (pr.key.clone(), Some(config_json(&["aa", "ee"]))),
+        (old.key.clone(), Some(index_body(&["cc"]))),
+        (new.key.clone(), Some(index_body(&["aa", "bb"]))),
+        (api.key.clone(), Some(index_body(&["dd"]))),
+        (pr.key.clone(), Some(index_body(&["aa", "ee"]))),
     ]));
     let entries = vec![
         old,

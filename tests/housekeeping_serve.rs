@@ -5,6 +5,10 @@
 
 #![expect(clippy::unwrap_used, reason = "tests fail loudly")]
 
+#[path = "housekeeping/index_body.rs"]
+mod index_body;
+use index_body::index_body;
+
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
 
@@ -68,16 +72,6 @@ async fn save(svc: &RunningService, token: &Secret, key: &str, data: &[u8]) {
 
 fn index_key(scope: &str, git_ref: &str, seq: u64) -> String {
     format!("index-{scope}-1-{}#{seq}", ref_hash(git_ref))
-}
-
-fn index_body(digests: &[&str]) -> Vec<u8> {
-    let layers: Vec<_> = digests
-        .iter()
-        .map(|d| serde_json::json!({"blob": format!("sha256:{d}"), "parent": -1}))
-        .collect();
-    serde_json::json!({"layers": layers, "records": []})
-        .to_string()
-        .into_bytes()
 }
 
 /// main: web #1 → cc, web #2 → aa bb, blobs aa bb cc ff. PR: web #1 → aa ee, blob ee.

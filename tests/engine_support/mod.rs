@@ -79,3 +79,17 @@ pub fn cache_entry(kind: CacheType, attrs: &[(&str, &str)]) -> CacheEntry {
         secrets: Default::default(),
     }
 }
+
+/// Remove the images a test tagged.
+pub async fn remove_images(docker: &bollard::Docker, tags: &[String]) {
+    for t in tags {
+        docker
+            .remove_image(
+                t,
+                None::<bollard::query_parameters::RemoveImageOptions>,
+                None,
+            )
+            .await
+            .unwrap();
+    }
+}
