@@ -56,20 +56,38 @@ async fn step(dockerfile: &str, api: &str) -> Step {
     s
 }
 
+/// One old blob of 3 GiB, and what a gha export during the build leaves: a new 1 MiB blob
+/// of this ref (stamped an hour ahead so it is newer than the build's start whatever the
+/// timing), plus a new blob of another ref and a new index of another scope, which are not
+/// this build's.
 async fn api() -> String {
-    let entry = stub::Entry {
-        id: 1,
-        key: "buildkit-blob-1-sha256:00".into(),
-        git_ref: "refs/heads/main".into(),
-        size: 3 << 30,
-        created_at: Utc::now(),
-        last_accessed_at: Utc::now(),
+    let later = Utc::now() + chrono::Duration::hours(1);
+    let entry = |id, key: &str, git_ref: &str, size, created_at| stub::Entry {
+        id,
+        key: key.into(),
+        git_ref: git_ref.into(),
+        size,
+        created_at,
+        last_accessed_at: created_at,
     };
+    let main = "refs/heads/main";
+    let entries = vec![
+        entry(1, "buildkit-blob-1-sha256:00", main, 3 << 30, Utc::now()),
+        entry(2, "buildkit-blob-1-sha256:11", main, 1 << 20, later),
+        entry(
+            3,
+            "buildkit-blob-1-sha256:22",
+            "refs/heads/dev",
+            1 << 20,
+            later,
+        ),
+        entry(4, "index-other-1-00000000#1", main, 1 << 10, later),
+    ];
     let state = stub::State {
         repository: "octo/app".into(),
         token: GH_TOKEN.into(),
         can_write: true,
-        entries: vec![entry],
+        entries,
         storage_limit_gb: Some(10),
         ..Default::default()
     };
@@ -118,7 +136,13 @@ async fn the_action_builds_sets_outputs_and_writes_the_summary() {
     );
     assert!(
         r.summary_file
-            .contains("**Repository cache:** 3.0 GiB of 10.0 GiB (30%) in 1 entries"),
+            .contains("**Repository cache:** 3.0 GiB of 10.0 GiB (30%) in 4 entries"),
+        "{}",
+        r.summary_file
+    );
+    assert!(
+        r.summary_file
+            .contains("**Exported to the Actions cache:** 1 new entry, 1.0 MiB"),
         "{}",
         r.summary_file
     );

@@ -113,5 +113,12 @@ async fn registry_cache_round_trip_reports_every_expensive_step_cached() {
         "{:?}",
         outcome.cached_percent()
     );
+    // One layer per RUN/COPY came from the registry cache; the base image was already here.
+    assert_eq!(
+        outcome.cache_traffic.imported_layers(),
+        expensive.len(),
+        "{:?}",
+        outcome.cache_traffic
+    );
     remove(&docker, &second.tags).await;
 }

@@ -258,3 +258,30 @@ async fn the_prune_command_reads_indexes_through_the_cache_service() {
     assert!(!stdout.contains(pr.expose()));
     assert_eq!(keys(&caches(&svc, &pr)).await.len(), 5);
 }
+
+#[tokio::test]
+async fn created_since_lists_only_this_refs_newer_entries() {
+    let svc = serve().await;
+    let (main, pr) = (svc.token(MAIN), svc.token(PR));
+    save(&svc, &main, "buildkit-blob-1-sha256:old", b"old").await;
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let started = Utc::now();
+    save(&svc, &main, "buildkit-blob-1-sha256:new", b"newer").await;
+    save(&svc, &main, &index_key("web", MAIN, 1), b"{}").await;
+    save(&svc, &pr, "buildkit-blob-1-sha256:pr", b"pr").await;
+
+    let found = caches(&svc, &main)
+        .created_since(started, Some(MAIN))
+        .await
+        .unwrap();
+    let mut keys: Vec<_> = found.iter().map(|e| e.key.as_str()).collect();
+    keys.sort_unstable();
+    assert_eq!(
+        keys,
+        [
+            "buildkit-blob-1-sha256:new",
+            index_key("web", MAIN, 1).as_str()
+        ]
+    );
+    assert_eq!(found.iter().map(|e| e.size_in_bytes).sum::<u64>(), 7);
+}

@@ -220,6 +220,7 @@ async fn build_image<W: std::io::Write>(
     wf: &mut Workflow<W>,
 ) -> Result<(), CommandError> {
     wf.group("Build");
+    let started = chrono::Utc::now();
     let result = engine::run_plan(plan, env, &mut ActionLog::new(wf)).await;
     wf.end_group();
     let outcome = match result {
@@ -256,9 +257,11 @@ async fn build_image<W: std::io::Write>(
     }
     let pruned = super::phases::prune(plan, runtime, env, wf).await;
     let mut summary = report::summary_markdown(&outcome);
-    if let Some(usage) = super::phases::usage(plan, env).await {
-        summary.push_str(&format!("\n**Repository cache:** {}\n", usage.describe()));
-    }
+    summary.push_str(
+        &super::phases::repository_cache(plan, runtime, env, started)
+            .await
+            .markdown(),
+    );
     if let Some(report) = pruned {
         summary.push_str(&format!(
             "\n**Cache housekeeping:** {}\n",

@@ -4,7 +4,7 @@
 
 use std::io::Write;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 
 use crate::action::env::Env;
 use crate::action::names::env as names;
@@ -12,8 +12,8 @@ use crate::action::runtime::{CacheProtocol, Runtime};
 use crate::action::workflow::{Level, Location, Workflow};
 use crate::advice;
 use crate::housekeeping::{
-    self, ApiConfig, CacheServiceBodies, CacheUsage, GithubCaches, PrunePolicy, PruneReport,
-    Referenced,
+    self, ApiConfig, CacheEntry, CacheServiceBodies, CacheUsage, GithubCaches, PrunePolicy,
+    PruneReport, Referenced,
 };
 use crate::plan::cache::CacheType;
 use crate::plan::{BuildContext, BuildPlan, CachePrune};
@@ -62,24 +62,86 @@ fn github_caches(plan: &BuildPlan, env: &Env) -> Result<GithubCaches, String> {
     GithubCaches::new(&config).map_err(|e| e.to_string())
 }
 
-/// The repository's cache usage against its budget, for the summary of a build that used
-/// the `gha` cache. Not knowing it is no warning: the summary just leaves it out.
-pub async fn usage(plan: &BuildPlan, env: &Env) -> Option<CacheUsage> {
+/// What the job summary says about the repository's `gha` cache, read through GitHub's
+/// REST API after the build.
+#[derive(Debug, Default)]
+pub struct RepositoryCache {
+    pub usage: Option<CacheUsage>,
+    /// Entries this build's ref created in the scopes it exported, since it started, and
+    /// their bytes: BuildKit does not report the sizes it uploads.
+    pub exported: Option<(usize, u64)>,
+}
+
+impl RepositoryCache {
+    /// Markdown lines for the summary; empty when nothing is known.
+    pub fn markdown(&self) -> String {
+        let mut md = String::new();
+        if let Some((entries, bytes)) = self.exported {
+            let noun = if entries == 1 { "entry" } else { "entries" };
+            md.push_str(&format!(
+                "\n**Exported to the Actions cache:** {entries} new {noun}, {} (created since this build started)\n",
+                housekeeping::human_bytes(bytes)
+            ));
+        }
+        if let Some(usage) = &self.usage {
+            md.push_str(&format!("\n**Repository cache:** {}\n", usage.describe()));
+        }
+        md
+    }
+}
+
+/// The repository's cache usage against its budget and what this build exported, for the
+/// summary of a build that used the `gha` cache. Not knowing them is no warning: the
+/// summary just leaves them out.
+pub async fn repository_cache(
+    plan: &BuildPlan,
+    runtime: &Runtime,
+    env: &Env,
+    started: DateTime<Utc>,
+) -> RepositoryCache {
     let uses_gha = plan
         .cache_from
         .iter()
         .chain(&plan.cache_to)
         .any(|e| e.kind == CacheType::Gha);
     if !uses_gha {
-        return None;
+        return RepositoryCache::default();
     }
-    let result = match github_caches(plan, env) {
-        Ok(caches) => caches.usage().await.map_err(|e| e.to_string()),
-        Err(why) => Err(why),
+    let caches = match github_caches(plan, env) {
+        Ok(c) => c,
+        Err(why) => {
+            tracing::info!("repository cache usage unavailable: {why}");
+            return RepositoryCache::default();
+        }
     };
-    result
-        .map_err(|why| tracing::info!("repository cache usage unavailable: {why}"))
-        .ok()
+    let usage = caches
+        .usage()
+        .await
+        .map_err(|e| tracing::info!("repository cache usage unavailable: {e}"))
+        .ok();
+    let scopes = exported_scopes(plan);
+    let git_ref = runtime.writable_scope().map(|s| s.scope.as_str());
+    let exported = match (scopes.is_empty(), git_ref) {
+        (false, Some(git_ref)) => caches
+            .created_since(started, Some(git_ref))
+            .await
+            .map(|entries| exported_totals(&entries, &scopes))
+            .map_err(|e| tracing::info!("exported cache entries unavailable: {e}"))
+            .ok(),
+        _ => None,
+    };
+    RepositoryCache { usage, exported }
+}
+
+/// Layer blobs and the indexes of `scopes` among `entries`: what a `gha` export writes.
+fn exported_totals(entries: &[CacheEntry], scopes: &[String]) -> (usize, u64) {
+    let ours = entries.iter().filter(|e| {
+        e.key.starts_with(housekeeping::BLOB_PREFIX)
+            || scopes
+                .iter()
+                .any(|s| e.key.starts_with(&housekeeping::index_prefix(s)))
+    });
+    ours.fold((0, 0), |(n, bytes), e| (n + 1, bytes + e.size_in_bytes))
 }
 
 /// The `gha` scopes this build wrote to.

@@ -12,6 +12,7 @@
 //! `tcp://`/`unix://`; `docker-container` starts one through the daemon. All three share
 //! the session ([`session`]) and the solve request ([`frontend`]).
 
+mod cache_traffic;
 mod container;
 mod context;
 mod dockerfile;
@@ -30,6 +31,7 @@ mod session;
 mod solve;
 mod transport;
 
+pub use cache_traffic::CacheTraffic;
 pub use container::remove_builder;
 pub use context::{PackedContext, pack};
 pub use dockerfile::locate_step;

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use super::cache_traffic::CacheTraffic;
 use super::progress::StepRecord;
 
 #[derive(Debug, Clone, Default)]
@@ -20,6 +21,8 @@ pub struct Outcome {
     /// The BuildKit container this build ran in (`docker-container`), for the post step.
     pub builder: Option<String>,
     pub steps: Vec<StepRecord>,
+    /// Layers fetched from and written to the layer cache.
+    pub cache_traffic: CacheTraffic,
     pub context_bytes: u64,
     pub context_files: usize,
     /// Wall time of the whole engine run.

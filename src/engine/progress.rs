@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use bollard::moby::buildkit::v1::{StatusResponse, Vertex};
 
+use super::cache_traffic::CacheTraffic;
+
 /// Something that happened during a build, in the order it happened.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BuildEvent {
@@ -61,12 +63,17 @@ pub struct StepRecord {
 pub struct Tracker {
     order: Vec<String>,
     steps: HashMap<String, (StepRecord, bool, bool)>,
+    traffic: CacheTraffic,
 }
 
 impl Tracker {
     pub fn apply(&mut self, status: &StatusResponse, sink: &mut dyn EventSink) {
         for v in &status.vertexes {
             self.vertex(v, sink);
+        }
+        for st in &status.statuses {
+            let name = self.steps.get(&st.vertex).map_or("", |s| s.0.name.as_str());
+            self.traffic.observe(st, name);
         }
         for log in &status.logs {
             if let Some(index) = self.order.iter().position(|d| *d == log.vertex) {
@@ -136,6 +143,11 @@ impl Tracker {
             .filter_map(|d| self.steps.get(d))
             .map(|s| s.0.clone())
             .collect()
+    }
+
+    /// Layers the build moved through its cache.
+    pub fn traffic(&self) -> CacheTraffic {
+        self.traffic.clone()
     }
 
     /// The first step that failed, if any.

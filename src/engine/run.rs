@@ -323,6 +323,7 @@ fn outcome_of(
         digest: manifest.filter(|_| !caps.daemon_store),
         exporter_response,
         steps: tracker.steps(),
+        cache_traffic: tracker.traffic(),
         ..Default::default()
     }
 }

@@ -132,28 +132,70 @@ impl GithubCaches {
         git_ref: Option<&str>,
     ) -> Result<Vec<CacheEntry>, HousekeepingError> {
         let mut out = Vec::new();
-        let actions = self.octo.actions();
         for page in 1u32.. {
-            let mut req = actions
-                .list_repo_caches(&self.owner, &self.repo)
-                .key(key_prefix)
-                .per_page(PER_PAGE)
-                .page(page);
-            if let Some(r) = git_ref {
-                req = req.r#ref(r);
-            }
-            let list = req.send().await.map_err(|e| {
-                HousekeepingError::from_octocrab("list the repository's caches", false, e)
-            })?;
-            let got = list.actions_caches.len();
-            out.extend(list.actions_caches.into_iter().map(entry));
-            tracing::debug!(page, got, total = list.total_count, "listed caches");
+            let (entries, total) = self.page(page, Some(key_prefix), git_ref).await?;
+            let got = entries.len();
+            out.extend(entries);
             // GitHub pages by number; an empty or short page, or reaching total_count, ends it.
-            if got < usize::from(PER_PAGE) || out.len() as i64 >= list.total_count {
+            if got < usize::from(PER_PAGE) || out.len() as u64 >= total {
                 break;
             }
         }
         Ok(out)
+    }
+
+    /// Entries created at or after `since` (written by `git_ref`, if given), newest first:
+    /// pages sorted by creation time are read until one reaches back before `since`.
+    #[tracing::instrument(skip(self), fields(repo = %self.repo))]
+    pub async fn created_since(
+        &self,
+        since: DateTime<Utc>,
+        git_ref: Option<&str>,
+    ) -> Result<Vec<CacheEntry>, HousekeepingError> {
+        let mut out = Vec::new();
+        for page in 1u32.. {
+            let (entries, _) = self.page(page, None, git_ref).await?;
+            let got = entries.len();
+            let older = entries.iter().any(|e| e.created_at < since);
+            out.extend(entries.into_iter().filter(|e| e.created_at >= since));
+            if older || got < usize::from(PER_PAGE) {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// One page of the listing, newest first by creation time, and the total count.
+    async fn page(
+        &self,
+        page: u32,
+        key_prefix: Option<&str>,
+        git_ref: Option<&str>,
+    ) -> Result<(Vec<CacheEntry>, u64), HousekeepingError> {
+        let actions = self.octo.actions();
+        let mut req = actions
+            .list_repo_caches(&self.owner, &self.repo)
+            .sort("created_at")
+            .direction("desc")
+            .per_page(PER_PAGE)
+            .page(page);
+        if let Some(k) = key_prefix {
+            req = req.key(k);
+        }
+        if let Some(r) = git_ref {
+            req = req.r#ref(r);
+        }
+        let list = req.send().await.map_err(|e| {
+            HousekeepingError::from_octocrab("list the repository's caches", false, e)
+        })?;
+        let entries: Vec<CacheEntry> = list.actions_caches.into_iter().map(entry).collect();
+        tracing::debug!(
+            page,
+            got = entries.len(),
+            total = list.total_count,
+            "listed caches"
+        );
+        Ok((entries, u64::try_from(list.total_count).unwrap_or(0)))
     }
 
     /// Delete one entry. `Ok(false)` when it was already gone (evicted or deleted by a

@@ -1,6 +1,6 @@
 //! The job summary: one table per build with every Dockerfile step, whether it came from
 //! cache and how long it took, then the totals people look for (cached share, build time,
-//! cache import and export time).
+//! cache import and export time and layers).
 
 use std::fmt::Write as _;
 use std::time::Duration;
@@ -44,8 +44,23 @@ pub fn summary_markdown(o: &Outcome) -> String {
     let _ = writeln!(md, "| | |\n|---|---|");
     let _ = writeln!(md, "| Driver | {} |", o.driver);
     let _ = writeln!(md, "| BuildKit solve | {} |", secs(o.solve));
-    let _ = writeln!(md, "| Cache import | {} |", secs(o.cache_import_time()));
-    let _ = writeln!(md, "| Cache export | {} |", secs(o.cache_export_time()));
+    let traffic = &o.cache_traffic;
+    let imported = layers(
+        traffic.imported_layers(),
+        traffic.imported_bytes(),
+        "fetched",
+    );
+    let exported = layers(traffic.exported_layers(), None, "written");
+    let _ = writeln!(
+        md,
+        "| Cache import | {}{imported} |",
+        secs(o.cache_import_time())
+    );
+    let _ = writeln!(
+        md,
+        "| Cache export | {}{exported} |",
+        secs(o.cache_export_time())
+    );
     if let Some(p) = o.push {
         let _ = writeln!(md, "| Push | {} |", secs(p));
     }
@@ -62,6 +77,16 @@ pub fn summary_markdown(o: &Outcome) -> String {
         let _ = writeln!(md, "\n> [!WARNING]\n> {}", cell(w));
     }
     md
+}
+
+/// `, 3 layers fetched (12.0 MiB)`, or nothing when no layer moved.
+fn layers(count: usize, size: Option<u64>, verb: &str) -> String {
+    let noun = if count == 1 { "layer" } else { "layers" };
+    match (count, size) {
+        (0, _) => String::new(),
+        (n, Some(b)) => format!(", {n} {noun} {verb} ({})", bytes(b)),
+        (n, None) => format!(", {n} {noun} {verb}"),
+    }
 }
 
 fn secs(d: Duration) -> String {
@@ -95,6 +120,26 @@ mod tests {
     use super::*;
     use crate::engine::StepRecord;
 
+    /// Two 1.5 MiB layers fetched for a cached step, one layer written by the exporter.
+    fn traffic() -> crate::engine::CacheTraffic {
+        use bollard::moby::buildkit::v1::VertexStatus;
+        let mut t = crate::engine::CacheTraffic::default();
+        for id in ["sha256:aa", "sha256:bb"] {
+            let s = VertexStatus {
+                id: id.into(),
+                total: 1536 * 1024,
+                ..Default::default()
+            };
+            t.observe(&s, "[2/3] RUN echo a | tee b");
+        }
+        let written = VertexStatus {
+            id: "writing layer sha256:cc".into(),
+            ..Default::default()
+        };
+        t.observe(&written, "exporting cache");
+        t
+    }
+
     #[test]
     fn summary_lists_steps_cache_share_and_times() {
         let step = |name: &str, cached, ms| StepRecord {
@@ -120,6 +165,7 @@ mod tests {
             context_files: 3,
             context_bytes: 2048,
             warnings: vec!["cache export failed".into()],
+            cache_traffic: traffic(),
             ..Default::default()
         };
         let md = summary_markdown(&o);
@@ -134,7 +180,8 @@ mod tests {
         assert!(md.contains("| `[3/3] RUN make` | built | 2.5 s |"), "{md}");
         assert!(!md.contains("[internal]"), "{md}");
         assert!(
-            md.contains("| Cache import | 0.4 s |") && md.contains("| Cache export | 1.2 s |"),
+            md.contains("| Cache import | 0.4 s, 2 layers fetched (3.0 MiB) |")
+                && md.contains("| Cache export | 1.2 s, 1 layer written |"),
             "{md}"
         );
         assert!(md.contains("| Context | 3 files, 2.0 KiB |"), "{md}");
