@@ -146,7 +146,7 @@ fn auto_takes_docker_only_when_it_can_honour_every_cache_entry() {
     );
 
     // ... unless the container cannot do everything else either.
-    req.ssh = vec!["default".into()];
+    req.call = Some("outline".into());
     let err = choose(&req, &graphdriver()).unwrap_err();
     let msg = err.to_string();
     assert!(
@@ -165,7 +165,7 @@ fn auto_takes_docker_only_when_it_can_honour_every_cache_entry() {
             && msg.contains("remote"),
         "{msg}"
     );
-    req.ssh.clear();
+    req.call = None;
 
     let containerd = DaemonFacts {
         containerd_store: true,
@@ -249,13 +249,6 @@ fn inputs_this_buildkit_cannot_honour_are_errors() {
                 ..Default::default()
             },
             "platforms",
-        ),
-        (
-            BuildRequest {
-                ssh: vec!["default".into()],
-                ..Default::default()
-            },
-            "ssh",
         ),
         (
             BuildRequest {

@@ -7,9 +7,10 @@ LC_CHECK_JSONSCHEMA=check-jsonschema==0.39.0
 lc_install_tools() {
     # docker.io: dockerd 20.10 + containerd + runc, and the 20.10 CLI that still speaks
     # BuildKit without buildx. busybox-static: the base image. musl-tools: musl-gcc for the
-    # C parts (ring) of the static binary.
+    # C parts (ring) of the static binary. openssh-client: a real ssh-agent for the ssh
+    # forwarding test.
     lc_apt_install docker.io docker-registry busybox-static musl-tools binutils iproute2 curl \
-        ca-certificates
+        ca-certificates openssh-client
     local component
     for component in rustfmt clippy; do
         rustup component list --installed 2>/dev/null | grep -q "^$component" || {

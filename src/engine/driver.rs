@@ -183,9 +183,6 @@ impl Capabilities {
         if !req.build_contexts.is_empty() && !self.named_contexts {
             gaps.push("build-contexts need BuildKit 0.10 or newer".to_owned());
         }
-        if !req.ssh.is_empty() {
-            gaps.push("ssh forwarding is not implemented in layercache yet".to_owned());
-        }
         if req.call.as_deref().is_some_and(|c| c != "build") {
             gaps.push("call other than build is not implemented in layercache yet".to_owned());
         }

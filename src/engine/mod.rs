@@ -29,6 +29,7 @@ mod request;
 mod run;
 mod session;
 mod solve;
+mod ssh_forward;
 mod transport;
 
 pub use cache_traffic::CacheTraffic;

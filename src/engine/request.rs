@@ -48,8 +48,8 @@ pub struct BuildRequest {
     pub annotations: Vec<String>,
     /// `type=provenance,mode=max` style attestation requests.
     pub attests: Vec<String>,
-    /// SSH agent forwards (`default`, `id=path`).
-    pub ssh: Vec<String>,
+    /// ssh-agent sockets by id (`default`, `git`), for `RUN --mount=type=ssh`.
+    pub ssh: BTreeMap<String, PathBuf>,
     /// Entitlements (`network.host`, `security.insecure`).
     pub allow: Vec<String>,
     /// A frontend method other than `build` (`check`, `outline`, ...).

@@ -272,6 +272,7 @@ async fn solve_once(solve: &Solve<'_>, sink: &mut dyn EventSink) -> Result<Outco
         secrets: req.secrets.clone(),
         registry_auth: req.registry_auth.clone(),
         tar_dest: solve.tar_dest.clone(),
+        ssh: req.ssh.clone(),
     };
     let session = Session::start(control, services).await.map_err(fail)?;
     let build_ref = uuid::Uuid::new_v4().simple().to_string();

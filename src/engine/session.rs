@@ -1,5 +1,5 @@
 //! The client side of a BuildKit session: the gRPC services BuildKit calls back into
-//! (registry credentials, the uploaded context, build secrets, health), served over a byte
+//! (registry credentials, the uploaded context, build secrets, ssh agents, health), served over a byte
 //! stream tunnelled through `Control.Session` (BuildKit's `grpchijack`). The same tunnel
 //! works through the daemon's `/grpc` and against a standalone buildkitd, so one session
 //! serves every driver. bollard's own services are crate-private in 0.21.1.
@@ -56,6 +56,8 @@ pub struct SessionServices {
     pub registry_auth: BTreeMap<String, RegistryAuth>,
     /// Where a tar exporter's stream is written (FileSend), if the solve has one.
     pub tar_dest: Option<PathBuf>,
+    /// ssh-agent sockets by id, for `RUN --mount=type=ssh`.
+    pub ssh: BTreeMap<String, PathBuf>,
 }
 
 /// A running session; [`Session::close`] ends it (BuildKit drops its side then).
@@ -85,7 +87,8 @@ impl Session {
                 data: services.context_tar,
             }))
             .add_service(SecretsServer::new(SecretService(services.secrets)))
-            .add_service(FileSendServer::new(FileSendService(services.tar_dest)));
+            .add_service(FileSendServer::new(FileSendService(services.tar_dest)))
+            .add_service(super::ssh_forward::service(services.ssh));
         let server = tokio::spawn(async move {
             let incoming = futures::stream::iter([Ok::<_, std::io::Error>(Tunnel(ours))]);
             if let Err(e) = router.serve_with_incoming(incoming).await {
@@ -115,6 +118,8 @@ const METHODS: &[&str] = &[
     "/moby.upload.v1.Upload/Pull",
     "/moby.buildkit.secrets.v1.Secrets/GetSecret",
     "/moby.filesync.v1.FileSend/DiffCopy",
+    "/moby.sshforward.v1.SSH/CheckAgent",
+    "/moby.sshforward.v1.SSH/ForwardAgent",
 ];
 
 /// Open `Control.Session` and copy bytes both ways between it and `conn`.

@@ -116,7 +116,7 @@ pub struct BuildPlan {
     pub labels: BTreeMap<String, String>,
     pub annotations: Vec<String>,
     pub secrets: Vec<BuildSecret>,
-    pub ssh: Vec<String>,
+    pub ssh: Vec<super::SshAgent>,
     pub network: NetworkMode,
     pub add_hosts: Vec<(String, String)>,
     pub no_cache: bool,

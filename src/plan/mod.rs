@@ -11,8 +11,10 @@ mod outputs;
 mod parse;
 mod preflight;
 pub mod scope;
+mod ssh;
 
 pub use build_plan::*;
 pub use error::PlanError;
 pub use parse::parse;
 pub use preflight::preflight;
+pub use ssh::SshAgent;

@@ -1,5 +1,5 @@
 //! The checks of a plan that need the file system: the context, the Dockerfile and
-//! secret files exist. Kept apart so that parsing stays free of I/O.
+//! secret files exist, and ssh agents are sockets. Kept apart so that parsing stays free of I/O.
 
 use super::build_plan::{BuildContext, BuildPlan, SecretSource};
 use super::error::PlanError;
@@ -33,5 +33,47 @@ pub fn preflight(plan: &BuildPlan) -> Result<(), PlanError> {
             ));
         }
     }
+    for agent in &plan.ssh {
+        check_agent(&agent.id, &agent.socket)?;
+    }
     Ok(())
+}
+
+fn check_agent(id: &str, socket: &std::path::Path) -> Result<(), PlanError> {
+    use std::os::unix::fs::FileTypeExt;
+    let problem = match std::fs::metadata(socket) {
+        Ok(m) if m.file_type().is_socket() => return Ok(()),
+        Ok(m) if m.is_file() => "is a file, not an ssh-agent socket; layercache forwards agents, \
+             not key files: load the key with ssh-add and give the agent's socket (SSH_AUTH_SOCK)"
+            .to_owned(),
+        Ok(_) => "is not an ssh-agent socket".to_owned(),
+        Err(e) => format!(
+            "cannot be read ({e}); in a container action, put the agent's socket under ${{{{ runner.temp }}}}"
+        ),
+    };
+    Err(PlanError::new(
+        n::SSH,
+        format!("{id}: {} {problem}", socket.display()),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ssh_wants_an_agent_socket_not_a_key_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("id_ed25519");
+        std::fs::write(&key, "-----BEGIN OPENSSH PRIVATE KEY-----").unwrap();
+        let e = check_agent("default", &key).unwrap_err();
+        assert_eq!(e.input, "ssh");
+        assert!(e.message.contains("is a file, not an ssh-agent socket"), "{e}");
+        assert!(!e.message.contains("BEGIN"), "{e}");
+        let e = check_agent("git", &dir.path().join("gone.sock")).unwrap_err();
+        assert!(e.message.starts_with("git: ") && e.message.contains("cannot be read"), "{e}");
+        let sock = dir.path().join("agent.sock");
+        let _listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+        check_agent("default", &sock).unwrap();
+    }
 }

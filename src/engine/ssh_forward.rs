@@ -1,0 +1,88 @@
+//! The session's ssh-agent forwarding (`RUN --mount=type=ssh`): BuildKit asks whether an
+//! agent id is known (`CheckAgent`), then opens one `ForwardAgent` stream per connection
+//! its build step makes to the mounted socket; each stream is spliced onto a fresh
+//! connection to the user's agent. The id travels in the `buildkit.ssh.id` header
+//! (BuildKit `session/sshforward`); no header means `default`.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use bollard::moby::sshforward::v1::ssh_server::{Ssh, SshServer};
+use bollard::moby::sshforward::v1::{BytesMessage, CheckAgentRequest, CheckAgentResponse};
+use futures::{Stream, StreamExt};
+use tokio::io::AsyncWriteExt;
+use tokio_util::io::ReaderStream;
+use tonic::{Request, Response, Status, Streaming};
+
+const ID_HEADER: &str = "buildkit.ssh.id";
+const DEFAULT_ID: &str = "default";
+
+/// Agents by id (`default`, `git`) → their sockets on this machine.
+pub fn service(agents: BTreeMap<String, PathBuf>) -> SshServer<SshService> {
+    SshServer::new(SshService(Arc::new(agents)))
+}
+
+pub struct SshService(Arc<BTreeMap<String, PathBuf>>);
+
+impl SshService {
+    fn socket(&self, id: &str) -> Result<&PathBuf, Status> {
+        let id = if id.is_empty() { DEFAULT_ID } else { id };
+        self.0.get(id).ok_or_else(|| {
+            Status::not_found(format!(
+                "ssh agent {id:?} was not forwarded (add it to the ssh input)"
+            ))
+        })
+    }
+}
+
+#[tonic::async_trait]
+impl Ssh for SshService {
+    async fn check_agent(
+        &self,
+        req: Request<CheckAgentRequest>,
+    ) -> Result<Response<CheckAgentResponse>, Status> {
+        self.socket(&req.into_inner().id)?;
+        Ok(Response::new(CheckAgentResponse {}))
+    }
+
+    type ForwardAgentStream = Pin<Box<dyn Stream<Item = Result<BytesMessage, Status>> + Send>>;
+
+    async fn forward_agent(
+        &self,
+        req: Request<Streaming<BytesMessage>>,
+    ) -> Result<Response<Self::ForwardAgentStream>, Status> {
+        let id = req
+            .metadata()
+            .get(ID_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let socket = self.socket(&id)?;
+        let conn = tokio::net::UnixStream::connect(socket).await.map_err(|e| {
+            Status::unavailable(format!(
+                "failed to reach ssh agent {id:?} at {}: {e}",
+                socket.display()
+            ))
+        })?;
+        let (read, mut write) = conn.into_split();
+        let mut from_build = req.into_inner();
+        tokio::spawn(async move {
+            while let Ok(Some(msg)) = from_build.message().await {
+                if write.write_all(&msg.data).await.is_err() {
+                    break;
+                }
+            }
+            // The build step closed its end: let the agent see EOF too.
+            let _ = write.shutdown().await;
+        });
+        let to_build = ReaderStream::new(read).map(|chunk| match chunk {
+            Ok(data) => Ok(BytesMessage {
+                data: data.to_vec(),
+            }),
+            Err(e) => Err(Status::unavailable(format!("ssh agent connection: {e}"))),
+        });
+        Ok(Response::new(Box::pin(to_build)))
+    }
+}

@@ -1,0 +1,101 @@
+//! The `ssh` input: `default`, `default=/path/agent.sock` or `<id>=/path/agent.sock`, one
+//! per line, as buildx takes `--ssh`. layercache forwards ssh-agent sockets; buildx also
+//! loads key files into an agent of its own, which a `FROM scratch` action has no agent for,
+//! so a key file is refused in preflight with what to do instead.
+
+use std::path::PathBuf;
+
+use super::error::PlanError;
+use crate::action::env::Env;
+use crate::action::names as n;
+
+/// One agent forwarded to `RUN --mount=type=ssh,id=<id>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SshAgent {
+    pub id: String,
+    pub socket: PathBuf,
+}
+
+pub fn ssh(entries: &[String], env: &Env) -> Result<Vec<SshAgent>, PlanError> {
+    let mut out: Vec<SshAgent> = Vec::new();
+    for entry in entries {
+        let (id, path) = match entry.split_once('=') {
+            Some((id, path)) => (id.trim(), Some(path.trim())),
+            None => (entry.trim(), None),
+        };
+        let valid_id = !id.is_empty()
+            && id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+        if !valid_id {
+            return Err(PlanError::new(
+                n::SSH,
+                format!(
+                    "{entry:?} is not default, default=/path/agent.sock or id=/path/agent.sock"
+                ),
+            ));
+        }
+        let socket = match path.filter(|p| !p.is_empty()) {
+            Some(p) => PathBuf::from(p),
+            None => env.get("SSH_AUTH_SOCK").map(PathBuf::from).ok_or_else(|| {
+                PlanError::new(
+                    n::SSH,
+                    format!("{id:?} names no socket and SSH_AUTH_SOCK is not set (start an ssh-agent, or give {id}=/path/agent.sock)"),
+                )
+            })?,
+        };
+        if out.iter().any(|a| a.id == id) {
+            return Err(PlanError::new(n::SSH, format!("id {id:?} is given twice")));
+        }
+        out.push(SshAgent {
+            id: id.to_owned(),
+            socket,
+        });
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(sock: Option<&str>) -> Env {
+        Env::from_pairs(sock.map(|s| ("SSH_AUTH_SOCK", s)))
+    }
+
+    #[test]
+    fn ids_and_sockets() {
+        let got = ssh(
+            &["default".into(), "git=/run/git.sock".into()],
+            &env(Some("/tmp/agent.sock")),
+        )
+        .unwrap();
+        assert_eq!(
+            got,
+            [
+                SshAgent {
+                    id: "default".into(),
+                    socket: "/tmp/agent.sock".into()
+                },
+                SshAgent {
+                    id: "git".into(),
+                    socket: "/run/git.sock".into()
+                }
+            ]
+        );
+    }
+
+    #[test]
+    fn bad_entries_name_the_input() {
+        let e = ssh(&["default".into()], &env(None)).unwrap_err();
+        assert_eq!(e.input, "ssh");
+        assert!(e.message.contains("SSH_AUTH_SOCK is not set"), "{e}");
+        let e = ssh(&["a b=/x".into()], &env(None)).unwrap_err();
+        assert!(
+            e.to_string().starts_with("ssh: \"a b=/x\" is not default"),
+            "{e}"
+        );
+        let e = ssh(&["x=/a".into(), "x=/b".into()], &env(None)).unwrap_err();
+        assert_eq!(e.to_string(), "ssh: id \"x\" is given twice");
+    }
+}
