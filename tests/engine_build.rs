@@ -125,3 +125,62 @@ async fn tar_output_arrives_through_the_session() {
         );
     }
 }
+
+#[tokio::test]
+async fn local_output_arrives_as_a_tree_merged_into_dest() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let host = host();
+    let dir = tempfile::tempdir().unwrap();
+    let ctx = dir.path().join("ctx");
+    std::fs::create_dir(&ctx).unwrap();
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        "ARG BASE\nFROM ${BASE}\nARG RUN_ID\n\
+         RUN mkdir -p /out/sub && echo hello > /out/sub/a.txt && ln /out/sub/a.txt /out/hard \
+         && ln -s sub/a.txt /out/link && chmod 4755 /out/sub/a.txt && chmod 750 /out/sub \
+         && echo $RUN_ID > /out/id\n",
+    )
+    .unwrap();
+    // dest exists: unrelated files stay, an entry of the same name is replaced.
+    let dest = dir.path().join("dest");
+    std::fs::create_dir_all(dest.join("out/id")).unwrap();
+    std::fs::write(dest.join("keep.txt"), "mine").unwrap();
+    let mut req = request("cached");
+    req.context = ctx;
+    let run_id = unique("run");
+    req.build_args.insert("RUN_ID".into(), run_id.clone());
+    req.outputs = vec![layercache::engine::Output {
+        kind: "local".into(),
+        attrs: [("dest".to_owned(), dest.display().to_string())].into(),
+    }];
+    run(&req, &host, &mut Recorder::default()).await.unwrap();
+
+    let read = |p: &str| std::fs::read(dest.join(p)).unwrap();
+    let meta = |p: &str| std::fs::symlink_metadata(dest.join(p)).unwrap();
+    assert_eq!(read("bin/busybox"), std::fs::read("/bin/busybox").unwrap());
+    assert_eq!(
+        std::fs::read_link(dest.join("bin/sh")).unwrap(),
+        std::path::Path::new("busybox")
+    );
+    assert_eq!(read("out/sub/a.txt"), b"hello\n");
+    assert_eq!(meta("out/sub/a.txt").permissions().mode() & 0o7777, 0o4755);
+    assert_eq!(meta("out/sub").permissions().mode() & 0o7777, 0o750);
+    assert_eq!(meta("tmp").permissions().mode() & 0o7777, 0o1777);
+    assert_eq!(
+        meta("out/hard").ino(),
+        meta("out/sub/a.txt").ino(),
+        "hard link kept"
+    );
+    assert_eq!(
+        std::fs::read_link(dest.join("out/link")).unwrap(),
+        std::path::Path::new("sub/a.txt")
+    );
+    assert_eq!(String::from_utf8(read("out/id")).unwrap().trim(), run_id);
+    assert_eq!(read("keep.txt"), b"mine");
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("layercache"))
+        .collect();
+    assert!(left.is_empty(), "staging left behind: {left:?}");
+}

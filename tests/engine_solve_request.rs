@@ -8,8 +8,8 @@ use std::collections::HashMap;
 
 use engine_support::cache_entry;
 use layercache::engine::{
-    BuildRequest, CacheType, Capabilities, DaemonFacts, DriverChoice, EngineError, SolveInputs,
-    TarDestination, choose, solve_request, tar_destination,
+    BuildRequest, CacheType, Capabilities, DaemonFacts, DriverChoice, EngineError,
+    OutputDestination, SolveInputs, choose, output_destination, solve_request,
 };
 use layercache::secret::Secret;
 
@@ -190,8 +190,8 @@ fn auto_takes_docker_only_when_it_can_honour_every_cache_entry() {
     req.push = true;
     let caps = choose(&req, &graphdriver()).unwrap();
     assert_eq!(
-        tar_destination(&req, &caps),
-        Some(TarDestination::DaemonLoad)
+        output_destination(&req, &caps),
+        Some(OutputDestination::DaemonLoad)
     );
     let solve = solve_request(&req, &caps, &INPUTS);
     let kinds: Vec<&str> = solve.exporters.iter().map(|e| e.r#type.as_str()).collect();
@@ -212,8 +212,8 @@ fn tar_outputs_go_through_the_session_to_their_dest() {
     let caps = choose(&req, &graphdriver()).unwrap();
     assert_eq!(caps.driver, "docker");
     assert_eq!(
-        tar_destination(&req, &caps),
-        Some(TarDestination::File("/tmp/out.tar".into()))
+        output_destination(&req, &caps),
+        Some(OutputDestination::File("/tmp/out.tar".into()))
     );
     let solve = solve_request(&req, &caps, &INPUTS);
     assert_eq!(solve.exporter_deprecated, "tar");

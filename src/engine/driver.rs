@@ -207,8 +207,8 @@ impl Capabilities {
     /// `moby`, `local` and `tar` (moby `builder-next/worker`).
     fn exporters(&self) -> &'static [&'static str] {
         match (self.daemon_store, self.multi_platform) {
-            (true, false) => &["tar"],
-            _ => &["tar", "oci", "docker"],
+            (true, false) => &["tar", "local"],
+            _ => &["tar", "local", "oci", "docker"],
         }
     }
 
@@ -218,12 +218,7 @@ impl Capabilities {
             gaps.push("one entry in outputs at a time".to_owned());
         }
         for o in &req.outputs {
-            if o.kind == "local" {
-                gaps.push(
-                    "outputs type=local is not implemented in layercache yet (type=tar is)"
-                        .to_owned(),
-                );
-            } else if !self.exporters().contains(&o.kind.as_str()) {
+            if !self.exporters().contains(&o.kind.as_str()) {
                 gaps.push(format!("outputs type={} is not supported", o.kind));
             } else if !o.attrs.contains_key("dest") {
                 gaps.push(format!("outputs type={} needs dest=PATH", o.kind));

@@ -129,12 +129,14 @@ fn run_options(req: &BuildRequest) -> HashMap<String, String> {
     a
 }
 
-/// Where an exporter's tar stream lands on this side of the session (BuildKit sends it
+/// Where an exporter's result lands on this side of the session (BuildKit sends it
 /// through the session's FileSend service).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum TarDestination {
-    /// `outputs: type=tar|oci|docker,dest=PATH`.
+pub enum OutputDestination {
+    /// `outputs: type=tar|oci|docker,dest=PATH`: one tar file.
     File(PathBuf),
+    /// `outputs: type=local,dest=DIR`: a directory tree.
+    Directory(PathBuf),
     /// A `docker` tar for `load` with a BuildKit outside the daemon: loaded, then deleted.
     DaemonLoad,
 }
@@ -142,13 +144,18 @@ pub enum TarDestination {
 /// Exporter types whose result is one tar stream.
 pub const TAR_EXPORTERS: &[&str] = &["tar", "oci", "docker"];
 
-pub fn tar_destination(req: &BuildRequest, caps: &Capabilities) -> Option<TarDestination> {
+pub fn output_destination(req: &BuildRequest, caps: &Capabilities) -> Option<OutputDestination> {
     match req.outputs.first() {
-        Some(o) if TAR_EXPORTERS.contains(&o.kind.as_str()) => {
-            o.attrs.get("dest").map(|d| TarDestination::File(d.into()))
-        }
+        Some(o) if TAR_EXPORTERS.contains(&o.kind.as_str()) => o
+            .attrs
+            .get("dest")
+            .map(|d| OutputDestination::File(d.into())),
+        Some(o) if o.kind == "local" => o
+            .attrs
+            .get("dest")
+            .map(|d| OutputDestination::Directory(d.into())),
         Some(_) => None,
-        None => (req.load && !caps.daemon_store).then_some(TarDestination::DaemonLoad),
+        None => (req.load && !caps.daemon_store).then_some(OutputDestination::DaemonLoad),
     }
 }
 

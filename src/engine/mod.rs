@@ -19,8 +19,10 @@ mod dockerfile;
 pub mod dockerignore;
 mod driver;
 mod error;
+mod file_send;
 mod from_plan;
 mod frontend;
+mod fsutil_receive;
 mod load;
 mod outcome;
 mod progress;
@@ -40,8 +42,8 @@ pub use driver::{Capabilities, DaemonFacts, choose};
 pub use error::EngineError;
 pub use from_plan::{docker_config_auth, run_plan};
 pub use frontend::{
-    SolveInputs, TarDestination, entry as cache_entry_for_buildkit, frontend_attrs, solve_request,
-    tar_destination,
+    OutputDestination, SolveInputs, entry as cache_entry_for_buildkit, frontend_attrs,
+    output_destination, solve_request,
 };
 pub use outcome::Outcome;
 pub use progress::{BuildEvent, EventSink, Recorder, StepRecord, is_dockerfile_step};

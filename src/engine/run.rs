@@ -15,7 +15,8 @@ use tonic::transport::Channel;
 use super::context::{PackedContext, pack};
 use super::driver::{Capabilities, DaemonFacts, choose};
 use super::error::EngineError;
-use super::frontend::{SolveInputs, TarDestination, solve_request, tar_destination};
+use super::file_send::FileSendTarget;
+use super::frontend::{OutputDestination, SolveInputs, output_destination, solve_request};
 use super::load::LoadTarget;
 use super::outcome::Outcome;
 use super::progress::{BuildEvent, EventSink, Tracker};
@@ -50,13 +51,14 @@ pub async fn run(
             e.describe()
         )));
     }
-    let load_target = match tar_destination(req, &caps) {
-        Some(TarDestination::DaemonLoad) => Some(LoadTarget::new()?),
+    let load_target = match output_destination(req, &caps) {
+        Some(OutputDestination::DaemonLoad) => Some(LoadTarget::new()?),
         _ => None,
     };
-    let tar_dest = match (&load_target, tar_destination(req, &caps)) {
-        (Some(t), _) => Some(t.path().to_owned()),
-        (None, Some(TarDestination::File(p))) => Some(p),
+    let export = match (&load_target, output_destination(req, &caps)) {
+        (Some(t), _) => Some(FileSendTarget::Tar(t.path().to_owned())),
+        (None, Some(OutputDestination::File(p))) => Some(FileSendTarget::Tar(p)),
+        (None, Some(OutputDestination::Directory(d))) => Some(FileSendTarget::Directory(d)),
         (None, _) => None,
     };
     let solve = Solve {
@@ -64,7 +66,7 @@ pub async fn run(
         caps: &caps,
         control: &control,
         packed: &packed,
-        tar_dest,
+        export,
     };
     let mut outcome = solve_with_fallback(&solve, sink).await?;
     if let (Some(target), Some(docker)) = (&load_target, &docker) {
@@ -252,7 +254,7 @@ struct Solve<'a> {
     caps: &'a Capabilities,
     control: &'a ControlClient<Channel>,
     packed: &'a PackedContext,
-    tar_dest: Option<std::path::PathBuf>,
+    export: Option<FileSendTarget>,
 }
 
 async fn solve_once(solve: &Solve<'_>, sink: &mut dyn EventSink) -> Result<Outcome, Failure> {
@@ -271,7 +273,7 @@ async fn solve_once(solve: &Solve<'_>, sink: &mut dyn EventSink) -> Result<Outco
         context_tar: packed.tar.clone(),
         secrets: req.secrets.clone(),
         registry_auth: req.registry_auth.clone(),
-        tar_dest: solve.tar_dest.clone(),
+        export: solve.export.clone(),
         ssh: req.ssh.clone(),
     };
     let session = Session::start(control, services).await.map_err(fail)?;
@@ -290,6 +292,11 @@ async fn solve_once(solve: &Solve<'_>, sink: &mut dyn EventSink) -> Result<Outco
     tracing::debug!(driver = caps.driver, %build_ref, context_bytes = packed.tar.len(), "buildkit: solve");
     let mut tracker = Tracker::default();
     let (result, solve) = solve_streaming(control, solve_req, &build_ref, &mut tracker, sink).await;
+    // BuildKit sees only a broken stream when writing an export here failed; say why.
+    let result = match (result, session.export_error()) {
+        (Err(buildkit), Some(ours)) => Err(format!("{ours} (BuildKit: {buildkit})")),
+        (result, _) => result,
+    };
     session.close();
     tracing::debug!(%build_ref, ok = result.is_ok(), ms = solve.as_millis() as u64, "buildkit: solve ended");
     let response = result.map_err(|message| failure(message, &tracker, packed))?;

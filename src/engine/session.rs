@@ -19,9 +19,7 @@ use bollard::moby::buildkit::secrets::v1::secrets_server::{Secrets, SecretsServe
 use bollard::moby::buildkit::secrets::v1::{GetSecretRequest, GetSecretResponse};
 use bollard::moby::buildkit::v1::BytesMessage;
 use bollard::moby::buildkit::v1::control_client::ControlClient;
-use bollard::moby::filesync::v1::BytesMessage as FileMessage;
 use bollard::moby::filesync::v1::auth_server::{Auth, AuthServer};
-use bollard::moby::filesync::v1::file_send_server::{FileSend, FileSendServer};
 use bollard::moby::filesync::v1::{
     CredentialsRequest, CredentialsResponse, FetchTokenRequest, FetchTokenResponse,
     GetTokenAuthorityRequest, GetTokenAuthorityResponse, VerifyTokenAuthorityRequest,
@@ -41,6 +39,7 @@ use tonic::transport::{Channel, Server};
 use tonic::{Request, Response, Status, Streaming};
 
 use super::error::EngineError;
+use super::file_send::{ExportError, FileSendServer, FileSendTarget};
 use super::request::RegistryAuth;
 use crate::secret::SecretBytes;
 
@@ -54,8 +53,8 @@ pub struct SessionServices {
     pub context_tar: Bytes,
     pub secrets: BTreeMap<String, SecretBytes>,
     pub registry_auth: BTreeMap<String, RegistryAuth>,
-    /// Where a tar exporter's stream is written (FileSend), if the solve has one.
-    pub tar_dest: Option<PathBuf>,
+    /// Where an exporter's result is written (FileSend), if the solve has one.
+    pub export: Option<FileSendTarget>,
     /// ssh-agent sockets by id, for `RUN --mount=type=ssh`.
     pub ssh: BTreeMap<String, PathBuf>,
 }
@@ -65,6 +64,7 @@ pub struct Session {
     pub id: String,
     /// The URL BuildKit's HTTP source fetches the context from.
     pub context_url: String,
+    export_error: ExportError,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -77,6 +77,7 @@ impl Session {
         let upload_id = uuid::Uuid::new_v4().simple().to_string();
         let context_url = format!("http://buildkit-session/{upload_id}");
         let (ours, theirs) = tokio::io::duplex(1 << 20);
+        let export_error = ExportError::default();
         let router = Server::builder()
             .add_service(HealthServer::new(HealthService))
             .add_service(AuthServer::new(AuthService(Arc::new(
@@ -87,7 +88,7 @@ impl Session {
                 data: services.context_tar,
             }))
             .add_service(SecretsServer::new(SecretService(services.secrets)))
-            .add_service(FileSendServer::new(FileSendService(services.tar_dest)))
+            .add_service(FileSendServer::new(services.export, export_error.clone()))
             .add_service(super::ssh_forward::service(services.ssh));
         let server = tokio::spawn(async move {
             let incoming = futures::stream::iter([Ok::<_, std::io::Error>(Tunnel(ours))]);
@@ -99,8 +100,14 @@ impl Session {
         Ok(Self {
             id,
             context_url,
+            export_error,
             tasks: vec![server, pump],
         })
+    }
+
+    /// Why an export to this machine failed, if one did.
+    pub fn export_error(&self) -> Option<String> {
+        self.export_error.lock().ok().and_then(|e| e.clone())
     }
 
     pub fn close(self) {
@@ -330,32 +337,5 @@ impl Secrets for SecretService {
             })),
             None => Err(Status::not_found(format!("secret {id} not provided"))),
         }
-    }
-}
-
-/// Receives a tar exporter's stream (BuildKit `filesync.CopyFileWriter`) into a file.
-struct FileSendService(Option<PathBuf>);
-
-#[tonic::async_trait]
-impl FileSend for FileSendService {
-    type DiffCopyStream = Pin<Box<dyn Stream<Item = Result<FileMessage, Status>> + Send>>;
-    async fn diff_copy(
-        &self,
-        req: Request<Streaming<FileMessage>>,
-    ) -> Result<Response<Self::DiffCopyStream>, Status> {
-        let path = self
-            .0
-            .as_ref()
-            .ok_or_else(|| Status::failed_precondition("no output file in this session"))?;
-        let io = |e: std::io::Error| {
-            Status::internal(format!("failed to write {}: {e}", path.display()))
-        };
-        let mut file = tokio::fs::File::create(path).await.map_err(io)?;
-        let mut stream = req.into_inner();
-        while let Some(msg) = stream.message().await? {
-            file.write_all(&msg.data).await.map_err(io)?;
-        }
-        file.flush().await.map_err(io)?;
-        Ok(Response::new(Box::pin(futures::stream::empty())))
     }
 }

@@ -68,10 +68,16 @@ mod tests {
         std::fs::write(&key, "-----BEGIN OPENSSH PRIVATE KEY-----").unwrap();
         let e = check_agent("default", &key).unwrap_err();
         assert_eq!(e.input, "ssh");
-        assert!(e.message.contains("is a file, not an ssh-agent socket"), "{e}");
+        assert!(
+            e.message.contains("is a file, not an ssh-agent socket"),
+            "{e}"
+        );
         assert!(!e.message.contains("BEGIN"), "{e}");
         let e = check_agent("git", &dir.path().join("gone.sock")).unwrap_err();
-        assert!(e.message.starts_with("git: ") && e.message.contains("cannot be read"), "{e}");
+        assert!(
+            e.message.starts_with("git: ") && e.message.contains("cannot be read"),
+            "{e}"
+        );
         let sock = dir.path().join("agent.sock");
         let _listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
         check_agent("default", &sock).unwrap();

@@ -1,0 +1,184 @@
+//! The session's FileSend service: where BuildKit's exporters hand results to this side.
+//! One method, two wire formats: tar-like exporters (`tar`, `oci`, `docker`) stream raw
+//! bytes as `BytesMessage`s (BuildKit `filesync.CopyFileWriter`); the `local` exporter
+//! streams a tree as fsutil `Packet`s ([`fsutil_receive`]). tonic's generated server fixes
+//! one message type per method, so this service picks the codec from what the solve asked
+//! for.
+
+use std::convert::Infallible;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+
+use bollard::fsutil::types::Packet;
+use bollard::moby::filesync::v1::BytesMessage;
+use futures::StreamExt;
+use futures::future::BoxFuture;
+use futures::stream::BoxStream;
+use tokio::io::AsyncWriteExt;
+use tokio_stream::wrappers::UnboundedReceiverStream;
+use tonic::body::Body;
+use tonic::codegen::{Body as HttpBody, StdError, http};
+use tonic::server::{Grpc, NamedService, StreamingService};
+use tonic::{Request, Response, Status, Streaming};
+use tonic_prost::ProstCodec;
+
+use super::fsutil_receive;
+
+const DIFF_COPY: &str = "/moby.filesync.v1.FileSend/DiffCopy";
+
+/// Where an export arrives on this machine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FileSendTarget {
+    /// One tar stream, written to this file (replaced only when complete).
+    Tar(PathBuf),
+    /// A directory tree (`outputs: type=local,dest=DIR`), merged into this directory.
+    Directory(PathBuf),
+}
+
+/// Why the last export failed on this side, for the solve's error message: BuildKit only
+/// sees the stream end.
+pub type ExportError = Arc<Mutex<Option<String>>>;
+
+fn remember(slot: &ExportError, message: String) -> String {
+    if let Ok(mut slot) = slot.lock() {
+        *slot = Some(message.clone());
+    }
+    message
+}
+
+#[derive(Clone)]
+pub struct FileSendServer {
+    target: Arc<Option<FileSendTarget>>,
+    error: ExportError,
+}
+
+impl FileSendServer {
+    pub fn new(target: Option<FileSendTarget>, error: ExportError) -> Self {
+        Self {
+            target: Arc::new(target),
+            error,
+        }
+    }
+}
+
+impl NamedService for FileSendServer {
+    const NAME: &'static str = "moby.filesync.v1.FileSend";
+}
+
+impl<B> tonic::codegen::Service<http::Request<B>> for FileSendServer
+where
+    B: HttpBody + Send + 'static,
+    B::Error: Into<StdError> + Send + 'static,
+{
+    type Response = http::Response<Body>;
+    type Error = Infallible;
+    type Future = BoxFuture<'static, Result<Self::Response, Infallible>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: http::Request<B>) -> Self::Future {
+        let target = (*self.target).clone();
+        let error = self.error.clone();
+        Box::pin(async move {
+            if req.uri().path() != DIFF_COPY {
+                return Ok(Status::unimplemented("no such method").into_http());
+            }
+            Ok(match target {
+                Some(FileSendTarget::Tar(path)) => {
+                    let codec = ProstCodec::<BytesMessage, BytesMessage>::default();
+                    Grpc::new(codec)
+                        .streaming(TarReceiver { path, error }, req)
+                        .await
+                }
+                Some(FileSendTarget::Directory(dir)) => {
+                    let codec = ProstCodec::<Packet, Packet>::default();
+                    Grpc::new(codec)
+                        .streaming(TreeReceiver { dest: dir, error }, req)
+                        .await
+                }
+                None => {
+                    Status::failed_precondition("no export destination in this session").into_http()
+                }
+            })
+        })
+    }
+}
+
+/// Writes a tar stream to a temporary file next to the destination, renamed into place
+/// only once the stream ended cleanly.
+struct TarReceiver {
+    path: PathBuf,
+    error: ExportError,
+}
+
+impl StreamingService<BytesMessage> for TarReceiver {
+    type Response = BytesMessage;
+    type ResponseStream = BoxStream<'static, Result<BytesMessage, Status>>;
+    type Future = BoxFuture<'static, Result<Response<Self::ResponseStream>, Status>>;
+
+    fn call(&mut self, req: Request<Streaming<BytesMessage>>) -> Self::Future {
+        let (path, error) = (self.path.clone(), self.error.clone());
+        Box::pin(async move {
+            write_tar(&path, req.into_inner()).await.map_err(|e| {
+                let message = format!("failed to write {}: {e}", path.display());
+                Status::internal(remember(&error, message))
+            })?;
+            let done: Self::ResponseStream = futures::stream::empty().boxed();
+            Ok(Response::new(done))
+        })
+    }
+}
+
+async fn write_tar(
+    path: &std::path::Path,
+    mut stream: Streaming<BytesMessage>,
+) -> Result<(), String> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
+        _ => PathBuf::from("."),
+    };
+    let temp = tempfile::Builder::new()
+        .prefix(".layercache-export-")
+        .tempfile_in(&dir)
+        .map_err(|e| e.to_string())?;
+    let mut file = tokio::fs::File::from_std(temp.reopen().map_err(|e| e.to_string())?);
+    while let Some(msg) = stream.message().await.map_err(|e| e.message().to_owned())? {
+        file.write_all(&msg.data).await.map_err(|e| e.to_string())?;
+    }
+    file.flush().await.map_err(|e| e.to_string())?;
+    temp.persist(path).map_err(|e| e.error.to_string())?;
+    Ok(())
+}
+
+/// Receives a `local` export; the exchange runs while the response streams our packets.
+struct TreeReceiver {
+    dest: PathBuf,
+    error: ExportError,
+}
+
+impl StreamingService<Packet> for TreeReceiver {
+    type Response = Packet;
+    type ResponseStream = BoxStream<'static, Result<Packet, Status>>;
+    type Future = BoxFuture<'static, Result<Response<Self::ResponseStream>, Status>>;
+
+    fn call(&mut self, req: Request<Streaming<Packet>>) -> Self::Future {
+        let (dest, error) = (self.dest.clone(), self.error.clone());
+        Box::pin(async move {
+            let (out, rx) = tokio::sync::mpsc::unbounded_channel();
+            let inbound = req.into_inner();
+            tokio::spawn(async move {
+                if let Err(e) = fsutil_receive::receive(inbound, &out, &dest).await {
+                    remember(
+                        &error,
+                        format!("local export to {} failed: {e}", dest.display()),
+                    );
+                }
+            });
+            let stream: Self::ResponseStream = UnboundedReceiverStream::new(rx).boxed();
+            Ok(Response::new(stream))
+        })
+    }
+}
