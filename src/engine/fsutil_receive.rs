@@ -10,6 +10,7 @@
 //! cut-off export leaves `dest` untouched and no staging behind. Paths are checked so that
 //! nothing is written outside `dest`, not even through a symlink the sender created.
 
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 use std::path::{Component, Path, PathBuf};
 use std::time::{Duration, SystemTime};
@@ -192,25 +193,20 @@ impl Tree {
             .ok_or_else(|| format!("BuildKit sent data for unknown file {id}"))?;
         let at = self.root.join(&meta.rel);
         let io = |e: std::io::Error| format!("failed to write {}: {e}", meta.rel.display());
-        if !self.open.contains_key(&id) {
-            let file = tokio::fs::OpenOptions::new()
-                .write(true)
-                .open(&at)
-                .await
-                .map_err(io)?;
-            self.open.insert(id, file);
-        }
-        let Some(file) = self.open.get_mut(&id) else {
-            return Ok(());
+        let file = match self.open.entry(id) {
+            Entry::Occupied(open) => open.into_mut(),
+            Entry::Vacant(slot) => {
+                let file = tokio::fs::OpenOptions::new().write(true).open(&at).await;
+                slot.insert(file.map_err(io)?)
+            }
         };
         if !data.is_empty() {
             return file.write_all(data).await.map_err(io);
         }
         // An empty DATA ends the file.
         file.flush().await.map_err(io)?;
-        let done = self.open.remove(&id).map(tokio::fs::File::into_std);
-        if let Some(file) = done {
-            let file = file.await;
+        if let Some(file) = self.open.remove(&id) {
+            let file = file.into_std().await;
             file.set_permissions(meta.permissions()).map_err(io)?;
             file.set_modified(meta.mtime).map_err(io)?;
         }
