@@ -13,6 +13,14 @@ use layercache::engine::{
     BuildEvent, CacheType, DockerHost, EngineError, Recorder, RegistryAuth, run,
 };
 
+/// A temp dir of this test's own for every temporary file the engine makes (nextest runs
+/// each test in a process of its own), so other tests' files never look like ours.
+fn private_temp_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    tempfile::env::override_temp_dir(dir.path()).unwrap();
+    dir
+}
+
 /// Containers and our temp entries now, to compare after a failed build.
 async fn leftovers(docker: &bollard::Docker) -> (usize, Vec<String>) {
     let opts = bollard::query_parameters::ListContainersOptions {
@@ -20,7 +28,7 @@ async fn leftovers(docker: &bollard::Docker) -> (usize, Vec<String>) {
         ..Default::default()
     };
     let containers = docker.list_containers(Some(opts)).await.unwrap().len();
-    let mut temp: Vec<String> = std::fs::read_dir(std::env::temp_dir())
+    let mut temp: Vec<String> = std::fs::read_dir(tempfile::env::temp_dir())
         .unwrap()
         .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
         .filter(|n| n.contains("layercache") || n.contains("buildkit"))
@@ -73,6 +81,7 @@ async fn unreachable_daemon_names_the_socket() {
 async fn failing_run_points_at_its_dockerfile_line() {
     let host = host();
     let docker = host.docker().unwrap();
+    let _temp = private_temp_dir();
     let before = leftovers(&docker).await;
     let mut req = request("failing");
     req.build_args.insert("CODE".into(), "7".into());
@@ -228,6 +237,7 @@ async fn refused_registry_auth_fails_the_push_with_the_registry_named() {
 async fn gha_without_a_startable_builder_warns_and_builds() {
     let host = host();
     let docker = host.docker().unwrap();
+    let _temp = private_temp_dir();
     let before = leftovers(&docker).await;
     let gha = |extra: &[(&str, &str)]| {
         let mut attrs = vec![

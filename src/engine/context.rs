@@ -6,7 +6,9 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use bytes::Bytes;
+use std::io::{BufWriter, Seek, Write};
+
+use tempfile::NamedTempFile;
 
 use super::dockerignore::{PatternMatcher, read_ignore_file};
 use super::error::EngineError;
@@ -17,7 +19,10 @@ const OUTSIDE_DOCKERFILE: &str = ".layercache.Dockerfile";
 /// A packed context.
 #[derive(Debug)]
 pub struct PackedContext {
-    pub tar: Bytes,
+    /// The tar on disk, deleted when this is dropped (never held in memory: contexts can
+    /// be gigabytes); `None` for a remote context.
+    pub tar: Option<NamedTempFile>,
+    pub tar_bytes: u64,
     /// The Dockerfile's path inside the tar (the frontend's `filename`).
     pub dockerfile_name: String,
     /// The Dockerfile on disk, for locating failing lines.
@@ -34,7 +39,8 @@ impl PackedContext {
             |d| d.to_string_lossy().into_owned(),
         );
         Self {
-            tar: Bytes::new(),
+            tar: None,
+            tar_bytes: 0,
             dockerfile_name: name,
             dockerfile_path: PathBuf::new(),
             files: 0,
@@ -64,7 +70,15 @@ pub fn pack(context: &Path, dockerfile: Option<&Path>) -> Result<PackedContext, 
     }
     let matcher = ignore_rules(context, &dockerfile_path)?;
     let inside = relative_inside(context, &dockerfile_path);
-    let mut builder = tar::Builder::new(Vec::new());
+    let temp = tempfile::Builder::new()
+        .prefix("layercache-context-")
+        .suffix(".tar")
+        .tempfile()
+        .map_err(|e| EngineError::Context(format!("failed to create a temporary file: {e}")))?;
+    let writer = temp
+        .reopen()
+        .map_err(|e| EngineError::Context(format!("failed to open the context tar: {e}")))?;
+    let mut builder = tar::Builder::new(BufWriter::new(writer));
     builder.mode(tar::HeaderMode::Deterministic);
     builder.follow_symlinks(false);
     let mut files = 0;
@@ -81,11 +95,14 @@ pub fn pack(context: &Path, dockerfile: Option<&Path>) -> Result<PackedContext, 
             OUTSIDE_DOCKERFILE.to_owned()
         }
     };
-    let tar = builder
-        .into_inner()
-        .map_err(|e| EngineError::Context(e.to_string()))?;
+    let io =
+        |e: std::io::Error| EngineError::Context(format!("failed to write the context tar: {e}"));
+    let mut writer = builder.into_inner().map_err(io)?;
+    writer.flush().map_err(io)?;
+    let tar_bytes = writer.stream_position().map_err(io)?;
     Ok(PackedContext {
-        tar: Bytes::from(tar),
+        tar: Some(temp),
+        tar_bytes,
         dockerfile_name,
         dockerfile_path,
         files,
@@ -113,7 +130,7 @@ fn walk(
     dir: &Path,
     prefix: &str,
     matcher: &PatternMatcher,
-    builder: &mut tar::Builder<Vec<u8>>,
+    builder: &mut tar::Builder<BufWriter<std::fs::File>>,
     files: &mut usize,
 ) -> Result<(), EngineError> {
     let io = |e: std::io::Error| EngineError::Context(format!("{}: {e}", dir.display()));
@@ -150,11 +167,40 @@ fn walk(
 }
 
 fn append_file(
-    builder: &mut tar::Builder<Vec<u8>>,
+    builder: &mut tar::Builder<BufWriter<std::fs::File>>,
     path: &Path,
     name: &str,
 ) -> Result<(), EngineError> {
     builder
         .append_path_with_name(path, name)
         .map_err(|e| EngineError::Context(format!("{}: {e}", path.display())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_tar_is_a_temporary_file_with_only_what_dockerignore_keeps() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("Dockerfile"), "FROM scratch\n").unwrap();
+        fs::write(dir.path().join(".dockerignore"), "*.log\n").unwrap();
+        fs::write(dir.path().join("app.txt"), "app").unwrap();
+        fs::write(dir.path().join("debug.log"), "noise").unwrap();
+        let packed = pack(dir.path(), None).unwrap();
+        let tar = packed.tar.as_ref().unwrap();
+        let len = fs::metadata(tar.path()).unwrap().len();
+        assert_eq!(packed.tar_bytes, len);
+        let mut archive = tar::Archive::new(fs::File::open(tar.path()).unwrap());
+        let mut names: Vec<String> = archive
+            .entries()
+            .unwrap()
+            .map(|e| e.unwrap().path().unwrap().display().to_string())
+            .collect();
+        names.sort();
+        assert_eq!(names, [".dockerignore", "Dockerfile", "app.txt"]);
+        let path = tar.path().to_owned();
+        drop(packed);
+        assert!(!path.exists(), "the context tar outlived the build");
+    }
 }

@@ -78,7 +78,7 @@ pub async fn run(
     if caps.driver == "docker-container" {
         outcome.builder = Some(req.builder.name.clone());
     }
-    outcome.context_bytes = packed.tar.len() as u64;
+    outcome.context_bytes = packed.tar_bytes;
     outcome.context_files = packed.files;
     if let (true, Some(docker)) = (req.push && caps.daemon_store, &docker) {
         push_all(req, docker, &mut outcome, sink).await?;
@@ -270,7 +270,7 @@ async fn solve_once(solve: &Solve<'_>, sink: &mut dyn EventSink) -> Result<Outco
         cache_export: false,
     };
     let services = SessionServices {
-        context_tar: packed.tar.clone(),
+        context_tar: packed.tar.as_ref().map(|t| t.path().to_owned()),
         secrets: req.secrets.clone(),
         registry_auth: req.registry_auth.clone(),
         export: solve.export.clone(),
@@ -289,7 +289,7 @@ async fn solve_once(solve: &Solve<'_>, sink: &mut dyn EventSink) -> Result<Outco
     };
     let solve_req = solve_request(req, caps, &inputs);
     // Never log the request itself: cache attributes carry tokens.
-    tracing::debug!(driver = caps.driver, %build_ref, context_bytes = packed.tar.len(), "buildkit: solve");
+    tracing::debug!(driver = caps.driver, %build_ref, context_bytes = packed.tar_bytes, "buildkit: solve");
     let mut tracker = Tracker::default();
     let (result, solve) = solve_streaming(control, solve_req, &build_ref, &mut tracker, sink).await;
     // BuildKit sees only a broken stream when writing an export here failed; say why.

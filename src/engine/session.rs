@@ -27,12 +27,12 @@ use bollard::moby::filesync::v1::{
 };
 use bollard::moby::upload::v1::BytesMessage as UploadMessage;
 use bollard::moby::upload::v1::upload_server::{Upload, UploadServer};
-use bytes::Bytes;
-use futures::Stream;
+use futures::{Stream, StreamExt};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, DuplexStream, ReadBuf};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_stream::wrappers::ReceiverStream;
+use tokio_util::io::ReaderStream;
 use tonic::metadata::MetadataValue;
 use tonic::transport::server::Connected;
 use tonic::transport::{Channel, Server};
@@ -49,8 +49,8 @@ const UPLOAD_CHUNK: usize = 256 * 1024;
 /// What the session serves.
 #[derive(Debug, Default)]
 pub struct SessionServices {
-    /// The context tar, served at `http://buildkit-session/<id>`.
-    pub context_tar: Bytes,
+    /// The context tar on disk, served at `http://buildkit-session/<id>`.
+    pub context_tar: Option<PathBuf>,
     pub secrets: BTreeMap<String, SecretBytes>,
     pub registry_auth: BTreeMap<String, RegistryAuth>,
     /// Where an exporter's result is written (FileSend), if the solve has one.
@@ -297,7 +297,7 @@ impl Auth for AuthService {
 
 struct UploadService {
     path: String,
-    data: Bytes,
+    data: Option<PathBuf>,
 }
 
 #[tonic::async_trait]
@@ -308,17 +308,21 @@ impl Upload for UploadService {
         req: Request<Streaming<UploadMessage>>,
     ) -> Result<Response<Self::PullStream>, Status> {
         let asked = req.metadata().get("urlpath").and_then(|v| v.to_str().ok());
-        if asked != Some(self.path.as_str()) {
+        let (true, Some(tar)) = (asked == Some(self.path.as_str()), &self.data) else {
             return Err(Status::not_found("no such upload in this session"));
-        }
-        let data = self.data.clone();
-        let chunks = (0..data.len().div_ceil(UPLOAD_CHUNK)).map(move |i| {
-            let end = ((i + 1) * UPLOAD_CHUNK).min(data.len());
-            Ok(UploadMessage {
-                data: data.slice(i * UPLOAD_CHUNK..end).to_vec(),
-            })
+        };
+        // Read from disk as BuildKit pulls; an open file outlives its temp file's removal.
+        let file = tokio::fs::File::open(tar)
+            .await
+            .map_err(|e| Status::internal(format!("failed to read the context tar: {e}")))?;
+        let chunks = ReaderStream::with_capacity(file, UPLOAD_CHUNK).map(|chunk| {
+            chunk
+                .map(|data| UploadMessage {
+                    data: data.to_vec(),
+                })
+                .map_err(|e| Status::internal(format!("failed to read the context tar: {e}")))
         });
-        Ok(Response::new(Box::pin(futures::stream::iter(chunks))))
+        Ok(Response::new(Box::pin(chunks)))
     }
 }
 
