@@ -8,7 +8,7 @@
 //! failure_annotation}`; the post step calls [`remove_builder`] for `docker-container`.
 //!
 //! Drivers: `docker` is the daemon's BuildKit through `/grpc` (Engine 20.10 here: registry
-//! cache import, inline export, `moby`/`tar` exporters); `remote` is a buildkitd at
+//! cache import, inline export, `moby`/`tar`/`local` exporters); `remote` is a buildkitd at
 //! `tcp://`/`unix://`; `docker-container` starts one through the daemon. All three share
 //! the session ([`session`]) and the solve request ([`frontend`]).
 

@@ -1,8 +1,9 @@
 //! The client side of a BuildKit session: the gRPC services BuildKit calls back into
-//! (registry credentials, the uploaded context, build secrets, ssh agents, health), served over a byte
-//! stream tunnelled through `Control.Session` (BuildKit's `grpchijack`). The same tunnel
-//! works through the daemon's `/grpc` and against a standalone buildkitd, so one session
-//! serves every driver. bollard's own services are crate-private in 0.21.1.
+//! (registry credentials, the uploaded context, build secrets, ssh agents, exports to this
+//! machine, health), served over a byte stream tunnelled through `Control.Session`
+//! (BuildKit's `grpchijack`). The same tunnel works through the daemon's `/grpc` and
+//! against a standalone buildkitd, so one session serves every driver. bollard's own
+//! services are crate-private in 0.21.1.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
