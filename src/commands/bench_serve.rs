@@ -15,7 +15,7 @@ use serde_json::json;
 use super::CommandError;
 use crate::cache_service::TokenIssuer;
 use crate::secret::Secret;
-use crate::storage::{BlobStore, DiskStore};
+use crate::storage::{BlobStore, DiskStore, file_stream};
 
 const TWIRP: &str = "/twirp/github.actions.results.api.v1.CacheService";
 const VERSION: &str = "693bb7016429d80366022f036f84856888c9f13e00145f5f6f4dce303a38d6f2";
@@ -38,6 +38,10 @@ pub struct Args {
     /// are noisy, and every measure gets the same number of tries).
     #[arg(long, default_value_t = 3)]
     rounds: usize,
+    /// Run this `layercache` binary as the service instead of this one: compares two builds
+    /// of the service with the same client and baselines.
+    #[arg(long)]
+    service_bin: Option<PathBuf>,
 }
 
 fn failed(what: &str) -> impl FnOnce(String) -> CommandError + '_ {
@@ -49,14 +53,21 @@ struct Child {
     base: String,
 }
 
-async fn start_service(dir: &Path, secret: &str) -> Result<Child, CommandError> {
+async fn start_service(
+    dir: &Path,
+    secret: &str,
+    bin: Option<&Path>,
+) -> Result<Child, CommandError> {
     let secret_file = dir.join("secret");
     std::fs::write(&secret_file, secret).map_err(|e| failed("write the secret")(e.to_string()))?;
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map_err(|e| failed("pick a port")(e.to_string()))?
         .port();
-    let exe = std::env::current_exe().map_err(|e| failed("find this binary")(e.to_string()))?;
+    let exe = match bin {
+        Some(b) => b.to_path_buf(),
+        None => std::env::current_exe().map_err(|e| failed("find this binary")(e.to_string()))?,
+    };
     let proc = tokio::process::Command::new(exe)
         .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--store"])
         .arg(dir.join("store"))
@@ -193,12 +204,12 @@ fn make_source(path: &Path, size: u64) -> std::io::Result<()> {
     f.get_ref().sync_all()
 }
 
-/// A user-space read/write copy with the service's buffer size, as a second baseline.
+/// A user-space read/write copy with the service's read size, as a second baseline.
 fn rw_copy(from: &Path, to: &Path) -> std::io::Result<u64> {
     use std::io::{Read, Write};
     let mut src = std::fs::File::open(from)?;
     let mut dst = std::fs::File::create(to)?;
-    let mut buf = vec![0u8; 256 * 1024];
+    let mut buf = vec![0u8; file_stream::READ_CHUNK];
     let mut n = 0;
     loop {
         let k = src.read(&mut buf)?;
@@ -210,17 +221,80 @@ fn rw_copy(from: &Path, to: &Path) -> std::io::Result<u64> {
     }
 }
 
-fn secs<T>(f: impl FnOnce() -> std::io::Result<T>) -> Result<f64, CommandError> {
-    let t = Instant::now();
-    f().map_err(|e| failed("copy the file")(e.to_string()))?;
-    Ok(t.elapsed().as_secs_f64())
+/// CPU seconds (user + system) a process has used so far, from `/proc/<pid>/stat`.
+fn cpu_secs(pid: &str) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0.0;
+    };
+    // Fields after the command name (which may hold spaces) start at field 3.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let ticks: u64 = rest
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .filter_map(|f| f.parse::<u64>().ok())
+        .sum();
+    // USER_HZ is 100 on every Linux the service targets.
+    ticks as f64 / 100.0
+}
+
+/// Write back every dirty page before a timed measure, so none pays for the one before it
+/// (the kernel starts background writeback once enough is dirty, and it shares the CPUs).
+fn settle() {
+    let _ = std::process::Command::new("sync").status();
+}
+
+/// One measure's best wall time, and the CPU time of that best run: this process (the
+/// client, or the copy) and the service.
+#[derive(Clone, Copy)]
+struct Best {
+    secs: f64,
+    cpu: (f64, f64),
+}
+
+impl Best {
+    const NONE: Best = Best {
+        secs: f64::MAX,
+        cpu: (0.0, 0.0),
+    };
+
+    /// Time `f`, counting this process's and the service's CPU time too.
+    async fn time<F: std::future::Future<Output = Result<(), CommandError>>>(
+        &mut self,
+        pid: u32,
+        f: F,
+    ) -> Result<(), CommandError> {
+        settle();
+        let cpu = || (cpu_secs("self"), cpu_secs(&pid.to_string()));
+        let (c0, t) = (cpu(), Instant::now());
+        f.await?;
+        let secs = t.elapsed().as_secs_f64();
+        if secs < self.secs {
+            let c1 = cpu();
+            *self = Best {
+                secs,
+                cpu: (c1.0 - c0.0, c1.1 - c0.1),
+            };
+        }
+        Ok(())
+    }
+}
+
+fn copy_file(from: &Path, to: &Path, user_space: bool) -> Result<(), CommandError> {
+    let r = if user_space {
+        rw_copy(from, to)
+    } else {
+        std::fs::copy(from, to)
+    };
+    r.map(|_| ())
+        .map_err(|e| failed("copy the file")(e.to_string()))
 }
 
 pub async fn run(args: Args) -> Result<(), CommandError> {
     let dir = &args.dir;
     std::fs::create_dir_all(dir).map_err(|e| failed("create the bench dir")(e.to_string()))?;
     let secret = hex::encode(rand::random::<[u8; 16]>());
-    let mut child = start_service(dir, &secret).await?;
+    let mut child = start_service(dir, &secret, args.service_bin.as_deref()).await?;
     let pid = child.proc.id().unwrap_or_default();
     let token = TokenIssuer::new(Secret::new(secret.as_str())).for_ref(
         "refs/heads/bench",
@@ -243,41 +317,58 @@ pub async fn run(args: Args) -> Result<(), CommandError> {
     result
 }
 
+/// The large-entry measures, in rounds: copy, read/write copy, upload, download.
+async fn large(args: &Args, client: &Client, pid: u32) -> Result<[Best; 4], CommandError> {
+    let dir = &args.dir;
+    let size = args.size_mib << 20;
+    let src = dir.join("source.bin");
+    let mut best = [Best::NONE; 4];
+    for round in 0..args.rounds.max(1) {
+        let (copy, rwcopy) = (dir.join("copy.bin"), dir.join("rwcopy.bin"));
+        best[0]
+            .time(pid, async { copy_file(&src, &copy, false) })
+            .await?;
+        best[1]
+            .time(pid, async { copy_file(&src, &rwcopy, true) })
+            .await?;
+        let key = format!("bench-large-{round}");
+        best[2]
+            .time(pid, async {
+                // Read the way the service reads (one blocking reader thread, recycled
+                // buffers), so the client side is not what is measured.
+                let file = std::fs::File::open(&src)
+                    .map_err(|e| failed("open the source")(e.to_string()))?;
+                let body = reqwest::Body::wrap_stream(file_stream::read_stream(file, size));
+                client.save(&key, body, size).await
+            })
+            .await?;
+        best[3]
+            .time(pid, async {
+                let got = client.restore(&key, &dir.join("download")).await?;
+                if got != size {
+                    return Err(failed("download")(format!("got {got} bytes of {size}")));
+                }
+                Ok(())
+            })
+            .await?;
+        for f in ["copy.bin", "rwcopy.bin"] {
+            let _ = std::fs::remove_file(dir.join(f));
+        }
+        let _ = std::fs::remove_dir_all(dir.join("download"));
+    }
+    Ok(best)
+}
+
 async fn measure(args: &Args, client: &Client, pid: u32) -> Result<(), CommandError> {
     let dir = &args.dir;
     let size = args.size_mib << 20;
     let src = dir.join("source.bin");
     make_source(&src, size).map_err(|e| failed("write the source file")(e.to_string()))?;
     let idle_kib = vm_hwm_kib(pid).unwrap_or(0);
-
-    let (mut copy, mut rwcopy, mut upload, mut download) = (f64::MAX, f64::MAX, f64::MAX, f64::MAX);
-    for round in 0..args.rounds.max(1) {
-        copy = copy.min(secs(|| std::fs::copy(&src, dir.join("copy.bin")))?);
-        rwcopy = rwcopy.min(secs(|| rw_copy(&src, &dir.join("rwcopy.bin")))?);
-        let key = format!("bench-large-{round}");
-        let t = Instant::now();
-        let file = tokio::fs::File::open(&src)
-            .await
-            .map_err(|e| failed("open the source")(e.to_string()))?;
-        let body = reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::with_capacity(
-            file,
-            256 * 1024,
-        ));
-        client.save(&key, body, size).await?;
-        upload = upload.min(t.elapsed().as_secs_f64());
-        let t = Instant::now();
-        let got = client.restore(&key, &dir.join("download")).await?;
-        download = download.min(t.elapsed().as_secs_f64());
-        if got != size {
-            return Err(failed("download")(format!("got {got} bytes of {size}")));
-        }
-        for f in ["copy.bin", "rwcopy.bin"] {
-            let _ = std::fs::remove_file(dir.join(f));
-        }
-        let _ = std::fs::remove_dir_all(dir.join("download"));
-    }
+    let [copy, rwcopy, upload, download] = large(args, client, pid).await?;
     let peak_kib = vm_hwm_kib(pid).unwrap_or(0);
 
+    settle();
     let t = Instant::now();
     let small = futures::stream::iter(0..args.small)
         .map(|i| async move {
@@ -294,27 +385,30 @@ async fn measure(args: &Args, client: &Client, pid: u32) -> Result<(), CommandEr
     let per_sec = args.small as f64 / small_secs;
 
     let mib = size as f64 / (1u64 << 20) as f64;
-    let row = |name: &str, t: f64, target: &str| {
+    let row = |name: &str, b: Best, target: &str| {
         println!(
-            "{name:<36} {t:>8.2} {:>8.0} {:>9.2} {:>9.2} {target:>8}",
-            mib / t,
-            copy / t,
-            rwcopy / t
+            "{name:<36} {:>8.2} {:>8.0} {:>9.2} {:>9.2} {target:>8} {:>11}",
+            b.secs,
+            mib / b.secs,
+            copy.secs / b.secs,
+            rwcopy.secs / b.secs,
+            format!("{:.2}+{:.2}", b.cpu.0, b.cpu.1)
         );
     };
     println!(
-        "layercache bench-serve: {} MiB entry (best of {} rounds), {} small entries, store in {}",
+        "layercache bench-serve: {} MiB entry (best of {} rounds, dirty pages written back \
+         before each), {} small entries, store in {}",
         args.size_mib,
         args.rounds.max(1),
         args.small,
         dir.display()
     );
     println!(
-        "{:<36} {:>8} {:>8} {:>9} {:>9} {:>8}",
-        "measure", "seconds", "MiB/s", "vs copy", "vs r/w", "target"
+        "{:<36} {:>8} {:>8} {:>9} {:>9} {:>8} {:>11}",
+        "measure", "seconds", "MiB/s", "vs copy", "vs r/w", "target", "CPU s"
     );
     row("plain file copy (std::fs::copy)", copy, "");
-    row("read/write copy (256 KiB buffer)", rwcopy, "");
+    row("read/write copy (1 MiB buffer)", rwcopy, "");
     row("upload via service (v2 Put Blob)", upload, ">=0.70");
     row("download via service (GET)", download, ">=0.70");
     println!(
@@ -335,6 +429,10 @@ async fn measure(args: &Args, client: &Client, pid: u32) -> Result<(), CommandEr
             idle_kib as f64 / 1024.0
         ),
         "<64 MiB"
+    );
+    println!(
+        "(CPU s: user + system seconds of the best run, this process + the service: the \
+         client or the copy, then the service; dirty-page writeback is not counted)"
     );
     Ok(())
 }
