@@ -183,3 +183,73 @@ pub enum WriteError {
     Body(std::io::Error),
     File(std::io::Error),
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures::TryStreamExt;
+
+    fn pattern(len: usize) -> Vec<u8> {
+        (0..len).map(|i| (i * 7 + i / 4096) as u8).collect()
+    }
+
+    #[tokio::test]
+    async fn write_then_read_round_trips_across_batches() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        let data = pattern(3 * READ_CHUNK + 12_345);
+        // Frames of odd sizes, some larger than a write batch.
+        let frames: Vec<Result<Bytes, std::io::Error>> = data
+            .chunks(700_001)
+            .map(|c| Ok(Bytes::copy_from_slice(c)))
+            .collect();
+        let n = write_file(path.clone(), futures::stream::iter(frames).boxed())
+            .await
+            .unwrap();
+        assert_eq!(n, data.len() as u64);
+        assert_eq!(std::fs::read(&path).unwrap(), data);
+
+        let chunks: Vec<Bytes> = read_stream(std::fs::File::open(&path).unwrap(), n)
+            .try_collect()
+            .await
+            .unwrap();
+        assert!(chunks.iter().all(|c| c.len() <= READ_CHUNK));
+        assert_eq!(chunks.concat(), data);
+    }
+
+    #[tokio::test]
+    async fn a_body_error_is_reported_as_such() {
+        let dir = tempfile::tempdir().unwrap();
+        let frames = vec![
+            Ok(Bytes::from_static(b"abc")),
+            Err(std::io::Error::other("client went away")),
+        ];
+        let r = write_file(dir.path().join("f"), futures::stream::iter(frames).boxed()).await;
+        assert!(matches!(r, Err(WriteError::Body(_))));
+    }
+
+    #[test]
+    fn buffers_come_back_once_released() {
+        let mut r = Recycler {
+            out: VecDeque::new(),
+        };
+        let mut ptrs = Vec::new();
+        for _ in 0..READ_BUFFERS {
+            let mut b = r.take(1024);
+            b.resize(1024, 1);
+            ptrs.push(b.as_ptr());
+            drop(r.hand_out(b));
+        }
+        let again = r.take(1024);
+        assert_eq!(again.as_ptr(), ptrs[0], "the oldest released buffer is reused");
+        assert!(again.is_empty());
+        // A buffer someone still holds is never handed out again.
+        let held = r.hand_out(again);
+        for _ in 0..READ_BUFFERS - 1 {
+            let b = r.take(1024);
+            drop(r.hand_out(b));
+        }
+        let fresh = r.take(1024);
+        assert_ne!(fresh.as_ptr(), held.as_ptr());
+    }
+}
