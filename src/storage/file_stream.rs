@@ -241,7 +241,11 @@ mod tests {
             drop(r.hand_out(b));
         }
         let again = r.take(1024);
-        assert_eq!(again.as_ptr(), ptrs[0], "the oldest released buffer is reused");
+        assert_eq!(
+            again.as_ptr(),
+            ptrs[0],
+            "the oldest released buffer is reused"
+        );
         assert!(again.is_empty());
         // A buffer someone still holds is never handed out again.
         let held = r.hand_out(again);
