@@ -5,6 +5,8 @@
 //! `/proc/<pid>/status`) is its own. Targets from issue 4: upload and download at least 0.7
 //! of copy speed, at least 500 small entries per second, under 64 MiB peak RSS.
 
+mod timing;
+
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -15,7 +17,8 @@ use serde_json::json;
 use super::CommandError;
 use crate::cache_service::TokenIssuer;
 use crate::secret::Secret;
-use crate::storage::{BlobStore, DiskStore};
+use crate::storage::{BlobStore, DiskStore, file_stream};
+use timing::{Best, copy_file, make_source, settle, vm_hwm_kib};
 
 const TWIRP: &str = "/twirp/github.actions.results.api.v1.CacheService";
 const VERSION: &str = "693bb7016429d80366022f036f84856888c9f13e00145f5f6f4dce303a38d6f2";
@@ -38,6 +41,10 @@ pub struct Args {
     /// are noisy, and every measure gets the same number of tries).
     #[arg(long, default_value_t = 3)]
     rounds: usize,
+    /// Run this `layercache` binary as the service instead of this one: compares two builds
+    /// of the service with the same client and baselines.
+    #[arg(long)]
+    service_bin: Option<PathBuf>,
 }
 
 fn failed(what: &str) -> impl FnOnce(String) -> CommandError + '_ {
@@ -49,14 +56,21 @@ struct Child {
     base: String,
 }
 
-async fn start_service(dir: &Path, secret: &str) -> Result<Child, CommandError> {
+async fn start_service(
+    dir: &Path,
+    secret: &str,
+    bin: Option<&Path>,
+) -> Result<Child, CommandError> {
     let secret_file = dir.join("secret");
     std::fs::write(&secret_file, secret).map_err(|e| failed("write the secret")(e.to_string()))?;
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map_err(|e| failed("pick a port")(e.to_string()))?
         .port();
-    let exe = std::env::current_exe().map_err(|e| failed("find this binary")(e.to_string()))?;
+    let exe = match bin {
+        Some(b) => b.to_path_buf(),
+        None => std::env::current_exe().map_err(|e| failed("find this binary")(e.to_string()))?,
+    };
     let proc = tokio::process::Command::new(exe)
         .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--store"])
         .arg(dir.join("store"))
@@ -82,12 +96,6 @@ async fn start_service(dir: &Path, secret: &str) -> Result<Child, CommandError> 
     Err(failed("start the service")(
         "it did not listen within 5 s".into(),
     ))
-}
-
-fn vm_hwm_kib(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 struct Client {
@@ -171,56 +179,11 @@ impl Client {
     }
 }
 
-/// A file of `size` pseudo-random bytes (incompressible, written in 1 MiB pieces).
-fn make_source(path: &Path, size: u64) -> std::io::Result<()> {
-    use std::io::Write;
-    let mut f = std::io::BufWriter::new(std::fs::File::create(path)?);
-    let mut x: u64 = 0x2545F4914F6CDD1D;
-    let mut buf = vec![0u8; 1 << 20];
-    let mut left = size;
-    while left > 0 {
-        for c in buf.chunks_mut(8) {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            c.copy_from_slice(&x.to_le_bytes()[..c.len()]);
-        }
-        let n = left.min(buf.len() as u64) as usize;
-        f.write_all(&buf[..n])?;
-        left -= n as u64;
-    }
-    f.flush()?;
-    f.get_ref().sync_all()
-}
-
-/// A user-space read/write copy with the service's buffer size, as a second baseline.
-fn rw_copy(from: &Path, to: &Path) -> std::io::Result<u64> {
-    use std::io::{Read, Write};
-    let mut src = std::fs::File::open(from)?;
-    let mut dst = std::fs::File::create(to)?;
-    let mut buf = vec![0u8; 256 * 1024];
-    let mut n = 0;
-    loop {
-        let k = src.read(&mut buf)?;
-        if k == 0 {
-            return Ok(n);
-        }
-        dst.write_all(&buf[..k])?;
-        n += k as u64;
-    }
-}
-
-fn secs<T>(f: impl FnOnce() -> std::io::Result<T>) -> Result<f64, CommandError> {
-    let t = Instant::now();
-    f().map_err(|e| failed("copy the file")(e.to_string()))?;
-    Ok(t.elapsed().as_secs_f64())
-}
-
 pub async fn run(args: Args) -> Result<(), CommandError> {
     let dir = &args.dir;
     std::fs::create_dir_all(dir).map_err(|e| failed("create the bench dir")(e.to_string()))?;
     let secret = hex::encode(rand::random::<[u8; 16]>());
-    let mut child = start_service(dir, &secret).await?;
+    let mut child = start_service(dir, &secret, args.service_bin.as_deref()).await?;
     let pid = child.proc.id().unwrap_or_default();
     let token = TokenIssuer::new(Secret::new(secret.as_str())).for_ref(
         "refs/heads/bench",
@@ -243,41 +206,58 @@ pub async fn run(args: Args) -> Result<(), CommandError> {
     result
 }
 
+/// The large-entry measures, in rounds: copy, read/write copy, upload, download.
+async fn large(args: &Args, client: &Client, pid: u32) -> Result<[Best; 4], CommandError> {
+    let dir = &args.dir;
+    let size = args.size_mib << 20;
+    let src = dir.join("source.bin");
+    let mut best = [Best::NONE; 4];
+    for round in 0..args.rounds.max(1) {
+        let (copy, rwcopy) = (dir.join("copy.bin"), dir.join("rwcopy.bin"));
+        best[0]
+            .time(pid, async { copy_file(&src, &copy, false) })
+            .await?;
+        best[1]
+            .time(pid, async { copy_file(&src, &rwcopy, true) })
+            .await?;
+        let key = format!("bench-large-{round}");
+        best[2]
+            .time(pid, async {
+                // Read the way the service reads (one blocking reader thread, recycled
+                // buffers), so the client side is not what is measured.
+                let file = std::fs::File::open(&src)
+                    .map_err(|e| failed("open the source")(e.to_string()))?;
+                let body = reqwest::Body::wrap_stream(file_stream::read_stream(file, size));
+                client.save(&key, body, size).await
+            })
+            .await?;
+        best[3]
+            .time(pid, async {
+                let got = client.restore(&key, &dir.join("download")).await?;
+                if got != size {
+                    return Err(failed("download")(format!("got {got} bytes of {size}")));
+                }
+                Ok(())
+            })
+            .await?;
+        for f in ["copy.bin", "rwcopy.bin"] {
+            let _ = std::fs::remove_file(dir.join(f));
+        }
+        let _ = std::fs::remove_dir_all(dir.join("download"));
+    }
+    Ok(best)
+}
+
 async fn measure(args: &Args, client: &Client, pid: u32) -> Result<(), CommandError> {
     let dir = &args.dir;
     let size = args.size_mib << 20;
     let src = dir.join("source.bin");
     make_source(&src, size).map_err(|e| failed("write the source file")(e.to_string()))?;
     let idle_kib = vm_hwm_kib(pid).unwrap_or(0);
-
-    let (mut copy, mut rwcopy, mut upload, mut download) = (f64::MAX, f64::MAX, f64::MAX, f64::MAX);
-    for round in 0..args.rounds.max(1) {
-        copy = copy.min(secs(|| std::fs::copy(&src, dir.join("copy.bin")))?);
-        rwcopy = rwcopy.min(secs(|| rw_copy(&src, &dir.join("rwcopy.bin")))?);
-        let key = format!("bench-large-{round}");
-        let t = Instant::now();
-        let file = tokio::fs::File::open(&src)
-            .await
-            .map_err(|e| failed("open the source")(e.to_string()))?;
-        let body = reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::with_capacity(
-            file,
-            256 * 1024,
-        ));
-        client.save(&key, body, size).await?;
-        upload = upload.min(t.elapsed().as_secs_f64());
-        let t = Instant::now();
-        let got = client.restore(&key, &dir.join("download")).await?;
-        download = download.min(t.elapsed().as_secs_f64());
-        if got != size {
-            return Err(failed("download")(format!("got {got} bytes of {size}")));
-        }
-        for f in ["copy.bin", "rwcopy.bin"] {
-            let _ = std::fs::remove_file(dir.join(f));
-        }
-        let _ = std::fs::remove_dir_all(dir.join("download"));
-    }
+    let [copy, rwcopy, upload, download] = large(args, client, pid).await?;
     let peak_kib = vm_hwm_kib(pid).unwrap_or(0);
 
+    settle();
     let t = Instant::now();
     let small = futures::stream::iter(0..args.small)
         .map(|i| async move {
@@ -294,27 +274,30 @@ async fn measure(args: &Args, client: &Client, pid: u32) -> Result<(), CommandEr
     let per_sec = args.small as f64 / small_secs;
 
     let mib = size as f64 / (1u64 << 20) as f64;
-    let row = |name: &str, t: f64, target: &str| {
+    let row = |name: &str, b: Best, target: &str| {
         println!(
-            "{name:<36} {t:>8.2} {:>8.0} {:>9.2} {:>9.2} {target:>8}",
-            mib / t,
-            copy / t,
-            rwcopy / t
+            "{name:<36} {:>8.2} {:>8.0} {:>9.2} {:>9.2} {target:>8} {:>11}",
+            b.secs,
+            mib / b.secs,
+            copy.secs / b.secs,
+            rwcopy.secs / b.secs,
+            format!("{:.2}+{:.2}", b.cpu.0, b.cpu.1)
         );
     };
     println!(
-        "layercache bench-serve: {} MiB entry (best of {} rounds), {} small entries, store in {}",
+        "layercache bench-serve: {} MiB entry (best of {} rounds, dirty pages written back \
+         before each), {} small entries, store in {}",
         args.size_mib,
         args.rounds.max(1),
         args.small,
         dir.display()
     );
     println!(
-        "{:<36} {:>8} {:>8} {:>9} {:>9} {:>8}",
-        "measure", "seconds", "MiB/s", "vs copy", "vs r/w", "target"
+        "{:<36} {:>8} {:>8} {:>9} {:>9} {:>8} {:>11}",
+        "measure", "seconds", "MiB/s", "vs copy", "vs r/w", "target", "CPU s"
     );
     row("plain file copy (std::fs::copy)", copy, "");
-    row("read/write copy (256 KiB buffer)", rwcopy, "");
+    row("read/write copy (1 MiB buffer)", rwcopy, "");
     row("upload via service (v2 Put Blob)", upload, ">=0.70");
     row("download via service (GET)", download, ">=0.70");
     println!(
@@ -335,6 +318,10 @@ async fn measure(args: &Args, client: &Client, pid: u32) -> Result<(), CommandEr
             idle_kib as f64 / 1024.0
         ),
         "<64 MiB"
+    );
+    println!(
+        "(CPU s: user + system seconds of the best run, this process + the service: the \
+         client or the copy, then the service; dirty-page writeback is not counted)"
     );
     Ok(())
 }

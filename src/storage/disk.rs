@@ -9,20 +9,14 @@ use std::io::SeekFrom;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
-use std::io::{Read, Seek, Write};
+use std::io::Seek;
 
-use bytes::{Bytes, BytesMut};
-use futures::StreamExt;
 use futures::future::BoxFuture;
 
 use super::blob_store::{BlobStore, ByteStream, StorageError, check_range};
+use super::file_stream::{self, WriteError};
 
 const LAYOUT_VERSION: &str = "1";
-/// Read and write in pieces this big: large enough for near-copy speed, small enough that
-/// a few concurrent streams stay far below the service's memory target.
-const IO_CHUNK: usize = 256 * 1024;
-/// Chunks in flight between the async side and a file's blocking thread.
-const CHANNEL_DEPTH: usize = 8;
 
 /// Objects as files under a root directory.
 pub struct DiskStore {
@@ -91,87 +85,24 @@ impl DiskStore {
         Ok(path)
     }
 
-    /// Stream `body` into a fresh file under `tmp/`. The file is written by one blocking
-    /// thread fed through a short channel: chunks move without extra copies, and at most a
-    /// few are in flight, so memory stays flat however large the upload.
-    async fn write_temp(&self, mut body: ByteStream) -> Result<(PathBuf, u64), StorageError> {
+    /// Stream `body` into a fresh file under `tmp/` (see [`file_stream::write_file`]: one
+    /// blocking writer thread, memory flat however large the upload).
+    async fn write_temp(&self, body: ByteStream) -> Result<(PathBuf, u64), StorageError> {
         let tmp = self
             .root
             .join("tmp")
             .join(uuid::Uuid::new_v4().simple().to_string());
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(CHANNEL_DEPTH);
-        let path = tmp.clone();
-        let writer = tokio::task::spawn_blocking(move || -> std::io::Result<u64> {
-            let mut file = std::fs::File::create(&path)?;
-            let mut written = 0u64;
-            while let Some(chunk) = rx.blocking_recv() {
-                file.write_all(&chunk)?;
-                written += chunk.len() as u64;
-            }
-            file.flush()?;
-            Ok(written)
-        });
-        let mut body_error = None;
-        while let Some(chunk) = body.next().await {
-            match chunk {
-                // A closed channel means the writer failed; its error is reported below.
-                Ok(b) => {
-                    if tx.send(b).await.is_err() {
-                        break;
-                    }
-                }
-                Err(e) => {
-                    body_error = Some(e);
-                    break;
-                }
-            }
-        }
-        drop(tx);
-        let written = writer
-            .await
-            .map_err(|e| io_err(&tmp)(std::io::Error::other(e)))
-            .and_then(|r| r.map_err(io_err(&tmp)));
-        match (body_error, written) {
-            (None, Ok(n)) => Ok((tmp, n)),
-            (Some(e), _) => {
+        match file_stream::write_file(tmp.clone(), body).await {
+            Ok(n) => Ok((tmp, n)),
+            Err(e) => {
                 let _ = tokio::fs::remove_file(&tmp).await;
-                Err(StorageError::Body(e))
-            }
-            (None, Err(e)) => {
-                let _ = tokio::fs::remove_file(&tmp).await;
-                Err(e)
+                Err(match e {
+                    WriteError::Body(e) => StorageError::Body(e),
+                    WriteError::File(e) => io_err(&tmp)(e),
+                })
             }
         }
     }
-}
-
-/// Stream `len` bytes of `file` from its current position, read by one blocking thread
-/// straight into the buffers handed out (no intermediate copy).
-fn read_stream(mut file: std::fs::File, len: u64) -> ByteStream {
-    let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(CHANNEL_DEPTH);
-    tokio::task::spawn_blocking(move || {
-        let mut left = len;
-        while left > 0 {
-            let mut buf = BytesMut::zeroed(left.min(IO_CHUNK as u64) as usize);
-            let item = match file.read(&mut buf) {
-                Ok(0) => Err(std::io::Error::new(
-                    std::io::ErrorKind::UnexpectedEof,
-                    "the file is shorter than when it was opened",
-                )),
-                Ok(n) => {
-                    buf.truncate(n);
-                    left -= n as u64;
-                    Ok(buf.freeze())
-                }
-                Err(e) => Err(e),
-            };
-            let failed = item.is_err();
-            if tx.blocking_send(item).is_err() || failed {
-                return;
-            }
-        }
-    });
-    tokio_stream::wrappers::ReceiverStream::new(rx).boxed()
 }
 
 impl BlobStore for DiskStore {
@@ -222,7 +153,7 @@ impl BlobStore for DiskStore {
             };
             let r = check_range(range, size)?;
             file.seek(SeekFrom::Start(r.start)).map_err(io_err(&path))?;
-            Ok(Some(read_stream(file, r.end - r.start)))
+            Ok(Some(file_stream::read_stream(file, r.end - r.start)))
         })
     }
 

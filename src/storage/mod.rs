@@ -7,6 +7,7 @@
 
 mod blob_store;
 mod disk;
+pub mod file_stream;
 mod memory;
 mod s3;
 
