@@ -184,3 +184,29 @@ async fn local_output_arrives_as_a_tree_merged_into_dest() {
         .collect();
     assert!(left.is_empty(), "staging left behind: {left:?}");
 }
+
+#[tokio::test]
+async fn a_rebuild_sends_only_the_context_files_that_changed() {
+    let host = host();
+    let dir = tempfile::tempdir().unwrap();
+    let dockerfile = "ARG BASE\nFROM ${BASE}\nCOPY . /ctx\n";
+    let ignore = "*.log\n";
+    std::fs::write(dir.path().join("Dockerfile"), dockerfile).unwrap();
+    std::fs::write(dir.path().join(".dockerignore"), ignore).unwrap();
+    for name in ["a.txt", "b.txt", "c.txt", "noise.log"] {
+        std::fs::write(dir.path().join(name), name).unwrap();
+    }
+    let mut req = request("cached");
+    req.context = dir.path().to_owned();
+    let sent = |o: &layercache::engine::Outcome| (o.context_files, o.context_bytes);
+    let first = run(&req, &host, &mut Recorder::default()).await.unwrap();
+    // The frontend first pulls `.dockerignore` alone, then the context without `*.log`:
+    // Dockerfile, .dockerignore, a, b, c.
+    let bytes = (dockerfile.len() + 2 * ignore.len() + 3 * 5) as u64;
+    assert_eq!(sent(&first), (6, bytes), "first build");
+    let again = run(&req, &host, &mut Recorder::default()).await.unwrap();
+    assert_eq!(sent(&again), (0, 0), "nothing changed");
+    std::fs::write(dir.path().join("b.txt"), "changed").unwrap();
+    let changed = run(&req, &host, &mut Recorder::default()).await.unwrap();
+    assert_eq!(sent(&changed), (1, 7), "one file changed");
+}

@@ -16,7 +16,7 @@ use layercache::secret::Secret;
 const INPUTS: SolveInputs<'static> = SolveInputs {
     build_ref: "ref1",
     session_id: "sess1",
-    context_url: "http://buildkit-session/up1",
+    remote_context: None,
     dockerfile_name: "sub/Dockerfile",
 };
 
@@ -80,6 +80,30 @@ fn gha_entries_reach_buildkit_with_exactly_their_attributes() {
 }
 
 #[test]
+fn build_contexts_from_directories_go_through_the_session_under_their_name() {
+    let req = BuildRequest {
+        build_contexts: [
+            ("lib".to_owned(), "../lib".to_owned()),
+            ("base".to_owned(), "docker-image://alpine:3".to_owned()),
+            ("src".to_owned(), "https://github.com/o/r.git".to_owned()),
+        ]
+        .into(),
+        ..Default::default()
+    };
+    let remote = SolveInputs {
+        remote_context: Some("https://github.com/o/app.git"),
+        ..INPUTS
+    };
+    let solve = solve_request(&req, &Capabilities::standalone("remote"), &remote);
+    let a = &solve.frontend_attrs;
+    let get = |k: &str| a.get(k).map(String::as_str);
+    assert_eq!(get("context:lib"), Some("local:lib"));
+    assert_eq!(get("context:base"), Some("docker-image://alpine:3"));
+    assert_eq!(get("context:src"), Some("https://github.com/o/r.git"));
+    assert_eq!(get("context"), Some("https://github.com/o/app.git"));
+}
+
+#[test]
 fn frontend_attributes_follow_buildx_names() {
     let mut req = BuildRequest {
         target: Some("final".into()),
@@ -100,7 +124,8 @@ fn frontend_attributes_follow_buildx_names() {
     let solve = solve_request(&req, &Capabilities::standalone("remote"), &INPUTS);
     let a = &solve.frontend_attrs;
     let get = |k: &str| a.get(k).map(String::as_str);
-    assert_eq!(get("context"), Some("http://buildkit-session/up1"));
+    // No `context`: the frontend pulls the local `context` directory through the session.
+    assert_eq!(get("context"), None);
     assert_eq!(get("filename"), Some("sub/Dockerfile"));
     assert_eq!(get("target"), Some("final"));
     assert_eq!(get("build-arg:A"), Some("1"));
@@ -302,7 +327,7 @@ fn inputs_this_buildkit_cannot_honour_are_errors() {
             build_contexts: [("lib".into(), "../lib".into())].into(),
             ..Default::default()
         },
-        "local directories (lib)",
+        "build-contexts need BuildKit 0.10",
     ));
     for (mut req, needle) in cases {
         req.driver = DriverChoice::Docker;

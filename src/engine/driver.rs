@@ -167,19 +167,6 @@ impl Capabilities {
         if req.platforms.len() > 1 && !self.multi_platform {
             gaps.push("several platforms need the containerd image store".to_owned());
         }
-        let local_contexts: Vec<&str> = req
-            .build_contexts
-            .iter()
-            .filter(|(_, v)| !v.contains("://"))
-            .map(|(k, _)| k.as_str())
-            .collect();
-        if !local_contexts.is_empty() {
-            gaps.push(format!(
-                "build-contexts from local directories ({}) are not implemented in layercache yet; \
-                 docker-image:// and URL contexts are",
-                local_contexts.join(", ")
-            ));
-        }
         if !req.build_contexts.is_empty() && !self.named_contexts {
             gaps.push("build-contexts need BuildKit 0.10 or newer".to_owned());
         }

@@ -1,7 +1,7 @@
 //! The session's FileSend service: where BuildKit's exporters hand results to this side.
 //! One method, two wire formats: tar-like exporters (`tar`, `oci`, `docker`) stream raw
 //! bytes as `BytesMessage`s (BuildKit `filesync.CopyFileWriter`); the `local` exporter
-//! streams a tree as fsutil `Packet`s ([`fsutil_receive`]). tonic's generated server fixes
+//! streams a tree as fsutil `Packet`s ([`super::fsutil::receive`]). tonic's generated server fixes
 //! one message type per method, so this service picks the codec from what the solve asked
 //! for.
 
@@ -23,7 +23,7 @@ use tonic::server::{Grpc, NamedService, StreamingService};
 use tonic::{Request, Response, Status, Streaming};
 use tonic_prost::ProstCodec;
 
-use super::fsutil_receive;
+use super::fsutil::receive as fsutil_receive;
 
 const DIFF_COPY: &str = "/moby.filesync.v1.FileSend/DiffCopy";
 

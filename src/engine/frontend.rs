@@ -9,6 +9,7 @@ use std::path::PathBuf;
 
 use bollard::moby::buildkit::v1::{CacheOptions, CacheOptionsEntry, Exporter, SolveRequest};
 
+use super::context::is_local_build_context;
 use super::driver::Capabilities;
 use super::request::{BuildRequest, CacheEntry};
 
@@ -16,7 +17,8 @@ use super::request::{BuildRequest, CacheEntry};
 pub struct SolveInputs<'a> {
     pub build_ref: &'a str,
     pub session_id: &'a str,
-    pub context_url: &'a str,
+    /// A Git or HTTP context; `None` means the local `context` directory of the session.
+    pub remote_context: Option<&'a str>,
     pub dockerfile_name: &'a str,
 }
 
@@ -58,7 +60,9 @@ pub fn solve_request(
 /// The frontend attributes for `req`.
 pub fn frontend_attrs(req: &BuildRequest, inputs: &SolveInputs<'_>) -> HashMap<String, String> {
     let mut a = HashMap::new();
-    a.insert("context".to_owned(), inputs.context_url.to_owned());
+    if let Some(url) = inputs.remote_context {
+        a.insert("context".to_owned(), url.to_owned());
+    }
     a.insert("filename".to_owned(), inputs.dockerfile_name.to_owned());
     if let Some(t) = &req.target {
         a.insert("target".to_owned(), t.clone());
@@ -90,7 +94,13 @@ pub fn frontend_attrs(req: &BuildRequest, inputs: &SolveInputs<'_>) -> HashMap<S
         );
     }
     for (name, value) in &req.build_contexts {
-        a.insert(format!("context:{name}"), value.clone());
+        // A directory here goes through the session under its own name (buildx does so).
+        let value = if is_local_build_context(value) {
+            format!("local:{name}")
+        } else {
+            value.clone()
+        };
+        a.insert(format!("context:{name}"), value);
     }
     a
 }

@@ -23,6 +23,8 @@ pub struct Outcome {
     pub steps: Vec<StepRecord>,
     /// Layers fetched from and written to the layer cache.
     pub cache_traffic: CacheTraffic,
+    /// Files and bytes BuildKit pulled from the local context: all of it the first time,
+    /// then only what changed since (it keeps the previous transfer).
     pub context_bytes: u64,
     pub context_files: usize,
     /// Wall time of the whole engine run.

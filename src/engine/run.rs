@@ -6,13 +6,14 @@
 //! `Control.Solve` + `Control.Status` + `Control.Session` with bollard's generated protos
 //! gives all of them, through the daemon's `/grpc` and against a remote buildkitd alike.
 
+use std::path::PathBuf;
 use std::time::Instant;
 
 use bollard::Docker;
 use bollard::moby::buildkit::v1::control_client::ControlClient;
 use tonic::transport::Channel;
 
-use super::context::{PackedContext, pack};
+use super::context::{CONTEXT_DIR, ContextSource, is_local_build_context};
 use super::driver::{Capabilities, DaemonFacts, choose};
 use super::error::EngineError;
 use super::file_send::FileSendTarget;
@@ -32,10 +33,15 @@ pub async fn run(
     sink: &mut dyn EventSink,
 ) -> Result<Outcome, EngineError> {
     let started = Instant::now();
-    let packed = match &req.remote_context {
-        Some(_) => PackedContext::remote(req.dockerfile.as_deref()),
-        None => pack(&req.context, req.dockerfile.as_deref())?,
+    let mut source = match &req.remote_context {
+        Some(_) => ContextSource::remote(req.dockerfile.as_deref()),
+        None => ContextSource::local(&req.context, req.dockerfile.as_deref())?,
     };
+    for (name, value) in &req.build_contexts {
+        if is_local_build_context(value) {
+            source.dirs.insert(name.clone(), PathBuf::from(value));
+        }
+    }
     let (caps, control, docker, reduced) = connect(req, host, sink).await?;
     let req = reduced.as_ref().unwrap_or(req);
     // Which cache (and, for gha, which scope) is read and written, without secrets.
@@ -65,7 +71,7 @@ pub async fn run(
         req,
         caps: &caps,
         control: &control,
-        packed: &packed,
+        source: &source,
         export,
     };
     let mut outcome = solve_with_fallback(&solve, sink).await?;
@@ -78,8 +84,6 @@ pub async fn run(
     if caps.driver == "docker-container" {
         outcome.builder = Some(req.builder.name.clone());
     }
-    outcome.context_bytes = packed.tar_bytes;
-    outcome.context_files = packed.files;
     if let (true, Some(docker)) = (req.push && caps.daemon_store, &docker) {
         push_all(req, docker, &mut outcome, sink).await?;
     }
@@ -253,7 +257,7 @@ struct Solve<'a> {
     req: &'a BuildRequest,
     caps: &'a Capabilities,
     control: &'a ControlClient<Channel>,
-    packed: &'a PackedContext,
+    source: &'a ContextSource,
     export: Option<FileSendTarget>,
 }
 
@@ -262,7 +266,7 @@ async fn solve_once(solve: &Solve<'_>, sink: &mut dyn EventSink) -> Result<Outco
         req,
         caps,
         control,
-        packed,
+        source,
         ..
     } = *solve;
     let fail = |error| Failure {
@@ -270,7 +274,8 @@ async fn solve_once(solve: &Solve<'_>, sink: &mut dyn EventSink) -> Result<Outco
         cache_export: false,
     };
     let services = SessionServices {
-        context_tar: packed.tar.as_ref().map(|t| t.path().to_owned()),
+        local_dirs: source.dirs.clone(),
+        shared_key: source.shared_key(),
         secrets: req.secrets.clone(),
         registry_auth: req.registry_auth.clone(),
         export: solve.export.clone(),
@@ -281,15 +286,12 @@ async fn solve_once(solve: &Solve<'_>, sink: &mut dyn EventSink) -> Result<Outco
     let inputs = SolveInputs {
         build_ref: &build_ref,
         session_id: &session.id,
-        context_url: req
-            .remote_context
-            .as_deref()
-            .unwrap_or(&session.context_url),
-        dockerfile_name: &packed.dockerfile_name,
+        remote_context: req.remote_context.as_deref(),
+        dockerfile_name: &source.dockerfile_name,
     };
     let solve_req = solve_request(req, caps, &inputs);
     // Never log the request itself: cache attributes carry tokens.
-    tracing::debug!(driver = caps.driver, %build_ref, context_bytes = packed.tar_bytes, "buildkit: solve");
+    tracing::debug!(driver = caps.driver, %build_ref, "buildkit: solve");
     let mut tracker = Tracker::default();
     let (result, solve) = solve_streaming(control, solve_req, &build_ref, &mut tracker, sink).await;
     // BuildKit sees only a broken stream when writing an export here failed; say why.
@@ -297,10 +299,13 @@ async fn solve_once(solve: &Solve<'_>, sink: &mut dyn EventSink) -> Result<Outco
         (Err(buildkit), Some(ours)) => Err(format!("{ours} (BuildKit: {buildkit})")),
         (result, _) => result,
     };
+    let sent = session.sent(CONTEXT_DIR);
     session.close();
     tracing::debug!(%build_ref, ok = result.is_ok(), ms = solve.as_millis() as u64, "buildkit: solve ended");
-    let response = result.map_err(|message| failure(message, &tracker, packed))?;
+    let response = result.map_err(|message| failure(message, &tracker, source))?;
     let mut outcome = outcome_of(response, caps, &tracker, sink);
+    outcome.context_files = sent.files;
+    outcome.context_bytes = sent.bytes;
     outcome.tags = req.tags.clone();
     outcome.build_ref = build_ref;
     outcome.solve = solve;
@@ -350,7 +355,7 @@ fn import_warnings(tracker: &Tracker, sink: &mut dyn EventSink) -> Vec<String> {
 }
 
 /// Turn a solve error into a message naming the failing step and its Dockerfile line.
-fn failure(message: String, tracker: &Tracker, packed: &PackedContext) -> Failure {
+fn failure(message: String, tracker: &Tracker, source: &ContextSource) -> Failure {
     let failed = tracker.failed_step();
     let cache_export = failed
         .as_ref()
@@ -359,12 +364,12 @@ fn failure(message: String, tracker: &Tracker, packed: &PackedContext) -> Failur
         || message.contains("failed to export cache");
     let error = match failed {
         Some(step) if step.dockerfile_step => {
-            let text = std::fs::read_to_string(&packed.dockerfile_path).unwrap_or_default();
+            let text = std::fs::read_to_string(&source.dockerfile_path).unwrap_or_default();
             let line = super::dockerfile::locate_step(&text, &step.name);
             EngineError::StepFailed {
                 step: step.name,
                 message: step.error.unwrap_or(message),
-                dockerfile: packed.dockerfile_path.clone(),
+                dockerfile: source.dockerfile_path.clone(),
                 line,
             }
         }

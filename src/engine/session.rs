@@ -1,5 +1,5 @@
 //! The client side of a BuildKit session: the gRPC services BuildKit calls back into
-//! (registry credentials, the uploaded context, build secrets, ssh agents, exports to this
+//! (registry credentials, local directories, build secrets, ssh agents, exports to this
 //! machine, health), served over a byte stream tunnelled through `Control.Session`
 //! (BuildKit's `grpchijack`). The same tunnel works through the daemon's `/grpc` and
 //! against a standalone buildkitd, so one session serves every driver. bollard's own
@@ -26,32 +26,31 @@ use bollard::moby::filesync::v1::{
     GetTokenAuthorityRequest, GetTokenAuthorityResponse, VerifyTokenAuthorityRequest,
     VerifyTokenAuthorityResponse,
 };
-use bollard::moby::upload::v1::BytesMessage as UploadMessage;
-use bollard::moby::upload::v1::upload_server::{Upload, UploadServer};
-use futures::{Stream, StreamExt};
+use futures::Stream;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, DuplexStream, ReadBuf};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_stream::wrappers::ReceiverStream;
-use tokio_util::io::ReaderStream;
 use tonic::metadata::MetadataValue;
 use tonic::transport::server::Connected;
 use tonic::transport::{Channel, Server};
-use tonic::{Request, Response, Status, Streaming};
+use tonic::{Request, Response, Status};
 
 use super::error::EngineError;
 use super::file_send::{ExportError, FileSendServer, FileSendTarget};
+use super::file_sync::{FileSyncServer, SentByDir};
+use super::fsutil::send::Sent;
 use super::request::RegistryAuth;
 use crate::secret::SecretBytes;
-
-/// Chunk size for the context upload, well under BuildKit's 16 MiB message cap.
-const UPLOAD_CHUNK: usize = 256 * 1024;
 
 /// What the session serves.
 #[derive(Debug, Default)]
 pub struct SessionServices {
-    /// The context tar on disk, served at `http://buildkit-session/<id>`.
-    pub context_tar: Option<PathBuf>,
+    /// Local directories BuildKit may pull (FileSync), by name.
+    pub local_dirs: BTreeMap<String, PathBuf>,
+    /// BuildKit keeps what it pulled from a local directory under this key and the
+    /// directory's name; the next session with the same key gets only what changed.
+    pub shared_key: String,
     pub secrets: BTreeMap<String, SecretBytes>,
     pub registry_auth: BTreeMap<String, RegistryAuth>,
     /// Where an exporter's result is written (FileSend), if the solve has one.
@@ -63,9 +62,8 @@ pub struct SessionServices {
 /// A running session; [`Session::close`] ends it (BuildKit drops its side then).
 pub struct Session {
     pub id: String,
-    /// The URL BuildKit's HTTP source fetches the context from.
-    pub context_url: String,
     export_error: ExportError,
+    sent: SentByDir,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -75,19 +73,16 @@ impl Session {
         services: SessionServices,
     ) -> Result<Self, EngineError> {
         let id = uuid::Uuid::new_v4().simple().to_string();
-        let upload_id = uuid::Uuid::new_v4().simple().to_string();
-        let context_url = format!("http://buildkit-session/{upload_id}");
         let (ours, theirs) = tokio::io::duplex(1 << 20);
         let export_error = ExportError::default();
+        let shared_key = services.shared_key.clone();
+        let sent = SentByDir::default();
         let router = Server::builder()
             .add_service(HealthServer::new(HealthService))
             .add_service(AuthServer::new(AuthService(Arc::new(
                 services.registry_auth,
             ))))
-            .add_service(UploadServer::new(UploadService {
-                path: format!("/{upload_id}"),
-                data: services.context_tar,
-            }))
+            .add_service(FileSyncServer::new(services.local_dirs, sent.clone()))
             .add_service(SecretsServer::new(SecretService(services.secrets)))
             .add_service(FileSendServer::new(services.export, export_error.clone()))
             .add_service(super::ssh_forward::service(services.ssh));
@@ -97,13 +92,22 @@ impl Session {
                 tracing::debug!(error = %e, "session server ended");
             }
         });
-        let pump = tunnel(control.clone(), &id, theirs)?;
+        let pump = tunnel(control.clone(), &id, &shared_key, theirs)?;
         Ok(Self {
             id,
-            context_url,
             export_error,
+            sent,
             tasks: vec![server, pump],
         })
+    }
+
+    /// What BuildKit pulled from the local directory `name` (files and bytes).
+    pub fn sent(&self, name: &str) -> Sent {
+        self.sent
+            .lock()
+            .ok()
+            .and_then(|by_dir| by_dir.get(name).copied())
+            .unwrap_or_default()
     }
 
     /// Why an export to this machine failed, if one did.
@@ -123,7 +127,7 @@ impl Session {
 const METHODS: &[&str] = &[
     "/grpc.health.v1.Health/Check",
     "/moby.filesync.v1.Auth/Credentials",
-    "/moby.upload.v1.Upload/Pull",
+    "/moby.filesync.v1.FileSync/DiffCopy",
     "/moby.buildkit.secrets.v1.Secrets/GetSecret",
     "/moby.filesync.v1.FileSend/DiffCopy",
     "/moby.sshforward.v1.SSH/CheckAgent",
@@ -134,6 +138,7 @@ const METHODS: &[&str] = &[
 fn tunnel(
     mut control: ControlClient<Channel>,
     id: &str,
+    shared_key: &str,
     conn: DuplexStream,
 ) -> Result<JoinHandle<()>, EngineError> {
     let (tx, rx) = mpsc::channel::<BytesMessage>(32);
@@ -151,7 +156,7 @@ fn tunnel(
     );
     md.insert(
         "x-docker-expose-session-sharedkey",
-        MetadataValue::from_static("layercache"),
+        MetadataValue::try_from(shared_key).map_err(bad)?,
     );
     for m in METHODS {
         md.append(
@@ -293,37 +298,6 @@ impl Auth for AuthService {
         _: Request<VerifyTokenAuthorityRequest>,
     ) -> Result<Response<VerifyTokenAuthorityResponse>, Status> {
         Err(Status::unimplemented("verify_token_authority"))
-    }
-}
-
-struct UploadService {
-    path: String,
-    data: Option<PathBuf>,
-}
-
-#[tonic::async_trait]
-impl Upload for UploadService {
-    type PullStream = Pin<Box<dyn Stream<Item = Result<UploadMessage, Status>> + Send>>;
-    async fn pull(
-        &self,
-        req: Request<Streaming<UploadMessage>>,
-    ) -> Result<Response<Self::PullStream>, Status> {
-        let asked = req.metadata().get("urlpath").and_then(|v| v.to_str().ok());
-        let (true, Some(tar)) = (asked == Some(self.path.as_str()), &self.data) else {
-            return Err(Status::not_found("no such upload in this session"));
-        };
-        // Read from disk as BuildKit pulls; an open file outlives its temp file's removal.
-        let file = tokio::fs::File::open(tar)
-            .await
-            .map_err(|e| Status::internal(format!("failed to read the context tar: {e}")))?;
-        let chunks = ReaderStream::with_capacity(file, UPLOAD_CHUNK).map(|chunk| {
-            chunk
-                .map(|data| UploadMessage {
-                    data: data.to_vec(),
-                })
-                .map_err(|e| Status::internal(format!("failed to read the context tar: {e}")))
-        });
-        Ok(Response::new(Box::pin(chunks)))
     }
 }
 

@@ -66,7 +66,7 @@ pub fn summary_markdown(o: &Outcome) -> String {
     }
     let _ = writeln!(
         md,
-        "| Context | {} files, {} |",
+        "| Context sent | {} files, {} |",
         o.context_files,
         bytes(o.context_bytes)
     );
@@ -184,7 +184,7 @@ mod tests {
                 && md.contains("| Cache export | 1.2 s, 1 layer written |"),
             "{md}"
         );
-        assert!(md.contains("| Context | 3 files, 2.0 KiB |"), "{md}");
+        assert!(md.contains("| Context sent | 3 files, 2.0 KiB |"), "{md}");
         assert!(md.contains("> [!WARNING]\n> cache export failed"), "{md}");
     }
 }

@@ -22,14 +22,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc::UnboundedSender;
 use tonic::Status;
 
-const MODE_DIR: u32 = 1 << 31;
-const MODE_SYMLINK: u32 = 1 << 27;
-const MODE_SETUID: u32 = 1 << 23;
-const MODE_SETGID: u32 = 1 << 22;
-const MODE_STICKY: u32 = 1 << 20;
-/// Go's `os.ModeType`: every bit that makes an entry something other than a regular file.
-const MODE_TYPE: u32 =
-    MODE_DIR | MODE_SYMLINK | (1 << 26) | (1 << 25) | (1 << 24) | (1 << 21) | (1 << 19);
+use super::wire::{MODE_DIR, MODE_SYMLINK, MODE_TYPE, SPECIAL_BITS, packet};
 
 /// Receive a tree into `dest`. Outgoing packets (`REQ`, `FIN`, `ERR`) go to `out`.
 pub async fn receive<S>(
@@ -93,15 +86,6 @@ where
     Ok(())
 }
 
-fn packet(kind: PacketType, id: u32, data: Vec<u8>) -> Packet {
-    Packet {
-        r#type: kind as i32,
-        stat: None,
-        id,
-        data,
-    }
-}
-
 /// Permissions and times to apply once an entry is complete.
 #[derive(Debug, Clone)]
 struct Meta {
@@ -124,11 +108,7 @@ impl Meta {
     fn permissions(&self) -> std::fs::Permissions {
         use std::os::unix::fs::PermissionsExt;
         let mut bits = self.mode & 0o777;
-        for (go, unix) in [
-            (MODE_SETUID, 0o4000),
-            (MODE_SETGID, 0o2000),
-            (MODE_STICKY, 0o1000),
-        ] {
+        for (unix, go) in SPECIAL_BITS {
             if self.mode & go != 0 {
                 bits |= unix;
             }
@@ -307,5 +287,5 @@ impl Drop for Staging {
 }
 
 #[cfg(test)]
-#[path = "fsutil_receive_tests.rs"]
+#[path = "receive_tests.rs"]
 mod tests;
