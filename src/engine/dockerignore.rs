@@ -1,7 +1,8 @@
 //! `.dockerignore` matching with Docker's exact rules: a port of moby/patternmatcher
-//! (`patternmatcher.go`, `ignorefile/ignorefile.go`). The `ignore` crate's gitignore
-//! semantics differ (unanchored patterns, `**`, negation), so builds would see a different
-//! context than `docker build` does.
+//! (`patternmatcher.go`), applied to the exclude and include patterns BuildKit sends when it
+//! pulls a local directory. The `ignore` crate's gitignore semantics differ (unanchored
+//! patterns, `**`, negation), so builds would see a different context than `docker build`
+//! does.
 
 use regex::Regex;
 
@@ -34,38 +35,6 @@ struct Pattern {
 #[derive(Debug, Default)]
 pub struct PatternMatcher {
     patterns: Vec<Pattern>,
-}
-
-/// Parse a `.dockerignore` file into patterns, as moby's `ignorefile.ReadAll` does.
-pub fn read_ignore_file(text: &str) -> Vec<String> {
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let mut out = Vec::new();
-    for line in text.lines() {
-        if line.starts_with('#') {
-            continue;
-        }
-        let mut pattern = line.trim();
-        if pattern.is_empty() {
-            continue;
-        }
-        let invert = pattern.starts_with('!');
-        if invert {
-            pattern = pattern[1..].trim();
-        }
-        let mut cleaned = String::new();
-        if !pattern.is_empty() {
-            cleaned = clean(pattern);
-            if cleaned.len() > 1 && cleaned.starts_with('/') {
-                cleaned.remove(0);
-            }
-        }
-        out.push(if invert {
-            format!("!{cleaned}")
-        } else {
-            cleaned
-        });
-    }
-    out
 }
 
 impl PatternMatcher {

@@ -132,15 +132,6 @@ fn lone_bang_is_an_error() {
 }
 
 #[test]
-fn ignore_file_is_read_like_moby() {
-    let text = "\u{feff}# comment\n  \n/abs/path\n!  /keep/me \n./a/../b//c\n #not-a-comment\n";
-    assert_eq!(
-        read_ignore_file(text),
-        vec!["abs/path", "!keep/me", "b/c", "#not-a-comment"]
-    );
-}
-
-#[test]
 fn clean_follows_go() {
     for (input, want) in [
         ("", "."),
