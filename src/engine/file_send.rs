@@ -5,10 +5,8 @@
 //! one message type per method, so this service picks the codec from what the solve asked
 //! for.
 
-use std::convert::Infallible;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
 
 use bollard::fsutil::types::Packet;
 use bollard::moby::filesync::v1::BytesMessage;
@@ -19,13 +17,12 @@ use tokio::io::AsyncWriteExt;
 use tokio_stream::wrappers::UnboundedReceiverStream;
 use tonic::body::Body;
 use tonic::codegen::{Body as HttpBody, StdError, http};
-use tonic::server::{Grpc, NamedService, StreamingService};
+use tonic::server::{Grpc, StreamingService};
 use tonic::{Request, Response, Status, Streaming};
 use tonic_prost::ProstCodec;
 
+use super::diff_copy::{DiffCopy, DiffCopyServer};
 use super::fsutil::receive as fsutil_receive;
-
-const DIFF_COPY: &str = "/moby.filesync.v1.FileSend/DiffCopy";
 
 /// Where an export arrives on this machine.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,46 +44,33 @@ fn remember(slot: &ExportError, message: String) -> String {
     message
 }
 
+/// The FileSend handler: where this session's export goes, and its failure if any.
 #[derive(Clone)]
-pub struct FileSendServer {
+pub struct FileSend {
     target: Arc<Option<FileSendTarget>>,
     error: ExportError,
 }
 
-impl FileSendServer {
-    pub fn new(target: Option<FileSendTarget>, error: ExportError) -> Self {
-        Self {
+impl FileSend {
+    pub fn new(target: Option<FileSendTarget>, error: ExportError) -> DiffCopyServer<Self> {
+        DiffCopyServer(Self {
             target: Arc::new(target),
             error,
-        }
+        })
     }
 }
 
-impl NamedService for FileSendServer {
-    const NAME: &'static str = "moby.filesync.v1.FileSend";
-}
+impl DiffCopy for FileSend {
+    const SERVICE: &'static str = "moby.filesync.v1.FileSend";
 
-impl<B> tonic::codegen::Service<http::Request<B>> for FileSendServer
-where
-    B: HttpBody + Send + 'static,
-    B::Error: Into<StdError> + Send + 'static,
-{
-    type Response = http::Response<Body>;
-    type Error = Infallible;
-    type Future = BoxFuture<'static, Result<Self::Response, Infallible>>;
-
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, req: http::Request<B>) -> Self::Future {
-        let target = (*self.target).clone();
-        let error = self.error.clone();
+    fn diff_copy<B>(self, req: http::Request<B>) -> BoxFuture<'static, http::Response<Body>>
+    where
+        B: HttpBody + Send + 'static,
+        B::Error: Into<StdError> + Send + 'static,
+    {
+        let error = self.error;
         Box::pin(async move {
-            if req.uri().path() != DIFF_COPY {
-                return Ok(Status::unimplemented("no such method").into_http());
-            }
-            Ok(match target {
+            match (*self.target).clone() {
                 Some(FileSendTarget::Tar(path)) => {
                     let codec = ProstCodec::<BytesMessage, BytesMessage>::default();
                     Grpc::new(codec)
@@ -102,7 +86,7 @@ where
                 None => {
                     Status::failed_precondition("no export destination in this session").into_http()
                 }
-            })
+            }
         })
     }
 }

@@ -6,10 +6,8 @@
 //! method's declared `BytesMessage`, so this one is written against fsutil's `Packet`.
 
 use std::collections::BTreeMap;
-use std::convert::Infallible;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
 
 use bollard::fsutil::types::Packet;
 use futures::StreamExt;
@@ -19,63 +17,49 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::body::Body;
 use tonic::codegen::{Body as HttpBody, StdError, http};
 use tonic::metadata::MetadataMap;
-use tonic::server::{Grpc, NamedService, StreamingService};
+use tonic::server::{Grpc, StreamingService};
 use tonic::{Request, Response, Status, Streaming};
 use tonic_prost::ProstCodec;
 
+use super::diff_copy::{DiffCopy, DiffCopyServer};
 use super::fsutil::send::{self as fsutil_send, Selection, Sent};
 
-const DIFF_COPY: &str = "/moby.filesync.v1.FileSync/DiffCopy";
 /// Packets in flight towards BuildKit (at most 8 MiB of file data).
 const IN_FLIGHT: usize = 32;
 
 /// What each directory sent, by name, for the summary's context line.
 pub type SentByDir = Arc<Mutex<BTreeMap<String, Sent>>>;
 
+/// The FileSync handler: the directories BuildKit may pull, and what each one sent.
 #[derive(Clone)]
-pub struct FileSyncServer {
+pub struct FileSync {
     dirs: Arc<BTreeMap<String, PathBuf>>,
     sent: SentByDir,
 }
 
-impl FileSyncServer {
-    pub fn new(dirs: BTreeMap<String, PathBuf>, sent: SentByDir) -> Self {
-        Self {
+impl FileSync {
+    pub fn new(dirs: BTreeMap<String, PathBuf>, sent: SentByDir) -> DiffCopyServer<Self> {
+        DiffCopyServer(Self {
             dirs: Arc::new(dirs),
             sent,
-        }
-    }
-}
-
-impl NamedService for FileSyncServer {
-    const NAME: &'static str = "moby.filesync.v1.FileSync";
-}
-
-impl<B> tonic::codegen::Service<http::Request<B>> for FileSyncServer
-where
-    B: HttpBody + Send + 'static,
-    B::Error: Into<StdError> + Send + 'static,
-{
-    type Response = http::Response<Body>;
-    type Error = Infallible;
-    type Future = BoxFuture<'static, Result<Self::Response, Infallible>>;
-
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, req: http::Request<B>) -> Self::Future {
-        let sender = DirSender {
-            dirs: self.dirs.clone(),
-            sent: self.sent.clone(),
-        };
-        Box::pin(async move {
-            if req.uri().path() != DIFF_COPY {
-                return Ok(Status::unimplemented("only DiffCopy is offered").into_http());
-            }
-            let codec = ProstCodec::<Packet, Packet>::default();
-            Ok(Grpc::new(codec).streaming(sender, req).await)
         })
+    }
+}
+
+impl DiffCopy for FileSync {
+    const SERVICE: &'static str = "moby.filesync.v1.FileSync";
+
+    fn diff_copy<B>(self, req: http::Request<B>) -> BoxFuture<'static, http::Response<Body>>
+    where
+        B: HttpBody + Send + 'static,
+        B::Error: Into<StdError> + Send + 'static,
+    {
+        let sender = DirSender {
+            dirs: self.dirs,
+            sent: self.sent,
+        };
+        let codec = ProstCodec::<Packet, Packet>::default();
+        Box::pin(async move { Grpc::new(codec).streaming(sender, req).await })
     }
 }
 

@@ -15,6 +15,7 @@
 mod cache_traffic;
 mod container;
 mod context;
+mod diff_copy;
 mod dockerfile;
 pub mod dockerignore;
 mod driver;

@@ -37,8 +37,8 @@ use tonic::transport::{Channel, Server};
 use tonic::{Request, Response, Status};
 
 use super::error::EngineError;
-use super::file_send::{ExportError, FileSendServer, FileSendTarget};
-use super::file_sync::{FileSyncServer, SentByDir};
+use super::file_send::{ExportError, FileSend, FileSendTarget};
+use super::file_sync::{FileSync, SentByDir};
 use super::fsutil::send::Sent;
 use super::request::RegistryAuth;
 use crate::secret::SecretBytes;
@@ -82,9 +82,9 @@ impl Session {
             .add_service(AuthServer::new(AuthService(Arc::new(
                 services.registry_auth,
             ))))
-            .add_service(FileSyncServer::new(services.local_dirs, sent.clone()))
+            .add_service(FileSync::new(services.local_dirs, sent.clone()))
             .add_service(SecretsServer::new(SecretService(services.secrets)))
-            .add_service(FileSendServer::new(services.export, export_error.clone()))
+            .add_service(FileSend::new(services.export, export_error.clone()))
             .add_service(super::ssh_forward::service(services.ssh));
         let server = tokio::spawn(async move {
             let incoming = futures::stream::iter([Ok::<_, std::io::Error>(Tunnel(ours))]);
