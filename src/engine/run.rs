@@ -57,11 +57,12 @@ pub async fn run(
             e.describe()
         )));
     }
-    let load_target = match output_destination(req, &caps) {
+    let destination = output_destination(req, &caps);
+    let load_target = match destination {
         Some(OutputDestination::DaemonLoad) => Some(LoadTarget::new()?),
         _ => None,
     };
-    let export = match (&load_target, output_destination(req, &caps)) {
+    let export = match (&load_target, destination) {
         (Some(t), _) => Some(FileSendTarget::Tar(t.path().to_owned())),
         (None, Some(OutputDestination::File(p))) => Some(FileSendTarget::Tar(p)),
         (None, Some(OutputDestination::Directory(d))) => Some(FileSendTarget::Directory(d)),
