@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use crate::engine::Outcome;
+use crate::housekeeping::human_bytes;
 
 /// Markdown for the job summary (`GITHUB_STEP_SUMMARY`).
 pub fn summary_markdown(o: &Outcome) -> String {
@@ -68,7 +69,7 @@ pub fn summary_markdown(o: &Outcome) -> String {
         md,
         "| Context sent | {} files, {} |",
         o.context_files,
-        bytes(o.context_bytes)
+        human_bytes(o.context_bytes)
     );
     if let Some(d) = &o.digest {
         let _ = writeln!(md, "| Digest | `{d}` |");
@@ -84,21 +85,13 @@ fn layers(count: usize, size: Option<u64>, verb: &str) -> String {
     let noun = if count == 1 { "layer" } else { "layers" };
     match (count, size) {
         (0, _) => String::new(),
-        (n, Some(b)) => format!(", {n} {noun} {verb} ({})", bytes(b)),
+        (n, Some(b)) => format!(", {n} {noun} {verb} ({})", human_bytes(b)),
         (n, None) => format!(", {n} {noun} {verb}"),
     }
 }
 
 fn secs(d: Duration) -> String {
     format!("{:.1} s", d.as_secs_f64())
-}
-
-fn bytes(n: u64) -> String {
-    match n {
-        0..1024 => format!("{n} B"),
-        1024..1_048_576 => format!("{:.1} KiB", n as f64 / 1024.0),
-        _ => format!("{:.1} MiB", n as f64 / 1_048_576.0),
-    }
 }
 
 /// Text that stays inside one table cell and one code span.
