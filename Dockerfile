@@ -21,7 +21,7 @@ ARG BINARY_FROM=builder
 # recipe, so a change to src/ rebuilds the crate alone, not its ~300 dependencies.
 FROM ${RUST_IMAGE} AS chef
 # On Alpine the host target is *-linux-musl and links statically by default.
-RUN apk add --no-cache musl-dev gcc ca-certificates \
+RUN apk add --no-cache musl-dev gcc make ca-certificates \
     && cargo install --locked cargo-chef --version 0.1.78
 WORKDIR /src
 

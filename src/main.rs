@@ -2,6 +2,14 @@
 
 use std::process::ExitCode;
 
+// The libc allocators (musl's in the static action image, glibc's elsewhere) hand large
+// freed blocks straight back to the kernel, so the cache service's request bodies, which
+// are allocated and freed by the hundred KiB, fault fresh pages in over and over. jemalloc
+// keeps them for reuse; docs/serve.md's benchmark shows the difference.
+#[cfg(target_os = "linux")]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() -> ExitCode {
     layercache::logging::init();
     let runtime = match tokio::runtime::Runtime::new() {

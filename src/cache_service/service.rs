@@ -11,7 +11,7 @@ use axum::routing::{get, post, put};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use tokio::sync::oneshot;
-use tracing::{info, warn};
+use tracing::info;
 
 use super::auth::{Access, TokenIssuer, TokenVerifier};
 use super::cache::{Cache, Limits};
@@ -221,12 +221,10 @@ pub async fn spawn(mut config: ServiceConfig) -> Result<RunningService, ServiceE
     let (tx, rx) = oneshot::channel();
     let app = router(state);
     let task = tokio::spawn(async move {
-        let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+        super::http::serve(listener, app, async move {
             let _ = rx.await;
-        });
-        if let Err(e) = server.await {
-            warn!(error = %e, "cache service stopped with an error");
-        }
+        })
+        .await;
     });
     info!(%addr, "cache service listening");
     Ok(RunningService {

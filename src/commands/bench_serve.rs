@@ -5,20 +5,20 @@
 //! `/proc/<pid>/status`) is its own. Targets from issue 4: upload and download at least 0.7
 //! of copy speed, at least 500 small entries per second, under 64 MiB peak RSS.
 
+mod blob_client;
 mod timing;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use futures::{StreamExt, TryStreamExt};
+use futures::StreamExt;
 use serde_json::json;
 
 use super::CommandError;
 use crate::cache_service::TokenIssuer;
 use crate::secret::Secret;
-use crate::storage::{BlobStore, DiskStore, file_stream};
-use timing::{Best, copy_file, make_source, settle, vm_hwm_kib};
+use timing::{Best, Stage, copy_file, make_source, same_contents, vm_hwm_kib};
 
 const TWIRP: &str = "/twirp/github.actions.results.api.v1.CacheService";
 const VERSION: &str = "693bb7016429d80366022f036f84856888c9f13e00145f5f6f4dce303a38d6f2";
@@ -129,52 +129,71 @@ impl Client {
         Ok(v)
     }
 
-    async fn save(&self, key: &str, body: reqwest::Body, size: u64) -> Result<(), CommandError> {
+    async fn create(&self, key: &str) -> Result<String, CommandError> {
         let v = self
             .twirp("CreateCacheEntry", json!({"key": key, "version": VERSION}))
             .await?;
-        let url = v["signed_upload_url"].as_str().unwrap_or_default();
-        let resp = self
-            .http
-            .put(url)
-            .header("x-ms-blob-type", "BlockBlob")
-            .header(reqwest::header::CONTENT_LENGTH, size)
-            .body(body)
-            .send()
-            .await
-            .map_err(|e| failed("upload")(e.to_string()))?;
-        if resp.status() != reqwest::StatusCode::CREATED {
-            return Err(failed("upload")(format!("status {}", resp.status())));
-        }
+        Ok(v["signed_upload_url"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned())
+    }
+
+    async fn finalize(&self, key: &str, size: u64) -> Result<(), CommandError> {
         let fin = json!({"key": key, "version": VERSION, "size_bytes": size.to_string()});
         self.twirp("FinalizeCacheEntryUpload", fin)
             .await
             .map(|_| ())
     }
 
-    async fn restore(&self, key: &str, to: &Path) -> Result<u64, CommandError> {
+    async fn download_url(&self, key: &str) -> Result<String, CommandError> {
         let v = self
             .twirp(
                 "GetCacheEntryDownloadURL",
                 json!({"key": key, "version": VERSION}),
             )
             .await?;
-        let url = v["signed_download_url"].as_str().unwrap_or_default();
+        Ok(v["signed_download_url"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned())
+    }
+
+    /// Save a small entry the way cache clients do: create, one Put Blob, finalize.
+    async fn save_small(&self, key: &str, data: Vec<u8>) -> Result<(), CommandError> {
+        let url = self.create(key).await?;
         let resp = self
             .http
-            .get(url)
+            .put(url)
+            .header("x-ms-blob-type", "BlockBlob")
+            .body(data)
             .send()
             .await
-            .map_err(|e| failed("download")(e.to_string()))?;
-        // Written the way the service writes (one blocking writer thread, no extra copy),
-        // so the client side is not what is measured.
-        let store = DiskStore::open(to)
+            .map_err(|e| failed("upload")(e.without_url().to_string()))?;
+        if resp.status() != reqwest::StatusCode::CREATED {
+            return Err(failed("upload")(format!("status {}", resp.status())));
+        }
+        self.finalize(key, 1024).await
+    }
+
+    /// Save `size` bytes of the file `src` under `key`.
+    async fn save_file(&self, key: &str, src: &Path, size: u64) -> Result<(), CommandError> {
+        let url = self.create(key).await?;
+        let src = src.to_path_buf();
+        tokio::task::spawn_blocking(move || blob_client::put_blob(&url, &src, size))
             .await
-            .map_err(|e| failed("open the download dir")(e.to_string()))?;
-        let stream = resp.bytes_stream().map_err(std::io::Error::other).boxed();
-        store
-            .put("download", stream)
+            .map_err(|e| failed("upload")(e.to_string()))?
+            .map_err(|e| failed("upload")(e.to_string()))?;
+        self.finalize(key, size).await
+    }
+
+    /// Restore `key` into the new file `to`; returns its size.
+    async fn restore_file(&self, key: &str, to: &Path) -> Result<u64, CommandError> {
+        let url = self.download_url(key).await?;
+        let to = to.to_path_buf();
+        tokio::task::spawn_blocking(move || blob_client::get_blob(&url, &to))
             .await
+            .map_err(|e| failed("download")(e.to_string()))?
             .map_err(|e| failed("download")(e.to_string()))
     }
 }
@@ -197,12 +216,17 @@ pub async fn run(args: Args) -> Result<(), CommandError> {
     };
     let result = measure(&args, &client, pid).await;
     let _ = child.proc.kill().await;
-    for f in ["source.bin", "copy.bin", "rwcopy.bin", "secret"] {
+    for f in [
+        "source.bin",
+        "copy.bin",
+        "rwcopy.bin",
+        "download.bin",
+        "ballast.bin",
+        "secret",
+    ] {
         let _ = std::fs::remove_file(dir.join(f));
     }
-    for d in ["store", "download"] {
-        let _ = std::fs::remove_dir_all(dir.join(d));
-    }
+    let _ = std::fs::remove_dir_all(dir.join("store"));
     result
 }
 
@@ -212,38 +236,42 @@ async fn large(args: &Args, client: &Client, pid: u32) -> Result<[Best; 4], Comm
     let size = args.size_mib << 20;
     let src = dir.join("source.bin");
     let mut best = [Best::NONE; 4];
+    let stage = Stage {
+        ballast: dir.join("ballast.bin"),
+        bytes: size,
+    };
     for round in 0..args.rounds.max(1) {
         let (copy, rwcopy) = (dir.join("copy.bin"), dir.join("rwcopy.bin"));
         best[0]
-            .time(pid, async { copy_file(&src, &copy, false) })
+            .time(pid, &stage, async { copy_file(&src, &copy, false) })
             .await?;
         best[1]
-            .time(pid, async { copy_file(&src, &rwcopy, true) })
+            .time(pid, &stage, async { copy_file(&src, &rwcopy, true) })
             .await?;
         let key = format!("bench-large-{round}");
         best[2]
-            .time(pid, async {
-                // Read the way the service reads (one blocking reader thread, recycled
-                // buffers), so the client side is not what is measured.
-                let file = std::fs::File::open(&src)
-                    .map_err(|e| failed("open the source")(e.to_string()))?;
-                let body = reqwest::Body::wrap_stream(file_stream::read_stream(file, size));
-                client.save(&key, body, size).await
-            })
+            .time(pid, &stage, client.save_file(&key, &src, size))
             .await?;
         best[3]
-            .time(pid, async {
-                let got = client.restore(&key, &dir.join("download")).await?;
+            .time(pid, &stage, async {
+                let got = client.restore_file(&key, &dir.join("download.bin")).await?;
                 if got != size {
                     return Err(failed("download")(format!("got {got} bytes of {size}")));
                 }
                 Ok(())
             })
             .await?;
-        for f in ["copy.bin", "rwcopy.bin"] {
+        // Untimed: a fast wrong answer is no result.
+        if !same_contents(&src, &dir.join("download.bin"))
+            .map_err(|e| failed("compare the download")(e.to_string()))?
+        {
+            return Err(failed("download")(
+                "the downloaded entry differs from what was uploaded".into(),
+            ));
+        }
+        for f in ["copy.bin", "rwcopy.bin", "download.bin"] {
             let _ = std::fs::remove_file(dir.join(f));
         }
-        let _ = std::fs::remove_dir_all(dir.join("download"));
     }
     Ok(best)
 }
@@ -252,17 +280,22 @@ async fn measure(args: &Args, client: &Client, pid: u32) -> Result<(), CommandEr
     let dir = &args.dir;
     let size = args.size_mib << 20;
     let src = dir.join("source.bin");
-    make_source(&src, size).map_err(|e| failed("write the source file")(e.to_string()))?;
+    make_source(&src, size, true).map_err(|e| failed("write the source file")(e.to_string()))?;
     let idle_kib = vm_hwm_kib(pid).unwrap_or(0);
     let [copy, rwcopy, upload, download] = large(args, client, pid).await?;
     let peak_kib = vm_hwm_kib(pid).unwrap_or(0);
 
-    settle();
+    Stage {
+        ballast: dir.join("ballast.bin"),
+        bytes: 0,
+    }
+    .prepare()
+    .map_err(|e| failed("prepare the measure")(e.to_string()))?;
     let t = Instant::now();
     let small = futures::stream::iter(0..args.small)
         .map(|i| async move {
             let data = vec![(i % 251) as u8; 1024];
-            client.save(&format!("small-{i}"), data.into(), 1024).await
+            client.save_small(&format!("small-{i}"), data).await
         })
         .buffer_unordered(args.concurrency.max(1))
         .collect::<Vec<_>>()

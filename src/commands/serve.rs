@@ -206,12 +206,10 @@ async fn serve(args: RunArgs) -> Result<(), CommandError> {
         .local_addr()
         .map_err(|e| CommandError::Failed(e.to_string()))?;
     info!(%addr, store = %args.store, "cache service listening");
-    let result = axum::serve(listener, cache_service::router(state))
-        .with_graceful_shutdown(shutdown_signal())
-        .await;
+    cache_service::serve(listener, cache_service::router(state), shutdown_signal()).await;
     sweeper.abort();
     info!("cache service stopped");
-    result.map_err(|e| CommandError::Failed(format!("serve: {e}")))
+    Ok(())
 }
 
 /// SIGTERM (what `docker stop` and service managers send) or Ctrl-C.

@@ -1,5 +1,5 @@
-//! Files as byte streams, for the disk store (and `bench-serve`'s client): each file is read
-//! or written by one blocking thread, so the async side never waits on the disk.
+//! Files as byte streams, for the disk store: each file is read or written by one blocking
+//! thread, so the async side never waits on the disk.
 //!
 //! Sizes chosen by measuring `layercache bench-serve` (and plain write loops) on the 2-core
 //! VM this project is developed on:
@@ -35,17 +35,19 @@ struct Recycler {
 }
 
 impl Recycler {
-    /// An empty buffer with room for `cap` bytes: the oldest one handed out if nobody
-    /// holds it any more (its pages are already mapped), else a fresh one.
+    /// A buffer with room for `cap` bytes: the oldest one handed out if nobody holds it
+    /// any more (its pages are already mapped), else a fresh one. A reused one keeps up to
+    /// `cap` of its old bytes, which the caller overwrites.
     fn take(&mut self, cap: usize) -> BytesMut {
         if self.out.len() >= READ_BUFFERS
             && let Some(old) = self.out.pop_front()
             && let Ok(mut buf) = old.try_into_mut()
+            && buf.capacity() >= cap
         {
-            buf.clear();
-            if buf.capacity() >= cap {
-                return buf;
-            }
+            // Its bytes are overwritten by the next read: keep them rather than zero
+            // them again (that memset cost as much as the read).
+            buf.truncate(cap);
+            return buf;
         }
         BytesMut::with_capacity(cap)
     }
@@ -68,6 +70,7 @@ pub fn read_stream(mut file: std::fs::File, len: u64) -> ByteStream {
         while left > 0 {
             let want = left.min(READ_CHUNK as u64) as usize;
             let mut buf = recycler.take(want);
+            // Zeroes only what a fresh buffer lacks.
             buf.resize(want, 0);
             let item = match file.read(&mut buf) {
                 Ok(0) => Err(std::io::Error::new(
@@ -246,7 +249,11 @@ mod tests {
             ptrs[0],
             "the oldest released buffer is reused"
         );
-        assert!(again.is_empty());
+        assert_eq!(
+            again.len(),
+            1024,
+            "its old bytes are kept, not zeroed again"
+        );
         // A buffer someone still holds is never handed out again.
         let held = r.hand_out(again);
         for _ in 0..READ_BUFFERS - 1 {

@@ -15,7 +15,8 @@ pub fn vm_hwm_kib(pid: u32) -> Option<u64> {
 }
 
 /// A file of `size` pseudo-random bytes (incompressible, written in 1 MiB pieces).
-pub fn make_source(path: &Path, size: u64) -> std::io::Result<()> {
+/// With `durable`, it is synced to disk.
+pub fn make_source(path: &Path, size: u64, durable: bool) -> std::io::Result<()> {
     use std::io::Write;
     let mut f = std::io::BufWriter::new(std::fs::File::create(path)?);
     let mut x: u64 = 0x2545F4914F6CDD1D;
@@ -33,7 +34,10 @@ pub fn make_source(path: &Path, size: u64) -> std::io::Result<()> {
         left -= n as u64;
     }
     f.flush()?;
-    f.get_ref().sync_all()
+    if durable {
+        f.get_ref().sync_all()?;
+    }
+    Ok(())
 }
 
 /// A user-space read/write copy with the service's read size, as a second baseline.
@@ -50,6 +54,23 @@ pub fn rw_copy(from: &Path, to: &Path) -> std::io::Result<u64> {
         }
         dst.write_all(&buf[..k])?;
         n += k as u64;
+    }
+}
+
+/// Whether two files hold the same bytes.
+pub fn same_contents(a: &Path, b: &Path) -> std::io::Result<bool> {
+    use std::io::Read;
+    let (mut a, mut b) = (std::fs::File::open(a)?, std::fs::File::open(b)?);
+    let (mut x, mut y) = (vec![0u8; 1 << 20], vec![0u8; 1 << 20]);
+    loop {
+        let n = a.read(&mut x)?;
+        if n == 0 {
+            return Ok(b.read(&mut y[..1])? == 0);
+        }
+        b.read_exact(&mut y[..n])?;
+        if x[..n] != y[..n] {
+            return Ok(false);
+        }
     }
 }
 
@@ -70,10 +91,30 @@ pub fn cpu_secs(pid: &str) -> f64 {
     ticks as f64 / 100.0
 }
 
-/// Write back every dirty page before a timed measure, so none pays for the one before it
-/// (the kernel starts background writeback once enough is dirty, and it shares the CPUs).
-pub fn settle() {
-    let _ = std::process::Command::new("sync").status();
+/// What every timed measure starts from: no dirty pages (none pays for writing back the
+/// one before it), and `ballast` bytes of page cache freed just before it starts.
+///
+/// The ballast is for VMs with free page reporting (virtio-balloon, as on the machines
+/// this is developed on): memory the guest frees is handed back to the host within
+/// seconds, and touching it again makes the host fault it in, which can cost ten times the
+/// copy itself. Whichever measure happened to run next to freed memory would win. Each
+/// measure therefore writes a ballast file of the size it will write, deletes it (its
+/// dirty pages are dropped, never written back), and starts at once, on memory the host
+/// backs, as every other measure does.
+pub struct Stage {
+    pub ballast: std::path::PathBuf,
+    pub bytes: u64,
+}
+
+impl Stage {
+    pub fn prepare(&self) -> std::io::Result<()> {
+        let _ = std::process::Command::new("sync").status();
+        if self.bytes > 0 {
+            make_source(&self.ballast, self.bytes, false)?;
+            std::fs::remove_file(&self.ballast)?;
+        }
+        Ok(())
+    }
 }
 
 /// One measure's best wall time, and the CPU time of that best run: this process (the
@@ -94,9 +135,12 @@ impl Best {
     pub async fn time<F: std::future::Future<Output = Result<(), CommandError>>>(
         &mut self,
         pid: u32,
+        stage: &Stage,
         f: F,
     ) -> Result<(), CommandError> {
-        settle();
+        stage
+            .prepare()
+            .map_err(|e| failed("prepare the measure")(e.to_string()))?;
         let cpu = || (cpu_secs("self"), cpu_secs(&pid.to_string()));
         let (c0, t) = (cpu(), Instant::now());
         f.await?;

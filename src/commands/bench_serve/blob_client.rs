@@ -1,0 +1,138 @@
+//! The benchmark's client for the large entry's blob transfers: one blocking HTTP/1.1
+//! request per transfer on its own connection, the body sent with `sendfile` (what
+//! `std::io::copy` does from a file to a socket on Linux) and received into one reused
+//! buffer. The client then costs little next to the service, so the ratios measure the
+//! service, not the client.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+
+/// Receive into a buffer this large, and write it to the file in one call.
+const RECV_BUFFER: usize = 1 << 20;
+/// A response head longer than this is not from the service.
+const MAX_HEAD: usize = 64 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BlobClientError {
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    // The URL itself is signed: it stays out of the message.
+    #[error("the signed URL is not an http:// URL with a host")]
+    Url,
+    #[error("the response head is malformed: {0}")]
+    Head(String),
+    #[error("status {0}")]
+    Status(u16),
+}
+
+/// A response's status and `Content-Length`, the body left unread in `reader`.
+struct Head {
+    status: u16,
+    content_length: Option<u64>,
+}
+
+fn connect(url: &str) -> Result<(TcpStream, String, String), BlobClientError> {
+    let parsed = url::Url::parse(url).map_err(|_| BlobClientError::Url)?;
+    let host = parsed
+        .host_str()
+        .filter(|_| parsed.scheme() == "http")
+        .ok_or(BlobClientError::Url)?;
+    let port = parsed.port().unwrap_or(80);
+    let target = match parsed.query() {
+        Some(q) => format!("{}?{q}", parsed.path()),
+        None => parsed.path().to_owned(),
+    };
+    let stream = TcpStream::connect((host, port))?;
+    stream.set_nodelay(true)?;
+    Ok((stream, format!("{host}:{port}"), target))
+}
+
+fn read_head(reader: &mut BufReader<TcpStream>) -> Result<Head, BlobClientError> {
+    let mut raw = Vec::new();
+    while !raw.ends_with(b"\r\n\r\n") {
+        if reader.read_until(b'\n', &mut raw)? == 0 || raw.len() > MAX_HEAD {
+            return Err(BlobClientError::Head(
+                "it ends before its blank line".into(),
+            ));
+        }
+    }
+    let mut headers = [httparse::EMPTY_HEADER; 64];
+    let mut response = httparse::Response::new(&mut headers);
+    response
+        .parse(&raw)
+        .map_err(|e| BlobClientError::Head(e.to_string()))?;
+    let content_length = response
+        .headers
+        .iter()
+        .find(|h| h.name.eq_ignore_ascii_case("content-length"))
+        .and_then(|h| std::str::from_utf8(h.value).ok()?.trim().parse().ok());
+    Ok(Head {
+        status: response.code.unwrap_or(0),
+        content_length,
+    })
+}
+
+/// `PUT` `size` bytes of `file` to `url` as an Azure Put Blob.
+pub fn put_blob(url: &str, file: &Path, size: u64) -> Result<(), BlobClientError> {
+    let (mut stream, host, target) = connect(url)?;
+    write!(
+        stream,
+        "PUT {target} HTTP/1.1\r\nHost: {host}\r\nx-ms-blob-type: BlockBlob\r\n\
+         Content-Length: {size}\r\nConnection: close\r\n\r\n"
+    )?;
+    let sent = std::io::copy(&mut std::fs::File::open(file)?.take(size), &mut stream)?;
+    if sent != size {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::UnexpectedEof,
+            format!("sent {sent} of {size} bytes: the source file is shorter"),
+        )
+        .into());
+    }
+    let head = read_head(&mut BufReader::new(stream))?;
+    match head.status {
+        201 => Ok(()),
+        s => Err(BlobClientError::Status(s)),
+    }
+}
+
+/// `GET` the blob at `url` into a new file `to`; returns the bytes received.
+pub fn get_blob(url: &str, to: &Path) -> Result<u64, BlobClientError> {
+    let (mut stream, host, target) = connect(url)?;
+    write!(
+        stream,
+        "GET {target} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut reader = BufReader::new(stream);
+    let head = read_head(&mut reader)?;
+    if head.status != 200 {
+        return Err(BlobClientError::Status(head.status));
+    }
+    let len = head
+        .content_length
+        .ok_or_else(|| BlobClientError::Head("no Content-Length".into()))?;
+    let mut file = std::fs::File::create(to)?;
+    // What the head's reader read past the head is the body's start.
+    let start = reader.buffer().to_vec();
+    file.write_all(&start)?;
+    let mut got = start.len() as u64;
+    let mut stream = reader.into_inner();
+    let mut buf = vec![0u8; RECV_BUFFER];
+    while got < len {
+        let want = (len - got).min(RECV_BUFFER as u64) as usize;
+        // Fill the buffer before writing: fewer, larger page-cache writes.
+        let mut filled = 0;
+        while filled < want {
+            match stream.read(&mut buf[filled..want])? {
+                0 => break,
+                n => filled += n,
+            }
+        }
+        if filled == 0 {
+            break;
+        }
+        file.write_all(&buf[..filled])?;
+        got += filled as u64;
+    }
+    Ok(got)
+}
