@@ -45,6 +45,7 @@ pub async fn serve(listener: TcpListener, router: Router, shutdown: impl Future<
             },
             () = &mut shutdown => break,
         };
+        // Responses are written whole; Nagle's algorithm would only hold back their ends.
         let _ = stream.set_nodelay(true);
         let service = router
             .clone()

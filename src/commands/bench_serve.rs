@@ -318,8 +318,9 @@ async fn measure(args: &Args, client: &Client, pid: u32) -> Result<(), CommandEr
         );
     };
     println!(
-        "layercache bench-serve: {} MiB entry (best of {} rounds, dirty pages written back \
-         before each), {} small entries, store in {}",
+        "layercache bench-serve: {} MiB entry (best of {} rounds; before each measure, dirty \
+         pages written back and as much page cache freed as it writes), {} small entries, \
+         store in {}",
         args.size_mib,
         args.rounds.max(1),
         args.small,

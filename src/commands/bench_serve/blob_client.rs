@@ -26,7 +26,7 @@ pub enum BlobClientError {
     Status(u16),
 }
 
-/// A response's status and `Content-Length`, the body left unread in `reader`.
+/// What the client needs of a response head.
 struct Head {
     status: u16,
     content_length: Option<u64>,
@@ -76,11 +76,11 @@ fn read_head(reader: &mut BufReader<TcpStream>) -> Result<Head, BlobClientError>
 /// `PUT` `size` bytes of `file` to `url` as an Azure Put Blob.
 pub fn put_blob(url: &str, file: &Path, size: u64) -> Result<(), BlobClientError> {
     let (mut stream, host, target) = connect(url)?;
-    write!(
-        stream,
+    let head = format!(
         "PUT {target} HTTP/1.1\r\nHost: {host}\r\nx-ms-blob-type: BlockBlob\r\n\
          Content-Length: {size}\r\nConnection: close\r\n\r\n"
-    )?;
+    );
+    stream.write_all(head.as_bytes())?;
     let sent = std::io::copy(&mut std::fs::File::open(file)?.take(size), &mut stream)?;
     if sent != size {
         return Err(std::io::Error::new(
@@ -89,8 +89,8 @@ pub fn put_blob(url: &str, file: &Path, size: u64) -> Result<(), BlobClientError
         )
         .into());
     }
-    let head = read_head(&mut BufReader::new(stream))?;
-    match head.status {
+    let response = read_head(&mut BufReader::new(stream))?;
+    match response.status {
         201 => Ok(()),
         s => Err(BlobClientError::Status(s)),
     }
@@ -99,16 +99,14 @@ pub fn put_blob(url: &str, file: &Path, size: u64) -> Result<(), BlobClientError
 /// `GET` the blob at `url` into a new file `to`; returns the bytes received.
 pub fn get_blob(url: &str, to: &Path) -> Result<u64, BlobClientError> {
     let (mut stream, host, target) = connect(url)?;
-    write!(
-        stream,
-        "GET {target} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
-    )?;
+    let head = format!("GET {target} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+    stream.write_all(head.as_bytes())?;
     let mut reader = BufReader::new(stream);
-    let head = read_head(&mut reader)?;
-    if head.status != 200 {
-        return Err(BlobClientError::Status(head.status));
+    let response = read_head(&mut reader)?;
+    if response.status != 200 {
+        return Err(BlobClientError::Status(response.status));
     }
-    let len = head
+    let len = response
         .content_length
         .ok_or_else(|| BlobClientError::Head("no Content-Length".into()))?;
     let mut file = std::fs::File::create(to)?;
