@@ -20,7 +20,8 @@ ARG BINARY_FROM=builder
 # cargo-chef turns the manifests into a recipe; the `cook` layer below depends only on that
 # recipe, so a change to src/ rebuilds the crate alone, not its ~300 dependencies.
 FROM ${RUST_IMAGE} AS chef
-# On Alpine the host target is *-linux-musl and links statically by default.
+# On Alpine the host target is *-linux-musl and links statically by default. make builds
+# jemalloc (tikv-jemalloc-sys), the allocator src/main.rs chooses.
 RUN apk add --no-cache musl-dev gcc make ca-certificates \
     && cargo install --locked cargo-chef --version 0.1.78
 WORKDIR /src
