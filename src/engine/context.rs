@@ -80,10 +80,7 @@ impl ContextSource {
             .ok_or_else(|| missing("not a file name"))?
             .to_string_lossy()
             .into_owned();
-        let dir = match dockerfile_path.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
-            _ => PathBuf::from("."),
-        };
+        let dir = super::containing_dir(&dockerfile_path);
         let dirs = [
             (CONTEXT_DIR.to_owned(), context.to_owned()),
             (DOCKERFILE_DIR.to_owned(), dir),

@@ -120,10 +120,7 @@ async fn write_tar(
     path: &std::path::Path,
     mut stream: Streaming<BytesMessage>,
 ) -> Result<(), String> {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
-        _ => PathBuf::from("."),
-    };
+    let dir = super::containing_dir(path);
     let temp = tempfile::Builder::new()
         .prefix(".layercache-export-")
         .tempfile_in(&dir)

@@ -1,5 +1,5 @@
 //! The build engine: the only code that knows bollard and BuildKit. It picks a driver,
-//! packs the context, solves through BuildKit's control API with a session of our own,
+//! serves the context, solves through BuildKit's control API with a session of our own,
 //! streams progress as [`BuildEvent`]s, loads or pushes, and returns an [`Outcome`].
 //!
 //! Use: [`run_plan`]`(&plan, &env, &mut sink)` (or [`BuildRequest::from_plan`] then
@@ -35,6 +35,16 @@ mod session;
 mod solve;
 mod ssh_forward;
 mod transport;
+
+use std::path::{Path, PathBuf};
+
+/// The directory `path` is in: `.` for a bare file name, where `Path::parent` gives "".
+fn containing_dir(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
+        _ => PathBuf::from("."),
+    }
+}
 
 pub use cache_traffic::CacheTraffic;
 pub use container::remove_builder;

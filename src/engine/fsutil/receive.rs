@@ -262,10 +262,7 @@ struct Staging {
 
 impl Staging {
     fn new(dest: &Path) -> Result<Self, String> {
-        let parent = match dest.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
-            _ => PathBuf::from("."),
-        };
+        let parent = super::super::containing_dir(dest);
         let name = dest
             .file_name()
             .map_or_else(|| "out".into(), |n| n.to_string_lossy().into_owned());
