@@ -255,10 +255,11 @@ async fn build_image<W: std::io::Write>(
             wf.line(&format!("{name}: {value}"));
         }
     }
-    let pruned = super::phases::prune(plan, runtime, env, wf).await;
+    let api = super::phases::RepositoryApi::new(plan, env);
+    let pruned = super::phases::prune(plan, runtime, &api, wf).await;
     let mut summary = report::summary_markdown(&outcome);
     summary.push_str(
-        &super::phases::repository_cache(plan, runtime, env, started)
+        &super::phases::repository_cache(plan, runtime, &api, started)
             .await
             .markdown(),
     );

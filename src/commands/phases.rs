@@ -3,6 +3,7 @@
 //! a warning that says what was skipped.
 
 use std::io::Write;
+use std::sync::OnceLock;
 
 use chrono::{DateTime, Utc};
 
@@ -45,21 +46,47 @@ pub fn advise<W: Write>(plan: &BuildPlan, wf: &mut Workflow<W>) -> usize {
     findings.len()
 }
 
-/// The repository's caches through GitHub's REST API, with `github-token`.
-fn github_caches(plan: &BuildPlan, env: &Env) -> Result<GithubCaches, String> {
-    let (Some(token), Some(repository)) = (&plan.github_token, env.get(names::GITHUB_REPOSITORY))
-    else {
-        return Err("needs github-token and GITHUB_REPOSITORY".to_owned());
-    };
-    let config = ApiConfig {
-        api_url: env
-            .get(names::GITHUB_API_URL)
-            .unwrap_or(housekeeping::DEFAULT_API_URL)
-            .to_owned(),
-        token: token.clone(),
-        repository: repository.to_owned(),
-    };
-    GithubCaches::new(&config).map_err(|e| e.to_string())
+/// The repository's caches through GitHub's REST API, with `github-token`. The client is
+/// made on first use: `cache-prune` and the summary share one, and a build that needs
+/// neither makes none.
+pub struct RepositoryApi<'a> {
+    plan: &'a BuildPlan,
+    env: &'a Env,
+    caches: OnceLock<Result<GithubCaches, String>>,
+}
+
+impl<'a> RepositoryApi<'a> {
+    pub fn new(plan: &'a BuildPlan, env: &'a Env) -> Self {
+        Self {
+            plan,
+            env,
+            caches: OnceLock::new(),
+        }
+    }
+
+    fn caches(&self) -> Result<&GithubCaches, &str> {
+        self.caches
+            .get_or_init(|| {
+                let (Some(token), Some(repository)) = (
+                    &self.plan.github_token,
+                    self.env.get(names::GITHUB_REPOSITORY),
+                ) else {
+                    return Err("needs github-token and GITHUB_REPOSITORY".to_owned());
+                };
+                let config = ApiConfig {
+                    api_url: self
+                        .env
+                        .get(names::GITHUB_API_URL)
+                        .unwrap_or(housekeeping::DEFAULT_API_URL)
+                        .to_owned(),
+                    token: token.clone(),
+                    repository: repository.to_owned(),
+                };
+                GithubCaches::new(&config).map_err(|e| e.to_string())
+            })
+            .as_ref()
+            .map_err(String::as_str)
+    }
 }
 
 /// What the job summary says about the repository's `gha` cache, read through GitHub's
@@ -96,7 +123,7 @@ impl RepositoryCache {
 pub async fn repository_cache(
     plan: &BuildPlan,
     runtime: &Runtime,
-    env: &Env,
+    api: &RepositoryApi<'_>,
     started: DateTime<Utc>,
 ) -> RepositoryCache {
     let uses_gha = plan
@@ -107,7 +134,7 @@ pub async fn repository_cache(
     if !uses_gha {
         return RepositoryCache::default();
     }
-    let caches = match github_caches(plan, env) {
+    let caches = match api.caches() {
         Ok(c) => c,
         Err(why) => {
             tracing::info!("repository cache usage unavailable: {why}");
@@ -162,7 +189,7 @@ fn exported_scopes(plan: &BuildPlan) -> Vec<String> {
 pub async fn prune<W: Write>(
     plan: &BuildPlan,
     runtime: &Runtime,
-    env: &Env,
+    api: &RepositoryApi<'_>,
     wf: &mut Workflow<W>,
 ) -> Option<PruneReport> {
     let (orphans, keep) = match plan.cache_prune {
@@ -177,10 +204,10 @@ pub async fn prune<W: Write>(
         warn(wf, "this build exported no type=gha cache");
         return None;
     }
-    let caches = match github_caches(plan, env) {
+    let caches = match api.caches() {
         Ok(c) => c,
         Err(why) => {
-            warn(wf, &why);
+            warn(wf, why);
             return None;
         }
     };
@@ -210,7 +237,7 @@ pub async fn prune<W: Write>(
         now: Utc::now(),
     };
     wf.group("Cache housekeeping");
-    let result = housekeeping::prune(&caches, &policy, referenced, false).await;
+    let result = housekeeping::prune(caches, &policy, referenced, false).await;
     let report = match result {
         Ok(report) => {
             wf.line(&report.describe());
