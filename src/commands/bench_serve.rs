@@ -161,6 +161,7 @@ impl Client {
 
     /// Save a small entry the way cache clients do: create, one Put Blob, finalize.
     async fn save_small(&self, key: &str, data: Vec<u8>) -> Result<(), CommandError> {
+        let size = data.len() as u64;
         let url = self.create(key).await?;
         let resp = self
             .http
@@ -173,7 +174,7 @@ impl Client {
         if resp.status() != reqwest::StatusCode::CREATED {
             return Err(failed("upload")(format!("status {}", resp.status())));
         }
-        self.finalize(key, 1024).await
+        self.finalize(key, size).await
     }
 
     /// Save `size` bytes of the file `src` under `key`.
