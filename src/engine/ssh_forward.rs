@@ -27,9 +27,10 @@ pub fn service(agents: BTreeMap<String, PathBuf>) -> SshServer<SshService> {
 pub struct SshService(Arc<BTreeMap<String, PathBuf>>);
 
 impl SshService {
-    fn socket(&self, id: &str) -> Result<&PathBuf, Status> {
+    /// The socket for `id`; BuildKit sends an empty id for `default`.
+    fn socket<'a>(&'a self, id: &'a str) -> Result<(&'a str, &'a PathBuf), Status> {
         let id = if id.is_empty() { DEFAULT_ID } else { id };
-        self.0.get(id).ok_or_else(|| {
+        self.0.get(id).map(|path| (id, path)).ok_or_else(|| {
             Status::not_found(format!(
                 "ssh agent {id:?} was not forwarded (add it to the ssh input)"
             ))
@@ -59,7 +60,7 @@ impl Ssh for SshService {
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default()
             .to_owned();
-        let socket = self.socket(&id)?;
+        let (id, socket) = self.socket(&id)?;
         let conn = tokio::net::UnixStream::connect(socket).await.map_err(|e| {
             Status::unavailable(format!(
                 "failed to reach ssh agent {id:?} at {}: {e}",
@@ -84,5 +85,23 @@ impl Ssh for SshService {
             Err(e) => Err(Status::unavailable(format!("ssh agent connection: {e}"))),
         });
         Ok(Response::new(Box::pin(to_build)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_empty_id_is_the_default_agent_and_is_named_so() {
+        let agents = SshService(Arc::new(BTreeMap::from([(
+            "default".to_owned(),
+            PathBuf::from("/run/agent.sock"),
+        )])));
+        let (id, path) = agents.socket("").unwrap();
+        assert_eq!((id, path.to_str()), ("default", Some("/run/agent.sock")));
+        let missing = agents.socket("git").unwrap_err();
+        assert_eq!(missing.code(), tonic::Code::NotFound);
+        assert!(missing.message().contains("\"git\""), "{}", missing.message());
     }
 }
