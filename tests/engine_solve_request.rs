@@ -84,6 +84,7 @@ fn build_contexts_from_directories_go_through_the_session_under_their_name() {
     let req = BuildRequest {
         build_contexts: [
             ("lib".to_owned(), "../lib".to_owned()),
+            ("context".to_owned(), "../other".to_owned()),
             ("base".to_owned(), "docker-image://alpine:3".to_owned()),
             ("src".to_owned(), "https://github.com/o/r.git".to_owned()),
         ]
@@ -98,6 +99,8 @@ fn build_contexts_from_directories_go_through_the_session_under_their_name() {
     let a = &solve.frontend_attrs;
     let get = |k: &str| a.get(k).map(String::as_str);
     assert_eq!(get("context:lib"), Some("local:lib"));
+    // A local context named like ours is sent under another name, as buildx does.
+    assert_eq!(get("context:context"), Some("local:_context"));
     assert_eq!(get("context:base"), Some("docker-image://alpine:3"));
     assert_eq!(get("context:src"), Some("https://github.com/o/r.git"));
     assert_eq!(get("context"), Some("https://github.com/o/app.git"));

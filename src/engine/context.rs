@@ -1,6 +1,7 @@
 //! Where BuildKit reads the build context and the Dockerfile: local directories it pulls
 //! through the session's FileSync service (the context as `context`, the Dockerfile's
-//! directory as `dockerfile`, each local `build-contexts` entry under its own name), or a
+//! directory as `dockerfile`, each local `build-contexts` entry under its own name, see
+//! [`local_context_dir`]), or a
 //! Git/HTTP context it fetches itself. The Dockerfile frontend reads `.dockerignore` and
 //! asks for the context without what it excludes, as with `docker buildx build`.
 
@@ -91,10 +92,53 @@ impl ContextSource {
             dockerfile_path,
         })
     }
+
+    /// Add the local directories among `build-contexts`, each under
+    /// [`local_context_dir`]; the other kinds BuildKit fetches itself.
+    pub fn add_build_contexts(&mut self, contexts: &BTreeMap<String, String>) {
+        for (name, value) in contexts {
+            if is_local_build_context(value) {
+                self.dirs
+                    .insert(local_context_dir(name), PathBuf::from(value));
+            }
+        }
+    }
 }
 
 /// Whether a `build-contexts` value is a directory on this machine rather than an image,
 /// URL, Git repository or another stage (buildx `build/opt.go`).
 pub fn is_local_build_context(value: &str) -> bool {
     !value.contains("://") && !value.starts_with("target:") && !value.starts_with("git@")
+}
+
+/// The session directory name of the local build context `name`: its own name, except
+/// that `context` and `dockerfile` get a leading `_` so they do not shadow the main
+/// context and the Dockerfile's directory (as buildx and the docker CLI do).
+pub fn local_context_dir(name: &str) -> String {
+    if name == CONTEXT_DIR || name == DOCKERFILE_DIR {
+        format!("_{name}")
+    } else {
+        name.to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn local_build_contexts_never_replace_the_main_context() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("Dockerfile"), "FROM scratch\n").unwrap();
+        let mut source = ContextSource::local(dir.path(), None).unwrap();
+        source.add_build_contexts(&BTreeMap::from([
+            ("context".to_owned(), "../other".to_owned()),
+            ("lib".to_owned(), "../lib".to_owned()),
+            ("base".to_owned(), "docker-image://alpine:3".to_owned()),
+        ]));
+        let names: Vec<&str> = source.dirs.keys().map(String::as_str).collect();
+        assert_eq!(names, ["_context", "context", "dockerfile", "lib"]);
+        assert_eq!(source.dirs["context"], dir.path());
+        assert_eq!(source.dirs["_context"], Path::new("../other"));
+    }
 }

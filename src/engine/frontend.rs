@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 use bollard::moby::buildkit::v1::{CacheOptions, CacheOptionsEntry, Exporter, SolveRequest};
 
-use super::context::is_local_build_context;
+use super::context::{is_local_build_context, local_context_dir};
 use super::driver::Capabilities;
 use super::request::{BuildRequest, CacheEntry};
 
@@ -96,7 +96,7 @@ pub fn frontend_attrs(req: &BuildRequest, inputs: &SolveInputs<'_>) -> HashMap<S
     for (name, value) in &req.build_contexts {
         // A directory here goes through the session under its own name (buildx does so).
         let value = if is_local_build_context(value) {
-            format!("local:{name}")
+            format!("local:{}", local_context_dir(name))
         } else {
             value.clone()
         };

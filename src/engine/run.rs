@@ -6,14 +6,13 @@
 //! `Control.Solve` + `Control.Status` + `Control.Session` with bollard's generated protos
 //! gives all of them, through the daemon's `/grpc` and against a remote buildkitd alike.
 
-use std::path::PathBuf;
 use std::time::Instant;
 
 use bollard::Docker;
 use bollard::moby::buildkit::v1::control_client::ControlClient;
 use tonic::transport::Channel;
 
-use super::context::{CONTEXT_DIR, ContextSource, is_local_build_context};
+use super::context::{CONTEXT_DIR, ContextSource};
 use super::driver::{Capabilities, DaemonFacts, choose};
 use super::error::EngineError;
 use super::file_send::FileSendTarget;
@@ -37,11 +36,7 @@ pub async fn run(
         Some(_) => ContextSource::remote(req.dockerfile.as_deref()),
         None => ContextSource::local(&req.context, req.dockerfile.as_deref())?,
     };
-    for (name, value) in &req.build_contexts {
-        if is_local_build_context(value) {
-            source.dirs.insert(name.clone(), PathBuf::from(value));
-        }
-    }
+    source.add_build_contexts(&req.build_contexts);
     let (caps, control, docker, reduced) = connect(req, host, sink).await?;
     let req = reduced.as_ref().unwrap_or(req);
     // Which cache (and, for gha, which scope) is read and written, without secrets.

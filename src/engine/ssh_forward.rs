@@ -102,6 +102,10 @@ mod tests {
         assert_eq!((id, path.to_str()), ("default", Some("/run/agent.sock")));
         let missing = agents.socket("git").unwrap_err();
         assert_eq!(missing.code(), tonic::Code::NotFound);
-        assert!(missing.message().contains("\"git\""), "{}", missing.message());
+        assert!(
+            missing.message().contains("\"git\""),
+            "{}",
+            missing.message()
+        );
     }
 }
