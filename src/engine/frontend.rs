@@ -94,7 +94,8 @@ pub fn frontend_attrs(req: &BuildRequest, inputs: &SolveInputs<'_>) -> HashMap<S
         );
     }
     for (name, value) in &req.build_contexts {
-        // A directory here goes through the session under its own name (buildx does so).
+        // A directory here goes through the session under its own name (buildx does so),
+        // as ContextSource::add_build_contexts shares it.
         let value = if is_local_build_context(value) {
             format!("local:{}", local_context_dir(name))
         } else {
