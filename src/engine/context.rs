@@ -1,8 +1,9 @@
 //! Where BuildKit reads the build context and the Dockerfile: local directories it pulls
 //! through the session's FileSync service (the context as `context`, the Dockerfile's
 //! directory as `dockerfile`, each local `build-contexts` entry under its own name, see
-//! [`local_context_dir`]), or a Git/HTTP context it fetches itself. The Dockerfile frontend reads `.dockerignore` and
-//! asks for the context without what it excludes, as with `docker buildx build`.
+//! [`local_context_dir`]), or a Git/HTTP context it fetches itself. The Dockerfile
+//! frontend reads `.dockerignore` and asks for the context without what it excludes, as
+//! with `docker buildx build`.
 
 use std::collections::BTreeMap;
 use std::fs;
