@@ -33,8 +33,8 @@ pub async fn receive<S>(
 where
     S: Stream<Item = Result<Packet, Status>> + Unpin,
 {
-    let staging = Staging::new(dest)?;
-    let mut tree = Tree::new(staging.path.clone());
+    let staging = staging_dir(dest)?;
+    let mut tree = Tree::new(staging.path().to_owned());
     let result = exchange(inbound, out, &mut tree, dest).await;
     if let Err(e) = &result {
         let _ = out.send(Ok(packet(PacketType::PacketErr, 0, e.as_bytes().to_vec())));
@@ -256,31 +256,17 @@ fn merge(from: &Path, to: &Path) -> std::io::Result<()> {
 
 /// A hidden directory next to `dest` (same file system, so moving out of it is a rename),
 /// removed when dropped, whatever happened.
-struct Staging {
-    path: PathBuf,
-}
-
-impl Staging {
-    fn new(dest: &Path) -> Result<Self, String> {
-        let parent = super::super::containing_dir(dest);
-        let name = dest
-            .file_name()
-            .map_or_else(|| "out".into(), |n| n.to_string_lossy().into_owned());
-        let io = |e: std::io::Error| format!("failed to prepare {}: {e}", dest.display());
-        std::fs::create_dir_all(&parent).map_err(io)?;
-        let path = parent.join(format!(
-            ".{name}.layercache-{}",
-            uuid::Uuid::new_v4().simple()
-        ));
-        std::fs::create_dir(&path).map_err(io)?;
-        Ok(Self { path })
-    }
-}
-
-impl Drop for Staging {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.path);
-    }
+fn staging_dir(dest: &Path) -> Result<tempfile::TempDir, String> {
+    let parent = super::super::containing_dir(dest);
+    let name = dest
+        .file_name()
+        .map_or_else(|| "out".into(), |n| n.to_string_lossy().into_owned());
+    let io = |e: std::io::Error| format!("failed to prepare {}: {e}", dest.display());
+    std::fs::create_dir_all(&parent).map_err(io)?;
+    tempfile::Builder::new()
+        .prefix(&format!(".{name}.layercache-"))
+        .tempdir_in(&parent)
+        .map_err(io)
 }
 
 #[cfg(test)]
