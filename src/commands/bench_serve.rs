@@ -129,14 +129,25 @@ impl Client {
         Ok(v)
     }
 
-    async fn create(&self, key: &str) -> Result<String, CommandError> {
+    /// Call `method` for `key` and take the signed URL in its answer's `field`.
+    async fn signed_url(
+        &self,
+        method: &'static str,
+        field: &str,
+        key: &str,
+    ) -> Result<String, CommandError> {
         let v = self
-            .twirp("CreateCacheEntry", json!({"key": key, "version": VERSION}))
+            .twirp(method, json!({"key": key, "version": VERSION}))
             .await?;
-        Ok(v["signed_upload_url"]
+        v[field]
             .as_str()
-            .unwrap_or_default()
-            .to_owned())
+            .map(str::to_owned)
+            .ok_or_else(|| failed(method)(format!("the answer has no {field}")))
+    }
+
+    async fn create(&self, key: &str) -> Result<String, CommandError> {
+        self.signed_url("CreateCacheEntry", "signed_upload_url", key)
+            .await
     }
 
     async fn finalize(&self, key: &str, size: u64) -> Result<(), CommandError> {
@@ -147,16 +158,8 @@ impl Client {
     }
 
     async fn download_url(&self, key: &str) -> Result<String, CommandError> {
-        let v = self
-            .twirp(
-                "GetCacheEntryDownloadURL",
-                json!({"key": key, "version": VERSION}),
-            )
-            .await?;
-        Ok(v["signed_download_url"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned())
+        self.signed_url("GetCacheEntryDownloadURL", "signed_download_url", key)
+            .await
     }
 
     /// Save a small entry the way cache clients do: create, one Put Blob, finalize.
@@ -232,10 +235,14 @@ pub async fn run(args: Args) -> Result<(), CommandError> {
 }
 
 /// The large-entry measures, in rounds: copy, read/write copy, upload, download.
-async fn large(args: &Args, client: &Client, pid: u32) -> Result<[Best; 4], CommandError> {
+async fn large(
+    args: &Args,
+    client: &Client,
+    pid: u32,
+    src: &Path,
+    size: u64,
+) -> Result<[Best; 4], CommandError> {
     let dir = &args.dir;
-    let size = args.size_mib << 20;
-    let src = dir.join("source.bin");
     let mut best = [Best::NONE; 4];
     let stage = Stage {
         ballast: dir.join("ballast.bin"),
@@ -244,14 +251,14 @@ async fn large(args: &Args, client: &Client, pid: u32) -> Result<[Best; 4], Comm
     for round in 0..args.rounds.max(1) {
         let (copy, rwcopy) = (dir.join("copy.bin"), dir.join("rwcopy.bin"));
         best[0]
-            .time(pid, &stage, async { copy_file(&src, &copy, false) })
+            .time(pid, &stage, async { copy_file(src, &copy, false) })
             .await?;
         best[1]
-            .time(pid, &stage, async { copy_file(&src, &rwcopy, true) })
+            .time(pid, &stage, async { copy_file(src, &rwcopy, true) })
             .await?;
         let key = format!("bench-large-{round}");
         best[2]
-            .time(pid, &stage, client.save_file(&key, &src, size))
+            .time(pid, &stage, client.save_file(&key, src, size))
             .await?;
         best[3]
             .time(pid, &stage, async {
@@ -263,7 +270,7 @@ async fn large(args: &Args, client: &Client, pid: u32) -> Result<[Best; 4], Comm
             })
             .await?;
         // Untimed: a fast wrong answer is no result.
-        if !same_contents(&src, &dir.join("download.bin"))
+        if !same_contents(src, &dir.join("download.bin"))
             .map_err(|e| failed("compare the download")(e.to_string()))?
         {
             return Err(failed("download")(
@@ -283,7 +290,7 @@ async fn measure(args: &Args, client: &Client, pid: u32) -> Result<(), CommandEr
     let src = dir.join("source.bin");
     make_source(&src, size, true).map_err(|e| failed("write the source file")(e.to_string()))?;
     let idle_kib = vm_hwm_kib(pid).unwrap_or(0);
-    let [copy, rwcopy, upload, download] = large(args, client, pid).await?;
+    let [copy, rwcopy, upload, download] = large(args, client, pid, &src, size).await?;
     let peak_kib = vm_hwm_kib(pid).unwrap_or(0);
 
     Stage {

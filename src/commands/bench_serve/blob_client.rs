@@ -12,9 +12,11 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
 
-/// Read and write through a buffer this large, each way: one file read then one socket
-/// write per step on upload, one socket fill then one file write on download.
-const TRANSFER_BUFFER: usize = 1 << 20;
+use super::timing::copy_through;
+
+/// Receive into a buffer this large, and write it to the file in one call (the upload
+/// goes through [`copy_through`]'s buffer of the same size).
+const RECV_BUFFER: usize = 1 << 20;
 /// A response head longer than this is not from the service.
 const MAX_HEAD: usize = 64 * 1024;
 
@@ -86,17 +88,7 @@ pub fn put_blob(url: &str, file: &Path, size: u64) -> Result<(), BlobClientError
          Content-Length: {size}\r\nConnection: close\r\n\r\n"
     );
     stream.write_all(head.as_bytes())?;
-    let mut source = std::fs::File::open(file)?.take(size);
-    let mut buf = vec![0u8; TRANSFER_BUFFER];
-    let mut sent = 0u64;
-    loop {
-        let n = source.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        stream.write_all(&buf[..n])?;
-        sent += n as u64;
-    }
+    let sent = copy_through(&mut std::fs::File::open(file)?.take(size), &mut stream)?;
     if sent != size {
         return Err(std::io::Error::new(
             std::io::ErrorKind::UnexpectedEof,
@@ -130,9 +122,9 @@ pub fn get_blob(url: &str, to: &Path) -> Result<u64, BlobClientError> {
     file.write_all(&start)?;
     let mut got = start.len() as u64;
     let mut stream = reader.into_inner();
-    let mut buf = vec![0u8; TRANSFER_BUFFER];
+    let mut buf = vec![0u8; RECV_BUFFER];
     while got < len {
-        let want = (len - got).min(TRANSFER_BUFFER as u64) as usize;
+        let want = (len - got).min(RECV_BUFFER as u64) as usize;
         // Fill the buffer before writing: fewer, larger page-cache writes.
         let mut filled = 0;
         while filled < want {

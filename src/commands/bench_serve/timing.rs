@@ -40,21 +40,31 @@ pub fn make_source(path: &Path, size: u64, durable: bool) -> std::io::Result<()>
     Ok(())
 }
 
-/// A user-space read/write copy with the service's read size, as a second baseline.
-pub fn rw_copy(from: &Path, to: &Path) -> std::io::Result<u64> {
-    use std::io::{Read, Write};
-    let mut src = std::fs::File::open(from)?;
-    let mut dst = std::fs::File::create(to)?;
+/// Copy `from` to `to` through one buffer of the service's read size, a read then a whole
+/// write per step; returns the bytes copied. The read/write baseline and the benchmark
+/// client's upload both move bytes this way.
+pub fn copy_through(
+    from: &mut impl std::io::Read,
+    to: &mut impl std::io::Write,
+) -> std::io::Result<u64> {
     let mut buf = vec![0u8; file_stream::READ_CHUNK];
     let mut n = 0;
     loop {
-        let k = src.read(&mut buf)?;
+        let k = from.read(&mut buf)?;
         if k == 0 {
             return Ok(n);
         }
-        dst.write_all(&buf[..k])?;
+        to.write_all(&buf[..k])?;
         n += k as u64;
     }
+}
+
+/// A user-space read/write copy with the service's read size, as a second baseline.
+pub fn rw_copy(from: &Path, to: &Path) -> std::io::Result<u64> {
+    copy_through(
+        &mut std::fs::File::open(from)?,
+        &mut std::fs::File::create(to)?,
+    )
 }
 
 /// Whether two files hold the same bytes.
