@@ -161,12 +161,12 @@ pub async fn repository_cache(
 }
 
 /// Layer blobs and the indexes of `scopes` among `entries`: what a `gha` export writes.
+/// Index keys are parsed, not prefix-matched: `index-web-1-` also starts the keys of a
+/// scope named `web-1-arm64`.
 fn exported_totals(entries: &[CacheEntry], scopes: &[String]) -> (usize, u64) {
     let ours = entries.iter().filter(|e| {
         e.key.starts_with(housekeeping::BLOB_PREFIX)
-            || scopes
-                .iter()
-                .any(|s| e.key.starts_with(&housekeeping::index_prefix(s)))
+            || housekeeping::IndexKey::parse(&e.key).is_some_and(|k| scopes.contains(&k.scope))
     });
     ours.fold((0, 0), |(n, bytes), e| (n + 1, bytes + e.size_in_bytes))
 }
@@ -251,4 +251,34 @@ pub async fn prune<W: Write>(
     };
     wf.end_group();
     report
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(key: &str, size: u64) -> CacheEntry {
+        CacheEntry {
+            id: 0,
+            key: key.to_owned(),
+            version: String::new(),
+            git_ref: None,
+            size_in_bytes: size,
+            created_at: chrono::Utc::now(),
+            last_accessed_at: chrono::Utc::now(),
+        }
+    }
+
+    #[test]
+    fn exported_totals_count_blobs_and_only_the_named_scopes_indexes() {
+        let entries = [
+            entry("buildkit-blob-1-sha256:aa", 100),
+            entry("index-web-1-0123abcd#1", 10),
+            // Starts with index-web-1- but belongs to the scope web-1-arm64.
+            entry("index-web-1-arm64-1-0123abcd#1", 1000),
+            entry("index-api-1-0123abcd#1", 5000),
+            entry("npm-cache-linux", 7),
+        ];
+        assert_eq!(exported_totals(&entries, &["web".to_owned()]), (2, 110));
+    }
 }
