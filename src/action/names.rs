@@ -350,6 +350,8 @@ pub mod env {
     pub const GITHUB_STEP_SUMMARY: &str = "GITHUB_STEP_SUMMARY";
     pub const GITHUB_ACTIONS: &str = "GITHUB_ACTIONS";
     pub const RUNNER_DEBUG: &str = "RUNNER_DEBUG";
+    /// The ssh-agent socket the `ssh` input's `default` falls back to.
+    pub const SSH_AUTH_SOCK: &str = "SSH_AUTH_SOCK";
 
     /// What the exposure step writes to `GITHUB_ENV`: an explicit allow-list, never a
     /// prefix match (a prefix would also export whatever `ACTIONS_*` a user had set).

@@ -4,15 +4,15 @@
 //! BuildKit gives sizes only for downloads, and only from 0.10 on; export sizes come from
 //! the cache service's listing instead (`commands::phases`).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use bollard::moby::buildkit::v1::VertexStatus;
 
-/// Layers and bytes in each direction. A size of 0 means BuildKit did not say.
+/// Layers fetched, with their sizes (0: BuildKit did not say), and layers written.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CacheTraffic {
     imported: BTreeMap<String, u64>,
-    exported: BTreeMap<String, u64>,
+    exported: BTreeSet<String>,
 }
 
 impl CacheTraffic {
@@ -20,11 +20,11 @@ impl CacheTraffic {
     pub fn observe(&mut self, status: &VertexStatus, vertex_name: &str) {
         let size = u64::try_from(status.total).unwrap_or(0);
         if let Some(digest) = status.id.strip_prefix("writing layer ") {
-            record(&mut self.exported, digest, size);
+            self.exported.insert(digest.to_owned());
             return;
         }
         // A `FROM` step's downloads are the base image, not cache.
-        if vertex_name.contains("] FROM ") || !is_cache_step(vertex_name) {
+        if super::progress::is_from_step(vertex_name) || !is_cache_step(vertex_name) {
             return;
         }
         let digest = status.id.strip_prefix("pulling ").unwrap_or(&status.id);

@@ -58,7 +58,7 @@ pub use frontend::{
     output_destination, solve_request,
 };
 pub use outcome::Outcome;
-pub use progress::{BuildEvent, EventSink, Recorder, StepRecord, is_dockerfile_step};
+pub use progress::{BuildEvent, EventSink, Recorder, StepRecord, is_dockerfile_step, is_from_step};
 pub use push::{registry_host, split_tag};
 pub use request::{
     BuildRequest, BuilderSpec, CacheEntry, CacheType, DriverChoice, Output, RegistryAuth,

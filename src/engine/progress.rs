@@ -161,6 +161,11 @@ fn span(start: (i64, i32), end: (i64, i32)) -> Option<Duration> {
     u64::try_from(nanos).ok().map(Duration::from_nanos)
 }
 
+/// `[build 1/4] FROM alpine`: a Dockerfile `FROM` step, whose layers are the base image.
+pub fn is_from_step(name: &str) -> bool {
+    name.contains("] FROM ")
+}
+
 /// `[2/3] RUN make`, `[build 1/4] FROM ...`: a Dockerfile instruction. `[internal] ...`
 /// and exporter steps are not.
 pub fn is_dockerfile_step(name: &str) -> bool {

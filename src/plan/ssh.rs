@@ -37,7 +37,7 @@ pub fn ssh(entries: &[String], env: &Env) -> Result<Vec<SshAgent>, PlanError> {
         }
         let socket = match path.filter(|p| !p.is_empty()) {
             Some(p) => PathBuf::from(p),
-            None => env.get("SSH_AUTH_SOCK").map(PathBuf::from).ok_or_else(|| {
+            None => env.get(n::env::SSH_AUTH_SOCK).map(PathBuf::from).ok_or_else(|| {
                 PlanError::new(
                     n::SSH,
                     format!("{id:?} names no socket and SSH_AUTH_SOCK is not set (start an ssh-agent, or give {id}=/path/agent.sock)"),

@@ -27,7 +27,7 @@ pub fn summary_markdown(o: &Outcome) -> String {
         let result = match (&s.error, s.cached) {
             (Some(_), _) => "❌ failed",
             (None, true) => "✅ cached",
-            (None, false) if s.name.contains("] FROM ") => "base image",
+            (None, false) if crate::engine::is_from_step(&s.name) => "base image",
             (None, false) => "built",
         };
         let time = if s.cached {
