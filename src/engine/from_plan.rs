@@ -60,11 +60,7 @@ impl BuildRequest {
             outputs,
             annotations: p.annotations.clone(),
             attests: p.attests.clone(),
-            ssh: p
-                .ssh
-                .iter()
-                .map(|a| (a.id.clone(), a.socket.clone()))
-                .collect(),
+            ssh: p.ssh.clone(),
             allow: p.allow.clone(),
             call: p.call.clone(),
             cache_from: p.cache_from.clone(),

@@ -116,7 +116,8 @@ pub struct BuildPlan {
     pub labels: BTreeMap<String, String>,
     pub annotations: Vec<String>,
     pub secrets: Vec<BuildSecret>,
-    pub ssh: Vec<super::SshAgent>,
+    /// ssh-agent sockets by id.
+    pub ssh: BTreeMap<String, std::path::PathBuf>,
     pub network: NetworkMode,
     pub add_hosts: Vec<(String, String)>,
     pub no_cache: bool,

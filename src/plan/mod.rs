@@ -17,4 +17,3 @@ pub use build_plan::*;
 pub use error::PlanError;
 pub use parse::parse;
 pub use preflight::preflight;
-pub use ssh::SshAgent;

@@ -33,8 +33,8 @@ pub fn preflight(plan: &BuildPlan) -> Result<(), PlanError> {
             ));
         }
     }
-    for agent in &plan.ssh {
-        check_agent(&agent.id, &agent.socket)?;
+    for (id, socket) in &plan.ssh {
+        check_agent(id, socket)?;
     }
     Ok(())
 }

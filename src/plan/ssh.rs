@@ -3,21 +3,16 @@
 //! loads key files into an agent of its own, which a `FROM scratch` action has no agent for,
 //! so a key file is refused in preflight with what to do instead.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use super::error::PlanError;
 use crate::action::env::Env;
 use crate::action::names as n;
 
-/// One agent forwarded to `RUN --mount=type=ssh,id=<id>`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SshAgent {
-    pub id: String,
-    pub socket: PathBuf,
-}
-
-pub fn ssh(entries: &[String], env: &Env) -> Result<Vec<SshAgent>, PlanError> {
-    let mut out: Vec<SshAgent> = Vec::new();
+/// The agents to forward to `RUN --mount=type=ssh,id=<id>`: their sockets by id.
+pub fn ssh(entries: &[String], env: &Env) -> Result<BTreeMap<String, PathBuf>, PlanError> {
+    let mut out = BTreeMap::new();
     for entry in entries {
         let (id, path) = match entry.split_once('=') {
             Some((id, path)) => (id.trim(), Some(path.trim())),
@@ -44,13 +39,9 @@ pub fn ssh(entries: &[String], env: &Env) -> Result<Vec<SshAgent>, PlanError> {
                 )
             })?,
         };
-        if out.iter().any(|a| a.id == id) {
+        if out.insert(id.to_owned(), socket).is_some() {
             return Err(PlanError::new(n::SSH, format!("id {id:?} is given twice")));
         }
-        out.push(SshAgent {
-            id: id.to_owned(),
-            socket,
-        });
     }
     Ok(out)
 }
@@ -60,7 +51,7 @@ mod tests {
     use super::*;
 
     fn env(sock: Option<&str>) -> Env {
-        Env::from_pairs(sock.map(|s| ("SSH_AUTH_SOCK", s)))
+        Env::from_pairs(sock.map(|s| (n::env::SSH_AUTH_SOCK, s)))
     }
 
     #[test]
@@ -72,16 +63,10 @@ mod tests {
         .unwrap();
         assert_eq!(
             got,
-            [
-                SshAgent {
-                    id: "default".into(),
-                    socket: "/tmp/agent.sock".into()
-                },
-                SshAgent {
-                    id: "git".into(),
-                    socket: "/run/git.sock".into()
-                }
-            ]
+            BTreeMap::from([
+                ("default".to_owned(), PathBuf::from("/tmp/agent.sock")),
+                ("git".to_owned(), PathBuf::from("/run/git.sock")),
+            ])
         );
     }
 
