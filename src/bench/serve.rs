@@ -49,7 +49,7 @@ pub struct Args {
 }
 
 fn failed(what: &str) -> impl FnOnce(String) -> CommandError + '_ {
-    move |e| CommandError::Failed(format!("bench-serve: failed to {what}: {e}"))
+    move |e| CommandError::Failed(format!("serve: failed to {what}: {e}"))
 }
 
 struct Child {
@@ -344,7 +344,7 @@ async fn measure(args: &Args, client: &Client, pid: u32) -> Result<(), CommandEr
         );
     };
     println!(
-        "layercache bench-serve: {} MiB entry (best of {} rounds; before each measure, dirty \
+        "layercache-bench serve: {} MiB entry (best of {} rounds; before each measure, dirty \
          pages written back and as much page cache freed as it writes), {} small entries, \
          store in {}",
         args.size_mib,
