@@ -7,7 +7,7 @@ use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::env::Env;
-use super::names::{InputKind, InputSpec};
+use super::names::InputSpec;
 use crate::plan::PlanError;
 use crate::plan::csv::split_input;
 
@@ -16,6 +16,8 @@ pub struct Inputs {
     specs: &'static [InputSpec],
     values: BTreeMap<&'static str, String>,
     read: RefCell<BTreeSet<&'static str>>,
+    /// Inputs the runner set to bytes that are not UTF-8.
+    not_utf8: Vec<&'static str>,
 }
 
 /// The runner's variable name for an input: `INPUT_` + name with spaces as `_`, upper-cased.
@@ -37,10 +39,27 @@ impl Inputs {
                 (spec.name, value)
             })
             .collect();
+        let not_utf8 = specs
+            .iter()
+            .map(|s| s.name)
+            .filter(|name| env.is_not_utf8(&env_name(name)))
+            .collect();
         Self {
             specs,
             values,
             read: RefCell::default(),
+            not_utf8,
+        }
+    }
+
+    /// An input whose value is not UTF-8 is an error naming it (not an empty value).
+    pub fn check_utf8(&self) -> Result<(), PlanError> {
+        match self.not_utf8.first() {
+            Some(name) => Err(PlanError::new(
+                *name,
+                "the value is not UTF-8 text (inputs are read as UTF-8; re-encode the value)",
+            )),
+            None => Ok(()),
         }
     }
 
@@ -64,6 +83,7 @@ impl Inputs {
             specs,
             values,
             read: RefCell::default(),
+            not_utf8: Vec::new(),
         })
     }
 
@@ -107,19 +127,18 @@ impl Inputs {
             "false" | "" => Ok(false),
             _ => Err(PlanError::new(
                 spec.name,
-                format!("expected true or false, got {value:?}"),
+                format!(
+                    "expected true or false, got {}",
+                    crate::plan::redact::excerpt(value)
+                ),
             )),
         }
     }
 
-    /// A list input split by its declared kind.
+    /// A list input split by its declared kind (build-push-action's `getInputList`).
     pub fn list(&self, name: &str) -> Result<Vec<String>, PlanError> {
         let spec = self.spec(name);
-        let kind = match spec.kind {
-            InputKind::Bool => InputKind::Text,
-            k => k,
-        };
-        split_input(self.raw(name), kind).map_err(|e| PlanError::new(spec.name, e.to_string()))
+        split_input(self.raw(name), spec.kind).map_err(|e| PlanError::new(spec.name, e.to_string()))
     }
 
     /// Declared inputs that nothing has read yet.

@@ -7,6 +7,8 @@ use std::fmt;
 
 use super::csv::split_attrs;
 use super::error::PlanError;
+use super::image::parse_image_ref;
+use super::redact::{SECRET_ATTRS, excerpt};
 use crate::action::runtime::{CacheProtocol, Runtime};
 use crate::secret::Secret;
 
@@ -151,9 +153,6 @@ impl Direction {
     }
 }
 
-/// Attribute names whose values are secrets (kept out of `attrs`).
-const SECRET_KEYS: &[&str] = &["token", "ghtoken", "secret_access_key", "session_token"];
-
 /// One validated cache entry. Secret attributes live in `secrets`, never in `attrs`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CacheEntry {
@@ -180,15 +179,22 @@ impl CacheEntry {
     }
 }
 
-/// Parse one entry of `cache-from` or `cache-to`.
+/// Parse one entry of `cache-from` or `cache-to`. Errors quote at most a redacted
+/// excerpt of the entry ([`excerpt`]): it may hold a token.
 pub fn parse_cache_entry(entry: &str, direction: Direction) -> Result<CacheEntry, PlanError> {
     let input = direction.input();
-    let err = |m: String| PlanError::new(input, m);
-    let attrs = split_attrs(entry).map_err(|e| err(e.to_string()))?;
+    let quoted = excerpt(entry);
+    let err = |m: String| PlanError::new(input, format!("{quoted}: {m}"));
+    let attrs = split_attrs(entry).map_err(|e| {
+        err(format!(
+            "{e} (close it; a value with commas is written \"key=a,b\")"
+        ))
+    })?;
     // buildx: an entry without '=' is a registry reference.
     if let [single] = attrs.as_slice()
         && single.value.is_none()
     {
+        check_registry_ref(&single.key).map_err(err)?;
         let mut attrs = BTreeMap::new();
         attrs.insert("ref".to_owned(), single.key.clone());
         return Ok(CacheEntry {
@@ -202,7 +208,10 @@ pub fn parse_cache_entry(entry: &str, direction: Direction) -> Result<CacheEntry
     let mut secrets = BTreeMap::new();
     for attr in &attrs {
         let Some(value) = &attr.value else {
-            return Err(err(format!("{:?} is not key=value", attr.key)));
+            return Err(err(
+                "a field is not key=value (e.g. type=gha,mode=max, or a registry reference alone)"
+                    .into(),
+            ));
         };
         if attr.key == "type" {
             let valid = CacheType::ALL
@@ -210,21 +219,37 @@ pub fn parse_cache_entry(entry: &str, direction: Direction) -> Result<CacheEntry
                 .map(|t| t.as_str())
                 .collect::<Vec<_>>()
                 .join(", ");
-            kind =
-                Some(CacheType::parse(value).ok_or_else(|| {
-                    err(format!("unknown cache type {value:?} (valid: {valid})"))
-                })?);
-        } else if SECRET_KEYS.contains(&attr.key.as_str()) {
+            kind = Some(CacheType::parse(value).ok_or_else(|| {
+                err(format!(
+                    "unknown cache type {} (valid: {valid})",
+                    excerpt(value)
+                ))
+            })?);
+        } else if SECRET_ATTRS.contains(&attr.key.as_str()) {
             secrets.insert(attr.key.clone(), Secret::new(value.clone()));
         } else {
             map.insert(attr.key.clone(), value.clone());
         }
     }
-    let kind = kind.ok_or_else(|| {
-        err(format!(
-            "missing type= in {entry:?} (e.g. type=gha or type=registry,ref=...)"
-        ))
-    })?;
+    let kind = kind
+        .ok_or_else(|| err("missing type= (e.g. type=gha or type=registry,ref=...)".to_owned()))?;
+    check_keys(kind, direction, &map, &secrets).map_err(err)?;
+    check_values(kind, &map).map_err(err)?;
+    Ok(CacheEntry {
+        kind,
+        attrs: map,
+        secrets,
+    })
+}
+
+/// Every key is one BuildKit reads for this type and side; the required ones are there
+/// and not empty.
+fn check_keys(
+    kind: CacheType,
+    direction: Direction,
+    map: &BTreeMap<String, String>,
+    secrets: &BTreeMap<String, Secret>,
+) -> Result<(), String> {
     let known = kind.known_keys(direction);
     for key in map.keys().chain(secrets.keys()) {
         if !known.contains(&key.as_str()) {
@@ -233,41 +258,63 @@ pub fn parse_cache_entry(entry: &str, direction: Direction) -> Result<CacheEntry
             } else {
                 known.join(", ")
             };
-            return Err(err(format!(
-                "unknown key {key:?} for type={kind} (valid: {valid})"
-            )));
+            return Err(format!(
+                "unknown key {} for type={kind} (valid: {valid})",
+                excerpt(key)
+            ));
         }
     }
     for key in kind.required(direction) {
-        if !map.contains_key(*key) && !secrets.contains_key(*key) {
-            return Err(err(format!("type={kind} needs {key}=")));
+        let empty = map
+            .get(*key)
+            .map(|v| v.trim().is_empty())
+            .or_else(|| secrets.get(*key).map(Secret::is_empty));
+        match empty {
+            None => return Err(format!("type={kind} needs {key}=")),
+            Some(true) => return Err(format!("type={kind} needs a value for {key}=")),
+            Some(false) => {}
         }
     }
+    Ok(())
+}
+
+/// Values BuildKit would refuse at build time, refused now.
+fn check_values(kind: CacheType, map: &BTreeMap<String, String>) -> Result<(), String> {
     if let Some(mode) = map.get("mode")
         && !matches!(mode.as_str(), "min" | "max")
     {
-        return Err(err(format!("invalid mode {mode:?} (valid: min, max)")));
+        return Err(format!("invalid mode {} (valid: min, max)", excerpt(mode)));
     }
     if let Some(v) = map.get("ignore-error")
         && !matches!(v.to_ascii_lowercase().as_str(), "true" | "false")
     {
-        return Err(err(format!(
-            "invalid ignore-error {v:?} (valid: true, false)"
-        )));
+        return Err(format!(
+            "invalid ignore-error {} (valid: true, false)",
+            excerpt(v)
+        ));
     }
     if kind == CacheType::Gha
         && let Some(v) = map.get("version")
         && !matches!(v.as_str(), "1" | "2")
     {
-        return Err(err(format!(
-            "invalid version {v:?} for type=gha (valid: 1, 2)"
-        )));
+        return Err(format!(
+            "invalid version {} for type=gha (valid: 1, 2)",
+            excerpt(v)
+        ));
     }
-    Ok(CacheEntry {
-        kind,
-        attrs: map,
-        secrets,
-    })
+    if kind == CacheType::Registry
+        && let Some(r) = map.get("ref")
+    {
+        check_registry_ref(r)?;
+    }
+    Ok(())
+}
+
+/// A registry cache `ref` by the distribution reference grammar, like a tag.
+fn check_registry_ref(reference: &str) -> Result<(), String> {
+    parse_image_ref(reference)
+        .map(|_| ())
+        .map_err(|e| format!("ref {e}"))
 }
 
 /// Why a `gha` entry was left out of the build (shown as a warning or notice).

@@ -3,6 +3,7 @@
 
 use super::build_plan::{BuildContext, BuildPlan, SecretSource};
 use super::error::PlanError;
+use super::redact::excerpt;
 use crate::action::names as n;
 
 pub fn preflight(plan: &BuildPlan) -> Result<(), PlanError> {
@@ -10,7 +11,10 @@ pub fn preflight(plan: &BuildPlan) -> Result<(), PlanError> {
         if !dir.is_dir() {
             return Err(PlanError::new(
                 n::CONTEXT,
-                format!("{} is not a directory", dir.display()),
+                format!(
+                    "{} is not a directory (the build context: a directory, or a Git or https URL)",
+                    excerpt(&dir.to_string_lossy())
+                ),
             ));
         }
         if !plan.dockerfile.is_file() {
@@ -18,18 +22,23 @@ pub fn preflight(plan: &BuildPlan) -> Result<(), PlanError> {
                 n::FILE,
                 format!(
                     "{} not found (set file: to the Dockerfile's path, or check out the repository first)",
-                    plan.dockerfile.display()
+                    excerpt(&plan.dockerfile.to_string_lossy())
                 ),
             ));
         }
     }
+    check_target(plan)?;
     for secret in &plan.secrets {
         if let SecretSource::File(path) = &secret.source
             && !path.is_file()
         {
             return Err(PlanError::new(
                 n::SECRET_FILES,
-                format!("secret {:?}: {} not found", secret.id, path.display()),
+                format!(
+                    "secret {}: {} not found (id=path of a readable file)",
+                    excerpt(&secret.id),
+                    excerpt(&path.to_string_lossy())
+                ),
             ));
         }
     }
@@ -37,6 +46,37 @@ pub fn preflight(plan: &BuildPlan) -> Result<(), PlanError> {
         check_agent(id, socket)?;
     }
     Ok(())
+}
+
+/// `target` names a stage of the Dockerfile, when the Dockerfile can be read here (a
+/// remote context's cannot); stage names are case-insensitive, as in BuildKit.
+fn check_target(plan: &BuildPlan) -> Result<(), PlanError> {
+    let Some(target) = &plan.target else {
+        return Ok(());
+    };
+    if !matches!(plan.context, BuildContext::Local(_)) {
+        return Ok(());
+    }
+    let Ok(text) = std::fs::read_to_string(&plan.dockerfile) else {
+        return Ok(());
+    };
+    let stages = crate::advice::stage_names(&text);
+    if stages.contains(&target.to_ascii_lowercase()) {
+        return Ok(());
+    }
+    let valid = if stages.is_empty() {
+        "it names no stages; name one with FROM ... AS name".to_owned()
+    } else {
+        format!("stages: {}", stages.join(", "))
+    };
+    Err(PlanError::new(
+        n::TARGET,
+        format!(
+            "{} is not a stage of {} ({valid})",
+            excerpt(target),
+            excerpt(&plan.dockerfile.to_string_lossy())
+        ),
+    ))
 }
 
 fn check_agent(id: &str, socket: &std::path::Path) -> Result<(), PlanError> {
