@@ -7,7 +7,6 @@ use std::fmt;
 
 use super::csv::split_attrs;
 use super::error::PlanError;
-use super::image::parse_image_ref;
 use super::redact::{SECRET_ATTRS, excerpt};
 use crate::action::runtime::{CacheProtocol, Runtime};
 use crate::secret::Secret;
@@ -49,7 +48,7 @@ impl CacheType {
     }
 
     /// Attributes BuildKit reads for this type on the given side.
-    fn known_keys(self, direction: Direction) -> &'static [&'static str] {
+    pub(super) fn known_keys(self, direction: Direction) -> &'static [&'static str] {
         use Direction::{From, To};
         match (self, direction) {
             (Self::Gha, From) => &["url", "url_v2", "token", "scope", "timeout", "version"],
@@ -119,7 +118,7 @@ impl CacheType {
         }
     }
 
-    fn required(self, direction: Direction) -> &'static [&'static str] {
+    pub(super) fn required(self, direction: Direction) -> &'static [&'static str] {
         match (self, direction) {
             (Self::Registry, _) => &["ref"],
             (Self::Local, Direction::From) => &["src"],
@@ -194,7 +193,7 @@ pub fn parse_cache_entry(entry: &str, direction: Direction) -> Result<CacheEntry
     if let [single] = attrs.as_slice()
         && single.value.is_none()
     {
-        check_registry_ref(&single.key).map_err(err)?;
+        checks::check_registry_ref(&single.key).map_err(err)?;
         let mut attrs = BTreeMap::new();
         attrs.insert("ref".to_owned(), single.key.clone());
         return Ok(CacheEntry {
@@ -233,88 +232,13 @@ pub fn parse_cache_entry(entry: &str, direction: Direction) -> Result<CacheEntry
     }
     let kind = kind
         .ok_or_else(|| err("missing type= (e.g. type=gha or type=registry,ref=...)".to_owned()))?;
-    check_keys(kind, direction, &map, &secrets).map_err(err)?;
-    check_values(kind, &map).map_err(err)?;
+    checks::check_keys(kind, direction, &map, &secrets).map_err(err)?;
+    checks::check_values(kind, &map).map_err(err)?;
     Ok(CacheEntry {
         kind,
         attrs: map,
         secrets,
     })
-}
-
-/// Every key is one BuildKit reads for this type and side; the required ones are there
-/// and not empty.
-fn check_keys(
-    kind: CacheType,
-    direction: Direction,
-    map: &BTreeMap<String, String>,
-    secrets: &BTreeMap<String, Secret>,
-) -> Result<(), String> {
-    let known = kind.known_keys(direction);
-    for key in map.keys().chain(secrets.keys()) {
-        if !known.contains(&key.as_str()) {
-            let valid = if known.is_empty() {
-                "none".to_owned()
-            } else {
-                known.join(", ")
-            };
-            return Err(format!(
-                "unknown key {} for type={kind} (valid: {valid})",
-                excerpt(key)
-            ));
-        }
-    }
-    for key in kind.required(direction) {
-        let empty = map
-            .get(*key)
-            .map(|v| v.trim().is_empty())
-            .or_else(|| secrets.get(*key).map(Secret::is_empty));
-        match empty {
-            None => return Err(format!("type={kind} needs {key}=")),
-            Some(true) => return Err(format!("type={kind} needs a value for {key}=")),
-            Some(false) => {}
-        }
-    }
-    Ok(())
-}
-
-/// Values BuildKit would refuse at build time, refused now.
-fn check_values(kind: CacheType, map: &BTreeMap<String, String>) -> Result<(), String> {
-    if let Some(mode) = map.get("mode")
-        && !matches!(mode.as_str(), "min" | "max")
-    {
-        return Err(format!("invalid mode {} (valid: min, max)", excerpt(mode)));
-    }
-    if let Some(v) = map.get("ignore-error")
-        && !matches!(v.to_ascii_lowercase().as_str(), "true" | "false")
-    {
-        return Err(format!(
-            "invalid ignore-error {} (valid: true, false)",
-            excerpt(v)
-        ));
-    }
-    if kind == CacheType::Gha
-        && let Some(v) = map.get("version")
-        && !matches!(v.as_str(), "1" | "2")
-    {
-        return Err(format!(
-            "invalid version {} for type=gha (valid: 1, 2)",
-            excerpt(v)
-        ));
-    }
-    if kind == CacheType::Registry
-        && let Some(r) = map.get("ref")
-    {
-        check_registry_ref(r)?;
-    }
-    Ok(())
-}
-
-/// A registry cache `ref` by the distribution reference grammar, like a tag.
-fn check_registry_ref(reference: &str) -> Result<(), String> {
-    parse_image_ref(reference)
-        .map(|_| ())
-        .map_err(|e| format!("ref {e}"))
 }
 
 /// Why a `gha` entry was left out of the build (shown as a warning or notice).
@@ -422,6 +346,9 @@ pub fn add_cache_api(entry: &mut CacheEntry, repository: &str, token: &Secret) {
         .entry("ghtoken".into())
         .or_insert_with(|| token.clone());
 }
+
+#[path = "cache_checks.rs"]
+mod checks;
 
 #[cfg(test)]
 #[path = "cache_tests.rs"]
