@@ -349,6 +349,11 @@ fn no_secret_reaches_a_message_whatever_the_error() {
         ("secret-files", "G=/nonexistent".to_owned(), "secret-files"),
         ("load", "maybe".to_owned(), "load"),
         ("file", "missing/Dockerfile".to_owned(), "file"),
+        ("scope", "a,b".to_owned(), "scope"),
+        ("push", "true".to_owned(), "tags"),
+        ("builder", "bad name".to_owned(), "builder"),
+        ("ulimit", "nofile=abc".to_owned(), "ulimit"),
+        ("network", "NOT-UTF-8".to_owned(), "network"),
         ("tags", String::new(), ""),
     ];
     let mut checks = 0;
@@ -358,6 +363,13 @@ fn no_secret_reaches_a_message_whatever_the_error() {
             // Keep the canary file in play: a second, missing file is the error.
             let file = s.dir.path().join("secret.txt");
             s.input(input, &format!("F={}\n{value}", file.display()));
+        } else if value == "NOT-UTF-8" {
+            let bytes = b"\xff\xfe".to_vec();
+            s.os_env.insert(
+                format!("INPUT_{}", input.to_uppercase()),
+                OsString::from_vec(bytes),
+            );
+            s.env.remove(&format!("INPUT_{}", input.to_uppercase()));
         } else {
             s.input(input, value);
         }
