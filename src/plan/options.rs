@@ -268,6 +268,25 @@ pub fn call(value: Option<String>) -> Result<Option<String>, PlanError> {
     }
 }
 
+/// Attributes back into one CSV entry, quoting a field that holds a comma or a quote.
+fn join_attrs(attrs: &[super::csv::Attr]) -> String {
+    let fields: Vec<String> = attrs
+        .iter()
+        .map(|a| {
+            let field = match &a.value {
+                Some(v) => format!("{}={v}", a.key),
+                None => a.key.clone(),
+            };
+            if field.contains([',', '"']) {
+                format!("\"{}\"", field.replace('"', "\"\""))
+            } else {
+                field
+            }
+        })
+        .collect();
+    fields.join(",")
+}
+
 /// `attests`, plus the `provenance`/`sbom` shorthands (`true`, `false`, or attributes).
 pub fn attests(
     entries: &[String],
@@ -276,9 +295,13 @@ pub fn attests(
 ) -> Result<Vec<String>, PlanError> {
     let mut out = Vec::new();
     for e in entries {
-        let kind = e
-            .split(',')
-            .find_map(|f| f.trim().strip_prefix("type="))
+        // Keys are case-insensitive, as buildx reads them; the entry goes on lower-cased.
+        let attrs = super::csv::split_attrs(e)
+            .map_err(|err| PlanError::new(n::ATTESTS, format!("{}: {err}", excerpt(e))))?;
+        let kind = attrs
+            .iter()
+            .find(|a| a.key == "type")
+            .and_then(|a| a.value.as_deref())
             .unwrap_or("");
         if !matches!(kind, "provenance" | "sbom") {
             return Err(PlanError::new(
@@ -286,7 +309,7 @@ pub fn attests(
                 format!("{} needs type=provenance or type=sbom", excerpt(e)),
             ));
         }
-        out.push(e.clone());
+        out.push(join_attrs(&attrs));
     }
     for (input, kind, value) in [
         (n::PROVENANCE, "provenance", provenance),

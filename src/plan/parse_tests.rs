@@ -88,6 +88,12 @@ fn valid_inputs_buildx_accepts() {
             p.secrets.is_empty() && p.warnings[0].contains("\"EMPTY\" is empty")
         }),
         ("ssh", "default=/a.sock,git=/b.sock", &|p| p.ssh.len() == 2),
+        ("attests", "TYPE=sbom,Generator=img:1", &|p| {
+            p.attests == ["type=sbom,generator=img:1"]
+        }),
+        ("outputs", "TYPE=local,DEST=out", &|p| {
+            p.outputs[0].attrs.get("dest").map(String::as_str) == Some("out")
+        }),
     ];
     for (input, value, check) in ok {
         let p = plan(&[(input, value)]).unwrap_or_else(|e| panic!("{input}={value:?}: {e}"));
@@ -147,6 +153,7 @@ fn invalid_inputs_name_the_input_and_what_is_valid() {
         ("secret-envs", "A=", "names no environment variable"),
         ("outputs", "type=local,\"dest=a", "a quote is never closed"),
         ("driver", &huge, "unknown driver"),
+        ("attests", "type=spdx", "needs type=provenance or type=sbom"),
     ];
     assert!(cases.len() >= 20);
     for (input, value, want) in cases {
