@@ -3,7 +3,8 @@
 //! options build-push-action's `getInputs` passes for that input) returns for it. Rows
 //! are the cases of the toolkit's `getInputList` tests and of build-push-action's
 //! `context.test.ts`, plus edge cases of csv-parse's relaxed quoting; each expectation
-//! was produced by running the toolkit itself on the input.
+//! was produced by running the toolkit itself on the input. docs/inputs.md describes the
+//! rules in words.
 
 use super::*;
 use crate::action::names::INPUTS;

@@ -151,8 +151,8 @@ fn cache_entries(
     Ok(out)
 }
 
-/// The longest scope whose index key (`index-<scope>-1-<8 hex>#<n>`, protocol.md §D)
-/// stays within GitHub's 512-character key limit.
+/// The longest scope whose index key (`index-<scope>-1-<8 hex>#<n>`) stays within
+/// GitHub's 512-character key limit (docs/inputs.md).
 const SCOPE_MAX: usize = 512 - "index-".len() - "-1-".len() - 8 - "#".len() - 10;
 
 /// Scopes end up inside cache keys, which GitHub takes with anything but commas (v1 joins
