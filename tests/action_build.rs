@@ -107,6 +107,14 @@ async fn the_action_builds_sets_outputs_and_writes_the_summary() {
         eprintln!("{ctx}\nsummary:\n{}", r.summary_file);
     }
     assert_eq!(r.code(), 0, "{ctx}");
+    // A real run exposes the runtime to later steps (a dry run writes no runner file).
+    assert!(
+        r.env_vars()
+            .iter()
+            .any(|(k, _)| k == "ACTIONS_RUNTIME_TOKEN"),
+        "{}",
+        r.env_file
+    );
     let out = r.outputs();
     assert!(out["imageid"].starts_with("sha256:"), "{out:?}");
     let metadata: serde_json::Value = serde_json::from_str(&out["metadata"]).unwrap();
@@ -197,7 +205,8 @@ async fn secrets_arrive_as_build_push_action_passes_them() {
             && test \"$(sed -n 2p /run/secrets/KEY)\" = 'line two' \
             && test \"$(tail -n1 /run/secrets/KEY)\" = 'line three'\n";
     let mut s = step(dockerfile, &api().await).await;
-    s.input("secret-envs", "NPM=NPM_TOKEN_NOT_SET")
+    s.input("expose-runtime", "false")
+        .input("secret-envs", "NPM=NPM_TOKEN_NOT_SET")
         .input("secrets", &format!("\"KEY={LINE1}\nline two\nline three\""))
         .input("cache-from", "")
         .input("cache-to", "");
@@ -218,4 +227,9 @@ async fn secrets_arrive_as_build_push_action_passes_them() {
         "{shown:?}"
     );
     assert!(!r.stderr.contains(LINE1) && !r.summary_file.contains(LINE1));
+    assert!(
+        r.env_file.is_empty(),
+        "expose-runtime: false: {}",
+        r.env_file
+    );
 }
