@@ -279,6 +279,8 @@ fn read_only_token_skips_export() {
     );
 }
 
+/// `FALSE` is a valid boolean. (A dry run writes no runner file whatever this says; that
+/// `false` keeps a real run from writing GITHUB_ENV is proven in tests/action_build.rs.)
 #[test]
 fn expose_runtime_false_writes_nothing() {
     let mut s = step();
