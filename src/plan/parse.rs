@@ -151,9 +151,9 @@ fn cache_entries(
     Ok(out)
 }
 
-/// The longest scope whose index key (`index-<scope>-1-<8 hex>#<n>`) stays within
+/// The longest scope whose index key (`index-<scope>-1-<8 hex>[-sig]#<n>`) stays within
 /// GitHub's 512-character key limit (docs/inputs.md).
-const SCOPE_MAX: usize = 512 - "index-".len() - "-1-".len() - 8 - "#".len() - 10;
+const SCOPE_MAX: usize = 512 - "index-".len() - "-1-".len() - 8 - "-sig".len() - "#".len() - 10;
 
 /// Scopes end up inside cache keys, which GitHub takes with anything but commas (v1 joins
 /// keys with them), up to 512 characters. Control characters are refused too: a key

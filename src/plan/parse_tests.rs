@@ -137,7 +137,7 @@ fn invalid_inputs_name_the_input_and_what_is_valid() {
             "not a known operating system or architecture",
         ),
         ("scope", "a,b", "no commas"),
-        ("scope", &"s".repeat(485), "at most 484 bytes"),
+        ("scope", &"s".repeat(481), "at most 480 bytes"),
         (
             "add-hosts",
             "nohost",
