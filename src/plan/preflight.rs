@@ -93,7 +93,7 @@ fn check_agent(id: &str, socket: &std::path::Path) -> Result<(), PlanError> {
     };
     Err(PlanError::new(
         n::SSH,
-        format!("{id}: {} {problem}", socket.display()),
+        format!("{id}: {} {problem}", excerpt(&socket.to_string_lossy())),
     ))
 }
 
