@@ -103,7 +103,11 @@ fn malformed_inputs_fail_in_one_line_before_any_runner_file() {
             &format!("={huge}"),
             "has an empty key (expected key=value)",
         ),
-        ("target", "my stage", "is not a stage name (a letter"),
+        (
+            "target",
+            "my stage",
+            "is not a stage of \"Dockerfile\" (stages: base, build)",
+        ),
         (
             "target",
             "release",
@@ -153,6 +157,29 @@ fn malformed_inputs_fail_in_one_line_before_any_runner_file() {
         assert_usage_error(&r, input, want, &format!("{input}={value:.60?}"));
     }
     eprintln!("malformed inputs covered: {}", cases.len());
+}
+
+#[test]
+fn a_target_is_checked_even_when_the_dockerfile_is_remote() {
+    let mut s = step();
+    s.input("context", "https://github.com/octo/app.git#main")
+        .input("target", "my stage");
+    let r = s.run(&["action", "--dry-run"]);
+    assert_usage_error(
+        &r,
+        "target",
+        "is not a stage name (a letter",
+        "remote context",
+    );
+    std::fs::write(s.workspace().join("Dockerfile"), "FROM scratch\n").unwrap();
+    s.input("context", "").input("target", "build");
+    let r = s.run(&["action", "--dry-run"]);
+    assert_usage_error(
+        &r,
+        "target",
+        "it names no stages (name one with FROM",
+        "no stages",
+    );
 }
 
 #[test]

@@ -33,7 +33,7 @@ pub fn parse(inputs: &Inputs, runtime: &Runtime, env: &Env) -> Result<BuildPlan,
         (None, BuildContext::Local(dir)) => dir.join("Dockerfile"),
         (None, BuildContext::Remote(_)) => PathBuf::from("Dockerfile"),
     };
-    let target = inputs.text(n::TARGET).map(check_target).transpose()?;
+    let target = inputs.text(n::TARGET);
     let tags = inputs
         .list(n::TAGS)?
         .iter()
@@ -171,27 +171,6 @@ fn validate_scope(s: &str) -> Result<String, PlanError> {
             format!(
                 "invalid scope {} (not empty, no commas or control characters, at most {SCOPE_MAX} bytes)",
                 excerpt(s)
-            ),
-        ))
-    }
-}
-
-/// A stage name as BuildKit's Dockerfile frontend allows it (`FROM ... AS name`),
-/// compared case-insensitively. Whether the Dockerfile has it is checked in preflight.
-fn check_target(target: String) -> Result<String, PlanError> {
-    let lower = target.to_ascii_lowercase();
-    let ok = lower.chars().next().is_some_and(|c| c.is_ascii_lowercase())
-        && lower
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_' | '.'));
-    if ok {
-        Ok(target)
-    } else {
-        Err(PlanError::new(
-            n::TARGET,
-            format!(
-                "{} is not a stage name (a letter, then letters, digits, '-', '_' or '.', as in FROM ... AS name)",
-                excerpt(&target)
             ),
         ))
     }

@@ -128,7 +128,6 @@ fn invalid_inputs_name_the_input_and_what_is_valid() {
         ("tags", &long_name, "at most 255"),
         ("tags", &long_tag, "at most 128 characters"),
         ("tags", &huge, "at most 255"),
-        ("target", "my stage", "is not a stage name (a letter"),
         ("endpoint", "tcp://", "expected tcp://host:port"),
         ("endpoint", "unix://", "no socket path"),
         (

@@ -48,35 +48,44 @@ pub fn preflight(plan: &BuildPlan) -> Result<(), PlanError> {
     Ok(())
 }
 
-/// `target` names a stage of the Dockerfile, when the Dockerfile can be read here (a
-/// remote context's cannot); stage names are case-insensitive, as in BuildKit.
+/// `target` names a stage of the Dockerfile when the Dockerfile can be read here (stage
+/// names are case-insensitive, as in BuildKit); the error lists the stages. When it
+/// cannot (a remote context), `target` must at least be a stage name BuildKit allows.
 fn check_target(plan: &BuildPlan) -> Result<(), PlanError> {
     let Some(target) = &plan.target else {
         return Ok(());
     };
-    if !matches!(plan.context, BuildContext::Local(_)) {
-        return Ok(());
-    }
-    let Ok(text) = std::fs::read_to_string(&plan.dockerfile) else {
-        return Ok(());
+    let text = match plan.context {
+        BuildContext::Local(_) => std::fs::read_to_string(&plan.dockerfile).ok(),
+        BuildContext::Remote(_) => None,
     };
-    let stages = crate::advice::stage_names(&text);
-    if stages.contains(&target.to_ascii_lowercase()) {
-        return Ok(());
-    }
-    let valid = if stages.is_empty() {
-        "it names no stages; name one with FROM ... AS name".to_owned()
-    } else {
-        format!("stages: {}", stages.join(", "))
+    let lower = target.to_ascii_lowercase();
+    let problem = match text.map(|t| crate::advice::stage_names(&t)) {
+        Some(stages) if stages.contains(&lower) => return Ok(()),
+        Some(stages) if stages.is_empty() => format!(
+            "is not a stage of {}: it names no stages (name one with FROM ... AS name)",
+            excerpt(&plan.dockerfile.to_string_lossy())
+        ),
+        Some(stages) => format!(
+            "is not a stage of {} (stages: {})",
+            excerpt(&plan.dockerfile.to_string_lossy()),
+            stages.join(", ")
+        ),
+        None if is_stage_name(&lower) => return Ok(()),
+        None => "is not a stage name (a letter, then letters, digits, '-', '_' or '.', as in FROM ... AS name)".to_owned(),
     };
     Err(PlanError::new(
         n::TARGET,
-        format!(
-            "{} is not a stage of {} ({valid})",
-            excerpt(target),
-            excerpt(&plan.dockerfile.to_string_lossy())
-        ),
+        format!("{} {problem}", excerpt(target)),
     ))
+}
+
+/// A stage name as BuildKit's Dockerfile frontend allows it, lower-cased.
+fn is_stage_name(name: &str) -> bool {
+    name.chars().next().is_some_and(|c| c.is_ascii_lowercase())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_' | '.'))
 }
 
 fn check_agent(id: &str, socket: &std::path::Path) -> Result<(), PlanError> {
