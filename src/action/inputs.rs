@@ -11,13 +11,26 @@ use super::names::InputSpec;
 use crate::plan::PlanError;
 use crate::plan::csv::split_input;
 
-#[derive(Debug)]
+/// `Debug` shows which inputs are set, never their values: `github-token` and `secrets`
+/// are among them.
 pub struct Inputs {
     specs: &'static [InputSpec],
     values: BTreeMap<&'static str, String>,
     read: RefCell<BTreeSet<&'static str>>,
     /// Inputs the runner set to bytes that are not UTF-8.
     not_utf8: Vec<&'static str>,
+}
+
+impl std::fmt::Debug for Inputs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let set: Vec<&str> = self
+            .values
+            .iter()
+            .filter(|(_, v)| !v.is_empty())
+            .map(|(k, _)| *k)
+            .collect();
+        f.debug_struct("Inputs").field("set", &set).finish()
+    }
 }
 
 /// The runner's variable name for an input: `INPUT_` + name with spaces as `_`, upper-cased.
@@ -178,6 +191,19 @@ mod tests {
         assert!(inputs.bool(LOAD).unwrap());
         let err = inputs.bool("push").unwrap_err().to_string();
         assert_eq!(err, "push: expected true or false, got \"yes\"");
+    }
+
+    #[test]
+    fn debug_never_shows_a_value() {
+        let env = Env::from_pairs([
+            ("INPUT_SECRETS", "A=canary-91c"),
+            ("INPUT_GITHUB-TOKEN", "ghs_x"),
+        ]);
+        let shown = format!("{:?}", Inputs::from_env(INPUTS, &env));
+        assert!(
+            shown.contains("secrets") && !shown.contains("canary-91c") && !shown.contains("ghs_x"),
+            "{shown}"
+        );
     }
 
     #[test]
