@@ -3,12 +3,23 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-#[derive(Debug, Clone, Default)]
+/// `Debug` shows variable names only: the environment holds the runtime token and the
+/// values of `secret-envs`.
+#[derive(Clone, Default)]
 pub struct Env {
     vars: BTreeMap<String, String>,
     /// Variables whose value is not UTF-8: unset for [`Env::get`], but an input among
     /// them is an error naming it rather than silently empty.
     not_utf8: BTreeSet<String>,
+}
+
+impl std::fmt::Debug for Env {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Env")
+            .field("names", &self.vars.keys().collect::<Vec<_>>())
+            .field("not_utf8", &self.not_utf8)
+            .finish()
+    }
 }
 
 impl Env {
