@@ -39,11 +39,15 @@ pub fn parse(inputs: &Inputs, runtime: &Runtime, env: &Env) -> Result<BuildPlan,
         .iter()
         .map(|t| parse_image_ref(t).map_err(|e| PlanError::new(n::TAGS, e)))
         .collect::<Result<Vec<_>, _>>()?;
-    let platforms = inputs
-        .list(n::PLATFORMS)?
-        .iter()
-        .map(|p| parse_platform(p).map_err(|e| PlanError::new(n::PLATFORMS, e)))
-        .collect::<Result<Vec<_>, _>>()?;
+    let mut platforms = Vec::new();
+    for p in inputs.list(n::PLATFORMS)? {
+        let p = parse_platform(&p).map_err(|e| PlanError::new(n::PLATFORMS, e))?;
+        // Spellings of one platform (`linux/arm64`, `linux/arm64/v8`) build it once, as
+        // buildx dedupes them.
+        if !platforms.contains(&p) {
+            platforms.push(p);
+        }
+    }
     let load = inputs.bool(n::LOAD)?;
     let push = inputs.bool(n::PUSH)?;
     let outputs = resolve_outputs(&inputs.list(n::OUTPUTS)?, load, push, &tags)?;

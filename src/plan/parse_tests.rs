@@ -32,13 +32,17 @@ fn valid_inputs_buildx_accepts() {
         ("platforms", "linux", &|p| {
             p.platforms[0].os == "linux" && p.platforms[0].architecture == host.architecture
         }),
-        ("platforms", "linux/arm64/v8,linux/armhf", &|p| {
-            p.platforms
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                == ["linux/arm64", "linux/arm/v7"]
-        }),
+        (
+            "platforms",
+            "linux/arm64/v8,linux/armhf,linux/aarch64",
+            &|p| {
+                p.platforms
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    == ["linux/arm64", "linux/arm/v7"]
+            },
+        ),
         ("scope", "my scope", &|p| p.scope == "my scope"),
         ("cache-to", "TYPE=gha,MODE=max,Scope=a b", &|p| {
             p.cache_to[0].kind == CacheType::Gha
