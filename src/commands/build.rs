@@ -98,13 +98,18 @@ impl clap::Args for Args {
     }
 }
 
-pub async fn run(args: Args) -> Result<(), CommandError> {
-    let mut env = Env::from_process();
-    let style = if env.get("GITHUB_ACTIONS") == Some("true") {
+/// Workflow commands when running in a GitHub Actions job, plain lines elsewhere.
+pub fn style(env: &Env) -> Style {
+    if env.get("GITHUB_ACTIONS") == Some("true") {
         Style::GitHub
     } else {
         Style::Plain
-    };
+    }
+}
+
+pub async fn run(args: Args) -> Result<(), CommandError> {
+    let mut env = Env::from_process();
+    let style = style(&env);
     let inputs = Inputs::from_pairs(INPUTS, args.pairs.iter().map(|(k, v)| (*k, v.clone())))
         .map_err(|e| CommandError::Usage(e.to_string()))?;
     let service = if args.dry_run {
@@ -189,7 +194,6 @@ pub async fn run_build(
         match plan::parse(inputs, &runtime, env).and_then(|p| plan::preflight(&p).map(|()| p)) {
             Ok(plan) => plan,
             Err(err) => {
-                wf.error(&err.to_string());
                 return Err(CommandError::Usage(err.to_string()));
             }
         };
@@ -238,11 +242,10 @@ async fn build_image<W: std::io::Write>(
                 .get(names::env::GITHUB_WORKSPACE)
                 .map(PathBuf::from)
                 .unwrap_or_default();
-            match report::failure_annotation(&err, &workspace) {
-                Some((message, at)) => wf.annotate(Level::Error, &message, &at),
-                None => wf.error(&err.to_string()),
-            }
-            return Err(CommandError::Failed(err.to_string()));
+            return Err(match report::failure_annotation(&err, &workspace) {
+                Some((message, at)) => CommandError::FailedAt { message, at },
+                None => CommandError::Failed(err.to_string()),
+            });
         }
     };
     if let Some(builder) = &outcome.builder
