@@ -5,6 +5,7 @@ mod build_plan;
 pub mod cache;
 pub mod csv;
 mod error;
+pub mod git_auth;
 pub mod image;
 mod options;
 mod outputs;
