@@ -62,13 +62,19 @@ async fn failed_import_is_a_warning_and_a_failed_row_and_the_api_one_notice() {
         )
         .input("tags", &format!("lc-cache-reports:{run_id}"))
         .input("load", "true")
-        .input("cache-from", &format!("type=gha\ntype=registry,ref={cache_ref}"))
+        .input(
+            "cache-from",
+            &format!("type=gha\ntype=registry,ref={cache_ref}"),
+        )
         .input("cache-to", "type=inline")
         .input("builder-image", "127.0.0.1:9/no/buildkit:v0");
     let r = tokio::task::spawn_blocking(move || s.run(&["action"]))
         .await
         .unwrap();
-    let ctx = format!("stdout:\n{}\nstderr:\n{}\nsummary:\n{}", r.stdout, r.stderr, r.summary_file);
+    let ctx = format!(
+        "stdout:\n{}\nstderr:\n{}\nsummary:\n{}",
+        r.stdout, r.stderr, r.summary_file
+    );
     if std::env::var_os("LAYERCACHE_TEST_SHOW").is_some() {
         eprintln!("{ctx}");
     }
@@ -76,12 +82,16 @@ async fn failed_import_is_a_warning_and_a_failed_row_and_the_api_one_notice() {
 
     // The warning is a command the runner acts on: outside every stop-commands fence.
     let warnings = r.named("warning");
-    let import = warnings
-        .iter()
-        .find(|w| w.data.starts_with(&format!("cache import from registry {cache_ref} failed, building without that cache")));
+    let import = warnings.iter().find(|w| {
+        w.data.starts_with(&format!(
+            "cache import from registry {cache_ref} failed, building without that cache"
+        ))
+    });
     assert!(import.is_some(), "{warnings:?}\n{ctx}");
     assert!(
-        r.stdout.lines().any(|l| l.starts_with("::warning::cache import from registry")),
+        r.stdout
+            .lines()
+            .any(|l| l.starts_with("::warning::cache import from registry")),
         "{ctx}"
     );
 
@@ -107,7 +117,10 @@ async fn failed_import_is_a_warning_and_a_failed_row_and_the_api_one_notice() {
         .take_while(|c| *c != ' ')
         .collect();
     assert!(time.parse::<f64>().is_ok(), "no time from BuildKit: {row}");
-    assert!(row.contains(&format!("registry {cache_ref} failed")), "{row}");
+    assert!(
+        row.contains(&format!("registry {cache_ref} failed")),
+        "{row}"
+    );
     eprintln!("measured: {row}");
     eprintln!(
         "measured: {}",
@@ -123,7 +136,12 @@ async fn failed_import_is_a_warning_and_a_failed_row_and_the_api_one_notice() {
         .lines()
         .filter(|l| l.starts_with("| `[") && !l.contains("] FROM "))
         .collect();
-    let want = ["RUN echo one-", "RUN sleep 1", "COPY --from=two", "COPY --from=one"];
+    let want = [
+        "RUN echo one-",
+        "RUN sleep 1",
+        "COPY --from=two",
+        "COPY --from=one",
+    ];
     assert_eq!(steps.len(), want.len(), "{steps:?}");
     for (row, w) in steps.iter().zip(want) {
         assert!(row.contains(w), "{steps:?}");

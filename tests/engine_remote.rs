@@ -198,7 +198,12 @@ async fn refused_gha_service_does_not_fail_a_remote_build_with_ignore_error() {
     assert!(outcome.image_id.is_some() || !outcome.exporter_response.is_empty());
     let states: Vec<CacheState> = outcome.cache_exports.iter().map(|r| r.state).collect();
     assert_eq!(states, [CacheState::Failed], "{:?}", outcome.cache_exports);
-    assert!(outcome.warnings.iter().any(|w| w.contains("cache export to gha scope refused failed")));
+    assert!(
+        outcome
+            .warnings
+            .iter()
+            .any(|w| w.contains("cache export to gha scope refused failed"))
+    );
 }
 
 /// The case: a cache service that refuses every write. The build stays green, the

@@ -64,7 +64,10 @@ impl CacheReport {
             0 => "before any layer was written".to_owned(),
             n => format!("{} of {n} {} written", self.written, plural(n, "layer")),
         };
-        let why = self.error.as_deref().map_or_else(String::new, |e| format!(" ({})", short(e)));
+        let why = self
+            .error
+            .as_deref()
+            .map_or_else(String::new, |e| format!(" ({})", short(e)));
         Some(format!(
             "cache export to {} failed: {layers} and {index}; the next run will not find this build's cache{why}",
             self.entry
@@ -74,8 +77,14 @@ impl CacheReport {
     /// The warning for a failed import (the build goes on without that cache).
     pub fn import_warning(&self) -> Option<String> {
         (self.state == CacheState::Failed).then(|| {
-            let why = self.error.as_deref().map_or_else(String::new, |e| format!(": {}", short(e)));
-            format!("cache import from {} failed, building without that cache{why}", self.entry)
+            let why = self
+                .error
+                .as_deref()
+                .map_or_else(String::new, |e| format!(": {}", short(e)));
+            format!(
+                "cache import from {} failed, building without that cache{why}",
+                self.entry
+            )
         })
     }
 }
@@ -102,7 +111,9 @@ pub fn exports(
     solve_ok: bool,
 ) -> Vec<CacheReport> {
     let vertices: Vec<&StepRecord> = steps.iter().filter(|s| is_export(&s.name)).collect();
-    let matched = assign(entries, &vertices, |e, v| exporter_kind(&v.name) == Some(e.kind));
+    let matched = assign(entries, &vertices, |e, v| {
+        exporter_kind(&v.name) == Some(e.kind)
+    });
     entries
         .iter()
         .zip(matched)
@@ -144,7 +155,9 @@ pub fn imports(
         .iter()
         .filter(|s| s.name.starts_with("importing cache"))
         .collect();
-    let matched = assign(entries, &vertices, |e, v| locator(e).is_some_and(|l| v.name.contains(l)));
+    let matched = assign(entries, &vertices, |e, v| {
+        locator(e).is_some_and(|l| v.name.contains(l))
+    });
     entries
         .iter()
         .zip(matched)
@@ -235,7 +248,11 @@ fn locator(entry: &CacheEntry) -> Option<&str> {
 }
 
 fn plural(n: usize, noun: &str) -> String {
-    if n == 1 { noun.to_owned() } else { format!("{noun}s") }
+    if n == 1 {
+        noun.to_owned()
+    } else {
+        format!("{noun}s")
+    }
 }
 
 /// BuildKit's error, on one line and not endless, with URL queries cut: a cache backend's

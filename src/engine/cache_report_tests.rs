@@ -42,10 +42,23 @@ fn a_failed_gha_write_under_ignore_error_is_a_failed_export_with_its_counts() {
     writing(&mut t, "v9", GHA, &["sha256:aa", "sha256:bb", "sha256:cc"]);
     let steps = [
         vertex("v1", "[1/2] FROM base", 0, Some(10), None),
-        vertex("v9", GHA, 1_000, Some(7_600), Some("error writing layer blob: 403 Forbidden https://x/blob?sig=SECRETSIG")),
+        vertex(
+            "v9",
+            GHA,
+            1_000,
+            Some(7_600),
+            Some("error writing layer blob: 403 Forbidden https://x/blob?sig=SECRETSIG"),
+        ),
     ];
-    let reports = exports(&[entry("type=gha,scope=web-1a2b,ignore-error=true")], &steps, &t, true);
-    let [r] = reports.as_slice() else { panic!("{reports:?}") };
+    let reports = exports(
+        &[entry("type=gha,scope=web-1a2b,ignore-error=true")],
+        &steps,
+        &t,
+        true,
+    );
+    let [r] = reports.as_slice() else {
+        panic!("{reports:?}")
+    };
     assert_eq!(r.state, CacheState::Failed);
     assert_eq!((r.attempted.len(), r.written), (3, 2));
     assert_eq!(span(&reports), Some(Duration::from_millis(6_600)));
@@ -61,7 +74,13 @@ fn a_failed_gha_write_under_ignore_error_is_a_failed_export_with_its_counts() {
 fn a_clean_export_is_done_with_its_real_time_and_no_warning() {
     let mut t = CacheTraffic::default();
     writing(&mut t, "v9", "exporting cache to registry", &["sha256:aa"]);
-    let steps = [vertex("v9", "exporting cache to registry", 500, Some(7_100), None)];
+    let steps = [vertex(
+        "v9",
+        "exporting cache to registry",
+        500,
+        Some(7_100),
+        None,
+    )];
     let reports = exports(&[entry("type=registry,ref=r/app:cache")], &steps, &t, true);
     assert_eq!(reports[0].state, CacheState::Done);
     assert_eq!(reports[0].written, 1);
@@ -73,15 +92,35 @@ fn a_clean_export_is_done_with_its_real_time_and_no_warning() {
 fn exporters_pair_with_their_entries_by_type_then_by_order() {
     let t = CacheTraffic::default();
     let steps = [
-        vertex("a", "exporting cache to registry", 0, Some(5), Some("error writing layer blob: denied")),
+        vertex(
+            "a",
+            "exporting cache to registry",
+            0,
+            Some(5),
+            Some("error writing layer blob: denied"),
+        ),
         vertex("b", GHA, 0, Some(9), None),
     ];
-    let entries = [entry("type=gha,scope=s"), entry("type=registry,ref=r/app:c")];
+    let entries = [
+        entry("type=gha,scope=s"),
+        entry("type=registry,ref=r/app:c"),
+    ];
     let r = exports(&entries, &steps, &t, true);
-    assert_eq!((r[0].state, r[1].state), (CacheState::Done, CacheState::Failed));
-    assert!(r[1].export_warning().unwrap().contains("registry r/app:c failed: before any layer was written and no cache manifest pushed"));
+    assert_eq!(
+        (r[0].state, r[1].state),
+        (CacheState::Done, CacheState::Failed)
+    );
+    assert!(r[1].export_warning().unwrap().contains(
+        "registry r/app:c failed: before any layer was written and no cache manifest pushed"
+    ));
     // Old BuildKit names no backend: the one export takes the one vertex.
-    let old = [vertex("c", "exporting cache", 0, Some(3), Some("failed to push"))];
+    let old = [vertex(
+        "c",
+        "exporting cache",
+        0,
+        Some(3),
+        Some("failed to push"),
+    )];
     let r = exports(&[entry("type=registry,ref=r/app:c")], &old, &t, false);
     assert_eq!(r[0].state, CacheState::Failed);
 }
@@ -89,9 +128,21 @@ fn exporters_pair_with_their_entries_by_type_then_by_order() {
 #[test]
 fn an_export_the_failed_solve_never_reached_is_lost_and_inline_is_unreported() {
     let t = CacheTraffic::default();
-    let r = exports(&[entry("type=gha,scope=s"), entry("type=inline")], &[], &t, false);
-    assert_eq!((r[0].state, r[1].state), (CacheState::Failed, CacheState::Unreported));
-    assert!(r[0].export_warning().unwrap().contains("before any layer was written"));
+    let r = exports(
+        &[entry("type=gha,scope=s"), entry("type=inline")],
+        &[],
+        &t,
+        false,
+    );
+    assert_eq!(
+        (r[0].state, r[1].state),
+        (CacheState::Failed, CacheState::Unreported)
+    );
+    assert!(
+        r[0].export_warning()
+            .unwrap()
+            .contains("before any layer was written")
+    );
     let r = exports(&[entry("type=inline")], &[], &t, true);
     assert_eq!(r[0].state, CacheState::Unreported);
 }
@@ -100,12 +151,27 @@ fn an_export_the_failed_solve_never_reached_is_lost_and_inline_is_unreported() {
 fn imports_pair_by_what_they_name_and_fail_alone() {
     let t = CacheTraffic::default();
     let steps = [
-        vertex("i2", "importing cache manifest from r/app:two", 100, Some(400), Some("not found")),
-        vertex("i1", "importing cache manifest from r/app:one", 100, Some(300), None),
+        vertex(
+            "i2",
+            "importing cache manifest from r/app:two",
+            100,
+            Some(400),
+            Some("not found"),
+        ),
+        vertex(
+            "i1",
+            "importing cache manifest from r/app:one",
+            100,
+            Some(300),
+            None,
+        ),
     ];
     let from = |s: &str| parse_cache_entry(s, Direction::From).unwrap();
     let r = imports(&[from("r/app:one"), from("r/app:two")], &steps, &t);
-    assert_eq!((r[0].state, r[1].state), (CacheState::Done, CacheState::Failed));
+    assert_eq!(
+        (r[0].state, r[1].state),
+        (CacheState::Done, CacheState::Failed)
+    );
     assert_eq!(span(&r), Some(Duration::from_millis(300)));
     assert_eq!(
         r[1].import_warning().unwrap(),

@@ -171,8 +171,14 @@ mod tests {
         t.observe(&on("v1", "writing layer sha256:aa", 100, Some(101)), gha);
         t.observe(&on("v1", "writing layer sha256:bb", 101, None), gha);
         t.observe(&on("v1", "writing layer sha256:bb", 101, Some(107)), gha);
-        t.observe(&on("v2", "writing layer sha256:aa", 100, Some(102)), "exporting cache");
-        t.observe(&on("v2", "writing config sha256:cc", 102, Some(103)), "exporting cache");
+        t.observe(
+            &on("v2", "writing layer sha256:aa", 100, Some(102)),
+            "exporting cache",
+        );
+        t.observe(
+            &on("v2", "writing config sha256:cc", 102, Some(103)),
+            "exporting cache",
+        );
         assert_eq!(t.writes("v1"), ["sha256:aa", "sha256:bb"]);
         assert_eq!(t.writes("v2"), ["sha256:aa"]);
         assert_eq!(t.writes("v3"), [] as [String; 0]);

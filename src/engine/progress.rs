@@ -125,10 +125,18 @@ impl Tracker {
             return;
         };
         // BuildKit resends a vertex whole; its latest word on times and errors stands.
-        if let Some(t) = v.started.as_ref().and_then(|t| since_epoch(t.seconds, t.nanos)) {
+        if let Some(t) = v
+            .started
+            .as_ref()
+            .and_then(|t| since_epoch(t.seconds, t.nanos))
+        {
             record.started_at = Some(t);
         }
-        if let Some(t) = v.completed.as_ref().and_then(|t| since_epoch(t.seconds, t.nanos)) {
+        if let Some(t) = v
+            .completed
+            .as_ref()
+            .and_then(|t| since_epoch(t.seconds, t.nanos))
+        {
             record.completed_at = Some(t);
         }
         if !v.error.is_empty() {

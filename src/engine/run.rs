@@ -368,7 +368,12 @@ fn report_cache(
         .cache_imports
         .iter()
         .filter_map(super::CacheReport::import_warning)
-        .chain(outcome.cache_exports.iter().filter_map(super::CacheReport::export_warning));
+        .chain(
+            outcome
+                .cache_exports
+                .iter()
+                .filter_map(super::CacheReport::export_warning),
+        );
     for w in warnings.collect::<Vec<_>>() {
         sink.event(BuildEvent::Warning(w.clone()));
         outcome.warnings.push(w);

@@ -121,7 +121,10 @@ fn matrix_legs_differing_only_by_build_args_get_their_own_scopes() {
     let none = derive_scope(&seed_with_args(&[]));
     assert_ne!(red, blue);
     assert_ne!(red, none);
-    assert!(red.starts_with("web-") && blue.starts_with("web-"), "{red} {blue}");
+    assert!(
+        red.starts_with("web-") && blue.starts_with("web-"),
+        "{red} {blue}"
+    );
     // A rotating credential passed as a build arg must not move the scope every run.
     let token_a = derive_scope(&seed_with_args(&[("FLAVOR", "red"), ("NPM_TOKEN", "a")]));
     let token_b = derive_scope(&seed_with_args(&[("FLAVOR", "red"), ("npm_token", "b")]));
@@ -154,7 +157,10 @@ fn build_args_in_any_order_give_the_same_scope_through_the_inputs() {
             crate::action::names::INPUTS,
             [
                 (crate::action::names::TAGS, "ghcr.io/o/web:main".to_owned()),
-                (crate::action::names::BUILD_ARGS, "FLAVOR=red\nSIZE=2".to_owned()),
+                (
+                    crate::action::names::BUILD_ARGS,
+                    "FLAVOR=red\nSIZE=2".to_owned(),
+                ),
             ],
         )
         .unwrap();

@@ -84,7 +84,12 @@ mod tests {
             ("GITHUB_REPOSITORY", "o/r"),
             ("GITHUB_SERVER_URL", "https://ghes.corp/"),
         ]);
-        let s = git_auth_secret(&remote("https://ghes.corp/o/r.git#main"), Some(&token), &[], &ghes);
+        let s = git_auth_secret(
+            &remote("https://ghes.corp/o/r.git#main"),
+            Some(&token),
+            &[],
+            &ghes,
+        );
         assert_eq!(s.map(|s| s.id), Some("GIT_AUTH_TOKEN.ghes.corp".to_owned()));
     }
 
@@ -98,11 +103,18 @@ mod tests {
             "https://gitlab.com/o/r.git#main",
             "https://example.com/context.tar.gz",
         ] {
-            assert_eq!(git_auth_secret(&remote(url), Some(&token), &[], &e), None, "{url}");
+            assert_eq!(
+                git_auth_secret(&remote(url), Some(&token), &[], &e),
+                None,
+                "{url}"
+            );
         }
         let own = remote("https://github.com/o/r.git#main");
         assert_eq!(git_auth_secret(&own, None, &[], &e), None);
-        assert_eq!(git_auth_secret(&BuildContext::Local(".".into()), Some(&token), &[], &e), None);
+        assert_eq!(
+            git_auth_secret(&BuildContext::Local(".".into()), Some(&token), &[], &e),
+            None
+        );
         assert_eq!(git_auth_secret(&own, Some(&token), &[], &env(&[])), None);
         let mine = BuildSecret {
             id: "GIT_AUTH_TOKEN".into(),

@@ -60,7 +60,11 @@ pub fn summary_markdown(o: &Outcome) -> String {
     let _ = writeln!(
         md,
         "| Cache export | {} |",
-        cache_row(&o.cache_exports, o.cache_export_time(), written(&o.cache_exports))
+        cache_row(
+            &o.cache_exports,
+            o.cache_export_time(),
+            written(&o.cache_exports)
+        )
     );
     if let Some(p) = o.push {
         let _ = writeln!(md, "| Push | {} |", secs(p));
@@ -189,7 +193,12 @@ mod tests {
         t
     }
 
-    fn report(entry: &str, state: CacheState, ms: (u64, u64), layers: (usize, usize)) -> CacheReport {
+    fn report(
+        entry: &str,
+        state: CacheState,
+        ms: (u64, u64),
+        layers: (usize, usize),
+    ) -> CacheReport {
         CacheReport {
             entry: entry.into(),
             kind: CacheType::Gha,
@@ -230,8 +239,18 @@ mod tests {
             context_bytes: 2048,
             warnings: vec!["cache export failed".into()],
             cache_traffic: traffic(),
-            cache_imports: vec![report("registry r/app:cache", CacheState::Done, (100, 500), (0, 0))],
-            cache_exports: vec![report("gha scope web", CacheState::Done, (1000, 7600), (3, 3))],
+            cache_imports: vec![report(
+                "registry r/app:cache",
+                CacheState::Done,
+                (100, 500),
+                (0, 0),
+            )],
+            cache_exports: vec![report(
+                "gha scope web",
+                CacheState::Done,
+                (1000, 7600),
+                (3, 3),
+            )],
             ..Default::default()
         }
     }
@@ -267,13 +286,23 @@ mod tests {
     #[test]
     fn failed_and_partial_cache_rows_say_so_with_counts() {
         let mut o = outcome();
-        o.cache_exports = vec![report("gha scope web", CacheState::Failed, (0, 6600), (0, 12))];
+        o.cache_exports = vec![report(
+            "gha scope web",
+            CacheState::Failed,
+            (0, 6600),
+            (0, 12),
+        )];
         let md = summary_markdown(&o);
         assert!(
             md.contains("| Cache export | ❌ failed · 6.6 s · 0 of 12 layers written, no index (gha scope web failed) |"),
             "{md}"
         );
-        o.cache_exports.push(report("registry r/app:c", CacheState::Done, (0, 1000), (2, 2)));
+        o.cache_exports.push(report(
+            "registry r/app:c",
+            CacheState::Done,
+            (0, 1000),
+            (2, 2),
+        ));
         let md = summary_markdown(&o);
         assert!(
             md.contains("| Cache export | ⚠️ partial · 6.6 s · 2 of 14 layers written, no index (gha scope web failed; registry r/app:c done) |"),
