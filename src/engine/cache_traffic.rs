@@ -157,7 +157,7 @@ mod tests {
             t.seconds = started;
         }
         if let Some(c) = completed {
-            let mut t = st.started.clone().unwrap_or_default();
+            let mut t = st.started.unwrap_or_default();
             t.seconds = c;
             st.completed = Some(t);
         }
