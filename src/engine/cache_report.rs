@@ -7,8 +7,9 @@
 use std::time::Duration;
 
 use super::cache_traffic::{CacheTraffic, is_cache_vertex};
-use super::progress::StepRecord;
-use super::request::{CacheEntry, CacheType};
+use super::outcome::Outcome;
+use super::progress::{BuildEvent, EventSink, StepRecord};
+use super::request::{BuildRequest, CacheEntry, CacheType};
 
 /// How one cache entry fared.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,6 +88,42 @@ impl CacheReport {
             )
         })
     }
+}
+
+/// Fill in what became of each cache entry of `req` after a successful solve. BuildKit
+/// carries on when an import fails (the build is just slower) and, with `ignore-error`,
+/// when an export fails: each is a warning of its own.
+pub fn report(outcome: &mut Outcome, req: &BuildRequest, sink: &mut dyn EventSink) {
+    outcome.cache_imports = imports(&req.cache_from, &outcome.steps, &outcome.cache_traffic);
+    outcome.cache_exports = exports(&req.cache_to, &outcome.steps, &outcome.cache_traffic, true);
+    let imports = outcome
+        .cache_imports
+        .iter()
+        .filter_map(CacheReport::import_warning);
+    let exports = outcome
+        .cache_exports
+        .iter()
+        .filter_map(CacheReport::export_warning);
+    let warnings: Vec<String> = imports.chain(exports).collect();
+    for w in warnings {
+        sink.event(BuildEvent::Warning(w.clone()));
+        outcome.warnings.push(w);
+    }
+}
+
+/// The warnings for the exports a failed solve lost (`error`: that solve's error, said
+/// when no export vertex tells more).
+pub fn lost_exports(exports: &[CacheReport], error: &dyn std::fmt::Display) -> Vec<String> {
+    let warnings: Vec<String> = exports
+        .iter()
+        .filter_map(CacheReport::export_warning)
+        .collect();
+    if warnings.is_empty() {
+        return vec![format!(
+            "cache export failed, the build continues without it: {error}"
+        )];
+    }
+    warnings
 }
 
 /// How an entry is named in warnings and the summary: its type and what locates it.

@@ -224,15 +224,7 @@ async fn solve_with_fallback(
             .iter()
             .all(|e| e.attr("ignore-error") == Some("true")) =>
         {
-            let mut warnings: Vec<String> = exports
-                .iter()
-                .filter_map(super::CacheReport::export_warning)
-                .collect();
-            if warnings.is_empty() {
-                warnings.push(format!(
-                    "cache export failed, the build continues without it: {error}"
-                ));
-            }
+            let warnings = super::cache_report::lost_exports(&exports, &error);
             for w in &warnings {
                 sink.event(BuildEvent::Warning(w.clone()));
             }
@@ -316,7 +308,8 @@ async fn solve_once(solve: &Solve<'_>, sink: &mut dyn EventSink) -> Result<Outco
     tracing::debug!(%build_ref, ok = result.is_ok(), ms = solve.as_millis() as u64, "buildkit: solve ended");
     let response = result.map_err(|message| failure(message, &tracker, source, req))?;
     let mut outcome = outcome_of(response, caps, &tracker);
-    report_cache(&mut outcome, req, source, sink);
+    super::cache_report::report(&mut outcome, req, sink);
+    locate_steps(&mut outcome, source);
     outcome.context_files = sent.files;
     outcome.context_bytes = sent.bytes;
     outcome.tags = req.tags.clone();
@@ -352,32 +345,8 @@ fn outcome_of(
     }
 }
 
-/// What became of each cache entry; BuildKit carries on when an import fails (the build
-/// is just slower) and, with `ignore-error`, when an export fails: say so. Dockerfile
-/// steps get their line, so the summary can list them in Dockerfile order.
-fn report_cache(
-    outcome: &mut Outcome,
-    req: &BuildRequest,
-    source: &ContextSource,
-    sink: &mut dyn EventSink,
-) {
-    use super::cache_report::{exports, imports};
-    outcome.cache_imports = imports(&req.cache_from, &outcome.steps, &outcome.cache_traffic);
-    outcome.cache_exports = exports(&req.cache_to, &outcome.steps, &outcome.cache_traffic, true);
-    let warnings = outcome
-        .cache_imports
-        .iter()
-        .filter_map(super::CacheReport::import_warning)
-        .chain(
-            outcome
-                .cache_exports
-                .iter()
-                .filter_map(super::CacheReport::export_warning),
-        );
-    for w in warnings.collect::<Vec<_>>() {
-        sink.event(BuildEvent::Warning(w.clone()));
-        outcome.warnings.push(w);
-    }
+/// Dockerfile steps get their line, so the summary can list them in Dockerfile order.
+fn locate_steps(outcome: &mut Outcome, source: &ContextSource) {
     if let Ok(text) = std::fs::read_to_string(&source.dockerfile_path) {
         for step in outcome.steps.iter_mut().filter(|s| s.dockerfile_step) {
             step.line = super::dockerfile::locate_step(&text, &step.name);
