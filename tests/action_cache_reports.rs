@@ -121,6 +121,16 @@ async fn failed_import_is_a_warning_and_a_failed_row_and_the_api_one_notice() {
         row.contains(&format!("registry {cache_ref} failed")),
         "{row}"
     );
+    // type=gha was dropped (this BuildKit cannot use it): failed too, not "not used".
+    assert!(
+        row.contains("gha scope lc-cache-reports-") && row.contains("failed; registry"),
+        "{row}"
+    );
+    let export = r
+        .summary_file
+        .lines()
+        .find(|l| l.starts_with("| Cache export |"));
+    assert_eq!(export, Some("| Cache export | done · – |"), "{ctx}");
     eprintln!("measured: {row}");
     eprintln!(
         "measured: {}",

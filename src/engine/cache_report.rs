@@ -16,7 +16,7 @@ use super::request::{BuildRequest, CacheEntry, CacheType};
 pub enum CacheState {
     Done,
     Failed,
-    /// BuildKit reported no vertex for the entry (an inline export travels in the image).
+    /// BuildKit reported no vertex for the entry.
     Unreported,
 }
 
@@ -126,6 +126,21 @@ pub fn lost_exports(exports: &[CacheReport], error: &dyn std::fmt::Display) -> V
     warnings
 }
 
+/// Failed reports for the entries of `asked` the build ran without (`kept` lacks them):
+/// the summary must not call a cache that was never used "not used". The warning that
+/// dropped them has been given already.
+pub fn dropped(asked: &[CacheEntry], kept: &[CacheEntry], why: &str) -> Vec<CacheReport> {
+    asked
+        .iter()
+        .filter(|e| !kept.contains(e))
+        .map(|e| CacheReport {
+            state: CacheState::Failed,
+            error: Some(why.to_owned()),
+            ..CacheReport::new(e)
+        })
+        .collect()
+}
+
 /// How an entry is named in warnings and the summary: its type and what locates it.
 pub fn name(entry: &CacheEntry) -> String {
     let attr = |k: &str| entry.attr(k).unwrap_or("?");
@@ -157,9 +172,13 @@ pub fn exports(
         .map(|(entry, vertex)| {
             let mut r = CacheReport::new(entry);
             let Some(v) = vertex else {
-                if !solve_ok && entry.kind != CacheType::Inline {
-                    r.state = CacheState::Failed;
-                }
+                // Inline cache is written into the image config by the image exporter
+                // (Engine 20.10 shows no vertex for it): done when the solve is.
+                r.state = match (solve_ok, entry.kind) {
+                    (true, CacheType::Inline) => CacheState::Done,
+                    (true, _) => CacheState::Unreported,
+                    (false, _) => CacheState::Failed,
+                };
                 return r;
             };
             fill_times(&mut r, v, traffic);

@@ -126,7 +126,7 @@ fn exporters_pair_with_their_entries_by_type_then_by_order() {
 }
 
 #[test]
-fn an_export_the_failed_solve_never_reached_is_lost_and_inline_is_unreported() {
+fn an_export_the_failed_solve_never_reached_is_lost_and_inline_goes_with_the_image() {
     let t = CacheTraffic::default();
     let r = exports(
         &[entry("type=gha,scope=s"), entry("type=inline")],
@@ -136,15 +136,24 @@ fn an_export_the_failed_solve_never_reached_is_lost_and_inline_is_unreported() {
     );
     assert_eq!(
         (r[0].state, r[1].state),
-        (CacheState::Failed, CacheState::Unreported)
+        (CacheState::Failed, CacheState::Failed)
     );
     assert!(
         r[0].export_warning()
             .unwrap()
             .contains("before any layer was written")
     );
-    let r = exports(&[entry("type=inline")], &[], &t, true);
-    assert_eq!(r[0].state, CacheState::Unreported);
+    let r = exports(
+        &[entry("type=inline"), entry("type=gha,scope=s")],
+        &[],
+        &t,
+        true,
+    );
+    assert_eq!(
+        (r[0].state, r[1].state),
+        (CacheState::Done, CacheState::Unreported)
+    );
+    assert_eq!(r[1].export_warning(), None);
 }
 
 #[test]

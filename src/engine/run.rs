@@ -12,6 +12,7 @@ use bollard::Docker;
 use bollard::moby::buildkit::v1::control_client::ControlClient;
 use tonic::transport::Channel;
 
+use super::cache_report;
 use super::context::{CONTEXT_DIR, ContextSource};
 use super::driver::{Capabilities, DaemonFacts, choose};
 use super::error::EngineError;
@@ -38,6 +39,7 @@ pub async fn run(
     };
     source.add_build_contexts(&req.build_contexts);
     let (caps, control, docker, reduced) = connect(req, host, sink).await?;
+    let asked = req;
     let req = reduced.as_ref().unwrap_or(req);
     // Which cache (and, for gha, which scope) is read and written, without secrets.
     for e in &req.cache_from {
@@ -71,6 +73,12 @@ pub async fn run(
         export,
     };
     let mut outcome = solve_with_fallback(&solve, sink).await?;
+    let why = "not run: the daemon's BuildKit cannot use it";
+    let imports = cache_report::dropped(&asked.cache_from, &req.cache_from, why);
+    outcome.cache_imports.extend(imports);
+    outcome
+        .cache_exports
+        .extend(cache_report::dropped(&asked.cache_to, &req.cache_to, why));
     if let (Some(target), Some(docker)) = (&load_target, &docker) {
         sink.event(BuildEvent::Phase(
             "loading the image into the daemon".to_owned(),
@@ -224,7 +232,7 @@ async fn solve_with_fallback(
             .iter()
             .all(|e| e.attr("ignore-error") == Some("true")) =>
         {
-            let warnings = super::cache_report::lost_exports(&exports, &error);
+            let warnings = cache_report::lost_exports(&exports, &error);
             for w in &warnings {
                 sink.event(BuildEvent::Warning(w.clone()));
             }
@@ -308,7 +316,7 @@ async fn solve_once(solve: &Solve<'_>, sink: &mut dyn EventSink) -> Result<Outco
     tracing::debug!(%build_ref, ok = result.is_ok(), ms = solve.as_millis() as u64, "buildkit: solve ended");
     let response = result.map_err(|message| failure(message, &tracker, source, req))?;
     let mut outcome = outcome_of(response, caps, &tracker);
-    super::cache_report::report(&mut outcome, req, sink);
+    cache_report::report(&mut outcome, req, sink);
     locate_steps(&mut outcome, source);
     outcome.context_files = sent.files;
     outcome.context_bytes = sent.bytes;
@@ -364,7 +372,7 @@ fn failure(
     let failed = tracker.failed_step();
     let steps = tracker.steps();
     let traffic = tracker.traffic();
-    let exports = super::cache_report::exports(&req.cache_to, &steps, &traffic, false);
+    let exports = cache_report::exports(&req.cache_to, &steps, &traffic, false);
     let cache_export = failed
         .as_ref()
         .is_some_and(|s| s.name.starts_with("exporting cache"))
