@@ -141,6 +141,7 @@ fn written(reports: &[CacheReport]) -> String {
     match (lost, begun) {
         (false, 0) => String::new(),
         (false, n) => format!("{n} {noun} written"),
+        (true, 0) => "nothing written".to_owned(),
         (true, n) => format!("{done} of {n} {noun} written, no index"),
     }
 }
@@ -310,5 +311,13 @@ mod tests {
         );
         o.cache_imports.clear();
         assert!(summary_markdown(&o).contains("| Cache import | not used |"));
+        // An export that never ran (its driver could not use it) wrote nothing.
+        o.cache_exports = vec![report("gha scope web", CacheState::Failed, (0, 0), (0, 0))];
+        o.cache_exports[0].started_at = None;
+        assert!(
+            summary_markdown(&o).contains(
+                "| Cache export | ❌ failed · – · nothing written (gha scope web failed) |"
+            )
+        );
     }
 }
