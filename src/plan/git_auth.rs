@@ -122,4 +122,29 @@ mod tests {
         };
         assert_eq!(git_auth_secret(&own, Some(&token), &[mine], &e), None);
     }
+
+    #[test]
+    fn the_plan_carries_the_token_for_the_repositorys_git_context_and_never_shows_it() {
+        use crate::action::names as n;
+        let canary = "ghs_canary_git_auth_7c1d";
+        let inputs = |context: &str| {
+            crate::action::inputs::Inputs::from_pairs(
+                n::INPUTS,
+                [
+                    (n::CONTEXT, context.to_owned()),
+                    (n::GITHUB_TOKEN, canary.to_owned()),
+                ],
+            )
+            .unwrap()
+        };
+        let e = env(&[("GITHUB_REPOSITORY", "o/r")]);
+        let rt = crate::action::runtime::Runtime::from_env(&e);
+        let plan = crate::plan::parse(&inputs("https://github.com/o/r.git#main"), &rt, &e).unwrap();
+        let ids: Vec<&str> = plan.secrets.iter().map(|s| s.id.as_str()).collect();
+        assert_eq!(ids, ["GIT_AUTH_TOKEN.github.com"]);
+        assert!(!format!("{plan:?}").contains(canary));
+        let other =
+            crate::plan::parse(&inputs("https://github.com/x/y.git#main"), &rt, &e).unwrap();
+        assert!(other.secrets.is_empty());
+    }
 }
