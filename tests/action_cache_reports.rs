@@ -157,3 +157,38 @@ async fn failed_import_is_a_warning_and_a_failed_row_and_the_api_one_notice() {
         assert!(row.contains(w), "{steps:?}");
     }
 }
+
+/// `layercache build` starts a cache service in-process for `type=gha`; its own lines
+/// (index loaded, listening, one per request) are for `LAYERCACHE_LOG`, not the terminal.
+#[test]
+fn layercache_build_keeps_its_in_process_cache_service_quiet() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("Dockerfile"),
+        "ARG BASE\nFROM ${BASE}\nRUN echo quiet > /q\n",
+    )
+    .unwrap();
+    let run = |log: Option<&str>| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_layercache"));
+        cmd.args(["build", "--cache-to", "type=gha,mode=max", "--build-args"])
+            .arg(format!("BASE={}", required("LAYERCACHE_TEST_BASE_IMAGE")))
+            .args(["--builder-image", "127.0.0.1:9/no/buildkit:v0"])
+            .arg(dir.path())
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("DOCKER_HOST", required("LAYERCACHE_TEST_DOCKER_HOST"))
+            .env("LAYERCACHE_CACHE_DIR", dir.path().join("cache"));
+        if let Some(l) = log {
+            cmd.env("LAYERCACHE_LOG", l);
+        }
+        let out = cmd.output().unwrap();
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let quiet = run(None);
+    assert!(quiet.contains("started a local cache service"), "{quiet}");
+    assert!(!quiet.contains("cache service listening"), "{quiet}");
+    assert!(!quiet.contains("cache index loaded"), "{quiet}");
+    let asked = run(Some("info"));
+    assert!(asked.contains("cache service listening"), "{asked}");
+}
