@@ -7,14 +7,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::commands;
-
-/// Exit code for a build or command that failed.
-pub const EXIT_FAILURE: u8 = 1;
-/// Exit code for bad input (an input, flag or environment value that cannot be used).
-pub const EXIT_USAGE: u8 = 2;
-/// Exit code for a bug or an unusable environment (no async runtime, ...).
-pub const EXIT_INTERNAL: u8 = 70;
+use crate::commands::{self, EXIT_USAGE};
 
 #[derive(Debug, Parser)]
 #[command(name = "layercache", version, about = "BuildKit builds with the GitHub Actions layer cache", long_about = None)]
@@ -33,16 +26,12 @@ enum Command {
     Post(commands::post::Args),
     /// Expose the runner's cache credentials to later steps (the expose-runtime action).
     Expose(commands::expose::Args),
-    /// Measure the engine: a reference build cold, then cached, on one daemon.
-    Bench(commands::bench::Args),
     /// Print Dockerfile cache advice: patterns that throw layer cache away.
     Advise(commands::advise::Args),
     /// Delete superseded cache indexes (and unreferenced layer blobs) through GitHub's API.
     Prune(commands::prune::Args),
     /// Run a GitHub-compatible Actions cache service (v1, v2, Azure-like blobs, REST).
     Serve(Box<commands::serve::Args>),
-    /// Benchmark the cache service against a plain file copy on the same disk.
-    BenchServe(commands::bench_serve::Args),
 }
 
 /// The name the image links the binary under for `runs.post-entrypoint`: the runner gives
@@ -72,11 +61,9 @@ pub async fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         Command::Build(args) => commands::build::run(args).await,
         Command::Post(args) => commands::post::run(args).await,
         Command::Expose(args) => commands::expose::run(args).await,
-        Command::Bench(args) => commands::bench::run(args).await,
         Command::Advise(args) => commands::advise::run(args).await,
         Command::Prune(args) => commands::prune::run(args).await,
         Command::Serve(args) => commands::serve::run(*args).await,
-        Command::BenchServe(args) => commands::bench_serve::run(args).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

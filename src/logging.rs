@@ -1,20 +1,28 @@
-//! Tracing set-up: human-readable lines on stderr, `RUST_LOG`/`LAYERCACHE_LOG` filters.
+//! Tracing set-up: human-readable lines on stderr, filtered by `LAYERCACHE_LOG` or, when
+//! that is unset or empty, `RUST_LOG` (`EnvFilter` syntax, e.g. `debug` or
+//! `info,layercache::cache_service=debug`).
 //!
 //! bollard logs through the `log` crate (and at debug level prints whole solve requests,
-//! cache tokens included), so `log` records are bridged into tracing and bollard is capped
-//! at `info` unless the filter names it explicitly. octocrab logs every failed GitHub API
-//! call as an `ERROR` line; the callers report those failures themselves (one notice), so
-//! it is off. The cache service logs each request at `info`, which is right for
-//! `layercache serve`; in the other commands (`build` runs one in-process) those lines are
-//! shown only when `LAYERCACHE_LOG` asks for them.
+//! cache tokens included), so `log` records are bridged into tracing. bollard and the
+//! transport crates under it (hyper, h2, tonic, tower) log warnings only by default, and
+//! at most `info` under a user's filter unless that filter names them explicitly.
+//!
+//! By default octocrab is off: it logs every failed GitHub API call as an `ERROR` line,
+//! and its callers report those failures themselves (one notice). The cache service logs
+//! each request at `info`, which is right for `layercache serve`; in the other commands
+//! (`build` runs one in-process) those lines show only under a user's filter.
 
 use std::io::IsTerminal;
 
 use tracing_subscriber::EnvFilter;
 
-/// The filter without `LAYERCACHE_LOG`.
+/// The filter when neither variable is set.
+const DEFAULT_FILTER: &str =
+    "info,bollard=warn,h2=warn,hyper=warn,tonic=warn,tower=warn,octocrab=off";
+
+/// [`DEFAULT_FILTER`], with the cache service's request lines held back unless `serving`.
 fn default_filter(serving: bool) -> String {
-    let mut filter = "info,bollard=warn,h2=warn,hyper=warn,tower=warn,octocrab=off".to_owned();
+    let mut filter = DEFAULT_FILTER.to_owned();
     if !serving {
         filter.push_str(",layercache::cache_service=warn");
     }
@@ -26,18 +34,96 @@ fn serving() -> bool {
     std::env::args_os().nth(1).is_some_and(|a| a == "serve")
 }
 
+/// Targets a user's filter raises to `info` at most unless it names them. Targets match by
+/// prefix, so `hyper` also covers `hyper_util` and `tower` covers `tower_http`.
+const CAPPED: &[&str] = &["bollard", "hyper", "h2", "tonic", "tower"];
+
 /// Install the global subscriber. Safe to call more than once (later calls are no-ops).
 pub fn init() {
     let _ = tracing_log::LogTracer::init();
-    let filter = std::env::var("LAYERCACHE_LOG")
-        .ok()
-        .and_then(|s| EnvFilter::try_new(s).ok())
-        .unwrap_or_else(|| EnvFilter::new(default_filter(serving())));
-    let _ = tracing_subscriber::fmt()
+    let user = ["LAYERCACHE_LOG", "RUST_LOG"].into_iter().find_map(|name| {
+        let value = std::env::var(name).ok()?;
+        (!value.trim().is_empty()).then_some((name, value))
+    });
+    let (filter, rejected) = match &user {
+        Some((name, value)) => match EnvFilter::try_new(directives(value)) {
+            Ok(filter) => (filter, None),
+            Err(e) => (
+                EnvFilter::new(default_filter(serving())),
+                Some((*name, value, e)),
+            ),
+        },
+        None => (EnvFilter::new(default_filter(serving())), None),
+    };
+    let installed = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
         .without_time()
-        .try_init();
+        .try_init()
+        .is_ok();
+    if let (true, Some((name, value, e))) = (installed, rejected) {
+        tracing::warn!("ignoring {name}={value:?} ({e}); logging at the default level");
+    }
+}
+
+/// The user's directives plus `<target>=info` for every capped target they do not name.
+fn directives(user: &str) -> String {
+    let names = |target: &str| {
+        user.split(',').any(|d| {
+            let t = d.split(['=', '[']).next().unwrap_or("").trim();
+            t == target || t.starts_with(&format!("{target}::"))
+        })
+    };
+    let mut out = user.trim().to_owned();
+    for target in CAPPED.iter().filter(|t| !names(t)) {
+        out.push_str(&format!(",{target}=info"));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_user_filter_caps_bollard_and_transports_at_info() {
+        assert_eq!(
+            directives("debug"),
+            "debug,bollard=info,hyper=info,h2=info,tonic=info,tower=info"
+        );
+    }
+
+    #[test]
+    fn naming_a_target_lifts_its_cap() {
+        let d = directives("trace,bollard=debug,hyper::proto=trace");
+        assert!(d.starts_with("trace,bollard=debug,hyper::proto=trace,"));
+        assert!(
+            !d.contains("bollard=info") && !d.contains("hyper=info"),
+            "{d}"
+        );
+        assert!(d.contains("h2=info") && d.contains("tonic=info"), "{d}");
+    }
+
+    #[test]
+    fn a_similar_name_is_not_the_target() {
+        // `hyper_util=debug` names hyper_util, not hyper: hyper stays capped.
+        assert!(directives("hyper_util=debug").contains(",hyper=info"));
+    }
+
+    #[test]
+    fn every_filter_we_build_parses() {
+        for user in [
+            "debug",
+            "info,layercache=trace",
+            "bollard",
+            "warn,h2[conn]=debug",
+        ] {
+            assert!(EnvFilter::try_new(directives(user)).is_ok(), "{user}");
+        }
+        assert!(EnvFilter::try_new(default_filter(true)).is_ok());
+        assert!(EnvFilter::try_new(default_filter(false)).is_ok());
+        assert!(EnvFilter::try_new(directives("=nonsense=")).is_err());
+    }
 }

@@ -16,7 +16,7 @@ fn main() -> ExitCode {
         Ok(rt) => rt,
         Err(err) => {
             eprintln!("layercache: failed to start the async runtime: {err}");
-            return ExitCode::from(layercache::app::EXIT_INTERNAL);
+            return ExitCode::from(layercache::commands::EXIT_INTERNAL);
         }
     };
     runtime.block_on(layercache::app::run(std::env::args_os()))

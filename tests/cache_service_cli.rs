@@ -173,22 +173,14 @@ async fn serve_warns_without_secret_keeps_secrets_out_of_logs_and_stops_on_sigte
     );
 }
 
-/// `bench-serve` end to end on a small entry: the service as a child process, the blob
+/// `layercache-bench serve` end to end on a small entry: the service as a child process, the blob
 /// client's upload and download (checked byte for byte against the source), the small
 /// entries, and the table it prints.
 #[test]
 fn bench_serve_runs_every_measure_and_prints_ratios() {
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(BIN)
-        .args([
-            "bench-serve",
-            "--size-mib",
-            "8",
-            "--small",
-            "20",
-            "--rounds",
-            "1",
-        ])
+    let out = Command::new(env!("CARGO_BIN_EXE_layercache-bench"))
+        .args(["serve", "--size-mib", "8", "--small", "20", "--rounds", "1"])
         .arg("--dir")
         .arg(dir.path().join("bench"))
         .output()

@@ -4,7 +4,7 @@
 //! hyper reads a request body into a buffer that grows up to its `max_buf_size` (400 KiB
 //! by default) and hands out each read as one frame; the disk store passes every frame to
 //! its writer thread. Reading up to [`READ_BUFFER`] at a time halves the frames, and so the
-//! wake-ups between the two threads, for a large upload (`layercache bench-serve`).
+//! wake-ups between the two threads, for a large upload (`layercache-bench serve`).
 
 use std::future::Future;
 use std::pin::pin;

@@ -1,8 +1,8 @@
 //! Wire types of the cache protocols, exactly as clients send and expect them.
 //!
 //! v2 is Twirp JSON (proto3 JSON with `useProtoFieldName`): snake_case names, int64 as a
-//! string or a number, unknown fields ignored (protocol.md §B). v1 is the `artifactcache`
-//! REST shape in camelCase (§A). The REST listing mirrors GitHub's
+//! string or a number, unknown fields ignored. v1 is the `artifactcache`
+//! REST shape in camelCase. The REST listing mirrors GitHub's
 //! `GET /repos/{owner}/{repo}/actions/caches`.
 
 use serde::{Deserialize, Deserializer, Serialize};
@@ -23,53 +23,103 @@ pub fn int64<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
 }
 
 // --- v2 (Twirp) -------------------------------------------------------------------------
+//
+// One definition per message for both encodings: serde for Twirp JSON, prost for Twirp
+// protobuf (field numbers of `github.actions.results.api.v1`; `metadata`, field 1 of the
+// requests, is not read and so is skipped like any unknown field). prost derives `Debug`
+// and `Default` itself; responses that carry a signed URL print it redacted.
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Clone, PartialEq, Deserialize, prost::Message)]
 #[serde(default)]
 pub struct CreateCacheEntryRequest {
+    #[prost(string, tag = "2")]
     pub key: String,
+    #[prost(string, tag = "3")]
     pub version: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Clone, PartialEq, Serialize, prost::Message)]
+#[prost(skip_debug)]
 pub struct CreateCacheEntryResponse {
+    #[prost(bool, tag = "1")]
     pub ok: bool,
+    #[prost(string, tag = "2")]
     pub signed_upload_url: String,
     #[serde(skip_serializing_if = "String::is_empty")]
+    #[prost(string, tag = "3")]
     pub message: String,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Clone, PartialEq, Deserialize, prost::Message)]
 #[serde(default)]
 pub struct FinalizeCacheEntryUploadRequest {
+    #[prost(string, tag = "2")]
     pub key: String,
     #[serde(deserialize_with = "int64")]
+    #[prost(int64, tag = "3")]
     pub size_bytes: i64,
+    #[prost(string, tag = "4")]
     pub version: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Clone, PartialEq, Serialize, prost::Message)]
 pub struct FinalizeCacheEntryUploadResponse {
+    #[prost(bool, tag = "1")]
     pub ok: bool,
-    /// int64 goes out as a string, as proto3 JSON does.
-    pub entry_id: String,
+    /// int64 goes out as a string in JSON, as proto3 JSON does.
+    #[serde(serialize_with = "int64_string")]
+    #[prost(int64, tag = "2")]
+    pub entry_id: i64,
     #[serde(skip_serializing_if = "String::is_empty")]
+    #[prost(string, tag = "3")]
     pub message: String,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Clone, PartialEq, Deserialize, prost::Message)]
 #[serde(default)]
 pub struct GetCacheEntryDownloadUrlRequest {
+    #[prost(string, tag = "2")]
     pub key: String,
+    #[prost(string, repeated, tag = "3")]
     pub restore_keys: Vec<String>,
+    #[prost(string, tag = "4")]
     pub version: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Clone, PartialEq, Serialize, prost::Message)]
+#[prost(skip_debug)]
 pub struct GetCacheEntryDownloadUrlResponse {
+    #[prost(bool, tag = "1")]
     pub ok: bool,
+    #[prost(string, tag = "2")]
     pub signed_download_url: String,
+    #[prost(string, tag = "3")]
     pub matched_key: String,
+}
+
+/// Write an int64 as a decimal string (proto3 JSON's form for 64-bit integers).
+fn int64_string<S: serde::Serializer>(v: &i64, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(v)
+}
+
+impl std::fmt::Debug for CreateCacheEntryResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CreateCacheEntryResponse")
+            .field("ok", &self.ok)
+            .field("signed_upload_url", &crate::secret::REDACTED)
+            .field("message", &self.message)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for GetCacheEntryDownloadUrlResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GetCacheEntryDownloadUrlResponse")
+            .field("ok", &self.ok)
+            .field("signed_download_url", &crate::secret::REDACTED)
+            .field("matched_key", &self.matched_key)
+            .finish()
+    }
 }
 
 /// A Twirp error body (twitchtv/twirp `docs/errors.md`).

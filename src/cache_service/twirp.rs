@@ -103,7 +103,7 @@ async fn create(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Re
                 signed_upload_url: String::new(),
                 message: "cache write denied: token has no writable scopes".to_owned(),
             },
-            protobuf::create_response,
+            protobuf::encode,
         ));
     };
     let id = state.cache.reserve(&req.key, &req.version, scope)?;
@@ -118,7 +118,7 @@ async fn create(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Re
             signed_upload_url: url.expose().to_owned(),
             message: String::new(),
         },
-        protobuf::create_response,
+        protobuf::encode,
     ))
 }
 
@@ -149,10 +149,10 @@ async fn finalize(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<
         codec,
         &FinalizeCacheEntryUploadResponse {
             ok: true,
-            entry_id: entry.id.to_string(),
+            entry_id: i64::try_from(entry.id).unwrap_or(i64::MAX),
             message: String::new(),
         },
-        protobuf::finalize_response,
+        protobuf::encode,
     ))
 }
 
@@ -184,7 +184,7 @@ async fn download_url(
         matched_key: String::new(),
     };
     let Some(entry) = state.cache.lookup(&keys, &req.version, &scopes) else {
-        return Ok(reply(codec, &miss(), protobuf::download_response));
+        return Ok(reply(codec, &miss(), protobuf::encode));
     };
     tracing::info!(entry = entry.id, scope = %entry.scope, "cache hit");
     let url = state
@@ -197,6 +197,6 @@ async fn download_url(
             signed_download_url: url.expose().to_owned(),
             matched_key: entry.key,
         },
-        protobuf::download_response,
+        protobuf::encode,
     ))
 }

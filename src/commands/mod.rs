@@ -2,14 +2,19 @@
 
 pub mod action;
 pub mod advise;
-pub mod bench;
-pub mod bench_serve;
 pub mod build;
 pub mod expose;
 mod phases;
 pub mod post;
 pub mod prune;
 pub mod serve;
+
+/// Exit code for a build or command that failed.
+pub const EXIT_FAILURE: u8 = 1;
+/// Exit code for bad input (an input, flag or environment value that cannot be used).
+pub const EXIT_USAGE: u8 = 2;
+/// Exit code for a bug or an unusable environment (no async runtime, ...).
+pub const EXIT_INTERNAL: u8 = 70;
 
 /// How a command failed; decides the exit code. The message has already been shown to
 /// the user in the form that fits the command (a workflow `::error::` or a plain line).
@@ -26,8 +31,8 @@ pub enum CommandError {
 impl CommandError {
     pub fn exit_code(&self) -> u8 {
         match self {
-            Self::Usage(_) => crate::app::EXIT_USAGE,
-            Self::Failed(_) => crate::app::EXIT_FAILURE,
+            Self::Usage(_) => EXIT_USAGE,
+            Self::Failed(_) => EXIT_FAILURE,
         }
     }
 }

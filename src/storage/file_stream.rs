@@ -1,7 +1,7 @@
 //! Files as byte streams, for the disk store: each file is read or written by one blocking
 //! thread, so the async side never waits on the disk.
 //!
-//! Sizes chosen by measuring `layercache bench-serve` (and plain write loops) on the 2-core
+//! Sizes chosen by measuring `layercache-bench serve` (and plain write loops) on the 2-core
 //! VM this project is developed on:
 //! - writes are gathered into one `writev` of up to 1 MiB: far fewer calls than one per
 //!   body frame (hyper hands out 8–400 KiB), but never more than 1 MiB per call. Above

@@ -1,4 +1,4 @@
-//! `layercache bench`: the engine measured against itself on one daemon in one run. It
+//! `layercache-bench engine`: the engine measured against itself on one daemon in one run. It
 //! builds a generated reference project cold (a fresh build arg, so nothing is cached),
 //! then again with every step cached, and prints layercache's own overhead (wall time
 //! minus BuildKit's solve time) and the warm/cold ratio next to their targets.
@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 use std::time::Duration;
 
-use super::CommandError;
+use crate::commands::CommandError;
 use crate::engine::{self, BuildRequest, DockerHost, Outcome, Recorder};
 
 const OVERHEAD_TARGET: Duration = Duration::from_millis(300);

@@ -1,4 +1,4 @@
-//! `bench-serve`'s measuring tools: the source file, the two copy baselines, and per-measure
+//! `layercache-bench serve`'s measuring tools: the source file, the two copy baselines, and per-measure
 //! wall and CPU time (this process and the service) taken from `/proc`.
 
 use std::path::Path;

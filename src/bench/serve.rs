@@ -1,9 +1,9 @@
-//! `layercache bench-serve`: measure the cache service against a plain file copy on the
+//! `layercache-bench serve`: measure the cache service against a plain file copy on the
 //! same disk, in one run, and print side-by-side ratios.
 //!
 //! The service runs as a child process (`layercache serve`), so its peak memory (VmHWM in
-//! `/proc/<pid>/status`) is its own. Targets from issue 4: upload and download at least 0.7
-//! of copy speed, at least 500 small entries per second, under 64 MiB peak RSS.
+//! `/proc/<pid>/status`) is its own. Targets (docs/serve.md § Benchmark): upload and download
+//! at least 0.7 of copy speed, at least 500 small entries per second, under 64 MiB peak RSS.
 
 mod blob_client;
 mod timing;
@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use serde_json::json;
 
-use super::CommandError;
 use crate::cache_service::TokenIssuer;
+use crate::commands::CommandError;
 use crate::secret::Secret;
 use timing::{Best, Stage, copy_file, make_source, same_contents, vm_hwm_kib};
 
@@ -41,14 +41,15 @@ pub struct Args {
     /// are noisy, and every measure gets the same number of tries).
     #[arg(long, default_value_t = 3)]
     rounds: usize,
-    /// Run this `layercache` binary as the service instead of this one: compares two builds
+    /// Run this `layercache` binary as the service instead of the one installed beside this
+    /// benchmark (compares two builds of the service with the same client and baselines).
     /// of the service with the same client and baselines.
     #[arg(long)]
     service_bin: Option<PathBuf>,
 }
 
 fn failed(what: &str) -> impl FnOnce(String) -> CommandError + '_ {
-    move |e| CommandError::Failed(format!("bench-serve: failed to {what}: {e}"))
+    move |e| CommandError::Failed(format!("serve: failed to {what}: {e}"))
 }
 
 struct Child {
@@ -69,7 +70,9 @@ async fn start_service(
         .port();
     let exe = match bin {
         Some(b) => b.to_path_buf(),
-        None => std::env::current_exe().map_err(|e| failed("find this binary")(e.to_string()))?,
+        None => {
+            service_beside_this_binary().map_err(|e| failed("find the layercache binary")(e))?
+        }
     };
     let proc = tokio::process::Command::new(exe)
         .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--store"])
@@ -96,6 +99,21 @@ async fn start_service(
     Err(failed("start the service")(
         "it did not listen within 5 s".into(),
     ))
+}
+
+/// The `layercache` binary installed in the same directory as this benchmark (cargo and
+/// the release both put them side by side).
+fn service_beside_this_binary() -> Result<PathBuf, String> {
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let bin = exe.with_file_name(format!("layercache{}", std::env::consts::EXE_SUFFIX));
+    if bin.is_file() {
+        Ok(bin)
+    } else {
+        Err(format!(
+            "{} does not exist; pass --service-bin",
+            bin.display()
+        ))
+    }
 }
 
 struct Client {
@@ -326,7 +344,7 @@ async fn measure(args: &Args, client: &Client, pid: u32) -> Result<(), CommandEr
         );
     };
     println!(
-        "layercache bench-serve: {} MiB entry (best of {} rounds; before each measure, dirty \
+        "layercache-bench serve: {} MiB entry (best of {} rounds; before each measure, dirty \
          pages written back and as much page cache freed as it writes), {} small entries, \
          store in {}",
         args.size_mib,

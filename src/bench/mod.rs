@@ -1,0 +1,5 @@
+//! Benchmarks that print ratios measured side by side in one run. They ship in the
+//! `layercache-bench` binary, not in the action image: the action binary never links them.
+
+pub mod engine;
+pub mod serve;
