@@ -130,6 +130,10 @@ fn matrix_legs_differing_only_by_build_args_get_their_own_scopes() {
     let token_b = derive_scope(&seed_with_args(&[("FLAVOR", "red"), ("npm_token", "b")]));
     assert_eq!(token_a, red);
     assert_eq!(token_b, red);
+    let author = derive_scope(&seed_with_args(&[("FLAVOR", "red"), ("AUTHOR", "me")]));
+    assert_ne!(author, red, "AUTHOR is no credential");
+    let auth = derive_scope(&seed_with_args(&[("FLAVOR", "red"), ("GIT_AUTH", "x")]));
+    assert_eq!(auth, red);
 }
 
 #[test]

@@ -68,20 +68,23 @@ pub fn derive_scope(seed: &ScopeSeed) -> String {
 /// A build arg whose name says it holds a credential (`NPM_TOKEN`, `DB_PASSWORD`,
 /// `GITHUB_AUTH`...). Such values change from run to run (a job's token does), so hashing
 /// them would give every run a new scope and no run would find the last one's cache; and
-/// even a hash of a secret has no place in a cache key.
+/// even a hash of a secret has no place in a cache key. `AUTH` and `APIKEY` count as whole
+/// words only (`AUTHOR` is no credential).
 pub fn is_secret_like(name: &str) -> bool {
-    const WORDS: &[&str] = &[
+    const PARTS: &[&str] = &[
         "TOKEN",
         "SECRET",
         "PASSWORD",
         "PASSWD",
         "CREDENTIAL",
-        "AUTH",
         "API_KEY",
-        "APIKEY",
         "PRIVATE_KEY",
         "ACCESS_KEY",
     ];
+    const WORDS: &[&str] = &["AUTH", "APIKEY"];
     let upper = name.to_ascii_uppercase();
-    WORDS.iter().any(|w| upper.contains(w))
+    PARTS.iter().any(|p| upper.contains(p))
+        || upper
+            .split(|c: char| !c.is_ascii_alphanumeric())
+            .any(|w| WORDS.contains(&w))
 }
