@@ -13,12 +13,13 @@ use std::path::PathBuf;
 
 use crate::action::files::{FileCommand, RunnerFiles};
 use crate::action::inputs::Inputs;
+use crate::action::masks;
 use crate::action::names::{self, INPUTS, InputKind};
 use crate::action::runtime::Runtime;
 use crate::action::workflow::{Level, Location, Style, Workflow};
 use crate::cache_service::{self, RunningService, ServiceConfig};
 use crate::engine;
-use crate::plan::{self, BuildPlan, SecretSource};
+use crate::plan::{self, BuildPlan};
 use crate::report::{self, ActionLog};
 use crate::storage::StorageConfig;
 
@@ -68,7 +69,7 @@ impl clap::Args for Args {
                     .conflicts_with(crate::action::names::CONTEXT),
             );
         INPUTS.iter().fold(cmd, |cmd, spec| {
-            let repeat = matches!(spec.kind, InputKind::List | InputKind::ListCsv);
+            let repeat = !matches!(spec.kind, InputKind::Text | InputKind::Bool);
             let mut arg = Arg::new(spec.name)
                 .long(spec.name)
                 .help(spec.description)
@@ -178,6 +179,10 @@ pub async fn run_build(
     let mut wf = Workflow::stdout(style);
     let runtime = Runtime::from_env(env);
     mask_runtime(&runtime, &mut wf);
+    // Before any input is parsed: a parse error must not be the first to show a secret.
+    for secret in masks::input_secrets(inputs, env) {
+        wf.add_mask(&secret);
+    }
     let files = RunnerFiles::from_env(env);
 
     let plan =
@@ -188,9 +193,12 @@ pub async fn run_build(
                 return Err(CommandError::Usage(err.to_string()));
             }
         };
-    mask_plan(&plan, env, &mut wf);
     report_runtime(&runtime, &mut wf);
-    if plan.expose_runtime && style == Style::GitHub {
+    for w in &plan.warnings {
+        wf.warning(w);
+    }
+    // A dry run writes no runner file: it only shows what the build would do.
+    if plan.expose_runtime && style == Style::GitHub && !dry_run {
         match expose(env, &runtime, &files) {
             Ok(names) if !names.is_empty() => {
                 wf.line(&format!("exposed to later steps: {}", names.join(", ")))
@@ -284,19 +292,6 @@ pub fn mask_runtime<W: std::io::Write>(runtime: &Runtime, wf: &mut Workflow<W>) 
         .flatten()
     {
         wf.add_mask(secret.expose());
-    }
-}
-
-fn mask_plan<W: std::io::Write>(plan: &BuildPlan, env: &Env, wf: &mut Workflow<W>) {
-    if let Some(t) = &plan.github_token {
-        wf.add_mask(t.expose());
-    }
-    for secret in &plan.secrets {
-        match &secret.source {
-            SecretSource::Value(v) => wf.add_mask(v.expose()),
-            SecretSource::Env(var) => wf.add_mask(env.get(var).unwrap_or_default()),
-            SecretSource::File(_) => {}
-        }
     }
 }
 
