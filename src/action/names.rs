@@ -288,7 +288,7 @@ pub const INPUTS: &[InputSpec] = &[
         SCOPE,
         Text,
         None,
-        "Cache scope for type=gha entries that set none (default: derived from image, Dockerfile, target and platforms)",
+        "Cache scope for type=gha entries that set none (default: derived from the image name, Dockerfile, target, platforms and build-args)",
     ),
     input(
         CACHE_ADVICE,

@@ -269,11 +269,11 @@ async fn build_image<W: std::io::Write>(
     let api = super::phases::RepositoryApi::new(plan, env);
     let pruned = super::phases::prune(plan, runtime, &api, wf).await;
     let mut summary = report::summary_markdown(&outcome);
-    summary.push_str(
-        &super::phases::repository_cache(plan, runtime, &api, started)
-            .await
-            .markdown(),
-    );
+    let repository = super::phases::repository_cache(plan, runtime, &api, started).await;
+    if let Some(notice) = repository.notice() {
+        wf.notice(&notice);
+    }
+    summary.push_str(&repository.markdown());
     if let Some(report) = pruned {
         summary.push_str(&format!(
             "\n**Cache housekeeping:** {}\n",

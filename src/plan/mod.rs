@@ -6,6 +6,7 @@ pub mod cache;
 pub mod csv;
 mod endpoint;
 mod error;
+pub mod git_auth;
 pub mod image;
 mod options;
 mod outputs;

@@ -7,6 +7,7 @@ use super::cache::{
     CacheEntry, CacheType, Direction, SkippedEntry, add_cache_api, fill_gha, parse_cache_entry,
 };
 use super::error::PlanError;
+use super::git_auth::git_auth_secret;
 use super::image::{parse_image_ref, parse_platform};
 use super::options;
 use super::outputs::resolve_outputs;
@@ -51,6 +52,7 @@ pub fn parse(inputs: &Inputs, runtime: &Runtime, env: &Env) -> Result<BuildPlan,
     let load = inputs.bool(n::LOAD)?;
     let push = inputs.bool(n::PUSH)?;
     let outputs = resolve_outputs(&inputs.list(n::OUTPUTS)?, load, push, &tags)?;
+    let build_args = options::build_args(&inputs.list(n::BUILD_ARGS)?, env)?;
 
     let scope = match inputs.text(n::SCOPE) {
         Some(s) => validate_scope(&s)?,
@@ -62,6 +64,7 @@ pub fn parse(inputs: &Inputs, runtime: &Runtime, env: &Env) -> Result<BuildPlan,
             dockerfile: dockerfile.to_string_lossy().into_owned(),
             target: target.clone(),
             platforms: platforms.iter().map(ToString::to_string).collect(),
+            build_args: build_args.clone(),
         }),
     };
     let mut cache_skipped = Vec::new();
@@ -81,12 +84,14 @@ pub fn parse(inputs: &Inputs, runtime: &Runtime, env: &Env) -> Result<BuildPlan,
             .for_each(|e| add_cache_api(e, repo, token));
     }
 
-    let secrets = super::secrets::secrets(
+    let mut secrets = super::secrets::secrets(
         &inputs.list(n::SECRETS)?,
         &inputs.list(n::SECRET_ENVS)?,
         &inputs.list(n::SECRET_FILES)?,
         env,
     )?;
+    let git_auth = git_auth_secret(&context, github_token.as_ref(), &secrets.secrets, env);
+    secrets.secrets.extend(git_auth);
 
     Ok(BuildPlan {
         context,
@@ -94,7 +99,7 @@ pub fn parse(inputs: &Inputs, runtime: &Runtime, env: &Env) -> Result<BuildPlan,
         target,
         tags,
         platforms,
-        build_args: options::build_args(&inputs.list(n::BUILD_ARGS)?, env)?,
+        build_args,
         labels: options::labels(&inputs.list(n::LABELS)?)?,
         annotations: options::annotations(&inputs.list(n::ANNOTATIONS)?)?,
         secrets: secrets.secrets,
