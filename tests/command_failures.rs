@@ -68,7 +68,7 @@ fn serve_with_an_unusable_store() {
     let out = cmd(BIN, &["serve", "--store", "/proc/nonexistent/x"])
         .output()
         .unwrap();
-    assert_one_plain_error(&out, 2, "--store");
+    assert_one_plain_error(&out, 1, "failed to access storage at /proc/nonexistent/x");
 }
 
 #[test]
