@@ -7,6 +7,8 @@ use std::path::PathBuf;
 use chrono::{Duration, Utc};
 
 use super::CommandError;
+use crate::action::env::Env;
+use crate::action::runtime::{CacheProtocol, Runtime};
 use crate::housekeeping::{
     self, ApiConfig, CacheServiceBodies, GithubCaches, PrunePolicy, Referenced,
 };
@@ -127,15 +129,14 @@ pub async fn run(args: Args) -> Result<(), CommandError> {
 }
 
 /// The cache service of this job, when the runner's credentials are in the environment (a
-/// container action gets them; a `run:` step after `layercache expose` too): v2 at
-/// `ACTIONS_RESULTS_URL`, else v1 at `ACTIONS_CACHE_URL` (GitHub Enterprise Server).
+/// container action gets them; a `run:` step after `layercache expose` too), spoken in the
+/// protocol `action::runtime` chooses (its GHES rule included).
 fn cache_service_bodies() -> Option<CacheServiceBodies> {
-    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-    let token = Secret::new(var("ACTIONS_RUNTIME_TOKEN")?);
-    match (var("ACTIONS_RESULTS_URL"), var("ACTIONS_CACHE_URL")) {
-        (Some(url), _) => Some(CacheServiceBodies::v2(&url, token)),
-        (None, Some(url)) => Some(CacheServiceBodies::v1(&url, token)),
-        (None, None) => None,
+    let runtime = Runtime::from_env(&Env::from_process());
+    let token = runtime.token.filter(|t| !t.is_empty())?;
+    match runtime.protocol? {
+        CacheProtocol::V2 { url } => Some(CacheServiceBodies::v2(&url, token)),
+        CacheProtocol::V1 { url } => Some(CacheServiceBodies::v1(&url, token)),
     }
 }
 
