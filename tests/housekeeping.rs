@@ -19,7 +19,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use futures::future::BoxFuture;
 use layercache::housekeeping::{
-    self, ApiConfig, CacheEntry, GithubCaches, IndexBodies, Reason, Referenced,
+    self, ApiConfig, ListedCache, GithubCaches, IndexBodies, Reason, Referenced,
 };
 use layercache::secret::Secret;
 use scene::*;
@@ -138,7 +138,7 @@ struct Bodies(HashMap<String, Option<Vec<u8>>>);
 impl IndexBodies for Bodies {
     fn fetch<'a>(
         &'a self,
-        entry: &'a CacheEntry,
+        entry: &'a ListedCache,
     ) -> BoxFuture<'a, Result<Option<Vec<u8>>, String>> {
         let found = self
             .0

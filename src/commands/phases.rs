@@ -13,7 +13,7 @@ use crate::action::runtime::{CacheProtocol, Runtime};
 use crate::action::workflow::{Level, Location, Workflow};
 use crate::advice;
 use crate::housekeeping::{
-    self, ApiConfig, CacheEntry, CacheServiceBodies, CacheUsage, GithubCaches, PrunePolicy,
+    self, ApiConfig, ListedCache, CacheServiceBodies, CacheUsage, GithubCaches, PrunePolicy,
     PruneReport, Referenced,
 };
 use crate::plan::cache::CacheType;
@@ -181,7 +181,7 @@ pub async fn repository_cache(
 /// Layer blobs and the indexes of `scopes` among `entries`: what a `gha` export writes.
 /// Index keys are parsed, not prefix-matched: `index-web-1-` also starts the keys of a
 /// scope named `web-1-arm64`.
-fn exported_totals(entries: &[CacheEntry], scopes: &[String]) -> (usize, u64) {
+fn exported_totals(entries: &[ListedCache], scopes: &[String]) -> (usize, u64) {
     let ours = entries.iter().filter(|e| {
         e.key.starts_with(housekeeping::BLOB_PREFIX)
             || housekeeping::IndexKey::parse(&e.key).is_some_and(|k| scopes.contains(&k.scope))
@@ -275,8 +275,8 @@ pub async fn prune<W: Write>(
 mod tests {
     use super::*;
 
-    fn entry(key: &str, size: u64) -> CacheEntry {
-        CacheEntry {
+    fn entry(key: &str, size: u64) -> ListedCache {
+        ListedCache {
             id: 0,
             key: key.to_owned(),
             version: String::new(),

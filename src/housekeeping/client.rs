@@ -30,7 +30,7 @@ pub struct ApiConfig {
 
 /// One cache entry as the API lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CacheEntry {
+pub struct ListedCache {
     pub id: i64,
     pub key: String,
     /// The cache `version` (for BuildKit's entries, go-actions-cache's fixed hash).
@@ -130,7 +130,7 @@ impl GithubCaches {
         &self,
         key_prefix: &str,
         git_ref: Option<&str>,
-    ) -> Result<Vec<CacheEntry>, HousekeepingError> {
+    ) -> Result<Vec<ListedCache>, HousekeepingError> {
         let mut out = Vec::new();
         for page in 1u32.. {
             let (entries, total) = self.page(page, Some(key_prefix), git_ref).await?;
@@ -151,7 +151,7 @@ impl GithubCaches {
         &self,
         since: DateTime<Utc>,
         git_ref: Option<&str>,
-    ) -> Result<Vec<CacheEntry>, HousekeepingError> {
+    ) -> Result<Vec<ListedCache>, HousekeepingError> {
         let mut out = Vec::new();
         for page in 1u32.. {
             let (entries, _) = self.page(page, None, git_ref).await?;
@@ -171,7 +171,7 @@ impl GithubCaches {
         page: u32,
         key_prefix: Option<&str>,
         git_ref: Option<&str>,
-    ) -> Result<(Vec<CacheEntry>, u64), HousekeepingError> {
+    ) -> Result<(Vec<ListedCache>, u64), HousekeepingError> {
         let actions = self.octo.actions();
         let mut req = actions
             .list_repo_caches(&self.owner, &self.repo)
@@ -188,7 +188,7 @@ impl GithubCaches {
         let list = req.send().await.map_err(|e| {
             HousekeepingError::from_octocrab("list the repository's caches", false, e)
         })?;
-        let entries: Vec<CacheEntry> = list.actions_caches.into_iter().map(entry).collect();
+        let entries: Vec<ListedCache> = list.actions_caches.into_iter().map(entry).collect();
         tracing::debug!(
             page,
             got = entries.len(),
@@ -254,8 +254,8 @@ impl GithubCaches {
     }
 }
 
-fn entry(item: octocrab::models::actions::ActionsCacheItem) -> CacheEntry {
-    CacheEntry {
+fn entry(item: octocrab::models::actions::ActionsCacheItem) -> ListedCache {
+    ListedCache {
         id: item.id,
         key: item.key,
         version: item.version,

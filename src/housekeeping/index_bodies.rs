@@ -7,7 +7,7 @@
 use futures::future::BoxFuture;
 use serde::Deserialize;
 
-use super::client::CacheEntry;
+use super::client::ListedCache;
 use super::prune::IndexBodies;
 use crate::secret::Secret;
 
@@ -82,14 +82,14 @@ impl CacheServiceBodies {
         }
     }
 
-    async fn fetch_body(&self, entry: &CacheEntry) -> Result<Option<Vec<u8>>, String> {
+    async fn fetch_body(&self, entry: &ListedCache) -> Result<Option<Vec<u8>>, String> {
         match &self.protocol {
             Protocol::V2(url) => self.fetch_v2(url, entry).await,
             Protocol::V1(url) => self.fetch_v1(url, entry).await,
         }
     }
 
-    async fn fetch_v1(&self, base: &str, entry: &CacheEntry) -> Result<Option<Vec<u8>>, String> {
+    async fn fetch_v1(&self, base: &str, entry: &ListedCache) -> Result<Option<Vec<u8>>, String> {
         let resp = self
             .http
             .get(format!("{base}/_apis/artifactcache/cache"))
@@ -125,7 +125,7 @@ impl CacheServiceBodies {
             .map(Some)
     }
 
-    async fn fetch_v2(&self, base: &str, entry: &CacheEntry) -> Result<Option<Vec<u8>>, String> {
+    async fn fetch_v2(&self, base: &str, entry: &ListedCache) -> Result<Option<Vec<u8>>, String> {
         let body =
             serde_json::json!({ "key": entry.key, "restore_keys": [], "version": entry.version });
         let resp = self
@@ -194,7 +194,7 @@ impl CacheServiceBodies {
 impl IndexBodies for CacheServiceBodies {
     fn fetch<'a>(
         &'a self,
-        entry: &'a CacheEntry,
+        entry: &'a ListedCache,
     ) -> BoxFuture<'a, Result<Option<Vec<u8>>, String>> {
         Box::pin(self.fetch_body(entry))
     }

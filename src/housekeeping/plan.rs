@@ -6,7 +6,7 @@ use std::fmt;
 
 use chrono::{DateTime, Duration, Utc};
 
-use super::client::CacheEntry;
+use super::client::ListedCache;
 use super::keys::{self, IndexKey};
 
 /// What to prune.
@@ -41,7 +41,7 @@ pub enum Reason {
 /// One entry to delete and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Deletion {
-    pub entry: CacheEntry,
+    pub entry: ListedCache,
     pub reason: Reason,
 }
 
@@ -64,8 +64,8 @@ impl fmt::Display for Deletion {
 type GroupKey = (String, String, bool, Option<String>);
 
 /// Index entries of the owned scopes beyond the newest `keep` per (scope, ref, signed).
-pub fn superseded_indexes(entries: &[CacheEntry], policy: &PrunePolicy) -> Vec<Deletion> {
-    let mut groups: BTreeMap<GroupKey, Vec<(u64, &CacheEntry)>> = BTreeMap::new();
+pub fn superseded_indexes(entries: &[ListedCache], policy: &PrunePolicy) -> Vec<Deletion> {
+    let mut groups: BTreeMap<GroupKey, Vec<(u64, &ListedCache)>> = BTreeMap::new();
     for e in entries {
         let Some(k) = IndexKey::parse(&e.key) else {
             continue;
@@ -95,10 +95,10 @@ pub fn superseded_indexes(entries: &[CacheEntry], policy: &PrunePolicy) -> Vec<D
 /// Live indexes that can read blobs written by `blob_ref`: those of the same ref, and every
 /// index when `blob_ref` is (or may be) the default branch, which all refs can read.
 pub fn readers<'a>(
-    live: &'a [CacheEntry],
+    live: &'a [ListedCache],
     blob_ref: Option<&str>,
     default_ref: Option<&str>,
-) -> Vec<&'a CacheEntry> {
+) -> Vec<&'a ListedCache> {
     let shared = default_ref.is_none() || blob_ref.is_none() || blob_ref == default_ref;
     live.iter()
         .filter(|i| IndexKey::parse(&i.key).is_some())
@@ -108,7 +108,7 @@ pub fn readers<'a>(
 
 /// Blobs old enough to judge whose digest is not in `referenced`.
 pub fn orphan_blobs(
-    blobs: &[CacheEntry],
+    blobs: &[ListedCache],
     referenced: &BTreeSet<String>,
     policy: &PrunePolicy,
 ) -> Vec<Deletion> {
@@ -149,9 +149,9 @@ mod tests {
     const MAIN: &str = "refs/heads/main";
     const PR: &str = "refs/pull/1/merge";
 
-    fn entry(id: i64, key: String, git_ref: &str, hours_ago: i64) -> CacheEntry {
+    fn entry(id: i64, key: String, git_ref: &str, hours_ago: i64) -> ListedCache {
         let t = Utc::now() - Duration::hours(hours_ago);
-        CacheEntry {
+        ListedCache {
             id,
             key,
             version: String::new(),
@@ -162,7 +162,7 @@ mod tests {
         }
     }
 
-    fn idx(id: i64, scope: &str, r: &str, seq: u64, sig: bool) -> CacheEntry {
+    fn idx(id: i64, scope: &str, r: &str, seq: u64, sig: bool) -> ListedCache {
         let sig = if sig { "-sig" } else { "" };
         entry(
             id,
@@ -212,7 +212,7 @@ mod tests {
     #[test]
     fn default_branch_blobs_are_read_by_every_ref_others_by_their_own() {
         let live = vec![idx(1, "s", MAIN, 1, false), idx(2, "t", PR, 1, false)];
-        let ids = |v: Vec<&CacheEntry>| v.iter().map(|e| e.id).collect::<Vec<_>>();
+        let ids = |v: Vec<&ListedCache>| v.iter().map(|e| e.id).collect::<Vec<_>>();
         assert_eq!(ids(readers(&live, Some(MAIN), Some(MAIN))), vec![1, 2]);
         assert_eq!(ids(readers(&live, Some(PR), Some(MAIN))), vec![2]);
         assert_eq!(

@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 
 use futures::future::BoxFuture;
 
-use super::client::{CacheEntry, GithubCaches};
+use super::client::{ListedCache, GithubCaches};
 use super::error::HousekeepingError;
 use super::keys;
 use super::plan::{self, Deletion, PrunePolicy, Reason};
@@ -17,7 +17,7 @@ use super::plan::{self, Deletion, PrunePolicy, Reason};
 /// Downloads index bodies (through the cache service, with the runtime token).
 pub trait IndexBodies: Send + Sync {
     /// The body of `entry`; `Ok(None)` when this reader cannot see it (another ref's index).
-    fn fetch<'a>(&'a self, entry: &'a CacheEntry)
+    fn fetch<'a>(&'a self, entry: &'a ListedCache)
     -> BoxFuture<'a, Result<Option<Vec<u8>>, String>>;
 }
 
@@ -110,7 +110,7 @@ pub async fn prune(
     report.deleted = plan::superseded_indexes(&indexes, policy);
     if policy.orphans {
         let gone: BTreeSet<i64> = report.deleted.iter().map(|d| d.entry.id).collect();
-        let live: Vec<CacheEntry> = indexes
+        let live: Vec<ListedCache> = indexes
             .into_iter()
             .filter(|e| !gone.contains(&e.id))
             .collect();
@@ -136,7 +136,7 @@ pub async fn prune(
 async fn orphans(
     caches: &GithubCaches,
     policy: &PrunePolicy,
-    live: &[CacheEntry],
+    live: &[ListedCache],
     referenced: Option<Referenced<'_>>,
 ) -> Result<Result<Vec<Deletion>, String>, HousekeepingError> {
     let blobs = caches
@@ -162,11 +162,11 @@ async fn orphans(
 async fn fetch_referenced(
     source: &dyn IndexBodies,
     policy: &PrunePolicy,
-    blobs: &[CacheEntry],
-    live: &[CacheEntry],
+    blobs: &[ListedCache],
+    live: &[ListedCache],
 ) -> Result<BTreeSet<String>, String> {
     let blob_refs: BTreeSet<Option<&str>> = blobs.iter().map(|b| b.git_ref.as_deref()).collect();
-    let mut needed: Vec<&CacheEntry> = Vec::new();
+    let mut needed: Vec<&ListedCache> = Vec::new();
     for r in blob_refs {
         for idx in plan::readers(live, r, policy.default_ref.as_deref()) {
             if !needed.iter().any(|n| n.id == idx.id) {
