@@ -173,6 +173,39 @@ async fn serve_warns_without_secret_keeps_secrets_out_of_logs_and_stops_on_sigte
     );
 }
 
+/// No open door: without a secret, a non-loopback address is refused before anything is
+/// opened, with one line naming what to configure; with a secret it listens.
+#[test]
+fn serve_refuses_non_loopback_without_verification() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let out = Command::new(BIN)
+        .args(["serve", "--listen", &format!("0.0.0.0:{port}"), "--store"])
+        .arg(dir.path().join("store"))
+        .env_remove("LAYERCACHE_SERVE_SECRET")
+        .env_remove("LAYERCACHE_SERVE_SECRET_FILE")
+        .env_remove("LAYERCACHE_SERVE_OIDC_ALLOW")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "not one line: {stderr}");
+    assert!(stderr.contains("loopback") && stderr.contains("--secret-file"), "{stderr}");
+    assert!(!dir.path().join("store").exists(), "the store was opened");
+
+    let mut child = Command::new(BIN)
+        .args(["serve", "--listen", &format!("0.0.0.0:{port}"), "--store"])
+        .arg(dir.path().join("store"))
+        .env("LAYERCACHE_SERVE_SECRET", "fleet-secret-0123456789")
+        .stderr(Stdio::null())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_listening(port);
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
 /// `bench-serve` end to end on a small entry: the service as a child process, the blob
 /// client's upload and download (checked byte for byte against the source), the small
 /// entries, and the table it prints.

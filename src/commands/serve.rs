@@ -133,6 +133,19 @@ fn read_secret(args: &SecretArgs) -> Result<Option<Secret>, CommandError> {
         .map(|s| Secret::new(s.trim())))
 }
 
+/// Without a way to verify tokens, any client can claim any ref (cache poisoning), so
+/// only this machine may reach the service.
+fn check_open_door(listen: SocketAddr, verifies: bool) -> Result<(), CommandError> {
+    if verifies || listen.ip().is_loopback() {
+        return Ok(());
+    }
+    Err(CommandError::Usage(format!(
+        "--listen {listen}: without token verification serve only listens on loopback \
+         (127.0.0.1 or ::1); configure --secret-file (or {ENV_SECRET}) \
+         to listen on other addresses"
+    )))
+}
+
 pub async fn run(args: Args) -> Result<(), CommandError> {
     match args.command {
         Some(ServeCommand::Token(t)) => token(t),
@@ -165,6 +178,7 @@ async fn serve(args: RunArgs) -> Result<(), CommandError> {
     let storage = StorageConfig::parse(&args.store)
         .map_err(|e| CommandError::Usage(format!("--store: {e}")))?;
     let secret = read_secret(&args.secret)?;
+    check_open_door(args.listen, secret.is_some())?;
     if secret.is_none() {
         warn!(
             "no signing secret configured (--secret-file or {ENV_SECRET}): bearer tokens are decoded \
@@ -238,6 +252,21 @@ async fn shutdown_signal() {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn open_door_is_refused_only_off_loopback_without_verification() {
+        let addr = |s: &str| s.parse::<SocketAddr>().unwrap_or_else(|e| panic!("{s}: {e}"));
+        assert!(check_open_door(addr("127.0.0.1:8484"), false).is_ok());
+        assert!(check_open_door(addr("[::1]:8484"), false).is_ok());
+        assert!(check_open_door(addr("0.0.0.0:8484"), true).is_ok());
+        for open in ["0.0.0.0:8484", "[::]:8484", "10.1.2.3:80"] {
+            let Err(CommandError::Usage(msg)) = check_open_door(addr(open), false) else {
+                panic!("{open} was allowed without verification");
+            };
+            assert!(msg.contains("--secret-file"), "{msg}");
+            assert!(!msg.contains('\n'), "not one line: {msg}");
+        }
+    }
 
     #[test]
     fn sizes() {
