@@ -8,7 +8,9 @@ use std::time::Duration;
 use tracing::{error, info, warn};
 
 use super::CommandError;
-use crate::cache_service::{self, AccessScope, Limits, ServiceConfig, TokenIssuer, auth};
+use crate::cache_service::{
+    self, AccessScope, Limits, OidcConfig, ServiceConfig, TokenIssuer, auth, oidc,
+};
 use crate::secret::Secret;
 use crate::storage::StorageConfig;
 
@@ -67,6 +69,83 @@ struct RunArgs {
     url_ttl_secs: u32,
     #[command(flatten)]
     secret: SecretArgs,
+    #[command(flatten)]
+    oidc: OidcArgs,
+}
+
+/// The GitHub OIDC exchange (`docs/serve.md` § OIDC); on when `--oidc-allow` is given.
+#[derive(Debug, clap::Args)]
+struct OidcArgs {
+    /// Repositories whose OIDC tokens are exchanged: `owner/repo` or `owner/*` (repeatable
+    /// or comma-separated).
+    #[arg(long, env = "LAYERCACHE_SERVE_OIDC_ALLOW", value_delimiter = ',')]
+    oidc_allow: Vec<String>,
+    /// The token issuer (GHES: https://HOST/_services/token).
+    #[arg(long, env = "LAYERCACHE_SERVE_OIDC_ISSUER", default_value = oidc::GITHUB_ISSUER)]
+    oidc_issuer: String,
+    /// Where the issuer's keys are (default: ISSUER/.well-known/jwks).
+    #[arg(long, env = "LAYERCACHE_SERVE_OIDC_JWKS_URL")]
+    oidc_jwks_url: Option<String>,
+    /// The audience tokens must carry (the layercache action asks for `layercache`).
+    #[arg(long, env = "LAYERCACHE_SERVE_OIDC_AUDIENCE", default_value = oidc::DEFAULT_AUDIENCE)]
+    oidc_audience: String,
+    /// The default branch jobs may read: `REF` for every repository, `owner/repo=REF` for
+    /// one (repeatable).
+    #[arg(long, default_value = "refs/heads/main")]
+    default_branch: Vec<String>,
+    /// Minutes the minted cache tokens stay valid.
+    #[arg(long, default_value_t = 360)]
+    oidc_token_ttl_mins: u32,
+    /// Fewest seconds between two fetches of the issuer's keys for an unknown key id.
+    #[arg(long, default_value_t = 60)]
+    oidc_jwks_min_refresh_secs: u32,
+}
+
+impl OidcArgs {
+    fn config(&self) -> Result<Option<OidcConfig>, CommandError> {
+        let allow: Vec<String> = self
+            .oidc_allow
+            .iter()
+            .map(|a| a.trim().to_owned())
+            .filter(|a| !a.is_empty())
+            .collect();
+        if allow.is_empty() {
+            return Ok(None);
+        }
+        for a in &allow {
+            let ok = matches!(a.split_once('/'), Some((o, r)) if !o.is_empty() && !r.is_empty() && !r.contains('/'));
+            if !ok {
+                return Err(CommandError::Usage(format!(
+                    "--oidc-allow {a:?}: use owner/repo or owner/*"
+                )));
+            }
+        }
+        let mut config = OidcConfig::github(allow);
+        config.issuer = self.oidc_issuer.trim_end_matches('/').to_owned();
+        config.jwks_url = self
+            .oidc_jwks_url
+            .clone()
+            .unwrap_or_else(|| oidc::jwks_url_for(&config.issuer));
+        config.audience = self.oidc_audience.clone();
+        for b in &self.default_branch {
+            match b.split_once('=') {
+                Some((repo, r)) if repo.contains('/') && !r.is_empty() => {
+                    config
+                        .default_branches
+                        .insert(repo.to_owned(), r.to_owned());
+                }
+                None if !b.is_empty() => config.default_branch = b.clone(),
+                _ => {
+                    return Err(CommandError::Usage(format!(
+                        "--default-branch {b:?}: use REF or owner/repo=REF"
+                    )));
+                }
+            }
+        }
+        config.token_ttl = chrono::Duration::minutes(i64::from(self.oidc_token_ttl_mins));
+        config.min_jwks_refresh = Duration::from_secs(u64::from(self.oidc_jwks_min_refresh_secs));
+        Ok(Some(config))
+    }
 }
 
 #[derive(Debug, clap::Args)]
@@ -142,15 +221,21 @@ fn check_open_door(listen: SocketAddr, verifies: bool) -> Result<(), CommandErro
     Err(CommandError::Usage(format!(
         "--listen {listen}: without token verification serve only listens on loopback \
          (127.0.0.1 or ::1); configure --secret-file (or {ENV_SECRET}) \
-         to listen on other addresses"
+         or OIDC (--oidc-allow owner/repo) to listen on other addresses"
     )))
 }
 
 pub async fn run(args: Args) -> Result<(), CommandError> {
-    match args.command {
+    let result = match args.command {
         Some(ServeCommand::Token(t)) => token(t),
         None => serve(args.run).await,
+    };
+    // `serve` runs under a service manager, not a workflow: the reason goes to stderr as
+    // one line, which is what its log shows.
+    if let Err(e) = &result {
+        eprintln!("layercache serve: {e}");
     }
+    result
 }
 
 fn token(args: TokenArgs) -> Result<(), CommandError> {
@@ -178,8 +263,16 @@ async fn serve(args: RunArgs) -> Result<(), CommandError> {
     let storage = StorageConfig::parse(&args.store)
         .map_err(|e| CommandError::Usage(format!("--store: {e}")))?;
     let secret = read_secret(&args.secret)?;
-    check_open_door(args.listen, secret.is_some())?;
-    if secret.is_none() {
+    let oidc = args.oidc.config()?;
+    check_open_door(args.listen, secret.is_some() || oidc.is_some())?;
+    if let Some(o) = &oidc {
+        info!(issuer = %o.issuer, jwks = %o.jwks_url, audience = %o.audience, allow = %o.allow.join(","), "OIDC exchange enabled");
+        if secret.is_none() {
+            warn!(
+                "OIDC without a shared secret: tokens minted here are accepted by this instance only; give every instance of a fleet the same --secret-file"
+            );
+        }
+    } else if secret.is_none() {
         warn!(
             "no signing secret configured (--secret-file or {ENV_SECRET}): bearer tokens are decoded \
              WITHOUT verification, so any client can claim any ref; set a secret for a shared service"
@@ -195,6 +288,7 @@ async fn serve(args: RunArgs) -> Result<(), CommandError> {
             max_age: Some(chrono::Duration::days(i64::from(args.max_age_days))),
         },
         url_ttl: chrono::Duration::seconds(i64::from(args.url_ttl_secs)),
+        oidc,
     };
     let state = cache_service::AppState::new(&config)
         .await
@@ -255,7 +349,10 @@ mod tests {
 
     #[test]
     fn open_door_is_refused_only_off_loopback_without_verification() {
-        let addr = |s: &str| s.parse::<SocketAddr>().unwrap_or_else(|e| panic!("{s}: {e}"));
+        let addr = |s: &str| {
+            s.parse::<SocketAddr>()
+                .unwrap_or_else(|e| panic!("{s}: {e}"))
+        };
         assert!(check_open_door(addr("127.0.0.1:8484"), false).is_ok());
         assert!(check_open_door(addr("[::1]:8484"), false).is_ok());
         assert!(check_open_door(addr("0.0.0.0:8484"), true).is_ok());
@@ -263,7 +360,10 @@ mod tests {
             let Err(CommandError::Usage(msg)) = check_open_door(addr(open), false) else {
                 panic!("{open} was allowed without verification");
             };
-            assert!(msg.contains("--secret-file"), "{msg}");
+            assert!(
+                msg.contains("--secret-file") && msg.contains("--oidc-allow"),
+                "{msg}"
+            );
             assert!(!msg.contains('\n'), "not one line: {msg}");
         }
     }
