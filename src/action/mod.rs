@@ -6,5 +6,6 @@ pub mod expose;
 pub mod files;
 pub mod inputs;
 pub mod names;
+pub mod oidc;
 pub mod runtime;
 pub mod workflow;

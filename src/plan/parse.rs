@@ -81,6 +81,9 @@ pub fn parse(inputs: &Inputs, runtime: &Runtime, env: &Env) -> Result<BuildPlan,
         &inputs.list(n::SECRET_FILES)?,
     )?;
 
+    // The exchange itself runs before the plan (commands/build.rs); a bad URL fails here
+    // like any other input.
+    crate::action::oidc::parse_url(inputs.text(n::CACHE_SERVICE_URL))?;
     Ok(BuildPlan {
         context,
         dockerfile,
