@@ -190,7 +190,10 @@ fn serve_refuses_non_loopback_without_verification() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert_eq!(stderr.trim().lines().count(), 1, "not one line: {stderr}");
-    assert!(stderr.contains("loopback") && stderr.contains("--secret-file"), "{stderr}");
+    assert!(
+        stderr.contains("loopback") && stderr.contains("--secret-file"),
+        "{stderr}"
+    );
     assert!(!dir.path().join("store").exists(), "the store was opened");
 
     let mut child = Command::new(BIN)
