@@ -17,8 +17,10 @@ mod protobuf;
 pub mod protocol;
 mod rest;
 mod service;
+mod shared;
 mod signing;
 mod twirp;
+mod upload;
 mod v1;
 mod validate;
 
