@@ -211,43 +211,44 @@ fn serve_refuses_non_loopback_without_verification() {
 
 /// `bench-serve` end to end on a small entry: the service as a child process, the blob
 /// client's upload and download (checked byte for byte against the source), the small
-/// entries, and the table it prints.
+/// entries, and the table it prints; once with one instance and once with two on the
+/// store (calls to one, blob bytes through the other).
 #[test]
 fn bench_serve_runs_every_measure_and_prints_ratios() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(BIN)
-        .args([
-            "bench-serve",
-            "--size-mib",
-            "8",
-            "--small",
-            "20",
-            "--rounds",
-            "1",
-        ])
-        .arg("--dir")
-        .arg(dir.path().join("bench"))
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "bench-serve failed: {stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    for row in [
-        "plain file copy",
-        "upload via service",
-        "download via service",
-        "entries/s",
-        "service peak RSS",
-    ] {
-        assert!(stdout.contains(row), "no {row:?} row in:\n{stdout}");
+    for instances in ["1", "2"] {
+        let dir = tempfile::tempdir().unwrap();
+        let out = Command::new(BIN)
+            .args(["bench-serve", "--size-mib", "8", "--small", "20"])
+            .args(["--rounds", "1", "--instances", instances])
+            .arg("--dir")
+            .arg(dir.path().join("bench"))
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "bench-serve --instances {instances} failed: {stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        for row in [
+            "plain file copy",
+            "upload via service",
+            "download via service",
+            "entries/s",
+            "service peak RSS",
+        ] {
+            assert!(stdout.contains(row), "no {row:?} row in:\n{stdout}");
+        }
+        assert_eq!(
+            stdout.contains("two instances"),
+            instances == "2",
+            "{stdout}"
+        );
+        // Everything it wrote is cleaned up.
+        let left: Vec<_> = std::fs::read_dir(dir.path().join("bench"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert!(left.is_empty(), "bench-serve left {left:?}");
     }
-    // Everything it wrote is cleaned up.
-    let left: Vec<_> = std::fs::read_dir(dir.path().join("bench"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name())
-        .collect();
-    assert!(left.is_empty(), "bench-serve left {left:?}");
 }
