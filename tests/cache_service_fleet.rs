@@ -225,3 +225,37 @@ async fn two_instances_on_one_bucket_answer_like_one() {
         "ok"
     );
 }
+
+/// An instance starting up (and sweeping leftovers) leaves a running peer's upload alone,
+/// while a leftover no reservation owns is still removed: two instances on one directory.
+#[tokio::test]
+async fn a_starting_instance_keeps_a_peers_upload_in_flight() {
+    use layercache::storage::DiskStore;
+    let dir = tempfile::tempdir().unwrap();
+    let open =
+        || async { Arc::new(DiskStore::open(dir.path()).await.unwrap()) as Arc<dyn BlobStore> };
+    let config = ServiceConfig::new(([127, 0, 0, 1], 0).into(), StorageConfig::Memory);
+    let a = AppState::with_store(&config, open().await).await.unwrap();
+    let id = a.cache.reserve("k", "v", "refs/heads/main").await.unwrap();
+    let body = Box::pin(futures::stream::once(async {
+        Ok(bytes::Bytes::from("12345"))
+    }));
+    a.cache.put_blob(id, body).await.unwrap();
+    // A leftover no reservation owns (a crashed upload from before).
+    let orphan: layercache::storage::ByteStream =
+        Box::pin(futures::stream::once(async { Ok(bytes::Bytes::from("x")) }));
+    open().await.put("staging/42/blob", orphan).await.unwrap();
+
+    let b = AppState::with_store(&config, open().await).await.unwrap();
+    assert_eq!(open().await.size("staging/42/blob").await.unwrap(), None);
+    let entry = a.cache.finalize(id, 5).await.unwrap();
+    let hit = b
+        .cache
+        .lookup(&["k".into()], "v", &["refs/heads/main"])
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((hit.id, hit.size), (entry.id, 5));
+    let again = b.cache.reserve("k", "v", "refs/heads/main").await;
+    assert!(again.is_err(), "a second create through the peer succeeded");
+}

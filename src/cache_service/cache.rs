@@ -130,17 +130,20 @@ impl Cache {
             .iter()
             .filter_map(|k| id_of(k))
             .collect();
+        let entries = self.index().entries();
+        let ready: HashSet<u64> = entries.iter().map(|e| e.id).collect();
+        // The listings are a snapshot: a peer may have reserved or finalized since, so a
+        // leftover is checked once more on its own before it goes.
         for key in self.store.list("staging/").await? {
             let id = key.split('/').nth(1).and_then(|i| i.parse::<u64>().ok());
-            if id.is_none_or(|id| !pending.contains(&id)) {
+            if id.is_none_or(|id| !pending.contains(&id)) && !self.owned(id).await? {
                 self.store.delete(&key).await?;
             }
         }
-        let entries = self.index().entries();
-        let ready: HashSet<u64> = entries.iter().map(|e| e.id).collect();
         for key in self.store.list("data/").await? {
             let id = id_of(&key);
-            if id.is_none_or(|id| !ready.contains(&id) && !pending.contains(&id)) {
+            let listed = id.is_some_and(|id| ready.contains(&id) || pending.contains(&id));
+            if !listed && !self.owned(id).await? {
                 self.store.delete(&key).await?;
             }
         }
@@ -158,6 +161,15 @@ impl Cache {
             }
         }
         Ok(())
+    }
+
+    /// Whether an entry or a live reservation owns `id`'s objects now.
+    async fn owned(&self, id: Option<u64>) -> Result<bool, StorageError> {
+        let Some(id) = id else { return Ok(false) };
+        Ok(
+            self.shared.exists(&pending_key(id)).await?
+                || self.shared.exists(&meta_key(id)).await?,
+        )
     }
 
     /// Claim (key, version, scope); a second claim is `already_exists` (from any instance)
