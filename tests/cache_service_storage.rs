@@ -56,6 +56,25 @@ async fn conformance(store: Arc<dyn BlobStore>) {
     );
     assert_eq!(s.size("data/00/1").await.unwrap(), Some(big.len() as u64));
     assert_eq!(read(s, "data/00/1", None).await.unwrap(), big);
+
+    // Empty chunks, and empty objects (the service's access markers are empty).
+    let with_empty = vec![b"ab".to_vec(), Vec::new(), b"c".to_vec()];
+    assert_eq!(s.put("a/gaps", stream_of(with_empty)).await.unwrap(), 3);
+    assert_eq!(read(s, "a/gaps", None).await.unwrap(), b"abc");
+    assert_eq!(
+        s.put("a/empty", stream_of(vec![Vec::new()])).await.unwrap(),
+        0
+    );
+    assert_eq!(s.size("a/empty").await.unwrap(), Some(0));
+    assert!(
+        s.put_if_absent("a/empty2", bytes::Bytes::new())
+            .await
+            .unwrap()
+    );
+    assert_eq!(read(s, "a/empty2", None).await.unwrap(), b"");
+    for k in ["a/gaps", "a/empty", "a/empty2"] {
+        s.delete(k).await.unwrap();
+    }
     assert_eq!(
         read(s, "data/00/1", Some(1000..5000)).await.unwrap(),
         &big[1000..5000]
