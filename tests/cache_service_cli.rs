@@ -176,37 +176,82 @@ async fn serve_warns_without_secret_keeps_secrets_out_of_logs_and_stops_on_sigte
     );
 }
 
-/// `layercache-bench serve` end to end on a small entry: the service as a child process, the blob
-/// client's upload and download (checked byte for byte against the source), the small
-/// entries, and the table it prints.
+/// No open door: without a secret, a non-loopback address is refused before anything is
+/// opened, with one line naming what to configure; with a secret it listens.
 #[test]
-fn bench_serve_runs_every_measure_and_prints_ratios() {
+fn serve_refuses_non_loopback_without_verification() {
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_layercache-bench"))
-        .args(["serve", "--size-mib", "8", "--small", "20", "--rounds", "1"])
-        .arg("--dir")
-        .arg(dir.path().join("bench"))
+    let port = free_port();
+    let out = Command::new(BIN)
+        .args(["serve", "--listen", &format!("0.0.0.0:{port}"), "--store"])
+        .arg(dir.path().join("store"))
+        .env_remove("LAYERCACHE_SERVE_SECRET")
+        .env_remove("LAYERCACHE_SERVE_SECRET_FILE")
+        .env_remove("LAYERCACHE_SERVE_OIDC_ALLOW")
         .output()
         .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "not one line: {stderr}");
     assert!(
-        out.status.success(),
-        "bench-serve failed: {stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
+        stderr.contains("loopback") && stderr.contains("--secret-file"),
+        "{stderr}"
     );
-    for row in [
-        "plain file copy",
-        "upload via service",
-        "download via service",
-        "entries/s",
-        "service peak RSS",
-    ] {
-        assert!(stdout.contains(row), "no {row:?} row in:\n{stdout}");
+    assert!(!dir.path().join("store").exists(), "the store was opened");
+
+    let mut child = Command::new(BIN)
+        .args(["serve", "--listen", &format!("0.0.0.0:{port}"), "--store"])
+        .arg(dir.path().join("store"))
+        .env("LAYERCACHE_SERVE_SECRET", "fleet-secret-0123456789")
+        .stderr(Stdio::null())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_listening(port);
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+/// `layercache-bench serve` end to end on a small entry: the service as a child process, the blob
+/// client's upload and download (checked byte for byte against the source), the small
+/// entries, and the table it prints; once with one instance and once with two on the
+/// store (calls to one, blob bytes through the other).
+#[test]
+fn bench_serve_runs_every_measure_and_prints_ratios() {
+    for instances in ["1", "2"] {
+        let dir = tempfile::tempdir().unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_layercache-bench"))
+            .args(["serve", "--size-mib", "8", "--small", "20"])
+            .args(["--rounds", "1", "--instances", instances])
+            .arg("--dir")
+            .arg(dir.path().join("bench"))
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "bench-serve --instances {instances} failed: {stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        for row in [
+            "plain file copy",
+            "upload via service",
+            "download via service",
+            "entries/s",
+            "service peak RSS",
+        ] {
+            assert!(stdout.contains(row), "no {row:?} row in:\n{stdout}");
+        }
+        assert_eq!(
+            stdout.contains("two instances"),
+            instances == "2",
+            "{stdout}"
+        );
+        // Everything it wrote is cleaned up.
+        let left: Vec<_> = std::fs::read_dir(dir.path().join("bench"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert!(left.is_empty(), "bench-serve left {left:?}");
     }
-    // Everything it wrote is cleaned up.
-    let left: Vec<_> = std::fs::read_dir(dir.path().join("bench"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name())
-        .collect();
-    assert!(left.is_empty(), "bench-serve left {left:?}");
 }

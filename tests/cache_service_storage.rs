@@ -56,6 +56,25 @@ async fn conformance(store: Arc<dyn BlobStore>) {
     );
     assert_eq!(s.size("data/00/1").await.unwrap(), Some(big.len() as u64));
     assert_eq!(read(s, "data/00/1", None).await.unwrap(), big);
+
+    // Empty chunks, and empty objects (the service's access markers are empty).
+    let with_empty = vec![b"ab".to_vec(), Vec::new(), b"c".to_vec()];
+    assert_eq!(s.put("a/gaps", stream_of(with_empty)).await.unwrap(), 3);
+    assert_eq!(read(s, "a/gaps", None).await.unwrap(), b"abc");
+    assert_eq!(
+        s.put("a/empty", stream_of(vec![Vec::new()])).await.unwrap(),
+        0
+    );
+    assert_eq!(s.size("a/empty").await.unwrap(), Some(0));
+    assert!(
+        s.put_if_absent("a/empty2", bytes::Bytes::new())
+            .await
+            .unwrap()
+    );
+    assert_eq!(read(s, "a/empty2", None).await.unwrap(), b"");
+    for k in ["a/gaps", "a/empty", "a/empty2"] {
+        s.delete(k).await.unwrap();
+    }
     assert_eq!(
         read(s, "data/00/1", Some(1000..5000)).await.unwrap(),
         &big[1000..5000]
@@ -144,6 +163,40 @@ async fn conformance(store: Arc<dyn BlobStore>) {
     // Delete.
     assert!(s.delete("data/07/7").await.unwrap());
     assert_eq!(s.size("data/07/7").await.unwrap(), None);
+
+    put_if_absent_is_exclusive(store.clone()).await;
+}
+
+/// Of many concurrent creators of one key exactly one wins, and its bytes are the object.
+async fn put_if_absent_is_exclusive(s: Arc<dyn BlobStore>) {
+    for round in 0..5 {
+        let key = format!("resv/ab/race-{round}");
+        let racers = (0..8u8).map(|i| {
+            let s = s.clone();
+            let key = key.clone();
+            tokio::spawn(async move {
+                let won = s
+                    .put_if_absent(&key, bytes::Bytes::from(vec![b'a' + i; 3]))
+                    .await
+                    .unwrap();
+                (i, won)
+            })
+        });
+        let results = futures::future::join_all(racers).await;
+        let winners: Vec<u8> = results
+            .into_iter()
+            .map(|r| r.unwrap())
+            .filter(|(_, won)| *won)
+            .map(|(i, _)| i)
+            .collect();
+        assert_eq!(winners.len(), 1, "round {round}: winners {winners:?}");
+        let stored = read(s.as_ref(), &key, None).await.unwrap();
+        assert_eq!(stored, vec![b'a' + winners[0]; 3]);
+        assert!(!s.put_if_absent(&key, "x".into()).await.unwrap());
+        assert!(s.delete(&key).await.unwrap());
+        assert!(s.put_if_absent(&key, "x".into()).await.unwrap());
+        s.delete(&key).await.unwrap();
+    }
 }
 
 #[tokio::test]
@@ -225,7 +278,11 @@ async fn service_on_s3_keeps_entries_across_restart() {
     );
     let state = AppState::with_store(&config, store.clone()).await.unwrap();
     let body: ByteStream = stream_of(vec![pattern(10 << 20)]);
-    let id = state.cache.reserve("k", "v", "refs/heads/main").unwrap();
+    let id = state
+        .cache
+        .reserve("k", "v", "refs/heads/main")
+        .await
+        .unwrap();
     state.cache.put_blob(id, body).await.unwrap();
     state.cache.finalize(id, 10 << 20).await.unwrap();
     // A second service on the same bucket (a restart, or another instance) sees it.
@@ -233,6 +290,8 @@ async fn service_on_s3_keeps_entries_across_restart() {
     let hit = again
         .cache
         .lookup(&["k".into()], "v", &["refs/heads/main"])
+        .await
+        .unwrap()
         .unwrap();
     assert_eq!(hit.size, 10 << 20);
     let bytes: Vec<u8> = again

@@ -19,7 +19,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use futures::future::BoxFuture;
 use layercache::housekeeping::{
-    self, ApiConfig, ListedCache, GithubCaches, IndexBodies, Reason, Referenced,
+    self, ApiConfig, GithubCaches, IndexBodies, ListedCache, Reason, Referenced,
 };
 use layercache::secret::Secret;
 use scene::*;

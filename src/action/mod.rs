@@ -7,5 +7,6 @@ pub mod files;
 pub mod inputs;
 pub mod masks;
 pub mod names;
+pub mod oidc;
 pub mod runtime;
 pub mod workflow;

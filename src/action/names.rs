@@ -84,6 +84,7 @@ pub const ENDPOINT: &str = "endpoint";
 pub const BUILDER_IMAGE: &str = "builder-image";
 pub const SCOPE: &str = "scope";
 pub const EXPOSE_RUNTIME: &str = "expose-runtime";
+pub const CACHE_SERVICE_URL: &str = "cache-service-url";
 pub const CACHE_ADVICE: &str = "cache-advice";
 pub const CACHE_PRUNE: &str = "cache-prune";
 pub const CACHE_PRUNE_KEEP: &str = "cache-prune-keep";
@@ -314,15 +315,21 @@ pub const INPUTS: &[InputSpec] = &[
         Some("true"),
         "Export the runner's cache credentials to later steps of the job",
     ),
+    input(CACHE_SERVICE_URL, Text, None, CACHE_SERVICE_URL_DESCRIPTION),
 ];
 
+const CACHE_SERVICE_URL_DESCRIPTION: &str = "URL of a layercache serve to use as the cache instead of the GitHub cache; the job OIDC identity is exchanged for a cache token there (needs id-token: write)";
+
 /// Inputs of `expose-runtime/action.yml` (a drop-in for crazy-max/ghaction-github-runtime).
-pub const EXPOSE_INPUTS: &[InputSpec] = &[input(
-    GITHUB_TOKEN,
-    Text,
-    Some("${{ github.token }}"),
-    "GitHub Token (accepted for compatibility; unused)",
-)];
+pub const EXPOSE_INPUTS: &[InputSpec] = &[
+    input(
+        GITHUB_TOKEN,
+        Text,
+        Some("${{ github.token }}"),
+        "GitHub Token (accepted for compatibility; unused)",
+    ),
+    input(CACHE_SERVICE_URL, Text, None, CACHE_SERVICE_URL_DESCRIPTION),
+];
 
 /// Outputs of the main action.
 pub const OUTPUTS_DECLARED: &[(&str, &str)] = &[

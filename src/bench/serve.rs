@@ -46,6 +46,10 @@ pub struct Args {
     /// of the service with the same client and baselines.
     #[arg(long)]
     service_bin: Option<PathBuf>,
+    /// Service instances on the one store (1 or 2). With 2, every Twirp call goes to one
+    /// instance and the blob bytes to the other, and the small entries alternate.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=2))]
+    instances: u8,
 }
 
 fn failed(what: &str) -> impl FnOnce(String) -> CommandError + '_ {
@@ -119,6 +123,8 @@ fn service_beside_this_binary() -> Result<PathBuf, String> {
 struct Client {
     http: reqwest::Client,
     base: String,
+    /// Where blob bytes go instead of `base` (another instance on the same store).
+    blob_base: Option<String>,
     token: Secret,
 }
 
@@ -157,10 +163,13 @@ impl Client {
         let v = self
             .twirp(method, json!({"key": key, "version": VERSION}))
             .await?;
-        v[field]
+        let url = v[field]
             .as_str()
-            .map(str::to_owned)
-            .ok_or_else(|| failed(method)(format!("the answer has no {field}")))
+            .ok_or_else(|| failed(method)(format!("the answer has no {field}")))?;
+        Ok(match &self.blob_base {
+            Some(other) => url.replacen(&self.base, other, 1),
+            None => url.to_owned(),
+        })
     }
 
     async fn create(&self, key: &str) -> Result<String, CommandError> {
@@ -224,20 +233,29 @@ pub async fn run(args: Args) -> Result<(), CommandError> {
     let dir = &args.dir;
     std::fs::create_dir_all(dir).map_err(|e| failed("create the bench dir")(e.to_string()))?;
     let secret = hex::encode(rand::random::<[u8; 16]>());
-    let mut child = start_service(dir, &secret, args.service_bin.as_deref()).await?;
-    let pid = child.proc.id().unwrap_or_default();
+    let mut children = Vec::new();
+    for _ in 0..args.instances.max(1) {
+        children.push(start_service(dir, &secret, args.service_bin.as_deref()).await?);
+    }
+    let pid = children[0].proc.id().unwrap_or_default();
     let token = TokenIssuer::new(Secret::new(secret.as_str())).for_ref(
         "refs/heads/bench",
         &[],
         chrono::Duration::hours(1),
     );
-    let client = Client {
-        http: reqwest::Client::new(),
-        base: child.base.clone(),
-        token,
-    };
-    let result = measure(&args, &client, pid).await;
-    let _ = child.proc.kill().await;
+    let bases: Vec<String> = children.iter().map(|c| c.base.clone()).collect();
+    let clients: Vec<Client> = (0..bases.len())
+        .map(|i| Client {
+            http: reqwest::Client::new(),
+            base: bases[i].clone(),
+            blob_base: (bases.len() > 1).then(|| bases[(i + 1) % bases.len()].clone()),
+            token: token.clone(),
+        })
+        .collect();
+    let result = measure(&args, &clients, pid).await;
+    for child in &mut children {
+        let _ = child.proc.kill().await;
+    }
     for f in [
         "source.bin",
         "copy.bin",
@@ -302,7 +320,8 @@ async fn large(
     Ok(best)
 }
 
-async fn measure(args: &Args, client: &Client, pid: u32) -> Result<(), CommandError> {
+async fn measure(args: &Args, clients: &[Client], pid: u32) -> Result<(), CommandError> {
+    let client = &clients[0];
     let dir = &args.dir;
     let size = args.size_mib << 20;
     let src = dir.join("source.bin");
@@ -321,6 +340,7 @@ async fn measure(args: &Args, client: &Client, pid: u32) -> Result<(), CommandEr
     let small = futures::stream::iter(0..args.small)
         .map(|i| async move {
             let data = vec![(i % 251) as u8; 1024];
+            let client = &clients[i % clients.len()];
             client.save_small(&format!("small-{i}"), data).await
         })
         .buffer_unordered(args.concurrency.max(1))
@@ -346,11 +366,17 @@ async fn measure(args: &Args, client: &Client, pid: u32) -> Result<(), CommandEr
     println!(
         "layercache-bench serve: {} MiB entry (best of {} rounds; before each measure, dirty \
          pages written back and as much page cache freed as it writes), {} small entries, \
-         store in {}",
+         store in {}{}",
         args.size_mib,
         args.rounds.max(1),
         args.small,
-        dir.display()
+        dir.display(),
+        if clients.len() > 1 {
+            "; two instances on the store: calls to one, blob bytes to the other (CPU s and \
+             RSS are the first instance's)"
+        } else {
+            ""
+        }
     );
     println!(
         "{:<36} {:>8} {:>8} {:>9} {:>9} {:>8} {:>11}",

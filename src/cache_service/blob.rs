@@ -207,10 +207,10 @@ pub async fn get(
 ) -> Result<Response, Azure> {
     let q = parse_query(raw.as_deref());
     state.signer.check(id, Permission::Read, &q)?;
-    let entry = state
-        .cache
-        .get(id)
-        .ok_or_else(|| ServiceError::NotFound("the specified blob does not exist".to_owned()))?;
+    let entry =
+        state.cache.get(id).await?.ok_or_else(|| {
+            ServiceError::NotFound("the specified blob does not exist".to_owned())
+        })?;
     let range_header = headers
         .get("x-ms-range")
         .or_else(|| headers.get(header::RANGE))

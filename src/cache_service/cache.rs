@@ -1,16 +1,25 @@
 //! Cache entries over a [`BlobStore`]: uploads land in `staging/`, finalize moves them to
 //! `data/` and writes `meta/`, the object whose presence makes an entry exist. A crash at
-//! any point leaves either a complete entry or nothing visible; start-up sweeps the rest.
+//! any point leaves either a complete entry or nothing visible.
+//!
+//! Reservations, the finalize lock and last-access times live in the store too
+//! ([`super::shared`] has the layout), decided by its atomic create, so several instances
+//! on one store answer as one would. The in-memory [`Index`] is a copy, refreshed from
+//! `meta/` before each lookup and by the periodic housekeeping.
 
+use std::collections::{HashMap, HashSet};
 use std::ops::Range;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use chrono::Utc;
-use futures::TryStreamExt;
+use chrono::{DateTime, Utc};
 use tracing::{info, warn};
 
 use super::error::ServiceError;
-use super::index::{CacheEntry, Index};
+use super::index::{CacheEntry, Index, next_id, reservation_ttl};
+use super::shared::{
+    Reservation, Shared, access_key, access_of, access_prefix, data_key, final_key, id_of,
+    meta_key, pending_key, reserved_at, tuple_key,
+};
 use crate::storage::{BlobStore, ByteStream, StorageError};
 
 /// Size budget and age limit, as GitHub applies per repository.
@@ -20,252 +29,281 @@ pub struct Limits {
     pub max_age: Option<chrono::Duration>,
 }
 
+/// How often one instance writes an entry's access marker at most.
+const ACCESS_MARK_EVERY: chrono::Duration = chrono::Duration::minutes(1);
+
 /// The service's cache: index plus storage.
 pub struct Cache {
     index: Mutex<Index>,
-    store: Arc<dyn BlobStore>,
+    pub(super) shared: Shared,
+    pub(super) store: Arc<dyn BlobStore>,
     limits: Limits,
+    /// The access marker this instance last wrote per entry, to throttle and replace it.
+    marks: Mutex<HashMap<u64, (DateTime<Utc>, String)>>,
 }
 
-fn shard(id: u64) -> String {
-    format!("{:02x}", id & 0xff)
-}
-fn meta_key(id: u64) -> String {
-    format!("meta/{}/{id}.json", shard(id))
-}
-fn data_key(id: u64) -> String {
-    format!("data/{}/{id}", shard(id))
-}
-fn staging_blob(id: u64) -> String {
-    format!("staging/{id}/blob")
-}
-fn block_key(id: u64, block_id: &str) -> String {
-    format!("staging/{id}/b-{}", hex::encode(block_id))
-}
-fn chunk_key(id: u64, range: &Range<u64>) -> String {
-    format!("staging/{id}/c-{:020}-{:020}", range.start, range.end)
+fn already_exists(key: &str, version: &str, scope: &str) -> ServiceError {
+    ServiceError::AlreadyExists(format!(
+        "cache entry with the same key, version, and scope already exists (scope: {scope}, key: {key}, version: {version})"
+    ))
 }
 
 impl Cache {
-    /// Rebuild the index from `meta/` and drop what no finalized entry owns.
+    /// Load the index from `meta/` and drop what neither an entry nor a reservation owns.
     pub async fn load(store: Arc<dyn BlobStore>, limits: Limits) -> Result<Self, StorageError> {
-        let mut index = Index::default();
-        for key in store.list("meta/").await? {
-            let Some(stream) = store.get(&key, None).await? else {
-                continue;
-            };
-            let bytes: Vec<u8> = stream
-                .map_ok(|b| b.to_vec())
-                .try_concat()
-                .await
-                .map_err(StorageError::Body)?;
-            match serde_json::from_slice::<CacheEntry>(&bytes) {
-                Ok(entry) => index.insert_ready(entry),
-                Err(e) => warn!(object = %key, error = %e, "skipping unreadable entry metadata"),
-            }
-        }
-        for key in store.list("staging/").await? {
-            store.delete(&key).await?;
-        }
-        for key in store.list("data/").await? {
-            let owned = key
-                .rsplit('/')
-                .next()
-                .and_then(|id| id.parse::<u64>().ok())
-                .is_some_and(|id| index.get(id).is_some());
-            if !owned {
-                store.delete(&key).await?;
-            }
-        }
-        info!(entries = index.entries().len(), "cache index loaded");
-        Ok(Self {
-            index: Mutex::new(index),
+        let cache = Self {
+            index: Mutex::new(Index::default()),
+            shared: Shared {
+                store: store.clone(),
+            },
             store,
             limits,
-        })
+            marks: Mutex::new(HashMap::new()),
+        };
+        cache.refresh(true).await?;
+        cache.sweep_at_start().await?;
+        info!(
+            entries = cache.index().entries().len(),
+            "cache index loaded"
+        );
+        Ok(cache)
     }
 
-    fn index(&self) -> MutexGuard<'_, Index> {
+    pub(super) fn index(&self) -> MutexGuard<'_, Index> {
         // Index updates are single calls that cannot panic halfway; a poisoned lock is safe.
         self.index.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    pub fn reserve(&self, key: &str, version: &str, scope: &str) -> Result<u64, ServiceError> {
-        self.index().reserve(key, version, scope)
-    }
-
-    pub fn reservation(&self, key: &str, version: &str, scope: &str) -> Option<u64> {
-        self.index().reservation(key, version, scope)
-    }
-
-    pub fn reserved_scope(&self, id: u64) -> Option<String> {
-        self.index().reserved_scope(id)
-    }
-
-    /// Put Blob: the whole upload in one body.
-    pub async fn put_blob(&self, id: u64, body: ByteStream) -> Result<u64, ServiceError> {
-        self.index().check_writable(id)?;
-        Ok(self.store.put(&staging_blob(id), body).await?)
-    }
-
-    /// Put Block: one block, committed later by [`Self::put_block_list`].
-    pub async fn put_block(
-        &self,
-        id: u64,
-        block_id: &str,
-        body: ByteStream,
-    ) -> Result<u64, ServiceError> {
-        self.index().check_writable(id)?;
-        Ok(self.store.put(&block_key(id, block_id), body).await?)
-    }
-
-    /// Put Block List: the blob becomes the named blocks in order.
-    pub async fn put_block_list(&self, id: u64, block_ids: &[String]) -> Result<u64, ServiceError> {
-        self.index().check_writable(id)?;
-        let mut parts = Vec::with_capacity(block_ids.len());
-        for b in block_ids {
-            let key = block_key(id, b);
-            if self.store.size(&key).await?.is_none() {
-                return Err(ServiceError::InvalidBlockList(
-                    "the block list names a block that was not uploaded".to_owned(),
-                ));
+    /// Bring the index in line with `meta/` (and, with `access`, the access markers).
+    async fn refresh(&self, access: bool) -> Result<(), StorageError> {
+        let listed: HashSet<u64> = self
+            .store
+            .list("meta/")
+            .await?
+            .iter()
+            .filter_map(|k| id_of(k))
+            .collect();
+        let known: HashSet<u64> = self.index().ids().into_iter().collect();
+        for id in known.difference(&listed) {
+            self.index().remove(*id);
+        }
+        for id in listed.difference(&known) {
+            match self.shared.read_json::<CacheEntry>(&meta_key(*id)).await? {
+                Some(entry) => self.index().insert_ready(entry),
+                None => warn!(entry = id, "skipping unreadable entry metadata"),
             }
-            parts.push(key);
         }
-        let size = self.store.concat(&staging_blob(id), parts.clone()).await?;
-        for p in parts {
-            self.store.delete(&p).await?;
-        }
-        Ok(size)
-    }
-
-    /// v1 `PATCH`: bytes `range` of the upload, in any order.
-    pub async fn put_chunk(
-        &self,
-        id: u64,
-        range: Range<u64>,
-        body: ByteStream,
-    ) -> Result<(), ServiceError> {
-        self.index().check_writable(id)?;
-        let written = self.store.put(&chunk_key(id, &range), body).await?;
-        if written != range.end - range.start {
-            self.store.delete(&chunk_key(id, &range)).await?;
-            return Err(ServiceError::InvalidArgument(format!(
-                "Content-Range names {} bytes but the body had {written}",
-                range.end - range.start
-            )));
+        if access {
+            let mut newest: HashMap<u64, (DateTime<Utc>, String)> = HashMap::new();
+            for key in self.store.list("access/").await? {
+                let Some((id, at)) = access_of(&key) else {
+                    continue;
+                };
+                match newest.get(&id) {
+                    Some((t, _)) if *t >= at => {
+                        self.store.delete(&key).await?;
+                    }
+                    Some((_, older)) => {
+                        self.store.delete(older).await?;
+                        newest.insert(id, (at, key));
+                    }
+                    None => {
+                        newest.insert(id, (at, key));
+                    }
+                }
+            }
+            let mut index = self.index();
+            for (id, (at, _)) in newest {
+                index.accessed(id, at);
+            }
         }
         Ok(())
     }
 
-    /// v1 commit: join the chunks (they must tile `0..size`) and finalize.
-    pub async fn commit_chunks(&self, id: u64, size: u64) -> Result<CacheEntry, ServiceError> {
-        let (key, version, scope) = self.index().begin_finalize(id)?;
-        let result = async {
-            let prefix = format!("staging/{id}/c-");
-            let mut chunks: Vec<(u64, u64, String)> = Vec::new();
-            for k in self.store.list(&prefix).await? {
-                let Some((s, e)) = k[prefix.len()..].split_once('-') else { continue };
-                if let (Ok(s), Ok(e)) = (s.parse(), e.parse()) {
-                    chunks.push((s, e, k));
-                }
-            }
-            chunks.sort();
-            let mut end = 0;
-            for (s, e, _) in &chunks {
-                if *s != end {
-                    return Err(ServiceError::InvalidArgument(format!(
-                        "the uploaded chunks do not cover the archive contiguously (gap or overlap at byte {end})"
-                    )));
-                }
-                end = *e;
-            }
-            if end != size {
-                return Err(ServiceError::InvalidArgument(format!(
-                    "size {size} does not match the {end} bytes uploaded"
-                )));
-            }
-            let parts: Vec<String> = chunks.into_iter().map(|c| c.2).collect();
-            self.store.concat(&staging_blob(id), parts.clone()).await?;
-            for p in parts {
-                self.store.delete(&p).await?;
-            }
-            self.publish(id, key, version, scope, size).await
-        }
-        .await;
-        self.settle(id, result)
-    }
-
-    /// v2 finalize: the uploaded blob must be `size` bytes.
-    pub async fn finalize(&self, id: u64, size: u64) -> Result<CacheEntry, ServiceError> {
-        let (key, version, scope) = self.index().begin_finalize(id)?;
-        let result = async {
-            match self.store.size(&staging_blob(id)).await? {
-                Some(n) if n == size => self.publish(id, key, version, scope, size).await,
-                Some(n) => Err(ServiceError::InvalidArgument(format!(
-                    "size_bytes {size} does not match the {n} bytes uploaded"
-                ))),
-                None => Err(ServiceError::InvalidArgument(
-                    "nothing was uploaded for this cache entry".to_owned(),
-                )),
+    /// Start-up: remove bytes no entry or live reservation owns, and give entries stored
+    /// before claims existed (`resv/`) their claim.
+    async fn sweep_at_start(&self) -> Result<(), StorageError> {
+        let pending: HashSet<u64> = self
+            .store
+            .list("pending/")
+            .await?
+            .iter()
+            .filter_map(|k| id_of(k))
+            .collect();
+        let entries = self.index().entries();
+        let ready: HashSet<u64> = entries.iter().map(|e| e.id).collect();
+        // The listings are a snapshot: a peer may have reserved or finalized since, so a
+        // leftover is checked once more on its own before it goes.
+        for key in self.store.list("staging/").await? {
+            let id = key.split('/').nth(1).and_then(|i| i.parse::<u64>().ok());
+            if id.is_none_or(|id| !pending.contains(&id)) && !self.owned(id).await? {
+                self.store.delete(&key).await?;
             }
         }
-        .await;
-        self.settle(id, result)
+        for key in self.store.list("data/").await? {
+            let id = id_of(&key);
+            let listed = id.is_some_and(|id| ready.contains(&id) || pending.contains(&id));
+            if !listed && !self.owned(id).await? {
+                self.store.delete(&key).await?;
+            }
+        }
+        let claimed: HashSet<String> = self.store.list("resv/").await?.into_iter().collect();
+        for e in entries {
+            let tuple = tuple_key(&e.key, &e.version, &e.scope);
+            if !claimed.contains(&tuple) {
+                let r = Reservation {
+                    id: e.id,
+                    key: e.key,
+                    version: e.version,
+                    scope: e.scope,
+                };
+                self.shared.create_json(&tuple, &r).await?;
+            }
+        }
+        Ok(())
     }
 
-    fn settle(
-        &self,
-        id: u64,
-        result: Result<CacheEntry, ServiceError>,
-    ) -> Result<CacheEntry, ServiceError> {
-        self.index().end_finalize(id, result.as_ref().ok().cloned());
-        result
+    /// Whether an entry or a live reservation owns `id`'s objects now.
+    async fn owned(&self, id: Option<u64>) -> Result<bool, StorageError> {
+        let Some(id) = id else { return Ok(false) };
+        Ok(
+            self.shared.exists(&pending_key(id)).await?
+                || self.shared.exists(&meta_key(id)).await?,
+        )
     }
 
-    /// Move the staged blob into place and write the metadata that makes it visible.
-    async fn publish(
+    /// Claim (key, version, scope); a second claim is `already_exists` (from any instance)
+    /// unless the first was abandoned longer than [`reservation_ttl`] ago.
+    pub async fn reserve(
         &self,
-        id: u64,
-        key: String,
-        version: String,
-        scope: String,
-        size: u64,
-    ) -> Result<CacheEntry, ServiceError> {
-        let now = Utc::now();
-        let entry = CacheEntry {
-            id,
-            key,
-            version,
-            scope,
-            size,
-            created_at: now,
-            last_accessed_at: now,
+        key: &str,
+        version: &str,
+        scope: &str,
+    ) -> Result<u64, ServiceError> {
+        let r = Reservation {
+            id: next_id(),
+            key: key.to_owned(),
+            version: version.to_owned(),
+            scope: scope.to_owned(),
         };
-        self.store.rename(&staging_blob(id), &data_key(id)).await?;
-        self.write_meta(&entry).await?;
+        let tuple = tuple_key(key, version, scope);
+        for _ in 0..3 {
+            if self.shared.create_json(&tuple, &r).await? {
+                self.shared.put_json(&pending_key(r.id), &r).await?;
+                return Ok(r.id);
+            }
+            match self.shared.read_json::<Reservation>(&tuple).await? {
+                // Released between our create and our read: try again.
+                None => continue,
+                Some(held) if self.abandoned(&held).await? => {
+                    self.shared.drop_reservation(&held).await?;
+                }
+                Some(_) => break,
+            }
+        }
+        Err(already_exists(key, version, scope))
+    }
+
+    /// Unfinished and older than [`reservation_ttl`].
+    async fn abandoned(&self, r: &Reservation) -> Result<bool, StorageError> {
+        Ok(Utc::now() - reserved_at(r.id) > reservation_ttl()
+            && !self.shared.exists(&meta_key(r.id)).await?)
+    }
+
+    /// The id holding (key, version, scope), reserved or finalized.
+    pub async fn reservation(
+        &self,
+        key: &str,
+        version: &str,
+        scope: &str,
+    ) -> Result<Option<u64>, ServiceError> {
+        let tuple = tuple_key(key, version, scope);
+        Ok(self
+            .shared
+            .read_json::<Reservation>(&tuple)
+            .await?
+            .map(|r| r.id))
+    }
+
+    /// The ref an unfinished upload belongs to (v1 uploads are addressed by id alone).
+    pub async fn reserved_scope(&self, id: u64) -> Result<Option<String>, ServiceError> {
+        if self.is_finalized(id).await? {
+            return Ok(None);
+        }
+        let r = self
+            .shared
+            .read_json::<Reservation>(&pending_key(id))
+            .await?;
+        Ok(r.map(|r| r.scope))
+    }
+
+    /// Whether `id` is a finalized entry (here or on another instance).
+    pub async fn is_finalized(&self, id: u64) -> Result<bool, ServiceError> {
+        Ok(self.index().get(id).is_some() || self.shared.exists(&meta_key(id)).await?)
+    }
+
+    /// Find the entry a restore gets, marking it used. Reads `meta/`'s listing first, so
+    /// entries another instance finalized are seen.
+    pub async fn lookup(
+        &self,
+        keys: &[String],
+        version: &str,
+        scopes: &[&str],
+    ) -> Result<Option<CacheEntry>, ServiceError> {
+        self.refresh(false).await?;
+        let found = {
+            let mut index = self.index();
+            let Some(found) = index.lookup(keys, version, scopes) else {
+                return Ok(None);
+            };
+            index.touch(found.id)
+        };
+        if let Some(e) = &found {
+            // A lost marker only makes LRU order a little less exact: never fail a restore.
+            if let Err(err) = self.mark_access(e.id, e.last_accessed_at).await {
+                warn!(entry = e.id, error = %err, "failed to record the cache entry's use");
+            }
+        }
+        Ok(found)
+    }
+
+    /// Write this use as an access marker (at most every [`ACCESS_MARK_EVERY`]).
+    async fn mark_access(&self, id: u64, at: DateTime<Utc>) -> Result<(), StorageError> {
+        let previous = {
+            let marks = self.marks.lock().unwrap_or_else(|e| e.into_inner());
+            match marks.get(&id) {
+                Some((t, _)) if at - *t < ACCESS_MARK_EVERY => return Ok(()),
+                other => other.map(|(_, k)| k.clone()),
+            }
+        };
+        let key = access_key(id, at);
+        self.shared.put_bytes(&key, Vec::new()).await?;
+        if let Some(old) = previous.filter(|o| *o != key) {
+            self.store.delete(&old).await?;
+        }
+        self.marks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id, (at, key));
+        Ok(())
+    }
+
+    /// A finalized entry, loading it from the store if another instance made it.
+    pub async fn get(&self, id: u64) -> Result<Option<CacheEntry>, ServiceError> {
+        if let Some(e) = self.index().get(id) {
+            return Ok(Some(e));
+        }
+        let entry = self.shared.read_json::<CacheEntry>(&meta_key(id)).await?;
+        if let Some(e) = &entry {
+            self.index().insert_ready(e.clone());
+        }
         Ok(entry)
     }
 
-    async fn write_meta(&self, entry: &CacheEntry) -> Result<(), StorageError> {
-        let json = serde_json::to_vec(entry).unwrap_or_default();
-        let body: ByteStream = Box::pin(futures::stream::once(async move { Ok(json.into()) }));
-        self.store.put(&meta_key(entry.id), body).await.map(|_| ())
-    }
-
-    /// Find the entry a restore gets, marking it used.
-    pub fn lookup(&self, keys: &[String], version: &str, scopes: &[&str]) -> Option<CacheEntry> {
-        let mut index = self.index();
-        let found = index.lookup(keys, version, scopes)?;
-        index.touch(found.id)
-    }
-
-    pub fn get(&self, id: u64) -> Option<CacheEntry> {
-        self.index().get(id)
-    }
-
-    pub fn entries(&self) -> Vec<CacheEntry> {
-        self.index().entries()
+    /// Every finalized entry, as the store has them now.
+    pub async fn entries(&self) -> Result<Vec<CacheEntry>, ServiceError> {
+        self.refresh(true).await?;
+        Ok(self.index().entries())
     }
 
     /// Stream `range` (or all) of a finalized entry.
@@ -274,36 +312,49 @@ impl Cache {
         id: u64,
         range: Option<Range<u64>>,
     ) -> Result<Option<ByteStream>, ServiceError> {
-        if self.get(id).is_none() {
+        if self.get(id).await?.is_none() {
             return Ok(None);
         }
         Ok(self.store.get(&data_key(id), range).await?)
     }
 
-    /// Delete an entry (metadata first, so it is never visible half-deleted).
+    /// Delete an entry: metadata first, so it is never visible half-deleted; its claim
+    /// last, so the key can be saved again only once the entry is gone.
     pub async fn delete(&self, id: u64) -> Result<Option<CacheEntry>, ServiceError> {
-        let removed = self.index().remove(id);
-        if removed.is_some() {
-            self.store.delete(&meta_key(id)).await?;
-            self.store.delete(&data_key(id)).await?;
-        }
-        Ok(removed)
+        let Some(entry) = self.get(id).await? else {
+            return Ok(None);
+        };
+        self.index().remove(id);
+        let existed = self.store.delete(&meta_key(id)).await?;
+        self.store.delete(&data_key(id)).await?;
+        self.shared.delete_all(&access_prefix(id)).await?;
+        self.marks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&id);
+        let r = Reservation {
+            id,
+            key: entry.key.clone(),
+            version: entry.version.clone(),
+            scope: entry.scope.clone(),
+        };
+        self.shared.drop_reservation(&r).await?;
+        Ok(existed.then_some(entry))
     }
 
-    /// Apply the limits: evict by age and LRU, drop abandoned reservations.
+    /// Apply the limits: evict by age and LRU. The periodic run (`keep` is `None`) first
+    /// reads the store's entries and access times and drops abandoned reservations; the run
+    /// after a save keeps that entry and uses what this instance knows.
     pub async fn housekeep(&self, keep: Option<u64>) -> Result<usize, ServiceError> {
-        let (evict, stale) = {
-            let index = self.index();
-            let evict =
-                index.eviction_candidates(self.limits.max_total_bytes, self.limits.max_age, keep);
-            (evict, index.stale_reservations())
-        };
-        for id in &stale {
-            self.index().remove(*id);
-            for key in self.store.list(&format!("staging/{id}/")).await? {
-                self.store.delete(&key).await?;
-            }
+        if keep.is_none() {
+            self.refresh(true).await?;
+            self.drop_abandoned().await?;
         }
+        let evict = self.index().eviction_candidates(
+            self.limits.max_total_bytes,
+            self.limits.max_age,
+            keep,
+        );
         for id in &evict {
             self.delete(*id).await?;
         }
@@ -314,5 +365,27 @@ impl Cache {
             );
         }
         Ok(evict.len())
+    }
+
+    /// Reservations (from any instance) unfinished for longer than [`reservation_ttl`].
+    async fn drop_abandoned(&self) -> Result<(), StorageError> {
+        let cutoff = Utc::now() - reservation_ttl();
+        for key in self.store.list("pending/").await? {
+            if id_of(&key).is_none_or(|id| reserved_at(id) >= cutoff) {
+                continue;
+            }
+            match self.shared.read_json::<Reservation>(&key).await? {
+                // Finalized, but the finalize stopped before removing its records.
+                Some(r) if self.shared.exists(&meta_key(r.id)).await? => {
+                    self.store.delete(&key).await?;
+                    self.store.delete(&final_key(r.id)).await?;
+                }
+                Some(r) => self.shared.drop_reservation(&r).await?,
+                None => {
+                    self.store.delete(&key).await?;
+                }
+            }
+        }
+        Ok(())
     }
 }

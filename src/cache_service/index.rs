@@ -1,14 +1,13 @@
-//! The in-memory index of cache entries: reservations, matching, housekeeping order.
+//! The in-memory index of finalized cache entries: matching and housekeeping order.
 //!
-//! It holds no I/O; [`super::cache::Cache`] persists finalized entries and rebuilds the
-//! index from storage at start-up.
+//! It holds no I/O and is a copy: the store is the truth ([`super::shared`]), and
+//! [`super::cache::Cache`] refreshes the index from it, so every instance on one store
+//! answers alike.
 
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-
-use super::error::ServiceError;
 
 /// A finalized entry, also the JSON stored as its metadata object.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -22,33 +21,10 @@ pub struct CacheEntry {
     pub last_accessed_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone)]
-enum State {
-    /// Created, bytes may be uploading; invisible to readers.
-    Reserved {
-        since: DateTime<Utc>,
-    },
-    /// One request is finalizing it; others get `aborted`.
-    Finalizing,
-    Ready(CacheEntry),
-}
-
-#[derive(Debug, Clone)]
-struct Record {
-    key: String,
-    version: String,
-    scope: String,
-    state: State,
-}
-
-type Tuple = (String, String, String);
-
-/// Entries by id plus the (key, version, scope) uniqueness map.
+/// Finalized entries by id: this instance's copy of what `meta/` holds.
 #[derive(Debug, Default)]
 pub struct Index {
-    records: HashMap<u64, Record>,
-    by_tuple: HashMap<Tuple, u64>,
-    last_id: u64,
+    entries: HashMap<u64, CacheEntry>,
 }
 
 /// How long an unfinished reservation blocks its key.
@@ -56,131 +32,37 @@ pub fn reservation_ttl() -> chrono::Duration {
     chrono::Duration::hours(1)
 }
 
+/// A fresh id: time-based with random low bits, so ids from earlier runs (or another
+/// instance on the same storage) do not collide, and a reservation's age can be read from
+/// its id; stays below 2^53 for JS clients.
+pub fn next_id() -> u64 {
+    let now = Utc::now().timestamp_millis().max(0) as u64;
+    now * 1024 + rand::random_range(0..1024u64)
+}
+
 impl Index {
-    /// A fresh id: time-based with random low bits, so ids from earlier runs (or another
-    /// instance on the same storage) do not collide; stays below 2^53 for JS clients.
-    fn next_id(&mut self) -> u64 {
-        let now = Utc::now().timestamp_millis().max(0) as u64;
-        let candidate = now * 1024 + rand::random_range(0..1024u64);
-        self.last_id = candidate.max(self.last_id + 1);
-        self.last_id
-    }
-
-    /// Load a finalized entry found in storage.
-    pub fn insert_ready(&mut self, entry: CacheEntry) {
-        let tuple = (
-            entry.key.clone(),
-            entry.version.clone(),
-            entry.scope.clone(),
-        );
-        self.last_id = self.last_id.max(entry.id);
-        self.by_tuple.insert(tuple, entry.id);
-        self.records.insert(
-            entry.id,
-            Record {
-                key: entry.key.clone(),
-                version: entry.version.clone(),
-                scope: entry.scope.clone(),
-                state: State::Ready(entry),
-            },
-        );
-    }
-
-    /// Reserve (key, version, scope); a second reservation is `already_exists` unless the
-    /// first was abandoned longer than [`reservation_ttl`] ago.
-    pub fn reserve(&mut self, key: &str, version: &str, scope: &str) -> Result<u64, ServiceError> {
-        let tuple = (key.to_owned(), version.to_owned(), scope.to_owned());
-        if let Some(id) = self.by_tuple.get(&tuple).copied() {
-            let stale = matches!(
-                self.records.get(&id).map(|r| &r.state),
-                Some(State::Reserved { since }) if Utc::now() - *since > reservation_ttl()
-            );
-            if !stale {
-                return Err(ServiceError::AlreadyExists(format!(
-                    "cache entry with the same key, version, and scope already exists (scope: {scope}, key: {key}, version: {version})"
-                )));
-            }
-            self.records.remove(&id);
+    /// Add (or replace) a finalized entry, keeping the later of two last-access times.
+    pub fn insert_ready(&mut self, mut entry: CacheEntry) {
+        if let Some(old) = self.entries.get(&entry.id) {
+            entry.last_accessed_at = entry.last_accessed_at.max(old.last_accessed_at);
         }
-        let id = self.next_id();
-        self.by_tuple.insert(tuple, id);
-        let state = State::Reserved { since: Utc::now() };
-        let (key, version, scope) = (key.to_owned(), version.to_owned(), scope.to_owned());
-        self.records.insert(
-            id,
-            Record {
-                key,
-                version,
-                scope,
-                state,
-            },
-        );
-        Ok(id)
+        self.entries.insert(entry.id, entry);
     }
 
-    /// The id of the reservation for this tuple.
-    pub fn reservation(&self, key: &str, version: &str, scope: &str) -> Option<u64> {
-        let tuple = (key.to_owned(), version.to_owned(), scope.to_owned());
-        self.by_tuple.get(&tuple).copied()
+    /// Ids of every finalized entry known here.
+    pub fn ids(&self) -> Vec<u64> {
+        self.entries.keys().copied().collect()
     }
 
-    /// The ref an unfinished upload belongs to (v1 uploads are addressed by id alone).
-    pub fn reserved_scope(&self, id: u64) -> Option<String> {
-        match self.records.get(&id) {
-            Some(r) if matches!(r.state, State::Reserved { .. }) => Some(r.scope.clone()),
-            _ => None,
-        }
-    }
-
-    /// Check that `id` may still receive bytes.
-    pub fn check_writable(&self, id: u64) -> Result<(), ServiceError> {
-        match self.records.get(&id).map(|r| &r.state) {
-            Some(State::Reserved { .. }) => Ok(()),
-            Some(_) => Err(ServiceError::AlreadyExists(
-                "the entry is finalized (or being finalized) and cannot change".to_owned(),
-            )),
-            None => Err(ServiceError::NotFound("no such upload".to_owned())),
-        }
-    }
-
-    /// Move `id` from reserved to finalizing; exactly one concurrent caller wins.
-    pub fn begin_finalize(&mut self, id: u64) -> Result<(String, String, String), ServiceError> {
-        let record = self.records.get_mut(&id).ok_or_else(|| {
-            ServiceError::NotFound("no reservation for this cache entry".to_owned())
-        })?;
-        match record.state {
-            State::Reserved { .. } => {
-                record.state = State::Finalizing;
-                Ok((
-                    record.key.clone(),
-                    record.version.clone(),
-                    record.scope.clone(),
-                ))
-            }
-            State::Finalizing => Err(ServiceError::Aborted(
-                "another request is finalizing this cache entry".to_owned(),
-            )),
-            State::Ready(_) => Err(ServiceError::AlreadyExists(
-                "cache entry with the same key, version, and scope already exists".to_owned(),
-            )),
-        }
-    }
-
-    /// Finish a finalize: `Some(entry)` makes it visible, `None` returns it to reserved.
-    pub fn end_finalize(&mut self, id: u64, entry: Option<CacheEntry>) {
-        if let Some(record) = self.records.get_mut(&id) {
-            record.state = match entry {
-                Some(e) => State::Ready(e),
-                None => State::Reserved { since: Utc::now() },
-            };
+    /// Record a use seen elsewhere (another instance's access marker).
+    pub fn accessed(&mut self, id: u64, at: DateTime<Utc>) {
+        if let Some(e) = self.entries.get_mut(&id) {
+            e.last_accessed_at = e.last_accessed_at.max(at);
         }
     }
 
     fn ready(&self) -> impl Iterator<Item = &CacheEntry> {
-        self.records.values().filter_map(|r| match &r.state {
-            State::Ready(e) => Some(e),
-            _ => None,
-        })
+        self.entries.values()
     }
 
     /// GitHub's restore order: per scope, per key, exact match then newest prefix match.
@@ -210,20 +92,13 @@ impl Index {
 
     /// A finalized entry by id, marking it used.
     pub fn touch(&mut self, id: u64) -> Option<CacheEntry> {
-        match self.records.get_mut(&id).map(|r| &mut r.state) {
-            Some(State::Ready(e)) => {
-                e.last_accessed_at = Utc::now();
-                Some(e.clone())
-            }
-            _ => None,
-        }
+        let e = self.entries.get_mut(&id)?;
+        e.last_accessed_at = Utc::now();
+        Some(e.clone())
     }
 
     pub fn get(&self, id: u64) -> Option<CacheEntry> {
-        match self.records.get(&id).map(|r| &r.state) {
-            Some(State::Ready(e)) => Some(e.clone()),
-            _ => None,
-        }
+        self.entries.get(&id).cloned()
     }
 
     /// Every finalized entry.
@@ -231,27 +106,9 @@ impl Index {
         self.ready().cloned().collect()
     }
 
-    /// Forget `id` (finalized or not); returns the entry if it was finalized.
+    /// Forget `id`; returns the entry if it was known.
     pub fn remove(&mut self, id: u64) -> Option<CacheEntry> {
-        let record = self.records.remove(&id)?;
-        let tuple = (record.key, record.version, record.scope);
-        if self.by_tuple.get(&tuple) == Some(&id) {
-            self.by_tuple.remove(&tuple);
-        }
-        match record.state {
-            State::Ready(e) => Some(e),
-            _ => None,
-        }
-    }
-
-    /// Reservations abandoned longer than [`reservation_ttl`].
-    pub fn stale_reservations(&self) -> Vec<u64> {
-        let cutoff = Utc::now() - reservation_ttl();
-        self.records
-            .iter()
-            .filter(|(_, r)| matches!(r.state, State::Reserved { since } if since < cutoff))
-            .map(|(id, _)| *id)
-            .collect()
+        self.entries.remove(&id)
     }
 
     /// Entries to evict: older than `max_age`, then least recently used until the total

@@ -2,20 +2,25 @@
 //! `artifactcache` API, Azure-like blob endpoints behind signed URLs, and GitHub's REST
 //! cache-management endpoints, over any [`crate::storage::BlobStore`].
 //!
-//! Wire details follow `reference/protocol.md` §A–§D; token rules are in [`auth`].
+//! Wire details follow `reference/protocol.md` §A–§D; token rules are in [`auth`], the
+//! OIDC exchange in [`exchange`].
 
 pub mod auth;
 mod blob;
 mod cache;
 pub mod error;
+pub mod exchange;
 mod http;
 mod index;
+pub mod oidc;
 mod protobuf;
 pub mod protocol;
 mod rest;
 mod service;
+mod shared;
 mod signing;
 mod twirp;
+mod upload;
 mod v1;
 mod validate;
 
@@ -24,4 +29,5 @@ pub use cache::Limits;
 pub use error::ServiceError;
 pub use http::serve;
 pub use index::CacheEntry;
+pub use oidc::{OidcConfig, OidcVerifier};
 pub use service::{AppState, RunningService, ServiceConfig, router, spawn};

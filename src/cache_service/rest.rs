@@ -57,6 +57,7 @@ pub async fn list(
     let mut entries: Vec<CacheEntry> = state
         .cache
         .entries()
+        .await?
         .into_iter()
         .filter(|e| param(&q, "key").is_none_or(|k| e.key.starts_with(k)))
         .filter(|e| param(&q, "ref").is_none_or(|r| e.scope == r))
@@ -109,6 +110,7 @@ pub async fn delete_by_key(
     let doomed: Vec<CacheEntry> = state
         .cache
         .entries()
+        .await?
         .into_iter()
         .filter(|e| e.key == key && param(&q, "ref").is_none_or(|r| e.scope == r))
         .collect();
@@ -150,7 +152,7 @@ pub async fn usage(
     headers: HeaderMap,
 ) -> Result<Response, Rest> {
     state.rest_access(&headers, false)?;
-    let entries = state.cache.entries();
+    let entries = state.cache.entries().await?;
     Ok(Json(RestCacheUsage {
         full_name: format!("{owner}/{repo}"),
         active_caches_size_in_bytes: entries.iter().map(|e| e.size).sum(),

@@ -16,6 +16,8 @@ use tracing::info;
 use super::auth::{Access, TokenIssuer, TokenVerifier};
 use super::cache::{Cache, Limits};
 use super::error::ServiceError;
+use super::exchange::{self, OidcExchange};
+use super::oidc::{OidcConfig, OidcVerifier};
 use super::signing::UrlSigner;
 use super::{blob, rest, twirp, v1};
 use crate::secret::Secret;
@@ -33,6 +35,8 @@ pub struct ServiceConfig {
     pub limits: Limits,
     /// How long a signed blob URL stays valid.
     pub url_ttl: chrono::Duration,
+    /// GitHub OIDC tokens exchanged for cache tokens; `None`: no exchange endpoint.
+    pub oidc: Option<OidcConfig>,
 }
 
 impl ServiceConfig {
@@ -44,6 +48,7 @@ impl ServiceConfig {
             public_url: None,
             limits: Limits::default(),
             url_ttl: chrono::Duration::hours(1),
+            oidc: None,
         }
     }
 }
@@ -54,6 +59,8 @@ pub struct AppState {
     pub verifier: TokenVerifier,
     pub signer: UrlSigner,
     pub limits: Limits,
+    /// The OIDC exchange, when configured.
+    pub oidc: Option<OidcExchange>,
     public_url: Option<String>,
 }
 
@@ -70,9 +77,17 @@ impl AppState {
         store: Arc<dyn crate::storage::BlobStore>,
     ) -> Result<Arc<Self>, StorageError> {
         let cache = Cache::load(store, config.limits.clone()).await?;
+        // The exchange mints HS256 tokens, so it needs a secret: without a configured one
+        // a per-process one (then only this instance accepts the tokens it minted).
+        let secret = config.secret.clone().or_else(|| {
+            config
+                .oidc
+                .as_ref()
+                .map(|_| Secret::new(hex::encode(rand::random::<[u8; 32]>())))
+        });
         // URL signatures use a key derived from the shared secret, so every instance of a
         // fleet accepts the others' URLs; without a secret, a per-process random key.
-        let url_key = match &config.secret {
+        let url_key = match &secret {
             Some(s) => {
                 #[expect(clippy::expect_used)]
                 let mut mac = Hmac::<Sha256>::new_from_slice(s.expose().as_bytes())
@@ -84,7 +99,14 @@ impl AppState {
         };
         Ok(Arc::new(Self {
             cache,
-            verifier: TokenVerifier::new(config.secret.clone()),
+            oidc: match (&config.oidc, &secret) {
+                (Some(oidc), Some(secret)) => Some(OidcExchange {
+                    verifier: OidcVerifier::new(oidc.clone()),
+                    issuer: TokenIssuer::new(secret.clone()),
+                }),
+                _ => None,
+            },
+            verifier: TokenVerifier::new(secret),
             signer: UrlSigner::new(url_key, config.url_ttl),
             limits: config.limits.clone(),
             public_url: config.public_url.clone(),
@@ -151,6 +173,7 @@ pub fn router(state: Arc<AppState>) -> Router {
             &format!("{}/{{method}}", twirp::PREFIX),
             post(twirp::dispatch),
         )
+        .route(exchange::PATH, post(exchange::exchange))
         .route(
             "/blob/cache/{id}",
             put(blob::put).get(blob::get).head(blob::get),

@@ -106,7 +106,7 @@ async fn create(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Re
             protobuf::encode,
         ));
     };
-    let id = state.cache.reserve(&req.key, &req.version, scope)?;
+    let id = state.cache.reserve(&req.key, &req.version, scope).await?;
     tracing::info!(entry = id, scope, "cache entry reserved");
     let url = state
         .signer
@@ -139,6 +139,7 @@ async fn finalize(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<
     let id = state
         .cache
         .reservation(&req.key, &req.version, scope)
+        .await?
         .ok_or_else(|| {
             ServiceError::NotFound("no cache entry was created for this key and version".to_owned())
         })?;
@@ -183,7 +184,7 @@ async fn download_url(
         signed_download_url: String::new(),
         matched_key: String::new(),
     };
-    let Some(entry) = state.cache.lookup(&keys, &req.version, &scopes) else {
+    let Some(entry) = state.cache.lookup(&keys, &req.version, &scopes).await? else {
         return Ok(reply(codec, &miss(), protobuf::encode));
     };
     tracing::info!(entry = entry.id, scope = %entry.scope, "cache hit");

@@ -61,7 +61,11 @@ pub async fn lookup(
     }
     validate::key_count(keys.len())?;
     validate::version(version)?;
-    let Some(entry) = state.cache.lookup(&keys, version, &access.readable()) else {
+    let Some(entry) = state
+        .cache
+        .lookup(&keys, version, &access.readable())
+        .await?
+    else {
         return Ok(StatusCode::NO_CONTENT.into_response());
     };
     let url = state
@@ -83,6 +87,7 @@ pub async fn list(
     let caches: Vec<ArtifactCacheEntry> = state
         .cache
         .entries()
+        .await?
         .into_iter()
         .filter(|e| e.key == key && scopes.contains(&e.scope.as_str()))
         .map(|e| wire(e, None))
@@ -119,7 +124,7 @@ pub async fn reserve(
             "cache write denied: token has no writable scopes".to_owned(),
         )
     })?;
-    let id = state.cache.reserve(&req.key, &req.version, scope)?;
+    let id = state.cache.reserve(&req.key, &req.version, scope).await?;
     Ok((
         StatusCode::CREATED,
         Json(ReserveCacheResponse { cache_id: id }),
@@ -127,14 +132,14 @@ pub async fn reserve(
         .into_response())
 }
 
-fn check_owner(state: &AppState, headers: &HeaderMap, id: u64) -> Result<(), ServiceError> {
+async fn check_owner(state: &AppState, headers: &HeaderMap, id: u64) -> Result<(), ServiceError> {
     let access = state.access(headers)?;
-    match state.cache.reserved_scope(id) {
+    match state.cache.reserved_scope(id).await? {
         Some(scope) if access.writable() == Some(scope.as_str()) => Ok(()),
         Some(_) => Err(ServiceError::PermissionDenied(
             "cache write denied: the reservation belongs to another ref".to_owned(),
         )),
-        None if state.cache.get(id).is_some() => Err(ServiceError::AlreadyExists(
+        None if state.cache.is_finalized(id).await? => Err(ServiceError::AlreadyExists(
             "the cache entry is already committed".to_owned(),
         )),
         None => Err(ServiceError::NotFound(format!(
@@ -170,7 +175,7 @@ pub async fn upload(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, V1> {
-    check_owner(&state, &headers, id)?;
+    check_owner(&state, &headers, id).await?;
     let range = content_range(&headers)?;
     let stream = body
         .into_data_stream()
@@ -188,7 +193,7 @@ pub async fn commit(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, V1> {
-    check_owner(&state, &headers, id)?;
+    check_owner(&state, &headers, id).await?;
     let req: CommitCacheRequest = json(&body)?;
     let size = u64::try_from(req.size)
         .map_err(|_| ServiceError::InvalidArgument(format!("size {} is negative", req.size)))?;

@@ -15,6 +15,7 @@ use crate::action::files::{FileCommand, RunnerFiles};
 use crate::action::inputs::Inputs;
 use crate::action::masks;
 use crate::action::names::{self, INPUTS, InputKind};
+use crate::action::oidc;
 use crate::action::runtime::Runtime;
 use crate::action::workflow::{Level, Location, Style, Workflow};
 use crate::cache_service::{self, RunningService, ServiceConfig};
@@ -112,7 +113,11 @@ pub async fn run(args: Args) -> Result<(), CommandError> {
     let style = style(&env);
     let inputs = Inputs::from_pairs(INPUTS, args.pairs.iter().map(|(k, v)| (*k, v.clone())))
         .map_err(|e| CommandError::Usage(e.to_string()))?;
+    let own_service = inputs.text(names::CACHE_SERVICE_URL).is_some();
     let service = if args.dry_run {
+        None
+    } else if own_service {
+        oidc_cache_service(&inputs, &mut env, style).await;
         None
     } else {
         local_cache_service(&inputs, &mut env).await
@@ -122,6 +127,26 @@ pub async fn run(args: Args) -> Result<(), CommandError> {
         service.shutdown().await;
     }
     result
+}
+
+/// `cache-service-url`: trade the job's OIDC token for a token of that service, or use no
+/// cache at all (never GitHub's, which the user chose not to use).
+pub(super) async fn oidc_cache_service(inputs: &Inputs, env: &mut Env, style: Style) {
+    // A malformed URL is reported by the plan, with every other input error.
+    let Ok(Some(url)) = oidc::parse_url(inputs.text(names::CACHE_SERVICE_URL)) else {
+        return;
+    };
+    let mut wf = Workflow::stdout(style);
+    if let Err(e) = oidc::use_service(env, &url, &mut wf).await {
+        wf.warning(&format!("{e}; going on without a cache"));
+        for name in [
+            names::env::ACTIONS_RESULTS_URL,
+            names::env::ACTIONS_CACHE_URL,
+            names::env::ACTIONS_RUNTIME_TOKEN,
+        ] {
+            env.set(name, "");
+        }
+    }
 }
 
 /// Outside GitHub, `type=gha` entries have no service to talk to. Start ours in-process,

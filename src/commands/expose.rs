@@ -6,13 +6,24 @@ use super::build::{mask_runtime, report_runtime};
 use crate::action::env::Env;
 use crate::action::expose::expose;
 use crate::action::files::RunnerFiles;
+use crate::action::inputs::Inputs;
+use crate::action::names::{self, EXPOSE_INPUTS};
+use crate::action::oidc;
 use crate::action::workflow::{Style, Workflow};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {}
 
 pub async fn run(_args: Args) -> Result<(), CommandError> {
-    let env = Env::from_process();
+    let mut env = Env::from_process();
+    let inputs = Inputs::from_env(EXPOSE_INPUTS, &env);
+    if let Some(url) = inputs.text(names::CACHE_SERVICE_URL) {
+        if let Err(e) = oidc::parse_url(Some(url)) {
+            Workflow::stdout(Style::GitHub).error(&e.to_string());
+            return Err(CommandError::Usage(e.to_string()));
+        }
+        super::build::oidc_cache_service(&inputs, &mut env, Style::GitHub).await;
+    }
     let mut wf = Workflow::stdout(Style::GitHub);
     let runtime = crate::action::runtime::Runtime::from_env(&env);
     mask_runtime(&runtime, &mut wf);

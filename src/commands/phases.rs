@@ -13,7 +13,7 @@ use crate::action::runtime::{CacheProtocol, Runtime};
 use crate::action::workflow::{Level, Location, Workflow};
 use crate::advice;
 use crate::housekeeping::{
-    self, ApiConfig, ListedCache, CacheServiceBodies, CacheUsage, GithubCaches, PrunePolicy,
+    self, ApiConfig, CacheServiceBodies, CacheUsage, GithubCaches, ListedCache, PrunePolicy,
     PruneReport, Referenced,
 };
 use crate::plan::cache::CacheType;

@@ -8,7 +8,9 @@ use std::time::Duration;
 use tracing::{error, info, warn};
 
 use super::CommandError;
-use crate::cache_service::{self, AccessScope, Limits, ServiceConfig, TokenIssuer, auth};
+use crate::cache_service::{
+    self, AccessScope, Limits, OidcConfig, ServiceConfig, TokenIssuer, auth, oidc,
+};
 use crate::secret::Secret;
 use crate::storage::StorageConfig;
 
@@ -67,6 +69,83 @@ struct RunArgs {
     url_ttl_secs: u32,
     #[command(flatten)]
     secret: SecretArgs,
+    #[command(flatten)]
+    oidc: OidcArgs,
+}
+
+/// The GitHub OIDC exchange (`docs/serve.md` § OIDC); on when `--oidc-allow` is given.
+#[derive(Debug, clap::Args)]
+struct OidcArgs {
+    /// Repositories whose OIDC tokens are exchanged: `owner/repo` or `owner/*` (repeatable
+    /// or comma-separated).
+    #[arg(long, env = "LAYERCACHE_SERVE_OIDC_ALLOW", value_delimiter = ',')]
+    oidc_allow: Vec<String>,
+    /// The token issuer (GHES: https://HOST/_services/token).
+    #[arg(long, env = "LAYERCACHE_SERVE_OIDC_ISSUER", default_value = oidc::GITHUB_ISSUER)]
+    oidc_issuer: String,
+    /// Where the issuer's keys are (default: ISSUER/.well-known/jwks).
+    #[arg(long, env = "LAYERCACHE_SERVE_OIDC_JWKS_URL")]
+    oidc_jwks_url: Option<String>,
+    /// The audience tokens must carry (the layercache action asks for `layercache`).
+    #[arg(long, env = "LAYERCACHE_SERVE_OIDC_AUDIENCE", default_value = oidc::DEFAULT_AUDIENCE)]
+    oidc_audience: String,
+    /// The default branch jobs may read: `REF` for every repository, `owner/repo=REF` for
+    /// one (repeatable).
+    #[arg(long, default_value = "refs/heads/main")]
+    default_branch: Vec<String>,
+    /// Minutes the minted cache tokens stay valid.
+    #[arg(long, default_value_t = 360)]
+    oidc_token_ttl_mins: u32,
+    /// Fewest seconds between two fetches of the issuer's keys for an unknown key id.
+    #[arg(long, default_value_t = 60)]
+    oidc_jwks_min_refresh_secs: u32,
+}
+
+impl OidcArgs {
+    fn config(&self) -> Result<Option<OidcConfig>, CommandError> {
+        let allow: Vec<String> = self
+            .oidc_allow
+            .iter()
+            .map(|a| a.trim().to_owned())
+            .filter(|a| !a.is_empty())
+            .collect();
+        if allow.is_empty() {
+            return Ok(None);
+        }
+        for a in &allow {
+            let ok = matches!(a.split_once('/'), Some((o, r)) if !o.is_empty() && !r.is_empty() && !r.contains('/'));
+            if !ok {
+                return Err(CommandError::Usage(format!(
+                    "--oidc-allow {a:?}: use owner/repo or owner/*"
+                )));
+            }
+        }
+        let mut config = OidcConfig::github(allow);
+        config.issuer = self.oidc_issuer.trim_end_matches('/').to_owned();
+        config.jwks_url = self
+            .oidc_jwks_url
+            .clone()
+            .unwrap_or_else(|| oidc::jwks_url_for(&config.issuer));
+        config.audience = self.oidc_audience.clone();
+        for b in &self.default_branch {
+            match b.split_once('=') {
+                Some((repo, r)) if repo.contains('/') && !r.is_empty() => {
+                    config
+                        .default_branches
+                        .insert(repo.to_owned(), r.to_owned());
+                }
+                None if !b.is_empty() => config.default_branch = b.clone(),
+                _ => {
+                    return Err(CommandError::Usage(format!(
+                        "--default-branch {b:?}: use REF or owner/repo=REF"
+                    )));
+                }
+            }
+        }
+        config.token_ttl = chrono::Duration::minutes(i64::from(self.oidc_token_ttl_mins));
+        config.min_jwks_refresh = Duration::from_secs(u64::from(self.oidc_jwks_min_refresh_secs));
+        Ok(Some(config))
+    }
 }
 
 #[derive(Debug, clap::Args)]
@@ -133,6 +212,19 @@ fn read_secret(args: &SecretArgs) -> Result<Option<Secret>, CommandError> {
         .map(|s| Secret::new(s.trim())))
 }
 
+/// Without a way to verify tokens, any client can claim any ref (cache poisoning), so
+/// only this machine may reach the service.
+fn check_open_door(listen: SocketAddr, verifies: bool) -> Result<(), CommandError> {
+    if verifies || listen.ip().is_loopback() {
+        return Ok(());
+    }
+    Err(CommandError::Usage(format!(
+        "--listen {listen}: without token verification serve only listens on loopback \
+         (127.0.0.1 or ::1); configure --secret-file (or {ENV_SECRET}) \
+         or OIDC (--oidc-allow owner/repo) to listen on other addresses"
+    )))
+}
+
 pub async fn run(args: Args) -> Result<(), CommandError> {
     match args.command {
         Some(ServeCommand::Token(t)) => token(t),
@@ -165,7 +257,16 @@ async fn serve(args: RunArgs) -> Result<(), CommandError> {
     let storage = StorageConfig::parse(&args.store)
         .map_err(|e| CommandError::Usage(format!("--store: {e}")))?;
     let secret = read_secret(&args.secret)?;
-    if secret.is_none() {
+    let oidc = args.oidc.config()?;
+    check_open_door(args.listen, secret.is_some() || oidc.is_some())?;
+    if let Some(o) = &oidc {
+        info!(issuer = %o.issuer, jwks = %o.jwks_url, audience = %o.audience, allow = %o.allow.join(","), "OIDC exchange enabled");
+        if secret.is_none() {
+            warn!(
+                "OIDC without a shared secret: tokens minted here are accepted by this instance only; give every instance of a fleet the same --secret-file"
+            );
+        }
+    } else if secret.is_none() {
         warn!(
             "no signing secret configured (--secret-file or {ENV_SECRET}): bearer tokens are decoded \
              WITHOUT verification, so any client can claim any ref; set a secret for a shared service"
@@ -181,6 +282,7 @@ async fn serve(args: RunArgs) -> Result<(), CommandError> {
             max_age: Some(chrono::Duration::days(i64::from(args.max_age_days))),
         },
         url_ttl: chrono::Duration::seconds(i64::from(args.url_ttl_secs)),
+        oidc,
     };
     let state = cache_service::AppState::new(&config)
         .await
@@ -238,6 +340,27 @@ async fn shutdown_signal() {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn open_door_is_refused_only_off_loopback_without_verification() {
+        let addr = |s: &str| {
+            s.parse::<SocketAddr>()
+                .unwrap_or_else(|e| panic!("{s}: {e}"))
+        };
+        assert!(check_open_door(addr("127.0.0.1:8484"), false).is_ok());
+        assert!(check_open_door(addr("[::1]:8484"), false).is_ok());
+        assert!(check_open_door(addr("0.0.0.0:8484"), true).is_ok());
+        for open in ["0.0.0.0:8484", "[::]:8484", "10.1.2.3:80"] {
+            let Err(CommandError::Usage(msg)) = check_open_door(addr(open), false) else {
+                panic!("{open} was allowed without verification");
+            };
+            assert!(
+                msg.contains("--secret-file") && msg.contains("--oidc-allow"),
+                "{msg}"
+            );
+            assert!(!msg.contains('\n'), "not one line: {msg}");
+        }
+    }
 
     #[test]
     fn sizes() {

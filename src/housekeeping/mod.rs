@@ -11,7 +11,7 @@ mod plan;
 mod prune;
 
 pub use client::{
-    ApiConfig, ListedCache, CacheUsage, DEFAULT_API_URL, DEFAULT_BUDGET_BYTES, GithubCaches,
+    ApiConfig, CacheUsage, DEFAULT_API_URL, DEFAULT_BUDGET_BYTES, GithubCaches, ListedCache,
     human_bytes,
 };
 pub use error::HousekeepingError;

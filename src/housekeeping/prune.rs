@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 
 use futures::future::BoxFuture;
 
-use super::client::{ListedCache, GithubCaches};
+use super::client::{GithubCaches, ListedCache};
 use super::error::HousekeepingError;
 use super::keys;
 use super::plan::{self, Deletion, PrunePolicy, Reason};
@@ -17,8 +17,10 @@ use super::plan::{self, Deletion, PrunePolicy, Reason};
 /// Downloads index bodies (through the cache service, with the runtime token).
 pub trait IndexBodies: Send + Sync {
     /// The body of `entry`; `Ok(None)` when this reader cannot see it (another ref's index).
-    fn fetch<'a>(&'a self, entry: &'a ListedCache)
-    -> BoxFuture<'a, Result<Option<Vec<u8>>, String>>;
+    fn fetch<'a>(
+        &'a self,
+        entry: &'a ListedCache,
+    ) -> BoxFuture<'a, Result<Option<Vec<u8>>, String>>;
 }
 
 /// How the orphan check learns which blobs are referenced.

@@ -93,6 +93,9 @@ pub fn parse(inputs: &Inputs, runtime: &Runtime, env: &Env) -> Result<BuildPlan,
     let git_auth = git_auth_secret(&context, github_token.as_ref(), &secrets.secrets, env);
     secrets.secrets.extend(git_auth);
 
+    // The exchange itself runs before the plan (commands/build.rs); a bad URL fails here
+    // like any other input.
+    crate::action::oidc::parse_url(inputs.text(n::CACHE_SERVICE_URL))?;
     Ok(BuildPlan {
         context,
         dockerfile,

@@ -4,6 +4,8 @@
 //! - "not found" is `Ok(None)` / `Ok(false)`, never an error;
 //! - `put` is atomic: until it returns `Ok`, readers see the old object or none, and a
 //!   failed or abandoned `put` leaves nothing behind;
+//! - `put_if_absent` is atomic against every other user of the store, other processes
+//!   and machines included;
 //! - streams are consumed and produced piecewise; no method holds a whole object in memory
 //!   (the memory backend aside, whose job is to hold it).
 
@@ -42,6 +44,12 @@ pub enum StorageError {
 pub trait BlobStore: Send + Sync + 'static {
     /// Store `body` under `key`, replacing any object there; returns the bytes written.
     fn put(&self, key: &str, body: ByteStream) -> BoxFuture<'_, Result<u64, StorageError>>;
+
+    /// Store the small object `body` under `key` only if no object is there: `Ok(true)` when
+    /// this call created it, `Ok(false)` when one existed. Atomic across every process that
+    /// shares the store: of concurrent callers exactly one gets `Ok(true)` (S3
+    /// `If-None-Match: *`, a hard link on disk). The service keeps its shared state with it.
+    fn put_if_absent(&self, key: &str, body: Bytes) -> BoxFuture<'_, Result<bool, StorageError>>;
 
     /// Read `range` (or all) of `key`. A range past the end is [`StorageError::Range`].
     fn get(

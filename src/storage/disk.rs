@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 
 use std::io::Seek;
 
+use bytes::Bytes;
 use futures::future::BoxFuture;
 
 use super::blob_store::{BlobStore, ByteStream, StorageError, check_range};
@@ -121,6 +122,29 @@ impl BlobStore for DiskStore {
                 return Err(io_err(&target)(e));
             }
             Ok(written)
+        })
+    }
+
+    fn put_if_absent(&self, key: &str, body: Bytes) -> BoxFuture<'_, Result<bool, StorageError>> {
+        let target = self.path(key);
+        Box::pin(async move {
+            let target = target?;
+            let once: ByteStream = Box::pin(futures::stream::once(async move { Ok(body) }));
+            let (tmp, _) = self.write_temp(once).await?;
+            if let Some(parent) = target.parent() {
+                tokio::fs::create_dir_all(parent)
+                    .await
+                    .map_err(io_err(parent))?;
+            }
+            // link(2) fails with EEXIST instead of replacing: the filesystem's atomic create,
+            // and the object appears complete (the temp file is already written).
+            let linked = tokio::fs::hard_link(&tmp, &target).await;
+            let _ = tokio::fs::remove_file(&tmp).await;
+            match linked {
+                Ok(()) => Ok(true),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+                Err(e) => Err(io_err(&target)(e)),
+            }
         })
     }
 

@@ -159,6 +159,9 @@ pub async fn write_file(path: PathBuf, mut body: ByteStream) -> Result<u64, Writ
     let mut body_error = None;
     while let Some(chunk) = body.next().await {
         match chunk {
+            // An empty chunk would make the writer's `write_vectored` return 0, which reads
+            // as a failed write (`WriteZero`); bodies may carry them (an empty object does).
+            Ok(b) if b.is_empty() => {}
             // A closed channel means the writer failed; its error is reported below.
             Ok(b) => {
                 if tx.send(b).await.is_err() {

@@ -38,6 +38,17 @@ impl BlobStore for MemoryStore {
         })
     }
 
+    fn put_if_absent(&self, key: &str, body: Bytes) -> BoxFuture<'_, Result<bool, StorageError>> {
+        let created = match self.lock().entry(key.to_owned()) {
+            std::collections::hash_map::Entry::Occupied(_) => false,
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(body);
+                true
+            }
+        };
+        Box::pin(async move { Ok(created) })
+    }
+
     fn get(
         &self,
         key: &str,

@@ -109,6 +109,19 @@ impl BlobStore for S3Store {
         })
     }
 
+    fn put_if_absent(&self, key: &str, body: Bytes) -> BoxFuture<'_, Result<bool, StorageError>> {
+        let key = key.to_owned();
+        Box::pin(async move {
+            // One PUT with `If-None-Match: *`: S3 (and moto, MinIO, R2...) answer 412 when the
+            // key exists, which OpenDAL reports as `ConditionNotMatch`.
+            match self.op.write_with(&key, body).if_not_exists(true).await {
+                Ok(_) => Ok(true),
+                Err(e) if e.kind() == ErrorKind::ConditionNotMatch => Ok(false),
+                Err(e) => Err(backend(e)),
+            }
+        })
+    }
+
     fn get(
         &self,
         key: &str,

@@ -205,6 +205,8 @@ impl Svc {
             .state
             .cache
             .entries()
+            .await
+            .unwrap()
             .into_iter()
             .map(|e| (e.id, e.key, e.scope, e.size))
             .collect();

@@ -1,0 +1,187 @@
+//! The service's state as objects in the store, so any number of instances sharing a store
+//! give the answers one instance gives. The store's atomic create
+//! ([`BlobStore::put_if_absent`]) decides every race.
+//!
+//! Layout (keys under the store's root):
+//! - `resv/<sha256(scope, key, version)>.json`: the claim on a (key, version, ref). Created
+//!   atomically by the reservation that wins; it stays while the entry lives, so a second
+//!   create gets "already exists" from any instance. Holds a [`Reservation`].
+//! - `pending/<id>.json`: the same record by id, while bytes may be uploaded.
+//! - `final/<id>`: the finalize lock; the one request that creates it finalizes.
+//! - `staging/<id>/…`: uploaded bytes; `data/<shard>/<id>`: an entry's bytes;
+//!   `meta/<shard>/<id>.json`: the [`super::CacheEntry`] whose presence makes it exist.
+//! - `access/<shard>/<id>-<unix seconds>`: empty markers of last use, read by listing alone
+//!   (no object bodies), so LRU order is shared without a read per entry.
+//!
+//! Ids are time-based (milliseconds × 1024 plus random bits), so a reservation's age is
+//! read from its id and a listing of `pending/` is enough to find abandoned ones.
+
+use std::ops::Range;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use futures::TryStreamExt;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::storage::{BlobStore, ByteStream, StorageError};
+
+fn shard(id: u64) -> String {
+    format!("{:02x}", id & 0xff)
+}
+pub fn meta_key(id: u64) -> String {
+    format!("meta/{}/{id}.json", shard(id))
+}
+pub fn data_key(id: u64) -> String {
+    format!("data/{}/{id}", shard(id))
+}
+pub fn staging_blob(id: u64) -> String {
+    format!("staging/{id}/blob")
+}
+pub fn block_key(id: u64, block_id: &str) -> String {
+    format!("staging/{id}/b-{}", hex::encode(block_id))
+}
+pub fn chunk_key(id: u64, range: &Range<u64>) -> String {
+    format!("staging/{id}/c-{:020}-{:020}", range.start, range.end)
+}
+pub fn pending_key(id: u64) -> String {
+    format!("pending/{id}.json")
+}
+pub fn final_key(id: u64) -> String {
+    format!("final/{id}")
+}
+pub fn access_key(id: u64, at: DateTime<Utc>) -> String {
+    format!("{}{}", access_prefix(id), at.timestamp())
+}
+/// Every access marker of `id` starts with this (the `-` keeps id 1 from matching 12).
+pub fn access_prefix(id: u64) -> String {
+    format!("access/{}/{id}-", shard(id))
+}
+pub fn tuple_key(key: &str, version: &str, scope: &str) -> String {
+    let mut h = Sha256::new();
+    for part in [scope, key, version] {
+        h.update((part.len() as u64).to_be_bytes());
+        h.update(part.as_bytes());
+    }
+    format!("resv/{}.json", hex::encode(h.finalize()))
+}
+
+/// The id in a `meta/`, `data/` or `pending/` key.
+pub fn id_of(object: &str) -> Option<u64> {
+    let name = object.rsplit('/').next()?;
+    name.strip_suffix(".json").unwrap_or(name).parse().ok()
+}
+
+/// The (id, time) of an `access/` marker.
+pub fn access_of(object: &str) -> Option<(u64, DateTime<Utc>)> {
+    let (id, secs) = object.rsplit('/').next()?.split_once('-')?;
+    Some((
+        id.parse().ok()?,
+        DateTime::from_timestamp(secs.parse().ok()?, 0)?,
+    ))
+}
+
+/// When the reservation behind `id` was made (ids are time-based).
+pub fn reserved_at(id: u64) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis((id / 1024) as i64).unwrap_or_default()
+}
+
+/// A claim on (key, version, scope), stored at its tuple key and by id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reservation {
+    pub id: u64,
+    pub key: String,
+    pub version: String,
+    pub scope: String,
+}
+
+/// The store, with the typed reads and writes the shared state needs.
+#[derive(Clone)]
+pub struct Shared {
+    pub store: Arc<dyn BlobStore>,
+}
+
+impl Shared {
+    pub async fn exists(&self, key: &str) -> Result<bool, StorageError> {
+        Ok(self.store.size(key).await?.is_some())
+    }
+
+    pub async fn read_json<T: serde::de::DeserializeOwned>(
+        &self,
+        key: &str,
+    ) -> Result<Option<T>, StorageError> {
+        let Some(stream) = self.store.get(key, None).await? else {
+            return Ok(None);
+        };
+        let bytes: Vec<u8> = stream
+            .map_ok(|b| b.to_vec())
+            .try_concat()
+            .await
+            .map_err(StorageError::Body)?;
+        Ok(serde_json::from_slice(&bytes).ok())
+    }
+
+    pub async fn put_bytes(&self, key: &str, bytes: Vec<u8>) -> Result<(), StorageError> {
+        let body: ByteStream = Box::pin(futures::stream::once(async move { Ok(bytes.into()) }));
+        self.store.put(key, body).await.map(|_| ())
+    }
+
+    pub async fn put_json<T: Serialize>(&self, key: &str, value: &T) -> Result<(), StorageError> {
+        self.put_bytes(key, serde_json::to_vec(value).unwrap_or_default())
+            .await
+    }
+
+    /// Create `key` with `value` unless it exists; `true` when this call created it.
+    pub async fn create_json<T: Serialize>(
+        &self,
+        key: &str,
+        value: &T,
+    ) -> Result<bool, StorageError> {
+        let bytes = Bytes::from(serde_json::to_vec(value).unwrap_or_default());
+        self.store.put_if_absent(key, bytes).await
+    }
+
+    /// Delete every object under `prefix`.
+    pub async fn delete_all(&self, prefix: &str) -> Result<(), StorageError> {
+        for key in self.store.list(prefix).await? {
+            self.store.delete(&key).await?;
+        }
+        Ok(())
+    }
+
+    /// Remove what a reservation left: its bytes, its records and its claim (if still its).
+    pub async fn drop_reservation(&self, r: &Reservation) -> Result<(), StorageError> {
+        self.delete_all(&format!("staging/{}/", r.id)).await?;
+        let tuple = tuple_key(&r.key, &r.version, &r.scope);
+        if self
+            .read_json::<Reservation>(&tuple)
+            .await?
+            .is_some_and(|held| held.id == r.id)
+        {
+            self.store.delete(&tuple).await?;
+        }
+        self.store.delete(&pending_key(r.id)).await?;
+        self.store.delete(&final_key(r.id)).await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_round_trip() {
+        assert_eq!(id_of(&meta_key(4097)), Some(4097));
+        assert_eq!(id_of(&data_key(4097)), Some(4097));
+        assert_eq!(id_of(&pending_key(12)), Some(12));
+        let at = DateTime::from_timestamp(1_700_000_000, 0).unwrap_or_default();
+        assert_eq!(access_of(&access_key(77, at)), Some((77, at)));
+        // Length-prefixed parts: ("ab", "c") and ("a", "bc") are different tuples.
+        assert_ne!(tuple_key("ab", "c", "s"), tuple_key("a", "bc", "s"));
+        let now = Utc::now();
+        let id = now.timestamp_millis() as u64 * 1024 + 5;
+        assert!((reserved_at(id) - now).num_milliseconds().abs() < 2);
+    }
+}
