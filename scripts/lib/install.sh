@@ -10,7 +10,7 @@ lc_install_tools() {
     # C parts (ring) of the static binary. openssh-client: a real ssh-agent for the ssh
     # forwarding test. git: the daemon's BuildKit clones Git contexts with the host's git
     # (tests/action_git_auth.rs).
-    lc_apt_install docker.io docker-registry busybox-static musl-tools binutils iproute2 curl \
+    lc_apt_install docker.io docker-registry busybox-static musl-tools binutils iproute2 curl openssl \
         ca-certificates openssh-client git
     local component
     for component in rustfmt clippy; do
