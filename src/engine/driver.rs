@@ -201,8 +201,10 @@ impl Capabilities {
 
     fn output_gaps(&self, req: &BuildRequest) -> Vec<String> {
         let mut gaps = Vec::new();
-        if req.outputs.len() > 1 {
-            gaps.push("one entry in outputs at a time".to_owned());
+        if req.outputs.len() > 1 && self.daemon_store {
+            gaps.push(
+                "one entry in outputs at a time (several need BuildKit 0.13 or newer)".to_owned(),
+            );
         }
         for o in &req.outputs {
             if !self.exporters().contains(&o.kind.as_str()) {
@@ -211,8 +213,8 @@ impl Capabilities {
                 gaps.push(format!("outputs type={} needs dest=PATH", o.kind));
             }
         }
-        if !req.outputs.is_empty() && (req.load || req.push) {
-            gaps.push("outputs cannot be combined with load or push".to_owned());
+        if !req.outputs.is_empty() && (req.load || req.push) && self.daemon_store {
+            gaps.push("outputs combined with load or push need BuildKit 0.13 or newer".to_owned());
         }
         gaps
     }

@@ -12,6 +12,7 @@
 //! `tcp://`/`unix://`; `docker-container` starts one through the daemon. All three share
 //! the session ([`session`]) and the solve request ([`frontend`]).
 
+mod builder_config;
 mod cache_traffic;
 mod container;
 mod context;
@@ -25,6 +26,7 @@ mod file_sync;
 mod from_plan;
 mod frontend;
 mod fsutil;
+mod image_pull;
 mod load;
 mod outcome;
 mod progress;
@@ -55,9 +57,9 @@ pub use error::EngineError;
 pub use from_plan::{docker_config_auth, run_plan};
 pub use frontend::{
     OutputDestination, SolveInputs, entry as cache_entry_for_buildkit, frontend_attrs,
-    output_destination, solve_request,
+    output_destination, output_destinations, solve_request,
 };
-pub use outcome::Outcome;
+pub use outcome::{BuildWarning, Outcome};
 pub use progress::{BuildEvent, EventSink, Recorder, StepRecord, is_dockerfile_step, is_from_step};
 pub use push::{registry_host, split_tag};
 pub use request::{

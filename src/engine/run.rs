@@ -16,7 +16,7 @@ use super::context::{CONTEXT_DIR, ContextSource};
 use super::driver::{Capabilities, DaemonFacts, choose};
 use super::error::EngineError;
 use super::file_send::FileSendTarget;
-use super::frontend::{OutputDestination, SolveInputs, output_destination, solve_request};
+use super::frontend::{OutputDestination, SolveInputs, output_destinations, solve_request};
 use super::load::LoadTarget;
 use super::outcome::Outcome;
 use super::progress::{BuildEvent, EventSink, Tracker};
@@ -52,17 +52,27 @@ pub async fn run(
             e.describe()
         )));
     }
-    let destination = output_destination(req, &caps);
-    let load_target = match destination {
-        Some(OutputDestination::DaemonLoad) => Some(LoadTarget::new()?),
-        _ => None,
+    let destinations = output_destinations(req, &caps);
+    let load_target = match destinations
+        .iter()
+        .any(|(_, d)| *d == OutputDestination::DaemonLoad)
+    {
+        true => Some(LoadTarget::new()?),
+        false => None,
     };
-    let export = match (&load_target, destination) {
-        (Some(t), _) => Some(FileSendTarget::Tar(t.path().to_owned())),
-        (None, Some(OutputDestination::File(p))) => Some(FileSendTarget::Tar(p)),
-        (None, Some(OutputDestination::Directory(d))) => Some(FileSendTarget::Directory(d)),
-        (None, _) => None,
-    };
+    let export = destinations
+        .into_iter()
+        .filter_map(|(i, d)| {
+            let target = match d {
+                OutputDestination::File(p) => FileSendTarget::Tar(p),
+                OutputDestination::Directory(d) => FileSendTarget::Directory(d),
+                OutputDestination::DaemonLoad => {
+                    FileSendTarget::Tar(load_target.as_ref()?.path().to_owned())
+                }
+            };
+            Some((i, target))
+        })
+        .collect();
     let solve = Solve {
         req,
         caps: &caps,
@@ -129,8 +139,11 @@ async fn connect(
                 "builder container {} from {}",
                 b.name, b.image
             )));
-            match super::container::builder(&docker, &b.image, &b.name, &b.security_opts).await {
-                Ok(control) => control,
+            match super::container::builder(&docker, b, &req.registry_auth).await {
+                Ok(builder) => {
+                    report_builder(&builder, sink);
+                    builder.control
+                }
                 Err(err) => {
                     let Some(reduced) = without_cache_gaps(req, &facts) else {
                         return Err(err);
@@ -147,6 +160,33 @@ async fn connect(
         _ => host.control().await?,
     };
     Ok((caps, control, Some(docker), None))
+}
+
+/// Which image (and digest) the builder runs and with which security settings.
+fn report_builder(builder: &super::container::Builder, sink: &mut dyn EventSink) {
+    let Some(created) = &builder.created else {
+        sink.event(BuildEvent::Notice(
+            "reusing the builder container an earlier step started".to_owned(),
+        ));
+        return;
+    };
+    let pulled = match created.image.pulled_after {
+        Some(1) => ", pulled",
+        Some(_) => ", pulled after retries",
+        None => "",
+    };
+    sink.event(BuildEvent::Notice(format!(
+        "builder image {} ({}{pulled}), {}",
+        created.image.image,
+        created.image.digest,
+        created.profile.describe()
+    )));
+    if let Some(refused) = &created.refused {
+        sink.event(BuildEvent::Warning(format!(
+            "the daemon refused a privileged builder container ({refused}); it runs {} instead (driver-opts privileged=false skips the first try)",
+            created.profile.describe()
+        )));
+    }
 }
 
 /// `auto` chose a BuildKit container only for cache entries the daemon's BuildKit cannot
@@ -254,7 +294,7 @@ struct Solve<'a> {
     caps: &'a Capabilities,
     control: &'a ControlClient<Channel>,
     source: &'a ContextSource,
-    export: Option<FileSendTarget>,
+    export: std::collections::BTreeMap<usize, FileSendTarget>,
 }
 
 async fn solve_once(solve: &Solve<'_>, sink: &mut dyn EventSink) -> Result<Outcome, Failure> {
@@ -332,22 +372,38 @@ fn outcome_of(
         digest: manifest.filter(|_| !caps.daemon_store),
         exporter_response,
         steps: tracker.steps(),
+        build_warnings: tracker.build_warnings(),
         cache_traffic: tracker.traffic(),
         ..Default::default()
     }
 }
 
-/// BuildKit carries on when a cache import fails (the build is just slower); say so.
+/// BuildKit carries on when a cache import fails (the build is just slower), and newer
+/// BuildKit when an export with `ignore-error=true` fails; say so.
 fn import_warnings(tracker: &Tracker, sink: &mut dyn EventSink) -> Vec<String> {
     let mut out = Vec::new();
     for step in tracker.steps() {
-        if let (true, Some(err)) = (step.name.starts_with("importing cache"), &step.error) {
-            let w = format!("{} failed, building without that cache: {err}", step.name);
-            sink.event(BuildEvent::Warning(w.clone()));
-            out.push(w);
-        }
+        let Some(err) = &step.error else { continue };
+        let w = if step.name.starts_with("importing cache") {
+            format!("{} failed, building without that cache: {err}", step.name)
+        } else if is_cache_export_step(&step.name) {
+            format!(
+                "cache export failed, the build continues without it: {}: {err}",
+                step.name
+            )
+        } else {
+            continue;
+        };
+        sink.event(BuildEvent::Warning(w.clone()));
+        out.push(w);
     }
     out
+}
+
+/// BuildKit's names for its cache export steps (`exporting cache to registry`, ...; the
+/// gha backend says `exporting to GitHub Actions Cache`).
+fn is_cache_export_step(name: &str) -> bool {
+    name.starts_with("exporting cache") || name.starts_with("exporting to GitHub Actions Cache")
 }
 
 /// Turn a solve error into a message naming the failing step and its Dockerfile line.
@@ -355,9 +411,12 @@ fn failure(message: String, tracker: &Tracker, source: &ContextSource) -> Failur
     let failed = tracker.failed_step();
     let cache_export = failed
         .as_ref()
-        .is_some_and(|s| s.name.starts_with("exporting cache"))
+        .is_some_and(|s| is_cache_export_step(&s.name))
         || message.contains("exporting cache")
-        || message.contains("failed to export cache");
+        || message.contains("failed to export cache")
+        // BuildKit 0.2x refuses a gha exporter it cannot configure (a malformed token)
+        // before building, whatever ignore-error says.
+        || message.contains("cache exporter");
     let error = match failed {
         Some(step) if step.dockerfile_step => {
             let text = std::fs::read_to_string(&source.dockerfile_path).unwrap_or_default();
@@ -369,6 +428,9 @@ fn failure(message: String, tracker: &Tracker, source: &ContextSource) -> Failur
                 line,
             }
         }
+        // BuildKit's message names the cache service's URL, not that the cache export
+        // failed: say which step did.
+        Some(step) if cache_export => EngineError::Solve(format!("{}: {message}", step.name)),
         _ => EngineError::Solve(message),
     };
     Failure {

@@ -53,8 +53,8 @@ pub struct SessionServices {
     pub shared_key: String,
     pub secrets: BTreeMap<String, SecretBytes>,
     pub registry_auth: BTreeMap<String, RegistryAuth>,
-    /// Where an exporter's result is written (FileSend), if the solve has one.
-    pub export: Option<FileSendTarget>,
+    /// Where exporters' results are written (FileSend), by exporter index.
+    pub export: BTreeMap<usize, FileSendTarget>,
     /// ssh-agent sockets by id, for `RUN --mount=type=ssh`.
     pub ssh: BTreeMap<String, PathBuf>,
 }

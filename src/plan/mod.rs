@@ -2,6 +2,7 @@
 //! [`preflight`], kept apart), so tests call it directly; every error names its input.
 
 mod build_plan;
+mod builder;
 pub mod cache;
 pub mod csv;
 mod error;
@@ -10,6 +11,7 @@ mod options;
 mod outputs;
 mod parse;
 mod preflight;
+mod provenance;
 pub mod scope;
 mod ssh;
 
