@@ -240,3 +240,54 @@ async fn a_failing_gha_export_is_a_warning_unless_strict() {
     );
     post(&builder).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn build_checks_are_annotated_at_their_line_and_listed_in_metadata() {
+    let Some(image) = lane_image("build_checks_are_annotated_at_their_line_and_listed_in_metadata")
+    else {
+        return;
+    };
+    let store = tempfile::tempdir().unwrap();
+    let service = cache_service(store.path()).await;
+    let base = pushed_base_image().await;
+    let builder = unique("lc-dc-checks");
+    // `as` in lower case after an upper-case FROM: the frontend's FromAsCasing check.
+    let dockerfile = "ARG BASE\nFROM ${BASE} as build\nRUN true\n";
+    let checked = |env: Option<&str>| {
+        let mut s = step(&image, &builder, &base, &service);
+        std::fs::write(s.workspace().join("Dockerfile"), dockerfile).unwrap();
+        if let Some(v) = env {
+            s.set("DOCKER_BUILD_CHECKS_ANNOTATIONS", v);
+        }
+        s
+    };
+    let r = run(checked(None), &["action"]).await;
+    assert_eq!(r.code(), 0, "{}", ctx(&r));
+    let at_line_2 = r.named("warning").into_iter().find(|c| {
+        c.data.contains("FromAsCasing")
+            && c.props.get("file").map(String::as_str) == Some("Dockerfile")
+            && c.props.get("line").map(String::as_str) == Some("2")
+    });
+    assert!(at_line_2.is_some(), "{}", ctx(&r));
+    let metadata: serde_json::Value = serde_json::from_str(&r.outputs()["metadata"]).unwrap();
+    let warnings = metadata["buildx.build.warnings"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        warnings.iter().any(|w| w["range"][0]["start"]["line"] == 2),
+        "{metadata}"
+    );
+
+    let r = run(checked(Some("false")), &["action"]).await;
+    assert_eq!(r.code(), 0, "{}", ctx(&r));
+    assert!(
+        !r.named("warning")
+            .iter()
+            .any(|c| c.data.contains("FromAsCasing")),
+        "DOCKER_BUILD_CHECKS_ANNOTATIONS=false: {}",
+        ctx(&r)
+    );
+    assert!(r.stdout.contains("WARNING: FromAsCasing"), "{}", ctx(&r));
+    post(&builder).await;
+}

@@ -27,6 +27,7 @@ use std::collections::BTreeMap;
 use super::builder_config::{Profile, config_archive, container_body};
 use super::error::EngineError;
 use super::image_pull::{self, BuilderImage};
+use super::progress::{BuildEvent, EventSink};
 use super::request::{BuilderSpec, RegistryAuth};
 use super::transport::source_chain;
 
@@ -44,6 +45,35 @@ pub struct Created {
     pub profile: Profile,
     /// Why the requested profile was not used, when the daemon refused it.
     pub refused: Option<String>,
+}
+
+/// Which image (and digest) the builder runs and with which security settings.
+impl Builder {
+    pub fn report(&self, sink: &mut dyn EventSink) {
+        let Some(created) = &self.created else {
+            sink.event(BuildEvent::Notice(
+                "reusing the builder container an earlier step started".to_owned(),
+            ));
+            return;
+        };
+        let pulled = match created.image.pulled_after {
+            Some(1) => ", pulled",
+            Some(_) => ", pulled after retries",
+            None => "",
+        };
+        sink.event(BuildEvent::Notice(format!(
+            "builder image {} ({}{pulled}), {}",
+            created.image.image,
+            created.image.digest,
+            created.profile.describe()
+        )));
+        if let Some(refused) = &created.refused {
+            sink.event(BuildEvent::Warning(format!(
+            "the daemon refused a privileged builder container ({refused}); it runs {} instead (driver-opts privileged=false skips the first try)",
+            created.profile.describe()
+        )));
+        }
+    }
 }
 
 /// Make sure the builder container `spec.name` runs (reusing it when an earlier step

@@ -35,6 +35,7 @@ mod request;
 mod run;
 mod session;
 mod solve;
+mod solve_failure;
 mod ssh_forward;
 mod transport;
 

@@ -23,6 +23,7 @@ use super::progress::{BuildEvent, EventSink, Tracker};
 use super::request::{BuildRequest, DriverChoice};
 use super::session::{Session, SessionServices};
 use super::solve::solve_streaming;
+use super::solve_failure::{Failure, failure, import_warnings};
 use super::transport::{DockerHost, remote_control};
 
 /// Run `req` against the daemon at `host` (and the BuildKit the driver picks).
@@ -141,7 +142,7 @@ async fn connect(
             )));
             match super::container::builder(&docker, b, &req.registry_auth).await {
                 Ok(builder) => {
-                    report_builder(&builder, sink);
+                    builder.report(sink);
                     builder.control
                 }
                 Err(err) => {
@@ -160,33 +161,6 @@ async fn connect(
         _ => host.control().await?,
     };
     Ok((caps, control, Some(docker), None))
-}
-
-/// Which image (and digest) the builder runs and with which security settings.
-fn report_builder(builder: &super::container::Builder, sink: &mut dyn EventSink) {
-    let Some(created) = &builder.created else {
-        sink.event(BuildEvent::Notice(
-            "reusing the builder container an earlier step started".to_owned(),
-        ));
-        return;
-    };
-    let pulled = match created.image.pulled_after {
-        Some(1) => ", pulled",
-        Some(_) => ", pulled after retries",
-        None => "",
-    };
-    sink.event(BuildEvent::Notice(format!(
-        "builder image {} ({}{pulled}), {}",
-        created.image.image,
-        created.image.digest,
-        created.profile.describe()
-    )));
-    if let Some(refused) = &created.refused {
-        sink.event(BuildEvent::Warning(format!(
-            "the daemon refused a privileged builder container ({refused}); it runs {} instead (driver-opts privileged=false skips the first try)",
-            created.profile.describe()
-        )));
-    }
 }
 
 /// `auto` chose a BuildKit container only for cache entries the daemon's BuildKit cannot
@@ -282,11 +256,6 @@ async fn solve_with_fallback(
     }
 }
 
-struct Failure {
-    error: EngineError,
-    cache_export: bool,
-}
-
 /// Everything one solve needs besides the event sink.
 #[derive(Clone)]
 struct Solve<'a> {
@@ -375,67 +344,6 @@ fn outcome_of(
         build_warnings: tracker.build_warnings(),
         cache_traffic: tracker.traffic(),
         ..Default::default()
-    }
-}
-
-/// BuildKit carries on when a cache import fails (the build is just slower), and newer
-/// BuildKit when an export with `ignore-error=true` fails; say so.
-fn import_warnings(tracker: &Tracker, sink: &mut dyn EventSink) -> Vec<String> {
-    let mut out = Vec::new();
-    for step in tracker.steps() {
-        let Some(err) = &step.error else { continue };
-        let w = if step.name.starts_with("importing cache") {
-            format!("{} failed, building without that cache: {err}", step.name)
-        } else if is_cache_export_step(&step.name) {
-            format!(
-                "cache export failed, the build continues without it: {}: {err}",
-                step.name
-            )
-        } else {
-            continue;
-        };
-        sink.event(BuildEvent::Warning(w.clone()));
-        out.push(w);
-    }
-    out
-}
-
-/// BuildKit's names for its cache export steps (`exporting cache to registry`, ...; the
-/// gha backend says `exporting to GitHub Actions Cache`).
-fn is_cache_export_step(name: &str) -> bool {
-    name.starts_with("exporting cache") || name.starts_with("exporting to GitHub Actions Cache")
-}
-
-/// Turn a solve error into a message naming the failing step and its Dockerfile line.
-fn failure(message: String, tracker: &Tracker, source: &ContextSource) -> Failure {
-    let failed = tracker.failed_step();
-    let cache_export = failed
-        .as_ref()
-        .is_some_and(|s| is_cache_export_step(&s.name))
-        || message.contains("exporting cache")
-        || message.contains("failed to export cache")
-        // BuildKit 0.2x refuses a gha exporter it cannot configure (a malformed token)
-        // before building, whatever ignore-error says.
-        || message.contains("cache exporter");
-    let error = match failed {
-        Some(step) if step.dockerfile_step => {
-            let text = std::fs::read_to_string(&source.dockerfile_path).unwrap_or_default();
-            let line = super::dockerfile::locate_step(&text, &step.name);
-            EngineError::StepFailed {
-                step: step.name,
-                message: step.error.unwrap_or(message),
-                dockerfile: source.dockerfile_path.clone(),
-                line,
-            }
-        }
-        // BuildKit's message names the cache service's URL, not that the cache export
-        // failed: say which step did.
-        Some(step) if cache_export => EngineError::Solve(format!("{}: {message}", step.name)),
-        _ => EngineError::Solve(message),
-    };
-    Failure {
-        error,
-        cache_export,
     }
 }
 
