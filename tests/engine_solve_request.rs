@@ -173,8 +173,10 @@ fn auto_takes_docker_only_when_it_can_honour_every_cache_entry() {
         "docker-container"
     );
 
-    // ... unless the container cannot do everything else either.
-    req.call = Some("outline".into());
+    // ... unless the container cannot do everything else either (type=local cache is
+    // not served by layercache on any driver).
+    req.cache_from
+        .push(cache_entry(CacheType::Local, &[("src", "/tmp/cache")]));
     let err = choose(&req, &graphdriver()).unwrap_err();
     let msg = err.to_string();
     assert!(
@@ -193,7 +195,7 @@ fn auto_takes_docker_only_when_it_can_honour_every_cache_entry() {
             && msg.contains("remote"),
         "{msg}"
     );
-    req.call = None;
+    req.cache_from.pop();
 
     let containerd = DaemonFacts {
         containerd_store: true,

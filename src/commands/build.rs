@@ -246,6 +246,13 @@ async fn build_image<W: std::io::Write>(
         ));
     }
     report_build_checks(plan, env, &outcome, wf);
+    let call = plan
+        .call
+        .as_deref()
+        .map(|c| (c, report::CallReport::from_result(&outcome.frontend_result)));
+    if let Some((name, answer)) = &call {
+        report_call(plan, env, name, answer, wf);
+    }
     let outputs = report::BuildOutputs::from_outcome(&outcome);
     for (name, value) in outputs.pairs() {
         if files.has(FileCommand::Output) {
@@ -272,13 +279,48 @@ async fn build_image<W: std::io::Write>(
     }
     // build-push-action's switch: DOCKER_BUILD_SUMMARY=false writes no job summary.
     let summary_wanted = !env.get("DOCKER_BUILD_SUMMARY").is_some_and(is_false);
+    if let Some((name, answer)) = &call {
+        summary.push_str(&answer.markdown(name));
+    }
     if files.has_summary()
         && summary_wanted
         && let Err(e) = files.append_summary(&summary)
     {
         wf.warning(&e.to_string());
     }
-    Ok(())
+    match call {
+        // buildx fails `--call=check` when a check flagged something.
+        Some((name, answer)) if answer.failed => Err(CommandError::Failed(format!(
+            "call {name}: {} problem(s) found",
+            answer.findings.len().max(1)
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// The frontend's answer in the log; `check` findings as warnings at their line.
+fn report_call<W: std::io::Write>(
+    plan: &BuildPlan,
+    env: &Env,
+    name: &str,
+    answer: &report::CallReport,
+    wf: &mut Workflow<W>,
+) {
+    wf.group(&format!("call: {name}"));
+    wf.untrusted(&answer.text);
+    wf.end_group();
+    let annotate = !env
+        .get("DOCKER_BUILD_CHECKS_ANNOTATIONS")
+        .is_some_and(is_false);
+    for finding in answer.findings.iter().filter(|_| annotate) {
+        let at = Location {
+            file: Some(plan.dockerfile.to_string_lossy().into_owned()),
+            line: finding.line,
+            title: Some("Build check".to_owned()),
+            ..Default::default()
+        };
+        wf.annotate(Level::Warning, &finding.message, &at);
+    }
 }
 
 /// The frontend's build checks as warnings at their Dockerfile line, as build-push-action

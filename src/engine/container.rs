@@ -35,7 +35,8 @@ pub(super) const LABEL: &str = "io.layercache.builder";
 
 /// A running builder and how it came to run (for the log).
 pub struct Builder {
-    pub control: ControlClient<Channel>,
+    /// The connection to its BuildKit (control API and gateway bridge).
+    pub channel: Channel,
     /// Set when this step created the container (else an earlier step of the job had).
     pub created: Option<Created>,
 }
@@ -103,9 +104,9 @@ pub async fn builder(
             let created = start_new(docker, spec)
                 .await
                 .map_err(|e| fail("start", &e, run_hint))?;
-            let control = connect_when_ready(docker, name).await?;
+            let channel = connect_when_ready(docker, name).await?;
             return Ok(Builder {
-                control,
+                channel,
                 created: Some(Created {
                     image: pulled,
                     profile: created.0,
@@ -119,7 +120,7 @@ pub async fn builder(
         return Err(fail("start", &e, run_hint));
     }
     Ok(Builder {
-        control: connect_when_ready(docker, name).await?,
+        channel: connect_when_ready(docker, name).await?,
         created: None,
     })
 }
@@ -141,7 +142,7 @@ async fn start_new(
         return Err(err);
     }
     let fallback = Profile::fallback();
-    tracing::warn!(builder = %spec.name, error = %err, "the daemon refused a privileged builder; trying {}", fallback.describe());
+    tracing::debug!(builder = %spec.name, error = %err, "the daemon refused a privileged builder; trying {}", fallback.describe());
     match create_and_start(docker, spec, &fallback).await {
         Ok(()) => Ok((fallback, Some(err))),
         Err(second) => {
@@ -260,15 +261,15 @@ async fn remove(docker: &Docker, name: &str) {
 }
 
 /// BuildKit needs a moment after start; retry until it lists its workers.
-async fn connect_when_ready(
-    docker: &Docker,
-    name: &str,
-) -> Result<ControlClient<Channel>, EngineError> {
+async fn connect_when_ready(docker: &Docker, name: &str) -> Result<Channel, EngineError> {
     let mut last = String::new();
     for _ in 0..40 {
         match connect(docker, name).await {
-            Ok(mut client) => match client.list_workers(ListWorkersRequest::default()).await {
-                Ok(_) => return Ok(client),
+            Ok(channel) => match ControlClient::new(channel.clone())
+                .list_workers(ListWorkersRequest::default())
+                .await
+            {
+                Ok(_) => return Ok(channel),
                 Err(s) => last = s.message().to_owned(),
             },
             Err(e) => last = e,
@@ -281,13 +282,12 @@ async fn connect_when_ready(
     })
 }
 
-async fn connect(docker: &Docker, name: &str) -> Result<ControlClient<Channel>, String> {
+async fn connect(docker: &Docker, name: &str) -> Result<Channel, String> {
     let (docker, name) = (docker.clone(), name.to_owned());
     let connector = tower::service_fn(move |_: Uri| dial_stdio(docker.clone(), name.clone()));
     Endpoint::from_static("http://buildkit.invalid")
         .connect_with_connector(connector)
         .await
-        .map(ControlClient::new)
         .map_err(|e| source_chain(&e))
 }
 

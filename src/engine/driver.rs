@@ -54,6 +54,29 @@ pub struct Capabilities {
     pub multi_platform: bool,
     pub named_contexts: bool,
     pub attestations: bool,
+    /// `call` methods besides build (frontend subrequests) this BuildKit's frontend answers.
+    pub call_methods: &'static [&'static str],
+}
+
+/// Every `call` method: `outline`/`targets` came with BuildKit 0.11 (Engine 23), `check`
+/// with the Dockerfile frontend 1.8 in BuildKit 0.15 (Engine 27).
+const CALLS_ALL: &[&str] = &["check", "outline", "targets"];
+const CALLS_011: &[&str] = &["outline", "targets"];
+
+fn call_methods(engine_major: u32) -> &'static [&'static str] {
+    match engine_major {
+        27.. => CALLS_ALL,
+        23.. => CALLS_011,
+        _ => &[],
+    }
+}
+
+/// The BuildKit a `call` method needs, for the error.
+fn call_needs(call: &str) -> &'static str {
+    match call {
+        "check" => "BuildKit 0.15 (Docker Engine 27)",
+        _ => "BuildKit 0.11 (Docker Engine 23)",
+    }
 }
 
 const ALL_CACHES: &[CacheType] = &[
@@ -84,6 +107,7 @@ impl Capabilities {
                 multi_platform: true,
                 named_contexts: modern,
                 attestations: modern,
+                call_methods: call_methods(facts.engine_major),
             }
         } else {
             // newGraphDriverController: registry/local import, inline export only.
@@ -96,6 +120,7 @@ impl Capabilities {
                 multi_platform: false,
                 named_contexts: modern,
                 attestations: false,
+                call_methods: call_methods(facts.engine_major),
             }
         }
     }
@@ -111,6 +136,7 @@ impl Capabilities {
             multi_platform: true,
             named_contexts: true,
             attestations: true,
+            call_methods: CALLS_ALL,
         }
     }
 
@@ -170,8 +196,10 @@ impl Capabilities {
         if !req.build_contexts.is_empty() && !self.named_contexts {
             gaps.push("build-contexts need BuildKit 0.10 or newer".to_owned());
         }
-        if req.call.as_deref().is_some_and(|c| c != "build") {
-            gaps.push("call other than build is not implemented in layercache yet".to_owned());
+        if let Some(call) = req.call.as_deref().filter(|c| *c != "build")
+            && !self.call_methods.contains(&call)
+        {
+            gaps.push(format!("call {call} needs {} or newer", call_needs(call)));
         }
         if !req.attests.is_empty() && !self.attestations {
             gaps.push(

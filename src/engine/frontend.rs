@@ -190,6 +190,9 @@ pub fn output_destinations(
     req: &BuildRequest,
     caps: &Capabilities,
 ) -> Vec<(usize, OutputDestination)> {
+    if req.call.is_some() {
+        return Vec::new(); // a question to the frontend exports nothing
+    }
     exporter_plan(req, caps)
         .into_iter()
         .enumerate()

@@ -26,6 +26,7 @@ mod file_sync;
 mod from_plan;
 mod frontend;
 mod fsutil;
+mod gateway;
 mod image_pull;
 mod load;
 mod outcome;

@@ -35,6 +35,9 @@ pub struct Outcome {
     pub warnings: Vec<String>,
     /// Warnings the frontend reported (Dockerfile build checks), with their place.
     pub build_warnings: Vec<BuildWarning>,
+    /// The frontend's answer to a `call` other than build (`result.txt`, `result.json`,
+    /// `result.statuscode`).
+    pub frontend_result: BTreeMap<String, String>,
 }
 
 /// A frontend warning (a build check such as `FromAsCasing`), where BuildKit located it.

@@ -24,7 +24,7 @@ use super::request::{BuildRequest, DriverChoice};
 use super::session::{Session, SessionServices};
 use super::solve::solve_streaming;
 use super::solve_failure::{Failure, failure, import_warnings};
-use super::transport::{DockerHost, remote_control};
+use super::transport::{DockerHost, client, remote_channel, remote_control};
 
 /// Run `req` against the daemon at `host` (and the BuildKit the driver picks).
 pub async fn run(
@@ -38,7 +38,8 @@ pub async fn run(
         None => ContextSource::local(&req.context, req.dockerfile.as_deref())?,
     };
     source.add_build_contexts(&req.build_contexts);
-    let (caps, control, docker, reduced) = connect(req, host, sink).await?;
+    let (caps, channel, docker, reduced) = connect(req, host, sink).await?;
+    let control = client(channel.clone());
     let req = reduced.as_ref().unwrap_or(req);
     // Which cache (and, for gha, which scope) is read and written, without secrets.
     for e in &req.cache_from {
@@ -78,6 +79,7 @@ pub async fn run(
         req,
         caps: &caps,
         control: &control,
+        channel: &channel,
         source: &source,
         export,
     };
@@ -91,7 +93,7 @@ pub async fn run(
     if caps.driver == "docker-container" {
         outcome.builder = Some(req.builder.name.clone());
     }
-    if let (true, Some(docker)) = (req.push && caps.daemon_store, &docker) {
+    if let (true, Some(docker)) = (req.push && caps.daemon_store && req.call.is_none(), &docker) {
         push_all(req, docker, &mut outcome, sink).await?;
     }
     outcome.wall = started.elapsed();
@@ -99,12 +101,7 @@ pub async fn run(
 }
 
 /// Choose the driver and open its control API. `remote` needs no Docker daemon at all.
-type Connection = (
-    Capabilities,
-    ControlClient<Channel>,
-    Option<Docker>,
-    Option<BuildRequest>,
-);
+type Connection = (Capabilities, Channel, Option<Docker>, Option<BuildRequest>);
 
 /// The BuildKit to talk to. The last element is set when the request had to be reduced
 /// (see [`without_cache_gaps`]); the build then uses it instead of `req`.
@@ -117,7 +114,7 @@ async fn connect(
         let caps = choose(req, &DaemonFacts::default())?;
         sink.event(BuildEvent::Phase(format!("driver remote ({endpoint})")));
         let docker = if req.load { Some(host.docker()?) } else { None };
-        return Ok((caps, remote_control(endpoint).await?, docker, None));
+        return Ok((caps, remote_channel(endpoint).await?, docker, None));
     }
     let docker = host.docker()?;
     let facts = DaemonFacts::probe(&docker)
@@ -143,7 +140,7 @@ async fn connect(
             match super::container::builder(&docker, b, &req.registry_auth).await {
                 Ok(builder) => {
                     builder.report(sink);
-                    builder.control
+                    builder.channel
                 }
                 Err(err) => {
                     let Some(reduced) = without_cache_gaps(req, &facts) else {
@@ -154,11 +151,16 @@ async fn connect(
                         dropped(req, &reduced)
                     )));
                     let caps = choose(&reduced, &facts)?;
-                    return Ok((caps, host.control().await?, Some(docker), Some(reduced)));
+                    return Ok((
+                        caps,
+                        host.control_channel().await?,
+                        Some(docker),
+                        Some(reduced),
+                    ));
                 }
             }
         }
-        _ => host.control().await?,
+        _ => host.control_channel().await?,
     };
     Ok((caps, control, Some(docker), None))
 }
@@ -262,6 +264,8 @@ struct Solve<'a> {
     req: &'a BuildRequest,
     caps: &'a Capabilities,
     control: &'a ControlClient<Channel>,
+    /// The same connection, for the gateway bridge (`call` other than build).
+    channel: &'a Channel,
     source: &'a ContextSource,
     export: std::collections::BTreeMap<usize, FileSendTarget>,
 }
@@ -298,7 +302,14 @@ async fn solve_once(solve: &Solve<'_>, sink: &mut dyn EventSink) -> Result<Outco
     // Never log the request itself: cache attributes carry tokens.
     tracing::debug!(driver = caps.driver, %build_ref, "buildkit: solve");
     let mut tracker = Tracker::default();
-    let (result, solve) = solve_streaming(control, solve_req, &build_ref, &mut tracker, sink).await;
+    let (result, solve_time, answer) = match req.call.as_deref() {
+        None => {
+            let (r, t) = solve_streaming(control, solve_req, &build_ref, &mut tracker, sink).await;
+            (r, t, None)
+        }
+        Some(call) => ask_frontend(solve, call, solve_req, &mut tracker, sink).await,
+    };
+    let solve = solve_time;
     // BuildKit sees only a broken stream when writing an export here failed; say why.
     let result = match (result, session.export_error()) {
         (Err(buildkit), Some(ours)) => Err(format!("{ours} (BuildKit: {buildkit})")),
@@ -309,12 +320,47 @@ async fn solve_once(solve: &Solve<'_>, sink: &mut dyn EventSink) -> Result<Outco
     tracing::debug!(%build_ref, ok = result.is_ok(), ms = solve.as_millis() as u64, "buildkit: solve ended");
     let response = result.map_err(|message| failure(message, &tracker, source))?;
     let mut outcome = outcome_of(response, caps, &tracker, sink);
+    outcome.frontend_result = answer.unwrap_or_default();
     outcome.context_files = sent.files;
     outcome.context_bytes = sent.bytes;
     outcome.tags = req.tags.clone();
     outcome.build_ref = build_ref;
     outcome.solve = solve;
     Ok(outcome)
+}
+
+/// `call` other than build: a gateway build of `solve_req.ref` in which the frontend is
+/// asked `requestid=frontend.<method>` (buildx calls the `check` method `lint`). Returns
+/// the solve's result, its time and the frontend's answer (metadata as text).
+async fn ask_frontend(
+    solve: &Solve<'_>,
+    call: &str,
+    solve_req: bollard::moby::buildkit::v1::SolveRequest,
+    tracker: &mut Tracker,
+    sink: &mut dyn EventSink,
+) -> (
+    Result<bollard::moby::buildkit::v1::SolveResponse, String>,
+    std::time::Duration,
+    Option<std::collections::BTreeMap<String, String>>,
+) {
+    let method = if call == "check" { "lint" } else { call };
+    let mut attrs = solve_req.frontend_attrs.clone();
+    attrs.insert("requestid".to_owned(), format!("frontend.{method}"));
+    let build_ref = solve_req.r#ref.clone();
+    // No frontend and no definition: BuildKit waits for the bridge's Return.
+    let gateway_build = bollard::moby::buildkit::v1::SolveRequest {
+        r#ref: build_ref.clone(),
+        session: solve_req.session,
+        ..Default::default()
+    };
+    let ((result, time), answer) = tokio::join!(
+        solve_streaming(solve.control, gateway_build, &build_ref, tracker, sink),
+        super::gateway::ask_frontend(solve.channel, &build_ref, attrs),
+    );
+    match answer {
+        Ok(metadata) => (result, time, Some(metadata.into_iter().collect())),
+        Err(message) => (Err(message), time, None),
+    }
 }
 
 /// What BuildKit answered, with ids named the same whatever the BuildKit version.

@@ -4,12 +4,14 @@
 
 mod action_log;
 mod annotation;
+mod call_result;
 mod outputs;
 mod progress_log;
 mod summary;
 
 pub use action_log::ActionLog;
 pub use annotation::failure_annotation;
+pub use call_result::{CallReport, CheckFinding};
 pub use outputs::{BuildOutputs, metadata};
 pub use progress_log::PlainProgress;
 pub use summary::summary_markdown;
