@@ -166,16 +166,18 @@ impl Capabilities {
         for e in req.cache_from.iter().filter(|e| e.kind != CacheType::Local) {
             if !self.cache_import.contains(&e.kind) {
                 gaps.push(format!(
-                    "cache-from type={} is not supported",
-                    e.kind.as_str()
+                    "cache-from type={} is not supported{}",
+                    e.kind.as_str(),
+                    cache_needs(e.kind)
                 ));
             }
         }
         for e in req.cache_to.iter().filter(|e| e.kind != CacheType::Local) {
             if !self.cache_export.contains(&e.kind) {
                 gaps.push(format!(
-                    "cache-to type={} is not supported",
-                    e.kind.as_str()
+                    "cache-to type={} is not supported{}",
+                    e.kind.as_str(),
+                    cache_needs(e.kind)
                 ));
             }
         }
@@ -245,6 +247,19 @@ impl Capabilities {
             gaps.push("outputs combined with load or push need BuildKit 0.13 or newer".to_owned());
         }
         gaps
+    }
+}
+
+/// The BuildKit a cache backend needs, for the error (the daemon's graphdriver store has
+/// none of these backends whatever its version).
+fn cache_needs(kind: CacheType) -> &'static str {
+    match kind {
+        // GitHub's cache service v2 arrived in BuildKit 0.20.
+        CacheType::Gha => " (needs BuildKit 0.20 or newer outside the daemon's image store)",
+        CacheType::S3 | CacheType::Azblob => {
+            " (needs BuildKit 0.11 or newer outside the daemon's image store)"
+        }
+        _ => "",
     }
 }
 
