@@ -189,6 +189,9 @@ mod through_parse {
             let err = plan(&[("driver", "docker"), (input, value)]).unwrap_err();
             assert_eq!(err.input, named);
             assert!(err.message.contains("driver docker"), "{err}");
+            if input == "driver-opts" {
+                assert!(err.message.contains("key \"network\""), "{err}");
+            }
             let err = plan(&[
                 ("driver", "remote"),
                 ("endpoint", "tcp://127.0.0.1:1234"),
@@ -198,5 +201,8 @@ mod through_parse {
             assert!(err.message.contains("driver remote"), "{err}");
         }
         assert!(plan(&[("driver", "docker")]).is_ok());
+        // Even a key whose value is the default is named: the driver cannot honour it.
+        let err = plan(&[("driver", "docker"), ("driver-opts", "privileged=true")]).unwrap_err();
+        assert!(err.message.contains("key \"privileged\""), "{err}");
     }
 }

@@ -266,7 +266,7 @@ fn driver(inputs: &Inputs, builder: &BuilderOptions) -> Result<DriverChoice, Pla
     };
     let driver = inputs.text(n::DRIVER).unwrap_or_else(|| "auto".into());
     if matches!(driver.as_str(), "docker" | "remote") {
-        reject_builder_options(&driver, builder)?;
+        reject_builder_options(&driver, builder, &inputs.list(n::DRIVER_OPTS)?)?;
     }
     let choice = match (driver.as_str(), endpoint) {
         ("remote", Some(ep)) | ("auto", Some(ep)) => {
@@ -310,20 +310,32 @@ fn driver(inputs: &Inputs, builder: &BuilderOptions) -> Result<DriverChoice, Pla
 }
 
 /// Drivers without a container of ours cannot honour the container's settings.
-fn reject_builder_options(driver: &str, builder: &BuilderOptions) -> Result<(), PlanError> {
+fn reject_builder_options(
+    driver: &str,
+    builder: &BuilderOptions,
+    driver_opts: &[String],
+) -> Result<(), PlanError> {
+    let no_container = format!("driver {driver} has no BuildKit container to configure");
+    if let Some(first) = driver_opts.first() {
+        let key = first
+            .split_once('=')
+            .map_or(first.as_str(), |(k, _)| k.trim());
+        return Err(PlanError::new(
+            n::DRIVER_OPTS,
+            format!(
+                "key {key:?} is not one driver {driver} honours ({no_container}; use driver docker-container)"
+            ),
+        ));
+    }
     let input = if builder.config_toml.is_some() {
         n::BUILDKITD_CONFIG_INLINE
     } else if !builder.flags.is_empty() {
         n::BUILDKITD_FLAGS
-    } else if !builder.is_default() {
-        n::DRIVER_OPTS
     } else {
         return Ok(());
     };
     Err(PlanError::new(
         input,
-        format!(
-            "driver {driver} has no BuildKit container to configure (use driver docker-container)"
-        ),
+        format!("{no_container} (use driver docker-container)"),
     ))
 }
