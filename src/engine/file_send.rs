@@ -54,7 +54,7 @@ pub struct FileSend {
 }
 
 /// The gRPC metadata naming the exporter a FileSend stream belongs to: its index in the
-/// solve's exporter list (BuildKit `session/filesync`, `keyExporterID`; absent means 0).
+/// solve's exporter list (absent means 0; docs/buildkit.md, "Several exporters").
 const EXPORTER_ID: &str = "buildkit-attachable-exporter-id";
 
 impl FileSend {

@@ -4,9 +4,9 @@
 //! Dockerfile frontend (with `requestid=frontend.<method>`) and answers with the result's
 //! metadata (`result.txt`, `result.json`, `result.statuscode`), which a plain
 //! `Control.Solve` drops; `Return` ends the build. Calls carry the build ref in
-//! `buildkit-controlapi-buildid` (BuildKit `client/buildid`). bollard ships no gateway
-//! protos, so the few messages used are declared here with their field numbers from
-//! BuildKit's `frontend/gateway/pb/gateway.proto`; fields left out are never sent.
+//! `buildkit-controlapi-buildid`. bollard ships no gateway protos, so the few messages used
+//! are declared here with their field numbers (docs/buildkit.md, "Asking the frontend");
+//! fields left out are never sent.
 
 use std::collections::HashMap;
 
