@@ -368,3 +368,61 @@ async fn several_outputs_with_load_and_push_on_the_newest_buildkit() {
     assert_eq!(loaded.id, outcome.image_id, "loaded into the daemon");
     remove_images(&docker, &[pushed]).await;
 }
+
+#[tokio::test]
+async fn local_cache_round_trip_on_the_newest_buildkit() {
+    let Ok(endpoint) = std::env::var("LAYERCACHE_TEST_BUILDKIT_ADDR") else {
+        eprintln!("skipped: LAYERCACHE_TEST_BUILDKIT_ADDR names no newest-BuildKit lane");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let cache_str = cache.display().to_string();
+    let mut req = request("cached");
+    req.build_args
+        .insert("BASE".into(), pushed_base_image().await);
+    req.build_args.insert("RUN_ID".into(), unique("run"));
+    req.driver = DriverChoice::Remote {
+        endpoint: endpoint.clone(),
+    };
+    // Nothing there yet: a warning, and the build goes on.
+    req.cache_from = vec![cache_entry(CacheType::Local, &[("src", &cache_str)])];
+    req.cache_to = vec![cache_entry(
+        CacheType::Local,
+        &[("dest", &cache_str), ("mode", "max")],
+    )];
+    let mut events = Recorder::default();
+    run(&req, &host(), &mut events).await.unwrap();
+    let warned = events.0.iter().any(
+        |e| matches!(e, layercache::engine::BuildEvent::Warning(w) if w.contains("no cache there yet")),
+    );
+    assert!(warned, "{:?}", events.0);
+    let index: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(cache.join("index.json")).unwrap()).unwrap();
+    let digest = index["manifests"][0]["digest"].as_str().unwrap().to_owned();
+    assert_eq!(
+        index["manifests"][0]["annotations"]["org.opencontainers.image.ref.name"],
+        "latest"
+    );
+    let blob = cache
+        .join("blobs/sha256")
+        .join(digest.trim_start_matches("sha256:"));
+    assert!(blob.is_file(), "the cache manifest is in the layout");
+
+    // An empty BuildKit rebuilds from the directory alone.
+    prune_remote(&endpoint).await.unwrap();
+    req.cache_to.clear();
+    let mut events = Recorder::default();
+    let outcome = run(&req, &host(), &mut events).await.unwrap();
+    let (cached, ran) = finished(&events.0);
+    for step in outcome
+        .dockerfile_steps()
+        .filter(|s| s.name.contains("RUN "))
+    {
+        assert!(
+            cached.contains(&step.name),
+            "{} not CACHED; ran {ran:?}",
+            step.name
+        );
+    }
+}

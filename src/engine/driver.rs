@@ -150,20 +150,7 @@ impl Capabilities {
 
     fn cache_gaps(&self, req: &BuildRequest) -> Vec<String> {
         let mut gaps = Vec::new();
-        let local_cache = req
-            .cache_from
-            .iter()
-            .chain(&req.cache_to)
-            .any(|e| e.kind == CacheType::Local);
-        if local_cache {
-            // BuildKit reads and writes local cache through a content store served by the
-            // client's session, which layercache does not serve yet.
-            gaps.push(
-                "type=local cache is not implemented in layercache yet (use registry or gha)"
-                    .to_owned(),
-            );
-        }
-        for e in req.cache_from.iter().filter(|e| e.kind != CacheType::Local) {
+        for e in &req.cache_from {
             if !self.cache_import.contains(&e.kind) {
                 gaps.push(format!(
                     "cache-from type={} is not supported{}",
@@ -172,7 +159,7 @@ impl Capabilities {
                 ));
             }
         }
-        for e in req.cache_to.iter().filter(|e| e.kind != CacheType::Local) {
+        for e in &req.cache_to {
             if !self.cache_export.contains(&e.kind) {
                 gaps.push(format!(
                     "cache-to type={} is not supported{}",
@@ -256,6 +243,7 @@ fn cache_needs(kind: CacheType) -> &'static str {
     match kind {
         // GitHub's cache service v2 arrived in BuildKit 0.20.
         CacheType::Gha => " (needs BuildKit 0.20 or newer outside the daemon's image store)",
+        CacheType::Local => " (needs a BuildKit outside the daemon's graphdriver store)",
         CacheType::S3 | CacheType::Azblob => {
             " (needs BuildKit 0.11 or newer outside the daemon's image store)"
         }

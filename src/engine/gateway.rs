@@ -59,6 +59,41 @@ struct ReturnRequest {
 #[derive(Clone, PartialEq, prost::Message)]
 struct ReturnResponse {}
 
+/// `call` other than build: a gateway build of `solve_req.ref` in which the frontend is
+/// asked `requestid=frontend.<method>` (buildx calls the `check` method `lint`). Returns
+/// the solve's result, its time and the frontend's answer (metadata as text).
+pub async fn call_frontend(
+    control: &bollard::moby::buildkit::v1::control_client::ControlClient<Channel>,
+    channel: &Channel,
+    call: &str,
+    solve_req: bollard::moby::buildkit::v1::SolveRequest,
+    tracker: &mut super::progress::Tracker,
+    sink: &mut dyn super::progress::EventSink,
+) -> (
+    Result<bollard::moby::buildkit::v1::SolveResponse, String>,
+    std::time::Duration,
+    Option<std::collections::BTreeMap<String, String>>,
+) {
+    let method = if call == "check" { "lint" } else { call };
+    let mut attrs = solve_req.frontend_attrs.clone();
+    attrs.insert("requestid".to_owned(), format!("frontend.{method}"));
+    let build_ref = solve_req.r#ref.clone();
+    // No frontend and no definition: BuildKit waits for the bridge's Return.
+    let gateway_build = bollard::moby::buildkit::v1::SolveRequest {
+        r#ref: build_ref.clone(),
+        session: solve_req.session,
+        ..Default::default()
+    };
+    let ((result, time), answer) = tokio::join!(
+        super::solve::solve_streaming(control, gateway_build, &build_ref, tracker, sink),
+        ask_frontend(channel, &build_ref, attrs),
+    );
+    match answer {
+        Ok(metadata) => (result, time, Some(metadata.into_iter().collect())),
+        Err(message) => (Err(message), time, None),
+    }
+}
+
 /// Ask the Dockerfile frontend `attrs` (with `requestid`) within the gateway build
 /// `build_ref`, then end that build. Returns the result's metadata as text.
 pub async fn ask_frontend(

@@ -15,6 +15,7 @@
 mod builder_config;
 mod cache_traffic;
 mod container;
+mod content_store;
 mod context;
 mod diff_copy;
 mod dockerfile;
@@ -29,6 +30,7 @@ mod fsutil;
 mod gateway;
 mod image_pull;
 mod load;
+mod local_cache;
 mod outcome;
 mod progress;
 mod push;

@@ -18,6 +18,7 @@ use super::error::EngineError;
 use super::file_send::FileSendTarget;
 use super::frontend::{OutputDestination, SolveInputs, output_destinations, solve_request};
 use super::load::LoadTarget;
+use super::local_cache::LocalCache;
 use super::outcome::Outcome;
 use super::progress::{BuildEvent, EventSink, Tracker};
 use super::request::{BuildRequest, DriverChoice};
@@ -40,7 +41,12 @@ pub async fn run(
     source.add_build_contexts(&req.build_contexts);
     let (caps, channel, docker, reduced) = connect(req, host, sink).await?;
     let control = client(channel.clone());
-    let req = reduced.as_ref().unwrap_or(req);
+    let mut req = reduced.unwrap_or_else(|| req.clone());
+    let (local_cache, local_warnings) = LocalCache::prepare(&mut req);
+    for w in local_warnings {
+        sink.event(BuildEvent::Warning(w));
+    }
+    let req = &req;
     // Which cache (and, for gha, which scope) is read and written, without secrets.
     for e in &req.cache_from {
         sink.event(BuildEvent::Notice(format!(
@@ -77,6 +83,7 @@ pub async fn run(
         .collect();
     let solve = Solve {
         req,
+        content_stores: &local_cache.stores,
         caps: &caps,
         control: &control,
         channel: &channel,
@@ -84,6 +91,16 @@ pub async fn run(
         export,
     };
     let mut outcome = solve_with_fallback(&solve, sink).await?;
+    if !outcome
+        .warnings
+        .iter()
+        .any(|w| w.starts_with("cache export failed"))
+        && let Err(e) = local_cache.tag_exports(&outcome.exporter_response)
+    {
+        let w = format!("cache export to a local directory is incomplete: {e}");
+        sink.event(BuildEvent::Warning(w.clone()));
+        outcome.warnings.push(w);
+    }
     if let (Some(target), Some(docker)) = (&load_target, &docker) {
         sink.event(BuildEvent::Phase(
             "loading the image into the daemon".to_owned(),
@@ -266,6 +283,7 @@ struct Solve<'a> {
     control: &'a ControlClient<Channel>,
     /// The same connection, for the gateway bridge (`call` other than build).
     channel: &'a Channel,
+    content_stores: &'a std::collections::BTreeMap<String, std::path::PathBuf>,
     source: &'a ContextSource,
     export: std::collections::BTreeMap<usize, FileSendTarget>,
 }
@@ -289,6 +307,7 @@ async fn solve_once(solve: &Solve<'_>, sink: &mut dyn EventSink) -> Result<Outco
         registry_auth: req.registry_auth.clone(),
         export: solve.export.clone(),
         ssh: req.ssh.clone(),
+        content_stores: solve.content_stores.clone(),
     };
     let session = Session::start(control, services).await.map_err(fail)?;
     let build_ref = uuid::Uuid::new_v4().simple().to_string();
@@ -307,7 +326,17 @@ async fn solve_once(solve: &Solve<'_>, sink: &mut dyn EventSink) -> Result<Outco
             let (r, t) = solve_streaming(control, solve_req, &build_ref, &mut tracker, sink).await;
             (r, t, None)
         }
-        Some(call) => ask_frontend(solve, call, solve_req, &mut tracker, sink).await,
+        Some(call) => {
+            super::gateway::call_frontend(
+                control,
+                solve.channel,
+                call,
+                solve_req,
+                &mut tracker,
+                sink,
+            )
+            .await
+        }
     };
     let solve = solve_time;
     // BuildKit sees only a broken stream when writing an export here failed; say why.
@@ -327,40 +356,6 @@ async fn solve_once(solve: &Solve<'_>, sink: &mut dyn EventSink) -> Result<Outco
     outcome.build_ref = build_ref;
     outcome.solve = solve;
     Ok(outcome)
-}
-
-/// `call` other than build: a gateway build of `solve_req.ref` in which the frontend is
-/// asked `requestid=frontend.<method>` (buildx calls the `check` method `lint`). Returns
-/// the solve's result, its time and the frontend's answer (metadata as text).
-async fn ask_frontend(
-    solve: &Solve<'_>,
-    call: &str,
-    solve_req: bollard::moby::buildkit::v1::SolveRequest,
-    tracker: &mut Tracker,
-    sink: &mut dyn EventSink,
-) -> (
-    Result<bollard::moby::buildkit::v1::SolveResponse, String>,
-    std::time::Duration,
-    Option<std::collections::BTreeMap<String, String>>,
-) {
-    let method = if call == "check" { "lint" } else { call };
-    let mut attrs = solve_req.frontend_attrs.clone();
-    attrs.insert("requestid".to_owned(), format!("frontend.{method}"));
-    let build_ref = solve_req.r#ref.clone();
-    // No frontend and no definition: BuildKit waits for the bridge's Return.
-    let gateway_build = bollard::moby::buildkit::v1::SolveRequest {
-        r#ref: build_ref.clone(),
-        session: solve_req.session,
-        ..Default::default()
-    };
-    let ((result, time), answer) = tokio::join!(
-        solve_streaming(solve.control, gateway_build, &build_ref, tracker, sink),
-        super::gateway::ask_frontend(solve.channel, &build_ref, attrs),
-    );
-    match answer {
-        Ok(metadata) => (result, time, Some(metadata.into_iter().collect())),
-        Err(message) => (Err(message), time, None),
-    }
 }
 
 /// What BuildKit answered, with ids named the same whatever the BuildKit version.
