@@ -311,7 +311,15 @@ async fn provenance_is_min_with_the_run_as_builder_id_by_default_and_off_when_fa
     req.push = true;
     req.tags = vec![format!("{}/{repo}:default", registry())];
     req.default_provenance = Some(format!("mode=min,inline-only=true,builder-id={run_url}"));
-    run(&req, &host(), &mut Recorder::default()).await.unwrap();
+    let outcome = run(&req, &host(), &mut Recorder::default()).await.unwrap();
+    // What buildx puts in the metadata as buildx.build.provenance: BuildKit's record.
+    let recorded = outcome.provenance.clone().expect("a recorded provenance");
+    assert!(
+        recorded.get("buildType").is_some() || recorded.get("buildDefinition").is_some(),
+        "{recorded}"
+    );
+    let metadata = layercache::report::metadata(&outcome);
+    assert_eq!(metadata["buildx.build.provenance"], recorded);
     let predicate = pushed_provenance(&repo, "default")
         .await
         .expect("a provenance attestation by default");

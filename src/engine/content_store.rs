@@ -45,20 +45,20 @@ struct InfoResponse {
     info: Option<Info>,
 }
 #[derive(Clone, PartialEq, prost::Message)]
-struct ReadContentRequest {
+pub(super) struct ReadContentRequest {
     #[prost(string, tag = "1")]
-    digest: String,
+    pub digest: String,
     #[prost(int64, tag = "2")]
-    offset: i64,
+    pub offset: i64,
     #[prost(int64, tag = "3")]
-    size: i64,
+    pub size: i64,
 }
 #[derive(Clone, PartialEq, prost::Message)]
-struct ReadContentResponse {
+pub(super) struct ReadContentResponse {
     #[prost(int64, tag = "1")]
-    offset: i64,
+    pub offset: i64,
     #[prost(bytes = "vec", tag = "2")]
-    data: Vec<u8>,
+    pub data: Vec<u8>,
 }
 #[derive(Clone, PartialEq, prost::Message)]
 struct WriteContentRequest {

@@ -28,6 +28,7 @@ mod from_plan;
 mod frontend;
 mod fsutil;
 mod gateway;
+mod history;
 mod image_pull;
 mod load;
 mod local_cache;

@@ -38,6 +38,8 @@ pub struct Outcome {
     /// The frontend's answer to a `call` other than build (`result.txt`, `result.json`,
     /// `result.statuscode`).
     pub frontend_result: BTreeMap<String, String>,
+    /// The SLSA provenance predicate BuildKit recorded (`buildx.build.provenance`).
+    pub provenance: Option<serde_json::Value>,
 }
 
 /// A frontend warning (a build check such as `FromAsCasing`), where BuildKit located it.

@@ -338,7 +338,6 @@ async fn solve_once(solve: &Solve<'_>, sink: &mut dyn EventSink) -> Result<Outco
             .await
         }
     };
-    let solve = solve_time;
     // BuildKit sees only a broken stream when writing an export here failed; say why.
     let result = match (result, session.export_error()) {
         (Err(buildkit), Some(ours)) => Err(format!("{ours} (BuildKit: {buildkit})")),
@@ -346,15 +345,18 @@ async fn solve_once(solve: &Solve<'_>, sink: &mut dyn EventSink) -> Result<Outco
     };
     let sent = session.sent(CONTEXT_DIR);
     session.close();
-    tracing::debug!(%build_ref, ok = result.is_ok(), ms = solve.as_millis() as u64, "buildkit: solve ended");
+    tracing::debug!(%build_ref, ok = result.is_ok(), ms = solve_time.as_millis() as u64, "buildkit: solve ended");
     let response = result.map_err(|message| failure(message, &tracker, source))?;
     let mut outcome = outcome_of(response, caps, &tracker, sink);
     outcome.frontend_result = answer.unwrap_or_default();
+    if !caps.daemon_store && req.call.is_none() {
+        outcome.provenance = super::history::provenance(solve.channel, &build_ref).await;
+    }
     outcome.context_files = sent.files;
     outcome.context_bytes = sent.bytes;
     outcome.tags = req.tags.clone();
     outcome.build_ref = build_ref;
-    outcome.solve = solve;
+    outcome.solve = solve_time;
     Ok(outcome)
 }
 

@@ -56,6 +56,9 @@ pub fn metadata(o: &Outcome) -> Value {
     if !o.tags.is_empty() {
         map.insert("image.name".into(), Value::String(o.tags.join(",")));
     }
+    if let Some(p) = &o.provenance {
+        map.insert("buildx.build.provenance".into(), p.clone());
+    }
     if !o.build_warnings.is_empty() {
         let list = o.build_warnings.iter().map(warning_json).collect();
         map.insert("buildx.build.warnings".into(), Value::Array(list));
