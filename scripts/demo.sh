@@ -5,6 +5,11 @@
 #   2. the image and BuildKit's whole build cache are deleted;
 #   3. warm: build again with cache-from type=registry: every step comes from cache.
 #
+# When the newest-BuildKit lane is present (scripts/setup.d/20-buildkit-lane.sh), the main
+# job as users run it follows: a docker-container builder exports gha cache through the
+# cache service layercache starts in-process, the builder is removed (its state with it),
+# and a fresh builder rebuilds from the gha cache alone.
+#
 # Starts (and stops on exit) its own dockerd and registry, like scripts/test.sh; needs root
 # on Debian 12. State in .work/demo.
 set -euo pipefail
@@ -74,3 +79,38 @@ echo "cold build: ${cold}s, $(cached "$LC_WORK/cold.log") of $(steps "$LC_WORK/c
 echo "warm build: ${warm}s, $(cached "$LC_WORK/warm.log") of $(steps "$LC_WORK/warm.log" | wc -l) RUN/COPY steps cached"
 awk -v c="$cold" -v w="$warm" 'BEGIN { printf "warm/cold: %.2f\n", w / c }'
 lc_docker run --rm "$image"
+
+# shellcheck source=setup.d/20-buildkit-lane.sh
+. "$LC_REPO/scripts/setup.d/20-buildkit-lane.sh"
+[ -n "${LAYERCACHE_TEST_BUILDKIT_IMAGE:-}" ] || exit 0
+
+# A BuildKit container cannot see the daemon's images: FROM comes from the registry.
+base=$LC_REGISTRY/layercache-demo-base:latest
+lc_docker tag layercache-demo-base:latest "$base"
+lc_docker push -q "$base" >/dev/null
+export LAYERCACHE_CACHE_DIR=$LC_WORK/actions-cache
+rm -rf "$LAYERCACHE_CACHE_DIR"
+gha() {
+    local log=$1
+    shift
+    local start=$EPOCHREALTIME
+    "$bin" build examples/demo --build-args "BASE=$base" --tags demo/app:gha --load \
+        --cache-advice=false --driver docker-container --builder demo-builder \
+        --builder-image "$LAYERCACHE_TEST_BUILDKIT_IMAGE" --driver-opts network=host "$@" |
+        tee "$log"
+    awk -v a="$start" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f\n", b - a }' >"$log.seconds"
+}
+lc_log "gha build 1 of 2: cold, BuildKit $LAYERCACHE_TEST_BUILDKIT_IMAGE in a container, cache-to type=gha"
+gha "$LC_WORK/gha-cold.log" --cache-to type=gha,mode=max
+lc_log "removing the builder container and its state (the post step)"
+STATE_builder=demo-builder "$bin" post
+lc_log "gha build 2 of 2: a fresh builder, cache-from type=gha"
+gha "$LC_WORK/gha-warm.log" --cache-from type=gha
+cold=$(cat "$LC_WORK/gha-cold.log.seconds")
+warm=$(cat "$LC_WORK/gha-warm.log.seconds")
+echo
+echo "gha cold build: ${cold}s, $(cached "$LC_WORK/gha-cold.log") of $(steps "$LC_WORK/gha-cold.log" | wc -l) RUN/COPY steps cached"
+echo "gha warm build: ${warm}s, $(cached "$LC_WORK/gha-warm.log") of $(steps "$LC_WORK/gha-warm.log" | wc -l) RUN/COPY steps cached"
+awk -v c="$cold" -v w="$warm" 'BEGIN { printf "warm/cold: %.2f\n", w / c }'
+STATE_builder=demo-builder "$bin" post
+lc_docker run --rm demo/app:gha

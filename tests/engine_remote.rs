@@ -1,9 +1,10 @@
-//! The `remote` driver and `gha` cache. A BuildKit that can export `gha` cannot run on
-//! these machines (no `moby/buildkit` image, no privileged containers, Engine 20.10's
-//! graphdriver store), so the end-to-end `gha` test runs only when
-//! `LAYERCACHE_TEST_BUILDKIT_ADDR` names a reachable buildkitd (`tcp://` or `unix://`);
-//! it then also needs `LAYERCACHE_TEST_GHA_URL`, a cache service (`layercache serve`)
-//! that buildkitd can reach. Everything else here runs always.
+//! The `remote` driver and `gha` cache. The `gha` tests need a BuildKit with `gha` support,
+//! which only the newest-BuildKit lane provides here (scripts/setup.d/20-buildkit-lane.sh):
+//! they run when `LAYERCACHE_TEST_BUILDKIT_ADDR` names a reachable buildkitd (`tcp://` or
+//! `unix://`) and say they are skipped otherwise. The cache service is
+//! `LAYERCACHE_TEST_GHA_URL` (with `LAYERCACHE_TEST_GHA_TOKEN`) when set, else one started
+//! in this process on loopback, where the lane's buildkitd reaches it. Everything else here
+//! runs always.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests may unwrap (HELPERS.md)
 
@@ -66,13 +67,37 @@ async fn gha_export_on_this_daemon_fails_before_building_and_names_the_drivers_t
     assert!(events.0.is_empty(), "nothing may start: {:?}", events.0);
 }
 
+/// The cache service the `gha` tests use: `LAYERCACHE_TEST_GHA_URL`, else one of our own
+/// (kept alive by the returned handle).
+async fn gha_service() -> (
+    String,
+    String,
+    Option<(layercache::cache_service::RunningService, tempfile::TempDir)>,
+) {
+    if let Ok(url) = std::env::var("LAYERCACHE_TEST_GHA_URL") {
+        let token = std::env::var("LAYERCACHE_TEST_GHA_TOKEN").unwrap_or_default();
+        return (url, token, None);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let config = layercache::cache_service::ServiceConfig::new(
+        ([127, 0, 0, 1], 0).into(),
+        layercache::storage::StorageConfig::Disk(dir.path().to_owned()),
+    );
+    let service = layercache::cache_service::spawn(config).await.unwrap();
+    let url = format!("{}/", service.base_url);
+    let token = service.token("refs/heads/main").expose().to_owned();
+    (url, token, Some((service, dir)))
+}
+
 #[tokio::test]
 async fn gha_cache_round_trip_through_remote_buildkit() {
     let Ok(endpoint) = std::env::var("LAYERCACHE_TEST_BUILDKIT_ADDR") else {
-        eprintln!("skipped: LAYERCACHE_TEST_BUILDKIT_ADDR names no BuildKit with gha support");
+        eprintln!(
+            "skipped: LAYERCACHE_TEST_BUILDKIT_ADDR names no BuildKit with gha support (the newest-BuildKit lane)"
+        );
         return;
     };
-    let url = required("LAYERCACHE_TEST_GHA_URL");
+    let (url, token, _service) = gha_service().await;
     let scope = unique("engine-gha");
     let gha = |mode: Option<&str>| {
         let mut attrs = vec![
@@ -85,14 +110,13 @@ async fn gha_cache_round_trip_through_remote_buildkit() {
             attrs.extend([("mode", m), ("ignore-error", "false")]);
         }
         let mut e = cache_entry(CacheType::Gha, &attrs);
-        e.secrets.insert(
-            "token".into(),
-            Secret::new(std::env::var("LAYERCACHE_TEST_GHA_TOKEN").unwrap_or_default()),
-        );
+        e.secrets.insert("token".into(), Secret::new(token.clone()));
         e
     };
     let host = host();
     let mut req = request("cached");
+    req.build_args
+        .insert("BASE".into(), pushed_base_image().await);
     req.driver = DriverChoice::Remote {
         endpoint: endpoint.clone(),
     };
@@ -171,7 +195,9 @@ async fn builder_container_that_cannot_start_is_removed_and_named() {
 #[tokio::test]
 async fn refused_gha_service_does_not_fail_a_remote_build_with_ignore_error() {
     let Ok(endpoint) = std::env::var("LAYERCACHE_TEST_BUILDKIT_ADDR") else {
-        eprintln!("skipped: LAYERCACHE_TEST_BUILDKIT_ADDR names no BuildKit with gha support");
+        eprintln!(
+            "skipped: LAYERCACHE_TEST_BUILDKIT_ADDR names no BuildKit with gha support (the newest-BuildKit lane)"
+        );
         return;
     };
     let closed = TcpListener::bind("127.0.0.1:0")
@@ -191,10 +217,13 @@ async fn refused_gha_service_does_not_fail_a_remote_build_with_ignore_error() {
     );
     e.secrets.insert("token".into(), Secret::new("t"));
     let mut req = request("cached");
+    req.build_args
+        .insert("BASE".into(), pushed_base_image().await);
     req.driver = DriverChoice::Remote { endpoint };
     req.build_args.insert("RUN_ID".into(), unique("run"));
     req.cache_to = vec![e];
-    let outcome = run(&req, &host(), &mut Recorder::default()).await.unwrap();
+    let mut events = Recorder::default();
+    let outcome = run(&req, &host(), &mut events).await.unwrap();
     assert!(outcome.image_id.is_some() || !outcome.exporter_response.is_empty());
     let states: Vec<CacheState> = outcome.cache_exports.iter().map(|r| r.state).collect();
     assert_eq!(states, [CacheState::Failed], "{:?}", outcome.cache_exports);
@@ -215,7 +244,7 @@ async fn gha_export_refused_by_the_service_is_a_warning_that_says_what_was_lost(
         eprintln!("skipped: LAYERCACHE_TEST_BUILDKIT_ADDR names no BuildKit with gha support");
         return;
     };
-    let upstream = required("LAYERCACHE_TEST_GHA_URL");
+    let (upstream, token, _service) = gha_service().await;
     let ip = reqwest::Url::parse(&upstream)
         .ok()
         .and_then(|u| u.host_str().and_then(|h| h.parse().ok()))
@@ -233,11 +262,10 @@ async fn gha_export_refused_by_the_service_is_a_warning_that_says_what_was_lost(
             ("ignore-error", "true"),
         ],
     );
-    e.secrets.insert(
-        "token".into(),
-        Secret::new(std::env::var("LAYERCACHE_TEST_GHA_TOKEN").unwrap_or_default()),
-    );
+    e.secrets.insert("token".into(), Secret::new(token));
     let mut req = request("cached");
+    req.build_args
+        .insert("BASE".into(), pushed_base_image().await);
     req.driver = DriverChoice::Remote { endpoint };
     req.build_args.insert("RUN_ID".into(), unique("run"));
     req.cache_to = vec![e];
@@ -270,4 +298,210 @@ async fn gha_export_refused_by_the_service_is_a_warning_that_says_what_was_lost(
         report.attempted.len(),
         proxy.refused()
     );
+}
+
+#[tokio::test]
+async fn named_build_contexts_reach_copy_from_on_the_newest_buildkit() {
+    let Ok(endpoint) = std::env::var("LAYERCACHE_TEST_BUILDKIT_ADDR") else {
+        eprintln!("skipped: LAYERCACHE_TEST_BUILDKIT_ADDR names no newest-BuildKit lane");
+        return;
+    };
+    let ctx = tempfile::tempdir().unwrap();
+    let extra = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let marker = unique("from-the-named-context");
+    std::fs::write(extra.path().join("hello.txt"), &marker).unwrap();
+    std::fs::write(
+        ctx.path().join("Dockerfile"),
+        "ARG BASE\nFROM ${BASE}\nCOPY --from=extra /hello.txt /copied.txt\nRUN cat /copied.txt > /seen.txt\n",
+    )
+    .unwrap();
+    let mut req = request("cached");
+    req.context = ctx.path().to_owned();
+    req.build_args
+        .insert("BASE".into(), pushed_base_image().await);
+    req.build_contexts
+        .insert("extra".into(), extra.path().display().to_string());
+    req.outputs = vec![layercache::engine::Output {
+        kind: "local".into(),
+        attrs: [("dest".to_owned(), out.path().display().to_string())].into(),
+    }];
+    req.driver = DriverChoice::Remote { endpoint };
+    run(&req, &host(), &mut Recorder::default()).await.unwrap();
+    let seen = std::fs::read_to_string(out.path().join("seen.txt")).unwrap();
+    assert_eq!(seen.trim(), marker);
+}
+
+/// GET a registry document as JSON.
+async fn registry_json(path: &str) -> serde_json::Value {
+    let url = format!("http://{}/v2/{path}", registry());
+    let resp = reqwest::Client::new()
+        .get(&url)
+        .header(
+            "Accept",
+            "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, \
+             application/vnd.docker.distribution.manifest.v2+json, application/vnd.docker.distribution.manifest.list.v2+json",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_success(), "GET {url}: {}", resp.status());
+    serde_json::from_slice(&resp.bytes().await.unwrap()).unwrap()
+}
+
+/// The provenance predicate attached to `repo:tag`, if any.
+async fn pushed_provenance(repo: &str, tag: &str) -> Option<serde_json::Value> {
+    let index = registry_json(&format!("{repo}/manifests/{tag}")).await;
+    let attestation = index["manifests"]
+        .as_array()?
+        .iter()
+        .find(|m| m["annotations"]["vnd.docker.reference.type"] == "attestation-manifest")?;
+    let digest = attestation["digest"].as_str()?;
+    let manifest = registry_json(&format!("{repo}/manifests/{digest}")).await;
+    let layer = manifest["layers"].as_array()?.iter().find(|l| {
+        l["annotations"]["in-toto.io/predicate-type"]
+            .as_str()
+            .is_some_and(|t| t.contains("slsa.dev/provenance"))
+    })?;
+    let blob = registry_json(&format!("{repo}/blobs/{}", layer["digest"].as_str()?)).await;
+    Some(blob["predicate"].clone())
+}
+
+#[tokio::test]
+async fn provenance_is_min_with_the_run_as_builder_id_by_default_and_off_when_false() {
+    let Ok(endpoint) = std::env::var("LAYERCACHE_TEST_BUILDKIT_ADDR") else {
+        eprintln!("skipped: LAYERCACHE_TEST_BUILDKIT_ADDR names no newest-BuildKit lane");
+        return;
+    };
+    let run_url = "https://github.com/octo/app/actions/runs/42/attempts/1";
+    let repo = unique("lc/provenance");
+    let mut req = request("cached");
+    req.build_args
+        .insert("BASE".into(), pushed_base_image().await);
+    req.driver = DriverChoice::Remote { endpoint };
+    req.push = true;
+    req.tags = vec![format!("{}/{repo}:default", registry())];
+    req.default_provenance = Some(format!("mode=min,inline-only=true,builder-id={run_url}"));
+    let outcome = run(&req, &host(), &mut Recorder::default()).await.unwrap();
+    // What buildx puts in the metadata as buildx.build.provenance: BuildKit's record.
+    let recorded = outcome.provenance.clone().expect("a recorded provenance");
+    assert!(
+        recorded.get("buildType").is_some() || recorded.get("buildDefinition").is_some(),
+        "{recorded}"
+    );
+    let metadata = layercache::report::metadata(&outcome);
+    assert_eq!(metadata["buildx.build.provenance"], recorded);
+    let predicate = pushed_provenance(&repo, "default")
+        .await
+        .expect("a provenance attestation by default");
+    let text = predicate.to_string();
+    assert!(text.contains(run_url), "builder-id: {text}");
+    // mode=min leaves out the build's materials in detail (no buildConfig).
+    assert!(!text.contains("buildConfig"), "mode=min: {text}");
+
+    // `provenance: false` (the plan then has no default and no attests entry).
+    req.default_provenance = None;
+    req.tags = vec![format!("{}/{repo}:off", registry())];
+    run(&req, &host(), &mut Recorder::default()).await.unwrap();
+    assert!(pushed_provenance(&repo, "off").await.is_none());
+}
+
+#[tokio::test]
+async fn several_outputs_with_load_and_push_on_the_newest_buildkit() {
+    let Ok(endpoint) = std::env::var("LAYERCACHE_TEST_BUILDKIT_ADDR") else {
+        eprintln!("skipped: LAYERCACHE_TEST_BUILDKIT_ADDR names no newest-BuildKit lane");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (local, tar) = (dir.path().join("tree"), dir.path().join("image.tar"));
+    let out = |kind: &str, dest: &std::path::Path| layercache::engine::Output {
+        kind: kind.into(),
+        attrs: [("dest".to_owned(), dest.display().to_string())].into(),
+    };
+    let repo = unique("lc/several");
+    let pushed = format!("{}/{repo}:v1", registry());
+    let mut req = request("cached");
+    req.build_args
+        .insert("BASE".into(), pushed_base_image().await);
+    req.build_args.insert("RUN_ID".into(), unique("run"));
+    req.driver = DriverChoice::Remote { endpoint };
+    req.outputs = vec![out("local", &local), out("tar", &tar)];
+    req.tags = vec![pushed.clone()];
+    req.push = true;
+    req.load = true;
+    let outcome = run(&req, &host(), &mut Recorder::default()).await.unwrap();
+
+    assert!(local.join("copy").is_file(), "type=local tree");
+    let mut names = Vec::new();
+    for entry in tar::Archive::new(std::fs::File::open(&tar).unwrap())
+        .entries()
+        .unwrap()
+    {
+        names.push(entry.unwrap().path().unwrap().display().to_string());
+    }
+    assert!(names.iter().any(|n| n == "copy"), "type=tar: {names:?}");
+    let manifest = registry_json(&format!("{repo}/manifests/v1")).await;
+    assert!(manifest["mediaType"].is_string(), "pushed: {manifest}");
+    let docker = host().docker().unwrap();
+    let loaded = docker.inspect_image(&pushed).await.unwrap();
+    assert_eq!(loaded.id, outcome.image_id, "loaded into the daemon");
+    remove_images(&docker, &[pushed]).await;
+}
+
+#[tokio::test]
+async fn local_cache_round_trip_on_the_newest_buildkit() {
+    let Ok(endpoint) = std::env::var("LAYERCACHE_TEST_BUILDKIT_ADDR") else {
+        eprintln!("skipped: LAYERCACHE_TEST_BUILDKIT_ADDR names no newest-BuildKit lane");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let cache_str = cache.display().to_string();
+    let mut req = request("cached");
+    req.build_args
+        .insert("BASE".into(), pushed_base_image().await);
+    req.build_args.insert("RUN_ID".into(), unique("run"));
+    req.driver = DriverChoice::Remote {
+        endpoint: endpoint.clone(),
+    };
+    // Nothing there yet: a warning, and the build goes on.
+    req.cache_from = vec![cache_entry(CacheType::Local, &[("src", &cache_str)])];
+    req.cache_to = vec![cache_entry(
+        CacheType::Local,
+        &[("dest", &cache_str), ("mode", "max")],
+    )];
+    let mut events = Recorder::default();
+    run(&req, &host(), &mut events).await.unwrap();
+    let warned = events.0.iter().any(
+        |e| matches!(e, layercache::engine::BuildEvent::Warning(w) if w.contains("no cache there yet")),
+    );
+    assert!(warned, "{:?}", events.0);
+    let index: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(cache.join("index.json")).unwrap()).unwrap();
+    let digest = index["manifests"][0]["digest"].as_str().unwrap().to_owned();
+    assert_eq!(
+        index["manifests"][0]["annotations"]["org.opencontainers.image.ref.name"],
+        "latest"
+    );
+    let blob = cache
+        .join("blobs/sha256")
+        .join(digest.trim_start_matches("sha256:"));
+    assert!(blob.is_file(), "the cache manifest is in the layout");
+
+    // An empty BuildKit rebuilds from the directory alone.
+    prune_remote(&endpoint).await.unwrap();
+    req.cache_to.clear();
+    let mut events = Recorder::default();
+    let outcome = run(&req, &host(), &mut events).await.unwrap();
+    let (cached, ran) = finished(&events.0);
+    for step in outcome
+        .dockerfile_steps()
+        .filter(|s| s.name.contains("RUN "))
+    {
+        assert!(
+            cached.contains(&step.name),
+            "{} not CACHED; ran {ran:?}",
+            step.name
+        );
+    }
 }

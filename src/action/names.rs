@@ -82,6 +82,9 @@ pub const GITHUB_TOKEN: &str = "github-token";
 pub const DRIVER: &str = "driver";
 pub const ENDPOINT: &str = "endpoint";
 pub const BUILDER_IMAGE: &str = "builder-image";
+pub const DRIVER_OPTS: &str = "driver-opts";
+pub const BUILDKITD_CONFIG_INLINE: &str = "buildkitd-config-inline";
+pub const BUILDKITD_FLAGS: &str = "buildkitd-flags";
 pub const SCOPE: &str = "scope";
 pub const EXPOSE_RUNTIME: &str = "expose-runtime";
 pub const CACHE_SERVICE_URL: &str = "cache-service-url";
@@ -89,8 +92,10 @@ pub const CACHE_ADVICE: &str = "cache-advice";
 pub const CACHE_PRUNE: &str = "cache-prune";
 pub const CACHE_PRUNE_KEEP: &str = "cache-prune-keep";
 
-/// The BuildKit image the `docker-container` driver starts when `builder-image` is empty.
-pub const DEFAULT_BUILDER_IMAGE: &str = "moby/buildkit:v0.27.1";
+/// The BuildKit image the `docker-container` driver starts when `builder-image` is empty:
+/// the newest stable BuildKit release (v0.32.2 is the newest tag of moby/buildkit without
+/// a pre-release suffix when this was written), pinned so a build is reproducible.
+pub const DEFAULT_BUILDER_IMAGE: &str = "moby/buildkit:v0.32.2";
 
 /// Every input of the main action, in `action.yml` order.
 pub const INPUTS: &[InputSpec] = &[
@@ -283,7 +288,25 @@ pub const INPUTS: &[InputSpec] = &[
         BUILDER_IMAGE,
         Text,
         None,
-        "BuildKit image for the docker-container driver (default: a pinned moby/buildkit release)",
+        "BuildKit image for the docker-container driver (default: moby/buildkit:v0.32.2, the newest stable release); driver-opts image= wins over it",
+    ),
+    input(
+        DRIVER_OPTS,
+        List,
+        None,
+        "List of additional driver-specific options for the docker-container driver (e.g., image=, network=host, privileged=false, cap-drop=SYS_RESOURCE); image= here wins over builder-image",
+    ),
+    input(
+        BUILDKITD_CONFIG_INLINE,
+        Text,
+        None,
+        "Inline BuildKit daemon config (TOML) for the docker-container driver",
+    ),
+    input(
+        BUILDKITD_FLAGS,
+        Text,
+        None,
+        "BuildKit daemon flags for the docker-container driver (default: --allow-insecure-entitlement security.insecure --allow-insecure-entitlement network.host)",
     ),
     input(
         SCOPE,

@@ -281,6 +281,14 @@ async fn build_image<W: std::io::Write>(
             "the post step will not remove builder {builder}: {e}"
         ));
     }
+    report_build_checks(plan, env, &outcome, wf);
+    let call = plan
+        .call
+        .as_deref()
+        .map(|c| (c, report::CallReport::from_result(&outcome.frontend_result)));
+    if let Some((name, answer)) = &call {
+        report_call(plan, env, name, answer, wf);
+    }
     let outputs = report::BuildOutputs::from_outcome(&outcome);
     for (name, value) in outputs.pairs() {
         if files.has(FileCommand::Output) {
@@ -305,12 +313,85 @@ async fn build_image<W: std::io::Write>(
             report.describe()
         ));
     }
+    // build-push-action's switch: DOCKER_BUILD_SUMMARY=false writes no job summary.
+    let summary_wanted = !env.get("DOCKER_BUILD_SUMMARY").is_some_and(is_false);
+    if let Some((name, answer)) = &call {
+        summary.push_str(&answer.markdown(name));
+    }
     if files.has_summary()
+        && summary_wanted
         && let Err(e) = files.append_summary(&summary)
     {
         wf.warning(&e.to_string());
     }
-    Ok(())
+    match call {
+        // buildx fails `--call=check` when a check flagged something.
+        Some((name, answer)) if answer.failed => Err(CommandError::Failed(format!(
+            "call {name}: {} problem(s) found",
+            answer.findings.len().max(1)
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// The frontend's answer in the log; `check` findings as warnings at their line.
+fn report_call<W: std::io::Write>(
+    plan: &BuildPlan,
+    env: &Env,
+    name: &str,
+    answer: &report::CallReport,
+    wf: &mut Workflow<W>,
+) {
+    wf.group(&format!("call: {name}"));
+    wf.untrusted(&answer.text);
+    wf.end_group();
+    let annotate = !env
+        .get("DOCKER_BUILD_CHECKS_ANNOTATIONS")
+        .is_some_and(is_false);
+    for finding in answer.findings.iter().filter(|_| annotate) {
+        let at = Location {
+            file: Some(plan.dockerfile.to_string_lossy().into_owned()),
+            line: finding.line,
+            title: Some("Build check".to_owned()),
+            ..Default::default()
+        };
+        wf.annotate(Level::Warning, &finding.message, &at);
+    }
+}
+
+/// The frontend's build checks as warnings at their Dockerfile line, as build-push-action
+/// shows them; `DOCKER_BUILD_CHECKS_ANNOTATIONS=false` keeps them to log lines.
+fn report_build_checks<W: std::io::Write>(
+    plan: &BuildPlan,
+    env: &Env,
+    outcome: &engine::Outcome,
+    wf: &mut Workflow<W>,
+) {
+    let annotate = !env
+        .get("DOCKER_BUILD_CHECKS_ANNOTATIONS")
+        .is_some_and(is_false);
+    for w in &outcome.build_warnings {
+        let mut message = w.message.clone();
+        if !w.url.is_empty() {
+            message.push_str(&format!(" ({})", w.url));
+        }
+        if !annotate {
+            wf.line(&format!("WARNING: {message}"));
+            continue;
+        }
+        let at = Location {
+            file: Some(plan.dockerfile.to_string_lossy().into_owned()),
+            line: w.line,
+            title: Some("Build check".to_owned()),
+            ..Default::default()
+        };
+        wf.annotate(Level::Warning, &message, &at);
+    }
+}
+
+/// `false` as build-push-action's `Util.parseBool` spells it.
+fn is_false(v: &str) -> bool {
+    matches!(v, "0" | "f" | "F" | "false" | "FALSE" | "False")
 }
 
 /// Register every secret of the runtime with the runner's masker, before any other output.

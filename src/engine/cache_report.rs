@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use super::cache_traffic::{CacheTraffic, is_cache_vertex};
+use super::cache_traffic::{CacheTraffic, is_cache_export};
 use super::outcome::Outcome;
 use super::progress::{BuildEvent, EventSink, StepRecord};
 use super::request::{BuildRequest, CacheEntry, CacheType};
@@ -162,7 +162,7 @@ pub fn exports(
     traffic: &CacheTraffic,
     solve_ok: bool,
 ) -> Vec<CacheReport> {
-    let vertices: Vec<&StepRecord> = steps.iter().filter(|s| is_export(&s.name)).collect();
+    let vertices: Vec<&StepRecord> = steps.iter().filter(|s| is_cache_export(&s.name)).collect();
     let matched = assign(entries, &vertices, |e, v| {
         exporter_kind(&v.name) == Some(e.kind)
     });
@@ -276,13 +276,12 @@ fn assign<'a>(
     out
 }
 
-fn is_export(name: &str) -> bool {
-    is_cache_vertex(name) && !name.starts_with("importing cache")
-}
-
 /// The cache type an exporting vertex names (BuildKit ≥ 0.11 names its exporters).
 fn exporter_kind(name: &str) -> Option<CacheType> {
-    let rest = name.strip_prefix("exporting cache to ");
+    // BuildKit's gha backend names its vertex `exporting to GitHub Actions Cache`.
+    let rest = name
+        .strip_prefix("exporting cache to ")
+        .or_else(|| name.strip_prefix("exporting to "));
     match rest {
         Some(r) if r.contains("GitHub Actions") => Some(CacheType::Gha),
         Some(r) if r.contains("registry") => Some(CacheType::Registry),

@@ -86,8 +86,14 @@ impl CacheTraffic {
 
 /// Vertices whose time is cache time: BuildKit's importers and exporters.
 pub fn is_cache_vertex(name: &str) -> bool {
-    name.starts_with("importing cache")
-        || name.starts_with("exporting cache")
+    name.starts_with("importing cache") || is_cache_export(name)
+}
+
+/// BuildKit's names for its cache export steps (`exporting cache to registry`, ...; the gha
+/// backend of newer BuildKit says `exporting to GitHub Actions Cache`).
+pub fn is_cache_export(name: &str) -> bool {
+    name.starts_with("exporting cache")
+        || name.starts_with("exporting to GitHub Actions Cache")
         || name.starts_with("preparing layers for inline cache")
 }
 

@@ -54,6 +54,29 @@ pub struct Capabilities {
     pub multi_platform: bool,
     pub named_contexts: bool,
     pub attestations: bool,
+    /// `call` methods besides build (frontend subrequests) this BuildKit's frontend answers.
+    pub call_methods: &'static [&'static str],
+}
+
+/// Every `call` method: `outline`/`targets` came with BuildKit 0.11 (Engine 23), `check`
+/// with the Dockerfile frontend 1.8 in BuildKit 0.15 (Engine 27).
+const CALLS_ALL: &[&str] = &["check", "outline", "targets"];
+const CALLS_011: &[&str] = &["outline", "targets"];
+
+fn call_methods(engine_major: u32) -> &'static [&'static str] {
+    match engine_major {
+        27.. => CALLS_ALL,
+        23.. => CALLS_011,
+        _ => &[],
+    }
+}
+
+/// The BuildKit a `call` method needs, for the error.
+fn call_needs(call: &str) -> &'static str {
+    match call {
+        "check" => "BuildKit 0.15 (Docker Engine 27)",
+        _ => "BuildKit 0.11 (Docker Engine 23)",
+    }
 }
 
 const ALL_CACHES: &[CacheType] = &[
@@ -84,6 +107,7 @@ impl Capabilities {
                 multi_platform: true,
                 named_contexts: modern,
                 attestations: modern,
+                call_methods: call_methods(facts.engine_major),
             }
         } else {
             // newGraphDriverController: registry/local import, inline export only.
@@ -96,6 +120,7 @@ impl Capabilities {
                 multi_platform: false,
                 named_contexts: modern,
                 attestations: false,
+                call_methods: call_methods(facts.engine_major),
             }
         }
     }
@@ -111,6 +136,7 @@ impl Capabilities {
             multi_platform: true,
             named_contexts: true,
             attestations: true,
+            call_methods: CALLS_ALL,
         }
     }
 
@@ -124,32 +150,21 @@ impl Capabilities {
 
     fn cache_gaps(&self, req: &BuildRequest) -> Vec<String> {
         let mut gaps = Vec::new();
-        let local_cache = req
-            .cache_from
-            .iter()
-            .chain(&req.cache_to)
-            .any(|e| e.kind == CacheType::Local);
-        if local_cache {
-            // BuildKit reads and writes local cache through a content store served by the
-            // client's session, which layercache does not serve yet.
-            gaps.push(
-                "type=local cache is not implemented in layercache yet (use registry or gha)"
-                    .to_owned(),
-            );
-        }
-        for e in req.cache_from.iter().filter(|e| e.kind != CacheType::Local) {
+        for e in &req.cache_from {
             if !self.cache_import.contains(&e.kind) {
                 gaps.push(format!(
-                    "cache-from type={} is not supported",
-                    e.kind.as_str()
+                    "cache-from type={} is not supported{}",
+                    e.kind.as_str(),
+                    cache_needs(e.kind)
                 ));
             }
         }
-        for e in req.cache_to.iter().filter(|e| e.kind != CacheType::Local) {
+        for e in &req.cache_to {
             if !self.cache_export.contains(&e.kind) {
                 gaps.push(format!(
-                    "cache-to type={} is not supported",
-                    e.kind.as_str()
+                    "cache-to type={} is not supported{}",
+                    e.kind.as_str(),
+                    cache_needs(e.kind)
                 ));
             }
         }
@@ -170,8 +185,10 @@ impl Capabilities {
         if !req.build_contexts.is_empty() && !self.named_contexts {
             gaps.push("build-contexts need BuildKit 0.10 or newer".to_owned());
         }
-        if req.call.as_deref().is_some_and(|c| c != "build") {
-            gaps.push("call other than build is not implemented in layercache yet".to_owned());
+        if let Some(call) = req.call.as_deref().filter(|c| *c != "build")
+            && !self.call_methods.contains(&call)
+        {
+            gaps.push(format!("call {call} needs {} or newer", call_needs(call)));
         }
         if !req.attests.is_empty() && !self.attestations {
             gaps.push(
@@ -201,8 +218,10 @@ impl Capabilities {
 
     fn output_gaps(&self, req: &BuildRequest) -> Vec<String> {
         let mut gaps = Vec::new();
-        if req.outputs.len() > 1 {
-            gaps.push("one entry in outputs at a time".to_owned());
+        if req.outputs.len() > 1 && self.daemon_store {
+            gaps.push(
+                "one entry in outputs at a time (several need BuildKit 0.13 or newer)".to_owned(),
+            );
         }
         for o in &req.outputs {
             if !self.exporters().contains(&o.kind.as_str()) {
@@ -211,10 +230,24 @@ impl Capabilities {
                 gaps.push(format!("outputs type={} needs dest=PATH", o.kind));
             }
         }
-        if !req.outputs.is_empty() && (req.load || req.push) {
-            gaps.push("outputs cannot be combined with load or push".to_owned());
+        if !req.outputs.is_empty() && (req.load || req.push) && self.daemon_store {
+            gaps.push("outputs combined with load or push need BuildKit 0.13 or newer".to_owned());
         }
         gaps
+    }
+}
+
+/// The BuildKit a cache backend needs, for the error (the daemon's graphdriver store has
+/// none of these backends whatever its version).
+fn cache_needs(kind: CacheType) -> &'static str {
+    match kind {
+        // GitHub's cache service v2 arrived in BuildKit 0.20.
+        CacheType::Gha => " (needs BuildKit 0.20 or newer outside the daemon's image store)",
+        CacheType::Local => " (needs a BuildKit outside the daemon's graphdriver store)",
+        CacheType::S3 | CacheType::Azblob => {
+            " (needs BuildKit 0.11 or newer outside the daemon's image store)"
+        }
+        _ => "",
     }
 }
 

@@ -5,6 +5,7 @@
 //! one message type per method, so this service picks the codec from what the solve asked
 //! for.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
@@ -44,17 +45,25 @@ fn remember(slot: &ExportError, message: String) -> String {
     message
 }
 
-/// The FileSend handler: where this session's export goes, and its failure if any.
+/// The FileSend handler: where this session's exports go, by exporter index, and the
+/// failure if any.
 #[derive(Clone)]
 pub struct FileSend {
-    target: Arc<Option<FileSendTarget>>,
+    targets: Arc<BTreeMap<usize, FileSendTarget>>,
     error: ExportError,
 }
 
+/// The gRPC metadata naming the exporter a FileSend stream belongs to: its index in the
+/// solve's exporter list (absent means 0; docs/buildkit.md, "Several exporters").
+const EXPORTER_ID: &str = "buildkit-attachable-exporter-id";
+
 impl FileSend {
-    pub fn new(target: Option<FileSendTarget>, error: ExportError) -> DiffCopyServer<Self> {
+    pub fn new(
+        targets: BTreeMap<usize, FileSendTarget>,
+        error: ExportError,
+    ) -> DiffCopyServer<Self> {
         DiffCopyServer(Self {
-            target: Arc::new(target),
+            targets: Arc::new(targets),
             error,
         })
     }
@@ -69,8 +78,15 @@ impl DiffCopy for FileSend {
         B::Error: Into<StdError> + Send + 'static,
     {
         let error = self.error;
+        let id = req
+            .headers()
+            .get(EXPORTER_ID)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok())
+            .unwrap_or(0);
+        let target = self.targets.get(&id).cloned();
         Box::pin(async move {
-            match (*self.target).clone() {
+            match target {
                 Some(FileSendTarget::Tar(path)) => {
                     let codec = ProstCodec::<BytesMessage, BytesMessage>::default();
                     Grpc::new(codec)

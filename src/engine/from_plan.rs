@@ -60,6 +60,7 @@ impl BuildRequest {
             outputs,
             annotations: p.annotations.clone(),
             attests: p.attests.clone(),
+            default_provenance: p.provenance_default.clone(),
             ssh: p.ssh.clone(),
             allow: p.allow.clone(),
             call: p.call.clone(),
@@ -74,7 +75,7 @@ impl BuildRequest {
                     endpoint: endpoint.clone(),
                 },
             },
-            builder: builder_spec(&p.driver),
+            builder: builder_spec(&p.driver, &p.builder),
         })
     }
 }
@@ -91,8 +92,11 @@ pub async fn run_plan(
     super::run::run(&req, &host, sink).await
 }
 
-fn builder_spec(driver: &plan::DriverChoice) -> BuilderSpec {
-    let mut spec = BuilderSpec::default();
+fn builder_spec(driver: &plan::DriverChoice, options: &plan::BuilderOptions) -> BuilderSpec {
+    let mut spec = BuilderSpec {
+        options: options.clone(),
+        ..Default::default()
+    };
     if let plan::DriverChoice::Auto {
         builder_image,
         builder_name,

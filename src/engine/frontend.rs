@@ -39,11 +39,15 @@ pub fn solve_request(
         _ => (None, exporters),
     };
     let (exporter, exporter_attrs) = single.map(|e| (e.r#type, e.attrs)).unwrap_or_default();
+    let mut frontend_attrs = frontend_attrs(req, inputs);
+    if let Some(attrs) = default_provenance(req, caps) {
+        frontend_attrs.insert("attest:provenance".to_owned(), attrs.to_owned());
+    }
     SolveRequest {
         r#ref: inputs.build_ref.to_owned(),
         session: inputs.session_id.to_owned(),
         frontend: "dockerfile.v0".to_owned(),
-        frontend_attrs: frontend_attrs(req, inputs),
+        frontend_attrs,
         exporter_deprecated: exporter,
         exporter_attrs_deprecated: exporter_attrs,
         cache: Some(CacheOptions {
@@ -54,6 +58,23 @@ pub fn solve_request(
         entitlements,
         exporters,
         ..Default::default()
+    }
+}
+
+/// build-push-action's default provenance: only where attestations can be attached, not
+/// for a result loaded into the daemon (its `docker` exporter), not for `call` other than
+/// build, and never when the user asked for provenance (or for none).
+fn default_provenance<'a>(req: &'a BuildRequest, caps: &Capabilities) -> Option<&'a str> {
+    let docker_exporter = req.load || req.outputs.iter().any(|o| o.kind == "docker");
+    let asked = req.attests.iter().any(|a| a.contains("type=provenance"));
+    match caps.attestations
+        && !caps.daemon_store
+        && !docker_exporter
+        && !asked
+        && req.call.is_none()
+    {
+        true => req.default_provenance.as_deref(),
+        false => None,
     }
 }
 
@@ -155,73 +176,111 @@ pub enum OutputDestination {
 /// Exporter types whose result is one tar stream.
 pub const TAR_EXPORTERS: &[&str] = &["tar", "oci", "docker"];
 
+/// Where the first exporter that sends its result here delivers it.
 pub fn output_destination(req: &BuildRequest, caps: &Capabilities) -> Option<OutputDestination> {
-    match req.outputs.first() {
-        Some(o) if TAR_EXPORTERS.contains(&o.kind.as_str()) => o
-            .attrs
-            .get("dest")
-            .map(|d| OutputDestination::File(d.into())),
-        Some(o) if o.kind == "local" => o
-            .attrs
-            .get("dest")
-            .map(|d| OutputDestination::Directory(d.into())),
-        Some(_) => None,
-        None => (req.load && !caps.daemon_store).then_some(OutputDestination::DaemonLoad),
-    }
+    output_destinations(req, caps)
+        .into_iter()
+        .next()
+        .map(|(_, d)| d)
 }
 
-/// The exporters: an explicit output; else the daemon's `moby` exporter for driver docker
-/// (the image lands in the daemon's store, tagged); else `image` (pushing when asked) and
-/// `docker` (for load). Driver checks keep outputs apart from load and push.
+/// Every exporter that sends its result here, by its index in the solve's exporter list
+/// (the index BuildKit names when it opens the FileSend stream).
+pub fn output_destinations(
+    req: &BuildRequest,
+    caps: &Capabilities,
+) -> Vec<(usize, OutputDestination)> {
+    if req.call.is_some() {
+        return Vec::new(); // a question to the frontend exports nothing
+    }
+    exporter_plan(req, caps)
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, (_, d))| d.map(|d| (i, d)))
+        .collect()
+}
+
 fn exporters(req: &BuildRequest, caps: &Capabilities) -> Vec<Exporter> {
+    exporter_plan(req, caps)
+        .into_iter()
+        .map(|(e, _)| e)
+        .collect()
+}
+
+/// The exporters and where each delivers: every explicit output; then, for driver docker
+/// without outputs, the daemon's `moby` exporter (the image lands in its store, tagged);
+/// for a standalone BuildKit, `image` (pushing when asked) and `docker` (for load) beside
+/// the outputs, as buildx allows with BuildKit 0.13+. Driver checks keep the daemon's old
+/// BuildKit to one exporter.
+fn exporter_plan(
+    req: &BuildRequest,
+    caps: &Capabilities,
+) -> Vec<(Exporter, Option<OutputDestination>)> {
     let mut named = HashMap::new();
     if !req.tags.is_empty() {
         named.insert("name".to_owned(), req.tags.join(","));
     }
-    if let Some(o) = req.outputs.first() {
-        let mut attrs: HashMap<String, String> = o
-            .attrs
-            .iter()
-            .filter(|(k, _)| *k != "dest")
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        if o.kind != "tar" && o.kind != "local" {
-            attrs.extend(named);
-        }
-        return vec![Exporter {
-            r#type: o.kind.clone(),
-            attrs,
-        }];
-    }
+    let mut out: Vec<_> = req
+        .outputs
+        .iter()
+        .map(|o| (output_exporter(o, &named), output_target(o)))
+        .collect();
     if caps.daemon_store {
-        return vec![Exporter {
-            r#type: "moby".to_owned(),
-            attrs: named,
-        }];
+        if out.is_empty() {
+            let moby = Exporter {
+                r#type: "moby".to_owned(),
+                attrs: named,
+            };
+            out.push((moby, None));
+        }
+        return out;
     }
     let mut image = named.clone();
     annotate(&mut image, &req.annotations);
-    let mut out = Vec::new();
     if req.push {
         image.insert("push".to_owned(), "true".to_owned());
-        out.push(Exporter {
-            r#type: "image".to_owned(),
-            attrs: image.clone(),
-        });
+        out.push((exporter("image", image.clone()), None));
     }
     if req.load {
-        out.push(Exporter {
-            r#type: "docker".to_owned(),
-            attrs: named,
-        });
+        out.push((
+            exporter("docker", named),
+            Some(OutputDestination::DaemonLoad),
+        ));
     }
     if out.is_empty() {
-        out.push(Exporter {
-            r#type: "image".to_owned(),
-            attrs: image,
-        });
+        out.push((exporter("image", image), None));
     }
     out
+}
+
+fn exporter(kind: &str, attrs: HashMap<String, String>) -> Exporter {
+    Exporter {
+        r#type: kind.to_owned(),
+        attrs,
+    }
+}
+
+/// An `outputs` entry as an exporter: `dest` stays here; image-like ones get the tags.
+fn output_exporter(o: &super::request::Output, named: &HashMap<String, String>) -> Exporter {
+    let mut attrs: HashMap<String, String> = o
+        .attrs
+        .iter()
+        .filter(|(k, _)| *k != "dest")
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    if o.kind != "tar" && o.kind != "local" {
+        attrs.extend(named.clone());
+    }
+    exporter(&o.kind, attrs)
+}
+
+fn output_target(o: &super::request::Output) -> Option<OutputDestination> {
+    let dest = o.attrs.get("dest")?;
+    match o.kind.as_str() {
+        "local" => Some(OutputDestination::Directory(dest.into())),
+        k if TAR_EXPORTERS.contains(&k) => Some(OutputDestination::File(dest.into())),
+        _ => None,
+    }
 }
 
 /// `key=value` → `annotation.key`; `manifest:key=value` → `annotation-manifest.key`.

@@ -12,9 +12,11 @@
 //! `tcp://`/`unix://`; `docker-container` starts one through the daemon. All three share
 //! the session ([`session`]) and the solve request ([`frontend`]).
 
+mod builder_config;
 mod cache_report;
 mod cache_traffic;
 mod container;
+mod content_store;
 mod context;
 mod diff_copy;
 mod dockerfile;
@@ -26,7 +28,11 @@ mod file_sync;
 mod from_plan;
 mod frontend;
 mod fsutil;
+mod gateway;
+mod history;
+mod image_pull;
 mod load;
+mod local_cache;
 mod outcome;
 mod progress;
 mod push;
@@ -34,6 +40,7 @@ mod request;
 mod run;
 mod session;
 mod solve;
+mod solve_failure;
 mod ssh_forward;
 mod transport;
 
@@ -57,9 +64,9 @@ pub use error::EngineError;
 pub use from_plan::{docker_config_auth, run_plan};
 pub use frontend::{
     OutputDestination, SolveInputs, entry as cache_entry_for_buildkit, frontend_attrs,
-    output_destination, solve_request,
+    output_destination, output_destinations, solve_request,
 };
-pub use outcome::Outcome;
+pub use outcome::{BuildWarning, Outcome};
 pub use progress::{BuildEvent, EventSink, Recorder, StepRecord, is_dockerfile_step, is_from_step};
 pub use push::{registry_host, split_tag};
 pub use request::{

@@ -39,6 +39,25 @@ pub struct Outcome {
     pub solve: Duration,
     pub push: Option<Duration>,
     pub warnings: Vec<String>,
+    /// Warnings the frontend reported (Dockerfile build checks), with their place.
+    pub build_warnings: Vec<BuildWarning>,
+    /// The frontend's answer to a `call` other than build (`result.txt`, `result.json`,
+    /// `result.statuscode`).
+    pub frontend_result: BTreeMap<String, String>,
+    /// The SLSA provenance predicate BuildKit recorded (`buildx.build.provenance`).
+    pub provenance: Option<serde_json::Value>,
+}
+
+/// A frontend warning (a build check such as `FromAsCasing`), where BuildKit located it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct BuildWarning {
+    pub level: i64,
+    pub message: String,
+    pub detail: Vec<String>,
+    pub url: String,
+    /// The file as the frontend named it (`Dockerfile`) and the 1-based line.
+    pub file: Option<String>,
+    pub line: Option<u32>,
 }
 
 impl Outcome {

@@ -7,6 +7,7 @@ use std::time::Duration;
 use bollard::moby::buildkit::v1::{StatusResponse, Vertex};
 
 use super::cache_traffic::CacheTraffic;
+use super::outcome::BuildWarning;
 
 /// Something that happened during a build, in the order it happened.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,9 +77,15 @@ pub struct Tracker {
     order: Vec<String>,
     steps: HashMap<String, (StepRecord, bool, bool)>,
     traffic: CacheTraffic,
+    warnings: Vec<BuildWarning>,
 }
 
 impl Tracker {
+    /// The frontend's warnings so far, each once.
+    pub fn build_warnings(&self) -> Vec<BuildWarning> {
+        self.warnings.clone()
+    }
+
     pub fn apply(&mut self, status: &StatusResponse, sink: &mut dyn EventSink) {
         for v in &status.vertexes {
             self.vertex(v, sink);
@@ -102,10 +109,28 @@ impl Tracker {
                 });
             }
         }
+        // Reported once the build ends, as annotations at their line (build checks).
         for w in &status.warnings {
-            sink.event(BuildEvent::Warning(
-                String::from_utf8_lossy(&w.short).into_owned(),
-            ));
+            let warning = BuildWarning {
+                level: w.level,
+                message: String::from_utf8_lossy(&w.short).into_owned(),
+                detail: w
+                    .detail
+                    .iter()
+                    .map(|d| String::from_utf8_lossy(d).into_owned())
+                    .collect(),
+                url: w.url.clone(),
+                file: w.info.as_ref().map(|i| i.filename.clone()),
+                line: w
+                    .ranges
+                    .first()
+                    .and_then(|r| r.start.as_ref())
+                    .and_then(|p| u32::try_from(p.line).ok())
+                    .filter(|l| *l > 0),
+            };
+            if !self.warnings.contains(&warning) {
+                self.warnings.push(warning);
+            }
         }
     }
 

@@ -48,6 +48,9 @@ pub struct BuildRequest {
     pub annotations: Vec<String>,
     /// `type=provenance,mode=max` style attestation requests.
     pub attests: Vec<String>,
+    /// Provenance attributes to request when the BuildKit can attach attestations and the
+    /// result is not loaded into the daemon (build-push-action's default).
+    pub default_provenance: Option<String>,
     /// ssh-agent sockets by id (`default`, `git`), for `RUN --mount=type=ssh`.
     pub ssh: BTreeMap<String, PathBuf>,
     /// Entitlements (`network.host`, `security.insecure`).
@@ -93,8 +96,8 @@ pub struct BuilderSpec {
     pub image: String,
     /// Later steps of the job find the container again under this name.
     pub name: String,
-    /// `privileged` (the default when empty), `cap-add=X`, or a Docker `--security-opt`.
-    pub security_opts: Vec<String>,
+    /// `driver-opts`, `buildkitd-config-inline`, `buildkitd-flags`.
+    pub options: crate::plan::BuilderOptions,
 }
 
 impl Default for BuilderSpec {
@@ -102,7 +105,7 @@ impl Default for BuilderSpec {
         Self {
             image: crate::action::names::DEFAULT_BUILDER_IMAGE.to_owned(),
             name: "layercache-builder".to_owned(),
-            security_opts: Vec::new(),
+            options: Default::default(),
         }
     }
 }

@@ -17,14 +17,16 @@ use super::context::{CONTEXT_DIR, ContextSource};
 use super::driver::{Capabilities, DaemonFacts, choose};
 use super::error::EngineError;
 use super::file_send::FileSendTarget;
-use super::frontend::{OutputDestination, SolveInputs, output_destination, solve_request};
+use super::frontend::{OutputDestination, SolveInputs, output_destinations, solve_request};
 use super::load::LoadTarget;
+use super::local_cache::LocalCache;
 use super::outcome::Outcome;
 use super::progress::{BuildEvent, EventSink, Tracker};
 use super::request::{BuildRequest, DriverChoice};
 use super::session::{Session, SessionServices};
 use super::solve::solve_streaming;
-use super::transport::{DockerHost, remote_control};
+use super::solve_failure::{Failure, failure};
+use super::transport::{DockerHost, client, remote_channel, remote_control};
 
 /// Run `req` against the daemon at `host` (and the BuildKit the driver picks).
 pub async fn run(
@@ -38,9 +40,15 @@ pub async fn run(
         None => ContextSource::local(&req.context, req.dockerfile.as_deref())?,
     };
     source.add_build_contexts(&req.build_contexts);
-    let (caps, control, docker, reduced) = connect(req, host, sink).await?;
     let asked = req;
-    let req = reduced.as_ref().unwrap_or(req);
+    let (caps, channel, docker, reduced) = connect(req, host, sink).await?;
+    let control = client(channel.clone());
+    let mut req = reduced.unwrap_or_else(|| req.clone());
+    let (local_cache, local_warnings) = LocalCache::prepare(&mut req);
+    for w in local_warnings {
+        sink.event(BuildEvent::Warning(w));
+    }
+    let req = &req;
     // Which cache (and, for gha, which scope) is read and written, without secrets.
     for e in &req.cache_from {
         sink.event(BuildEvent::Notice(format!(
@@ -54,21 +62,33 @@ pub async fn run(
             e.describe()
         )));
     }
-    let destination = output_destination(req, &caps);
-    let load_target = match destination {
-        Some(OutputDestination::DaemonLoad) => Some(LoadTarget::new()?),
-        _ => None,
+    let destinations = output_destinations(req, &caps);
+    let load_target = match destinations
+        .iter()
+        .any(|(_, d)| *d == OutputDestination::DaemonLoad)
+    {
+        true => Some(LoadTarget::new()?),
+        false => None,
     };
-    let export = match (&load_target, destination) {
-        (Some(t), _) => Some(FileSendTarget::Tar(t.path().to_owned())),
-        (None, Some(OutputDestination::File(p))) => Some(FileSendTarget::Tar(p)),
-        (None, Some(OutputDestination::Directory(d))) => Some(FileSendTarget::Directory(d)),
-        (None, _) => None,
-    };
+    let export = destinations
+        .into_iter()
+        .filter_map(|(i, d)| {
+            let target = match d {
+                OutputDestination::File(p) => FileSendTarget::Tar(p),
+                OutputDestination::Directory(d) => FileSendTarget::Directory(d),
+                OutputDestination::DaemonLoad => {
+                    FileSendTarget::Tar(load_target.as_ref()?.path().to_owned())
+                }
+            };
+            Some((i, target))
+        })
+        .collect();
     let solve = Solve {
         req,
+        content_stores: &local_cache.stores,
         caps: &caps,
         control: &control,
+        channel: &channel,
         source: &source,
         export,
     };
@@ -79,6 +99,15 @@ pub async fn run(
     outcome
         .cache_exports
         .extend(cache_report::dropped(&asked.cache_to, &req.cache_to, why));
+    let export_failed = outcome
+        .cache_exports
+        .iter()
+        .any(|r| r.state == super::CacheState::Failed);
+    if !export_failed && let Err(e) = local_cache.tag_exports(&outcome.exporter_response) {
+        let w = format!("cache export to a local directory is incomplete: {e}");
+        sink.event(BuildEvent::Warning(w.clone()));
+        outcome.warnings.push(w);
+    }
     if let (Some(target), Some(docker)) = (&load_target, &docker) {
         sink.event(BuildEvent::Phase(
             "loading the image into the daemon".to_owned(),
@@ -88,7 +117,7 @@ pub async fn run(
     if caps.driver == "docker-container" {
         outcome.builder = Some(req.builder.name.clone());
     }
-    if let (true, Some(docker)) = (req.push && caps.daemon_store, &docker) {
+    if let (true, Some(docker)) = (req.push && caps.daemon_store && req.call.is_none(), &docker) {
         push_all(req, docker, &mut outcome, sink).await?;
     }
     outcome.wall = started.elapsed();
@@ -96,12 +125,7 @@ pub async fn run(
 }
 
 /// Choose the driver and open its control API. `remote` needs no Docker daemon at all.
-type Connection = (
-    Capabilities,
-    ControlClient<Channel>,
-    Option<Docker>,
-    Option<BuildRequest>,
-);
+type Connection = (Capabilities, Channel, Option<Docker>, Option<BuildRequest>);
 
 /// The BuildKit to talk to. The last element is set when the request had to be reduced
 /// (see [`without_cache_gaps`]); the build then uses it instead of `req`.
@@ -114,7 +138,7 @@ async fn connect(
         let caps = choose(req, &DaemonFacts::default())?;
         sink.event(BuildEvent::Phase(format!("driver remote ({endpoint})")));
         let docker = if req.load { Some(host.docker()?) } else { None };
-        return Ok((caps, remote_control(endpoint).await?, docker, None));
+        return Ok((caps, remote_channel(endpoint).await?, docker, None));
     }
     let docker = host.docker()?;
     let facts = DaemonFacts::probe(&docker)
@@ -137,8 +161,11 @@ async fn connect(
                 "builder container {} from {}",
                 b.name, b.image
             )));
-            match super::container::builder(&docker, &b.image, &b.name, &b.security_opts).await {
-                Ok(control) => control,
+            match super::container::builder(&docker, b, &req.registry_auth).await {
+                Ok(builder) => {
+                    builder.report(sink);
+                    builder.channel
+                }
                 Err(err) => {
                     let Some(reduced) = without_cache_gaps(req, &facts) else {
                         return Err(err);
@@ -148,11 +175,16 @@ async fn connect(
                         dropped(req, &reduced)
                     )));
                     let caps = choose(&reduced, &facts)?;
-                    return Ok((caps, host.control().await?, Some(docker), Some(reduced)));
+                    return Ok((
+                        caps,
+                        host.control_channel().await?,
+                        Some(docker),
+                        Some(reduced),
+                    ));
                 }
             }
         }
-        _ => host.control().await?,
+        _ => host.control_channel().await?,
     };
     Ok((caps, control, Some(docker), None))
 }
@@ -255,21 +287,17 @@ async fn solve_with_fallback(
     }
 }
 
-struct Failure {
-    error: EngineError,
-    cache_export: bool,
-    /// The exports as the failed solve left them.
-    exports: Vec<super::CacheReport>,
-}
-
 /// Everything one solve needs besides the event sink.
 #[derive(Clone)]
 struct Solve<'a> {
     req: &'a BuildRequest,
     caps: &'a Capabilities,
     control: &'a ControlClient<Channel>,
+    /// The same connection, for the gateway bridge (`call` other than build).
+    channel: &'a Channel,
+    content_stores: &'a std::collections::BTreeMap<String, std::path::PathBuf>,
     source: &'a ContextSource,
-    export: Option<FileSendTarget>,
+    export: std::collections::BTreeMap<usize, FileSendTarget>,
 }
 
 async fn solve_once(solve: &Solve<'_>, sink: &mut dyn EventSink) -> Result<Outcome, Failure> {
@@ -292,6 +320,7 @@ async fn solve_once(solve: &Solve<'_>, sink: &mut dyn EventSink) -> Result<Outco
         registry_auth: req.registry_auth.clone(),
         export: solve.export.clone(),
         ssh: req.ssh.clone(),
+        content_stores: solve.content_stores.clone(),
     };
     let session = Session::start(control, services).await.map_err(fail)?;
     let build_ref = uuid::Uuid::new_v4().simple().to_string();
@@ -305,7 +334,23 @@ async fn solve_once(solve: &Solve<'_>, sink: &mut dyn EventSink) -> Result<Outco
     // Never log the request itself: cache attributes carry tokens.
     tracing::debug!(driver = caps.driver, %build_ref, "buildkit: solve");
     let mut tracker = Tracker::default();
-    let (result, solve) = solve_streaming(control, solve_req, &build_ref, &mut tracker, sink).await;
+    let (result, solve_time, answer) = match req.call.as_deref() {
+        None => {
+            let (r, t) = solve_streaming(control, solve_req, &build_ref, &mut tracker, sink).await;
+            (r, t, None)
+        }
+        Some(call) => {
+            super::gateway::call_frontend(
+                control,
+                solve.channel,
+                call,
+                solve_req,
+                &mut tracker,
+                sink,
+            )
+            .await
+        }
+    };
     // BuildKit sees only a broken stream when writing an export here failed; say why.
     let result = match (result, session.export_error()) {
         (Err(buildkit), Some(ours)) => Err(format!("{ours} (BuildKit: {buildkit})")),
@@ -313,16 +358,20 @@ async fn solve_once(solve: &Solve<'_>, sink: &mut dyn EventSink) -> Result<Outco
     };
     let sent = session.sent(CONTEXT_DIR);
     session.close();
-    tracing::debug!(%build_ref, ok = result.is_ok(), ms = solve.as_millis() as u64, "buildkit: solve ended");
+    tracing::debug!(%build_ref, ok = result.is_ok(), ms = solve_time.as_millis() as u64, "buildkit: solve ended");
     let response = result.map_err(|message| failure(message, &tracker, source, req))?;
     let mut outcome = outcome_of(response, caps, &tracker);
     cache_report::report(&mut outcome, req, sink);
     locate_steps(&mut outcome, source);
+    outcome.frontend_result = answer.unwrap_or_default();
+    if !caps.daemon_store && req.call.is_none() {
+        outcome.provenance = super::history::provenance(solve.channel, &build_ref).await;
+    }
     outcome.context_files = sent.files;
     outcome.context_bytes = sent.bytes;
     outcome.tags = req.tags.clone();
     outcome.build_ref = build_ref;
-    outcome.solve = solve;
+    outcome.solve = solve_time;
     Ok(outcome)
 }
 
@@ -348,53 +397,9 @@ fn outcome_of(
         digest: manifest.filter(|_| !caps.daemon_store),
         exporter_response,
         steps: tracker.steps(),
+        build_warnings: tracker.build_warnings(),
         cache_traffic: tracker.traffic(),
         ..Default::default()
-    }
-}
-
-/// Dockerfile steps get their line, so the summary can list them in Dockerfile order.
-fn locate_steps(outcome: &mut Outcome, source: &ContextSource) {
-    if let Ok(text) = std::fs::read_to_string(&source.dockerfile_path) {
-        for step in outcome.steps.iter_mut().filter(|s| s.dockerfile_step) {
-            step.line = super::dockerfile::locate_step(&text, &step.name);
-        }
-    }
-}
-
-/// Turn a solve error into a message naming the failing step and its Dockerfile line.
-fn failure(
-    message: String,
-    tracker: &Tracker,
-    source: &ContextSource,
-    req: &BuildRequest,
-) -> Failure {
-    let failed = tracker.failed_step();
-    let steps = tracker.steps();
-    let traffic = tracker.traffic();
-    let exports = cache_report::exports(&req.cache_to, &steps, &traffic, false);
-    let cache_export = failed
-        .as_ref()
-        .is_some_and(|s| s.name.starts_with("exporting cache"))
-        || message.contains("exporting cache")
-        || message.contains("failed to export cache");
-    let error = match failed {
-        Some(step) if step.dockerfile_step => {
-            let text = std::fs::read_to_string(&source.dockerfile_path).unwrap_or_default();
-            let line = super::dockerfile::locate_step(&text, &step.name);
-            EngineError::StepFailed {
-                step: step.name,
-                message: step.error.unwrap_or(message),
-                dockerfile: source.dockerfile_path.clone(),
-                line,
-            }
-        }
-        _ => EngineError::Solve(message),
-    };
-    Failure {
-        error,
-        cache_export,
-        exports,
     }
 }
 
@@ -414,4 +419,13 @@ async fn push_all(
     }
     outcome.push = Some(started.elapsed());
     Ok(())
+}
+
+/// Dockerfile steps get their line, so the summary can list them in Dockerfile order.
+fn locate_steps(outcome: &mut Outcome, source: &ContextSource) {
+    if let Ok(text) = std::fs::read_to_string(&source.dockerfile_path) {
+        for step in outcome.steps.iter_mut().filter(|s| s.dockerfile_step) {
+            step.line = super::dockerfile::locate_step(&text, &step.name);
+        }
+    }
 }

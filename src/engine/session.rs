@@ -53,10 +53,12 @@ pub struct SessionServices {
     pub shared_key: String,
     pub secrets: BTreeMap<String, SecretBytes>,
     pub registry_auth: BTreeMap<String, RegistryAuth>,
-    /// Where an exporter's result is written (FileSend), if the solve has one.
-    pub export: Option<FileSendTarget>,
+    /// Where exporters' results are written (FileSend), by exporter index.
+    pub export: BTreeMap<usize, FileSendTarget>,
     /// ssh-agent sockets by id, for `RUN --mount=type=ssh`.
     pub ssh: BTreeMap<String, PathBuf>,
+    /// `type=local` cache directories by content store id (`local:<dir>`).
+    pub content_stores: BTreeMap<String, PathBuf>,
 }
 
 /// A running session; [`Session::close`] ends it (BuildKit drops its side then).
@@ -85,7 +87,10 @@ impl Session {
             .add_service(FileSync::new(services.local_dirs, sent.clone()))
             .add_service(SecretsServer::new(SecretService(services.secrets)))
             .add_service(FileSend::new(services.export, export_error.clone()))
-            .add_service(super::ssh_forward::service(services.ssh));
+            .add_service(super::ssh_forward::service(services.ssh))
+            .add_service(super::content_store::ContentStore::new(
+                services.content_stores,
+            ));
         let server = tokio::spawn(async move {
             let incoming = futures::stream::iter([Ok::<_, std::io::Error>(Tunnel(ours))]);
             if let Err(e) = router.serve_with_incoming(incoming).await {
@@ -132,6 +137,10 @@ const METHODS: &[&str] = &[
     "/moby.filesync.v1.FileSend/DiffCopy",
     "/moby.sshforward.v1.SSH/CheckAgent",
     "/moby.sshforward.v1.SSH/ForwardAgent",
+    "/containerd.services.content.v1.Content/Info",
+    "/containerd.services.content.v1.Content/Read",
+    "/containerd.services.content.v1.Content/Write",
+    "/containerd.services.content.v1.Content/Abort",
 ];
 
 /// Open `Control.Session` and copy bytes both ways between it and `conn`.

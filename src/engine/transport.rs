@@ -100,6 +100,11 @@ impl DockerHost {
 
     /// BuildKit's control API inside the daemon.
     pub async fn control(&self) -> Result<ControlClient<Channel>, EngineError> {
+        self.control_channel().await.map(client)
+    }
+
+    /// The connection to the daemon's BuildKit (control API and gateway bridge).
+    pub async fn control_channel(&self) -> Result<Channel, EngineError> {
         let host = self.clone();
         let connector = tower::service_fn(move |_: Uri| {
             let host = host.clone();
@@ -109,7 +114,7 @@ impl DockerHost {
             .connect_with_connector(connector)
             .await
             .map_err(|e| self.unreachable(format!("failed to open /grpc: {}", source_chain(&e))))?;
-        Ok(client(channel))
+        Ok(channel)
     }
 }
 
@@ -139,6 +144,11 @@ where
 
 /// A standalone buildkitd (`remote` driver): `tcp://host:port` or `unix:///path`.
 pub async fn remote_control(endpoint_url: &str) -> Result<ControlClient<Channel>, EngineError> {
+    remote_channel(endpoint_url).await.map(client)
+}
+
+/// The connection to a standalone buildkitd.
+pub async fn remote_channel(endpoint_url: &str) -> Result<Channel, EngineError> {
     let fail = |reason: String| EngineError::BuildkitUnreachable {
         endpoint: endpoint_url.to_owned(),
         reason,
@@ -163,7 +173,7 @@ pub async fn remote_control(endpoint_url: &str) -> Result<ControlClient<Channel>
             "the endpoint must start with tcp:// or unix://".to_owned(),
         ));
     };
-    channel.map(client).map_err(|e| fail(source_chain(&e)))
+    channel.map_err(|e| fail(source_chain(&e)))
 }
 
 fn endpoint() -> Endpoint {
@@ -171,7 +181,7 @@ fn endpoint() -> Endpoint {
     Endpoint::from_static("http://buildkit.invalid").connect_timeout(Duration::from_secs(10))
 }
 
-fn client(channel: Channel) -> ControlClient<Channel> {
+pub fn client(channel: Channel) -> ControlClient<Channel> {
     // BuildKit's own limit is 16 MiB per message; status batches can be large.
     ControlClient::new(channel)
         .max_decoding_message_size(64 << 20)

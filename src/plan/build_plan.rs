@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+pub use super::builder::BuilderOptions;
 use super::cache::{CacheEntry, SkippedEntry};
 use super::image::{ImageRef, Platform};
 use crate::secret::Secret;
@@ -134,6 +135,9 @@ pub struct BuildPlan {
     pub call: Option<String>,
     /// `attests` entries plus `provenance`/`sbom` shorthands, as `type=...` entries.
     pub attests: Vec<String>,
+    /// buildx's default provenance attributes (`mode=min`, ...) when the user chose none;
+    /// used where the BuildKit can attach attestations.
+    pub provenance_default: Option<String>,
     pub outputs: Vec<Output>,
     /// Convenience flags the outputs were derived from.
     pub load: bool,
@@ -145,6 +149,8 @@ pub struct BuildPlan {
     /// The scope `gha` entries use when they name none.
     pub scope: String,
     pub driver: DriverChoice,
+    /// How the `docker-container` driver creates its BuildKit container.
+    pub builder: BuilderOptions,
     /// Token for the GitHub API (cache housekeeping, `ghtoken`), if given.
     pub github_token: Option<Secret>,
     pub expose_runtime: bool,

@@ -2,6 +2,7 @@
 //! [`preflight`], kept apart), so tests call it directly; every error names its input.
 
 mod build_plan;
+mod builder;
 pub mod cache;
 pub mod csv;
 mod endpoint;
@@ -13,6 +14,7 @@ mod outputs;
 mod parse;
 mod platform;
 mod preflight;
+mod provenance;
 pub mod redact;
 pub mod scope;
 mod secrets;

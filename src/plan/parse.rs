@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use super::build_plan::{BuildContext, BuildPlan, CachePrune, DriverChoice};
+use super::builder::BuilderOptions;
 use super::cache::{
     CacheEntry, CacheType, Direction, SkippedEntry, add_cache_api, fill_gha, parse_cache_entry,
 };
@@ -84,6 +85,17 @@ pub fn parse(inputs: &Inputs, runtime: &Runtime, env: &Env) -> Result<BuildPlan,
             .for_each(|e| add_cache_api(e, repo, token));
     }
 
+    let builder = super::builder::builder_options(
+        &inputs.list(n::DRIVER_OPTS)?,
+        inputs.verbatim(n::BUILDKITD_CONFIG_INLINE),
+        inputs.text(n::BUILDKITD_FLAGS).as_deref(),
+    )?;
+
+    let attests = options::attests(
+        &inputs.list(n::ATTESTS)?,
+        inputs.text(n::PROVENANCE),
+        inputs.text(n::SBOM),
+    )?;
     let mut secrets = super::secrets::secrets(
         &inputs.list(n::SECRETS)?,
         &inputs.list(n::SECRET_ENVS)?,
@@ -119,11 +131,12 @@ pub fn parse(inputs: &Inputs, runtime: &Runtime, env: &Env) -> Result<BuildPlan,
         build_contexts: options::build_contexts(&inputs.list(n::BUILD_CONTEXTS)?)?,
         allow: options::allow(&inputs.list(n::ALLOW)?)?,
         call: options::call(inputs.text(n::CALL))?,
-        attests: options::attests(
-            &inputs.list(n::ATTESTS)?,
-            inputs.text(n::PROVENANCE),
-            inputs.text(n::SBOM),
-        )?,
+        provenance_default: super::provenance::default_provenance(
+            &attests,
+            inputs.text(n::PROVENANCE).as_deref(),
+            env,
+        ),
+        attests: super::provenance::with_builder_id(attests, env),
         outputs,
         load,
         push,
@@ -131,7 +144,8 @@ pub fn parse(inputs: &Inputs, runtime: &Runtime, env: &Env) -> Result<BuildPlan,
         cache_to,
         cache_skipped,
         scope,
-        driver: driver(inputs)?,
+        driver: driver(inputs, &builder)?,
+        builder,
         github_token,
         expose_runtime: inputs.bool(n::EXPOSE_RUNTIME)?,
         cache_advice: inputs.bool(n::CACHE_ADVICE)?,
@@ -250,7 +264,7 @@ fn cache_prune(inputs: &Inputs) -> Result<CachePrune, PlanError> {
     }
 }
 
-fn driver(inputs: &Inputs) -> Result<DriverChoice, PlanError> {
+fn driver(inputs: &Inputs, builder: &BuilderOptions) -> Result<DriverChoice, PlanError> {
     let endpoint = inputs.text(n::ENDPOINT);
     let builder_name = inputs.text(n::BUILDER);
     if let Some(name) = &builder_name {
@@ -271,15 +285,24 @@ fn driver(inputs: &Inputs) -> Result<DriverChoice, PlanError> {
             ));
         }
     }
-    let builder_image = match inputs.text(n::BUILDER_IMAGE) {
-        Some(i) => {
+    // `driver-opts: image=` wins over `builder-image`: a builder configuration copied from
+    // setup-buildx must start the image it started there.
+    let image_input = match &builder.image {
+        Some(i) => Some((n::DRIVER_OPTS, i.clone())),
+        None => inputs.text(n::BUILDER_IMAGE).map(|i| (n::BUILDER_IMAGE, i)),
+    };
+    let builder_image = match image_input {
+        Some((input, i)) => {
             parse_image_ref(&i)
-                .map_err(|e| PlanError::new(n::BUILDER_IMAGE, e))?
+                .map_err(|e| PlanError::new(input, e))?
                 .original
         }
         None => DEFAULT_BUILDER_IMAGE.to_owned(),
     };
     let driver = inputs.text(n::DRIVER).unwrap_or_else(|| "auto".into());
+    if matches!(driver.as_str(), "docker" | "remote") {
+        reject_builder_options(&driver, builder, &inputs.list(n::DRIVER_OPTS)?)?;
+    }
     let choice = match (driver.as_str(), endpoint) {
         ("remote", Some(ep)) | ("auto", Some(ep)) => {
             super::endpoint::check_endpoint(&ep).map_err(|e| PlanError::new(n::ENDPOINT, e))?;
@@ -317,6 +340,37 @@ fn driver(inputs: &Inputs) -> Result<DriverChoice, PlanError> {
         }
     };
     Ok(choice)
+}
+
+/// Drivers without a container of ours cannot honour the container's settings.
+fn reject_builder_options(
+    driver: &str,
+    builder: &BuilderOptions,
+    driver_opts: &[String],
+) -> Result<(), PlanError> {
+    let no_container = format!("driver {driver} has no BuildKit container to configure");
+    if let Some(first) = driver_opts.first() {
+        let key = first
+            .split_once('=')
+            .map_or(first.as_str(), |(k, _)| k.trim());
+        return Err(PlanError::new(
+            n::DRIVER_OPTS,
+            format!(
+                "key {key:?} is not one driver {driver} honours ({no_container}; use driver docker-container)"
+            ),
+        ));
+    }
+    let input = if builder.config_toml.is_some() {
+        n::BUILDKITD_CONFIG_INLINE
+    } else if !builder.flags.is_empty() {
+        n::BUILDKITD_FLAGS
+    } else {
+        return Ok(());
+    };
+    Err(PlanError::new(
+        input,
+        format!("{no_container} (use driver docker-container)"),
+    ))
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 
 mod action_log;
 mod annotation;
+mod call_result;
 mod failure;
 mod outputs;
 mod progress_log;
@@ -11,6 +12,7 @@ mod summary;
 
 pub use action_log::ActionLog;
 pub use annotation::failure_annotation;
+pub use call_result::{CallReport, CheckFinding};
 pub use failure::show_failure;
 pub use outputs::{BuildOutputs, metadata};
 pub use progress_log::PlainProgress;

@@ -56,7 +56,33 @@ pub fn metadata(o: &Outcome) -> Value {
     if !o.tags.is_empty() {
         map.insert("image.name".into(), Value::String(o.tags.join(",")));
     }
+    if let Some(p) = &o.provenance {
+        map.insert("buildx.build.provenance".into(), p.clone());
+    }
+    if !o.build_warnings.is_empty() {
+        let list = o.build_warnings.iter().map(warning_json).collect();
+        map.insert("buildx.build.warnings".into(), Value::Array(list));
+    }
     Value::Object(map)
+}
+
+/// One warning as buildx writes it to the metadata file (BuildKit's `VertexWarning` JSON:
+/// byte fields base64-encoded).
+fn warning_json(w: &crate::engine::BuildWarning) -> Value {
+    let b64 = |t: &str| Value::String(base64::engine::general_purpose::STANDARD.encode(t));
+    let mut v = serde_json::json!({
+        "level": w.level,
+        "short": b64(&w.message),
+        "detail": w.detail.iter().map(|d| b64(d)).collect::<Vec<_>>(),
+        "url": w.url,
+    });
+    if let Some(file) = &w.file {
+        v["sourceInfo"] = serde_json::json!({ "filename": file });
+    }
+    if let Some(line) = w.line {
+        v["range"] = serde_json::json!([{ "start": { "line": line }, "end": { "line": line } }]);
+    }
+    v
 }
 
 /// BuildKit base64-encodes structured values (descriptors, build info); buildx decodes them.

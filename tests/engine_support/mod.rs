@@ -95,3 +95,47 @@ pub async fn remove_images(docker: &bollard::Docker, tags: &[String]) {
             .unwrap();
     }
 }
+
+/// The newest-BuildKit lane's image in the test dockerd (scripts/setup.d/20-buildkit-lane.sh),
+/// or `None` after saying the calling test is skipped.
+pub fn lane_image(test: &str) -> Option<String> {
+    match std::env::var("LAYERCACHE_TEST_BUILDKIT_IMAGE") {
+        Ok(v) if !v.is_empty() => Some(v),
+        _ => {
+            eprintln!(
+                "skipped {test}: LAYERCACHE_TEST_BUILDKIT_IMAGE names no newest-BuildKit image (see README, How it is tested)"
+            );
+            None
+        }
+    }
+}
+
+/// The base image pushed to the loopback registry: a BuildKit outside the daemon cannot see
+/// the daemon's images and pulls `FROM` itself.
+pub async fn pushed_base_image() -> String {
+    let docker = host().docker().unwrap();
+    let target = format!("{}/layercache-test-base:latest", registry());
+    let (repo, tag) = target.rsplit_once(':').unwrap();
+    docker
+        .tag_image(
+            &base_image(),
+            Some(bollard::query_parameters::TagImageOptions {
+                repo: Some(repo.to_owned()),
+                tag: Some(tag.to_owned()),
+            }),
+        )
+        .await
+        .unwrap();
+    let mut push = docker.push_image(
+        repo,
+        Some(bollard::query_parameters::PushImageOptions {
+            tag: Some(tag.to_owned()),
+            platform: None,
+        }),
+        None,
+    );
+    while let Some(item) = futures::StreamExt::next(&mut push).await {
+        item.unwrap();
+    }
+    target
+}
