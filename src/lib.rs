@@ -1,6 +1,6 @@
 //! layercache: build Docker images in GitHub Actions with BuildKit and the Actions cache.
 //!
-//! The data path (see DESIGN.md): raw inputs → `plan::BuildPlan` → engine → outcome →
+//! The data path: raw inputs → `plan::BuildPlan` → engine → outcome →
 //! reports. Modules are named for what they hold.
 
 pub mod action;

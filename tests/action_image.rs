@@ -1,6 +1,6 @@
-//! The action image, run the way GitHub's runner runs a container action (protocol.md
-//! §E.2): `docker run` with the runner's flags, mounts and environment, then the file
-//! commands read back with the runner's rules.
+//! The action image, run the way GitHub's runner runs a container action
+//! (docs/runner-contract.md § Starting the container): `docker run` with the runner's
+//! flags, mounts and environment, then the file commands read back with the runner's rules.
 //!
 //! Needs `LAYERCACHE_TEST_ACTION_IMAGE` (built from `Dockerfile` by scripts/test.sh) and
 //! `LAYERCACHE_TEST_DOCKER_HOST` (the dockerd that holds it).
@@ -120,7 +120,8 @@ fn expose_hands_the_runtime_to_later_steps() {
         Some("https://artifactcache.actions.githubusercontent.com/abc/")
     );
     // ACTIONS_RESULTS_URL without GHES means cache v2, which container actions never get
-    // told (protocol.md §0): exposure must say so for a later `docker buildx` step.
+    // told (docs/cache-protocol.md § Choosing a protocol version): exposure must say so for
+    // a later `docker buildx` step.
     assert_eq!(get("ACTIONS_CACHE_SERVICE_V2"), Some("true"));
     assert_eq!(
         get("ACTIONS_UNRELATED"),

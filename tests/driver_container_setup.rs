@@ -4,7 +4,7 @@
 //! `driver-opts` reaching the container; `buildkitd-config-inline` used by BuildKit (a
 //! registry mirror) and `buildkitd-flags` passed to it. Skipped without the lane.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may unwrap (HELPERS.md)
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may unwrap
 
 mod engine_support;
 

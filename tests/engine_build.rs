@@ -1,6 +1,6 @@
 //! Builds on the real daemon: context with `.dockerignore`, args, target, labels, tags.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may unwrap (HELPERS.md)
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may unwrap
 
 mod engine_support;
 

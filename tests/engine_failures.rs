@@ -1,6 +1,6 @@
 //! Failures end with one clear error and leave nothing behind: no container, no temp file.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may unwrap (HELPERS.md)
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may unwrap
 
 mod engine_support;
 

@@ -1,7 +1,7 @@
-//! The lead's `BuildPlan`, parsed from action inputs, built on the real daemon through the
+//! The `BuildPlan`, parsed from action inputs, built on the real daemon through the
 //! engine's adapter: what the action itself will do.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may unwrap (HELPERS.md)
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may unwrap
 
 mod engine_support;
 

@@ -6,7 +6,7 @@
 //! in this process on loopback, where the lane's buildkitd reaches it. Everything else here
 //! runs always.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may unwrap (HELPERS.md)
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may unwrap
 
 mod engine_support;
 

@@ -1,6 +1,6 @@
 //! The solve request and driver choice, without a daemon: what BuildKit receives.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may unwrap (HELPERS.md)
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may unwrap
 
 mod engine_support;
 

@@ -2,7 +2,7 @@
 //! `ssh-add -l` inside `RUN --mount=type=ssh` lists it through the session. `ssh-add` and
 //! its libraries are copied from this machine into the image (no image can be pulled).
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may unwrap (HELPERS.md)
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may unwrap
 
 mod engine_support;
 

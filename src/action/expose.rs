@@ -3,7 +3,7 @@
 //!
 //! Only an explicit allow-list is exported (never every `ACTIONS_*`), plus
 //! `ACTIONS_CACHE_SERVICE_V2=true` when v2 was chosen, which the runner gives Node actions
-//! but never container actions (protocol.md §0).
+//! but never container actions (docs/cache-protocol.md § Choosing a protocol version).
 
 use super::env::Env;
 use super::files::{FileCommand, FileError, RunnerFiles};

@@ -1,5 +1,5 @@
 //! The one writer of the runner's file commands: `GITHUB_ENV`, `GITHUB_OUTPUT`,
-//! `GITHUB_STATE` and `GITHUB_STEP_SUMMARY` (protocol.md §E.5).
+//! `GITHUB_STATE` and `GITHUB_STEP_SUMMARY` (docs/runner-contract.md § File commands).
 //!
 //! Key/value records always use the heredoc form with a fresh random delimiter, as the
 //! toolkit does, so no value (newlines, a fake delimiter) can add a record of its own.

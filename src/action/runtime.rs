@@ -1,9 +1,10 @@
 //! What the runner gives the action for caching: the runtime token and its `ac` claim,
 //! the cache service URLs, the protocol version we choose, and `ACTIONS_CACHE_MODE`.
 //!
-//! The version rule is protocol.md §0's: an explicit choice wins; GitHub Enterprise Server
-//! uses v1; otherwise `ACTIONS_RESULTS_URL` means v2 (container actions never receive
-//! `ACTIONS_CACHE_SERVICE_V2`); otherwise `ACTIONS_CACHE_URL` means v1; otherwise no cache.
+//! The version rule (docs/cache-protocol.md § Choosing a protocol version): an explicit
+//! choice wins; GitHub Enterprise Server uses v1; otherwise `ACTIONS_RESULTS_URL` means v2
+//! (container actions never receive `ACTIONS_CACHE_SERVICE_V2`); otherwise
+//! `ACTIONS_CACHE_URL` means v1; otherwise no cache.
 
 use std::fmt;
 

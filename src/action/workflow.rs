@@ -1,6 +1,7 @@
-//! Workflow commands on stdout (protocol.md §E.6): masks, groups, annotations, debug, and
-//! `stop-commands` around anything untrusted we echo. Data and properties are escaped
-//! the way the toolkit's `escapeData`/`escapeProperty` do (`%` first).
+//! Workflow commands on stdout (docs/runner-contract.md § Workflow commands): masks,
+//! groups, annotations, debug, and `stop-commands` around anything untrusted we echo. Data
+//! and properties are escaped the way the toolkit's `escapeData`/`escapeProperty` do (`%`
+//! first).
 
 use std::io::Write;
 

@@ -43,7 +43,8 @@ pub struct Finding {
 
 impl Finding {
     /// The finding as a workflow command the runner turns into a warning annotation
-    /// (protocol.md §E.6: properties escape `%`, CR, LF, `:` and `,`; data escapes `%`, CR, LF).
+    /// (docs/runner-contract.md § Workflow commands: properties escape `%`, CR, LF, `:` and
+    /// `,`; data escapes `%`, CR, LF).
     pub fn annotation(&self) -> String {
         let title = format!("layercache cache advice ({})", self.rule.code());
         command(

@@ -3,11 +3,11 @@
 //! # How tokens are checked
 //!
 //! Clients send `Authorization: Bearer <JWT>`, the `ACTIONS_RUNTIME_TOKEN` they were given.
-//! The JWT's `ac` claim is a JSON **string** holding an array of
-//! `{"Scope": "<ref>", "Permission": <bits>}` (1 = read, 2 = write, 3 = both), the shape
-//! GitHub's runtime tokens carry (protocol.md §C). A request reads from every readable ref
-//! (writable refs first, then the others in token order) and writes to the first writable
-//! one.
+//! The JWT's `ac` claim is a JSON **string** holding an array of `{"Scope": "<ref>",
+//! "Permission": <bits>}` (1 = read, 2 = write, 3 = both), the shape GitHub's runtime
+//! tokens carry (docs/cache-protocol.md § Runtime token and scopes). A request reads from
+//! every readable ref (writable refs first, then the others in token order) and writes to
+//! the first writable one.
 //!
 //! - **With a signing secret** (`--secret-file` / `LAYERCACHE_SERVE_SECRET`), the token
 //!   must be an HS256 JWT signed with that secret and must carry `exp`; `nbf`, if present,

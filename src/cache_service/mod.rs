@@ -2,8 +2,8 @@
 //! `artifactcache` API, Azure-like blob endpoints behind signed URLs, and GitHub's REST
 //! cache-management endpoints, over any [`crate::storage::BlobStore`].
 //!
-//! Wire details follow `reference/protocol.md` §A–§D; token rules are in [`auth`], the
-//! OIDC exchange in [`exchange`].
+//! Wire details: docs/cache-protocol.md (BuildKit's keys: docs/gha-cache-layout.md); token
+//! rules are in [`auth`], the OIDC exchange in [`exchange`].
 
 pub mod auth;
 mod blob;

@@ -1,4 +1,5 @@
-//! v2: the Twirp service `github.actions.results.api.v1.CacheService` (protocol.md §B).
+//! v2: the Twirp service `github.actions.results.api.v1.CacheService`
+//! (docs/cache-protocol.md § v2 Twirp service).
 
 use std::sync::Arc;
 

@@ -1,5 +1,5 @@
-//! v1: the five `_apis/artifactcache` endpoints (protocol.md §A), for GHES-style clients,
-//! `act`, and BuildKit's v1 backend.
+//! v1: the five `_apis/artifactcache` endpoints (docs/cache-protocol.md § v1 REST
+//! endpoints), for GHES-style clients, `act`, and BuildKit's v1 backend.
 
 use std::collections::HashMap;
 use std::ops::Range;

@@ -149,9 +149,10 @@ pub(super) async fn oidc_cache_service(inputs: &Inputs, env: &mut Env, style: St
     }
 }
 
-/// Outside GitHub, `type=gha` entries have no service to talk to. Start ours in-process,
-/// on disk under the user's cache directory, and point the runtime at it, so the same
-/// `cache-to: type=gha` works on a laptop (DESIGN.md: `layercache serve`).
+/// Outside GitHub, `type=gha` entries have no service to talk to. Start ours in-process, on
+/// disk under the user's cache directory, and point the runtime at it, so the same
+/// `cache-to: type=gha` works on a laptop (the service `layercache serve` runs;
+/// docs/serve.md).
 async fn local_cache_service(inputs: &Inputs, env: &mut Env) -> Option<RunningService> {
     let runtime = Runtime::from_env(env);
     let wants_gha =

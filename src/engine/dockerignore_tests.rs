@@ -1,6 +1,6 @@
 //! The table from moby/patternmatcher `TestMatches`, plus `ReadAll` and clean cases.
 
-#![allow(clippy::unwrap_used)] // tests may unwrap (HELPERS.md)
+#![allow(clippy::unwrap_used)] // tests may unwrap
 
 use super::*;
 

@@ -209,7 +209,7 @@ pub fn docker_config_auth(dir: &Path) -> BTreeMap<String, RegistryAuth> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)] // tests may unwrap (HELPERS.md)
+#[allow(clippy::unwrap_used)] // tests may unwrap
 mod tests {
     use super::*;
 

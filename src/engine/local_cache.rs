@@ -127,7 +127,7 @@ fn tag_in_index(dir: &Path, tag: &str, desc: &Value) -> std::io::Result<()> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)] // tests may unwrap (HELPERS.md)
+#[allow(clippy::unwrap_used)] // tests may unwrap
 mod tests {
     use super::*;
 

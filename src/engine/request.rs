@@ -1,4 +1,4 @@
-//! What the engine is asked to build: a plain, already validated description. The lead's
+//! What the engine is asked to build: a plain, already validated description. The
 //! `plan::BuildPlan` converts into this; nothing here parses user strings.
 
 use std::collections::BTreeMap;
@@ -78,7 +78,7 @@ pub struct RegistryAuth {
     pub password: Secret,
 }
 
-/// Which BuildKit to use (DESIGN.md, Drivers).
+/// Which BuildKit to use (the `driver` input; README, Inputs).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum DriverChoice {
     #[default]

@@ -3,7 +3,8 @@
 //!
 //! Every route is relative (`/repos/...`) so octocrab joins it to `base_uri` and attaches
 //! the `Authorization` header; with an absolute GHES URL it would leave the header off
-//! (libraries.md §2).
+//! (octocrab attaches it only to relative routes and api.github.com; docs/cache-protocol.md
+//! § REST cache-management API).
 
 use chrono::{DateTime, Utc};
 use octocrab::Octocrab;

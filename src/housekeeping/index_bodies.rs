@@ -1,8 +1,9 @@
 //! Index bodies through the cache service, for the orphan check: v2's Twirp
-//! `GetCacheEntryDownloadURL` (protocol.md §B.2, §B.6) or v1's `GET cache?keys=&version=`
-//! (§A.2, §A.5, GitHub Enterprise Server) with the job's runtime token, then a plain GET of
-//! the signed URL. The token can read only its own ref and the base/default branch, so
-//! another ref's index comes back as `Ok(None)` and `prune` then deletes no blob.
+//! `GetCacheEntryDownloadURL` (docs/cache-protocol.md § v2 Twirp service, § Signed download
+//! URLs) or v1's `GET cache?keys=&version=` (§ v1 REST endpoints, GitHub Enterprise Server)
+//! with the job's runtime token, then a plain GET of the signed URL. The token can read
+//! only its own ref and the base/default branch, so another ref's index comes back as
+//! `Ok(None)` and `prune` then deletes no blob.
 
 use futures::future::BoxFuture;
 use serde::Deserialize;

@@ -1,4 +1,4 @@
-//! BuildKit's `gha` cache key layout (protocol.md §D.2): index entries
+//! BuildKit's `gha` cache key layout (docs/gha-cache-layout.md § Key layout): index entries
 //! `index-<scope>-1-<h8>[-sig]#<N>` and layer blobs `buildkit-blob-1-<digest>`.
 
 use sha2::{Digest, Sha256};
@@ -80,7 +80,8 @@ mod tests {
 
     #[test]
     fn ref_hash_matches_buildkit_example() {
-        // protocol.md §D.2: scope `buildkit`, ref `refs/heads/main` → index-buildkit-1-f921bd05.
+        // docs/gha-cache-layout.md § Key layout: scope `buildkit`, ref `refs/heads/main` →
+        // index-buildkit-1-f921bd05.
         assert_eq!(ref_hash("refs/heads/main"), "f921bd05");
     }
 

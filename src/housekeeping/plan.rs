@@ -125,7 +125,8 @@ pub fn orphan_blobs(
         .collect()
 }
 
-/// The layer digests a BuildKit cache index (`CacheConfig` JSON, protocol.md §D.2) names.
+/// The layer digests a BuildKit cache index (`CacheConfig` JSON, docs/gha-cache-layout.md §
+/// Index body) names.
 pub fn layer_digests(body: &[u8]) -> Result<BTreeSet<String>, String> {
     #[derive(serde::Deserialize)]
     struct Layer {

@@ -1,5 +1,5 @@
 //! Table tests: `driver-opts`, `buildkitd-config-inline` and `buildkitd-flags` → options.
-#![allow(clippy::unwrap_used)] // tests may unwrap (HELPERS.md)
+#![allow(clippy::unwrap_used)] // tests may unwrap
 
 use super::*;
 

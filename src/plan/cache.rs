@@ -1,6 +1,6 @@
 //! `cache-from` / `cache-to` entries in buildx's CSV syntax, checked per type, and the
-//! `gha` attributes filled from the runtime (protocol.md §D.1) under a scope that does not
-//! collide by accident.
+//! `gha` attributes filled from the runtime (docs/gha-cache-layout.md § Attributes) under a
+//! scope that does not collide by accident.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -331,8 +331,9 @@ pub fn fill_gha(
 }
 
 /// Let BuildKit list existing blobs in one REST call instead of one lookup per layer
-/// (protocol.md §D.3): `repository` and `ghtoken` on a `gha` export. BuildKit sends that call
-/// to api.github.com only, so this is for github.com, and an explicit attribute wins.
+/// (docs/gha-cache-layout.md § Export flow): `repository` and `ghtoken` on a `gha` export.
+/// BuildKit sends that call to api.github.com only, so this is for github.com, and an
+/// explicit attribute wins.
 pub fn add_cache_api(entry: &mut CacheEntry, repository: &str, token: &Secret) {
     if entry.kind != CacheType::Gha {
         return;

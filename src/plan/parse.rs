@@ -72,7 +72,8 @@ pub fn parse(inputs: &Inputs, runtime: &Runtime, env: &Env) -> Result<BuildPlan,
     let cache_from = cache_entries(inputs, Direction::From, runtime, &scope, &mut cache_skipped)?;
     let mut cache_to = cache_entries(inputs, Direction::To, runtime, &scope, &mut cache_skipped)?;
     let github_token = inputs.text(n::GITHUB_TOKEN).map(Secret::new);
-    // BuildKit's bulk blob listing calls api.github.com and nothing else (protocol.md §D.3).
+    // BuildKit's bulk blob listing calls api.github.com and nothing else
+    // (docs/gha-cache-layout.md § Export flow).
     let on_github_com = env
         .get(GITHUB_API_URL)
         .is_none_or(|u| u.trim_end_matches('/') == "https://api.github.com");

@@ -1,8 +1,8 @@
 //! The cache scope of a build: given by the user, or derived from what makes builds
 //! different, so two images, two platforms or two matrix legs with different `build-args`
-//! never overwrite each other's `gha` index (anchors.md §4 item 3). Tags other than the
-//! first one's image name are left out on purpose: a per-PR tag must keep sharing the
-//! branch's cache.
+//! never overwrite each other's `gha` index (docs/gha-cache-layout.md § Parallel jobs and
+//! scopes). Tags other than the first one's image name are left out on purpose: a per-PR
+//! tag must keep sharing the branch's cache.
 
 use std::collections::BTreeMap;
 

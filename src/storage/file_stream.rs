@@ -1,12 +1,12 @@
 //! Files as byte streams, for the disk store: each file is read or written by one blocking
 //! thread, so the async side never waits on the disk.
 //!
-//! Sizes chosen by measuring `layercache-bench serve` (and plain write loops) on the 2-core
-//! VM this project is developed on:
+//! Sizes chosen by measuring `layercache-bench serve` (and plain write loops) on a 2-core
+//! machine:
 //! - writes are gathered into one `writev` of up to 1 MiB: far fewer calls than one per
-//!   body frame (hyper hands out 8–400 KiB), but never more than 1 MiB per call. Above
-//!   2 MiB, ext4 asks for huge (2 MiB) page-cache folios, and on that VM a 4 MiB write loop
-//!   cost 4–15 times the CPU of a 1 MiB one;
+//!   body frame (hyper hands out 8–400 KiB), but never more than 1 MiB per call. Above 2
+//!   MiB, ext4 asks for huge (2 MiB) page-cache folios, and on that machine a 4 MiB write
+//!   loop cost 4–15 times the CPU of a 1 MiB one;
 //! - reads fill 1 MiB buffers that are recycled once the HTTP layer has sent them, so their
 //!   pages stay mapped instead of being faulted in afresh for every chunk.
 

@@ -1,6 +1,7 @@
-//! Emulates how GitHub's runner starts a container action (protocol.md §E.2, §E.3): the
-//! `docker run` flags and mounts, the environment handed over by name only, and reading
-//! the file commands back with the runner's own parser (§E.5) after the container exits.
+//! Emulates how GitHub's runner starts a container action (docs/runner-contract.md §
+//! Starting the container, § Environment): the `docker run` flags and mounts, the
+//! environment handed over by name only, and reading the file commands back with the
+//! runner's own parser (docs/runner-contract.md § File commands) after the container exits.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -70,7 +71,8 @@ impl Step {
         step
     }
 
-    /// The runner's context variables, already translated to container paths (§E.2).
+    /// The runner's context variables, already translated to container paths
+    /// (docs/runner-contract.md § Starting the container).
     fn set_context_env(&mut self) {
         let guid = self.guid.clone();
         for (name, prefix) in FILE_COMMANDS {
@@ -115,7 +117,8 @@ impl Step {
     }
 
     /// A `pre-entrypoint`/`post-entrypoint` stage: the same `docker run` with
-    /// `--entrypoint` and the main step's args (protocol.md §E.4).
+    /// `--entrypoint` and the main step's args (docs/runner-contract.md § Entrypoints and
+    /// args).
     pub fn run_stage(&self, image: &str, entrypoint: Option<&str>, args: &[&str]) -> StepResult {
         let docker_host = required_env("LAYERCACHE_TEST_DOCKER_HOST");
         let socket = docker_host.strip_prefix("unix://").unwrap_or_else(|| {

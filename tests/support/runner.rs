@@ -124,7 +124,7 @@ pub fn commands(stdout: &str) -> Vec<WorkflowCommand> {
 }
 
 /// An emulated runner step: a workspace, the file-command files, and the environment a
-/// runner gives a container action (protocol.md §E.3).
+/// runner gives a container action (docs/runner-contract.md § Environment).
 pub struct Step {
     pub dir: tempfile::TempDir,
     pub env: BTreeMap<String, String>,

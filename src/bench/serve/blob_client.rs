@@ -4,7 +4,7 @@
 //! measure the service, not the client.
 //!
 //! Not `sendfile` (what `std::io::copy` does from a file to a socket): it moves 64 KiB
-//! per internal step, and over loopback on a 2-vCPU VM the wake-ups that costs made a
+//! per internal step, and over loopback on a 2-vCPU machine the wake-ups that costs made a
 //! bare TCP transfer of 1 GiB (receiver discarding) take 0.8–1.1 s, against 0.27–0.34 s
 //! with read/write through 1 MiB. Real clients (Node's, Go's) write from user buffers too.
 
