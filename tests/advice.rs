@@ -11,7 +11,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use layercache::advice::{self, BuildContext, Finding};
+use layercache::advice::{self, BuildFacts, Finding};
 
 fn fixtures() -> Vec<PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/dockerfiles");
@@ -27,7 +27,7 @@ fn fixtures() -> Vec<PathBuf> {
 
 fn analyze_fixture(dir: &Path) -> Vec<Finding> {
     let text = std::fs::read_to_string(dir.join("Dockerfile")).unwrap();
-    advice::analyze(&text, "Dockerfile", &BuildContext::from_dir(dir))
+    advice::analyze(&text, "Dockerfile", &BuildFacts::from_dir(dir))
 }
 
 #[test]
@@ -68,7 +68,7 @@ fn fixtures_give_exactly_the_expected_findings() {
 #[test]
 fn context_files_pick_the_lock_file_that_exists() {
     let text = "FROM node:22\nWORKDIR /app\nCOPY . .\nRUN yarn install --frozen-lockfile\n";
-    let ctx = BuildContext {
+    let ctx = BuildFacts {
         files: ["package.json", "yarn.lock"].map(String::from).into(),
         ..Default::default()
     };
@@ -84,7 +84,7 @@ fn context_files_pick_the_lock_file_that_exists() {
 #[test]
 fn a_lone_apt_update_is_followed_into_child_stages() {
     let text = "FROM debian:12 AS base\nRUN apt-get update\nFROM base AS tools\nRUN apt-get install -y git\nFROM base\nRUN apt-get install -y curl\n";
-    let found = advice::analyze(text, "Dockerfile", &BuildContext::default());
+    let found = advice::analyze(text, "Dockerfile", &BuildFacts::default());
     let got: Vec<(usize, &str)> = found.iter().map(|f| (f.line, f.rule.code())).collect();
     assert_eq!(got, vec![(2, "apt-update-split")]);
     assert!(found[0].message.contains("line 4"), "{}", found[0].message);
@@ -93,7 +93,7 @@ fn a_lone_apt_update_is_followed_into_child_stages() {
 #[test]
 fn build_args_resolve_from_lines_and_unknown_args_are_skipped() {
     let text = "ARG IMG=alpine:3.20\nFROM $IMG AS a\nFROM ${OTHER}\nFROM a\n";
-    let mut ctx = BuildContext::default();
+    let mut ctx = BuildFacts::default();
     assert!(advice::analyze(text, "Dockerfile", &ctx).is_empty());
     ctx.build_args.insert("IMG".into(), "alpine".into());
     let found = advice::analyze(text, "Dockerfile", &ctx);

@@ -12,7 +12,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use layercache::advice::{self, BuildContext};
+use layercache::advice::{self, BuildFacts};
 
 fn hadolint() -> PathBuf {
     let path = std::env::var_os("LAYERCACHE_TEST_HADOLINT").unwrap_or_else(|| {
@@ -70,7 +70,7 @@ fn hadolint_and_advice_side_by_side() {
             ));
         }
         let text = std::fs::read_to_string(&dockerfile).unwrap();
-        let ours = advice::analyze(&text, "Dockerfile", &BuildContext::from_dir(dir));
+        let ours = advice::analyze(&text, "Dockerfile", &BuildFacts::from_dir(dir));
         let lines: BTreeSet<usize> = ours
             .iter()
             .map(|f| f.line)

@@ -190,7 +190,7 @@ async fn two_instances_on_one_bucket_answer_like_one() {
     assert_eq!(alone["6 create again"], n("already_exists", 2 * KEYS));
 
     // Both see the same entries, and a use on one is a use the other's LRU order sees.
-    let ids = |e: Vec<cache_service::CacheEntry>| {
+    let ids = |e: Vec<cache_service::StoredEntry>| {
         let mut v: Vec<u64> = e.iter().map(|e| e.id).collect();
         v.sort();
         v

@@ -20,7 +20,7 @@ const INPUTS: SolveInputs<'static> = SolveInputs {
     dockerfile_name: "sub/Dockerfile",
 };
 
-fn gha(scope: &str) -> layercache::engine::CacheEntry {
+fn gha(scope: &str) -> layercache::engine::CacheOption {
     let mut e = cache_entry(
         CacheType::Gha,
         &[

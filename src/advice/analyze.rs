@@ -9,14 +9,14 @@ use super::{parse, rules, stages};
 
 /// What the caller knows about the build besides the Dockerfile text.
 #[derive(Debug, Clone, Default)]
-pub struct BuildContext {
+pub struct BuildFacts {
     /// Names of the files at the top of the build context (empty: unknown).
     pub files: ContextFiles,
     /// `--build-arg` values, used to resolve `FROM $IMAGE`.
     pub build_args: BTreeMap<String, String>,
 }
 
-impl BuildContext {
+impl BuildFacts {
     /// Read the names at the top of `dir`. A directory that cannot be read gives an empty
     /// (unknown) set: advice then names the default manifests.
     pub fn from_dir(dir: &Path) -> Self {
@@ -35,7 +35,7 @@ impl BuildContext {
 }
 
 /// Findings for Dockerfile `text`, reported against `file`, sorted by line.
-pub fn analyze(text: &str, file: &str, context: &BuildContext) -> Vec<Finding> {
+pub fn analyze(text: &str, file: &str, context: &BuildFacts) -> Vec<Finding> {
     let df = parse::parse(text);
     let stages = stages::stages(&df);
     let args = stages::global_args(&df, &context.build_args);

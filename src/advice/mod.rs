@@ -13,7 +13,7 @@ mod rules;
 mod shell;
 mod stages;
 
-pub use analyze::{BuildContext, analyze};
+pub use analyze::{BuildFacts, analyze};
 pub use finding::{Finding, Rule};
 pub use install::ContextFiles;
 pub use stages::stage_names;

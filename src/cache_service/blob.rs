@@ -16,7 +16,7 @@ use futures::{StreamExt, TryStreamExt};
 use tracing::instrument;
 
 use super::error::{Azure, ServiceError};
-use super::index::CacheEntry;
+use super::index::StoredEntry;
 use super::service::AppState;
 use super::signing::{AZURE_VERSION, Permission, SignedQuery};
 use crate::storage::ByteStream;
@@ -176,7 +176,7 @@ fn parse_range(value: &str, size: u64) -> Result<Range<u64>, ServiceError> {
     Ok(start..end)
 }
 
-fn entry_headers(h: &mut HeaderMap, entry: &CacheEntry) {
+fn entry_headers(h: &mut HeaderMap, entry: &StoredEntry) {
     let pairs = [
         (header::CONTENT_TYPE, "application/octet-stream".to_owned()),
         (header::ACCEPT_RANGES, "bytes".to_owned()),

@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 use tracing::{info, warn};
 
 use super::error::ServiceError;
-use super::index::{CacheEntry, Index, next_id, reservation_ttl};
+use super::index::{Index, StoredEntry, next_id, reservation_ttl};
 use super::shared::{
     Reservation, Shared, access_key, access_of, access_prefix, data_key, final_key, id_of,
     meta_key, pending_key, reserved_at, tuple_key,
@@ -88,7 +88,7 @@ impl Cache {
             self.index().remove(*id);
         }
         for id in listed.difference(&known) {
-            match self.shared.read_json::<CacheEntry>(&meta_key(*id)).await? {
+            match self.shared.read_json::<StoredEntry>(&meta_key(*id)).await? {
                 Some(entry) => self.index().insert_ready(entry),
                 None => warn!(entry = id, "skipping unreadable entry metadata"),
             }
@@ -249,7 +249,7 @@ impl Cache {
         keys: &[String],
         version: &str,
         scopes: &[&str],
-    ) -> Result<Option<CacheEntry>, ServiceError> {
+    ) -> Result<Option<StoredEntry>, ServiceError> {
         self.refresh(false).await?;
         let found = {
             let mut index = self.index();
@@ -289,11 +289,11 @@ impl Cache {
     }
 
     /// A finalized entry, loading it from the store if another instance made it.
-    pub async fn get(&self, id: u64) -> Result<Option<CacheEntry>, ServiceError> {
+    pub async fn get(&self, id: u64) -> Result<Option<StoredEntry>, ServiceError> {
         if let Some(e) = self.index().get(id) {
             return Ok(Some(e));
         }
-        let entry = self.shared.read_json::<CacheEntry>(&meta_key(id)).await?;
+        let entry = self.shared.read_json::<StoredEntry>(&meta_key(id)).await?;
         if let Some(e) = &entry {
             self.index().insert_ready(e.clone());
         }
@@ -301,7 +301,7 @@ impl Cache {
     }
 
     /// Every finalized entry, as the store has them now.
-    pub async fn entries(&self) -> Result<Vec<CacheEntry>, ServiceError> {
+    pub async fn entries(&self) -> Result<Vec<StoredEntry>, ServiceError> {
         self.refresh(true).await?;
         Ok(self.index().entries())
     }
@@ -320,7 +320,7 @@ impl Cache {
 
     /// Delete an entry: metadata first, so it is never visible half-deleted; its claim
     /// last, so the key can be saved again only once the entry is gone.
-    pub async fn delete(&self, id: u64) -> Result<Option<CacheEntry>, ServiceError> {
+    pub async fn delete(&self, id: u64) -> Result<Option<StoredEntry>, ServiceError> {
         let Some(entry) = self.get(id).await? else {
             return Ok(None);
         };

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 /// A finalized entry, also the JSON stored as its metadata object.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CacheEntry {
+pub struct StoredEntry {
     pub id: u64,
     pub key: String,
     pub version: String,
@@ -24,7 +24,7 @@ pub struct CacheEntry {
 /// Finalized entries by id: this instance's copy of what `meta/` holds.
 #[derive(Debug, Default)]
 pub struct Index {
-    entries: HashMap<u64, CacheEntry>,
+    entries: HashMap<u64, StoredEntry>,
 }
 
 /// How long an unfinished reservation blocks its key.
@@ -42,7 +42,7 @@ pub fn next_id() -> u64 {
 
 impl Index {
     /// Add (or replace) a finalized entry, keeping the later of two last-access times.
-    pub fn insert_ready(&mut self, mut entry: CacheEntry) {
+    pub fn insert_ready(&mut self, mut entry: StoredEntry) {
         if let Some(old) = self.entries.get(&entry.id) {
             entry.last_accessed_at = entry.last_accessed_at.max(old.last_accessed_at);
         }
@@ -61,19 +61,19 @@ impl Index {
         }
     }
 
-    fn ready(&self) -> impl Iterator<Item = &CacheEntry> {
+    fn ready(&self) -> impl Iterator<Item = &StoredEntry> {
         self.entries.values()
     }
 
     /// GitHub's restore order: per scope, per key, exact match then newest prefix match.
-    pub fn lookup(&self, keys: &[String], version: &str, scopes: &[&str]) -> Option<CacheEntry> {
+    pub fn lookup(&self, keys: &[String], version: &str, scopes: &[&str]) -> Option<StoredEntry> {
         for scope in scopes {
             for key in keys {
                 let mut candidates = self
                     .ready()
                     .filter(|e| e.version == version && e.scope == *scope)
                     .filter(|e| e.key.starts_with(key.as_str()));
-                let mut best: Option<&CacheEntry> = None;
+                let mut best: Option<&StoredEntry> = None;
                 for e in candidates.by_ref() {
                     if e.key == *key {
                         return Some(e.clone());
@@ -91,23 +91,23 @@ impl Index {
     }
 
     /// A finalized entry by id, marking it used.
-    pub fn touch(&mut self, id: u64) -> Option<CacheEntry> {
+    pub fn touch(&mut self, id: u64) -> Option<StoredEntry> {
         let e = self.entries.get_mut(&id)?;
         e.last_accessed_at = Utc::now();
         Some(e.clone())
     }
 
-    pub fn get(&self, id: u64) -> Option<CacheEntry> {
+    pub fn get(&self, id: u64) -> Option<StoredEntry> {
         self.entries.get(&id).cloned()
     }
 
     /// Every finalized entry.
-    pub fn entries(&self) -> Vec<CacheEntry> {
+    pub fn entries(&self) -> Vec<StoredEntry> {
         self.ready().cloned().collect()
     }
 
     /// Forget `id`; returns the entry if it was known.
-    pub fn remove(&mut self, id: u64) -> Option<CacheEntry> {
+    pub fn remove(&mut self, id: u64) -> Option<StoredEntry> {
         self.entries.remove(&id)
     }
 
@@ -119,7 +119,7 @@ impl Index {
         max_age: Option<chrono::Duration>,
         keep: Option<u64>,
     ) -> Vec<u64> {
-        let mut entries: Vec<&CacheEntry> = self.ready().filter(|e| Some(e.id) != keep).collect();
+        let mut entries: Vec<&StoredEntry> = self.ready().filter(|e| Some(e.id) != keep).collect();
         entries.sort_by_key(|e| (e.last_accessed_at, e.id));
         let mut total: u64 = self.ready().map(|e| e.size).sum();
         let cutoff = max_age.map(|a| Utc::now() - a);

@@ -28,6 +28,6 @@ pub use auth::{Access, AccessScope, TokenIssuer, TokenVerifier};
 pub use cache::Limits;
 pub use error::ServiceError;
 pub use http::serve;
-pub use index::CacheEntry;
+pub use index::StoredEntry;
 pub use oidc::{OidcConfig, OidcVerifier};
 pub use service::{AppState, RunningService, ServiceConfig, router, spawn};

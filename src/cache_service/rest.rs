@@ -15,11 +15,11 @@ use axum::response::{IntoResponse, Response};
 use tracing::instrument;
 
 use super::error::{Rest, ServiceError};
-use super::index::CacheEntry;
+use super::index::StoredEntry;
 use super::protocol::{RestCache, RestCacheList, RestCacheUsage};
 use super::service::AppState;
 
-fn wire(e: CacheEntry) -> RestCache {
+fn wire(e: StoredEntry) -> RestCache {
     RestCache {
         id: e.id,
         git_ref: e.scope,
@@ -54,7 +54,7 @@ pub async fn list(
     state.rest_access(&headers, false)?;
     let per_page = number(&q, "per_page", 30)?.clamp(1, 100);
     let page = number(&q, "page", 1)?.max(1);
-    let mut entries: Vec<CacheEntry> = state
+    let mut entries: Vec<StoredEntry> = state
         .cache
         .entries()
         .await?
@@ -107,7 +107,7 @@ pub async fn delete_by_key(
     state.rest_access(&headers, true)?;
     let key = param(&q, "key")
         .ok_or_else(|| ServiceError::InvalidArgument("key is required".to_owned()))?;
-    let doomed: Vec<CacheEntry> = state
+    let doomed: Vec<StoredEntry> = state
         .cache
         .entries()
         .await?

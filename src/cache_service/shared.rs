@@ -9,7 +9,7 @@
 //! - `pending/<id>.json`: the same record by id, while bytes may be uploaded.
 //! - `final/<id>`: the finalize lock; the one request that creates it finalizes.
 //! - `staging/<id>/…`: uploaded bytes; `data/<shard>/<id>`: an entry's bytes;
-//!   `meta/<shard>/<id>.json`: the [`super::CacheEntry`] whose presence makes it exist.
+//!   `meta/<shard>/<id>.json`: the [`super::StoredEntry`] whose presence makes it exist.
 //! - `access/<shard>/<id>-<unix seconds>`: empty markers of last use, read by listing alone
 //!   (no object bodies), so LRU order is shared without a read per entry.
 //!

@@ -8,7 +8,7 @@ use chrono::Utc;
 
 use super::cache::Cache;
 use super::error::ServiceError;
-use super::index::CacheEntry;
+use super::index::StoredEntry;
 use super::shared::{
     Reservation, block_key, chunk_key, data_key, final_key, meta_key, pending_key, staging_blob,
 };
@@ -124,7 +124,7 @@ impl Cache {
     }
 
     /// v1 commit: join the chunks (they must tile `0..size`) and finalize.
-    pub async fn commit_chunks(&self, id: u64, size: u64) -> Result<CacheEntry, ServiceError> {
+    pub async fn commit_chunks(&self, id: u64, size: u64) -> Result<StoredEntry, ServiceError> {
         let r = self.begin_finalize(id).await?;
         let result = async {
             let prefix = format!("staging/{id}/c-");
@@ -162,7 +162,7 @@ impl Cache {
     }
 
     /// v2 finalize: the uploaded blob must be `size` bytes.
-    pub async fn finalize(&self, id: u64, size: u64) -> Result<CacheEntry, ServiceError> {
+    pub async fn finalize(&self, id: u64, size: u64) -> Result<StoredEntry, ServiceError> {
         let r = self.begin_finalize(id).await?;
         let result = async {
             match self.store.size(&staging_blob(id)).await? {
@@ -184,8 +184,8 @@ impl Cache {
     async fn settle(
         &self,
         id: u64,
-        result: Result<CacheEntry, ServiceError>,
-    ) -> Result<CacheEntry, ServiceError> {
+        result: Result<StoredEntry, ServiceError>,
+    ) -> Result<StoredEntry, ServiceError> {
         if let Ok(entry) = &result {
             self.index().insert_ready(entry.clone());
             self.store.delete(&pending_key(id)).await?;
@@ -195,9 +195,9 @@ impl Cache {
     }
 
     /// Move the staged blob into place and write the metadata that makes it visible.
-    async fn publish(&self, r: Reservation, size: u64) -> Result<CacheEntry, ServiceError> {
+    async fn publish(&self, r: Reservation, size: u64) -> Result<StoredEntry, ServiceError> {
         let now = Utc::now();
-        let entry = CacheEntry {
+        let entry = StoredEntry {
             id: r.id,
             key: r.key,
             version: r.version,

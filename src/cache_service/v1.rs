@@ -15,7 +15,7 @@ use serde::de::DeserializeOwned;
 use tracing::instrument;
 
 use super::error::{ServiceError, V1};
-use super::index::CacheEntry;
+use super::index::StoredEntry;
 use super::protocol::{
     ArtifactCacheEntry, ArtifactCacheList, CommitCacheRequest, ReserveCacheRequest,
     ReserveCacheResponse,
@@ -30,7 +30,7 @@ fn json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ServiceError> {
     })
 }
 
-fn wire(entry: CacheEntry, location: Option<String>) -> ArtifactCacheEntry {
+fn wire(entry: StoredEntry, location: Option<String>) -> ArtifactCacheEntry {
     ArtifactCacheEntry {
         cache_key: entry.key,
         scope: entry.scope,

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use super::CommandError;
-use crate::advice::{self, BuildContext};
+use crate::advice::{self, BuildFacts};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
@@ -39,7 +39,7 @@ pub async fn run(args: Args) -> Result<(), CommandError> {
     let text = std::fs::read_to_string(&file).map_err(|e| {
         CommandError::Usage(format!("--file: failed to read {}: {e}", file.display()))
     })?;
-    let mut context = BuildContext::from_dir(&args.context);
+    let mut context = BuildFacts::from_dir(&args.context);
     for pair in &args.build_args {
         let Some((k, v)) = pair.split_once('=') else {
             return Err(CommandError::Usage(format!(

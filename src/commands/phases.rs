@@ -28,8 +28,8 @@ pub fn advise<W: Write>(plan: &BuildPlan, wf: &mut Workflow<W>) -> usize {
         return 0; // preflight has checked a local Dockerfile; a remote context has none here
     };
     let mut context = match &plan.context {
-        BuildContext::Local(dir) => advice::BuildContext::from_dir(dir),
-        BuildContext::Remote(_) => advice::BuildContext::default(),
+        BuildContext::Local(dir) => advice::BuildFacts::from_dir(dir),
+        BuildContext::Remote(_) => advice::BuildFacts::default(),
     };
     context.build_args = plan.build_args.clone();
     let file = plan.dockerfile.to_string_lossy();

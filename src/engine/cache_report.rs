@@ -9,7 +9,7 @@ use std::time::Duration;
 use super::cache_traffic::{CacheTraffic, is_cache_export};
 use super::outcome::Outcome;
 use super::progress::{BuildEvent, EventSink, StepRecord};
-use super::request::{BuildRequest, CacheEntry, CacheType};
+use super::request::{BuildRequest, CacheOption, CacheType};
 
 /// How one cache entry fared.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,7 +38,7 @@ pub struct CacheReport {
 }
 
 impl CacheReport {
-    fn new(entry: &CacheEntry) -> Self {
+    fn new(entry: &CacheOption) -> Self {
         Self {
             entry: name(entry),
             kind: entry.kind,
@@ -129,7 +129,7 @@ pub fn lost_exports(exports: &[CacheReport], error: &dyn std::fmt::Display) -> V
 /// Failed reports for the entries of `asked` the build ran without (`kept` lacks them):
 /// the summary must not call a cache that was never used "not used". The warning that
 /// dropped them has been given already.
-pub fn dropped(asked: &[CacheEntry], kept: &[CacheEntry], why: &str) -> Vec<CacheReport> {
+pub fn dropped(asked: &[CacheOption], kept: &[CacheOption], why: &str) -> Vec<CacheReport> {
     asked
         .iter()
         .filter(|e| !kept.contains(e))
@@ -142,7 +142,7 @@ pub fn dropped(asked: &[CacheEntry], kept: &[CacheEntry], why: &str) -> Vec<Cach
 }
 
 /// How an entry is named in warnings and the summary: its type and what locates it.
-pub fn name(entry: &CacheEntry) -> String {
+pub fn name(entry: &CacheOption) -> String {
     let attr = |k: &str| entry.attr(k).unwrap_or("?");
     match entry.kind {
         CacheType::Gha => format!("gha scope {}", attr("scope")),
@@ -157,7 +157,7 @@ pub fn name(entry: &CacheEntry) -> String {
 /// Reports for `entries` (`cache-to`), from the steps and writes of one solve. `solve_ok`
 /// is false when that solve failed; an export it never finished is then lost.
 pub fn exports(
-    entries: &[CacheEntry],
+    entries: &[CacheOption],
     steps: &[StepRecord],
     traffic: &CacheTraffic,
     solve_ok: bool,
@@ -203,7 +203,7 @@ pub fn exports(
 
 /// Reports for `entries` (`cache-from`).
 pub fn imports(
-    entries: &[CacheEntry],
+    entries: &[CacheOption],
     steps: &[StepRecord],
     traffic: &CacheTraffic,
 ) -> Vec<CacheReport> {
@@ -252,9 +252,9 @@ fn fill_times(r: &mut CacheReport, v: &StepRecord, traffic: &CacheTraffic) {
 /// Pair each entry with a vertex: first one that `fits`, then any vertex that names no
 /// type (old BuildKit calls every exporter `exporting cache`), each vertex used once.
 fn assign<'a>(
-    entries: &[CacheEntry],
+    entries: &[CacheOption],
     vertices: &[&'a StepRecord],
-    fits: impl Fn(&CacheEntry, &StepRecord) -> bool,
+    fits: impl Fn(&CacheOption, &StepRecord) -> bool,
 ) -> Vec<Option<&'a StepRecord>> {
     let mut used = vec![false; vertices.len()];
     let mut out: Vec<Option<&StepRecord>> = vec![None; entries.len()];
@@ -294,7 +294,7 @@ fn exporter_kind(name: &str) -> Option<CacheType> {
 }
 
 /// What an importing vertex's name carries for `entry` (`importing cache manifest from X`).
-fn locator(entry: &CacheEntry) -> Option<&str> {
+fn locator(entry: &CacheOption) -> Option<&str> {
     entry
         .attr("ref")
         .or_else(|| entry.attr("scope"))

@@ -8,7 +8,7 @@ use bollard::moby::buildkit::v1::VertexStatus;
 use super::*;
 use crate::plan::cache::{Direction, parse_cache_entry};
 
-fn entry(s: &str) -> CacheEntry {
+fn entry(s: &str) -> CacheOption {
     parse_cache_entry(s, Direction::To).unwrap()
 }
 

@@ -11,7 +11,7 @@ use bollard::moby::buildkit::v1::{CacheOptions, CacheOptionsEntry, Exporter, Sol
 
 use super::context::{is_local_build_context, local_context_dir};
 use super::driver::Capabilities;
-use super::request::{BuildRequest, CacheEntry};
+use super::request::{BuildRequest, CacheOption};
 
 /// Inputs that are not part of the request itself.
 pub struct SolveInputs<'a> {
@@ -299,7 +299,7 @@ fn annotate(attrs: &mut HashMap<String, String>, annotations: &[String]) {
 /// The Dockerfile frontend runs the cache import itself and reads the entries from this
 /// attribute (BuildKit `client/solve.go` sets it; `SolveRequest.cache.imports` alone is not
 /// enough for frontend solves).
-fn cache_imports_json(entries: &[CacheEntry]) -> String {
+fn cache_imports_json(entries: &[CacheOption]) -> String {
     let list: Vec<serde_json::Value> = entries
         .iter()
         .map(|e| {
@@ -311,7 +311,7 @@ fn cache_imports_json(entries: &[CacheEntry]) -> String {
 }
 
 /// One cache entry as BuildKit takes it; secret attributes are exposed only here.
-pub fn entry(e: &CacheEntry) -> CacheOptionsEntry {
+pub fn entry(e: &CacheOption) -> CacheOptionsEntry {
     let mut attrs: HashMap<String, String> = e
         .attrs
         .iter()

@@ -70,7 +70,7 @@ pub use outcome::{BuildWarning, Outcome};
 pub use progress::{BuildEvent, EventSink, Recorder, StepRecord, is_dockerfile_step, is_from_step};
 pub use push::{registry_host, split_tag};
 pub use request::{
-    BuildRequest, BuilderSpec, CacheEntry, CacheType, DriverChoice, Output, RegistryAuth,
+    BuildRequest, BuilderSpec, CacheOption, CacheType, DriverChoice, Output, RegistryAuth,
 };
 pub use run::{prune_remote, run};
 pub use transport::DockerHost;

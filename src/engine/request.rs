@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-pub use crate::plan::cache::{CacheEntry, CacheType};
+pub use crate::plan::cache::{CacheOption, CacheType};
 use crate::secret::{Secret, SecretBytes};
 
 /// One build, fully decided.
@@ -57,8 +57,8 @@ pub struct BuildRequest {
     pub allow: Vec<String>,
     /// A frontend method other than `build` (`check`, `outline`, ...).
     pub call: Option<String>,
-    pub cache_from: Vec<CacheEntry>,
-    pub cache_to: Vec<CacheEntry>,
+    pub cache_from: Vec<CacheOption>,
+    pub cache_to: Vec<CacheOption>,
     /// Registry credentials by host (`127.0.0.1:5000`, `ghcr.io`).
     pub registry_auth: BTreeMap<String, RegistryAuth>,
     pub driver: DriverChoice,

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 pub use super::builder::BuilderOptions;
-use super::cache::{CacheEntry, SkippedEntry};
+use super::cache::{CacheOption, SkippedEntry};
 use super::image::{ImageRef, Platform};
 use crate::secret::Secret;
 
@@ -142,8 +142,8 @@ pub struct BuildPlan {
     /// Convenience flags the outputs were derived from.
     pub load: bool,
     pub push: bool,
-    pub cache_from: Vec<CacheEntry>,
-    pub cache_to: Vec<CacheEntry>,
+    pub cache_from: Vec<CacheOption>,
+    pub cache_to: Vec<CacheOption>,
     /// `gha` entries left out, and why (shown as warnings or notices).
     pub cache_skipped: Vec<SkippedEntry>,
     /// The scope `gha` entries use when they name none.

@@ -154,13 +154,13 @@ impl Direction {
 
 /// One validated cache entry. Secret attributes live in `secrets`, never in `attrs`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CacheEntry {
+pub struct CacheOption {
     pub kind: CacheType,
     pub attrs: BTreeMap<String, String>,
     pub secrets: BTreeMap<String, Secret>,
 }
 
-impl CacheEntry {
+impl CacheOption {
     pub fn attr(&self, key: &str) -> Option<&str> {
         self.attrs.get(key).map(String::as_str)
     }
@@ -180,7 +180,7 @@ impl CacheEntry {
 
 /// Parse one entry of `cache-from` or `cache-to`. Errors quote at most a redacted
 /// excerpt of the entry ([`excerpt`]): it may hold a token.
-pub fn parse_cache_entry(entry: &str, direction: Direction) -> Result<CacheEntry, PlanError> {
+pub fn parse_cache_entry(entry: &str, direction: Direction) -> Result<CacheOption, PlanError> {
     let input = direction.input();
     let quoted = excerpt(entry);
     let err = |m: String| PlanError::new(input, format!("{quoted}: {m}"));
@@ -196,7 +196,7 @@ pub fn parse_cache_entry(entry: &str, direction: Direction) -> Result<CacheEntry
         checks::check_registry_ref(&single.key).map_err(err)?;
         let mut attrs = BTreeMap::new();
         attrs.insert("ref".to_owned(), single.key.clone());
-        return Ok(CacheEntry {
+        return Ok(CacheOption {
             kind: CacheType::Registry,
             attrs,
             secrets: BTreeMap::new(),
@@ -234,7 +234,7 @@ pub fn parse_cache_entry(entry: &str, direction: Direction) -> Result<CacheEntry
         .ok_or_else(|| err("missing type= (e.g. type=gha or type=registry,ref=...)".to_owned()))?;
     checks::check_keys(kind, direction, &map, &secrets).map_err(err)?;
     checks::check_values(kind, &map).map_err(err)?;
-    Ok(CacheEntry {
+    Ok(CacheOption {
         kind,
         attrs: map,
         secrets,
@@ -254,7 +254,7 @@ pub struct SkippedEntry {
 /// Fill `url`, `url_v2`, `token`, `version`, `scope` (and `ignore-error=true` on export)
 /// into a `gha` entry, or say why it cannot run.
 pub fn fill_gha(
-    entry: &mut CacheEntry,
+    entry: &mut CacheOption,
     direction: Direction,
     runtime: &Runtime,
     scope: &str,
@@ -334,7 +334,7 @@ pub fn fill_gha(
 /// (docs/gha-cache-layout.md § Export flow): `repository` and `ghtoken` on a `gha` export.
 /// BuildKit sends that call to api.github.com only, so this is for github.com, and an
 /// explicit attribute wins.
-pub fn add_cache_api(entry: &mut CacheEntry, repository: &str, token: &Secret) {
+pub fn add_cache_api(entry: &mut CacheOption, repository: &str, token: &Secret) {
     if entry.kind != CacheType::Gha {
         return;
     }

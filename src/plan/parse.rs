@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use super::build_plan::{BuildContext, BuildPlan, CachePrune, DriverChoice};
 use super::builder::BuilderOptions;
 use super::cache::{
-    CacheEntry, CacheType, Direction, SkippedEntry, add_cache_api, fill_gha, parse_cache_entry,
+    CacheOption, CacheType, Direction, SkippedEntry, add_cache_api, fill_gha, parse_cache_entry,
 };
 use super::error::PlanError;
 use super::git_auth::git_auth_secret;
@@ -160,7 +160,7 @@ fn cache_entries(
     runtime: &Runtime,
     scope: &str,
     skipped: &mut Vec<SkippedEntry>,
-) -> Result<Vec<CacheEntry>, PlanError> {
+) -> Result<Vec<CacheOption>, PlanError> {
     let mut out = Vec::new();
     for raw in inputs.list(direction.input())? {
         let mut entry = parse_cache_entry(&raw, direction)?;

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 pub mod refusing_proxy;
 
-use layercache::engine::{BuildEvent, BuildRequest, CacheEntry, CacheType, DockerHost};
+use layercache::engine::{BuildEvent, BuildRequest, CacheOption, CacheType, DockerHost};
 
 /// A variable the test command exports; a test that needs it fails without it.
 pub fn required(var: &str) -> String {
@@ -71,8 +71,8 @@ pub fn finished(events: &[BuildEvent]) -> (Vec<String>, Vec<String>) {
 }
 
 /// A cache entry with plain attributes.
-pub fn cache_entry(kind: CacheType, attrs: &[(&str, &str)]) -> CacheEntry {
-    CacheEntry {
+pub fn cache_entry(kind: CacheType, attrs: &[(&str, &str)]) -> CacheOption {
+    CacheOption {
         kind,
         attrs: attrs
             .iter()
