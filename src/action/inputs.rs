@@ -8,8 +8,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::env::Env;
 use super::names::InputSpec;
-use crate::plan::PlanError;
-use crate::plan::csv::split_input;
+use crate::action::InputError;
+use crate::action::csv::split_input;
 
 /// `Debug` shows which inputs are set, never their values: `github-token` and `secrets`
 /// are among them.
@@ -66,9 +66,9 @@ impl Inputs {
     }
 
     /// An input whose value is not UTF-8 is an error naming it (not an empty value).
-    pub fn check_utf8(&self) -> Result<(), PlanError> {
+    pub fn check_utf8(&self) -> Result<(), InputError> {
         match self.not_utf8.first() {
-            Some(name) => Err(PlanError::new(
+            Some(name) => Err(InputError::new(
                 *name,
                 "the value is not UTF-8 text (inputs are read as UTF-8; re-encode the value)",
             )),
@@ -80,7 +80,7 @@ impl Inputs {
     pub fn from_pairs<'a>(
         specs: &'static [InputSpec],
         pairs: impl IntoIterator<Item = (&'a str, String)>,
-    ) -> Result<Self, PlanError> {
+    ) -> Result<Self, InputError> {
         let mut values: BTreeMap<&'static str, String> = specs
             .iter()
             .map(|s| (s.name, literal_default(s).to_owned()))
@@ -89,7 +89,7 @@ impl Inputs {
             let spec = specs
                 .iter()
                 .find(|s| s.name == name)
-                .ok_or_else(|| PlanError::new("inputs", format!("unknown input {name:?}")))?;
+                .ok_or_else(|| InputError::new("inputs", format!("unknown input {name:?}")))?;
             values.insert(spec.name, value);
         }
         Ok(Self {
@@ -127,7 +127,7 @@ impl Inputs {
     }
 
     /// A boolean input: `true` or `false` in any case; empty means the declared default.
-    pub fn bool(&self, name: &str) -> Result<bool, PlanError> {
+    pub fn bool(&self, name: &str) -> Result<bool, InputError> {
         let spec = self.spec(name);
         let raw = self.raw(name).trim();
         let value = if raw.is_empty() {
@@ -138,20 +138,21 @@ impl Inputs {
         match value.to_ascii_lowercase().as_str() {
             "true" => Ok(true),
             "false" | "" => Ok(false),
-            _ => Err(PlanError::new(
+            _ => Err(InputError::new(
                 spec.name,
                 format!(
                     "expected true or false, got {}",
-                    crate::plan::redact::excerpt(value)
+                    crate::action::redact::excerpt(value)
                 ),
             )),
         }
     }
 
     /// A list input split by its declared kind (build-push-action's `getInputList`).
-    pub fn list(&self, name: &str) -> Result<Vec<String>, PlanError> {
+    pub fn list(&self, name: &str) -> Result<Vec<String>, InputError> {
         let spec = self.spec(name);
-        split_input(self.raw(name), spec.kind).map_err(|e| PlanError::new(spec.name, e.to_string()))
+        split_input(self.raw(name), spec.kind)
+            .map_err(|e| InputError::new(spec.name, e.to_string()))
     }
 
     /// Declared inputs that nothing has read yet.

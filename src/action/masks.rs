@@ -9,8 +9,8 @@
 use super::env::Env;
 use super::inputs::Inputs;
 use super::names as n;
-use crate::plan::csv::{ListOpts, get_list};
-use crate::plan::redact::secret_attr_values;
+use crate::action::csv::{ListOpts, get_list};
+use crate::action::redact::secret_attr_values;
 
 /// A secret file larger than this is not read for masking (a key or a token is far
 /// smaller; the build still gets the whole file).

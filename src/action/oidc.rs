@@ -11,7 +11,7 @@ use std::time::Duration;
 use super::env::Env;
 use super::names::env as names;
 use super::workflow::Workflow;
-use crate::plan::PlanError;
+use crate::action::InputError;
 
 /// The audience asked for; `serve --oidc-audience` expects the same (docs/serve.md).
 pub const AUDIENCE: &str = "layercache";
@@ -32,12 +32,12 @@ pub enum ExchangeError {
 }
 
 /// The validated `cache-service-url` input (`http` or `https`, ending in `/`).
-pub fn parse_url(raw: Option<String>) -> Result<Option<url::Url>, PlanError> {
+pub fn parse_url(raw: Option<String>) -> Result<Option<url::Url>, InputError> {
     let Some(raw) = raw.map(|r| r.trim().to_owned()).filter(|r| !r.is_empty()) else {
         return Ok(None);
     };
     let bad = || {
-        PlanError::new(
+        InputError::new(
             super::names::CACHE_SERVICE_URL,
             format!("{raw:?} is not an http(s) URL, e.g. https://cache.internal:8484/"),
         )

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use super::error::PlanError;
+use crate::action::InputError;
 use crate::action::names as n;
 
 /// How the builder container is created. `Default` is buildx's: privileged, bridge network.
@@ -100,11 +100,11 @@ pub fn builder_options(
     driver_opts: &[String],
     config_inline: &str,
     flags: Option<&str>,
-) -> Result<BuilderOptions, PlanError> {
+) -> Result<BuilderOptions, InputError> {
     let mut o = BuilderOptions::default();
     for raw in driver_opts {
         let (key, value) = raw.split_once('=').ok_or_else(|| {
-            PlanError::new(
+            InputError::new(
                 n::DRIVER_OPTS,
                 format!(
                     "{raw:?} is not key=value (keys: {})",
@@ -113,7 +113,7 @@ pub fn builder_options(
             )
         })?;
         driver_opt(&mut o, key.trim(), value.trim())
-            .map_err(|m| PlanError::new(n::DRIVER_OPTS, m))?;
+            .map_err(|m| InputError::new(n::DRIVER_OPTS, m))?;
     }
     if !config_inline.trim().is_empty() {
         check_toml(config_inline)?;
@@ -121,7 +121,7 @@ pub fn builder_options(
     }
     if let Some(f) = flags {
         o.flags = shlex::split(f).ok_or_else(|| {
-            PlanError::new(
+            InputError::new(
                 n::BUILDKITD_FLAGS,
                 "unbalanced quotes (flags are split as a shell would)",
             )
@@ -257,7 +257,7 @@ fn volume(value: &str) -> Result<String, String> {
 }
 
 /// Parse the TOML only to check it; BuildKit reads the text itself.
-fn check_toml(text: &str) -> Result<(), PlanError> {
+fn check_toml(text: &str) -> Result<(), InputError> {
     let Err(e) = text.parse::<toml::Table>() else {
         return Ok(());
     };
@@ -267,7 +267,7 @@ fn check_toml(text: &str) -> Result<(), PlanError> {
         .map(|before| before.matches('\n').count() + 1);
     let what = e.message().trim().replace('\n', " ");
     let at = line.map(|l| format!(" at line {l}")).unwrap_or_default();
-    Err(PlanError::new(
+    Err(InputError::new(
         n::BUILDKITD_CONFIG_INLINE,
         format!("invalid TOML{at}: {what}"),
     ))

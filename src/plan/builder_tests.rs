@@ -3,7 +3,7 @@
 
 use super::*;
 
-fn opts(lines: &[&str]) -> Result<BuilderOptions, PlanError> {
+fn opts(lines: &[&str]) -> Result<BuilderOptions, InputError> {
     let lines: Vec<String> = lines.iter().map(|l| (*l).to_owned()).collect();
     builder_options(&lines, "", None)
 }
@@ -131,13 +131,14 @@ fn flags_split_as_a_shell_would() {
 }
 
 mod through_parse {
+    use crate::action::InputError;
     use crate::action::env::Env;
     use crate::action::inputs::Inputs;
     use crate::action::names::INPUTS;
     use crate::action::runtime::Runtime;
-    use crate::plan::{BuildPlan, DriverChoice, PlanError, parse};
+    use crate::plan::{BuildPlan, DriverChoice, parse};
 
-    fn plan(pairs: &[(&str, &str)]) -> Result<BuildPlan, PlanError> {
+    fn plan(pairs: &[(&str, &str)]) -> Result<BuildPlan, InputError> {
         let inputs =
             Inputs::from_pairs(INPUTS, pairs.iter().map(|(k, v)| (*k, (*v).to_owned()))).unwrap();
         let env = Env::default();

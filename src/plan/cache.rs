@@ -5,9 +5,9 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use super::csv::split_attrs;
-use super::error::PlanError;
-use super::redact::{SECRET_ATTRS, excerpt};
+use crate::action::InputError;
+use crate::action::csv::split_attrs;
+use crate::action::redact::{SECRET_ATTRS, excerpt};
 use crate::action::runtime::{CacheProtocol, Runtime};
 use crate::secret::Secret;
 
@@ -180,10 +180,10 @@ impl CacheOption {
 
 /// Parse one entry of `cache-from` or `cache-to`. Errors quote at most a redacted
 /// excerpt of the entry ([`excerpt`]): it may hold a token.
-pub fn parse_cache_entry(entry: &str, direction: Direction) -> Result<CacheOption, PlanError> {
+pub fn parse_cache_entry(entry: &str, direction: Direction) -> Result<CacheOption, InputError> {
     let input = direction.input();
     let quoted = excerpt(entry);
-    let err = |m: String| PlanError::new(input, format!("{quoted}: {m}"));
+    let err = |m: String| InputError::new(input, format!("{quoted}: {m}"));
     let attrs = split_attrs(entry).map_err(|e| {
         err(format!(
             "{e} (close it; a value with commas is written \"key=a,b\")"

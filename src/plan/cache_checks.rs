@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 
 use super::{CacheType, Direction};
+use crate::action::redact::excerpt;
 use crate::plan::image::parse_image_ref;
-use crate::plan::redact::excerpt;
 use crate::secret::Secret;
 
 /// Every key is one BuildKit reads for this type and side; the required ones are there

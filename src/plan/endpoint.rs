@@ -1,7 +1,7 @@
 //! `endpoint` of the `remote` driver: a usable `tcp://host:port` or `unix://path`, checked
 //! before anything dials it (the engine connects to exactly these two forms).
 
-use super::redact::excerpt;
+use crate::action::redact::excerpt;
 
 const VALID: &str =
     "expected tcp://host:port (e.g. tcp://buildkitd:1234) or unix:///path/to/buildkitd.sock";

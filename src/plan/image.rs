@@ -7,7 +7,7 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
-use super::redact::excerpt;
+use crate::action::redact::excerpt;
 
 /// A validated image reference such as `ghcr.io/owner/app:1.2` (the tag defaults to `latest`).
 #[derive(Debug, Clone, PartialEq, Eq)]

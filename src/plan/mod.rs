@@ -4,9 +4,7 @@
 mod build_plan;
 mod builder;
 pub mod cache;
-pub mod csv;
 mod endpoint;
-mod error;
 pub mod git_auth;
 pub mod image;
 mod options;
@@ -15,12 +13,10 @@ mod parse;
 mod platform;
 mod preflight;
 mod provenance;
-pub mod redact;
 pub mod scope;
 mod secrets;
 mod ssh;
 
 pub use build_plan::*;
-pub use error::PlanError;
 pub use parse::parse;
 pub use preflight::preflight;

@@ -1,22 +1,22 @@
-//! Parsers for the smaller build options, each returning a [`PlanError`] naming its input.
+//! Parsers for the smaller build options, each returning a [`InputError`] naming its input.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use super::build_plan::{NetworkMode, Ulimit};
-use super::error::PlanError;
-use super::redact::excerpt;
+use crate::action::InputError;
 use crate::action::env::Env;
 use crate::action::names as n;
+use crate::action::redact::excerpt;
 
 pub(super) fn key_value<'a>(
     input: &str,
     entry: &'a str,
     what: &str,
-) -> Result<(&'a str, &'a str), PlanError> {
+) -> Result<(&'a str, &'a str), InputError> {
     match entry.split_once('=') {
         Some((k, v)) if !k.trim().is_empty() => Ok((k.trim(), v)),
-        _ => Err(PlanError::new(
+        _ => Err(InputError::new(
             input,
             format!("{} is not {what}", excerpt(entry)),
         )),
@@ -25,12 +25,12 @@ pub(super) fn key_value<'a>(
 
 /// `build-args`: `KEY=value`, or a bare `KEY` taking its value from the environment (as
 /// `docker build --build-arg KEY` does; skipped when unset).
-pub fn build_args(entries: &[String], env: &Env) -> Result<BTreeMap<String, String>, PlanError> {
+pub fn build_args(entries: &[String], env: &Env) -> Result<BTreeMap<String, String>, InputError> {
     let mut out = BTreeMap::new();
     for e in entries {
         match e.split_once('=') {
             Some((k, _)) if k.trim().is_empty() => {
-                return Err(PlanError::new(
+                return Err(InputError::new(
                     n::BUILD_ARGS,
                     format!("{} has an empty name (expected KEY=value)", excerpt(e)),
                 ));
@@ -49,12 +49,12 @@ pub fn build_args(entries: &[String], env: &Env) -> Result<BTreeMap<String, Stri
 }
 
 /// `labels`: `key=value`; a bare key is an empty label.
-pub fn labels(entries: &[String]) -> Result<BTreeMap<String, String>, PlanError> {
+pub fn labels(entries: &[String]) -> Result<BTreeMap<String, String>, InputError> {
     let mut out = BTreeMap::new();
     for e in entries {
         let (k, v) = e.split_once('=').unwrap_or((e.as_str(), ""));
         if k.trim().is_empty() {
-            return Err(PlanError::new(
+            return Err(InputError::new(
                 n::LABELS,
                 format!("{} has an empty key (expected key=value)", excerpt(e)),
             ));
@@ -65,7 +65,7 @@ pub fn labels(entries: &[String]) -> Result<BTreeMap<String, String>, PlanError>
 }
 
 /// `annotations`: `[type:]key=value` as buildx takes them.
-pub fn annotations(entries: &[String]) -> Result<Vec<String>, PlanError> {
+pub fn annotations(entries: &[String]) -> Result<Vec<String>, InputError> {
     for e in entries {
         key_value(
             n::ANNOTATIONS,
@@ -76,8 +76,8 @@ pub fn annotations(entries: &[String]) -> Result<Vec<String>, PlanError> {
     Ok(entries.to_vec())
 }
 
-fn bad_host(entry: &str) -> PlanError {
-    PlanError::new(
+fn bad_host(entry: &str) -> InputError {
+    InputError::new(
         n::ADD_HOSTS,
         format!(
             "{} is not host:ip or host=ip (e.g. docker:10.180.0.1; the ip may be host-gateway)",
@@ -87,7 +87,7 @@ fn bad_host(entry: &str) -> PlanError {
 }
 
 /// `add-hosts`: `host:ip` or `host=ip`; `ip` may be `host-gateway`.
-pub fn add_hosts(entries: &[String]) -> Result<Vec<(String, String)>, PlanError> {
+pub fn add_hosts(entries: &[String]) -> Result<Vec<(String, String)>, InputError> {
     entries
         .iter()
         .map(|e| {
@@ -103,12 +103,12 @@ pub fn add_hosts(entries: &[String]) -> Result<Vec<(String, String)>, PlanError>
         .collect()
 }
 
-pub fn network(value: Option<&str>) -> Result<NetworkMode, PlanError> {
+pub fn network(value: Option<&str>) -> Result<NetworkMode, InputError> {
     match value {
         None | Some("default") => Ok(NetworkMode::Default),
         Some("none") => Ok(NetworkMode::None),
         Some("host") => Ok(NetworkMode::Host),
-        Some(other) => Err(PlanError::new(
+        Some(other) => Err(InputError::new(
             n::NETWORK,
             format!(
                 "unknown network {} (valid: default, none, host)",
@@ -119,7 +119,7 @@ pub fn network(value: Option<&str>) -> Result<NetworkMode, PlanError> {
 }
 
 /// `shm-size`: bytes with an optional `b/k/m/g` suffix (Docker's `RAMInBytes`).
-pub fn shm_size(value: Option<&str>) -> Result<Option<u64>, PlanError> {
+pub fn shm_size(value: Option<&str>) -> Result<Option<u64>, InputError> {
     let Some(v) = value else { return Ok(None) };
     let lower = v.to_ascii_lowercase();
     let digits_end = lower
@@ -136,7 +136,7 @@ pub fn shm_size(value: Option<&str>) -> Result<Option<u64>, PlanError> {
     };
     match num.parse::<f64>() {
         Ok(x) if mult > 0 && x > 0.0 => Ok(Some((x * mult as f64) as u64)),
-        _ => Err(PlanError::new(
+        _ => Err(InputError::new(
             n::SHM_SIZE,
             format!(
                 "invalid size {} (e.g. 64m, 2g, or a number of bytes)",
@@ -165,13 +165,13 @@ const ULIMIT_NAMES: &[&str] = &[
 ];
 
 /// `ulimit`: `name=soft[:hard]`.
-pub fn ulimits(entries: &[String]) -> Result<Vec<Ulimit>, PlanError> {
+pub fn ulimits(entries: &[String]) -> Result<Vec<Ulimit>, InputError> {
     entries
         .iter()
         .map(|e| {
             let (name, limits) = key_value(n::ULIMIT, e, "name=soft[:hard]")?;
             if !ULIMIT_NAMES.contains(&name) {
-                return Err(PlanError::new(
+                return Err(InputError::new(
                     n::ULIMIT,
                     format!(
                         "unknown ulimit {} (valid: {})",
@@ -185,7 +185,7 @@ pub fn ulimits(entries: &[String]) -> Result<Vec<Ulimit>, PlanError> {
                 s.trim()
                     .parse::<i64>()
                     .map_err(|_| {
-                    PlanError::new(
+                    InputError::new(
                         n::ULIMIT,
                         format!(
                             "{}: {} is not a number (name=soft[:hard] with whole numbers, -1 for unlimited)",
@@ -197,7 +197,7 @@ pub fn ulimits(entries: &[String]) -> Result<Vec<Ulimit>, PlanError> {
             };
             let (soft, hard) = (num(soft)?, num(hard)?);
             if soft > hard && hard != -1 {
-                return Err(PlanError::new(
+                return Err(InputError::new(
                     n::ULIMIT,
                     format!(
                         "{}: the soft limit is above the hard limit (soft <= hard, or hard -1)",
@@ -215,7 +215,7 @@ pub fn ulimits(entries: &[String]) -> Result<Vec<Ulimit>, PlanError> {
 }
 
 /// `build-contexts`: `name=path|url|docker-image://ref|target:stage`.
-pub fn build_contexts(entries: &[String]) -> Result<BTreeMap<String, String>, PlanError> {
+pub fn build_contexts(entries: &[String]) -> Result<BTreeMap<String, String>, InputError> {
     let mut out = BTreeMap::new();
     for e in entries {
         let (name, value) = key_value(
@@ -224,7 +224,7 @@ pub fn build_contexts(entries: &[String]) -> Result<BTreeMap<String, String>, Pl
             "name=path (or docker-image://, target:, a URL)",
         )?;
         if value.trim().is_empty() {
-            return Err(PlanError::new(
+            return Err(InputError::new(
                 n::BUILD_CONTEXTS,
                 format!(
                     "{} has no source (expected name=path, docker-image://, target: or a URL)",
@@ -239,11 +239,11 @@ pub fn build_contexts(entries: &[String]) -> Result<BTreeMap<String, String>, Pl
 
 const ENTITLEMENTS: &[&str] = &["network.host", "security.insecure", "device"];
 
-pub fn allow(entries: &[String]) -> Result<Vec<String>, PlanError> {
+pub fn allow(entries: &[String]) -> Result<Vec<String>, InputError> {
     for e in entries {
         let base = e.split('=').next().unwrap_or(e);
         if !ENTITLEMENTS.contains(&base) {
-            return Err(PlanError::new(
+            return Err(InputError::new(
                 n::ALLOW,
                 format!(
                     "unknown entitlement {} (valid: {})",
@@ -258,9 +258,9 @@ pub fn allow(entries: &[String]) -> Result<Vec<String>, PlanError> {
 
 const CALLS: &[&str] = &["build", "check", "outline", "targets"];
 
-pub fn call(value: Option<String>) -> Result<Option<String>, PlanError> {
+pub fn call(value: Option<String>) -> Result<Option<String>, InputError> {
     match value {
-        Some(v) if !CALLS.contains(&v.as_str()) => Err(PlanError::new(
+        Some(v) if !CALLS.contains(&v.as_str()) => Err(InputError::new(
             n::CALL,
             format!("unknown call {} (valid: {})", excerpt(&v), CALLS.join(", ")),
         )),
@@ -269,7 +269,7 @@ pub fn call(value: Option<String>) -> Result<Option<String>, PlanError> {
 }
 
 /// Attributes back into one CSV entry, quoting a field that holds a comma or a quote.
-fn join_attrs(attrs: &[super::csv::Attr]) -> String {
+fn join_attrs(attrs: &[crate::action::csv::Attr]) -> String {
     let fields: Vec<String> = attrs
         .iter()
         .map(|a| {
@@ -292,19 +292,19 @@ pub fn attests(
     entries: &[String],
     provenance: Option<String>,
     sbom: Option<String>,
-) -> Result<Vec<String>, PlanError> {
+) -> Result<Vec<String>, InputError> {
     let mut out = Vec::new();
     for e in entries {
         // Keys are case-insensitive, as buildx reads them; the entry goes on lower-cased.
-        let attrs = super::csv::split_attrs(e)
-            .map_err(|err| PlanError::new(n::ATTESTS, format!("{}: {err}", excerpt(e))))?;
+        let attrs = crate::action::csv::split_attrs(e)
+            .map_err(|err| InputError::new(n::ATTESTS, format!("{}: {err}", excerpt(e))))?;
         let kind = attrs
             .iter()
             .find(|a| a.key == "type")
             .and_then(|a| a.value.as_deref())
             .unwrap_or("");
         if !matches!(kind, "provenance" | "sbom") {
-            return Err(PlanError::new(
+            return Err(InputError::new(
                 n::ATTESTS,
                 format!("{} needs type=provenance or type=sbom", excerpt(e)),
             ));
@@ -322,7 +322,7 @@ pub fn attests(
             "true" => out.push(format!("type={kind}")),
             _ if v.contains('=') => out.push(format!("type={kind},{v}")),
             _ => {
-                return Err(PlanError::new(
+                return Err(InputError::new(
                     input,
                     format!(
                         "invalid value {} (valid: true, false, or attributes like mode=max)",

@@ -3,11 +3,11 @@
 use std::collections::BTreeMap;
 
 use super::build_plan::{Output, OutputType};
-use super::csv::split_attrs;
-use super::error::PlanError;
 use super::image::ImageRef;
-use super::redact::excerpt;
+use crate::action::InputError;
+use crate::action::csv::split_attrs;
 use crate::action::names as n;
+use crate::action::redact::excerpt;
 
 fn known_keys(kind: OutputType) -> &'static [&'static str] {
     const IMAGE: &[&str] = &[
@@ -51,9 +51,9 @@ fn known_keys(kind: OutputType) -> &'static [&'static str] {
 }
 
 /// Parse one `outputs` entry; a bare path means `type=local,dest=<path>`.
-pub fn parse_output(entry: &str) -> Result<Output, PlanError> {
+pub fn parse_output(entry: &str) -> Result<Output, InputError> {
     let quoted = excerpt(entry);
-    let err = |m: String| PlanError::new(n::OUTPUTS, format!("{quoted}: {m}"));
+    let err = |m: String| InputError::new(n::OUTPUTS, format!("{quoted}: {m}"));
     let attrs = split_attrs(entry).map_err(|e| {
         err(format!(
             "{e} (close it; a value with commas is written \"key=a,b\")"
@@ -126,7 +126,7 @@ pub fn resolve_outputs(
     load: bool,
     push: bool,
     tags: &[ImageRef],
-) -> Result<Vec<Output>, PlanError> {
+) -> Result<Vec<Output>, InputError> {
     let mut outputs = entries
         .iter()
         .map(|e| parse_output(e))
@@ -175,7 +175,7 @@ pub fn resolve_outputs(
         .iter()
         .any(|o| o.attrs.get("push").is_some_and(|v| v == "true"));
     if pushes && !outputs.iter().any(|o| o.attrs.contains_key("name")) {
-        return Err(PlanError::new(
+        return Err(InputError::new(
             n::TAGS,
             "push needs at least one tag (or name= in outputs)",
         ));

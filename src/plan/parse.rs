@@ -7,22 +7,22 @@ use super::builder::BuilderOptions;
 use super::cache::{
     CacheOption, CacheType, Direction, SkippedEntry, add_cache_api, fill_gha, parse_cache_entry,
 };
-use super::error::PlanError;
 use super::git_auth::git_auth_secret;
 use super::image::{parse_image_ref, parse_platform};
 use super::options;
 use super::outputs::resolve_outputs;
-use super::redact::excerpt;
 use super::scope::{ScopeSeed, derive_scope};
+use crate::action::InputError;
 use crate::action::env::Env;
 use crate::action::inputs::Inputs;
 use crate::action::names::env::{GITHUB_API_URL, GITHUB_REPOSITORY};
 use crate::action::names::{self as n, DEFAULT_BUILDER_IMAGE};
+use crate::action::redact::excerpt;
 use crate::action::runtime::Runtime;
 use crate::secret::Secret;
 
 /// Validate every input of the main action into a plan.
-pub fn parse(inputs: &Inputs, runtime: &Runtime, env: &Env) -> Result<BuildPlan, PlanError> {
+pub fn parse(inputs: &Inputs, runtime: &Runtime, env: &Env) -> Result<BuildPlan, InputError> {
     inputs.check_utf8()?;
     let context = match inputs.text(n::CONTEXT) {
         None => BuildContext::Local(PathBuf::from(".")),
@@ -39,11 +39,11 @@ pub fn parse(inputs: &Inputs, runtime: &Runtime, env: &Env) -> Result<BuildPlan,
     let tags = inputs
         .list(n::TAGS)?
         .iter()
-        .map(|t| parse_image_ref(t).map_err(|e| PlanError::new(n::TAGS, e)))
+        .map(|t| parse_image_ref(t).map_err(|e| InputError::new(n::TAGS, e)))
         .collect::<Result<Vec<_>, _>>()?;
     let mut platforms = Vec::new();
     for p in inputs.list(n::PLATFORMS)? {
-        let p = parse_platform(&p).map_err(|e| PlanError::new(n::PLATFORMS, e))?;
+        let p = parse_platform(&p).map_err(|e| InputError::new(n::PLATFORMS, e))?;
         // Spellings of one platform (`linux/arm64`, `linux/arm64/v8`) build it once, as
         // buildx dedupes them.
         if !platforms.contains(&p) {
@@ -160,13 +160,13 @@ fn cache_entries(
     runtime: &Runtime,
     scope: &str,
     skipped: &mut Vec<SkippedEntry>,
-) -> Result<Vec<CacheOption>, PlanError> {
+) -> Result<Vec<CacheOption>, InputError> {
     let mut out = Vec::new();
     for raw in inputs.list(direction.input())? {
         let mut entry = parse_cache_entry(&raw, direction)?;
         if entry.kind == CacheType::Gha {
             if let Some(s) = entry.attrs.get("scope") {
-                validate_scope(s).map_err(|e| PlanError::new(direction.input(), e.message))?;
+                validate_scope(s).map_err(|e| InputError::new(direction.input(), e.message))?;
             }
             if let Err(skip) = fill_gha(&mut entry, direction, runtime, scope) {
                 skipped.push(skip);
@@ -185,7 +185,7 @@ const SCOPE_MAX: usize = 512 - "index-".len() - "-1-".len() - 8 - "-sig".len() -
 /// Scopes end up inside cache keys, which GitHub takes with anything but commas (v1 joins
 /// keys with them), up to 512 characters. Control characters are refused too: a key
 /// with a newline cannot be shown on one log line.
-fn validate_scope(s: &str) -> Result<String, PlanError> {
+fn validate_scope(s: &str) -> Result<String, InputError> {
     let ok = !s.is_empty()
         && s.len() <= SCOPE_MAX
         && !s.contains(',')
@@ -193,7 +193,7 @@ fn validate_scope(s: &str) -> Result<String, PlanError> {
     if ok {
         Ok(s.to_owned())
     } else {
-        Err(PlanError::new(
+        Err(InputError::new(
             n::SCOPE,
             format!(
                 "invalid scope {} (not empty, no commas or control characters, at most {SCOPE_MAX} bytes)",
@@ -232,14 +232,14 @@ fn context_name(context: &BuildContext) -> String {
     }
 }
 
-fn cache_prune(inputs: &Inputs) -> Result<CachePrune, PlanError> {
+fn cache_prune(inputs: &Inputs) -> Result<CachePrune, InputError> {
     let keep_raw = inputs
         .text(n::CACHE_PRUNE_KEEP)
         .unwrap_or_else(|| "1".into());
     let keep = match keep_raw.parse::<u16>() {
         Ok(k) if k >= 1 => k,
         _ => {
-            return Err(PlanError::new(
+            return Err(InputError::new(
                 n::CACHE_PRUNE_KEEP,
                 format!(
                     "invalid count {} (a whole number, at least 1)",
@@ -255,7 +255,7 @@ fn cache_prune(inputs: &Inputs) -> Result<CachePrune, PlanError> {
         "false" => Ok(CachePrune::Off),
         "true" => Ok(CachePrune::Indexes { keep }),
         "orphans" => Ok(CachePrune::Orphans { keep }),
-        _ => Err(PlanError::new(
+        _ => Err(InputError::new(
             n::CACHE_PRUNE,
             format!(
                 "invalid value {} (valid: false, true, orphans)",
@@ -265,7 +265,7 @@ fn cache_prune(inputs: &Inputs) -> Result<CachePrune, PlanError> {
     }
 }
 
-fn driver(inputs: &Inputs, builder: &BuilderOptions) -> Result<DriverChoice, PlanError> {
+fn driver(inputs: &Inputs, builder: &BuilderOptions) -> Result<DriverChoice, InputError> {
     let endpoint = inputs.text(n::ENDPOINT);
     let builder_name = inputs.text(n::BUILDER);
     if let Some(name) = &builder_name {
@@ -277,7 +277,7 @@ fn driver(inputs: &Inputs, builder: &BuilderOptions) -> Result<DriverChoice, Pla
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
         if !ok {
-            return Err(PlanError::new(
+            return Err(InputError::new(
                 n::BUILDER,
                 format!(
                     "invalid builder name {} (letters, digits, _ . -)",
@@ -295,7 +295,7 @@ fn driver(inputs: &Inputs, builder: &BuilderOptions) -> Result<DriverChoice, Pla
     let builder_image = match image_input {
         Some((input, i)) => {
             parse_image_ref(&i)
-                .map_err(|e| PlanError::new(input, e))?
+                .map_err(|e| InputError::new(input, e))?
                 .original
         }
         None => DEFAULT_BUILDER_IMAGE.to_owned(),
@@ -306,17 +306,17 @@ fn driver(inputs: &Inputs, builder: &BuilderOptions) -> Result<DriverChoice, Pla
     }
     let choice = match (driver.as_str(), endpoint) {
         ("remote", Some(ep)) | ("auto", Some(ep)) => {
-            super::endpoint::check_endpoint(&ep).map_err(|e| PlanError::new(n::ENDPOINT, e))?;
+            super::endpoint::check_endpoint(&ep).map_err(|e| InputError::new(n::ENDPOINT, e))?;
             DriverChoice::Remote { endpoint: ep }
         }
         ("remote", None) => {
-            return Err(PlanError::new(
+            return Err(InputError::new(
                 n::ENDPOINT,
                 "driver remote needs an endpoint (tcp://host:port or unix:///path)",
             ));
         }
         (d @ ("docker" | "docker-container"), Some(_)) => {
-            return Err(PlanError::new(
+            return Err(InputError::new(
                 n::ENDPOINT,
                 format!("endpoint is only used with driver remote, not {d}"),
             ));
@@ -331,7 +331,7 @@ fn driver(inputs: &Inputs, builder: &BuilderOptions) -> Result<DriverChoice, Pla
             builder_name,
         },
         (other, _) => {
-            return Err(PlanError::new(
+            return Err(InputError::new(
                 n::DRIVER,
                 format!(
                     "unknown driver {} (valid: auto, docker, docker-container, remote)",
@@ -348,13 +348,13 @@ fn reject_builder_options(
     driver: &str,
     builder: &BuilderOptions,
     driver_opts: &[String],
-) -> Result<(), PlanError> {
+) -> Result<(), InputError> {
     let no_container = format!("driver {driver} has no BuildKit container to configure");
     if let Some(first) = driver_opts.first() {
         let key = first
             .split_once('=')
             .map_or(first.as_str(), |(k, _)| k.trim());
-        return Err(PlanError::new(
+        return Err(InputError::new(
             n::DRIVER_OPTS,
             format!(
                 "key {key:?} is not one driver {driver} honours ({no_container}; use driver docker-container)"
@@ -368,7 +368,7 @@ fn reject_builder_options(
     } else {
         return Ok(());
     };
-    Err(PlanError::new(
+    Err(InputError::new(
         input,
         format!("{no_container} (use driver docker-container)"),
     ))

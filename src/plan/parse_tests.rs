@@ -15,7 +15,7 @@ fn env() -> Env {
     ])
 }
 
-fn plan(pairs: &[(&str, &str)]) -> Result<BuildPlan, PlanError> {
+fn plan(pairs: &[(&str, &str)]) -> Result<BuildPlan, InputError> {
     let env = env();
     let inputs = Inputs::from_pairs(INPUTS, pairs.iter().map(|(k, v)| (*k, (*v).to_owned())))?;
     parse(&inputs, &Runtime::from_env(&env), &env)

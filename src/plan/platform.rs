@@ -6,7 +6,7 @@
 
 use std::fmt;
 
-use super::redact::excerpt;
+use crate::action::redact::excerpt;
 
 /// A target platform such as `linux/arm/v7`, normalised.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]

@@ -2,14 +2,14 @@
 //! secret files exist, and ssh agents are sockets. Kept apart so that parsing stays free of I/O.
 
 use super::build_plan::{BuildContext, BuildPlan, SecretSource};
-use super::error::PlanError;
-use super::redact::excerpt;
+use crate::action::InputError;
 use crate::action::names as n;
+use crate::action::redact::excerpt;
 
-pub fn preflight(plan: &BuildPlan) -> Result<(), PlanError> {
+pub fn preflight(plan: &BuildPlan) -> Result<(), InputError> {
     if let BuildContext::Local(dir) = &plan.context {
         if !dir.is_dir() {
-            return Err(PlanError::new(
+            return Err(InputError::new(
                 n::CONTEXT,
                 format!(
                     "{} is not a directory (the build context: a directory, or a Git or https URL)",
@@ -18,7 +18,7 @@ pub fn preflight(plan: &BuildPlan) -> Result<(), PlanError> {
             ));
         }
         if !plan.dockerfile.is_file() {
-            return Err(PlanError::new(
+            return Err(InputError::new(
                 n::FILE,
                 format!(
                     "{} not found (set file: to the Dockerfile's path, or check out the repository first)",
@@ -32,7 +32,7 @@ pub fn preflight(plan: &BuildPlan) -> Result<(), PlanError> {
         if let SecretSource::File(path) = &secret.source
             && !path.is_file()
         {
-            return Err(PlanError::new(
+            return Err(InputError::new(
                 n::SECRET_FILES,
                 format!(
                     "secret {}: {} not found (id=path of a readable file)",
@@ -51,7 +51,7 @@ pub fn preflight(plan: &BuildPlan) -> Result<(), PlanError> {
 /// `target` names a stage of the Dockerfile when the Dockerfile can be read here (stage
 /// names are case-insensitive, as in BuildKit); the error lists the stages. When it
 /// cannot (a remote context), `target` must at least be a stage name BuildKit allows.
-fn check_target(plan: &BuildPlan) -> Result<(), PlanError> {
+fn check_target(plan: &BuildPlan) -> Result<(), InputError> {
     let Some(target) = &plan.target else {
         return Ok(());
     };
@@ -74,7 +74,7 @@ fn check_target(plan: &BuildPlan) -> Result<(), PlanError> {
         None if is_stage_name(&lower) => return Ok(()),
         None => "is not a stage name (a letter, then letters, digits, '-', '_' or '.', as in FROM ... AS name)".to_owned(),
     };
-    Err(PlanError::new(
+    Err(InputError::new(
         n::TARGET,
         format!("{} {problem}", excerpt(target)),
     ))
@@ -88,7 +88,7 @@ fn is_stage_name(name: &str) -> bool {
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_' | '.'))
 }
 
-fn check_agent(id: &str, socket: &std::path::Path) -> Result<(), PlanError> {
+fn check_agent(id: &str, socket: &std::path::Path) -> Result<(), InputError> {
     use std::os::unix::fs::FileTypeExt;
     let problem = match std::fs::metadata(socket) {
         Ok(m) if m.file_type().is_socket() => return Ok(()),
@@ -100,7 +100,7 @@ fn check_agent(id: &str, socket: &std::path::Path) -> Result<(), PlanError> {
             "cannot be read ({e}); in a container action, put the agent's socket under ${{{{ runner.temp }}}}"
         ),
     };
-    Err(PlanError::new(
+    Err(InputError::new(
         n::SSH,
         format!("{id}: {} {problem}", excerpt(&socket.to_string_lossy())),
     ))

@@ -4,11 +4,11 @@
 use std::path::PathBuf;
 
 use super::build_plan::{BuildSecret, SecretSource};
-use super::error::PlanError;
 use super::options::key_value;
-use super::redact::excerpt;
+use crate::action::InputError;
 use crate::action::env::Env;
 use crate::action::names as n;
+use crate::action::redact::excerpt;
 use crate::secret::Secret;
 
 /// The build secrets, and a warning for each one left out. A `secrets` value is never
@@ -27,7 +27,7 @@ pub fn secrets(
     envs: &[String],
     files: &[String],
     env: &Env,
-) -> Result<Secrets, PlanError> {
+) -> Result<Secrets, InputError> {
     let mut out = Secrets::default();
     for (i, e) in values.iter().enumerate() {
         match e.split_once('=') {
@@ -47,7 +47,7 @@ pub fn secrets(
                 });
             }
             _ => {
-                return Err(PlanError::new(
+                return Err(InputError::new(
                     n::SECRETS,
                     format!(
                         "entry {} is not id=value (the value is not shown; e.g. GIT_AUTH_TOKEN=..., and a value spanning lines is quoted whole: \"ID=line 1<newline>line 2\")",
@@ -61,7 +61,7 @@ pub fn secrets(
         let (id, var) = key_value(n::SECRET_ENVS, e, "id=ENV_VAR")?;
         let var = var.trim();
         if var.is_empty() {
-            return Err(PlanError::new(
+            return Err(InputError::new(
                 n::SECRET_ENVS,
                 format!(
                     "{} names no environment variable (expected id=ENV_VAR)",
@@ -70,7 +70,7 @@ pub fn secrets(
             ));
         }
         if env.is_not_utf8(var) {
-            return Err(PlanError::new(
+            return Err(InputError::new(
                 n::SECRET_ENVS,
                 format!(
                     "secret {}: the value of {var} is not UTF-8 text",
@@ -95,7 +95,7 @@ pub fn secrets(
     for e in files {
         let (id, path) = key_value(n::SECRET_FILES, e, "id=path")?;
         if path.trim().is_empty() {
-            return Err(PlanError::new(
+            return Err(InputError::new(
                 n::SECRET_FILES,
                 format!("{} names no file (expected id=path)", excerpt(e)),
             ));
@@ -108,7 +108,7 @@ pub fn secrets(
     let mut ids: Vec<&str> = out.secrets.iter().map(|s| s.id.as_str()).collect();
     ids.sort_unstable();
     if let Some(w) = ids.windows(2).find(|w| w[0] == w[1]) {
-        return Err(PlanError::new(
+        return Err(InputError::new(
             n::SECRETS,
             format!(
                 "secret id {} is given twice (each id once across secrets, secret-envs and secret-files)",

@@ -6,13 +6,13 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use super::error::PlanError;
-use super::redact::excerpt;
+use crate::action::InputError;
 use crate::action::env::Env;
 use crate::action::names as n;
+use crate::action::redact::excerpt;
 
 /// The agents to forward to `RUN --mount=type=ssh,id=<id>`: their sockets by id.
-pub fn ssh(entries: &[String], env: &Env) -> Result<BTreeMap<String, PathBuf>, PlanError> {
+pub fn ssh(entries: &[String], env: &Env) -> Result<BTreeMap<String, PathBuf>, InputError> {
     let mut out = BTreeMap::new();
     for entry in entries {
         let (id, path) = match entry.split_once('=') {
@@ -24,7 +24,7 @@ pub fn ssh(entries: &[String], env: &Env) -> Result<BTreeMap<String, PathBuf>, P
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
         if !valid_id {
-            return Err(PlanError::new(
+            return Err(InputError::new(
                 n::SSH,
                 format!(
                     "{} is not default, default=/path/agent.sock or id=/path/agent.sock",
@@ -35,14 +35,14 @@ pub fn ssh(entries: &[String], env: &Env) -> Result<BTreeMap<String, PathBuf>, P
         let socket = match path.filter(|p| !p.is_empty()) {
             Some(p) => PathBuf::from(p),
             None => env.get(n::env::SSH_AUTH_SOCK).map(PathBuf::from).ok_or_else(|| {
-                PlanError::new(
+                InputError::new(
                     n::SSH,
                     format!("{} names no socket and SSH_AUTH_SOCK is not set (start an ssh-agent, or give id=/path/agent.sock)", excerpt(id)),
                 )
             })?,
         };
         if out.insert(id.to_owned(), socket).is_some() {
-            return Err(PlanError::new(
+            return Err(InputError::new(
                 n::SSH,
                 format!("id {} is given twice (each id once)", excerpt(id)),
             ));

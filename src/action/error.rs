@@ -3,12 +3,12 @@
 /// Bad input. Displays as one line: `cache-to: unknown key "mdoe" (valid: ...)`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{input}: {message}")]
-pub struct PlanError {
+pub struct InputError {
     pub input: String,
     pub message: String,
 }
 
-impl PlanError {
+impl InputError {
     pub fn new(input: impl Into<String>, message: impl Into<String>) -> Self {
         Self {
             input: input.into(),
