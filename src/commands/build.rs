@@ -6,8 +6,11 @@ use clap::{Arg, ArgAction, ArgMatches, Command, FromArgMatches};
 use super::{CommandError, post};
 
 const DRY_RUN: &str = "dry-run";
+/// CLI only: the action always prints plain lines.
+const PROGRESS: &str = "progress";
 use crate::action::env::Env;
 use crate::action::expose::expose;
+use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -19,7 +22,7 @@ use crate::action::workflow::{Level, Location, Style, Workflow};
 use crate::cache_service::{self, RunningService, ServiceConfig};
 use crate::engine;
 use crate::plan::{self, BuildPlan, SecretSource};
-use crate::report::{self, ActionLog};
+use crate::report::{self, ActionLog, LiveProgress, ProgressMode, ProgressView};
 use crate::storage::StorageConfig;
 
 /// Flags generated from the input table, so the CLI and `action.yml` cannot drift apart.
@@ -27,6 +30,7 @@ use crate::storage::StorageConfig;
 pub struct Args {
     pairs: Vec<(&'static str, String)>,
     dry_run: bool,
+    progress: ProgressMode,
 }
 
 impl FromArgMatches for Args {
@@ -41,9 +45,17 @@ impl FromArgMatches for Args {
         if let Some(path) = m.get_one::<String>("PATH") {
             pairs.push((crate::action::names::CONTEXT, path.clone()));
         }
+        let progress = m
+            .get_one::<String>(PROGRESS)
+            .map_or(Ok(ProgressMode::Auto), |v| {
+                ProgressMode::parse(v).map_err(|e| {
+                    clap::Error::raw(clap::error::ErrorKind::InvalidValue, format!("{e}\n"))
+                })
+            })?;
         Ok(Self {
             pairs,
             dry_run: m.get_flag(DRY_RUN),
+            progress,
         })
     }
 
@@ -61,6 +73,17 @@ impl clap::Args for Args {
                     .long(DRY_RUN)
                     .action(ArgAction::SetTrue)
                     .help("Validate the inputs and show the plan without building"),
+            )
+            .arg(
+                Arg::new(PROGRESS)
+                    .long(PROGRESS)
+                    .value_name("MODE")
+                    .value_parser(ProgressMode::NAMES)
+                    .default_value("auto")
+                    .help(
+                        "Build progress: tty (live view on stderr), plain (buildx-plain lines), \
+                         auto (tty when stderr is a terminal and CI/GITHUB_ACTIONS are unset)",
+                    ),
             )
             .arg(
                 Arg::new("PATH")
@@ -106,12 +129,19 @@ pub async fn run(args: Args) -> Result<(), CommandError> {
     };
     let inputs = Inputs::from_pairs(INPUTS, args.pairs.iter().map(|(k, v)| (*k, v.clone())))
         .map_err(|e| CommandError::Usage(e.to_string()))?;
+    let view = match args.progress.view(&env, std::io::stderr().is_terminal()) {
+        Ok(view) => view,
+        Err(e) => {
+            Workflow::stdout(style).error(&e.to_string());
+            return Err(CommandError::Usage(e.to_string()));
+        }
+    };
     let service = if args.dry_run {
         None
     } else {
         local_cache_service(&inputs, &mut env).await
     };
-    let result = run_build(&env, &inputs, style, args.dry_run).await;
+    let result = run_build(&env, &inputs, style, view, args.dry_run).await;
     if let Some(service) = service {
         service.shutdown().await;
     }
@@ -168,11 +198,13 @@ fn local_cache_dir(env: &Env) -> PathBuf {
     base.join("layercache").join("actions-cache")
 }
 
-/// The phases of a build, shared by the action and the CLI. Each phase is a log group.
+/// The phases of a build, shared by the action and the CLI. Each phase is a log group;
+/// the build's own progress is shown as `view` says.
 pub async fn run_build(
     env: &Env,
     inputs: &Inputs,
     style: Style,
+    view: ProgressView,
     dry_run: bool,
 ) -> Result<(), CommandError> {
     let mut wf = Workflow::stdout(style);
@@ -207,7 +239,7 @@ pub async fn run_build(
         wf.line("dry run: inputs are valid; not building");
         return Ok(());
     }
-    build_image(&plan, &runtime, env, &files, &mut wf).await
+    build_image(&plan, &runtime, env, &files, view, &mut wf).await
 }
 
 /// The build itself, then outputs, housekeeping and the job summary. Outputs are set
@@ -217,11 +249,20 @@ async fn build_image<W: std::io::Write>(
     runtime: &Runtime,
     env: &Env,
     files: &RunnerFiles,
+    view: ProgressView,
     wf: &mut Workflow<W>,
 ) -> Result<(), CommandError> {
     wf.group("Build");
     let started = chrono::Utc::now();
-    let result = engine::run_plan(plan, env, &mut ActionLog::new(wf)).await;
+    let result = match view {
+        ProgressView::Plain => engine::run_plan(plan, env, &mut ActionLog::new(wf)).await,
+        ProgressView::Live => {
+            let mut live = LiveProgress::stderr();
+            let result = engine::run_plan(plan, env, &mut live).await;
+            live.finish(result.is_ok());
+            result
+        }
+    };
     wf.end_group();
     let outcome = match result {
         Ok(outcome) => outcome,

@@ -47,6 +47,33 @@ impl CacheTraffic {
     }
 }
 
+/// Which way a cache layer moves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheDirection {
+    /// Downloaded from an imported cache.
+    Import,
+    /// Written by a cache exporter.
+    Export,
+}
+
+/// The cache layer a status line is about, and which way it moves: the rules of
+/// [`CacheTraffic::observe`], for the live progress view.
+pub fn cache_layer<'a>(
+    status: &'a VertexStatus,
+    vertex_name: &str,
+) -> Option<(CacheDirection, &'a str)> {
+    if let Some(digest) = status.id.strip_prefix("writing layer ") {
+        return Some((CacheDirection::Export, digest));
+    }
+    if super::progress::is_from_step(vertex_name) || !is_cache_step(vertex_name) {
+        return None;
+    }
+    let digest = status.id.strip_prefix("pulling ").unwrap_or(&status.id);
+    digest
+        .starts_with("sha256:")
+        .then_some((CacheDirection::Import, digest))
+}
+
 /// Steps whose downloads come from an imported cache: Dockerfile steps other than `FROM`
 /// (their layers are fetched when BuildKit answers them from cache) and the importer itself.
 fn is_cache_step(name: &str) -> bool {
@@ -100,6 +127,29 @@ mod tests {
         t.observe(&status("sha256:cc", 7), "exporting to image");
         assert_eq!(t.imported_layers(), 2);
         assert_eq!(t.imported_bytes(), Some(1024));
+    }
+
+    #[test]
+    fn status_lines_name_the_layer_and_its_direction() {
+        let import = status("pulling sha256:aa", 0);
+        assert_eq!(
+            cache_layer(&import, "[4/4] RUN make"),
+            Some((CacheDirection::Import, "sha256:aa"))
+        );
+        let export = status("writing layer sha256:bb", 0);
+        assert_eq!(
+            cache_layer(&export, "exporting cache"),
+            Some((CacheDirection::Export, "sha256:bb"))
+        );
+        let base = status("sha256:cc", 10);
+        assert_eq!(
+            cache_layer(&base, "[1/3] FROM docker.io/library/debian"),
+            None
+        );
+        assert_eq!(
+            cache_layer(&status("extracting sha256:aa", 0), "[2/3] RUN make"),
+            None
+        );
     }
 
     #[test]

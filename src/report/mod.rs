@@ -4,12 +4,16 @@
 
 mod action_log;
 mod annotation;
+mod live_progress;
 mod outputs;
 mod progress_log;
+mod progress_mode;
 mod summary;
 
 pub use action_log::ActionLog;
 pub use annotation::failure_annotation;
+pub use live_progress::LiveProgress;
 pub use outputs::{BuildOutputs, metadata};
 pub use progress_log::PlainProgress;
+pub use progress_mode::{ProgressError, ProgressMode, ProgressView};
 pub use summary::summary_markdown;
