@@ -10,7 +10,6 @@ const DRY_RUN: &str = "dry-run";
 const PROGRESS: &str = "progress";
 use crate::action::env::Env;
 use crate::action::expose::expose;
-use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -129,7 +128,7 @@ pub async fn run(args: Args) -> Result<(), CommandError> {
     };
     let inputs = Inputs::from_pairs(INPUTS, args.pairs.iter().map(|(k, v)| (*k, v.clone())))
         .map_err(|e| CommandError::Usage(e.to_string()))?;
-    let view = match args.progress.view(&env, std::io::stderr().is_terminal()) {
+    let view = match args.progress.view(&env, LiveProgress::can_draw()) {
         Ok(view) => view,
         Err(e) => {
             Workflow::stdout(style).error(&e.to_string());

@@ -60,6 +60,12 @@ impl LiveProgress {
         Self::new(ProgressDrawTarget::stderr())
     }
 
+    /// Whether the live view can draw on stderr: a terminal, with `TERM` set and not `dumb`
+    /// (indicatif draws nothing otherwise, not even the finished-step lines).
+    pub fn can_draw() -> bool {
+        !ProgressDrawTarget::stderr().is_hidden()
+    }
+
     /// The live view on any draw target (a fake terminal in tests).
     pub fn new(target: ProgressDrawTarget) -> Self {
         Self {
@@ -314,3 +320,7 @@ fn clean(text: &str) -> String {
         .filter(|c| !c.is_control())
         .collect()
 }
+
+#[cfg(test)]
+#[path = "live_progress_tests.rs"]
+mod tests;

@@ -28,7 +28,9 @@ pub enum ProgressView {
 pub enum ProgressError {
     #[error("--progress: {0:?} is not a progress mode; valid: auto, plain, tty")]
     Unknown(String),
-    #[error("--progress tty: stderr is not a terminal; use --progress plain (or auto)")]
+    #[error(
+        "--progress tty: stderr is not a terminal (or TERM is unset or dumb); use --progress plain or auto"
+    )]
     NotATerminal,
 }
 
@@ -44,20 +46,21 @@ impl ProgressMode {
         }
     }
 
-    /// The view for a build whose stderr is (or is not) a terminal. The live view goes to
-    /// stderr, as buildx's does, so stdout stays plain results that pipe cleanly; `auto`
-    /// therefore asks whether stderr is a terminal. CI runners (`CI`, `GITHUB_ACTIONS`)
+    /// The view for a build, given whether the live view can draw on stderr (a terminal,
+    /// see [`super::LiveProgress::can_draw`]). The live view goes to stderr, as buildx's
+    /// does, so stdout stays plain results that pipe cleanly; `auto` therefore asks about
+    /// stderr. CI runners (`CI`, `GITHUB_ACTIONS`)
     /// get plain lines, which read well in a stored log.
-    pub fn view(self, env: &Env, stderr_is_terminal: bool) -> Result<ProgressView, ProgressError> {
+    pub fn view(self, env: &Env, can_draw: bool) -> Result<ProgressView, ProgressError> {
         match self {
             Self::Plain => Ok(ProgressView::Plain),
-            Self::Tty if stderr_is_terminal => Ok(ProgressView::Live),
+            Self::Tty if can_draw => Ok(ProgressView::Live),
             Self::Tty => Err(ProgressError::NotATerminal),
             Self::Auto => {
                 let ci = ["CI", "GITHUB_ACTIONS"]
                     .iter()
                     .any(|name| env.get(name).is_some_and(|v| !v.is_empty() && v != "false"));
-                Ok(if stderr_is_terminal && !ci {
+                Ok(if can_draw && !ci {
                     ProgressView::Live
                 } else {
                     ProgressView::Plain
