@@ -24,6 +24,8 @@ pub struct LiveProgress {
     running: HashMap<usize, Running>,
     transfers: BTreeMap<Direction, Transfer>,
     started: Instant,
+    /// Columns of the terminal: finished-step lines are cut to fit, as buildx does.
+    width: usize,
     finished: usize,
     cached: usize,
     failed: usize,
@@ -57,7 +59,8 @@ impl LiveProgress {
     /// The live view on stderr, where `docker buildx` draws it too, so stdout keeps only
     /// the results (`imageid: ...`).
     pub fn stderr() -> Self {
-        Self::new(ProgressDrawTarget::stderr())
+        let (_, cols) = console::Term::stderr().size();
+        Self::new(ProgressDrawTarget::stderr(), cols)
     }
 
     /// Whether the live view can draw on stderr: a terminal, with `TERM` set and not `dumb`
@@ -66,13 +69,14 @@ impl LiveProgress {
         !ProgressDrawTarget::stderr().is_hidden()
     }
 
-    /// The live view on any draw target (a fake terminal in tests).
-    pub fn new(target: ProgressDrawTarget) -> Self {
+    /// The live view on any draw target `width` columns wide (a fake terminal in tests).
+    pub fn new(target: ProgressDrawTarget, width: u16) -> Self {
         Self {
             multi: MultiProgress::with_draw_target(target),
             running: HashMap::new(),
             transfers: BTreeMap::new(),
             started: Instant::now(),
+            width: usize::from(width),
             finished: 0,
             cached: 0,
             failed: 0,
@@ -167,6 +171,7 @@ impl LiveProgress {
         match (&error, cached) {
             (Some(e), _) => {
                 self.failed += 1;
+                // The whole error, wrapped if need be: it is what the user reads first.
                 self.print(&format!("{head}  ERROR: {}", clean(e)));
                 // The failing step's last output explains the failure; keep it on screen.
                 for line in step.iter().flat_map(|s| &s.tail) {
@@ -175,12 +180,12 @@ impl LiveProgress {
             }
             (None, true) => {
                 self.cached += 1;
-                self.print(&format!("{head}  CACHED"));
+                self.print(&fit(&head, "  CACHED", self.width));
             }
             (None, false) => {
                 let elapsed = step.as_ref().map(|s| s.header.elapsed());
                 let secs = duration.or(elapsed).unwrap_or_default().as_secs_f64();
-                self.print(&format!("{head}  DONE {secs:.1}s"));
+                self.print(&fit(&head, &format!("  DONE {secs:.1}s"), self.width));
             }
         }
         if let Some(step) = step {
@@ -309,6 +314,16 @@ fn log_style() -> ProgressStyle {
 fn transfer_style() -> ProgressStyle {
     ProgressStyle::with_template("{spinner:.cyan} {prefix:.bold} {wide_msg}")
         .unwrap_or_else(|_| ProgressStyle::default_spinner())
+}
+
+/// `head` cut (with `…`) so that `head` and `tail` fit in `width` columns, unless the
+/// terminal is too narrow to show a useful part of it.
+fn fit(head: &str, tail: &str, width: usize) -> String {
+    let room = width.saturating_sub(console::measure_text_width(tail));
+    if room < 20 {
+        return format!("{head}{tail}");
+    }
+    format!("{}{tail}", console::truncate_str(head, room, "…"))
 }
 
 /// Text from the build (step names, command output) without escape sequences or control

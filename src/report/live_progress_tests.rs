@@ -11,7 +11,7 @@ const COLS: u16 = 60;
 fn view() -> (InMemoryTerm, LiveProgress) {
     let term = InMemoryTerm::new(30, COLS);
     let target = ProgressDrawTarget::term_like(Box::new(term.clone()));
-    (term, LiveProgress::new(target))
+    (term, LiveProgress::new(target, COLS))
 }
 
 /// Let the steady tick redraw (draws are rate-limited; the tick runs every 100 ms).
@@ -105,6 +105,9 @@ fn finished_steps_become_lines_and_the_summary_counts_them() {
     live.event(started(1, "[2/3] RUN make"));
     live.event(log(1, "cc a.c\n"));
     live.event(finished(1, false, 1300, None));
+    let long = format!("[2/3] RUN {}", "y".repeat(100));
+    live.event(started(3, &long));
+    live.event(finished(3, true, 0, None));
     live.event(BuildEvent::Warning("cache import failed".into()));
     live.event(started(2, "[3/3] RUN false"));
     live.event(log(2, "boom\n"));
@@ -112,12 +115,15 @@ fn finished_steps_become_lines_and_the_summary_counts_them() {
     live.finish(false);
     let screen = term.contents();
     let lines: Vec<&str> = screen.lines().collect();
+    // 60 columns: the name is cut so that the mark stays on the line.
+    let cut = format!("#4 [2/3] RUN {}…  CACHED", "y".repeat(38));
     assert_eq!(
-        lines[..6],
+        lines[..7],
         [
             "=> driver docker",
             "#1 [1/3] FROM busybox  CACHED",
             "#2 [2/3] RUN make  DONE 1.3s",
+            cut.as_str(),
             "WARNING: cache import failed",
             "#3 [3/3] RUN false  ERROR: exit code: 1",
             "#3 boom",
@@ -125,10 +131,10 @@ fn finished_steps_become_lines_and_the_summary_counts_them() {
         "{screen}"
     );
     assert!(
-        lines[6].starts_with("build failed after ") && lines[6].ends_with("s: 3 steps, 1 cached"),
+        lines[7].starts_with("build failed after ") && lines[7].ends_with("s: 4 steps, 2 cached"),
         "{screen}"
     );
-    assert_eq!(lines.len(), 7, "no bar is left on screen: {screen}");
+    assert_eq!(lines.len(), 8, "no bar is left on screen: {screen}");
 }
 
 #[test]
