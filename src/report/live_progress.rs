@@ -26,6 +26,8 @@ pub struct LiveProgress {
     started: Instant,
     /// Columns of the terminal: finished-step lines are cut to fit, as buildx does.
     width: usize,
+    /// Registered with [`super::LogWriter`]; withdrawn on drop.
+    logs_above: bool,
     finished: usize,
     cached: usize,
     failed: usize,
@@ -58,9 +60,13 @@ enum Direction {
 impl LiveProgress {
     /// The live view on stderr, where `docker buildx` draws it too, so stdout keeps only
     /// the results (`imageid: ...`).
+    /// Log lines (`tracing`, through [`super::LogWriter`]) are printed above it meanwhile.
     pub fn stderr() -> Self {
         let (_, cols) = console::Term::stderr().size();
-        Self::new(ProgressDrawTarget::stderr(), cols)
+        let mut view = Self::new(ProgressDrawTarget::stderr(), cols);
+        super::log_writer::set_on_screen(Some(view.multi.clone()));
+        view.logs_above = true;
+        view
     }
 
     /// Whether the live view can draw on stderr: a terminal, with `TERM` set and not `dumb`
@@ -77,6 +83,7 @@ impl LiveProgress {
             transfers: BTreeMap::new(),
             started: Instant::now(),
             width: usize::from(width),
+            logs_above: false,
             finished: 0,
             cached: 0,
             failed: 0,
@@ -246,6 +253,14 @@ impl EventSink for LiveProgress {
                 elapsed,
                 ..
             } => self.transfer(direction, layer, bytes, elapsed),
+        }
+    }
+}
+
+impl Drop for LiveProgress {
+    fn drop(&mut self) {
+        if self.logs_above {
+            super::log_writer::set_on_screen(None);
         }
     }
 }
