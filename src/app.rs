@@ -1,13 +1,16 @@
 //! The command line: one binary, one subcommand per job. Each subcommand lives in
-//! `commands/` with its own clap arguments; this file only dispatches and maps errors to
-//! exit codes.
+//! `commands/` with its own clap arguments; this file only dispatches, shows a failure's
+//! one message and maps it to an exit code.
 
 use std::ffi::OsString;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::commands::{self, EXIT_USAGE};
+use crate::action::env::Env;
+use crate::action::workflow::Style;
+use crate::commands::{self, CommandError, EXIT_USAGE};
+use crate::report;
 
 #[derive(Debug, Parser)]
 #[command(name = "layercache", version, about = "BuildKit builds with the GitHub Actions layer cache", long_about = None)]
@@ -56,17 +59,29 @@ pub async fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
             return ExitCode::from(code);
         }
     };
-    let result = match cli.command {
-        Command::Action(args) => commands::action::run(args).await,
-        Command::Build(args) => commands::build::run(args).await,
-        Command::Post(args) => commands::post::run(args).await,
-        Command::Expose(args) => commands::expose::run(args).await,
-        Command::Advise(args) => commands::advise::run(args).await,
-        Command::Prune(args) => commands::prune::run(args).await,
-        Command::Serve(args) => commands::serve::run(*args).await,
+    // The form a failure is shown in: workflow commands for what the runner starts, plain
+    // lines for a terminal.
+    let (style, result) = match cli.command {
+        Command::Action(args) => (Style::GitHub, commands::action::run(args).await),
+        Command::Build(args) => (
+            commands::build::style(&Env::from_process()),
+            commands::build::run(args).await,
+        ),
+        Command::Post(args) => (Style::GitHub, commands::post::run(args).await),
+        Command::Expose(args) => (Style::GitHub, commands::expose::run(args).await),
+        Command::Advise(args) => (Style::Plain, commands::advise::run(args).await),
+        Command::Prune(args) => (Style::Plain, commands::prune::run(args).await),
+        Command::Serve(args) => (Style::Plain, commands::serve::run(*args).await),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(err) => ExitCode::from(err.exit_code()),
+        Err(err) => {
+            let at = match &err {
+                CommandError::FailedAt { at, .. } => Some(at),
+                _ => None,
+            };
+            report::show_failure(style, &err.to_string(), at);
+            ExitCode::from(err.exit_code())
+        }
     }
 }

@@ -6,13 +6,33 @@
 //! cache tokens included), so `log` records are bridged into tracing. bollard and the
 //! transport crates under it (hyper, h2, tonic, tower) log warnings only by default, and
 //! at most `info` under a user's filter unless that filter names them explicitly.
+//!
+//! By default octocrab is off: it logs every failed GitHub API call as an `ERROR` line,
+//! and its callers report those failures themselves (one notice). The cache service logs
+//! each request at `info`, which is right for `layercache serve`; in the other commands
+//! (`build` runs one in-process) those lines show only under a user's filter.
 
 use std::io::IsTerminal;
 
 use tracing_subscriber::EnvFilter;
 
 /// The filter when neither variable is set.
-const DEFAULT_FILTER: &str = "info,bollard=warn,h2=warn,hyper=warn,tonic=warn,tower=warn";
+const DEFAULT_FILTER: &str =
+    "info,bollard=warn,h2=warn,hyper=warn,tonic=warn,tower=warn,octocrab=off";
+
+/// [`DEFAULT_FILTER`], with the cache service's request lines held back unless `serving`.
+fn default_filter(serving: bool) -> String {
+    let mut filter = DEFAULT_FILTER.to_owned();
+    if !serving {
+        filter.push_str(",layercache::cache_service=warn");
+    }
+    filter
+}
+
+/// The command line names `serve` (read here because tracing starts before clap runs).
+fn serving() -> bool {
+    std::env::args_os().nth(1).is_some_and(|a| a == "serve")
+}
 
 /// Targets a user's filter raises to `info` at most unless it names them. Targets match by
 /// prefix, so `hyper` also covers `hyper_util` and `tower` covers `tower_http`.
@@ -28,9 +48,12 @@ pub fn init() {
     let (filter, rejected) = match &user {
         Some((name, value)) => match EnvFilter::try_new(directives(value)) {
             Ok(filter) => (filter, None),
-            Err(e) => (EnvFilter::new(DEFAULT_FILTER), Some((*name, value, e))),
+            Err(e) => (
+                EnvFilter::new(default_filter(serving())),
+                Some((*name, value, e)),
+            ),
         },
-        None => (EnvFilter::new(DEFAULT_FILTER), None),
+        None => (EnvFilter::new(default_filter(serving())), None),
     };
     let installed = tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -100,7 +123,8 @@ mod tests {
         ] {
             assert!(EnvFilter::try_new(directives(user)).is_ok(), "{user}");
         }
-        assert!(EnvFilter::try_new(DEFAULT_FILTER).is_ok());
+        assert!(EnvFilter::try_new(default_filter(true)).is_ok());
+        assert!(EnvFilter::try_new(default_filter(false)).is_ok());
         assert!(EnvFilter::try_new(directives("=nonsense=")).is_err());
     }
 }

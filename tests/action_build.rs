@@ -107,6 +107,14 @@ async fn the_action_builds_sets_outputs_and_writes_the_summary() {
         eprintln!("{ctx}\nsummary:\n{}", r.summary_file);
     }
     assert_eq!(r.code(), 0, "{ctx}");
+    // A real run exposes the runtime to later steps (a dry run writes no runner file).
+    assert!(
+        r.env_vars()
+            .iter()
+            .any(|(k, _)| k == "ACTIONS_RUNTIME_TOKEN"),
+        "{}",
+        r.env_file
+    );
     let out = r.outputs();
     assert!(out["imageid"].starts_with("sha256:"), "{out:?}");
     let metadata: serde_json::Value = serde_json::from_str(&out["metadata"]).unwrap();
@@ -181,4 +189,47 @@ async fn a_failing_run_is_annotated_at_its_line() {
         "{errors:?}"
     );
     assert!(r.output_file.is_empty(), "no outputs for a failed build");
+}
+
+/// build-push-action's inputs through the whole action: a secret-envs entry whose
+/// variable is unset is a warning and the build goes on without it, while a multi-line
+/// secret written as its README shows arrives whole, and its lines are never shown.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secrets_arrive_as_build_push_action_passes_them() {
+    // 21 characters: the Dockerfile checks the length, never the value.
+    const LINE1: &str = "cnry-pem-line-one-7c2";
+    let dockerfile = "ARG BASE\nFROM ${BASE}\n\
+        RUN --mount=type=secret,id=NPM test ! -s /run/secrets/NPM\n\
+        RUN --mount=type=secret,id=KEY,required=true test \"$(wc -l < /run/secrets/KEY)\" -eq 2 \
+            && test \"$(head -n1 /run/secrets/KEY | wc -c)\" -eq 22 \
+            && test \"$(sed -n 2p /run/secrets/KEY)\" = 'line two' \
+            && test \"$(tail -n1 /run/secrets/KEY)\" = 'line three'\n";
+    let mut s = step(dockerfile, &api().await).await;
+    s.input("expose-runtime", "false")
+        .input("secret-envs", "NPM=NPM_TOKEN_NOT_SET")
+        .input("secrets", &format!("\"KEY={LINE1}\nline two\nline three\""))
+        .input("cache-from", "")
+        .input("cache-to", "");
+    let r = tokio::task::spawn_blocking(move || s.run(&["action"]))
+        .await
+        .unwrap();
+    assert_eq!(r.code(), 0, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.named("warning").iter().any(|w| w
+            .data
+            .starts_with("secret-envs: secret \"NPM\" is not passed to the build")),
+        "{}",
+        r.stdout
+    );
+    let shown: Vec<_> = r.stdout.lines().filter(|l| l.contains(LINE1)).collect();
+    assert!(
+        !shown.is_empty() && shown.iter().all(|l| l.starts_with("::add-mask::")),
+        "{shown:?}"
+    );
+    assert!(!r.stderr.contains(LINE1) && !r.summary_file.contains(LINE1));
+    assert!(
+        r.env_file.is_empty(),
+        "expose-runtime: false: {}",
+        r.env_file
+    );
 }

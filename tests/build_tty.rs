@@ -180,8 +180,10 @@ fn tty_on_a_pipe_is_a_usage_error_naming_the_choices() {
         .stdin(Stdio::null())
         .output()
         .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
+    // One message, on stderr in a terminal's form (report::show_failure).
+    let text = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{text}");
+    assert_eq!(text.lines().count(), 1, "{text}");
     assert!(
         text.contains("--progress tty: stderr is not a terminal") && text.contains("plain or auto"),
         "{text}"

@@ -77,7 +77,10 @@ fn serve_token_issues_a_verifiable_token_and_needs_a_secret() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("no secret") || !out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "error: serve token: no secret: pass --secret-file or set LAYERCACHE_SERVE_SECRET\n"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -10,7 +10,7 @@ use std::process::{Child, Command};
 
 use engine_support::*;
 use layercache::engine::{
-    BuildEvent, CacheType, DockerHost, EngineError, Recorder, RegistryAuth, run,
+    BuildEvent, CacheState, CacheType, DockerHost, EngineError, Recorder, RegistryAuth, run,
 };
 
 /// A temp dir of this test's own for every temporary file the engine makes (nextest runs
@@ -265,6 +265,14 @@ async fn gha_without_a_startable_builder_warns_and_builds() {
         warning.contains("cache-from type=gha") && warning.contains("cache-to type=gha"),
         "{warning}"
     );
+    // The summary must not call the dropped entries "not used": they failed.
+    for reports in [&outcome.cache_imports, &outcome.cache_exports] {
+        let states: Vec<_> = reports
+            .iter()
+            .map(|r| (r.entry.as_str(), r.state))
+            .collect();
+        assert_eq!(states, [("gha scope t", CacheState::Failed)], "{reports:?}");
+    }
     assert_eq!(
         leftovers(&docker).await.0,
         before.0,

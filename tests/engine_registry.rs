@@ -6,7 +6,7 @@ mod engine_support;
 
 use bollard::query_parameters::{PruneBuildOptions, RemoveImageOptions};
 use engine_support::*;
-use layercache::engine::{BuildEvent, CacheType, Recorder, run};
+use layercache::engine::{BuildEvent, CacheState, CacheType, Recorder, run};
 
 /// The manifest digest the registry itself reports for `repo:tag`.
 async fn registry_digest(registry: &str, repo: &str, tag: &str) -> String {
@@ -68,7 +68,13 @@ async fn registry_cache_round_trip_reports_every_expensive_step_cached() {
     first.push = true;
     first.cache_to = vec![cache_entry(CacheType::Inline, &[])];
     let mut events = Recorder::default();
-    run(&first, &host, &mut events).await.unwrap();
+    let exported = run(&first, &host, &mut events).await.unwrap();
+    let states: Vec<_> = exported.cache_exports.iter().map(|r| r.state).collect();
+    assert_eq!(
+        states,
+        [CacheState::Done],
+        "inline cache goes with the image"
+    );
     let (_, ran) = finished(&events.0);
     assert!(
         ran.iter().any(|s| s.contains("RUN dd")),
@@ -113,6 +119,13 @@ async fn registry_cache_round_trip_reports_every_expensive_step_cached() {
         "{:?}",
         outcome.cached_percent()
     );
+    // BuildKit's importer vertex says done, with its own time.
+    let states: Vec<_> = outcome.cache_imports.iter().map(|r| r.state).collect();
+    assert_eq!(states, [CacheState::Done], "{:?}", outcome.cache_imports);
+    let import_time = outcome
+        .cache_import_time()
+        .expect("BuildKit timed the import");
+    eprintln!("measured: registry cache import {import_time:?} (BuildKit's importer vertex)");
     // One layer per RUN/COPY came from the registry cache; the base image was already here.
     assert_eq!(
         outcome.cache_traffic.imported_layers(),

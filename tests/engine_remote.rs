@@ -12,7 +12,9 @@ mod engine_support;
 use std::net::TcpListener;
 
 use engine_support::*;
-use layercache::engine::{CacheType, DriverChoice, EngineError, Recorder, prune_remote, run};
+use layercache::engine::{
+    CacheState, CacheType, DriverChoice, EngineError, Recorder, prune_remote, run,
+};
 use layercache::secret::Secret;
 
 #[tokio::test]
@@ -194,4 +196,78 @@ async fn refused_gha_service_does_not_fail_a_remote_build_with_ignore_error() {
     req.cache_to = vec![e];
     let outcome = run(&req, &host(), &mut Recorder::default()).await.unwrap();
     assert!(outcome.image_id.is_some() || !outcome.exporter_response.is_empty());
+    let states: Vec<CacheState> = outcome.cache_exports.iter().map(|r| r.state).collect();
+    assert_eq!(states, [CacheState::Failed], "{:?}", outcome.cache_exports);
+    assert!(
+        outcome
+            .warnings
+            .iter()
+            .any(|w| w.contains("cache export to gha scope refused failed"))
+    );
+}
+
+/// The case: a cache service that refuses every write. The build stays green, the
+/// warning names the scope and what was lost, and the report counts what BuildKit began
+/// to write against what the service refused.
+#[tokio::test]
+async fn gha_export_refused_by_the_service_is_a_warning_that_says_what_was_lost() {
+    let Ok(endpoint) = std::env::var("LAYERCACHE_TEST_BUILDKIT_ADDR") else {
+        eprintln!("skipped: LAYERCACHE_TEST_BUILDKIT_ADDR names no BuildKit with gha support");
+        return;
+    };
+    let upstream = required("LAYERCACHE_TEST_GHA_URL");
+    let ip = reqwest::Url::parse(&upstream)
+        .ok()
+        .and_then(|u| u.host_str().and_then(|h| h.parse().ok()))
+        .unwrap_or(std::net::IpAddr::from([127, 0, 0, 1]));
+    let proxy = refusing_proxy::RefusingProxy::start(ip, &upstream).await;
+    let scope = unique("refused-writes");
+    let mut e = cache_entry(
+        CacheType::Gha,
+        &[
+            ("url", &proxy.url),
+            ("url_v2", &proxy.url),
+            ("version", "2"),
+            ("scope", &scope),
+            ("mode", "max"),
+            ("ignore-error", "true"),
+        ],
+    );
+    e.secrets.insert(
+        "token".into(),
+        Secret::new(std::env::var("LAYERCACHE_TEST_GHA_TOKEN").unwrap_or_default()),
+    );
+    let mut req = request("cached");
+    req.driver = DriverChoice::Remote { endpoint };
+    req.build_args.insert("RUN_ID".into(), unique("run"));
+    req.cache_to = vec![e];
+    let mut events = Recorder::default();
+    let outcome = run(&req, &host(), &mut events).await.unwrap();
+    let [report] = outcome.cache_exports.as_slice() else {
+        panic!("{:?}", outcome.cache_exports)
+    };
+    assert_eq!(report.state, CacheState::Failed, "{report:?}");
+    assert_eq!(report.written, 0, "{report:?}");
+    assert!(proxy.refused() >= 1, "the service saw no write");
+    let warning = events
+        .0
+        .iter()
+        .find_map(|e| match e {
+            layercache::engine::BuildEvent::Warning(w) if w.contains("cache export") => Some(w),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no warning: {:?}", events.0));
+    assert!(
+        warning.contains(&format!("cache export to gha scope {scope} failed: 0 of "))
+            && warning.contains("no index written; the next run will not find this build's cache"),
+        "{warning}"
+    );
+    let md = layercache::report::summary_markdown(&outcome);
+    assert!(md.contains("| Cache export | ❌ failed · "), "{md}");
+    eprintln!(
+        "measured: export {:?}, {} layer(s) begun, {} write(s) refused",
+        outcome.cache_export_time(),
+        report.attempted.len(),
+        proxy.refused()
+    );
 }

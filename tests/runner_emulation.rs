@@ -279,6 +279,8 @@ fn read_only_token_skips_export() {
     );
 }
 
+/// `FALSE` is a valid boolean. (A dry run writes no runner file whatever this says; that
+/// `false` keeps a real run from writing GITHUB_ENV is proven in tests/action_build.rs.)
 #[test]
 fn expose_runtime_false_writes_nothing() {
     let mut s = step();
@@ -300,16 +302,16 @@ fn bad_inputs_fail_with_one_line_naming_the_input() {
             "invalid mode \"maximum\" (valid: min, max)",
         ),
         ("cache-from", "type=registry", "needs ref="),
-        ("cache-to", "type=local,\"dest=a", "unbalanced quotes"),
+        ("cache-to", "type=local,\"dest=a", "is never closed"),
         ("cache-from", "mode=max", "missing type="),
         ("load", "yes", "expected true or false"),
         ("push", "1", "expected true or false"),
         ("no-cache", "ture", "expected true or false"),
         ("tags", "app:", "invalid tag"),
         ("tags", "User/App:1", "must be lowercase"),
-        ("platforms", "linux", "invalid platform"),
+        ("platforms", "lnux", "invalid platform"),
         ("platforms", "linux/amd65", "unknown architecture"),
-        ("secrets", "justavalue", "has no id"),
+        ("secrets", "justavalue", "is not id=value"),
         ("secret-envs", "ID", "is not id=ENV_VAR"),
         ("secret-files", "id=", "names no file"),
         ("secret-files", "id=/nonexistent/secret", "not found"),

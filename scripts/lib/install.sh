@@ -8,9 +8,10 @@ lc_install_tools() {
     # docker.io: dockerd 20.10 + containerd + runc, and the 20.10 CLI that still speaks
     # BuildKit without buildx. busybox-static: the base image. musl-tools: musl-gcc for the
     # C parts (ring) of the static binary. openssh-client: a real ssh-agent for the ssh
-    # forwarding test.
+    # forwarding test. git: the daemon's BuildKit clones Git contexts with the host's git
+    # (tests/action_git_auth.rs).
     lc_apt_install docker.io docker-registry busybox-static musl-tools binutils iproute2 curl \
-        ca-certificates openssh-client
+        ca-certificates openssh-client git
     local component
     for component in rustfmt clippy; do
         rustup component list --installed 2>/dev/null | grep -q "^$component" || {

@@ -7,15 +7,30 @@ use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::env::Env;
-use super::names::{InputKind, InputSpec};
+use super::names::InputSpec;
 use crate::plan::PlanError;
 use crate::plan::csv::split_input;
 
-#[derive(Debug)]
+/// `Debug` shows which inputs are set, never their values: `github-token` and `secrets`
+/// are among them.
 pub struct Inputs {
     specs: &'static [InputSpec],
     values: BTreeMap<&'static str, String>,
     read: RefCell<BTreeSet<&'static str>>,
+    /// Inputs the runner set to bytes that are not UTF-8.
+    not_utf8: Vec<&'static str>,
+}
+
+impl std::fmt::Debug for Inputs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let set: Vec<&str> = self
+            .values
+            .iter()
+            .filter(|(_, v)| !v.is_empty())
+            .map(|(k, _)| *k)
+            .collect();
+        f.debug_struct("Inputs").field("set", &set).finish()
+    }
 }
 
 /// The runner's variable name for an input: `INPUT_` + name with spaces as `_`, upper-cased.
@@ -37,10 +52,27 @@ impl Inputs {
                 (spec.name, value)
             })
             .collect();
+        let not_utf8 = specs
+            .iter()
+            .map(|s| s.name)
+            .filter(|name| env.is_not_utf8(&env_name(name)))
+            .collect();
         Self {
             specs,
             values,
             read: RefCell::default(),
+            not_utf8,
+        }
+    }
+
+    /// An input whose value is not UTF-8 is an error naming it (not an empty value).
+    pub fn check_utf8(&self) -> Result<(), PlanError> {
+        match self.not_utf8.first() {
+            Some(name) => Err(PlanError::new(
+                *name,
+                "the value is not UTF-8 text (inputs are read as UTF-8; re-encode the value)",
+            )),
+            None => Ok(()),
         }
     }
 
@@ -64,6 +96,7 @@ impl Inputs {
             specs,
             values,
             read: RefCell::default(),
+            not_utf8: Vec::new(),
         })
     }
 
@@ -107,19 +140,18 @@ impl Inputs {
             "false" | "" => Ok(false),
             _ => Err(PlanError::new(
                 spec.name,
-                format!("expected true or false, got {value:?}"),
+                format!(
+                    "expected true or false, got {}",
+                    crate::plan::redact::excerpt(value)
+                ),
             )),
         }
     }
 
-    /// A list input split by its declared kind.
+    /// A list input split by its declared kind (build-push-action's `getInputList`).
     pub fn list(&self, name: &str) -> Result<Vec<String>, PlanError> {
         let spec = self.spec(name);
-        let kind = match spec.kind {
-            InputKind::Bool => InputKind::Text,
-            k => k,
-        };
-        split_input(self.raw(name), kind).map_err(|e| PlanError::new(spec.name, e.to_string()))
+        split_input(self.raw(name), spec.kind).map_err(|e| PlanError::new(spec.name, e.to_string()))
     }
 
     /// Declared inputs that nothing has read yet.
@@ -159,6 +191,19 @@ mod tests {
         assert!(inputs.bool(LOAD).unwrap());
         let err = inputs.bool("push").unwrap_err().to_string();
         assert_eq!(err, "push: expected true or false, got \"yes\"");
+    }
+
+    #[test]
+    fn debug_never_shows_a_value() {
+        let env = Env::from_pairs([
+            ("INPUT_SECRETS", "A=canary-91c"),
+            ("INPUT_GITHUB-TOKEN", "ghs_x"),
+        ]);
+        let shown = format!("{:?}", Inputs::from_env(INPUTS, &env));
+        assert!(
+            shown.contains("secrets") && !shown.contains("canary-91c") && !shown.contains("ghs_x"),
+            "{shown}"
+        );
     }
 
     #[test]

@@ -5,6 +5,7 @@ pub mod env;
 pub mod expose;
 pub mod files;
 pub mod inputs;
+pub mod masks;
 pub mod names;
 pub mod runtime;
 pub mod workflow;

@@ -14,6 +14,10 @@ pub enum InputKind {
     List,
     /// One entry per line or per comma (quotes keep commas inside an entry).
     ListCsv,
+    /// One entry per line, quotes kept as written for buildx to read (`outputs`).
+    ListVerbatim,
+    /// One entry per line, not trimmed: a secret keeps its whitespace (`secrets`).
+    ListUntrimmed,
 }
 
 /// An input declared in `action.yml`.
@@ -40,7 +44,7 @@ const fn input(
     }
 }
 
-use InputKind::{Bool, List, ListCsv, Text};
+use InputKind::{Bool, List, ListCsv, ListUntrimmed, ListVerbatim, Text};
 
 pub const ADD_HOSTS: &str = "add-hosts";
 pub const ALLOW: &str = "allow";
@@ -189,7 +193,7 @@ pub const INPUTS: &[InputSpec] = &[
     ),
     input(
         OUTPUTS,
-        List,
+        ListVerbatim,
         None,
         "List of output destinations (format: type=local,dest=path)",
     ),
@@ -225,7 +229,7 @@ pub const INPUTS: &[InputSpec] = &[
     ),
     input(
         SECRETS,
-        List,
+        ListUntrimmed,
         None,
         "List of secrets to expose to the build (e.g., key=string, GIT_AUTH_TOKEN=mytoken)",
     ),
@@ -244,7 +248,7 @@ pub const INPUTS: &[InputSpec] = &[
     input(SHM_SIZE, Text, None, "Size of /dev/shm (e.g., 2g)"),
     input(
         SSH,
-        List,
+        ListCsv,
         None,
         "List of SSH agent socket or keys to expose to the build",
     ),
@@ -284,7 +288,7 @@ pub const INPUTS: &[InputSpec] = &[
         SCOPE,
         Text,
         None,
-        "Cache scope for type=gha entries that set none (default: derived from image, Dockerfile, target and platforms)",
+        "Cache scope for type=gha entries that set none (default: derived from the image name, Dockerfile, target, platforms and build-args)",
     ),
     input(
         CACHE_ADVICE,

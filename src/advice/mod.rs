@@ -16,3 +16,4 @@ mod stages;
 pub use analyze::{BuildContext, analyze};
 pub use finding::{Finding, Rule};
 pub use install::ContextFiles;
+pub use stages::stage_names;

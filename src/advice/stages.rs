@@ -51,6 +51,13 @@ pub fn stages(df: &Dockerfile) -> Vec<Stage<'_>> {
     out
 }
 
+/// The stage names of a Dockerfile's text (`FROM ... AS name`, lower-cased), in order:
+/// what `target` may name.
+pub fn stage_names(text: &str) -> Vec<String> {
+    let df = super::parse::parse(text);
+    stages(&df).into_iter().filter_map(|s| s.name).collect()
+}
+
 /// Defaults of `ARG`s declared before the first `FROM`, overridden by `build_args`.
 pub fn global_args(
     df: &Dockerfile,

@@ -33,7 +33,7 @@ pub async fn run(args: Args) -> Result<(), CommandError> {
     let failed = |e: &dyn std::fmt::Display| CommandError::Failed(format!("bench: {e}"));
     let host = match &args.docker_host {
         Some(h) => DockerHost::parse(h),
-        None => DockerHost::from_env(),
+        None => DockerHost::from_env(&crate::action::env::Env::from_process()),
     }
     .map_err(|e| failed(&e))?;
     let dir = tempfile::tempdir().map_err(|e| failed(&e))?;

@@ -37,16 +37,14 @@ pub async fn run(args: Args) -> Result<(), CommandError> {
         .clone()
         .unwrap_or_else(|| args.context.join("Dockerfile"));
     let text = std::fs::read_to_string(&file).map_err(|e| {
-        let msg = format!("--file: failed to read {}: {e}", file.display());
-        eprintln!("error: {msg}");
-        CommandError::Usage(msg)
+        CommandError::Usage(format!("--file: failed to read {}: {e}", file.display()))
     })?;
     let mut context = BuildContext::from_dir(&args.context);
     for pair in &args.build_args {
         let Some((k, v)) = pair.split_once('=') else {
-            let msg = format!("--build-arg: expected NAME=VALUE, got {pair:?}");
-            eprintln!("error: {msg}");
-            return Err(CommandError::Usage(msg));
+            return Err(CommandError::Usage(format!(
+                "--build-arg: expected NAME=VALUE, got {pair:?}"
+            )));
         };
         context.build_args.insert(k.to_owned(), v.to_owned());
     }

@@ -15,12 +15,13 @@ use std::path::PathBuf;
 
 use crate::action::files::{FileCommand, RunnerFiles};
 use crate::action::inputs::Inputs;
+use crate::action::masks;
 use crate::action::names::{self, INPUTS, InputKind};
 use crate::action::runtime::Runtime;
 use crate::action::workflow::{Level, Location, Style, Workflow};
 use crate::cache_service::{self, RunningService, ServiceConfig};
 use crate::engine;
-use crate::plan::{self, BuildPlan, SecretSource};
+use crate::plan::{self, BuildPlan};
 use crate::report::{self, ActionLog, LiveProgress, ProgressMode, ProgressView};
 use crate::storage::StorageConfig;
 
@@ -90,7 +91,7 @@ impl clap::Args for Args {
                     .conflicts_with(crate::action::names::CONTEXT),
             );
         INPUTS.iter().fold(cmd, |cmd, spec| {
-            let repeat = matches!(spec.kind, InputKind::List | InputKind::ListCsv);
+            let repeat = !matches!(spec.kind, InputKind::Text | InputKind::Bool);
             let mut arg = Arg::new(spec.name)
                 .long(spec.name)
                 .help(spec.description)
@@ -119,22 +120,24 @@ impl clap::Args for Args {
     }
 }
 
-pub async fn run(args: Args) -> Result<(), CommandError> {
-    let mut env = Env::from_process();
-    let style = if env.get("GITHUB_ACTIONS") == Some("true") {
+/// Workflow commands when running in a GitHub Actions job, plain lines elsewhere.
+pub fn style(env: &Env) -> Style {
+    if env.get("GITHUB_ACTIONS") == Some("true") {
         Style::GitHub
     } else {
         Style::Plain
-    };
+    }
+}
+
+pub async fn run(args: Args) -> Result<(), CommandError> {
+    let mut env = Env::from_process();
+    let style = style(&env);
     let inputs = Inputs::from_pairs(INPUTS, args.pairs.iter().map(|(k, v)| (*k, v.clone())))
         .map_err(|e| CommandError::Usage(e.to_string()))?;
-    let view = match args.progress.view(&env, LiveProgress::can_draw()) {
-        Ok(view) => view,
-        Err(e) => {
-            Workflow::stdout(style).error(&e.to_string());
-            return Err(CommandError::Usage(e.to_string()));
-        }
-    };
+    let view = args
+        .progress
+        .view(&env, LiveProgress::can_draw())
+        .map_err(|e| CommandError::Usage(e.to_string()))?;
     let service = if args.dry_run {
         None
     } else {
@@ -209,19 +212,25 @@ pub async fn run_build(
     let mut wf = Workflow::stdout(style);
     let runtime = Runtime::from_env(env);
     mask_runtime(&runtime, &mut wf);
+    // Before any input is parsed: a parse error must not be the first to show a secret.
+    for secret in masks::input_secrets(inputs, env) {
+        wf.add_mask(&secret);
+    }
     let files = RunnerFiles::from_env(env);
 
     let plan =
         match plan::parse(inputs, &runtime, env).and_then(|p| plan::preflight(&p).map(|()| p)) {
             Ok(plan) => plan,
             Err(err) => {
-                wf.error(&err.to_string());
                 return Err(CommandError::Usage(err.to_string()));
             }
         };
-    mask_plan(&plan, env, &mut wf);
     report_runtime(&runtime, &mut wf);
-    if plan.expose_runtime && style == Style::GitHub {
+    for w in &plan.warnings {
+        wf.warning(w);
+    }
+    // A dry run writes no runner file: it only shows what the build would do.
+    if plan.expose_runtime && style == Style::GitHub && !dry_run {
         match expose(env, &runtime, &files) {
             Ok(names) if !names.is_empty() => {
                 wf.line(&format!("exposed to later steps: {}", names.join(", ")))
@@ -270,11 +279,10 @@ async fn build_image<W: std::io::Write>(
                 .get(names::env::GITHUB_WORKSPACE)
                 .map(PathBuf::from)
                 .unwrap_or_default();
-            match report::failure_annotation(&err, &workspace) {
-                Some((message, at)) => wf.annotate(Level::Error, &message, &at),
-                None => wf.error(&err.to_string()),
-            }
-            return Err(CommandError::Failed(err.to_string()));
+            return Err(match report::failure_annotation(&err, &workspace) {
+                Some((message, at)) => CommandError::FailedAt { message, at },
+                None => CommandError::Failed(err.to_string()),
+            });
         }
     };
     if let Some(builder) = &outcome.builder
@@ -298,11 +306,11 @@ async fn build_image<W: std::io::Write>(
     let api = super::phases::RepositoryApi::new(plan, env);
     let pruned = super::phases::prune(plan, runtime, &api, wf).await;
     let mut summary = report::summary_markdown(&outcome);
-    summary.push_str(
-        &super::phases::repository_cache(plan, runtime, &api, started)
-            .await
-            .markdown(),
-    );
+    let repository = super::phases::repository_cache(plan, runtime, &api, started).await;
+    if let Some(notice) = repository.notice() {
+        wf.notice(&notice);
+    }
+    summary.push_str(&repository.markdown());
     if let Some(report) = pruned {
         summary.push_str(&format!(
             "\n**Cache housekeeping:** {}\n",
@@ -324,19 +332,6 @@ pub fn mask_runtime<W: std::io::Write>(runtime: &Runtime, wf: &mut Workflow<W>) 
         .flatten()
     {
         wf.add_mask(secret.expose());
-    }
-}
-
-fn mask_plan<W: std::io::Write>(plan: &BuildPlan, env: &Env, wf: &mut Workflow<W>) {
-    if let Some(t) = &plan.github_token {
-        wf.add_mask(t.expose());
-    }
-    for secret in &plan.secrets {
-        match &secret.source {
-            SecretSource::Value(v) => wf.add_mask(v.expose()),
-            SecretSource::Env(var) => wf.add_mask(env.get(var).unwrap_or_default()),
-            SecretSource::File(_) => {}
-        }
     }
 }
 

@@ -33,9 +33,6 @@ pub async fn run(_args: Args) -> Result<(), CommandError> {
             ));
             Ok(())
         }
-        Err(err) => {
-            wf.error(&err.to_string());
-            Err(CommandError::Failed(err.to_string()))
-        }
+        Err(err) => Err(CommandError::Failed(err.to_string())),
     }
 }

@@ -97,9 +97,21 @@ pub struct RepositoryCache {
     /// Entries this build's ref created in the scopes it exported, since it started, and
     /// their bytes: BuildKit does not report the sizes it uploads.
     pub exported: Option<(usize, u64)>,
+    /// Why GitHub's API could not answer, per call: told once, as a notice.
+    pub unavailable: Vec<String>,
 }
 
 impl RepositoryCache {
+    /// One notice for every call GitHub's API did not answer (none when all did).
+    pub fn notice(&self) -> Option<String> {
+        (!self.unavailable.is_empty()).then(|| {
+            format!(
+                "the job summary leaves out the repository's cache usage and this build's exported entries: GitHub's API did not answer ({})",
+                self.unavailable.join("; ")
+            )
+        })
+    }
+
     /// Markdown lines for the summary; empty when nothing is known.
     pub fn markdown(&self) -> String {
         let mut md = String::new();
@@ -137,14 +149,16 @@ pub async fn repository_cache(
     let caches = match api.caches() {
         Ok(c) => c,
         Err(why) => {
-            tracing::info!("repository cache usage unavailable: {why}");
+            // No token or repository: a choice, not trouble.
+            tracing::debug!("repository cache usage unavailable: {why}");
             return RepositoryCache::default();
         }
     };
+    let mut unavailable = Vec::new();
     let usage = caches
         .usage()
         .await
-        .map_err(|e| tracing::info!("repository cache usage unavailable: {e}"))
+        .map_err(|e| unavailable.push(format!("cache usage: {e}")))
         .ok();
     let scopes = exported_scopes(plan);
     let git_ref = runtime.writable_scope().map(|s| s.scope.as_str());
@@ -153,11 +167,15 @@ pub async fn repository_cache(
             .created_since(started, Some(git_ref))
             .await
             .map(|entries| exported_totals(&entries, &scopes))
-            .map_err(|e| tracing::info!("exported cache entries unavailable: {e}"))
+            .map_err(|e| unavailable.push(format!("cache listing: {e}")))
             .ok(),
         _ => None,
     };
-    RepositoryCache { usage, exported }
+    RepositoryCache {
+        usage,
+        exported,
+        unavailable,
+    }
 }
 
 /// Layer blobs and the indexes of `scopes` among `entries`: what a `gha` export writes.

@@ -19,10 +19,7 @@ pub async fn run(_args: Args) -> Result<(), CommandError> {
         return Ok(()); // the main step created nothing
     };
     let mut wf = Workflow::stdout(Style::GitHub);
-    let host = match env.get("DOCKER_HOST") {
-        Some(h) => DockerHost::parse(h),
-        None => DockerHost::from_env(),
-    };
+    let host = DockerHost::from_env(&env);
     let removed = match host {
         Ok(host) => engine::remove_builder(&host, name).await,
         Err(e) => Err(e),

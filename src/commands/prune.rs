@@ -7,6 +7,8 @@ use std::path::PathBuf;
 use chrono::{Duration, Utc};
 
 use super::CommandError;
+use crate::action::env::Env;
+use crate::action::runtime::{CacheProtocol, Runtime};
 use crate::housekeeping::{
     self, ApiConfig, CacheServiceBodies, GithubCaches, PrunePolicy, Referenced,
 };
@@ -68,14 +70,9 @@ fn parse_age(s: &str) -> Result<Duration, String> {
     }
 }
 
-fn usage_error(msg: String) -> CommandError {
-    eprintln!("error: {msg}");
-    CommandError::Usage(msg)
-}
-
 fn read_digests(path: &PathBuf) -> Result<BTreeSet<String>, CommandError> {
     let text = std::fs::read_to_string(path).map_err(|e| {
-        usage_error(format!(
+        CommandError::Usage(format!(
             "--referenced-digests: failed to read {}: {e}",
             path.display()
         ))
@@ -95,13 +92,13 @@ pub async fn run(args: Args) -> Result<(), CommandError> {
         token,
         repository: args.repository.clone(),
     };
-    let caches = GithubCaches::new(&config).map_err(|e| usage_error(e.to_string()))?;
+    let caches = GithubCaches::new(&config).map_err(|e| CommandError::Usage(e.to_string()))?;
     let bodies = cache_service_bodies();
     let referenced = match (&args.orphans, &args.referenced_digests, &bodies) {
         (true, Some(path), _) => Some(Referenced::Digests(read_digests(path)?)),
         (true, None, Some(bodies)) => Some(Referenced::Bodies(bodies)),
         (true, None, None) => {
-            return Err(usage_error(
+            return Err(CommandError::Usage(
                 "--orphans: needs --referenced-digests FILE, or ACTIONS_RUNTIME_TOKEN with ACTIONS_RESULTS_URL or ACTIONS_CACHE_URL to read the indexes".into(),
             ));
         }
@@ -118,10 +115,13 @@ pub async fn run(args: Args) -> Result<(), CommandError> {
     };
     let report = housekeeping::prune(&caches, &policy, referenced, args.dry_run)
         .await
-        .map_err(|e| failed(e.to_string()))?;
+        .map_err(|e| CommandError::Failed(e.to_string()))?;
     let mut text = report_text(&report);
     if args.usage {
-        let u = caches.usage().await.map_err(|e| failed(e.to_string()))?;
+        let u = caches
+            .usage()
+            .await
+            .map_err(|e| CommandError::Failed(e.to_string()))?;
         text.push_str(&format!("usage: {}\n", u.describe()));
     }
     super::advise::write_stdout(&text)?;
@@ -129,15 +129,14 @@ pub async fn run(args: Args) -> Result<(), CommandError> {
 }
 
 /// The cache service of this job, when the runner's credentials are in the environment (a
-/// container action gets them; a `run:` step after `layercache expose` too): v2 at
-/// `ACTIONS_RESULTS_URL`, else v1 at `ACTIONS_CACHE_URL` (GitHub Enterprise Server).
+/// container action gets them; a `run:` step after `layercache expose` too), spoken in the
+/// protocol `action::runtime` chooses (its GHES rule included).
 fn cache_service_bodies() -> Option<CacheServiceBodies> {
-    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-    let token = Secret::new(var("ACTIONS_RUNTIME_TOKEN")?);
-    match (var("ACTIONS_RESULTS_URL"), var("ACTIONS_CACHE_URL")) {
-        (Some(url), _) => Some(CacheServiceBodies::v2(&url, token)),
-        (None, Some(url)) => Some(CacheServiceBodies::v1(&url, token)),
-        (None, None) => None,
+    let runtime = Runtime::from_env(&Env::from_process());
+    let token = runtime.token.filter(|t| !t.is_empty())?;
+    match runtime.protocol? {
+        CacheProtocol::V2 { url } => Some(CacheServiceBodies::v2(&url, token)),
+        CacheProtocol::V1 { url } => Some(CacheServiceBodies::v1(&url, token)),
     }
 }
 
@@ -166,9 +165,4 @@ fn report_text(report: &housekeeping::PruneReport) -> String {
         report.indexes_seen,
     ));
     text
-}
-
-fn failed(msg: String) -> CommandError {
-    eprintln!("error: {msg}");
-    CommandError::Failed(msg)
 }

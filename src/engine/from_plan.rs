@@ -87,10 +87,7 @@ pub async fn run_plan(
     sink: &mut dyn EventSink,
 ) -> Result<Outcome, EngineError> {
     let req = BuildRequest::from_plan(plan, env)?;
-    let host = match env.get("DOCKER_HOST") {
-        Some(h) => DockerHost::parse(h)?,
-        None => DockerHost::from_env()?,
-    };
+    let host = DockerHost::from_env(env)?;
     super::run::run(&req, &host, sink).await
 }
 

@@ -12,6 +12,7 @@
 //! `tcp://`/`unix://`; `docker-container` starts one through the daemon. All three share
 //! the session ([`session`]) and the solve request ([`frontend`]).
 
+mod cache_report;
 mod cache_traffic;
 mod container;
 mod context;
@@ -46,6 +47,7 @@ fn containing_dir(path: &Path) -> PathBuf {
     }
 }
 
+pub use cache_report::{CacheReport, CacheState};
 pub use cache_traffic::{CacheDirection, CacheTraffic};
 pub use container::remove_builder;
 pub use context::ContextSource;

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use super::cache_report::{self, CacheReport};
 use super::cache_traffic::CacheTraffic;
 use super::progress::StepRecord;
 
@@ -23,6 +24,11 @@ pub struct Outcome {
     pub steps: Vec<StepRecord>,
     /// Layers fetched from and written to the layer cache.
     pub cache_traffic: CacheTraffic,
+    /// Each `cache-from` entry, in input order, as BuildKit's importers told it.
+    pub cache_imports: Vec<CacheReport>,
+    /// Each `cache-to` entry, in input order, as BuildKit's exporters told it (from the
+    /// first solve when a failed export made layercache solve again without exports).
+    pub cache_exports: Vec<CacheReport>,
     /// Files and bytes BuildKit pulled from the local context: all of it the first time,
     /// then only what changed since (it keeps the previous transfer).
     pub context_bytes: u64,
@@ -53,16 +59,14 @@ impl Outcome {
         (total > 0).then(|| cached as f64 * 100.0 / total as f64)
     }
 
-    /// Time in BuildKit's cache import steps (`importing cache manifest from ...`).
-    pub fn cache_import_time(&self) -> Duration {
-        self.sum_steps(|n| n.starts_with("importing cache"))
+    /// From the first importer's start to the last one's end, by BuildKit's clock.
+    pub fn cache_import_time(&self) -> Option<Duration> {
+        cache_report::span(&self.cache_imports)
     }
 
-    /// Time in cache export steps (`exporting cache`, `preparing build cache for export`).
-    pub fn cache_export_time(&self) -> Duration {
-        self.sum_steps(|n| {
-            n.starts_with("exporting cache") || n.starts_with("preparing build cache")
-        })
+    /// From the first exporter's start to the last one's end, by BuildKit's clock.
+    pub fn cache_export_time(&self) -> Option<Duration> {
+        cache_report::span(&self.cache_exports)
     }
 
     /// Wall time not spent in BuildKit's solve: what layercache itself costs.
@@ -70,13 +74,5 @@ impl Outcome {
         self.wall
             .saturating_sub(self.solve)
             .saturating_sub(self.push.unwrap_or_default())
-    }
-
-    fn sum_steps(&self, pick: impl Fn(&str) -> bool) -> Duration {
-        self.steps
-            .iter()
-            .filter(|s| pick(&s.name))
-            .filter_map(|s| s.duration)
-            .sum()
     }
 }

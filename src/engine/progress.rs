@@ -67,6 +67,18 @@ pub struct StepRecord {
     pub error: Option<String>,
     /// The step runs a Dockerfile instruction (`[2/3] RUN ...`), not internal work.
     pub dockerfile_step: bool,
+    /// BuildKit's own start and end of the step, as time since the Unix epoch: the cache
+    /// import and export rows of the summary are spans of these.
+    #[serde(skip)]
+    pub started_at: Option<Duration>,
+    #[serde(skip)]
+    pub completed_at: Option<Duration>,
+    /// The Dockerfile line of a Dockerfile step, when the Dockerfile is at hand.
+    #[serde(skip)]
+    pub line: Option<usize>,
+    /// BuildKit's vertex digest (status lines name their vertex by it).
+    #[serde(skip)]
+    pub digest: String,
 }
 
 #[derive(Debug, Default)]
@@ -116,6 +128,7 @@ impl Tracker {
             let record = StepRecord {
                 name: v.name.clone(),
                 dockerfile_step: is_dockerfile_step(&v.name),
+                digest: v.digest.clone(),
                 ..Default::default()
             };
             self.steps.insert(v.digest.clone(), (record, false, false));
@@ -124,6 +137,24 @@ impl Tracker {
         let Some((record, started, finished)) = self.steps.get_mut(&v.digest) else {
             return;
         };
+        // BuildKit resends a vertex whole; its latest word on times and errors stands.
+        if let Some(t) = v
+            .started
+            .as_ref()
+            .and_then(|t| since_epoch(t.seconds, t.nanos))
+        {
+            record.started_at = Some(t);
+        }
+        if let Some(t) = v
+            .completed
+            .as_ref()
+            .and_then(|t| since_epoch(t.seconds, t.nanos))
+        {
+            record.completed_at = Some(t);
+        }
+        if !v.error.is_empty() {
+            record.error = Some(v.error.clone());
+        }
         if v.started.is_some() && !*started {
             *started = true;
             sink.event(BuildEvent::StepStarted {
@@ -134,7 +165,6 @@ impl Tracker {
         if (v.completed.is_some() || v.cached) && !*finished {
             *finished = true;
             record.cached = v.cached;
-            record.error = (!v.error.is_empty()).then(|| v.error.clone());
             record.duration = match (&v.started, &v.completed) {
                 (Some(s), Some(c)) => span((s.seconds, s.nanos), (c.seconds, c.nanos)),
                 _ => None,
@@ -189,6 +219,13 @@ fn transfer_event(st: &VertexStatus, vertex_name: &str) -> Option<BuildEvent> {
         elapsed,
         done: st.completed.is_some(),
     })
+}
+
+/// A BuildKit timestamp as time since the Unix epoch (`None` before it).
+pub fn since_epoch(seconds: i64, nanos: i32) -> Option<Duration> {
+    let secs = u64::try_from(seconds).ok()?;
+    let nanos = u32::try_from(nanos).ok()?;
+    Some(Duration::new(secs, 0) + Duration::from_nanos(u64::from(nanos)))
 }
 
 fn span(start: (i64, i32), end: (i64, i32)) -> Option<Duration> {

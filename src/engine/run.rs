@@ -12,6 +12,7 @@ use bollard::Docker;
 use bollard::moby::buildkit::v1::control_client::ControlClient;
 use tonic::transport::Channel;
 
+use super::cache_report;
 use super::context::{CONTEXT_DIR, ContextSource};
 use super::driver::{Capabilities, DaemonFacts, choose};
 use super::error::EngineError;
@@ -38,6 +39,7 @@ pub async fn run(
     };
     source.add_build_contexts(&req.build_contexts);
     let (caps, control, docker, reduced) = connect(req, host, sink).await?;
+    let asked = req;
     let req = reduced.as_ref().unwrap_or(req);
     // Which cache (and, for gha, which scope) is read and written, without secrets.
     for e in &req.cache_from {
@@ -71,6 +73,12 @@ pub async fn run(
         export,
     };
     let mut outcome = solve_with_fallback(&solve, sink).await?;
+    let why = "not run: the daemon's BuildKit cannot use it";
+    let imports = cache_report::dropped(&asked.cache_from, &req.cache_from, why);
+    outcome.cache_imports.extend(imports);
+    outcome
+        .cache_exports
+        .extend(cache_report::dropped(&asked.cache_to, &req.cache_to, why));
     if let (Some(target), Some(docker)) = (&load_target, &docker) {
         sink.event(BuildEvent::Phase(
             "loading the image into the daemon".to_owned(),
@@ -207,7 +215,8 @@ pub async fn prune_remote(endpoint: &str) -> Result<(), EngineError> {
 
 /// Solve; when only a cache export failed and every export allows it (`ignore-error`),
 /// warn and solve again without exports (everything is cached, so this is quick). Old
-/// BuildKit does not know `ignore-error` itself.
+/// BuildKit does not know `ignore-error` itself. The warning names each lost export from
+/// the failed solve's own progress.
 async fn solve_with_fallback(
     solve: &Solve<'_>,
     sink: &mut dyn EventSink,
@@ -217,13 +226,16 @@ async fn solve_with_fallback(
         Err(Failure {
             error,
             cache_export: true,
+            exports,
         }) if req
             .cache_to
             .iter()
             .all(|e| e.attr("ignore-error") == Some("true")) =>
         {
-            let warning = format!("cache export failed, the build continues without it: {error}");
-            sink.event(BuildEvent::Warning(warning.clone()));
+            let warnings = cache_report::lost_exports(&exports, &error);
+            for w in &warnings {
+                sink.event(BuildEvent::Warning(w.clone()));
+            }
             let mut retry = req.clone();
             retry.cache_to.clear();
             let mut outcome = solve_once(
@@ -235,7 +247,8 @@ async fn solve_with_fallback(
             )
             .await
             .map_err(|f| f.error)?;
-            outcome.warnings.push(warning);
+            outcome.cache_exports = exports;
+            outcome.warnings.extend(warnings);
             Ok(outcome)
         }
         other => other.map_err(|f| f.error),
@@ -245,6 +258,8 @@ async fn solve_with_fallback(
 struct Failure {
     error: EngineError,
     cache_export: bool,
+    /// The exports as the failed solve left them.
+    exports: Vec<super::CacheReport>,
 }
 
 /// Everything one solve needs besides the event sink.
@@ -268,6 +283,7 @@ async fn solve_once(solve: &Solve<'_>, sink: &mut dyn EventSink) -> Result<Outco
     let fail = |error| Failure {
         error,
         cache_export: false,
+        exports: Vec::new(),
     };
     let services = SessionServices {
         local_dirs: source.dirs.clone(),
@@ -298,8 +314,10 @@ async fn solve_once(solve: &Solve<'_>, sink: &mut dyn EventSink) -> Result<Outco
     let sent = session.sent(CONTEXT_DIR);
     session.close();
     tracing::debug!(%build_ref, ok = result.is_ok(), ms = solve.as_millis() as u64, "buildkit: solve ended");
-    let response = result.map_err(|message| failure(message, &tracker, source))?;
-    let mut outcome = outcome_of(response, caps, &tracker, sink);
+    let response = result.map_err(|message| failure(message, &tracker, source, req))?;
+    let mut outcome = outcome_of(response, caps, &tracker);
+    cache_report::report(&mut outcome, req, sink);
+    locate_steps(&mut outcome, source);
     outcome.context_files = sent.files;
     outcome.context_bytes = sent.bytes;
     outcome.tags = req.tags.clone();
@@ -313,7 +331,6 @@ fn outcome_of(
     response: bollard::moby::buildkit::v1::SolveResponse,
     caps: &Capabilities,
     tracker: &Tracker,
-    sink: &mut dyn EventSink,
 ) -> Outcome {
     let exporter_response: std::collections::BTreeMap<String, String> =
         response.exporter_response.into_iter().collect();
@@ -327,7 +344,6 @@ fn outcome_of(
     };
     Outcome {
         driver: caps.driver,
-        warnings: import_warnings(tracker, sink),
         image_id,
         digest: manifest.filter(|_| !caps.daemon_store),
         exporter_response,
@@ -337,22 +353,26 @@ fn outcome_of(
     }
 }
 
-/// BuildKit carries on when a cache import fails (the build is just slower); say so.
-fn import_warnings(tracker: &Tracker, sink: &mut dyn EventSink) -> Vec<String> {
-    let mut out = Vec::new();
-    for step in tracker.steps() {
-        if let (true, Some(err)) = (step.name.starts_with("importing cache"), &step.error) {
-            let w = format!("{} failed, building without that cache: {err}", step.name);
-            sink.event(BuildEvent::Warning(w.clone()));
-            out.push(w);
+/// Dockerfile steps get their line, so the summary can list them in Dockerfile order.
+fn locate_steps(outcome: &mut Outcome, source: &ContextSource) {
+    if let Ok(text) = std::fs::read_to_string(&source.dockerfile_path) {
+        for step in outcome.steps.iter_mut().filter(|s| s.dockerfile_step) {
+            step.line = super::dockerfile::locate_step(&text, &step.name);
         }
     }
-    out
 }
 
 /// Turn a solve error into a message naming the failing step and its Dockerfile line.
-fn failure(message: String, tracker: &Tracker, source: &ContextSource) -> Failure {
+fn failure(
+    message: String,
+    tracker: &Tracker,
+    source: &ContextSource,
+    req: &BuildRequest,
+) -> Failure {
     let failed = tracker.failed_step();
+    let steps = tracker.steps();
+    let traffic = tracker.traffic();
+    let exports = cache_report::exports(&req.cache_to, &steps, &traffic, false);
     let cache_export = failed
         .as_ref()
         .is_some_and(|s| s.name.starts_with("exporting cache"))
@@ -374,6 +394,7 @@ fn failure(message: String, tracker: &Tracker, source: &ContextSource) -> Failur
     Failure {
         error,
         cache_export,
+        exports,
     }
 }
 

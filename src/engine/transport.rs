@@ -18,6 +18,7 @@ use hyper_util::rt::TokioIo;
 use tonic::transport::{Channel, Endpoint, Uri};
 
 use super::error::EngineError;
+use crate::action::env::Env;
 
 /// Where the Docker daemon listens.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,12 +46,12 @@ impl DockerHost {
     }
 
     /// `DOCKER_HOST` when set, else the default socket.
-    pub fn from_env() -> Result<Self, EngineError> {
-        let host = match std::env::var("DOCKER_HOST") {
-            Ok(v) if !v.is_empty() => Self::parse(&v)?,
+    pub fn from_env(env: &Env) -> Result<Self, EngineError> {
+        let host = match env.get("DOCKER_HOST") {
+            Some(v) if !v.is_empty() => Self::parse(v)?,
             _ => Self::Unix(PathBuf::from("/var/run/docker.sock")),
         };
-        let tls = std::env::var("DOCKER_TLS_VERIFY").is_ok_and(|v| !v.is_empty());
+        let tls = env.get("DOCKER_TLS_VERIFY").is_some_and(|v| !v.is_empty());
         if tls && matches!(host, Self::Tcp(_)) {
             return Err(EngineError::DockerHost {
                 host: host.describe(),
@@ -190,4 +191,27 @@ pub fn source_chain(err: &dyn std::error::Error) -> String {
         cur = e.source();
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn docker_host_comes_from_the_env_once_with_its_tls_check() {
+        let env = Env::from_pairs([("DOCKER_HOST", "tcp://127.0.0.1:2376")]);
+        assert_eq!(
+            DockerHost::from_env(&env).ok(),
+            Some(DockerHost::Tcp("127.0.0.1:2376".into()))
+        );
+        let env = Env::from_pairs([
+            ("DOCKER_HOST", "tcp://127.0.0.1:2376"),
+            ("DOCKER_TLS_VERIFY", "1"),
+        ]);
+        assert!(DockerHost::from_env(&env).is_err(), "TLS was not refused");
+        assert_eq!(
+            DockerHost::from_env(&Env::default()).ok(),
+            Some(DockerHost::Unix("/var/run/docker.sock".into()))
+        );
+    }
 }

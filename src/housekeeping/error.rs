@@ -12,7 +12,9 @@ pub enum HousekeepingError {
         "failed to read the API URL: {0:?} is not an http(s) URL (from --api-url or GITHUB_API_URL)"
     )]
     InvalidApiUrl(String),
-    #[error("failed to {action}: no token (set github-token, --token or GITHUB_TOKEN)")]
+    #[error(
+        "failed to {action}: no token (the action: set the github-token input; layercache prune: set GITHUB_TOKEN, or name another variable with --token-env)"
+    )]
     NoToken { action: &'static str },
     #[error("failed to {action}: GitHub answered 403 ({message}); the job's token lacks the `{permission}` permission (add `permissions: {{ actions: {level} }}` to the job)", permission = permission_name(.needs_write), level = permission_level(.needs_write))]
     Forbidden {

@@ -116,6 +116,9 @@ pub struct BuildPlan {
     pub labels: BTreeMap<String, String>,
     pub annotations: Vec<String>,
     pub secrets: Vec<BuildSecret>,
+    /// Inputs that were left out with a reason, shown as warnings (a secret whose
+    /// variable is unset, as build-push-action does).
+    pub warnings: Vec<String>,
     /// ssh-agent sockets by id.
     pub ssh: BTreeMap<String, std::path::PathBuf>,
     pub network: NetworkMode,

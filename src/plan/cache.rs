@@ -7,6 +7,7 @@ use std::fmt;
 
 use super::csv::split_attrs;
 use super::error::PlanError;
+use super::redact::{SECRET_ATTRS, excerpt};
 use crate::action::runtime::{CacheProtocol, Runtime};
 use crate::secret::Secret;
 
@@ -47,7 +48,7 @@ impl CacheType {
     }
 
     /// Attributes BuildKit reads for this type on the given side.
-    fn known_keys(self, direction: Direction) -> &'static [&'static str] {
+    pub(super) fn known_keys(self, direction: Direction) -> &'static [&'static str] {
         use Direction::{From, To};
         match (self, direction) {
             (Self::Gha, From) => &["url", "url_v2", "token", "scope", "timeout", "version"],
@@ -117,7 +118,7 @@ impl CacheType {
         }
     }
 
-    fn required(self, direction: Direction) -> &'static [&'static str] {
+    pub(super) fn required(self, direction: Direction) -> &'static [&'static str] {
         match (self, direction) {
             (Self::Registry, _) => &["ref"],
             (Self::Local, Direction::From) => &["src"],
@@ -151,9 +152,6 @@ impl Direction {
     }
 }
 
-/// Attribute names whose values are secrets (kept out of `attrs`).
-const SECRET_KEYS: &[&str] = &["token", "ghtoken", "secret_access_key", "session_token"];
-
 /// One validated cache entry. Secret attributes live in `secrets`, never in `attrs`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CacheEntry {
@@ -180,15 +178,22 @@ impl CacheEntry {
     }
 }
 
-/// Parse one entry of `cache-from` or `cache-to`.
+/// Parse one entry of `cache-from` or `cache-to`. Errors quote at most a redacted
+/// excerpt of the entry ([`excerpt`]): it may hold a token.
 pub fn parse_cache_entry(entry: &str, direction: Direction) -> Result<CacheEntry, PlanError> {
     let input = direction.input();
-    let err = |m: String| PlanError::new(input, m);
-    let attrs = split_attrs(entry).map_err(|e| err(e.to_string()))?;
+    let quoted = excerpt(entry);
+    let err = |m: String| PlanError::new(input, format!("{quoted}: {m}"));
+    let attrs = split_attrs(entry).map_err(|e| {
+        err(format!(
+            "{e} (close it; a value with commas is written \"key=a,b\")"
+        ))
+    })?;
     // buildx: an entry without '=' is a registry reference.
     if let [single] = attrs.as_slice()
         && single.value.is_none()
     {
+        checks::check_registry_ref(&single.key).map_err(err)?;
         let mut attrs = BTreeMap::new();
         attrs.insert("ref".to_owned(), single.key.clone());
         return Ok(CacheEntry {
@@ -202,7 +207,10 @@ pub fn parse_cache_entry(entry: &str, direction: Direction) -> Result<CacheEntry
     let mut secrets = BTreeMap::new();
     for attr in &attrs {
         let Some(value) = &attr.value else {
-            return Err(err(format!("{:?} is not key=value", attr.key)));
+            return Err(err(
+                "a field is not key=value (e.g. type=gha,mode=max, or a registry reference alone)"
+                    .into(),
+            ));
         };
         if attr.key == "type" {
             let valid = CacheType::ALL
@@ -210,59 +218,22 @@ pub fn parse_cache_entry(entry: &str, direction: Direction) -> Result<CacheEntry
                 .map(|t| t.as_str())
                 .collect::<Vec<_>>()
                 .join(", ");
-            kind =
-                Some(CacheType::parse(value).ok_or_else(|| {
-                    err(format!("unknown cache type {value:?} (valid: {valid})"))
-                })?);
-        } else if SECRET_KEYS.contains(&attr.key.as_str()) {
+            kind = Some(CacheType::parse(value).ok_or_else(|| {
+                err(format!(
+                    "unknown cache type {} (valid: {valid})",
+                    excerpt(value)
+                ))
+            })?);
+        } else if SECRET_ATTRS.contains(&attr.key.as_str()) {
             secrets.insert(attr.key.clone(), Secret::new(value.clone()));
         } else {
             map.insert(attr.key.clone(), value.clone());
         }
     }
-    let kind = kind.ok_or_else(|| {
-        err(format!(
-            "missing type= in {entry:?} (e.g. type=gha or type=registry,ref=...)"
-        ))
-    })?;
-    let known = kind.known_keys(direction);
-    for key in map.keys().chain(secrets.keys()) {
-        if !known.contains(&key.as_str()) {
-            let valid = if known.is_empty() {
-                "none".to_owned()
-            } else {
-                known.join(", ")
-            };
-            return Err(err(format!(
-                "unknown key {key:?} for type={kind} (valid: {valid})"
-            )));
-        }
-    }
-    for key in kind.required(direction) {
-        if !map.contains_key(*key) && !secrets.contains_key(*key) {
-            return Err(err(format!("type={kind} needs {key}=")));
-        }
-    }
-    if let Some(mode) = map.get("mode")
-        && !matches!(mode.as_str(), "min" | "max")
-    {
-        return Err(err(format!("invalid mode {mode:?} (valid: min, max)")));
-    }
-    if let Some(v) = map.get("ignore-error")
-        && !matches!(v.to_ascii_lowercase().as_str(), "true" | "false")
-    {
-        return Err(err(format!(
-            "invalid ignore-error {v:?} (valid: true, false)"
-        )));
-    }
-    if kind == CacheType::Gha
-        && let Some(v) = map.get("version")
-        && !matches!(v.as_str(), "1" | "2")
-    {
-        return Err(err(format!(
-            "invalid version {v:?} for type=gha (valid: 1, 2)"
-        )));
-    }
+    let kind = kind
+        .ok_or_else(|| err("missing type= (e.g. type=gha or type=registry,ref=...)".to_owned()))?;
+    checks::check_keys(kind, direction, &map, &secrets).map_err(err)?;
+    checks::check_values(kind, &map).map_err(err)?;
     Ok(CacheEntry {
         kind,
         attrs: map,
@@ -375,6 +346,9 @@ pub fn add_cache_api(entry: &mut CacheEntry, repository: &str, token: &Secret) {
         .entry("ghtoken".into())
         .or_insert_with(|| token.clone());
 }
+
+#[path = "cache_checks.rs"]
+mod checks;
 
 #[cfg(test)]
 #[path = "cache_tests.rs"]

@@ -64,6 +64,7 @@ fn scopes_differ_by_image_dockerfile_target_and_platform() {
         dockerfile: "Dockerfile".into(),
         target: None,
         platforms: vec![],
+        build_args: Default::default(),
     };
     let s0 = derive_scope(&base);
     assert!(s0.starts_with("web-"), "{s0}");
@@ -98,6 +99,80 @@ fn scopes_differ_by_image_dockerfile_target_and_platform() {
     assert_eq!(derive_scope(&base), s0, "stable");
     let arm = derive_scope(&variants[4]);
     assert!(arm.contains("linux-arm64") && !arm.contains(','), "{arm}");
+}
+
+fn seed_with_args(args: &[(&str, &str)]) -> ScopeSeed {
+    ScopeSeed {
+        image: Some("ghcr.io/o/web".into()),
+        short: "web".into(),
+        dockerfile: "Dockerfile".into(),
+        build_args: args
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect(),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn matrix_legs_differing_only_by_build_args_get_their_own_scopes() {
+    let red = derive_scope(&seed_with_args(&[("FLAVOR", "red")]));
+    let blue = derive_scope(&seed_with_args(&[("FLAVOR", "blue")]));
+    let none = derive_scope(&seed_with_args(&[]));
+    assert_ne!(red, blue);
+    assert_ne!(red, none);
+    assert!(
+        red.starts_with("web-") && blue.starts_with("web-"),
+        "{red} {blue}"
+    );
+    // A rotating credential passed as a build arg must not move the scope every run.
+    let token_a = derive_scope(&seed_with_args(&[("FLAVOR", "red"), ("NPM_TOKEN", "a")]));
+    let token_b = derive_scope(&seed_with_args(&[("FLAVOR", "red"), ("npm_token", "b")]));
+    assert_eq!(token_a, red);
+    assert_eq!(token_b, red);
+    let author = derive_scope(&seed_with_args(&[("FLAVOR", "red"), ("AUTHOR", "me")]));
+    assert_ne!(author, red, "AUTHOR is no credential");
+    let auth = derive_scope(&seed_with_args(&[("FLAVOR", "red"), ("GIT_AUTH", "x")]));
+    assert_eq!(auth, red);
+}
+
+#[test]
+fn build_args_in_any_order_give_the_same_scope_through_the_inputs() {
+    let rt = runtime(&[]);
+    let plan = |args: &str| {
+        let inputs = crate::action::inputs::Inputs::from_pairs(
+            crate::action::names::INPUTS,
+            [
+                (crate::action::names::TAGS, "ghcr.io/o/web:pr-1".to_owned()),
+                (crate::action::names::BUILD_ARGS, args.to_owned()),
+            ],
+        )
+        .unwrap();
+        crate::plan::parse(&inputs, &rt, &crate::action::env::Env::default())
+            .unwrap()
+            .scope
+    };
+    let ab = plan("FLAVOR=red\nSIZE=2");
+    assert_eq!(ab, plan("SIZE=2\nFLAVOR=red"));
+    assert_ne!(ab, plan("FLAVOR=blue\nSIZE=2"));
+    // Tags do not count beyond the image name: a per-PR tag shares the branch's scope.
+    let other_tag = {
+        let inputs = crate::action::inputs::Inputs::from_pairs(
+            crate::action::names::INPUTS,
+            [
+                (crate::action::names::TAGS, "ghcr.io/o/web:main".to_owned()),
+                (
+                    crate::action::names::BUILD_ARGS,
+                    "FLAVOR=red\nSIZE=2".to_owned(),
+                ),
+            ],
+        )
+        .unwrap();
+        crate::plan::parse(&inputs, &rt, &crate::action::env::Env::default())
+            .unwrap()
+            .scope
+    };
+    assert_eq!(ab, other_tag);
 }
 
 #[test]

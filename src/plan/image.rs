@@ -1,10 +1,13 @@
-//! Image references (`tags`) and platforms, validated with Docker's grammar
-//! (distribution/reference and containerd/platforms), so a typo fails before any build.
+//! Image references (`tags`, registry cache `ref=`), validated with Docker's grammar
+//! (distribution/reference), so a typo fails before any build. Platforms live in
+//! [`super::platform`].
 
 use std::fmt;
 use std::sync::LazyLock;
 
 use regex::Regex;
+
+use super::redact::excerpt;
 
 /// A validated image reference such as `ghcr.io/owner/app:1.2` (the tag defaults to `latest`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,18 +58,25 @@ static DOMAIN: LazyLock<Regex> = LazyLock::new(|| {
         .unwrap_or_else(|e| panic!("{e}"))
 });
 
-/// Parse an image reference; the error says what is wrong in words a user can act on.
+/// distribution/reference: a repository name (all its components, with the registry) is
+/// at most 255 characters.
+const NAME_MAX: usize = 255;
+
+/// Parse an image reference; the error starts with an excerpt of the reference and says
+/// what is wrong in words a user can act on.
 pub fn parse_image_ref(input: &str) -> Result<ImageRef, String> {
     let original = input.trim();
+    let fail = |problem: String| format!("{}: {problem}", excerpt(original));
     if original.is_empty() {
-        return Err("empty image reference".into());
+        return Err("empty image reference (e.g. ghcr.io/owner/app:1.0)".into());
     }
     let (rest, digest) = match original.split_once('@') {
         Some((r, d)) => {
             if !DIGEST.is_match(d) {
-                return Err(format!(
-                    "invalid digest {d:?} in {original:?} (expected sha256:<64 hex>)"
-                ));
+                return Err(fail(format!(
+                    "invalid digest {} (expected sha256: and 64 hex digits)",
+                    excerpt(d)
+                )));
             }
             (r, Some(d.to_owned()))
         }
@@ -81,27 +91,40 @@ pub fn parse_image_ref(input: &str) -> Result<ImageRef, String> {
     if let Some(tag) = tag
         && !TAG.is_match(tag)
     {
-        return Err(format!(
-            "invalid tag {tag:?} in {original:?} (letters, digits, '_', '.', '-', at most 128, not starting with '.' or '-')"
-        ));
+        return Err(fail(format!(
+            "invalid tag {} (letters, digits, '_', '.', '-', at most 128 characters, not starting with '.' or '-')",
+            excerpt(tag)
+        )));
+    }
+    if name.len() > NAME_MAX {
+        return Err(fail(format!(
+            "the repository name is {} characters long (at most {NAME_MAX})",
+            name.len()
+        )));
     }
     let (registry, repository) = split_domain(name);
     if let Some(domain) = &registry
         && !DOMAIN.is_match(domain)
     {
-        return Err(format!("invalid registry host {domain:?} in {original:?}"));
+        return Err(fail(format!(
+            "invalid registry host {} (a host name or IP, with an optional :port)",
+            excerpt(domain)
+        )));
     }
     if repository.is_empty() {
-        return Err(format!("missing repository name in {original:?}"));
+        return Err(fail("missing repository name".into()));
     }
     for component in repository.split('/') {
         if component.chars().any(|c| c.is_ascii_uppercase()) {
-            return Err(format!("repository name must be lowercase in {original:?}"));
+            return Err(fail(
+                "repository name must be lowercase (a tag after ':' may use capitals)".into(),
+            ));
         }
         if !COMPONENT.is_match(component) {
-            return Err(format!(
-                "invalid repository component {component:?} in {original:?} (lowercase letters, digits and separators . _ __ -)"
-            ));
+            return Err(fail(format!(
+                "invalid repository component {} (lowercase letters, digits and separators . _ __ -)",
+                excerpt(component)
+            )));
         }
     }
     let registry = registry.unwrap_or_else(|| "docker.io".to_owned());
@@ -131,66 +154,7 @@ fn split_domain(name: &str) -> (Option<String>, &str) {
     }
 }
 
-/// A target platform such as `linux/arm64/v8`.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Platform {
-    pub os: String,
-    pub architecture: String,
-    pub variant: Option<String>,
-}
-
-impl fmt::Display for Platform {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.os, self.architecture)?;
-        if let Some(v) = &self.variant {
-            write!(f, "/{v}")?;
-        }
-        Ok(())
-    }
-}
-
-const KNOWN_OS: &[&str] = &[
-    "linux", "windows", "darwin", "freebsd", "netbsd", "openbsd", "solaris", "illumos", "aix",
-];
-const KNOWN_ARCH: &[&str] = &[
-    "amd64", "arm64", "arm", "386", "ppc64le", "ppc64", "s390x", "riscv64", "mips64le", "mips64",
-    "mipsle", "mips", "loong64", "wasm",
-];
-
-/// Parse `os/arch[/variant]`, normalising the spellings containerd accepts (`x86_64`, `aarch64`).
-pub fn parse_platform(input: &str) -> Result<Platform, String> {
-    let lower = input.trim().to_ascii_lowercase();
-    let parts: Vec<&str> = lower.split('/').collect();
-    let valid = "expected os/arch[/variant], e.g. linux/amd64 or linux/arm64/v8";
-    let (os, arch, variant) = match parts.as_slice() {
-        [os, arch] => (*os, *arch, None),
-        [os, arch, variant] if !variant.is_empty() => (*os, *arch, Some((*variant).to_owned())),
-        _ => return Err(format!("invalid platform {input:?} ({valid})")),
-    };
-    let arch = match arch {
-        "x86_64" | "x86-64" => "amd64",
-        "aarch64" => "arm64",
-        "i386" | "i686" => "386",
-        a => a,
-    };
-    if !KNOWN_OS.contains(&os) {
-        return Err(format!(
-            "unknown operating system {os:?} in platform {input:?} (valid: {})",
-            KNOWN_OS.join(", ")
-        ));
-    }
-    if !KNOWN_ARCH.contains(&arch) {
-        return Err(format!(
-            "unknown architecture {arch:?} in platform {input:?} (valid: {})",
-            KNOWN_ARCH.join(", ")
-        ));
-    }
-    Ok(Platform {
-        os: os.to_owned(),
-        architecture: arch.to_owned(),
-        variant,
-    })
-}
+pub use super::platform::{Platform, parse_platform};
 
 #[cfg(test)]
 mod tests {
@@ -224,23 +188,5 @@ mod tests {
             let err = parse_image_ref(bad).unwrap_err();
             assert!(err.contains(why), "{bad:?}: {err}");
         }
-    }
-
-    #[test]
-    fn platforms_normalise_and_reject() {
-        assert_eq!(
-            parse_platform("linux/x86_64").unwrap().to_string(),
-            "linux/amd64"
-        );
-        assert_eq!(
-            parse_platform("linux/arm64/v8").unwrap().to_string(),
-            "linux/arm64/v8"
-        );
-        assert!(parse_platform("linux").is_err());
-        assert!(
-            parse_platform("linux/amd65")
-                .unwrap_err()
-                .contains("unknown architecture")
-        );
     }
 }

@@ -4,13 +4,18 @@
 mod build_plan;
 pub mod cache;
 pub mod csv;
+mod endpoint;
 mod error;
+pub mod git_auth;
 pub mod image;
 mod options;
 mod outputs;
 mod parse;
+mod platform;
 mod preflight;
+pub mod redact;
 pub mod scope;
+mod secrets;
 mod ssh;
 
 pub use build_plan::*;

@@ -2,18 +2,24 @@
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
-use std::path::PathBuf;
 
-use super::build_plan::{BuildSecret, NetworkMode, SecretSource, Ulimit};
+use super::build_plan::{NetworkMode, Ulimit};
 use super::error::PlanError;
+use super::redact::excerpt;
 use crate::action::env::Env;
 use crate::action::names as n;
-use crate::secret::Secret;
 
-fn key_value<'a>(input: &str, entry: &'a str, what: &str) -> Result<(&'a str, &'a str), PlanError> {
+pub(super) fn key_value<'a>(
+    input: &str,
+    entry: &'a str,
+    what: &str,
+) -> Result<(&'a str, &'a str), PlanError> {
     match entry.split_once('=') {
         Some((k, v)) if !k.trim().is_empty() => Ok((k.trim(), v)),
-        _ => Err(PlanError::new(input, format!("{entry:?} is not {what}"))),
+        _ => Err(PlanError::new(
+            input,
+            format!("{} is not {what}", excerpt(entry)),
+        )),
     }
 }
 
@@ -26,7 +32,7 @@ pub fn build_args(entries: &[String], env: &Env) -> Result<BTreeMap<String, Stri
             Some((k, _)) if k.trim().is_empty() => {
                 return Err(PlanError::new(
                     n::BUILD_ARGS,
-                    format!("{e:?} has an empty name (expected KEY=value)"),
+                    format!("{} has an empty name (expected KEY=value)", excerpt(e)),
                 ));
             }
             Some((k, v)) => {
@@ -50,7 +56,7 @@ pub fn labels(entries: &[String]) -> Result<BTreeMap<String, String>, PlanError>
         if k.trim().is_empty() {
             return Err(PlanError::new(
                 n::LABELS,
-                format!("{e:?} has an empty key (expected key=value)"),
+                format!("{} has an empty key (expected key=value)", excerpt(e)),
             ));
         }
         out.insert(k.trim().to_owned(), v.to_owned());
@@ -70,66 +76,14 @@ pub fn annotations(entries: &[String]) -> Result<Vec<String>, PlanError> {
     Ok(entries.to_vec())
 }
 
-/// `secrets` (`id=value`), `secret-envs` (`id=ENV`), `secret-files` (`id=path`). Values are
-/// never quoted back in an error.
-pub fn secrets(
-    values: &[String],
-    envs: &[String],
-    files: &[String],
-) -> Result<Vec<BuildSecret>, PlanError> {
-    let mut out = Vec::new();
-    for (i, e) in values.iter().enumerate() {
-        match e.split_once('=') {
-            Some((id, v)) if !id.trim().is_empty() => out.push(BuildSecret {
-                id: id.trim().to_owned(),
-                source: SecretSource::Value(Secret::new(v)),
-            }),
-            _ => {
-                return Err(PlanError::new(
-                    n::SECRETS,
-                    format!(
-                        "entry {} has no id (expected id=value, e.g. GIT_AUTH_TOKEN=...)",
-                        i + 1
-                    ),
-                ));
-            }
-        }
-    }
-    for e in envs {
-        let (id, var) = key_value(n::SECRET_ENVS, e, "id=ENV_VAR")?;
-        if var.trim().is_empty() {
-            return Err(PlanError::new(
-                n::SECRET_ENVS,
-                format!("{e:?} names no environment variable (expected id=ENV_VAR)"),
-            ));
-        }
-        out.push(BuildSecret {
-            id: id.to_owned(),
-            source: SecretSource::Env(var.trim().to_owned()),
-        });
-    }
-    for e in files {
-        let (id, path) = key_value(n::SECRET_FILES, e, "id=path")?;
-        if path.trim().is_empty() {
-            return Err(PlanError::new(
-                n::SECRET_FILES,
-                format!("{e:?} names no file (expected id=path)"),
-            ));
-        }
-        out.push(BuildSecret {
-            id: id.to_owned(),
-            source: SecretSource::File(PathBuf::from(path.trim())),
-        });
-    }
-    let mut ids: Vec<&str> = out.iter().map(|s| s.id.as_str()).collect();
-    ids.sort_unstable();
-    if let Some(w) = ids.windows(2).find(|w| w[0] == w[1]) {
-        return Err(PlanError::new(
-            n::SECRETS,
-            format!("secret id {:?} is given twice", w[0]),
-        ));
-    }
-    Ok(out)
+fn bad_host(entry: &str) -> PlanError {
+    PlanError::new(
+        n::ADD_HOSTS,
+        format!(
+            "{} is not host:ip or host=ip (e.g. docker:10.180.0.1; the ip may be host-gateway)",
+            excerpt(entry)
+        ),
+    )
 }
 
 /// `add-hosts`: `host:ip` or `host=ip`; `ip` may be `host-gateway`.
@@ -140,12 +94,9 @@ pub fn add_hosts(entries: &[String]) -> Result<Vec<(String, String)>, PlanError>
             let (host, ip) = e
                 .split_once('=')
                 .or_else(|| e.split_once(':'))
-                .ok_or_else(|| PlanError::new(n::ADD_HOSTS, format!("{e:?} is not host:ip")))?;
+                .ok_or_else(|| bad_host(e))?;
             if host.is_empty() || (ip != "host-gateway" && ip.parse::<IpAddr>().is_err()) {
-                return Err(PlanError::new(
-                    n::ADD_HOSTS,
-                    format!("{e:?} is not host:ip (ip must be an address or host-gateway)"),
-                ));
+                return Err(bad_host(e));
             }
             Ok((host.to_owned(), ip.to_owned()))
         })
@@ -159,7 +110,10 @@ pub fn network(value: Option<&str>) -> Result<NetworkMode, PlanError> {
         Some("host") => Ok(NetworkMode::Host),
         Some(other) => Err(PlanError::new(
             n::NETWORK,
-            format!("unknown network {other:?} (valid: default, none, host)"),
+            format!(
+                "unknown network {} (valid: default, none, host)",
+                excerpt(other)
+            ),
         )),
     }
 }
@@ -184,7 +138,10 @@ pub fn shm_size(value: Option<&str>) -> Result<Option<u64>, PlanError> {
         Ok(x) if mult > 0 && x > 0.0 => Ok(Some((x * mult as f64) as u64)),
         _ => Err(PlanError::new(
             n::SHM_SIZE,
-            format!("invalid size {v:?} (e.g. 64m, 2g, or a number of bytes)"),
+            format!(
+                "invalid size {} (e.g. 64m, 2g, or a number of bytes)",
+                excerpt(v)
+            ),
         )),
     }
 }
@@ -217,7 +174,8 @@ pub fn ulimits(entries: &[String]) -> Result<Vec<Ulimit>, PlanError> {
                 return Err(PlanError::new(
                     n::ULIMIT,
                     format!(
-                        "unknown ulimit {name:?} (valid: {})",
+                        "unknown ulimit {} (valid: {})",
+                        excerpt(name),
                         ULIMIT_NAMES.join(", ")
                     ),
                 ));
@@ -226,13 +184,25 @@ pub fn ulimits(entries: &[String]) -> Result<Vec<Ulimit>, PlanError> {
             let num = |s: &str| {
                 s.trim()
                     .parse::<i64>()
-                    .map_err(|_| PlanError::new(n::ULIMIT, format!("{e:?}: {s:?} is not a number")))
+                    .map_err(|_| {
+                    PlanError::new(
+                        n::ULIMIT,
+                        format!(
+                            "{}: {} is not a number (name=soft[:hard] with whole numbers, -1 for unlimited)",
+                            excerpt(e),
+                            excerpt(s.trim())
+                        ),
+                    )
+                })
             };
             let (soft, hard) = (num(soft)?, num(hard)?);
             if soft > hard && hard != -1 {
                 return Err(PlanError::new(
                     n::ULIMIT,
-                    format!("{e:?}: soft limit is above the hard limit"),
+                    format!(
+                        "{}: the soft limit is above the hard limit (soft <= hard, or hard -1)",
+                        excerpt(e)
+                    ),
                 ));
             }
             Ok(Ulimit {
@@ -256,7 +226,10 @@ pub fn build_contexts(entries: &[String]) -> Result<BTreeMap<String, String>, Pl
         if value.trim().is_empty() {
             return Err(PlanError::new(
                 n::BUILD_CONTEXTS,
-                format!("{e:?} has no source"),
+                format!(
+                    "{} has no source (expected name=path, docker-image://, target: or a URL)",
+                    excerpt(e)
+                ),
             ));
         }
         out.insert(name.to_owned(), value.trim().to_owned());
@@ -273,7 +246,8 @@ pub fn allow(entries: &[String]) -> Result<Vec<String>, PlanError> {
             return Err(PlanError::new(
                 n::ALLOW,
                 format!(
-                    "unknown entitlement {e:?} (valid: {})",
+                    "unknown entitlement {} (valid: {})",
+                    excerpt(e),
                     ENTITLEMENTS.join(", ")
                 ),
             ));
@@ -288,10 +262,29 @@ pub fn call(value: Option<String>) -> Result<Option<String>, PlanError> {
     match value {
         Some(v) if !CALLS.contains(&v.as_str()) => Err(PlanError::new(
             n::CALL,
-            format!("unknown call {v:?} (valid: {})", CALLS.join(", ")),
+            format!("unknown call {} (valid: {})", excerpt(&v), CALLS.join(", ")),
         )),
         v => Ok(v.filter(|v| v != "build")),
     }
+}
+
+/// Attributes back into one CSV entry, quoting a field that holds a comma or a quote.
+fn join_attrs(attrs: &[super::csv::Attr]) -> String {
+    let fields: Vec<String> = attrs
+        .iter()
+        .map(|a| {
+            let field = match &a.value {
+                Some(v) => format!("{}={v}", a.key),
+                None => a.key.clone(),
+            };
+            if field.contains([',', '"']) {
+                format!("\"{}\"", field.replace('"', "\"\""))
+            } else {
+                field
+            }
+        })
+        .collect();
+    fields.join(",")
 }
 
 /// `attests`, plus the `provenance`/`sbom` shorthands (`true`, `false`, or attributes).
@@ -302,17 +295,21 @@ pub fn attests(
 ) -> Result<Vec<String>, PlanError> {
     let mut out = Vec::new();
     for e in entries {
-        let kind = e
-            .split(',')
-            .find_map(|f| f.trim().strip_prefix("type="))
+        // Keys are case-insensitive, as buildx reads them; the entry goes on lower-cased.
+        let attrs = super::csv::split_attrs(e)
+            .map_err(|err| PlanError::new(n::ATTESTS, format!("{}: {err}", excerpt(e))))?;
+        let kind = attrs
+            .iter()
+            .find(|a| a.key == "type")
+            .and_then(|a| a.value.as_deref())
             .unwrap_or("");
         if !matches!(kind, "provenance" | "sbom") {
             return Err(PlanError::new(
                 n::ATTESTS,
-                format!("{e:?} needs type=provenance or type=sbom"),
+                format!("{} needs type=provenance or type=sbom", excerpt(e)),
             ));
         }
-        out.push(e.clone());
+        out.push(join_attrs(&attrs));
     }
     for (input, kind, value) in [
         (n::PROVENANCE, "provenance", provenance),
@@ -328,7 +325,8 @@ pub fn attests(
                 return Err(PlanError::new(
                     input,
                     format!(
-                        "invalid value {v:?} (valid: true, false, or attributes like mode=max)"
+                        "invalid value {} (valid: true, false, or attributes like mode=max)",
+                        excerpt(&v)
                     ),
                 ));
             }

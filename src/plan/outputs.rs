@@ -6,6 +6,7 @@ use super::build_plan::{Output, OutputType};
 use super::csv::split_attrs;
 use super::error::PlanError;
 use super::image::ImageRef;
+use super::redact::excerpt;
 use crate::action::names as n;
 
 fn known_keys(kind: OutputType) -> &'static [&'static str] {
@@ -51,8 +52,13 @@ fn known_keys(kind: OutputType) -> &'static [&'static str] {
 
 /// Parse one `outputs` entry; a bare path means `type=local,dest=<path>`.
 pub fn parse_output(entry: &str) -> Result<Output, PlanError> {
-    let err = |m: String| PlanError::new(n::OUTPUTS, m);
-    let attrs = split_attrs(entry).map_err(|e| err(e.to_string()))?;
+    let quoted = excerpt(entry);
+    let err = |m: String| PlanError::new(n::OUTPUTS, format!("{quoted}: {m}"));
+    let attrs = split_attrs(entry).map_err(|e| {
+        err(format!(
+            "{e} (close it; a value with commas is written \"key=a,b\")"
+        ))
+    })?;
     if let [single] = attrs.as_slice()
         && single.value.is_none()
     {
@@ -68,7 +74,7 @@ pub fn parse_output(entry: &str) -> Result<Output, PlanError> {
     for a in attrs {
         let value = a
             .value
-            .ok_or_else(|| err(format!("{:?} is not key=value", a.key)))?;
+            .ok_or_else(|| err("a field is not key=value (e.g. type=local,dest=out)".into()))?;
         if a.key == "type" {
             let valid = OutputType::ALL
                 .iter()
@@ -81,25 +87,25 @@ pub fn parse_output(entry: &str) -> Result<Output, PlanError> {
                     .copied()
                     .find(|t| t.as_str() == value)
                     .ok_or_else(|| {
-                        err(format!("unknown output type {value:?} (valid: {valid})"))
+                        err(format!(
+                            "unknown output type {} (valid: {valid})",
+                            excerpt(&value)
+                        ))
                     })?,
             );
         } else {
             map.insert(a.key, value);
         }
     }
-    let kind = kind.ok_or_else(|| {
-        err(format!(
-            "missing type= in {entry:?} (e.g. type=local,dest=out)"
-        ))
-    })?;
+    let kind = kind.ok_or_else(|| err("missing type= (e.g. type=local,dest=out)".to_owned()))?;
     let known = known_keys(kind);
     if let Some(k) = map
         .keys()
         .find(|k| !known.contains(&k.as_str()) && !k.starts_with("annotation"))
     {
         return Err(err(format!(
-            "unknown key {k:?} for type={} (valid: {})",
+            "unknown key {} for type={} (valid: {})",
+            excerpt(k),
             kind.as_str(),
             known.join(", ")
         )));

@@ -7,9 +7,11 @@ use super::cache::{
     CacheEntry, CacheType, Direction, SkippedEntry, add_cache_api, fill_gha, parse_cache_entry,
 };
 use super::error::PlanError;
+use super::git_auth::git_auth_secret;
 use super::image::{parse_image_ref, parse_platform};
 use super::options;
 use super::outputs::resolve_outputs;
+use super::redact::excerpt;
 use super::scope::{ScopeSeed, derive_scope};
 use crate::action::env::Env;
 use crate::action::inputs::Inputs;
@@ -20,6 +22,7 @@ use crate::secret::Secret;
 
 /// Validate every input of the main action into a plan.
 pub fn parse(inputs: &Inputs, runtime: &Runtime, env: &Env) -> Result<BuildPlan, PlanError> {
+    inputs.check_utf8()?;
     let context = match inputs.text(n::CONTEXT) {
         None => BuildContext::Local(PathBuf::from(".")),
         Some(c) if is_remote_context(&c) => BuildContext::Remote(c),
@@ -37,14 +40,19 @@ pub fn parse(inputs: &Inputs, runtime: &Runtime, env: &Env) -> Result<BuildPlan,
         .iter()
         .map(|t| parse_image_ref(t).map_err(|e| PlanError::new(n::TAGS, e)))
         .collect::<Result<Vec<_>, _>>()?;
-    let platforms = inputs
-        .list(n::PLATFORMS)?
-        .iter()
-        .map(|p| parse_platform(p).map_err(|e| PlanError::new(n::PLATFORMS, e)))
-        .collect::<Result<Vec<_>, _>>()?;
+    let mut platforms = Vec::new();
+    for p in inputs.list(n::PLATFORMS)? {
+        let p = parse_platform(&p).map_err(|e| PlanError::new(n::PLATFORMS, e))?;
+        // Spellings of one platform (`linux/arm64`, `linux/arm64/v8`) build it once, as
+        // buildx dedupes them.
+        if !platforms.contains(&p) {
+            platforms.push(p);
+        }
+    }
     let load = inputs.bool(n::LOAD)?;
     let push = inputs.bool(n::PUSH)?;
     let outputs = resolve_outputs(&inputs.list(n::OUTPUTS)?, load, push, &tags)?;
+    let build_args = options::build_args(&inputs.list(n::BUILD_ARGS)?, env)?;
 
     let scope = match inputs.text(n::SCOPE) {
         Some(s) => validate_scope(&s)?,
@@ -56,6 +64,7 @@ pub fn parse(inputs: &Inputs, runtime: &Runtime, env: &Env) -> Result<BuildPlan,
             dockerfile: dockerfile.to_string_lossy().into_owned(),
             target: target.clone(),
             platforms: platforms.iter().map(ToString::to_string).collect(),
+            build_args: build_args.clone(),
         }),
     };
     let mut cache_skipped = Vec::new();
@@ -75,11 +84,14 @@ pub fn parse(inputs: &Inputs, runtime: &Runtime, env: &Env) -> Result<BuildPlan,
             .for_each(|e| add_cache_api(e, repo, token));
     }
 
-    let secrets = options::secrets(
+    let mut secrets = super::secrets::secrets(
         &inputs.list(n::SECRETS)?,
         &inputs.list(n::SECRET_ENVS)?,
         &inputs.list(n::SECRET_FILES)?,
+        env,
     )?;
+    let git_auth = git_auth_secret(&context, github_token.as_ref(), &secrets.secrets, env);
+    secrets.secrets.extend(git_auth);
 
     Ok(BuildPlan {
         context,
@@ -87,10 +99,11 @@ pub fn parse(inputs: &Inputs, runtime: &Runtime, env: &Env) -> Result<BuildPlan,
         target,
         tags,
         platforms,
-        build_args: options::build_args(&inputs.list(n::BUILD_ARGS)?, env)?,
+        build_args,
         labels: options::labels(&inputs.list(n::LABELS)?)?,
         annotations: options::annotations(&inputs.list(n::ANNOTATIONS)?)?,
-        secrets,
+        secrets: secrets.secrets,
+        warnings: secrets.warnings,
         ssh: super::ssh::ssh(&inputs.list(n::SSH)?, env)?,
         network: options::network(inputs.text(n::NETWORK).as_deref())?,
         add_hosts: options::add_hosts(&inputs.list(n::ADD_HOSTS)?)?,
@@ -147,17 +160,27 @@ fn cache_entries(
     Ok(out)
 }
 
-/// Scopes end up inside cache keys: no commas (v1 joins keys with them), no whitespace,
-/// and short enough to keep keys under 512 characters.
+/// The longest scope whose index key (`index-<scope>-1-<8 hex>[-sig]#<n>`) stays within
+/// GitHub's 512-character key limit (docs/inputs.md).
+const SCOPE_MAX: usize = 512 - "index-".len() - "-1-".len() - 8 - "-sig".len() - "#".len() - 10;
+
+/// Scopes end up inside cache keys, which GitHub takes with anything but commas (v1 joins
+/// keys with them), up to 512 characters. Control characters are refused too: a key
+/// with a newline cannot be shown on one log line.
 fn validate_scope(s: &str) -> Result<String, PlanError> {
-    let ok =
-        !s.is_empty() && s.len() <= 200 && !s.contains(',') && !s.chars().any(char::is_whitespace);
+    let ok = !s.is_empty()
+        && s.len() <= SCOPE_MAX
+        && !s.contains(',')
+        && !s.chars().any(char::is_control);
     if ok {
         Ok(s.to_owned())
     } else {
         Err(PlanError::new(
             n::SCOPE,
-            format!("invalid scope {s:?} (at most 200 characters, no commas or spaces)"),
+            format!(
+                "invalid scope {} (not empty, no commas or control characters, at most {SCOPE_MAX} bytes)",
+                excerpt(s)
+            ),
         ))
     }
 }
@@ -200,7 +223,10 @@ fn cache_prune(inputs: &Inputs) -> Result<CachePrune, PlanError> {
         _ => {
             return Err(PlanError::new(
                 n::CACHE_PRUNE_KEEP,
-                format!("invalid count {keep_raw:?} (a whole number, at least 1)"),
+                format!(
+                    "invalid count {} (a whole number, at least 1)",
+                    excerpt(&keep_raw)
+                ),
             ));
         }
     };
@@ -213,7 +239,10 @@ fn cache_prune(inputs: &Inputs) -> Result<CachePrune, PlanError> {
         "orphans" => Ok(CachePrune::Orphans { keep }),
         _ => Err(PlanError::new(
             n::CACHE_PRUNE,
-            format!("invalid value {mode:?} (valid: false, true, orphans)"),
+            format!(
+                "invalid value {} (valid: false, true, orphans)",
+                excerpt(&mode)
+            ),
         )),
     }
 }
@@ -232,7 +261,10 @@ fn driver(inputs: &Inputs) -> Result<DriverChoice, PlanError> {
         if !ok {
             return Err(PlanError::new(
                 n::BUILDER,
-                format!("invalid builder name {name:?} (letters, digits, _ . -)"),
+                format!(
+                    "invalid builder name {} (letters, digits, _ . -)",
+                    excerpt(name)
+                ),
             ));
         }
     }
@@ -247,12 +279,7 @@ fn driver(inputs: &Inputs) -> Result<DriverChoice, PlanError> {
     let driver = inputs.text(n::DRIVER).unwrap_or_else(|| "auto".into());
     let choice = match (driver.as_str(), endpoint) {
         ("remote", Some(ep)) | ("auto", Some(ep)) => {
-            if !(ep.starts_with("tcp://") || ep.starts_with("unix://")) {
-                return Err(PlanError::new(
-                    n::ENDPOINT,
-                    format!("invalid endpoint {ep:?} (expected tcp://host:port or unix:///path)"),
-                ));
-            }
+            super::endpoint::check_endpoint(&ep).map_err(|e| PlanError::new(n::ENDPOINT, e))?;
             DriverChoice::Remote { endpoint: ep }
         }
         ("remote", None) => {
@@ -279,9 +306,16 @@ fn driver(inputs: &Inputs) -> Result<DriverChoice, PlanError> {
         (other, _) => {
             return Err(PlanError::new(
                 n::DRIVER,
-                format!("unknown driver {other:?} (valid: auto, docker, docker-container, remote)"),
+                format!(
+                    "unknown driver {} (valid: auto, docker, docker-container, remote)",
+                    excerpt(other)
+                ),
             ));
         }
     };
     Ok(choice)
 }
+
+#[cfg(test)]
+#[path = "parse_tests.rs"]
+mod tests;

@@ -3,6 +3,7 @@
 
 use super::build_plan::{BuildContext, BuildPlan, SecretSource};
 use super::error::PlanError;
+use super::redact::excerpt;
 use crate::action::names as n;
 
 pub fn preflight(plan: &BuildPlan) -> Result<(), PlanError> {
@@ -10,7 +11,10 @@ pub fn preflight(plan: &BuildPlan) -> Result<(), PlanError> {
         if !dir.is_dir() {
             return Err(PlanError::new(
                 n::CONTEXT,
-                format!("{} is not a directory", dir.display()),
+                format!(
+                    "{} is not a directory (the build context: a directory, or a Git or https URL)",
+                    excerpt(&dir.to_string_lossy())
+                ),
             ));
         }
         if !plan.dockerfile.is_file() {
@@ -18,18 +22,23 @@ pub fn preflight(plan: &BuildPlan) -> Result<(), PlanError> {
                 n::FILE,
                 format!(
                     "{} not found (set file: to the Dockerfile's path, or check out the repository first)",
-                    plan.dockerfile.display()
+                    excerpt(&plan.dockerfile.to_string_lossy())
                 ),
             ));
         }
     }
+    check_target(plan)?;
     for secret in &plan.secrets {
         if let SecretSource::File(path) = &secret.source
             && !path.is_file()
         {
             return Err(PlanError::new(
                 n::SECRET_FILES,
-                format!("secret {:?}: {} not found", secret.id, path.display()),
+                format!(
+                    "secret {}: {} not found (id=path of a readable file)",
+                    excerpt(&secret.id),
+                    excerpt(&path.to_string_lossy())
+                ),
             ));
         }
     }
@@ -37,6 +46,46 @@ pub fn preflight(plan: &BuildPlan) -> Result<(), PlanError> {
         check_agent(id, socket)?;
     }
     Ok(())
+}
+
+/// `target` names a stage of the Dockerfile when the Dockerfile can be read here (stage
+/// names are case-insensitive, as in BuildKit); the error lists the stages. When it
+/// cannot (a remote context), `target` must at least be a stage name BuildKit allows.
+fn check_target(plan: &BuildPlan) -> Result<(), PlanError> {
+    let Some(target) = &plan.target else {
+        return Ok(());
+    };
+    let text = match plan.context {
+        BuildContext::Local(_) => std::fs::read_to_string(&plan.dockerfile).ok(),
+        BuildContext::Remote(_) => None,
+    };
+    let lower = target.to_ascii_lowercase();
+    let problem = match text.map(|t| crate::advice::stage_names(&t)) {
+        Some(stages) if stages.contains(&lower) => return Ok(()),
+        Some(stages) if stages.is_empty() => format!(
+            "is not a stage of {}: it names no stages (name one with FROM ... AS name)",
+            excerpt(&plan.dockerfile.to_string_lossy())
+        ),
+        Some(stages) => format!(
+            "is not a stage of {} (stages: {})",
+            excerpt(&plan.dockerfile.to_string_lossy()),
+            stages.join(", ")
+        ),
+        None if is_stage_name(&lower) => return Ok(()),
+        None => "is not a stage name (a letter, then letters, digits, '-', '_' or '.', as in FROM ... AS name)".to_owned(),
+    };
+    Err(PlanError::new(
+        n::TARGET,
+        format!("{} {problem}", excerpt(target)),
+    ))
+}
+
+/// A stage name as BuildKit's Dockerfile frontend allows it, lower-cased.
+fn is_stage_name(name: &str) -> bool {
+    name.chars().next().is_some_and(|c| c.is_ascii_lowercase())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_' | '.'))
 }
 
 fn check_agent(id: &str, socket: &std::path::Path) -> Result<(), PlanError> {
@@ -53,7 +102,7 @@ fn check_agent(id: &str, socket: &std::path::Path) -> Result<(), PlanError> {
     };
     Err(PlanError::new(
         n::SSH,
-        format!("{id}: {} {problem}", socket.display()),
+        format!("{id}: {} {problem}", excerpt(&socket.to_string_lossy())),
     ))
 }
 

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use super::error::PlanError;
+use super::redact::excerpt;
 use crate::action::env::Env;
 use crate::action::names as n;
 
@@ -26,7 +27,8 @@ pub fn ssh(entries: &[String], env: &Env) -> Result<BTreeMap<String, PathBuf>, P
             return Err(PlanError::new(
                 n::SSH,
                 format!(
-                    "{entry:?} is not default, default=/path/agent.sock or id=/path/agent.sock"
+                    "{} is not default, default=/path/agent.sock or id=/path/agent.sock",
+                    excerpt(entry)
                 ),
             ));
         }
@@ -35,12 +37,15 @@ pub fn ssh(entries: &[String], env: &Env) -> Result<BTreeMap<String, PathBuf>, P
             None => env.get(n::env::SSH_AUTH_SOCK).map(PathBuf::from).ok_or_else(|| {
                 PlanError::new(
                     n::SSH,
-                    format!("{id:?} names no socket and SSH_AUTH_SOCK is not set (start an ssh-agent, or give {id}=/path/agent.sock)"),
+                    format!("{} names no socket and SSH_AUTH_SOCK is not set (start an ssh-agent, or give id=/path/agent.sock)", excerpt(id)),
                 )
             })?,
         };
         if out.insert(id.to_owned(), socket).is_some() {
-            return Err(PlanError::new(n::SSH, format!("id {id:?} is given twice")));
+            return Err(PlanError::new(
+                n::SSH,
+                format!("id {} is given twice (each id once)", excerpt(id)),
+            ));
         }
     }
     Ok(out)
@@ -81,6 +86,6 @@ mod tests {
             "{e}"
         );
         let e = ssh(&["x=/a".into(), "x=/b".into()], &env(None)).unwrap_err();
-        assert_eq!(e.to_string(), "ssh: id \"x\" is given twice");
+        assert_eq!(e.to_string(), "ssh: id \"x\" is given twice (each id once)");
     }
 }

@@ -6,6 +6,7 @@ mod action_log;
 mod annotation;
 mod live_progress;
 mod log_writer;
+mod failure;
 mod outputs;
 mod progress_log;
 mod progress_mode;
@@ -13,6 +14,7 @@ mod summary;
 
 pub use action_log::ActionLog;
 pub use annotation::failure_annotation;
+pub use failure::show_failure;
 pub use live_progress::LiveProgress;
 pub use log_writer::LogWriter;
 pub use outputs::{BuildOutputs, metadata};

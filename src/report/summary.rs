@@ -1,11 +1,12 @@
-//! The job summary: one table per build with every Dockerfile step, whether it came from
-//! cache and how long it took, then the totals people look for (cached share, build time,
-//! cache import and export time and layers).
+//! The job summary: one table per build with every Dockerfile step in Dockerfile order,
+//! whether it came from cache and how long it took, then the totals people look for
+//! (cached share, build time, and whether the cache import and export were done, partial
+//! or failed, with BuildKit's own time for them and the layers they moved).
 
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use crate::engine::Outcome;
+use crate::engine::{CacheReport, CacheState, Outcome, StepRecord};
 use crate::housekeeping::human_bytes;
 
 /// Markdown for the job summary (`GITHUB_STEP_SUMMARY`).
@@ -23,7 +24,7 @@ pub fn summary_markdown(o: &Outcome) -> String {
         secs(o.wall)
     );
     let _ = writeln!(md, "| Step | Result | Time |\n|---|---|---:|");
-    for s in o.dockerfile_steps() {
+    for s in dockerfile_order(o) {
         let result = match (&s.error, s.cached) {
             (Some(_), _) => "❌ failed",
             (None, true) => "✅ cached",
@@ -46,21 +47,24 @@ pub fn summary_markdown(o: &Outcome) -> String {
     let _ = writeln!(md, "| Driver | {} |", o.driver);
     let _ = writeln!(md, "| BuildKit solve | {} |", secs(o.solve));
     let traffic = &o.cache_traffic;
-    let imported = layers(
+    let fetched = layers(
         traffic.imported_layers(),
         traffic.imported_bytes(),
         "fetched",
     );
-    let exported = layers(traffic.exported_layers(), None, "written");
     let _ = writeln!(
         md,
-        "| Cache import | {}{imported} |",
-        secs(o.cache_import_time())
+        "| Cache import | {} |",
+        cache_row(&o.cache_imports, o.cache_import_time(), fetched)
     );
     let _ = writeln!(
         md,
-        "| Cache export | {}{exported} |",
-        secs(o.cache_export_time())
+        "| Cache export | {} |",
+        cache_row(
+            &o.cache_exports,
+            o.cache_export_time(),
+            written(&o.cache_exports)
+        )
     );
     if let Some(p) = o.push {
         let _ = writeln!(md, "| Push | {} |", secs(p));
@@ -80,13 +84,75 @@ pub fn summary_markdown(o: &Outcome) -> String {
     md
 }
 
-/// `, 3 layers fetched (12.0 MiB)`, or nothing when no layer moved.
+/// Dockerfile steps by their line in the Dockerfile (BuildKit reports them as they run,
+/// stages interleaved); steps whose line is unknown keep BuildKit's order, after the rest.
+fn dockerfile_order(o: &Outcome) -> Vec<&StepRecord> {
+    let mut steps: Vec<&StepRecord> = o.dockerfile_steps().collect();
+    steps.sort_by_key(|s| s.line.unwrap_or(usize::MAX));
+    steps
+}
+
+/// `done · 0.4 s · 2 layers fetched`, `failed · 6.6 s · 0 of 12 layers written, no index`.
+fn cache_row(reports: &[CacheReport], time: Option<Duration>, detail: String) -> String {
+    if reports.is_empty() {
+        return "not used".to_owned();
+    }
+    let count = |st| reports.iter().filter(|r| r.state == st).count();
+    let (done, failed, unreported) = (
+        count(CacheState::Done),
+        count(CacheState::Failed),
+        count(CacheState::Unreported),
+    );
+    let state = match (failed, done + unreported) {
+        (0, _) if done > 0 => "done",
+        (0, _) => "not reported by BuildKit",
+        (_, 0) => "❌ failed",
+        _ => "⚠️ partial",
+    };
+    let mut row = state.to_owned();
+    row.push_str(&format!(" · {}", time.map_or_else(|| "–".to_owned(), secs)));
+    if !detail.is_empty() {
+        row.push_str(&format!(" · {detail}"));
+    }
+    if reports.len() > 1 || failed > 0 {
+        let names: Vec<String> = reports
+            .iter()
+            .map(|r| format!("{} {}", r.entry, state_word(r.state)))
+            .collect();
+        row.push_str(&format!(" ({})", cell(&names.join("; "))));
+    }
+    row
+}
+
+fn state_word(state: CacheState) -> &'static str {
+    match state {
+        CacheState::Done => "done",
+        CacheState::Failed => "failed",
+        CacheState::Unreported => "not reported",
+    }
+}
+
+/// `3 layers written`, or `2 of 3 layers written, no index` when an export failed.
+fn written(reports: &[CacheReport]) -> String {
+    let begun: usize = reports.iter().map(|r| r.attempted.len()).sum();
+    let done: usize = reports.iter().map(|r| r.written).sum();
+    let noun = if begun == 1 { "layer" } else { "layers" };
+    let lost = reports.iter().any(|r| r.state == CacheState::Failed);
+    match (lost, begun) {
+        (false, 0) => String::new(),
+        (false, n) => format!("{n} {noun} written"),
+        (true, 0) => "nothing written".to_owned(),
+        (true, n) => format!("{done} of {n} {noun} written, no index"),
+    }
+}
+
+/// `3 layers fetched (12.0 MiB)`, or nothing when no layer moved.
 fn layers(count: usize, size: Option<u64>, verb: &str) -> String {
     let noun = if count == 1 { "layer" } else { "layers" };
     match (count, size) {
         (0, _) => String::new(),
-        (n, Some(b)) => format!(", {n} {noun} {verb} ({})", human_bytes(b)),
-        (n, None) => format!(", {n} {noun} {verb}"),
+        (n, Some(b)) => format!("{n} {noun} {verb} ({})", human_bytes(b)),
+        (n, None) => format!("{n} {noun} {verb}"),
     }
 }
 
@@ -111,9 +177,9 @@ fn short(s: &str, max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::StepRecord;
+    use crate::engine::{CacheType, StepRecord};
 
-    /// Two 1.5 MiB layers fetched for a cached step, one layer written by the exporter.
+    /// Two 1.5 MiB layers fetched for a cached step.
     fn traffic() -> crate::engine::CacheTraffic {
         use bollard::moby::buildkit::v1::VertexStatus;
         let mut t = crate::engine::CacheTraffic::default();
@@ -125,33 +191,48 @@ mod tests {
             };
             t.observe(&s, "[2/3] RUN echo a | tee b");
         }
-        let written = VertexStatus {
-            id: "writing layer sha256:cc".into(),
-            ..Default::default()
-        };
-        t.observe(&written, "exporting cache");
         t
     }
 
-    #[test]
-    fn summary_lists_steps_cache_share_and_times() {
-        let step = |name: &str, cached, ms| StepRecord {
+    fn report(
+        entry: &str,
+        state: CacheState,
+        ms: (u64, u64),
+        layers: (usize, usize),
+    ) -> CacheReport {
+        CacheReport {
+            entry: entry.into(),
+            kind: CacheType::Gha,
+            state,
+            started_at: Some(Duration::from_millis(ms.0)),
+            completed_at: Some(Duration::from_millis(ms.1)),
+            attempted: (0..layers.1).map(|i| format!("sha256:{i}")).collect(),
+            written: layers.0,
+            error: None,
+        }
+    }
+
+    fn step(name: &str, cached: bool, ms: u64, line: Option<usize>) -> StepRecord {
+        StepRecord {
             name: name.into(),
             cached,
             duration: Some(Duration::from_millis(ms)),
-            error: None,
             dockerfile_step: crate::engine::is_dockerfile_step(name),
-        };
-        let o = Outcome {
+            line,
+            ..Default::default()
+        }
+    }
+
+    fn outcome() -> Outcome {
+        Outcome {
             driver: "docker",
             tags: vec!["r/app:1".into()],
             steps: vec![
-                step("[internal] load remote build context", false, 5),
-                step("[1/3] FROM base", true, 0),
-                step("[2/3] RUN echo a | tee b", true, 0),
-                step("[3/3] RUN make", false, 2500),
-                step("importing cache manifest from r/app:cache", false, 400),
-                step("exporting cache", false, 1200),
+                step("[internal] load remote build context", false, 5, None),
+                step("[build 1/2] FROM base", true, 0, Some(1)),
+                step("[stage-1 1/2] FROM base", true, 0, Some(4)),
+                step("[stage-1 2/2] RUN make", false, 2500, Some(5)),
+                step("[build 2/2] RUN echo a | tee b", true, 0, Some(2)),
             ],
             wall: Duration::from_millis(4000),
             solve: Duration::from_millis(3800),
@@ -159,25 +240,84 @@ mod tests {
             context_bytes: 2048,
             warnings: vec!["cache export failed".into()],
             cache_traffic: traffic(),
+            cache_imports: vec![report(
+                "registry r/app:cache",
+                CacheState::Done,
+                (100, 500),
+                (0, 0),
+            )],
+            cache_exports: vec![report(
+                "gha scope web",
+                CacheState::Done,
+                (1000, 7600),
+                (3, 3),
+            )],
             ..Default::default()
-        };
-        let md = summary_markdown(&o);
+        }
+    }
+
+    #[test]
+    fn summary_lists_steps_in_dockerfile_order_with_cache_share_and_times() {
+        let md = summary_markdown(&outcome());
         assert!(
             md.contains("### Build `r/app:1`: 4.0 s, 50% of steps cached"),
             "{md}"
         );
-        assert!(
-            md.contains("| `[2/3] RUN echo a \\| tee b` | ✅ cached | – |"),
+        let rows: Vec<&str> = md.lines().filter(|l| l.starts_with("| `[")).collect();
+        assert_eq!(
+            rows,
+            [
+                "| `[build 1/2] FROM base` | ✅ cached | – |",
+                "| `[build 2/2] RUN echo a \\| tee b` | ✅ cached | – |",
+                "| `[stage-1 1/2] FROM base` | ✅ cached | – |",
+                "| `[stage-1 2/2] RUN make` | built | 2.5 s |",
+            ],
             "{md}"
         );
-        assert!(md.contains("| `[3/3] RUN make` | built | 2.5 s |"), "{md}");
         assert!(!md.contains("[internal]"), "{md}");
         assert!(
-            md.contains("| Cache import | 0.4 s, 2 layers fetched (3.0 MiB) |")
-                && md.contains("| Cache export | 1.2 s, 1 layer written |"),
+            md.contains("| Cache import | done · 0.4 s · 2 layers fetched (3.0 MiB) |")
+                && md.contains("| Cache export | done · 6.6 s · 3 layers written |"),
             "{md}"
         );
         assert!(md.contains("| Context sent | 3 files, 2.0 KiB |"), "{md}");
         assert!(md.contains("> [!WARNING]\n> cache export failed"), "{md}");
+    }
+
+    #[test]
+    fn failed_and_partial_cache_rows_say_so_with_counts() {
+        let mut o = outcome();
+        o.cache_exports = vec![report(
+            "gha scope web",
+            CacheState::Failed,
+            (0, 6600),
+            (0, 12),
+        )];
+        let md = summary_markdown(&o);
+        assert!(
+            md.contains("| Cache export | ❌ failed · 6.6 s · 0 of 12 layers written, no index (gha scope web failed) |"),
+            "{md}"
+        );
+        o.cache_exports.push(report(
+            "registry r/app:c",
+            CacheState::Done,
+            (0, 1000),
+            (2, 2),
+        ));
+        let md = summary_markdown(&o);
+        assert!(
+            md.contains("| Cache export | ⚠️ partial · 6.6 s · 2 of 14 layers written, no index (gha scope web failed; registry r/app:c done) |"),
+            "{md}"
+        );
+        o.cache_imports.clear();
+        assert!(summary_markdown(&o).contains("| Cache import | not used |"));
+        // An export that never ran (its driver could not use it) wrote nothing.
+        o.cache_exports = vec![report("gha scope web", CacheState::Failed, (0, 0), (0, 0))];
+        o.cache_exports[0].started_at = None;
+        assert!(
+            summary_markdown(&o).contains(
+                "| Cache export | ❌ failed · – · nothing written (gha scope web failed) |"
+            )
+        );
     }
 }

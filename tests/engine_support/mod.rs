@@ -4,6 +4,8 @@
 
 use std::path::PathBuf;
 
+pub mod refusing_proxy;
+
 use layercache::engine::{BuildEvent, BuildRequest, CacheEntry, CacheType, DockerHost};
 
 /// A variable the test command exports; a test that needs it fails without it.

@@ -128,6 +128,8 @@ pub fn commands(stdout: &str) -> Vec<WorkflowCommand> {
 pub struct Step {
     pub dir: tempfile::TempDir,
     pub env: BTreeMap<String, String>,
+    /// Variables whose value is not UTF-8 (the runner passes bytes as it gets them).
+    pub os_env: BTreeMap<String, std::ffi::OsString>,
 }
 
 pub struct StepResult {
@@ -138,6 +140,7 @@ pub struct StepResult {
     pub output_file: String,
     pub state_file: String,
     pub summary_file: String,
+    pub path_file: String,
 }
 
 impl Step {
@@ -167,6 +170,7 @@ impl Step {
             ("GITHUB_OUTPUT", p("set_output_1")),
             ("GITHUB_STATE", p("save_state_1")),
             ("GITHUB_STEP_SUMMARY", p("step_summary_1")),
+            ("GITHUB_PATH", p("add_path_1")),
             (
                 "GITHUB_WORKSPACE",
                 dir.path().join("workspace").display().to_string(),
@@ -193,10 +197,15 @@ impl Step {
             "set_output_1",
             "save_state_1",
             "step_summary_1",
+            "add_path_1",
         ] {
             std::fs::write(fc.join(f), "").expect("touch");
         }
-        Self { dir, env }
+        Self {
+            dir,
+            env,
+            os_env: BTreeMap::new(),
+        }
     }
 
     pub fn workspace(&self) -> PathBuf {
@@ -219,6 +228,7 @@ impl Step {
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .envs(&self.env)
+            .envs(&self.os_env)
             .current_dir(self.workspace())
             .output()
             .expect("run layercache");
@@ -233,6 +243,7 @@ impl Step {
             output_file: read("set_output_1"),
             state_file: read("save_state_1"),
             summary_file: read("step_summary_1"),
+            path_file: read("add_path_1"),
             output,
         }
     }
@@ -273,6 +284,18 @@ impl StepResult {
             && self.output_file.is_empty()
             && self.state_file.is_empty()
             && self.summary_file.is_empty()
+            && self.path_file.is_empty()
+    }
+
+    /// Every runner file by name, for checks that must cover all of them.
+    pub fn runner_files(&self) -> [(&'static str, &str); 5] {
+        [
+            ("GITHUB_ENV", &self.env_file),
+            ("GITHUB_OUTPUT", &self.output_file),
+            ("GITHUB_STATE", &self.state_file),
+            ("GITHUB_STEP_SUMMARY", &self.summary_file),
+            ("GITHUB_PATH", &self.path_file),
+        ]
     }
 }
 

@@ -1,0 +1,200 @@
+//! Inputs → plan or error, table-driven: what buildx accepts is valid here, and what it
+//! (or BuildKit, or GitHub's cache) would refuse is an error naming the input and saying
+//! what would be valid, before anything touches a daemon.
+
+use super::*;
+use crate::action::names::INPUTS;
+use crate::plan::SecretSource;
+use crate::plan::image::Platform;
+
+fn env() -> Env {
+    Env::from_pairs([
+        ("ACTIONS_RUNTIME_TOKEN", "rt-token"),
+        ("ACTIONS_RESULTS_URL", "https://results.example/"),
+        ("SET_VAR", "value"),
+    ])
+}
+
+fn plan(pairs: &[(&str, &str)]) -> Result<BuildPlan, PlanError> {
+    let env = env();
+    let inputs = Inputs::from_pairs(INPUTS, pairs.iter().map(|(k, v)| (*k, (*v).to_owned())))?;
+    parse(&inputs, &Runtime::from_env(&env), &env)
+}
+
+/// What a valid input must have produced in the plan.
+type Check<'a> = dyn Fn(&BuildPlan) -> bool + 'a;
+
+#[test]
+fn valid_inputs_buildx_accepts() {
+    let host = Platform::host();
+    let ok: &[(&str, &str, &Check<'_>)] = &[
+        ("platforms", "local", &|p| p.platforms == [host.clone()]),
+        ("platforms", "linux", &|p| {
+            p.platforms[0].os == "linux" && p.platforms[0].architecture == host.architecture
+        }),
+        (
+            "platforms",
+            "linux/arm64/v8,linux/armhf,linux/aarch64",
+            &|p| {
+                p.platforms
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    == ["linux/arm64", "linux/arm/v7"]
+            },
+        ),
+        ("scope", "my scope", &|p| p.scope == "my scope"),
+        ("cache-to", "TYPE=gha,MODE=max,Scope=a b", &|p| {
+            p.cache_to[0].kind == CacheType::Gha
+                && p.cache_to[0].attr("mode") == Some("max")
+                && p.cache_to[0].attr("scope") == Some("a b")
+        }),
+        (
+            "cache-from",
+            "type=registry,ref=ghcr.io/o/app:Cache_1",
+            &|p| p.cache_from[0].attr("ref") == Some("ghcr.io/o/app:Cache_1"),
+        ),
+        (
+            "cache-to",
+            "type=s3,bucket=b,region=r,access_key_id=AK",
+            &|p| {
+                p.cache_to[0].secrets.contains_key("access_key_id")
+                    && !p.cache_to[0].describe().contains("AK")
+            },
+        ),
+        ("tags", &format!("app:{}", "t".repeat(128)), &|p| {
+            p.tags.len() == 1
+        }),
+        ("target", "Build-Stage_1.x", &|p| {
+            p.target.as_deref() == Some("Build-Stage_1.x")
+        }),
+        (
+            "endpoint",
+            "tcp://buildkitd:1234",
+            &|p| matches!(&p.driver, DriverChoice::Remote { endpoint } if endpoint == "tcp://buildkitd:1234"),
+        ),
+        ("secrets", "\"MYSECRET=aaaa\nbbbb\ncccc\"", &|p| {
+            matches!(&p.secrets[0].source, SecretSource::Value(v) if v.expose() == "aaaa\nbbbb\ncccc")
+                && p.secrets[0].id == "MYSECRET"
+        }),
+        (
+            "secrets",
+            "K= padded ",
+            &|p| matches!(&p.secrets[0].source, SecretSource::Value(v) if v.expose() == " padded "),
+        ),
+        ("secret-envs", "A=SET_VAR,B=UNSET_VAR", &|p| {
+            p.secrets.len() == 1
+                && p.warnings.len() == 1
+                && p.warnings[0].contains("\"B\"")
+                && p.warnings[0].contains("variable \"UNSET_VAR\" is not set")
+        }),
+        ("secrets", "EMPTY=", &|p| {
+            p.secrets.is_empty() && p.warnings[0].contains("\"EMPTY\" is empty")
+        }),
+        ("ssh", "default=/a.sock,git=/b.sock", &|p| p.ssh.len() == 2),
+        ("attests", "TYPE=sbom,Generator=img:1", &|p| {
+            p.attests == ["type=sbom,generator=img:1"]
+        }),
+        ("outputs", "TYPE=local,DEST=out", &|p| {
+            p.outputs[0].attrs.get("dest").map(String::as_str) == Some("out")
+        }),
+    ];
+    for (input, value, check) in ok {
+        let p = plan(&[(input, value)]).unwrap_or_else(|e| panic!("{input}={value:?}: {e}"));
+        assert!(check(&p), "{input}={value:?} gave {p:#?}");
+    }
+}
+
+#[test]
+fn invalid_inputs_name_the_input_and_what_is_valid() {
+    let long_name = format!("{}:1", "a".repeat(300));
+    let long_tag = format!("app:{}", "t".repeat(300));
+    let huge = "x".repeat(120 * 1024);
+    let cases: &[(&str, &str, &str)] = &[
+        ("cache-to", "type=registry,ref=", "needs a value for ref="),
+        (
+            "cache-to",
+            "type=registry,ref=User/App:cache",
+            "must be lowercase",
+        ),
+        ("cache-from", "User/App:cache", "must be lowercase"),
+        ("cache-to", "type=gha,scope=a,b", "invalid scope"),
+        (
+            "cache-to",
+            "type=gha,token=x,\"scope=y",
+            "is never closed (close it",
+        ),
+        (
+            "cache-to",
+            "\"type=gha,token=x,\"\"scope=y\"",
+            "a quote is never closed (close it",
+        ),
+        ("tags", &long_name, "at most 255"),
+        ("tags", &long_tag, "at most 128 characters"),
+        ("tags", &huge, "at most 255"),
+        ("endpoint", "tcp://", "expected tcp://host:port"),
+        ("endpoint", "unix://", "no socket path"),
+        (
+            "platforms",
+            "lnux",
+            "not a known operating system or architecture",
+        ),
+        ("scope", "a,b", "no commas"),
+        ("scope", &"s".repeat(481), "at most 480 bytes"),
+        (
+            "add-hosts",
+            "nohost",
+            "is not host:ip or host=ip (e.g. docker:10.180.0.1",
+        ),
+        (
+            "ulimit",
+            "nofile=abc",
+            "\"abc\" is not a number (name=soft[:hard]",
+        ),
+        ("secrets", "\"A=1\nB", "never closed (close it"),
+        ("secrets", "novalue", "entry 1 is not id=value"),
+        ("secret-envs", "A=", "names no environment variable"),
+        ("outputs", "type=local,\"dest=a", "a quote is never closed"),
+        ("driver", &huge, "unknown driver"),
+        ("attests", "type=spdx", "needs type=provenance or type=sbom"),
+    ];
+    assert!(cases.len() >= 20);
+    for (input, value, want) in cases {
+        let err = plan(&[(input, value)]).expect_err(&format!("{input}={value:.40?}"));
+        let msg = err.to_string();
+        assert!(msg.starts_with(&format!("{input}: ")), "{msg}");
+        assert!(msg.contains(want), "{input}: {want:?} not in {msg:?}");
+        assert!(
+            !msg.contains('\n') && msg.len() < 600,
+            "one short line: {msg:.200}"
+        );
+    }
+}
+
+#[test]
+fn secret_values_never_reach_a_plan_error() {
+    let canary = "canary-5e1f";
+    let cases: &[(&str, String)] = &[
+        ("secrets", format!("MYSECRET={canary},\"tail")),
+        ("secrets", format!("\"MYSECRET={canary}\nline")),
+        ("secrets", canary.to_owned()),
+        ("secrets", format!("A={canary}\nA={canary}")),
+        ("cache-to", format!("type=gha,token={canary},\"scope=x")),
+        (
+            "cache-to",
+            format!("type=gha,ghtoken={canary},mode=maximum"),
+        ),
+        ("cache-to", format!("type=gha,TOKEN={canary},mdoe=max")),
+        ("cache-from", format!("type=s3,secret_access_key={canary}")),
+        (
+            "cache-from",
+            format!("type=s3,bucket=b,session_token={canary},typo=1"),
+        ),
+        ("cache-to", format!("token={canary}")),
+    ];
+    for (input, value) in cases {
+        let err = plan(&[(input, value)]).expect_err(input).to_string();
+        assert!(!err.contains(canary), "{input}: {err}");
+        assert!(err.starts_with(&format!("{input}: ")), "{err}");
+    }
+}
