@@ -59,8 +59,8 @@ enum Direction {
 
 impl LiveProgress {
     /// The live view on stderr, where `docker buildx` draws it too, so stdout keeps only
-    /// the results (`imageid: ...`).
-    /// Log lines (`tracing`, through [`super::LogWriter`]) are printed above it meanwhile.
+    /// the results (`imageid: ...`). Log lines (`tracing`, through [`super::LogWriter`])
+    /// are printed above it meanwhile.
     pub fn stderr() -> Self {
         let (_, cols) = console::Term::stderr().size();
         let mut view = Self::new(ProgressDrawTarget::stderr(), cols);

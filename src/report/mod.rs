@@ -4,9 +4,9 @@
 
 mod action_log;
 mod annotation;
+mod failure;
 mod live_progress;
 mod log_writer;
-mod failure;
 mod outputs;
 mod progress_log;
 mod progress_mode;
