@@ -57,7 +57,8 @@ pub fn init() {
     };
     let installed = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        // stderr, printed above the live build view while one is drawn.
+        .with_writer(crate::report::LogWriter::default)
         .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
         .without_time()

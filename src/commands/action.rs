@@ -6,6 +6,7 @@ use crate::action::env::Env;
 use crate::action::inputs::Inputs;
 use crate::action::names::INPUTS;
 use crate::action::workflow::Style;
+use crate::report::ProgressView;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -17,5 +18,12 @@ pub struct Args {
 pub async fn run(args: Args) -> Result<(), CommandError> {
     let env = Env::from_process();
     let inputs = Inputs::from_env(INPUTS, &env);
-    run_build(&env, &inputs, Style::GitHub, args.dry_run).await
+    run_build(
+        &env,
+        &inputs,
+        Style::GitHub,
+        ProgressView::Plain,
+        args.dry_run,
+    )
+    .await
 }

@@ -6,6 +6,8 @@ use clap::{Arg, ArgAction, ArgMatches, Command, FromArgMatches};
 use super::{CommandError, post};
 
 const DRY_RUN: &str = "dry-run";
+/// CLI only: the action always prints plain lines.
+const PROGRESS: &str = "progress";
 use crate::action::env::Env;
 use crate::action::expose::expose;
 use std::net::SocketAddr;
@@ -21,7 +23,7 @@ use crate::action::workflow::{Level, Location, Style, Workflow};
 use crate::cache_service::{self, RunningService, ServiceConfig};
 use crate::engine;
 use crate::plan::{self, BuildPlan};
-use crate::report::{self, ActionLog};
+use crate::report::{self, ActionLog, LiveProgress, ProgressMode, ProgressView};
 use crate::storage::StorageConfig;
 
 /// Flags generated from the input table, so the CLI and `action.yml` cannot drift apart.
@@ -29,6 +31,7 @@ use crate::storage::StorageConfig;
 pub struct Args {
     pairs: Vec<(&'static str, String)>,
     dry_run: bool,
+    progress: ProgressMode,
 }
 
 impl FromArgMatches for Args {
@@ -43,9 +46,17 @@ impl FromArgMatches for Args {
         if let Some(path) = m.get_one::<String>("PATH") {
             pairs.push((crate::action::names::CONTEXT, path.clone()));
         }
+        let progress = m
+            .get_one::<String>(PROGRESS)
+            .map_or(Ok(ProgressMode::Auto), |v| {
+                ProgressMode::parse(v).map_err(|e| {
+                    clap::Error::raw(clap::error::ErrorKind::InvalidValue, format!("{e}\n"))
+                })
+            })?;
         Ok(Self {
             pairs,
             dry_run: m.get_flag(DRY_RUN),
+            progress,
         })
     }
 
@@ -63,6 +74,17 @@ impl clap::Args for Args {
                     .long(DRY_RUN)
                     .action(ArgAction::SetTrue)
                     .help("Validate the inputs and show the plan without building"),
+            )
+            .arg(
+                Arg::new(PROGRESS)
+                    .long(PROGRESS)
+                    .value_name("MODE")
+                    .value_parser(ProgressMode::NAMES)
+                    .default_value("auto")
+                    .help(
+                        "Build progress: tty (live view on stderr), plain (buildx-plain lines), \
+                         auto (tty when stderr is a terminal and CI/GITHUB_ACTIONS are unset)",
+                    ),
             )
             .arg(
                 Arg::new("PATH")
@@ -114,6 +136,10 @@ pub async fn run(args: Args) -> Result<(), CommandError> {
     let inputs = Inputs::from_pairs(INPUTS, args.pairs.iter().map(|(k, v)| (*k, v.clone())))
         .map_err(|e| CommandError::Usage(e.to_string()))?;
     let own_service = inputs.text(names::CACHE_SERVICE_URL).is_some();
+    let view = args
+        .progress
+        .view(&env, LiveProgress::can_draw())
+        .map_err(|e| CommandError::Usage(e.to_string()))?;
     let service = if args.dry_run {
         None
     } else if own_service {
@@ -122,7 +148,7 @@ pub async fn run(args: Args) -> Result<(), CommandError> {
     } else {
         local_cache_service(&inputs, &mut env).await
     };
-    let result = run_build(&env, &inputs, style, args.dry_run).await;
+    let result = run_build(&env, &inputs, style, view, args.dry_run).await;
     if let Some(service) = service {
         service.shutdown().await;
     }
@@ -200,11 +226,13 @@ fn local_cache_dir(env: &Env) -> PathBuf {
     base.join("layercache").join("actions-cache")
 }
 
-/// The phases of a build, shared by the action and the CLI. Each phase is a log group.
+/// The phases of a build, shared by the action and the CLI. Each phase is a log group;
+/// the build's own progress is shown as `view` says.
 pub async fn run_build(
     env: &Env,
     inputs: &Inputs,
     style: Style,
+    view: ProgressView,
     dry_run: bool,
 ) -> Result<(), CommandError> {
     let mut wf = Workflow::stdout(style);
@@ -245,7 +273,7 @@ pub async fn run_build(
         wf.line("dry run: inputs are valid; not building");
         return Ok(());
     }
-    build_image(&plan, &runtime, env, &files, &mut wf).await
+    build_image(&plan, &runtime, env, &files, view, &mut wf).await
 }
 
 /// The build itself, then outputs, housekeeping and the job summary. Outputs are set
@@ -255,11 +283,20 @@ async fn build_image<W: std::io::Write>(
     runtime: &Runtime,
     env: &Env,
     files: &RunnerFiles,
+    view: ProgressView,
     wf: &mut Workflow<W>,
 ) -> Result<(), CommandError> {
     wf.group("Build");
     let started = chrono::Utc::now();
-    let result = engine::run_plan(plan, env, &mut ActionLog::new(wf)).await;
+    let result = match view {
+        ProgressView::Plain => engine::run_plan(plan, env, &mut ActionLog::new(wf)).await,
+        ProgressView::Live => {
+            let mut live = LiveProgress::stderr();
+            let result = engine::run_plan(plan, env, &mut live).await;
+            live.finish(result.is_ok());
+            result
+        }
+    };
     wf.end_group();
     let outcome = match result {
         Ok(outcome) => outcome,

@@ -29,20 +29,15 @@ impl CacheTraffic {
         if is_cache_vertex(vertex_name) {
             self.stretch(status);
         }
-        if let Some(digest) = status.id.strip_prefix("writing layer ") {
-            let layers = self.writes.entry(status.vertex.clone()).or_default();
-            if !layers.iter().any(|l| l == digest) {
-                layers.push(digest.to_owned());
+        match cache_layer(status, vertex_name) {
+            Some((CacheDirection::Export, digest)) => {
+                let layers = self.writes.entry(status.vertex.clone()).or_default();
+                if !layers.iter().any(|l| l == digest) {
+                    layers.push(digest.to_owned());
+                }
             }
-            return;
-        }
-        // A `FROM` step's downloads are the base image, not cache.
-        if super::progress::is_from_step(vertex_name) || !is_cache_step(vertex_name) {
-            return;
-        }
-        let digest = status.id.strip_prefix("pulling ").unwrap_or(&status.id);
-        if digest.starts_with("sha256:") {
-            record(&mut self.imported, digest, size);
+            Some((CacheDirection::Import, digest)) => record(&mut self.imported, digest, size),
+            None => {}
         }
     }
 
@@ -95,6 +90,34 @@ pub fn is_cache_export(name: &str) -> bool {
     name.starts_with("exporting cache")
         || name.starts_with("exporting to GitHub Actions Cache")
         || name.starts_with("preparing layers for inline cache")
+}
+
+/// Which way a cache layer moves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheDirection {
+    /// Downloaded from an imported cache.
+    Import,
+    /// Written by a cache exporter.
+    Export,
+}
+
+/// The cache layer a status line is about, and which way it moves (for
+/// [`CacheTraffic::observe`] and the live progress view).
+pub fn cache_layer<'a>(
+    status: &'a VertexStatus,
+    vertex_name: &str,
+) -> Option<(CacheDirection, &'a str)> {
+    if let Some(digest) = status.id.strip_prefix("writing layer ") {
+        return Some((CacheDirection::Export, digest));
+    }
+    // A `FROM` step's downloads are the base image, not cache.
+    if super::progress::is_from_step(vertex_name) || !is_cache_step(vertex_name) {
+        return None;
+    }
+    let digest = status.id.strip_prefix("pulling ").unwrap_or(&status.id);
+    digest
+        .starts_with("sha256:")
+        .then_some((CacheDirection::Import, digest))
 }
 
 /// Steps whose downloads come from an imported cache: Dockerfile steps other than `FROM`
@@ -168,6 +191,29 @@ mod tests {
             st.completed = Some(t);
         }
         st
+    }
+
+    #[test]
+    fn status_lines_name_the_layer_and_its_direction() {
+        let import = status("pulling sha256:aa", 0);
+        assert_eq!(
+            cache_layer(&import, "[4/4] RUN make"),
+            Some((CacheDirection::Import, "sha256:aa"))
+        );
+        let export = status("writing layer sha256:bb", 0);
+        assert_eq!(
+            cache_layer(&export, "exporting cache"),
+            Some((CacheDirection::Export, "sha256:bb"))
+        );
+        let base = status("sha256:cc", 10);
+        assert_eq!(
+            cache_layer(&base, "[1/3] FROM docker.io/library/debian"),
+            None
+        );
+        assert_eq!(
+            cache_layer(&status("extracting sha256:aa", 0), "[2/3] RUN make"),
+            None
+        );
     }
 
     #[test]

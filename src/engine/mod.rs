@@ -55,7 +55,7 @@ fn containing_dir(path: &Path) -> PathBuf {
 }
 
 pub use cache_report::{CacheReport, CacheState};
-pub use cache_traffic::CacheTraffic;
+pub use cache_traffic::{CacheDirection, CacheTraffic};
 pub use container::remove_builder;
 pub use context::ContextSource;
 pub use dockerfile::locate_step;

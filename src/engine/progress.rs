@@ -4,9 +4,9 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use bollard::moby::buildkit::v1::{StatusResponse, Vertex};
+use bollard::moby::buildkit::v1::{StatusResponse, Vertex, VertexStatus};
 
-use super::cache_traffic::CacheTraffic;
+use super::cache_traffic::{CacheDirection, CacheTraffic, cache_layer};
 use super::outcome::BuildWarning;
 
 /// Something that happened during a build, in the order it happened.
@@ -32,6 +32,16 @@ pub enum BuildEvent {
     },
     Warning(String),
     Notice(String),
+    /// Progress of one layer moving through the layer cache. BuildKit resends a layer's
+    /// status as bytes arrive; `bytes` is the count so far (0 where BuildKit gives no size,
+    /// as for exported layers and for downloads on Engine 20.10).
+    CacheTransfer {
+        direction: CacheDirection,
+        layer: String,
+        bytes: u64,
+        elapsed: Option<Duration>,
+        done: bool,
+    },
 }
 
 /// Where events go. The action turns them into `::group::` log lines.
@@ -93,6 +103,9 @@ impl Tracker {
         for st in &status.statuses {
             let name = self.steps.get(&st.vertex).map_or("", |s| s.0.name.as_str());
             self.traffic.observe(st, name);
+            if let Some(event) = transfer_event(st, name) {
+                sink.event(event);
+            }
         }
         for log in &status.logs {
             if let Some(index) = self.order.iter().position(|d| *d == log.vertex) {
@@ -209,6 +222,28 @@ impl Tracker {
     pub fn failed_step(&self) -> Option<StepRecord> {
         self.steps().into_iter().find(|s| s.error.is_some())
     }
+}
+
+/// A status line about a cache layer as a [`BuildEvent::CacheTransfer`].
+fn transfer_event(st: &VertexStatus, vertex_name: &str) -> Option<BuildEvent> {
+    let (direction, layer) = cache_layer(st, vertex_name)?;
+    let end = st.completed.as_ref().or(st.timestamp.as_ref());
+    let elapsed = match (&st.started, end) {
+        (Some(s), Some(e)) => span((s.seconds, s.nanos), (e.seconds, e.nanos)),
+        _ => None,
+    };
+    let bytes = if st.completed.is_some() {
+        st.current.max(st.total)
+    } else {
+        st.current
+    };
+    Some(BuildEvent::CacheTransfer {
+        direction,
+        layer: layer.to_owned(),
+        bytes: u64::try_from(bytes).unwrap_or(0),
+        elapsed,
+        done: st.completed.is_some(),
+    })
 }
 
 /// A BuildKit timestamp as time since the Unix epoch (`None` before it).

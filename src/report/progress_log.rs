@@ -32,6 +32,9 @@ impl<W: Write> EventSink for PlainProgress<W> {
             BuildEvent::Phase(p) => self.line(&format!("=> {p}")),
             BuildEvent::Notice(n) => self.line(&format!("=> {n}")),
             BuildEvent::Warning(w) => self.line(&format!("WARNING: {w}")),
+            // Per-layer byte counts are for the live view; the plain stream stays as buildx
+            // prints steps, and the summary gives the cache totals.
+            BuildEvent::CacheTransfer { .. } => {}
             BuildEvent::StepStarted { index, name } => self.line(&format!("#{} {name}", index + 1)),
             BuildEvent::StepLog { index, text, .. } => {
                 for l in text.lines() {
