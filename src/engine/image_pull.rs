@@ -7,12 +7,11 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use bollard::Docker;
-use bollard::auth::DockerCredentials;
 use bollard::errors::Error;
 use bollard::query_parameters::CreateImageOptions;
 use futures::StreamExt;
 
-use super::push::{registry_host, split_tag};
+use super::push::{credentials_for, split_tag};
 use super::request::RegistryAuth;
 
 /// Pull attempts in all, and the wait before the second one (doubled each time).
@@ -95,13 +94,7 @@ async fn pull(
     auth: &BTreeMap<String, RegistryAuth>,
 ) -> Result<(), Error> {
     let (repo, _) = split_tag(image);
-    let host = registry_host(repo);
-    let credentials = auth.get(host).map(|a| DockerCredentials {
-        username: Some(a.username.clone()),
-        password: Some(a.password.expose().to_owned()),
-        serveraddress: Some(host.to_owned()),
-        ..Default::default()
-    });
+    let credentials = credentials_for(repo, auth);
     let opts = CreateImageOptions {
         from_image: Some(image.to_owned()),
         ..Default::default()

@@ -12,6 +12,20 @@ use futures::StreamExt;
 use super::error::EngineError;
 use super::request::RegistryAuth;
 
+/// The credentials `DOCKER_CONFIG` holds for the registry of `repo` (`host/name`), if any.
+pub(super) fn credentials_for(
+    repo: &str,
+    auth: &BTreeMap<String, RegistryAuth>,
+) -> Option<DockerCredentials> {
+    let host = registry_host(repo);
+    auth.get(host).map(|a| DockerCredentials {
+        username: Some(a.username.clone()),
+        password: Some(a.password.expose().to_owned()),
+        serveraddress: Some(host.to_owned()),
+        ..Default::default()
+    })
+}
+
 /// Push `image` (`host/name:tag`) and return the manifest digest the registry reported.
 pub async fn push(
     docker: &Docker,
@@ -19,13 +33,7 @@ pub async fn push(
     auth: &BTreeMap<String, RegistryAuth>,
 ) -> Result<String, EngineError> {
     let (repo, tag) = split_tag(image);
-    let host = registry_host(repo);
-    let credentials = auth.get(host).map(|a| DockerCredentials {
-        username: Some(a.username.clone()),
-        password: Some(a.password.expose().to_owned()),
-        serveraddress: Some(host.to_owned()),
-        ..Default::default()
-    });
+    let credentials = credentials_for(repo, auth);
     let options = PushImageOptions {
         tag: Some(tag.to_owned()),
         platform: None,
