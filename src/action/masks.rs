@@ -9,6 +9,8 @@
 use super::env::Env;
 use super::inputs::Inputs;
 use super::names as n;
+use super::runtime::Runtime;
+use super::workflow::Workflow;
 use crate::action::csv::{ListOpts, get_list};
 use crate::action::redact::secret_attr_values;
 
@@ -69,6 +71,16 @@ fn file_text(path: &str) -> Option<String> {
         return None;
     }
     String::from_utf8(std::fs::read(path).ok()?).ok()
+}
+
+/// Register every secret of the runtime with the runner's masker, before any other output.
+pub fn mask_runtime<W: std::io::Write>(runtime: &Runtime, wf: &mut Workflow<W>) {
+    for secret in [&runtime.token, &runtime.id_token_request_token]
+        .into_iter()
+        .flatten()
+    {
+        wf.add_mask(secret.expose());
+    }
 }
 
 #[cfg(test)]

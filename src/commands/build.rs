@@ -19,11 +19,11 @@ use crate::action::masks;
 use crate::action::names::{self, INPUTS, InputKind};
 use crate::action::oidc;
 use crate::action::runtime::Runtime;
-use crate::action::workflow::{Level, Location, Style, Workflow};
+use crate::action::workflow::{Style, Workflow};
 use crate::cache_service::{self, RunningService, ServiceConfig};
 use crate::engine;
 use crate::plan::{self, BuildPlan};
-use crate::report::{self, ActionLog, LiveProgress, ProgressMode, ProgressView};
+use crate::report::{self, ActionLog, LiveProgress, ProgressMode, ProgressView, step_log};
 use crate::storage::StorageConfig;
 
 /// Flags generated from the input table, so the CLI and `action.yml` cannot drift apart.
@@ -237,7 +237,7 @@ pub async fn run_build(
 ) -> Result<(), CommandError> {
     let mut wf = Workflow::stdout(style);
     let runtime = Runtime::from_env(env);
-    mask_runtime(&runtime, &mut wf);
+    masks::mask_runtime(&runtime, &mut wf);
     // Before any input is parsed: a parse error must not be the first to show a secret.
     for secret in masks::input_secrets(inputs, env) {
         wf.add_mask(&secret);
@@ -251,7 +251,7 @@ pub async fn run_build(
                 return Err(CommandError::Usage(err.to_string()));
             }
         };
-    report_runtime(&runtime, &mut wf);
+    step_log::runtime(&runtime, &mut wf);
     for w in &plan.warnings {
         wf.warning(w);
     }
@@ -267,7 +267,7 @@ pub async fn run_build(
             )),
         }
     }
-    report_cache_plan(&plan, &mut wf);
+    step_log::cache_plan(&plan, &mut wf);
     super::phases::advise(&plan, &mut wf);
     if dry_run {
         wf.line("dry run: inputs are valid; not building");
@@ -319,13 +319,13 @@ async fn build_image<W: std::io::Write>(
             "the post step will not remove builder {builder}: {e}"
         ));
     }
-    report_build_checks(plan, env, &outcome, wf);
+    step_log::build_checks(plan, env, &outcome, wf);
     let call = plan
         .call
         .as_deref()
         .map(|c| (c, report::CallReport::from_result(&outcome.frontend_result)));
     if let Some((name, answer)) = &call {
-        report_call(plan, env, name, answer, wf);
+        step_log::call(plan, env, name, answer, wf);
     }
     let outputs = report::BuildOutputs::from_outcome(&outcome);
     for (name, value) in outputs.pairs() {
@@ -352,7 +352,9 @@ async fn build_image<W: std::io::Write>(
         ));
     }
     // build-push-action's switch: DOCKER_BUILD_SUMMARY=false writes no job summary.
-    let summary_wanted = !env.get("DOCKER_BUILD_SUMMARY").is_some_and(is_false);
+    let summary_wanted = !env
+        .get("DOCKER_BUILD_SUMMARY")
+        .is_some_and(step_log::is_false);
     if let Some((name, answer)) = &call {
         summary.push_str(&answer.markdown(name));
     }
@@ -369,127 +371,5 @@ async fn build_image<W: std::io::Write>(
             answer.findings.len().max(1)
         ))),
         _ => Ok(()),
-    }
-}
-
-/// The frontend's answer in the log; `check` findings as warnings at their line.
-fn report_call<W: std::io::Write>(
-    plan: &BuildPlan,
-    env: &Env,
-    name: &str,
-    answer: &report::CallReport,
-    wf: &mut Workflow<W>,
-) {
-    wf.group(&format!("call: {name}"));
-    wf.untrusted(&answer.text);
-    wf.end_group();
-    let annotate = !env
-        .get("DOCKER_BUILD_CHECKS_ANNOTATIONS")
-        .is_some_and(is_false);
-    for finding in answer.findings.iter().filter(|_| annotate) {
-        let at = Location {
-            file: Some(plan.dockerfile.to_string_lossy().into_owned()),
-            line: finding.line,
-            title: Some("Build check".to_owned()),
-            ..Default::default()
-        };
-        wf.annotate(Level::Warning, &finding.message, &at);
-    }
-}
-
-/// The frontend's build checks as warnings at their Dockerfile line, as build-push-action
-/// shows them; `DOCKER_BUILD_CHECKS_ANNOTATIONS=false` keeps them to log lines.
-fn report_build_checks<W: std::io::Write>(
-    plan: &BuildPlan,
-    env: &Env,
-    outcome: &engine::Outcome,
-    wf: &mut Workflow<W>,
-) {
-    let annotate = !env
-        .get("DOCKER_BUILD_CHECKS_ANNOTATIONS")
-        .is_some_and(is_false);
-    for w in &outcome.build_warnings {
-        let mut message = w.message.clone();
-        if !w.url.is_empty() {
-            message.push_str(&format!(" ({})", w.url));
-        }
-        if !annotate {
-            wf.line(&format!("WARNING: {message}"));
-            continue;
-        }
-        let at = Location {
-            file: Some(plan.dockerfile.to_string_lossy().into_owned()),
-            line: w.line,
-            title: Some("Build check".to_owned()),
-            ..Default::default()
-        };
-        wf.annotate(Level::Warning, &message, &at);
-    }
-}
-
-/// `false` as build-push-action's `Util.parseBool` spells it.
-fn is_false(v: &str) -> bool {
-    matches!(v, "0" | "f" | "F" | "false" | "FALSE" | "False")
-}
-
-/// Register every secret of the runtime with the runner's masker, before any other output.
-pub fn mask_runtime<W: std::io::Write>(runtime: &Runtime, wf: &mut Workflow<W>) {
-    for secret in [&runtime.token, &runtime.id_token_request_token]
-        .into_iter()
-        .flatten()
-    {
-        wf.add_mask(secret.expose());
-    }
-}
-
-/// "Cache service" group: protocol, mode, and the token's readable/writable refs.
-pub fn report_runtime<W: std::io::Write>(runtime: &Runtime, wf: &mut Workflow<W>) {
-    wf.group("GitHub Actions cache");
-    match &runtime.protocol {
-        Some(p) => wf.line(&format!(
-            "cache service: v{} ({})",
-            p.version(),
-            if p.version() == 2 {
-                "ACTIONS_RESULTS_URL"
-            } else {
-                "ACTIONS_CACHE_URL"
-            }
-        )),
-        None => wf.line("cache service: none"),
-    }
-    wf.line(&format!("cache mode: {}", runtime.mode));
-    for s in &runtime.scopes {
-        let access = match (s.readable(), s.writable()) {
-            (true, true) => "read/write",
-            (true, false) => "read",
-            (false, true) => "write",
-            (false, false) => "none",
-        };
-        wf.line(&format!("token scope {}: {access}", s.scope));
-    }
-    wf.end_group();
-    for w in &runtime.warnings {
-        wf.warning(w);
-    }
-}
-
-fn report_cache_plan<W: std::io::Write>(plan: &BuildPlan, wf: &mut Workflow<W>) {
-    wf.group("Layer cache");
-    wf.line(&format!("scope: {}", plan.scope));
-    for e in &plan.cache_from {
-        wf.line(&format!("import: {}", e.describe()));
-    }
-    for e in &plan.cache_to {
-        wf.line(&format!("export: {}", e.describe()));
-    }
-    wf.end_group();
-    for s in &plan.cache_skipped {
-        let level = if s.warn {
-            Level::Warning
-        } else {
-            Level::Notice
-        };
-        let msg = format!("{}: {} skipped: {}", s.input, s.entry, s.reason);
-        wf.annotate(level, &msg, &Location::default());
     }
 }

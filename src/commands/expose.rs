@@ -2,7 +2,6 @@
 //! for crazy-max/ghaction-github-runtime).
 
 use super::CommandError;
-use super::build::{mask_runtime, report_runtime};
 use crate::action::env::Env;
 use crate::action::expose::expose;
 use crate::action::files::RunnerFiles;
@@ -26,8 +25,8 @@ pub async fn run(_args: Args) -> Result<(), CommandError> {
     }
     let mut wf = Workflow::stdout(Style::GitHub);
     let runtime = crate::action::runtime::Runtime::from_env(&env);
-    mask_runtime(&runtime, &mut wf);
-    report_runtime(&runtime, &mut wf);
+    crate::action::masks::mask_runtime(&runtime, &mut wf);
+    crate::report::step_log::runtime(&runtime, &mut wf);
     if runtime.protocol.is_none() {
         // Exposing is this command's whole job: say why it has nothing to hand on.
         wf.warning("no GitHub Actions cache service (neither ACTIONS_RESULTS_URL nor ACTIONS_CACHE_URL is set); later steps get no cache credentials");

@@ -119,7 +119,7 @@ impl RepositoryCache {
             let noun = if entries == 1 { "entry" } else { "entries" };
             md.push_str(&format!(
                 "\n**Exported to the Actions cache:** {entries} new {noun}, {} (created since this build started)\n",
-                housekeeping::human_bytes(bytes)
+                crate::report::human_bytes(bytes)
             ));
         }
         if let Some(usage) = &self.usage {

@@ -161,7 +161,7 @@ fn report_text(report: &housekeeping::PruneReport) -> String {
     text.push_str(&format!(
         "{verb} {} entries, {} ({} index entries seen in the scopes{gone})\n",
         report.deleted.len(),
-        housekeeping::human_bytes(report.bytes()),
+        crate::report::human_bytes(report.bytes()),
         report.indexes_seen,
     ));
     text

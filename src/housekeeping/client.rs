@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 use octocrab::Octocrab;
 
 use super::error::HousekeepingError;
+use crate::report::human_bytes;
 use crate::secret::Secret;
 
 /// github.com's API, used when `GITHUB_API_URL` is unset.
@@ -69,21 +70,6 @@ impl CacheUsage {
             self.active_count
         )
     }
-}
-
-/// Bytes in binary units with one decimal: `512 B`, `1.5 KiB`, `3.2 GiB`.
-pub fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
-    if n < 1024 {
-        return format!("{n} B");
-    }
-    let mut v = n as f64 / 1024.0;
-    let mut unit = 0;
-    while v >= 1024.0 && unit + 1 < UNITS.len() {
-        v /= 1024.0;
-        unit += 1;
-    }
-    format!("{v:.1} {}", UNITS[unit])
 }
 
 /// A client for one repository's caches. `Debug` names the repository only.
@@ -286,8 +272,6 @@ mod tests {
 
     #[test]
     fn usage_reads_as_one_line() {
-        assert_eq!(human_bytes(512), "512 B");
-        assert_eq!(human_bytes(1536), "1.5 KiB");
         let u = CacheUsage {
             active_bytes: 3 * 1024 * 1024 * 1024 + 200 * 1024 * 1024,
             active_count: 1234,

@@ -12,7 +12,6 @@ mod prune;
 
 pub use client::{
     ApiConfig, CacheUsage, DEFAULT_API_URL, DEFAULT_BUDGET_BYTES, GithubCaches, ListedCache,
-    human_bytes,
 };
 pub use error::HousekeepingError;
 pub use index_bodies::CacheServiceBodies;

@@ -70,7 +70,7 @@ impl PruneReport {
             "{verb} {} and {} ({})",
             plural(indexes, "superseded index", "superseded indexes"),
             plural(orphans, "orphan blob", "orphan blobs"),
-            super::client::human_bytes(self.bytes())
+            crate::report::human_bytes(self.bytes())
         );
         if let Some(why) = &self.orphans_skipped {
             line.push_str(&format!("; blobs kept: {why}"));

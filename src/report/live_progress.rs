@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 
 use crate::engine::{BuildEvent, CacheDirection, EventSink};
-use crate::housekeeping::human_bytes;
+use crate::report::human_bytes;
 
 /// Output lines kept on screen under a running step.
 const TAIL_LINES: usize = 5;

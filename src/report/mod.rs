@@ -4,6 +4,7 @@
 
 mod action_log;
 mod annotation;
+mod bytes;
 mod call_result;
 mod failure;
 mod live_progress;
@@ -11,10 +12,12 @@ mod log_writer;
 mod outputs;
 mod progress_log;
 mod progress_mode;
+pub mod step_log;
 mod summary;
 
 pub use action_log::ActionLog;
 pub use annotation::failure_annotation;
+pub use bytes::human_bytes;
 pub use call_result::{CallReport, CheckFinding};
 pub use failure::show_failure;
 pub use live_progress::LiveProgress;

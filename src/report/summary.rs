@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use crate::engine::{CacheReport, CacheState, Outcome, StepRecord};
-use crate::housekeeping::human_bytes;
+use crate::report::human_bytes;
 
 /// Markdown for the job summary (`GITHUB_STEP_SUMMARY`).
 pub fn summary_markdown(o: &Outcome) -> String {

@@ -1,0 +1,126 @@
+//! The step log's own sections, composed for the user: the cache service and token the
+//! runtime gave, the layer cache plan, the frontend's answer to `call`, and build checks
+//! as warnings at their Dockerfile line. Each writes through a [`Workflow`], so the same
+//! text becomes workflow commands under the runner and plain lines in a terminal.
+
+use std::io::Write;
+
+use crate::action::env::Env;
+use crate::action::runtime::Runtime;
+use crate::action::workflow::{Level, Location, Workflow};
+use crate::engine::Outcome;
+use crate::plan::BuildPlan;
+
+use super::CallReport;
+
+/// The frontend's answer in the log; `check` findings as warnings at their line.
+pub fn call<W: Write>(
+    plan: &BuildPlan,
+    env: &Env,
+    name: &str,
+    answer: &CallReport,
+    wf: &mut Workflow<W>,
+) {
+    wf.group(&format!("call: {name}"));
+    wf.untrusted(&answer.text);
+    wf.end_group();
+    let annotate = !env
+        .get("DOCKER_BUILD_CHECKS_ANNOTATIONS")
+        .is_some_and(is_false);
+    for finding in answer.findings.iter().filter(|_| annotate) {
+        let at = Location {
+            file: Some(plan.dockerfile.to_string_lossy().into_owned()),
+            line: finding.line,
+            title: Some("Build check".to_owned()),
+            ..Default::default()
+        };
+        wf.annotate(Level::Warning, &finding.message, &at);
+    }
+}
+
+/// The frontend's build checks as warnings at their Dockerfile line, as build-push-action
+/// shows them; `DOCKER_BUILD_CHECKS_ANNOTATIONS=false` keeps them to log lines.
+pub fn build_checks<W: Write>(
+    plan: &BuildPlan,
+    env: &Env,
+    outcome: &Outcome,
+    wf: &mut Workflow<W>,
+) {
+    let annotate = !env
+        .get("DOCKER_BUILD_CHECKS_ANNOTATIONS")
+        .is_some_and(is_false);
+    for w in &outcome.build_warnings {
+        let mut message = w.message.clone();
+        if !w.url.is_empty() {
+            message.push_str(&format!(" ({})", w.url));
+        }
+        if !annotate {
+            wf.line(&format!("WARNING: {message}"));
+            continue;
+        }
+        let at = Location {
+            file: Some(plan.dockerfile.to_string_lossy().into_owned()),
+            line: w.line,
+            title: Some("Build check".to_owned()),
+            ..Default::default()
+        };
+        wf.annotate(Level::Warning, &message, &at);
+    }
+}
+
+/// `false` as build-push-action's `Util.parseBool` spells it.
+pub fn is_false(v: &str) -> bool {
+    matches!(v, "0" | "f" | "F" | "false" | "FALSE" | "False")
+}
+
+/// "Cache service" group: protocol, mode, and the token's readable/writable refs.
+pub fn runtime<W: Write>(runtime: &Runtime, wf: &mut Workflow<W>) {
+    wf.group("GitHub Actions cache");
+    match &runtime.protocol {
+        Some(p) => wf.line(&format!(
+            "cache service: v{} ({})",
+            p.version(),
+            if p.version() == 2 {
+                "ACTIONS_RESULTS_URL"
+            } else {
+                "ACTIONS_CACHE_URL"
+            }
+        )),
+        None => wf.line("cache service: none"),
+    }
+    wf.line(&format!("cache mode: {}", runtime.mode));
+    for s in &runtime.scopes {
+        let access = match (s.readable(), s.writable()) {
+            (true, true) => "read/write",
+            (true, false) => "read",
+            (false, true) => "write",
+            (false, false) => "none",
+        };
+        wf.line(&format!("token scope {}: {access}", s.scope));
+    }
+    wf.end_group();
+    for w in &runtime.warnings {
+        wf.warning(w);
+    }
+}
+
+pub fn cache_plan<W: Write>(plan: &BuildPlan, wf: &mut Workflow<W>) {
+    wf.group("Layer cache");
+    wf.line(&format!("scope: {}", plan.scope));
+    for e in &plan.cache_from {
+        wf.line(&format!("import: {}", e.describe()));
+    }
+    for e in &plan.cache_to {
+        wf.line(&format!("export: {}", e.describe()));
+    }
+    wf.end_group();
+    for s in &plan.cache_skipped {
+        let level = if s.warn {
+            Level::Warning
+        } else {
+            Level::Notice
+        };
+        let msg = format!("{}: {} skipped: {}", s.input, s.entry, s.reason);
+        wf.annotate(level, &msg, &Location::default());
+    }
+}
