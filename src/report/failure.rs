@@ -11,12 +11,12 @@ use crate::action::workflow::{Level, Location, Style, Workflow};
 pub fn show_failure(style: Style, message: &str, at: Option<&Location>) {
     let at = at.cloned().unwrap_or_default();
     match style {
-        Style::GitHub => write_failure(Workflow::stdout(Style::GitHub), message, &at),
-        Style::Plain => write_failure(Workflow::plain(std::io::stderr()), message, &at),
+        Style::GitHub => write_failure(&mut Workflow::stdout(Style::GitHub), message, &at),
+        Style::Plain => write_failure(&mut Workflow::plain(std::io::stderr()), message, &at),
     }
 }
 
-fn write_failure<W: Write>(mut wf: Workflow<W>, message: &str, at: &Location) {
+fn write_failure<W: Write>(wf: &mut Workflow<W>, message: &str, at: &Location) {
     wf.annotate(Level::Error, message, at);
 }
 
@@ -24,9 +24,8 @@ fn write_failure<W: Write>(mut wf: Workflow<W>, message: &str, at: &Location) {
 mod tests {
     use super::*;
 
-    fn shown(wf: Workflow<Vec<u8>>, message: &str, at: &Location) -> String {
-        let mut wf = wf;
-        wf.annotate(Level::Error, message, at);
+    fn shown(mut wf: Workflow<Vec<u8>>, message: &str, at: &Location) -> String {
+        write_failure(&mut wf, message, at);
         String::from_utf8_lossy(&wf.into_inner()).into_owned()
     }
 
