@@ -36,10 +36,43 @@ pub enum FileSendTarget {
 
 /// Why the last export failed on this side, for the solve's error message: BuildKit only
 /// sees the stream end.
-pub type ExportError = Arc<Mutex<Option<String>>>;
+pub type ExportError = Arc<Exports>;
+
+/// What this session's exports to this machine left behind: the failure if any, and the
+/// `local` receives still merging into place. BuildKit counts an export as done once it has
+/// sent the last file, so the engine waits for these before it reports the build done.
+#[derive(Default)]
+pub struct Exports {
+    error: Mutex<Option<String>>,
+    receiving: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+}
+
+impl Exports {
+    pub fn error(&self) -> Option<String> {
+        self.error.lock().ok().and_then(|e| e.clone())
+    }
+
+    /// Wait until every receive begun so far has finished (merged or cleaned up).
+    pub async fn finished(&self) {
+        let handles: Vec<_> = match self.receiving.lock() {
+            Ok(mut h) => h.drain(..).collect(),
+            Err(_) => Vec::new(),
+        };
+        for h in handles {
+            // The solve is over, so BuildKit has closed its side; a receive that still does
+            // not end is not worth hanging the build for.
+            if tokio::time::timeout(std::time::Duration::from_secs(60), h)
+                .await
+                .is_err()
+            {
+                tracing::warn!("a local export was still being written after 60 s");
+            }
+        }
+    }
+}
 
 fn remember(slot: &ExportError, message: String) -> String {
-    if let Ok(mut slot) = slot.lock() {
+    if let Ok(mut slot) = slot.error.lock() {
         *slot = Some(message.clone());
     }
     message
@@ -166,7 +199,8 @@ impl StreamingService<Packet> for TreeReceiver {
         Box::pin(async move {
             let (out, rx) = tokio::sync::mpsc::unbounded_channel();
             let inbound = req.into_inner();
-            tokio::spawn(async move {
+            let state = error.clone();
+            let receive = tokio::spawn(async move {
                 if let Err(e) = fsutil_receive::receive(inbound, &out, &dest).await {
                     remember(
                         &error,
@@ -174,6 +208,9 @@ impl StreamingService<Packet> for TreeReceiver {
                     );
                 }
             });
+            if let Ok(mut receiving) = state.receiving.lock() {
+                receiving.push(receive);
+            }
             let stream: Self::ResponseStream = UnboundedReceiverStream::new(rx).boxed();
             Ok(Response::new(stream))
         })

@@ -351,6 +351,7 @@ async fn solve_once(solve: &Solve<'_>, sink: &mut dyn EventSink) -> Result<Outco
             .await
         }
     };
+    session.exports_finished().await;
     // BuildKit sees only a broken stream when writing an export here failed; say why.
     let result = match (result, session.export_error()) {
         (Err(buildkit), Some(ours)) => Err(format!("{ours} (BuildKit: {buildkit})")),

@@ -117,7 +117,12 @@ impl Session {
 
     /// Why an export to this machine failed, if one did.
     pub fn export_error(&self) -> Option<String> {
-        self.export_error.lock().ok().and_then(|e| e.clone())
+        self.export_error.error()
+    }
+
+    /// Wait for the exports to this machine to be in place (see [`super::file_send::Exports`]).
+    pub async fn exports_finished(&self) {
+        self.export_error.finished().await;
     }
 
     pub fn close(self) {
