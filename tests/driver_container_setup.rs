@@ -9,41 +9,12 @@
 mod engine_support;
 
 use std::net::TcpListener;
-use std::path::Path;
-use std::process::{Child, Command};
 
 use bollard::query_parameters::{PushImageOptions, RemoveImageOptions, TagImageOptions};
 use engine_support::*;
 use futures::StreamExt;
 use layercache::engine::{BuildEvent, DriverChoice, Recorder, RegistryAuth, remove_builder, run};
 use layercache::plan::BuilderOptions;
-
-/// Debian's docker-registry with htpasswd auth (user `layercache`, password
-/// `right-password`) on `addr`, storing in `dir`: stopped and started again on the same
-/// address and data, as a registry that goes away for a while.
-fn auth_registry(addr: &str, dir: &Path) -> Child {
-    let config = format!(
-        "version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {addr}\nauth:\n  htpasswd:\n    realm: layercache\n    path: {}\n",
-        dir.join("data").display(),
-        fixture("auth-registry").join("htpasswd").display()
-    );
-    let path = dir.join("config.yml");
-    std::fs::write(&path, config).unwrap();
-    let child = Command::new("docker-registry")
-        .arg("serve")
-        .arg(&path)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("docker-registry (Debian package docker-registry) must be installed");
-    for _ in 0..50 {
-        if std::net::TcpStream::connect(addr).is_ok() {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    child
-}
 
 fn credentials(password: &str) -> RegistryAuth {
     RegistryAuth {

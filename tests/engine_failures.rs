@@ -5,8 +5,7 @@
 mod engine_support;
 
 use std::net::TcpListener;
-use std::path::PathBuf;
-use std::process::{Child, Command};
+use std::process::Child;
 
 use engine_support::*;
 use layercache::engine::{
@@ -165,27 +164,7 @@ impl AuthRegistry {
             .local_addr()
             .unwrap()
             .to_string();
-        let htpasswd = fixture("auth-registry").join("htpasswd");
-        let config = format!(
-            "version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {addr}\nauth:\n  htpasswd:\n    realm: layercache\n    path: {}\n",
-            dir.path().join("data").display(),
-            htpasswd.display()
-        );
-        let config_path: PathBuf = dir.path().join("config.yml");
-        std::fs::write(&config_path, config).unwrap();
-        let child = Command::new("docker-registry")
-            .arg("serve")
-            .arg(&config_path)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("docker-registry (Debian package docker-registry) must be installed");
-        for _ in 0..50 {
-            if std::net::TcpStream::connect(&addr).is_ok() {
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(100));
-        }
+        let child = auth_registry(&addr, dir.path());
         Self {
             child,
             addr,

@@ -57,11 +57,7 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> Env {
-        Env::from_pairs(
-            pairs
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
-        )
+        Env::from_pairs(pairs.iter().copied())
     }
 
     const RUN: &[(&str, &str)] = &[

@@ -139,3 +139,30 @@ pub async fn pushed_base_image() -> String {
     }
     target
 }
+
+/// Debian's docker-registry with htpasswd auth (user `layercache`, password
+/// `right-password`) on `addr`, storing in `dir`: stopped and started again on the same
+/// address and data, as a registry that goes away for a while.
+pub fn auth_registry(addr: &str, dir: &std::path::Path) -> std::process::Child {
+    let config = format!(
+        "version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {addr}\nauth:\n  htpasswd:\n    realm: layercache\n    path: {}\n",
+        dir.join("data").display(),
+        fixture("auth-registry").join("htpasswd").display()
+    );
+    let path = dir.join("config.yml");
+    std::fs::write(&path, config).unwrap();
+    let child = std::process::Command::new("docker-registry")
+        .arg("serve")
+        .arg(&path)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("docker-registry (Debian package docker-registry) must be installed");
+    for _ in 0..50 {
+        if std::net::TcpStream::connect(addr).is_ok() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    child
+}
