@@ -13,8 +13,8 @@ use std::net::TcpListener;
 use bollard::query_parameters::{PushImageOptions, RemoveImageOptions, TagImageOptions};
 use engine_support::*;
 use futures::StreamExt;
-use layercache::engine::{BuildEvent, DriverChoice, Recorder, RegistryAuth, remove_builder, run};
-use layercache::plan::BuilderOptions;
+use layercache::engine::{BuildEvent, Recorder, RegistryAuth, remove_builder, run};
+use layercache::plan::{BuildPlan, BuilderOptions, DriverChoice};
 
 fn credentials(password: &str) -> RegistryAuth {
     RegistryAuth {
@@ -23,7 +23,7 @@ fn credentials(password: &str) -> RegistryAuth {
     }
 }
 
-fn container_request(image: &str, builder: &str) -> layercache::engine::BuildRequest {
+fn container_request(image: &str, builder: &str) -> BuildPlan {
     let mut req = request("cached");
     req.driver = DriverChoice::DockerContainer;
     req.builder.image = image.to_owned();
@@ -90,10 +90,11 @@ async fn the_builder_image_is_pulled_with_credentials_and_retried_while_the_regi
     let mut req = container_request(&image, &builder);
     req.build_args
         .insert("BASE".into(), pushed_base_image().await);
-    req.registry_auth
+    let mut auth = io(&host);
+    auth.registry_auth
         .insert(addr.clone(), credentials("canary-wrong-pw-91c"));
     let started = std::time::Instant::now();
-    let err = run(&req, &host, &mut Recorder::default())
+    let err = run(&req, &auth, &mut Recorder::default())
         .await
         .unwrap_err()
         .to_string();
@@ -110,10 +111,10 @@ async fn the_builder_image_is_pulled_with_credentials_and_retried_while_the_regi
         std::thread::sleep(std::time::Duration::from_millis(2500));
         auth_registry(&addr2, &dir2)
     });
-    req.registry_auth
+    auth.registry_auth
         .insert(addr.clone(), credentials("right-password"));
     let mut events = Recorder::default();
-    let outcome = run(&req, &host, &mut events).await;
+    let outcome = run(&req, &auth, &mut events).await;
     let mut registry = back.join().unwrap();
     let shown = notices(&events.0);
     outcome.unwrap_or_else(|e| panic!("{e}; {shown:?}"));
@@ -187,7 +188,7 @@ async fn driver_opts_config_and_flags_reach_the_builder() {
         ..Default::default()
     };
     let mut events = Recorder::default();
-    let outcome = run(&req, &host, &mut events).await;
+    let outcome = run(&req, &io(&host), &mut events).await;
     let shown = notices(&events.0);
     outcome.unwrap_or_else(|e| panic!("FROM through the mirror: {e}; {shown:?}"));
     assert!(
@@ -228,7 +229,7 @@ async fn a_flag_buildkitd_rejects_is_named_and_nothing_is_left_behind() {
     req.builder.options.privileged = false;
     req.builder.options.cap_drop = vec!["SYS_RESOURCE".into()];
     req.builder.options.flags = vec!["--no-such-flag".into()];
-    let err = run(&req, &host, &mut Recorder::default())
+    let err = run(&req, &io(&host), &mut Recorder::default())
         .await
         .unwrap_err()
         .to_string();

@@ -17,14 +17,14 @@ async fn builds_and_loads_with_ignore_args_target_labels_and_tags() {
     req.target = Some("build".into());
     req.labels
         .insert("org.example.team".into(), "engine".into());
-    req.tags = vec![
+    req.tags = image_refs(&[
         format!("{name}:one"),
         format!("{name}:two"),
         format!("{name}-other:latest"),
-    ];
+    ]);
     req.load = true;
     let mut events = Recorder::default();
-    let outcome = run(&req, &host, &mut events).await.unwrap();
+    let outcome = run(&req, &io(&host), &mut events).await.unwrap();
 
     let id = outcome.image_id.clone().expect("image id");
     assert!(id.starts_with("sha256:"), "{id}");
@@ -69,17 +69,18 @@ async fn build_secrets_reach_run_mounts_and_stay_out_of_the_image() {
     let host = host();
     let mut req = request("secret");
     req.build_args.insert("RUN_ID".into(), unique("run"));
-    req.secrets.insert(
+    let mut secrets = io(&host);
+    secrets.secrets.insert(
         "token".into(),
         layercache::secret::SecretBytes::new("canary-value-42"),
     );
     // Secret files may be binary (keystores, keys): bytes reach the mount unchanged.
-    req.secrets.insert(
+    secrets.secrets.insert(
         "bin".into(),
         layercache::secret::SecretBytes::new(vec![0x00, 0xff, 0x80, 0xfe]),
     );
     let mut events = Recorder::default();
-    let outcome = run(&req, &host, &mut events).await.unwrap();
+    let outcome = run(&req, &secrets, &mut events).await.unwrap();
     assert!(outcome.image_id.is_some());
     let logged = events
         .0
@@ -92,9 +93,9 @@ async fn build_secrets_reach_run_mounts_and_stay_out_of_the_image() {
     assert!(binary, "{:?}", events.0);
 
     // A secret the build asks for but was not given fails the step, naming it.
-    req.secrets.clear();
+    secrets.secrets.clear();
     req.build_args.insert("RUN_ID".into(), unique("run"));
-    let err = run(&req, &host, &mut Recorder::default())
+    let err = run(&req, &secrets, &mut Recorder::default())
         .await
         .unwrap_err();
     assert!(err.to_string().contains("token"), "{err}");
@@ -107,11 +108,13 @@ async fn tar_output_arrives_through_the_session() {
     let dest = dir.path().join("rootfs.tar");
     let mut req = request("cached");
     req.build_args.insert("RUN_ID".into(), unique("run"));
-    req.outputs = vec![layercache::engine::Output {
-        kind: "tar".into(),
+    req.outputs = vec![layercache::plan::Output {
+        kind: layercache::plan::OutputType::Tar,
         attrs: [("dest".to_owned(), dest.display().to_string())].into(),
     }];
-    run(&req, &host, &mut Recorder::default()).await.unwrap();
+    run(&req, &io(&host), &mut Recorder::default())
+        .await
+        .unwrap();
     let mut archive = tar::Archive::new(std::fs::File::open(&dest).unwrap());
     let names: Vec<String> = archive
         .entries()
@@ -145,15 +148,16 @@ async fn local_output_arrives_as_a_tree_merged_into_dest() {
     let dest = dir.path().join("dest");
     std::fs::create_dir_all(dest.join("out/id")).unwrap();
     std::fs::write(dest.join("keep.txt"), "mine").unwrap();
-    let mut req = request("cached");
-    req.context = ctx;
+    let mut req = request_at(ctx);
     let run_id = unique("run");
     req.build_args.insert("RUN_ID".into(), run_id.clone());
-    req.outputs = vec![layercache::engine::Output {
-        kind: "local".into(),
+    req.outputs = vec![layercache::plan::Output {
+        kind: layercache::plan::OutputType::Local,
         attrs: [("dest".to_owned(), dest.display().to_string())].into(),
     }];
-    run(&req, &host, &mut Recorder::default()).await.unwrap();
+    run(&req, &io(&host), &mut Recorder::default())
+        .await
+        .unwrap();
 
     let read = |p: &str| std::fs::read(dest.join(p)).unwrap();
     let meta = |p: &str| std::fs::symlink_metadata(dest.join(p)).unwrap();
@@ -196,17 +200,22 @@ async fn a_rebuild_sends_only_the_context_files_that_changed() {
     for name in ["a.txt", "b.txt", "c.txt", "noise.log"] {
         std::fs::write(dir.path().join(name), name).unwrap();
     }
-    let mut req = request("cached");
-    req.context = dir.path().to_owned();
+    let req = request_at(dir.path());
     let sent = |o: &layercache::engine::Outcome| (o.context_files, o.context_bytes);
-    let first = run(&req, &host, &mut Recorder::default()).await.unwrap();
+    let first = run(&req, &io(&host), &mut Recorder::default())
+        .await
+        .unwrap();
     // The frontend first pulls `.dockerignore` alone, then the context without `*.log`:
     // Dockerfile, .dockerignore, a, b, c.
     let bytes = (dockerfile.len() + 2 * ignore.len() + 3 * 5) as u64;
     assert_eq!(sent(&first), (6, bytes), "first build");
-    let again = run(&req, &host, &mut Recorder::default()).await.unwrap();
+    let again = run(&req, &io(&host), &mut Recorder::default())
+        .await
+        .unwrap();
     assert_eq!(sent(&again), (0, 0), "nothing changed");
     std::fs::write(dir.path().join("b.txt"), "changed").unwrap();
-    let changed = run(&req, &host, &mut Recorder::default()).await.unwrap();
+    let changed = run(&req, &io(&host), &mut Recorder::default())
+        .await
+        .unwrap();
     assert_eq!(sent(&changed), (1, 7), "one file changed");
 }

@@ -9,8 +9,9 @@ use std::process::Child;
 
 use engine_support::*;
 use layercache::engine::{
-    BuildEvent, CacheState, CacheType, DockerHost, EngineError, Recorder, RegistryAuth, run,
+    BuildEvent, CacheState, DockerHost, EngineError, Recorder, RegistryAuth, run,
 };
+use layercache::plan::CacheType;
 
 /// A temp dir of this test's own for every temporary file the engine makes (nextest runs
 /// each test in a process of its own), so other tests' files never look like ours.
@@ -51,8 +52,8 @@ async fn leftovers(docker: &bollard::Docker) -> (usize, Vec<String>) {
 async fn missing_dockerfile_and_context_name_the_path() {
     let host = host();
     let mut req = request("basic");
-    req.dockerfile = Some(fixture("basic").join("Nope.Dockerfile"));
-    let err = run(&req, &host, &mut Recorder::default())
+    req.dockerfile = fixture("basic").join("Nope.Dockerfile");
+    let err = run(&req, &io(&host), &mut Recorder::default())
         .await
         .unwrap_err();
     assert!(
@@ -61,9 +62,8 @@ async fn missing_dockerfile_and_context_name_the_path() {
     );
     assert!(err.to_string().contains("Nope.Dockerfile"), "{err}");
 
-    let mut req = request("basic");
-    req.context = fixture("does-not-exist");
-    let err = run(&req, &host, &mut Recorder::default())
+    let req = request_at(fixture("does-not-exist"));
+    let err = run(&req, &io(&host), &mut Recorder::default())
         .await
         .unwrap_err();
     assert!(matches!(err, EngineError::MissingContext { .. }), "{err:?}");
@@ -73,7 +73,7 @@ async fn missing_dockerfile_and_context_name_the_path() {
 #[tokio::test]
 async fn unreachable_daemon_names_the_socket() {
     let host = DockerHost::parse("unix:///tmp/layercache-no-such-daemon.sock").unwrap();
-    let err = run(&request("basic"), &host, &mut Recorder::default())
+    let err = run(&request("basic"), &io(&host), &mut Recorder::default())
         .await
         .unwrap_err();
     let msg = err.to_string();
@@ -96,7 +96,7 @@ async fn failing_run_points_at_its_dockerfile_line() {
     let mut req = request("failing");
     req.build_args.insert("CODE".into(), "7".into());
     let mut events = Recorder::default();
-    let err = run(&req, &host, &mut events).await.unwrap_err();
+    let err = run(&req, &io(&host), &mut events).await.unwrap_err();
     match &err {
         EngineError::StepFailed {
             step,
@@ -132,7 +132,7 @@ async fn unreachable_cache_source_warns_and_builds() {
         &[("ref", &format!("{closed}/nothing:here"))],
     )];
     let mut events = Recorder::default();
-    let outcome = run(&req, &host, &mut events).await.unwrap();
+    let outcome = run(&req, &io(&host), &mut events).await.unwrap();
     assert!(outcome.image_id.is_some());
     assert!(
         outcome
@@ -186,16 +186,17 @@ async fn refused_registry_auth_fails_the_push_with_the_registry_named() {
     let host = host();
     let image = format!("{}/{}:v1", registry.addr, unique("lc/auth"));
     let mut req = request("cached");
-    req.tags = vec![image.clone()];
+    req.tags = image_refs(std::slice::from_ref(&image));
     req.push = true;
-    req.registry_auth.insert(
+    let mut auth = io(&host);
+    auth.registry_auth.insert(
         registry.addr.clone(),
         RegistryAuth {
             username: "layercache".into(),
             password: "wrong-password".into(),
         },
     );
-    let err = run(&req, &host, &mut Recorder::default())
+    let err = run(&req, &auth, &mut Recorder::default())
         .await
         .unwrap_err();
     assert!(matches!(err, EngineError::Push { .. }), "{err:?}");
@@ -206,8 +207,8 @@ async fn refused_registry_auth_fails_the_push_with_the_registry_named() {
     );
     assert!(!msg.contains("wrong-password"), "{msg}");
 
-    req.registry_auth.get_mut(&registry.addr).unwrap().password = "right-password".into();
-    let outcome = run(&req, &host, &mut Recorder::default()).await.unwrap();
+    auth.registry_auth.get_mut(&registry.addr).unwrap().password = "right-password".into();
+    let outcome = run(&req, &auth, &mut Recorder::default()).await.unwrap();
     assert!(outcome.digest.is_some());
     let docker = host.docker().unwrap();
     docker
@@ -243,7 +244,7 @@ async fn gha_without_a_startable_builder_warns_and_builds() {
     req.cache_from = vec![gha(&[])];
     req.cache_to = vec![gha(&[("ignore-error", "true")])];
     let mut events = Recorder::default();
-    let outcome = run(&req, &host, &mut events).await.unwrap();
+    let outcome = run(&req, &io(&host), &mut events).await.unwrap();
     assert!(outcome.image_id.is_some());
     let warning = events.0.iter().find_map(|e| match e {
         BuildEvent::Warning(w) if w.contains("without the cache it cannot use") => Some(w.clone()),
@@ -272,7 +273,7 @@ async fn gha_without_a_startable_builder_warns_and_builds() {
     );
 
     req.cache_to = vec![gha(&[("ignore-error", "false")])];
-    let err = run(&req, &host, &mut Recorder::default())
+    let err = run(&req, &io(&host), &mut Recorder::default())
         .await
         .unwrap_err();
     assert!(!err.to_string().is_empty());

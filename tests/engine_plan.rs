@@ -10,7 +10,7 @@ use layercache::action::env::Env;
 use layercache::action::inputs::Inputs;
 use layercache::action::names::INPUTS;
 use layercache::action::runtime::Runtime;
-use layercache::engine::{BuildEvent, BuildRequest, Recorder, run};
+use layercache::engine::{BuildEvent, Recorder, Resolved, run};
 
 #[tokio::test]
 async fn a_plan_from_action_inputs_builds_on_the_daemon() {
@@ -30,14 +30,20 @@ async fn a_plan_from_action_inputs_builds_on_the_daemon() {
         ),
     ];
     let inputs = Inputs::from_pairs(INPUTS, pairs.iter().map(|(k, v)| (*k, v.clone()))).unwrap();
-    let env = Env::from_pairs([("LAYERCACHE_ENGINE_PLAN_SECRET", "v")]);
+    let docker_host = required("LAYERCACHE_TEST_DOCKER_HOST");
+    let env = Env::from_pairs([
+        ("LAYERCACHE_ENGINE_PLAN_SECRET", "v"),
+        ("DOCKER_HOST", docker_host.as_str()),
+    ]);
     let plan = layercache::plan::parse(&inputs, &Runtime::from_env(&env), &env).unwrap();
-    let req = BuildRequest::from_plan(&plan, &env).unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(req.tags, vec![format!("{name}:a"), format!("{name}:b")]);
-    assert!(req.load && !req.push);
-    assert_eq!(req.secrets["tok"].expose(), b"v");
+    let resolved = Resolved::from_env(&plan, &env).unwrap_or_else(|e| panic!("{e}"));
+    let tags: Vec<String> = plan.tags.iter().map(ToString::to_string).collect();
+    assert_eq!(tags, vec![format!("{name}:a"), format!("{name}:b")]);
+    assert!(plan.load && !plan.push);
+    assert_eq!(resolved.secrets["tok"].expose(), b"v");
+    assert_eq!(resolved.host, host);
     let mut events = Recorder::default();
-    let outcome = run(&req, &host, &mut events)
+    let outcome = run(&plan, &resolved, &mut events)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     let docker = host.docker().unwrap();
@@ -54,5 +60,5 @@ async fn a_plan_from_action_inputs_builds_on_the_daemon() {
             .iter()
             .any(|e| matches!(e, BuildEvent::StepFinished { .. }))
     );
-    remove_images(&docker, &req.tags).await;
+    remove_images(&docker, &plan.tags).await;
 }

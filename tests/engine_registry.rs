@@ -6,7 +6,8 @@ mod engine_support;
 
 use bollard::query_parameters::{PruneBuildOptions, RemoveImageOptions};
 use engine_support::*;
-use layercache::engine::{BuildEvent, CacheState, CacheType, Recorder, run};
+use layercache::engine::{BuildEvent, CacheState, Recorder, run};
+use layercache::plan::CacheType;
 
 /// The manifest digest the registry itself reports for `repo:tag`.
 async fn registry_digest(registry: &str, repo: &str, tag: &str) -> String {
@@ -28,13 +29,16 @@ async fn registry_digest(registry: &str, repo: &str, tag: &str) -> String {
         .to_owned()
 }
 
-async fn remove(docker: &bollard::Docker, tags: &[String]) {
+async fn remove<T: ToString>(docker: &bollard::Docker, tags: &[T]) {
     for t in tags {
         let opts = RemoveImageOptions {
             force: true,
             ..Default::default()
         };
-        docker.remove_image(t, Some(opts), None).await.unwrap();
+        docker
+            .remove_image(&t.to_string(), Some(opts), None)
+            .await
+            .unwrap();
     }
 }
 
@@ -43,12 +47,14 @@ async fn push_reports_the_registry_manifest_digest() {
     let (host, registry) = (host(), registry());
     let repo = unique("lc/push");
     let mut req = request("cached");
-    req.tags = vec![
+    req.tags = image_refs(&[
         format!("{registry}/{repo}:v1"),
         format!("{registry}/{repo}:latest"),
-    ];
+    ]);
     req.push = true;
-    let outcome = run(&req, &host, &mut Recorder::default()).await.unwrap();
+    let outcome = run(&req, &io(&host), &mut Recorder::default())
+        .await
+        .unwrap();
     let digest = outcome.digest.clone().expect("digest after push");
     assert_eq!(digest, registry_digest(&registry, &repo, "v1").await);
     assert_eq!(digest, registry_digest(&registry, &repo, "latest").await);
@@ -64,11 +70,11 @@ async fn registry_cache_round_trip_reports_every_expensive_step_cached() {
     let mut first = request("cached");
     // A build arg only this test uses, so no other build's local cache can answer.
     first.build_args.insert("RUN_ID".into(), unique("run"));
-    first.tags = vec![image.clone()];
+    first.tags = image_refs(std::slice::from_ref(&image));
     first.push = true;
     first.cache_to = vec![cache_entry(CacheType::Inline, &[])];
     let mut events = Recorder::default();
-    let exported = run(&first, &host, &mut events).await.unwrap();
+    let exported = run(&first, &io(&host), &mut events).await.unwrap();
     let states: Vec<_> = exported.cache_exports.iter().map(|r| r.state).collect();
     assert_eq!(
         states,
@@ -94,7 +100,7 @@ async fn registry_cache_round_trip_reports_every_expensive_step_cached() {
     second.cache_to.clear();
     second.cache_from = vec![cache_entry(CacheType::Registry, &[("ref", &image)])];
     let mut events = Recorder::default();
-    let outcome = run(&second, &host, &mut events).await.unwrap();
+    let outcome = run(&second, &io(&host), &mut events).await.unwrap();
     let announced = format!("cache import: type=registry,ref={image}");
     assert!(
         events.0.contains(&BuildEvent::Notice(announced)),

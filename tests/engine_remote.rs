@@ -13,9 +13,8 @@ mod engine_support;
 use std::net::TcpListener;
 
 use engine_support::*;
-use layercache::engine::{
-    CacheState, CacheType, DriverChoice, EngineError, Recorder, prune_remote, run,
-};
+use layercache::engine::{CacheState, EngineError, Recorder, prune_remote, run};
+use layercache::plan::{CacheType, DriverChoice};
 use layercache::secret::Secret;
 
 #[tokio::test]
@@ -32,7 +31,7 @@ async fn unreachable_remote_buildkit_is_named() {
     // No Docker daemon is needed for remote: a bogus DOCKER_HOST must not matter.
     let host =
         layercache::engine::DockerHost::parse("unix:///tmp/layercache-no-daemon.sock").unwrap();
-    let err = run(&req, &host, &mut Recorder::default())
+    let err = run(&req, &io(&host), &mut Recorder::default())
         .await
         .unwrap_err();
     assert!(
@@ -56,7 +55,7 @@ async fn gha_export_on_this_daemon_fails_before_building_and_names_the_drivers_t
         ],
     )];
     let mut events = Recorder::default();
-    let err = run(&req, &host, &mut events).await.unwrap_err();
+    let err = run(&req, &io(&host), &mut events).await.unwrap_err();
     let msg = err.to_string();
     assert!(
         msg.contains("cache-to type=gha")
@@ -122,13 +121,15 @@ async fn gha_cache_round_trip_through_remote_buildkit() {
     };
     req.build_args.insert("RUN_ID".into(), unique("run"));
     req.cache_to = vec![gha(Some("max"))];
-    run(&req, &host, &mut Recorder::default()).await.unwrap();
+    run(&req, &io(&host), &mut Recorder::default())
+        .await
+        .unwrap();
 
     prune_remote(&endpoint).await.unwrap();
     req.cache_to.clear();
     req.cache_from = vec![gha(None)];
     let mut events = Recorder::default();
-    let outcome = run(&req, &host, &mut events).await.unwrap();
+    let outcome = run(&req, &io(&host), &mut events).await.unwrap();
     assert_run_steps_cached(&outcome, &events);
 }
 
@@ -148,10 +149,10 @@ async fn builder_container_that_cannot_start_is_removed_and_named() {
     // An explicit docker-container driver (auto would fall back to the daemon, see
     // engine_failures); this image has no buildkitd, and these machines refuse privileged
     // containers, so starting it fails either way.
-    req.driver = layercache::engine::DriverChoice::DockerContainer;
+    req.driver = layercache::plan::DriverChoice::DockerContainer;
     req.builder.image = base_image();
     req.builder.name = unique("lc-builder");
-    let err = run(&req, &host, &mut Recorder::default())
+    let err = run(&req, &io(&host), &mut Recorder::default())
         .await
         .unwrap_err();
     let msg = err.to_string();
@@ -213,7 +214,7 @@ async fn refused_gha_service_does_not_fail_a_remote_build_with_ignore_error() {
     req.build_args.insert("RUN_ID".into(), unique("run"));
     req.cache_to = vec![e];
     let mut events = Recorder::default();
-    let outcome = run(&req, &host(), &mut events).await.unwrap();
+    let outcome = run(&req, &io(&host()), &mut events).await.unwrap();
     assert!(outcome.image_id.is_some() || !outcome.exporter_response.is_empty());
     let states: Vec<CacheState> = outcome.cache_exports.iter().map(|r| r.state).collect();
     assert_eq!(states, [CacheState::Failed], "{:?}", outcome.cache_exports);
@@ -260,7 +261,7 @@ async fn gha_export_refused_by_the_service_is_a_warning_that_says_what_was_lost(
     req.build_args.insert("RUN_ID".into(), unique("run"));
     req.cache_to = vec![e];
     let mut events = Recorder::default();
-    let outcome = run(&req, &host(), &mut events).await.unwrap();
+    let outcome = run(&req, &io(&host()), &mut events).await.unwrap();
     let [report] = outcome.cache_exports.as_slice() else {
         panic!("{:?}", outcome.cache_exports)
     };
@@ -306,18 +307,19 @@ async fn named_build_contexts_reach_copy_from_on_the_newest_buildkit() {
         "ARG BASE\nFROM ${BASE}\nCOPY --from=extra /hello.txt /copied.txt\nRUN cat /copied.txt > /seen.txt\n",
     )
     .unwrap();
-    let mut req = request("cached");
-    req.context = ctx.path().to_owned();
+    let mut req = request_at(ctx.path());
     req.build_args
         .insert("BASE".into(), pushed_base_image().await);
     req.build_contexts
         .insert("extra".into(), extra.path().display().to_string());
-    req.outputs = vec![layercache::engine::Output {
-        kind: "local".into(),
+    req.outputs = vec![layercache::plan::Output {
+        kind: layercache::plan::OutputType::Local,
         attrs: [("dest".to_owned(), out.path().display().to_string())].into(),
     }];
     req.driver = DriverChoice::Remote { endpoint };
-    run(&req, &host(), &mut Recorder::default()).await.unwrap();
+    run(&req, &io(&host()), &mut Recorder::default())
+        .await
+        .unwrap();
     let seen = std::fs::read_to_string(out.path().join("seen.txt")).unwrap();
     assert_eq!(seen.trim(), marker);
 }
@@ -370,9 +372,19 @@ async fn provenance_is_min_with_the_run_as_builder_id_by_default_and_off_when_fa
         .insert("BASE".into(), pushed_base_image().await);
     req.driver = DriverChoice::Remote { endpoint };
     req.push = true;
-    req.tags = vec![format!("{}/{repo}:default", registry())];
-    req.default_provenance = Some(format!("mode=min,inline-only=true,builder-id={run_url}"));
-    let outcome = run(&req, &host(), &mut Recorder::default()).await.unwrap();
+    req.tags = image_refs(&[format!("{}/{repo}:default", registry())]);
+    // The default build-push-action asks for, as the plan makes it on a runner.
+    let runner = [
+        ("GITHUB_SERVER_URL", "https://github.com"),
+        ("GITHUB_REPOSITORY", "octo/app"),
+        ("GITHUB_RUN_ID", "42"),
+        ("GITHUB_RUN_ATTEMPT", "1"),
+    ];
+    req.provenance_default = plan_in(&[], &runner).provenance_default;
+    assert!(req.provenance_default.is_some());
+    let outcome = run(&req, &io(&host()), &mut Recorder::default())
+        .await
+        .unwrap();
     // What buildx puts in the metadata as buildx.build.provenance: BuildKit's record.
     let recorded = outcome.provenance.clone().expect("a recorded provenance");
     assert!(
@@ -390,9 +402,12 @@ async fn provenance_is_min_with_the_run_as_builder_id_by_default_and_off_when_fa
     assert!(!text.contains("buildConfig"), "mode=min: {text}");
 
     // `provenance: false` (the plan then has no default and no attests entry).
-    req.default_provenance = None;
-    req.tags = vec![format!("{}/{repo}:off", registry())];
-    run(&req, &host(), &mut Recorder::default()).await.unwrap();
+    req.provenance_default = plan_in(&[("provenance", "false")], &runner).provenance_default;
+    assert!(req.provenance_default.is_none());
+    req.tags = image_refs(&[format!("{}/{repo}:off", registry())]);
+    run(&req, &io(&host()), &mut Recorder::default())
+        .await
+        .unwrap();
     assert!(pushed_provenance(&repo, "off").await.is_none());
 }
 
@@ -404,10 +419,11 @@ async fn several_outputs_with_load_and_push_on_the_newest_buildkit() {
     };
     let dir = tempfile::tempdir().unwrap();
     let (local, tar) = (dir.path().join("tree"), dir.path().join("image.tar"));
-    let out = |kind: &str, dest: &std::path::Path| layercache::engine::Output {
-        kind: kind.into(),
-        attrs: [("dest".to_owned(), dest.display().to_string())].into(),
-    };
+    let out =
+        |kind: layercache::plan::OutputType, dest: &std::path::Path| layercache::plan::Output {
+            kind,
+            attrs: [("dest".to_owned(), dest.display().to_string())].into(),
+        };
     let repo = unique("lc/several");
     let pushed = format!("{}/{repo}:v1", registry());
     let mut req = request("cached");
@@ -415,11 +431,16 @@ async fn several_outputs_with_load_and_push_on_the_newest_buildkit() {
         .insert("BASE".into(), pushed_base_image().await);
     req.build_args.insert("RUN_ID".into(), unique("run"));
     req.driver = DriverChoice::Remote { endpoint };
-    req.outputs = vec![out("local", &local), out("tar", &tar)];
-    req.tags = vec![pushed.clone()];
+    req.outputs = vec![
+        out(layercache::plan::OutputType::Local, &local),
+        out(layercache::plan::OutputType::Tar, &tar),
+    ];
+    req.tags = image_refs(std::slice::from_ref(&pushed));
     req.push = true;
     req.load = true;
-    let outcome = run(&req, &host(), &mut Recorder::default()).await.unwrap();
+    let outcome = run(&req, &io(&host()), &mut Recorder::default())
+        .await
+        .unwrap();
 
     assert!(local.join("copy").is_file(), "type=local tree");
     let mut names = Vec::new();
@@ -461,7 +482,7 @@ async fn local_cache_round_trip_on_the_newest_buildkit() {
         &[("dest", &cache_str), ("mode", "max")],
     )];
     let mut events = Recorder::default();
-    run(&req, &host(), &mut events).await.unwrap();
+    run(&req, &io(&host()), &mut events).await.unwrap();
     let warned = events.0.iter().any(
         |e| matches!(e, layercache::engine::BuildEvent::Warning(w) if w.contains("no cache there yet")),
     );
@@ -482,7 +503,7 @@ async fn local_cache_round_trip_on_the_newest_buildkit() {
     prune_remote(&endpoint).await.unwrap();
     req.cache_to.clear();
     let mut events = Recorder::default();
-    let outcome = run(&req, &host(), &mut events).await.unwrap();
+    let outcome = run(&req, &io(&host()), &mut events).await.unwrap();
     assert_run_steps_cached(&outcome, &events);
 }
 

@@ -6,11 +6,12 @@ mod engine_support;
 
 use std::collections::HashMap;
 
-use engine_support::cache_entry;
+use engine_support::{cache_entry, plan_of};
 use layercache::engine::{
-    BuildRequest, CacheType, Capabilities, DaemonFacts, DriverChoice, EngineError,
-    OutputDestination, SolveInputs, choose, output_destination, solve_request,
+    Capabilities, DaemonFacts, EngineError, OutputDestination, SolveInputs, choose,
+    output_destination, solve_request,
 };
+use layercache::plan::{BuildPlan, CacheOption, CacheType, DriverChoice, Output, OutputType};
 use layercache::secret::Secret;
 
 const INPUTS: SolveInputs<'static> = SolveInputs {
@@ -20,7 +21,7 @@ const INPUTS: SolveInputs<'static> = SolveInputs {
     dockerfile_name: "sub/Dockerfile",
 };
 
-fn gha(scope: &str) -> layercache::engine::CacheOption {
+fn gha(scope: &str) -> CacheOption {
     let mut e = cache_entry(
         CacheType::Gha,
         &[
@@ -46,11 +47,9 @@ fn graphdriver() -> DaemonFacts {
 
 #[test]
 fn gha_entries_reach_buildkit_with_exactly_their_attributes() {
-    let req = BuildRequest {
-        cache_from: vec![gha("app-linux-amd64")],
-        cache_to: vec![gha("app-linux-amd64")],
-        ..Default::default()
-    };
+    let mut req = BuildPlan::local(".");
+    req.cache_from = vec![gha("app-linux-amd64")];
+    req.cache_to = vec![gha("app-linux-amd64")];
     let solve = solve_request(&req, &Capabilities::standalone("remote"), &INPUTS);
     let cache = solve.cache.unwrap();
     let want: HashMap<String, String> = [
@@ -81,16 +80,10 @@ fn gha_entries_reach_buildkit_with_exactly_their_attributes() {
 
 #[test]
 fn build_contexts_from_directories_go_through_the_session_under_their_name() {
-    let req = BuildRequest {
-        build_contexts: [
-            ("lib".to_owned(), "../lib".to_owned()),
-            ("context".to_owned(), "../other".to_owned()),
-            ("base".to_owned(), "docker-image://alpine:3".to_owned()),
-            ("src".to_owned(), "https://github.com/o/r.git".to_owned()),
-        ]
-        .into(),
-        ..Default::default()
-    };
+    let req = plan_of(&[(
+        "build-contexts",
+        "lib=../lib\ncontext=../other\nbase=docker-image://alpine:3\nsrc=https://github.com/o/r.git",
+    )]);
     let remote = SolveInputs {
         remote_context: Some("https://github.com/o/app.git"),
         ..INPUTS
@@ -108,22 +101,22 @@ fn build_contexts_from_directories_go_through_the_session_under_their_name() {
 
 #[test]
 fn frontend_attributes_follow_buildx_names() {
-    let mut req = BuildRequest {
-        target: Some("final".into()),
-        platforms: vec!["linux/amd64".into(), "linux/arm64".into()],
-        no_cache_filters: vec!["build".into(), "test".into()],
-        pull: true,
-        network: Some("host".into()),
-        add_hosts: vec!["db:10.0.0.2".into(), "v6:::1".into()],
-        shm_size: Some(1 << 20),
-        ulimits: vec!["nofile=1024:2048".into()],
-        attests: vec!["type=provenance,mode=max".into()],
-        tags: vec!["r/a:1".into(), "r/a:2".into()],
-        push: true,
-        ..Default::default()
-    };
-    req.build_args.insert("A".into(), "1".into());
-    req.labels.insert("l".into(), "v".into());
+    // From the action's inputs: the typed plan is what the engine reads.
+    let mut req = plan_of(&[
+        ("target", "final"),
+        ("platforms", "linux/amd64,linux/arm64"),
+        ("no-cache-filters", "build,test"),
+        ("pull", "true"),
+        ("network", "host"),
+        ("add-hosts", "db:10.0.0.2,v6=::1"),
+        ("shm-size", "1m"),
+        ("ulimit", "nofile=1024:2048"),
+        ("attests", "type=provenance,mode=max"),
+        ("tags", "r/a:1\nr/a:2"),
+        ("push", "true"),
+        ("build-args", "A=1"),
+        ("labels", "l=v"),
+    ]);
     let solve = solve_request(&req, &Capabilities::standalone("remote"), &INPUTS);
     let a = &solve.frontend_attrs;
     let get = |k: &str| a.get(k).map(String::as_str);
@@ -159,11 +152,9 @@ fn frontend_attributes_follow_buildx_names() {
 
 #[test]
 fn auto_takes_docker_only_when_it_can_honour_every_cache_entry() {
-    let mut req = BuildRequest {
-        cache_from: vec![cache_entry(CacheType::Registry, &[("ref", "r/a:cache")])],
-        cache_to: vec![cache_entry(CacheType::Inline, &[])],
-        ..Default::default()
-    };
+    let mut req = BuildPlan::local(".");
+    req.cache_from = vec![cache_entry(CacheType::Registry, &[("ref", "r/a:cache")])];
+    req.cache_to = vec![cache_entry(CacheType::Inline, &[])];
     assert_eq!(choose(&req, &graphdriver()).unwrap().driver, "docker");
 
     // gha export needs a BuildKit container here.
@@ -175,8 +166,8 @@ fn auto_takes_docker_only_when_it_can_honour_every_cache_entry() {
 
     // ... unless the container cannot do everything else either (an exporter without a
     // destination on this side).
-    req.outputs = vec![layercache::engine::Output {
-        kind: "image".into(),
+    req.outputs = vec![Output {
+        kind: OutputType::Image,
         attrs: Default::default(),
     }];
     let err = choose(&req, &graphdriver()).unwrap_err();
@@ -233,14 +224,8 @@ fn auto_takes_docker_only_when_it_can_honour_every_cache_entry() {
 
 #[test]
 fn tar_outputs_go_through_the_session_to_their_dest() {
-    let mut req = BuildRequest {
-        tags: vec!["r/a:1".into()],
-        ..Default::default()
-    };
-    req.outputs = vec![layercache::engine::Output {
-        kind: "tar".into(),
-        attrs: [("dest".to_owned(), "/tmp/out.tar".to_owned())].into(),
-    }];
+    let req = plan_of(&[("tags", "r/a:1"), ("outputs", "type=tar,dest=/tmp/out.tar")]);
+    let mut req = req;
     let caps = choose(&req, &graphdriver()).unwrap();
     assert_eq!(caps.driver, "docker");
     assert_eq!(
@@ -255,7 +240,7 @@ fn tar_outputs_go_through_the_session_to_their_dest() {
         solve.exporter_attrs_deprecated
     );
 
-    req.outputs[0].kind = "oci".into();
+    req.outputs[0].kind = OutputType::Oci;
     assert_eq!(
         choose(&req, &graphdriver()).unwrap().driver,
         "docker-container"
@@ -274,69 +259,32 @@ fn tar_outputs_go_through_the_session_to_their_dest() {
 #[test]
 fn inputs_this_buildkit_cannot_honour_are_errors() {
     let facts = graphdriver();
-    let cases: Vec<(BuildRequest, &str)> = vec![
+    let cases: Vec<(BuildPlan, &str)> = vec![
         (
-            BuildRequest {
-                platforms: vec!["linux/amd64".into(), "linux/arm64".into()],
-                ..Default::default()
-            },
+            plan_of(&[("platforms", "linux/amd64,linux/arm64")]),
             "platforms",
         ),
+        (plan_of(&[("attests", "type=sbom")]), "attestations"),
+        (plan_of(&[("annotations", "a=b")]), "annotations"),
+        (plan_of(&[("call", "check")]), "call"),
         (
-            BuildRequest {
-                attests: vec!["type=sbom".into()],
-                ..Default::default()
-            },
-            "attestations",
-        ),
-        (
-            BuildRequest {
-                annotations: vec!["a=b".into()],
-                ..Default::default()
-            },
-            "annotations",
-        ),
-        (
-            BuildRequest {
-                call: Some("check".into()),
-                ..Default::default()
-            },
-            "call",
-        ),
-        (
-            BuildRequest {
-                cache_to: vec![
-                    cache_entry(CacheType::Inline, &[]),
-                    cache_entry(CacheType::Inline, &[]),
-                ],
-                ..Default::default()
-            },
+            plan_of(&[("cache-to", "type=inline\ntype=inline")]),
             "takes one",
         ),
         (
-            BuildRequest {
-                build_contexts: [("x".into(), "docker-image://a".into())].into(),
-                ..Default::default()
-            },
+            plan_of(&[("build-contexts", "x=docker-image://a")]),
             "build-contexts",
         ),
+        // Local cache import works here (the session's content store); export does not.
+        (
+            plan_of(&[("cache-to", "type=local,dest=/tmp/c")]),
+            "cache-to type=local is not supported (needs a BuildKit outside",
+        ),
+        (
+            plan_of(&[("build-contexts", "lib=../lib")]),
+            "build-contexts need BuildKit 0.10",
+        ),
     ];
-    let mut cases = cases;
-    // Local cache import works here (the session's content store); export does not.
-    cases.push((
-        BuildRequest {
-            cache_to: vec![cache_entry(CacheType::Local, &[("dest", "/tmp/c")])],
-            ..Default::default()
-        },
-        "cache-to type=local is not supported (needs a BuildKit outside",
-    ));
-    cases.push((
-        BuildRequest {
-            build_contexts: [("lib".into(), "../lib".into())].into(),
-            ..Default::default()
-        },
-        "build-contexts need BuildKit 0.10",
-    ));
     for (mut req, needle) in cases {
         req.driver = DriverChoice::Docker;
         let msg = choose(&req, &facts).unwrap_err().to_string();

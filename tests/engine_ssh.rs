@@ -10,7 +10,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 
 use engine_support::*;
-use layercache::engine::{BuildEvent, BuildRequest, Recorder, run};
+use layercache::engine::{BuildEvent, Recorder, run};
+use layercache::plan::BuildPlan;
 
 const COMMENT: &str = "layercache-ssh-canary";
 
@@ -83,12 +84,8 @@ fn context_with_ssh_add(dir: &Path, run_line: &str) -> PathBuf {
     ctx
 }
 
-fn request(context: PathBuf, agent: &Agent, id: &str) -> BuildRequest {
-    let mut req = BuildRequest {
-        context,
-        ..Default::default()
-    };
-    req.build_args.insert("BASE".into(), base_image());
+fn request(context: PathBuf, agent: &Agent, id: &str) -> BuildPlan {
+    let mut req = request_at(context);
     req.build_args.insert("RUN_ID".into(), unique("run"));
     req.ssh.insert(id.into(), agent.socket.clone());
     req
@@ -100,7 +97,7 @@ async fn run_mounts_reach_the_forwarded_agent() {
     let agent = Agent::start(dir.path());
     let ctx = context_with_ssh_add(dir.path(), "RUN --mount=type=ssh ssh-add -l");
     let mut events = Recorder::default();
-    run(&request(ctx, &agent, "default"), &host(), &mut events)
+    run(&request(ctx, &agent, "default"), &io(&host()), &mut events)
         .await
         .unwrap();
     let listed = events
@@ -120,7 +117,7 @@ async fn a_required_id_that_was_not_forwarded_fails_naming_it() {
     );
     let err = run(
         &request(ctx, &agent, "default"),
-        &host(),
+        &io(&host()),
         &mut Recorder::default(),
     )
     .await

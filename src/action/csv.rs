@@ -250,6 +250,25 @@ pub fn split_attrs(entry: &str) -> Result<Vec<Attr>, AttrError> {
     Ok(attrs)
 }
 
+/// Attributes back into one CSV entry (the inverse of [`split_attrs`]), quoting a field that holds a comma or a quote.
+pub fn join_attrs(attrs: &[Attr]) -> String {
+    let fields: Vec<String> = attrs
+        .iter()
+        .map(|a| {
+            let field = match &a.value {
+                Some(v) => format!("{}={v}", a.key),
+                None => a.key.clone(),
+            };
+            if field.contains([',', '"']) {
+                format!("\"{}\"", field.replace('"', "\"\""))
+            } else {
+                field
+            }
+        })
+        .collect();
+    fields.join(",")
+}
+
 #[cfg(test)]
 #[path = "csv_tests.rs"]
 mod tests;

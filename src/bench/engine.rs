@@ -8,7 +8,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::commands::CommandError;
-use crate::engine::{self, BuildRequest, DockerHost, Outcome, Recorder};
+use crate::engine::{self, DockerHost, Outcome, Recorder, Resolved};
+use crate::plan::{BuildPlan, image::parse_image_ref};
 
 const OVERHEAD_TARGET: Duration = Duration::from_millis(300);
 const RATIO_TARGET: f64 = 0.10;
@@ -38,35 +39,31 @@ pub async fn run(args: Args) -> Result<(), CommandError> {
     .map_err(|e| failed(&e))?;
     let dir = tempfile::tempdir().map_err(|e| failed(&e))?;
     write_project(dir.path(), args.files).map_err(|e| failed(&e))?;
-    let mut req = BuildRequest {
-        context: dir.path().to_owned(),
-        load: true,
-        ..Default::default()
-    };
+    let mut req = BuildPlan::local(dir.path());
+    req.load = true;
     req.build_args
         .insert("BASE".into(), args.base_image.clone());
     req.build_args
         .insert("BENCH_ID".into(), uuid::Uuid::new_v4().simple().to_string());
-    req.tags = vec![format!(
-        "layercache-bench:{}",
-        &req.build_args["BENCH_ID"][..12]
-    )];
+    let tag = format!("layercache-bench:{}", &req.build_args["BENCH_ID"][..12]);
+    req.tags = vec![parse_image_ref(&tag).map_err(|e| failed(&e))?];
+    let io = Resolved::new(host);
 
-    let cold = engine::run(&req, &host, &mut Recorder::default())
+    let cold = engine::run(&req, &io, &mut Recorder::default())
         .await
         .map_err(|e| failed(&e))?;
     let mut warm = Vec::new();
     for _ in 0..args.warm_runs.max(1) {
         warm.push(
-            engine::run(&req, &host, &mut Recorder::default())
+            engine::run(&req, &io, &mut Recorder::default())
                 .await
                 .map_err(|e| failed(&e))?,
         );
     }
-    if let Ok(docker) = host.docker() {
+    if let Ok(docker) = io.host.docker() {
         let _ = docker
             .remove_image(
-                &req.tags[0],
+                &tag,
                 None::<bollard::query_parameters::RemoveImageOptions>,
                 None,
             )

@@ -9,7 +9,7 @@ use std::time::Duration;
 use super::cache_traffic::{CacheTraffic, is_cache_export};
 use super::outcome::Outcome;
 use super::progress::{BuildEvent, EventSink, StepRecord};
-use super::request::{BuildRequest, CacheOption, CacheType};
+use crate::plan::{BuildPlan, CacheOption, CacheType};
 
 /// How one cache entry fared.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,7 +93,7 @@ impl CacheReport {
 /// Fill in what became of each cache entry of `req` after a successful solve. BuildKit
 /// carries on when an import fails (the build is just slower) and, with `ignore-error`,
 /// when an export fails: each is a warning of its own.
-pub fn report(outcome: &mut Outcome, req: &BuildRequest, sink: &mut dyn EventSink) {
+pub fn report(outcome: &mut Outcome, req: &BuildPlan, sink: &mut dyn EventSink) {
     outcome.cache_imports = imports(&req.cache_from, &outcome.steps, &outcome.cache_traffic);
     outcome.cache_exports = exports(&req.cache_to, &outcome.steps, &outcome.cache_traffic, true);
     let imports = outcome

@@ -28,8 +28,9 @@ use super::builder_config::{Profile, config_archive, container_body};
 use super::error::EngineError;
 use super::image_pull::{self, BuilderImage};
 use super::progress::{BuildEvent, EventSink};
-use super::request::{BuilderSpec, RegistryAuth};
+use super::resolved::RegistryAuth;
 use super::transport::source_chain;
+use crate::plan::BuilderSpec;
 
 pub(super) const LABEL: &str = "io.layercache.builder";
 

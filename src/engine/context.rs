@@ -43,20 +43,15 @@ impl ContextSource {
 
     /// A Git or HTTP context BuildKit fetches itself: the Dockerfile path is taken as
     /// relative to that context.
-    pub fn remote(dockerfile: Option<&Path>) -> Self {
-        let name = dockerfile.map_or_else(
-            || "Dockerfile".to_owned(),
-            |d| d.to_string_lossy().into_owned(),
-        );
+    pub fn remote(dockerfile: &Path) -> Self {
         Self {
-            dockerfile_name: name,
+            dockerfile_name: dockerfile.to_string_lossy().into_owned(),
             ..Self::default()
         }
     }
 
-    /// The context directory and the Dockerfile (`<context>/Dockerfile` by default), both
-    /// checked to exist.
-    pub fn local(context: &Path, dockerfile: Option<&Path>) -> Result<Self, EngineError> {
+    /// The context directory and the Dockerfile, both checked to exist.
+    pub fn local(context: &Path, dockerfile: &Path) -> Result<Self, EngineError> {
         let meta = fs::metadata(context).map_err(|e| EngineError::MissingContext {
             path: context.to_owned(),
             reason: e.to_string(),
@@ -67,8 +62,7 @@ impl ContextSource {
                 reason: "not a directory".to_owned(),
             });
         }
-        let dockerfile_path =
-            dockerfile.map_or_else(|| context.join("Dockerfile"), Path::to_path_buf);
+        let dockerfile_path = dockerfile.to_path_buf();
         let missing = |reason: &str| EngineError::MissingDockerfile {
             path: dockerfile_path.clone(),
             reason: reason.to_owned(),
@@ -130,7 +124,7 @@ mod tests {
     fn local_build_contexts_never_replace_the_main_context() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("Dockerfile"), "FROM scratch\n").unwrap();
-        let mut source = ContextSource::local(dir.path(), None).unwrap();
+        let mut source = ContextSource::local(dir.path(), &dir.path().join("Dockerfile")).unwrap();
         source.add_build_contexts(&BTreeMap::from([
             ("context".to_owned(), "../other".to_owned()),
             ("lib".to_owned(), "../lib".to_owned()),

@@ -6,7 +6,7 @@
 use bollard::Docker;
 
 use super::error::EngineError;
-use super::request::{BuildRequest, CacheType, DriverChoice};
+use crate::plan::{BuildPlan, CacheType, DriverChoice, OutputType};
 
 /// What a daemon told us about its builder.
 #[derive(Debug, Clone, Default)]
@@ -141,14 +141,14 @@ impl Capabilities {
     }
 
     /// Every reason this BuildKit cannot run `req` as asked (empty: it can).
-    pub fn gaps(&self, req: &BuildRequest) -> Vec<String> {
+    pub fn gaps(&self, req: &BuildPlan) -> Vec<String> {
         let mut gaps = self.cache_gaps(req);
         gaps.extend(self.feature_gaps(req));
         gaps.extend(self.output_gaps(req));
         gaps
     }
 
-    fn cache_gaps(&self, req: &BuildRequest) -> Vec<String> {
+    fn cache_gaps(&self, req: &BuildPlan) -> Vec<String> {
         let mut gaps = Vec::new();
         for e in &req.cache_from {
             if !self.cache_import.contains(&e.kind) {
@@ -177,7 +177,7 @@ impl Capabilities {
         gaps
     }
 
-    fn feature_gaps(&self, req: &BuildRequest) -> Vec<String> {
+    fn feature_gaps(&self, req: &BuildPlan) -> Vec<String> {
         let mut gaps = Vec::new();
         if req.platforms.len() > 1 && !self.multi_platform {
             gaps.push("several platforms need the containerd image store".to_owned());
@@ -209,14 +209,15 @@ impl Capabilities {
 impl Capabilities {
     /// Which exporters this BuildKit has: Engine 20.10's graphdriver store knows only
     /// `moby`, `local` and `tar` (moby `builder-next/worker`).
-    fn exporters(&self) -> &'static [&'static str] {
+    fn exporters(&self) -> &'static [OutputType] {
+        use OutputType::{Docker, Local, Oci, Tar};
         match (self.daemon_store, self.multi_platform) {
-            (true, false) => &["tar", "local"],
-            _ => &["tar", "local", "oci", "docker"],
+            (true, false) => &[Tar, Local],
+            _ => &[Tar, Local, Oci, Docker],
         }
     }
 
-    fn output_gaps(&self, req: &BuildRequest) -> Vec<String> {
+    fn output_gaps(&self, req: &BuildPlan) -> Vec<String> {
         let mut gaps = Vec::new();
         if req.outputs.len() > 1 && self.daemon_store {
             gaps.push(
@@ -224,10 +225,10 @@ impl Capabilities {
             );
         }
         for o in &req.outputs {
-            if !self.exporters().contains(&o.kind.as_str()) {
-                gaps.push(format!("outputs type={} is not supported", o.kind));
+            if !self.exporters().contains(&o.kind) {
+                gaps.push(format!("outputs type={} is not supported", o.kind.as_str()));
             } else if !o.attrs.contains_key("dest") {
-                gaps.push(format!("outputs type={} needs dest=PATH", o.kind));
+                gaps.push(format!("outputs type={} needs dest=PATH", o.kind.as_str()));
             }
         }
         if !req.outputs.is_empty() && (req.load || req.push) && self.daemon_store {
@@ -252,7 +253,7 @@ fn cache_needs(kind: CacheType) -> &'static str {
 }
 
 /// Pick the driver for `req` (see the module doc).
-pub fn choose(req: &BuildRequest, facts: &DaemonFacts) -> Result<Capabilities, EngineError> {
+pub fn choose(req: &BuildPlan, facts: &DaemonFacts) -> Result<Capabilities, EngineError> {
     let docker = Capabilities::docker(facts);
     match &req.driver {
         DriverChoice::Auto => {
@@ -282,11 +283,7 @@ pub fn choose(req: &BuildRequest, facts: &DaemonFacts) -> Result<Capabilities, E
     }
 }
 
-fn unsupported(
-    driver: &'static str,
-    caps: &Capabilities,
-    req: &BuildRequest,
-) -> Option<EngineError> {
+fn unsupported(driver: &'static str, caps: &Capabilities, req: &BuildPlan) -> Option<EngineError> {
     let gaps = caps.gaps(req);
     if gaps.is_empty() {
         return None;
@@ -305,7 +302,7 @@ fn unsupported(
 
 /// `auto` needed more than the daemon's BuildKit offers; the container driver is the
 /// answer, which needs a BuildKit image this machine can start.
-fn container_unavailable(docker: &Capabilities, req: &BuildRequest) -> EngineError {
+fn container_unavailable(docker: &Capabilities, req: &BuildPlan) -> EngineError {
     EngineError::Unsupported {
         driver: "docker",
         what: docker.gaps(req).join(", "),

@@ -11,7 +11,10 @@ use bollard::moby::buildkit::v1::{CacheOptions, CacheOptionsEntry, Exporter, Sol
 
 use super::context::{is_local_build_context, local_context_dir};
 use super::driver::Capabilities;
-use super::request::{BuildRequest, CacheOption};
+use crate::action::csv::join_attrs;
+use crate::plan::{
+    Annotation, Attest, AttestKind, BuildPlan, CacheOption, NetworkMode, Output, OutputType,
+};
 
 /// Inputs that are not part of the request itself.
 pub struct SolveInputs<'a> {
@@ -23,12 +26,12 @@ pub struct SolveInputs<'a> {
 }
 
 pub fn solve_request(
-    req: &BuildRequest,
+    req: &BuildPlan,
     caps: &Capabilities,
     inputs: &SolveInputs<'_>,
 ) -> SolveRequest {
     let mut entitlements = req.allow.clone();
-    if req.network.as_deref() == Some("host") && !entitlements.iter().any(|e| e == "network.host") {
+    if req.network == NetworkMode::Host && !entitlements.iter().any(|e| e == "network.host") {
         entitlements.push("network.host".to_owned());
     }
     let mut exporters = exporters(req, caps);
@@ -40,8 +43,8 @@ pub fn solve_request(
     };
     let (exporter, exporter_attrs) = single.map(|e| (e.r#type, e.attrs)).unwrap_or_default();
     let mut frontend_attrs = frontend_attrs(req, inputs);
-    if let Some(attrs) = default_provenance(req, caps) {
-        frontend_attrs.insert("attest:provenance".to_owned(), attrs.to_owned());
+    if let Some(attest) = default_provenance(req, caps) {
+        insert_attest(&mut frontend_attrs, attest);
     }
     SolveRequest {
         r#ref: inputs.build_ref.to_owned(),
@@ -64,22 +67,30 @@ pub fn solve_request(
 /// build-push-action's default provenance: only where attestations can be attached, not
 /// for a result loaded into the daemon (its `docker` exporter), not for `call` other than
 /// build, and never when the user asked for provenance (or for none).
-fn default_provenance<'a>(req: &'a BuildRequest, caps: &Capabilities) -> Option<&'a str> {
-    let docker_exporter = req.load || req.outputs.iter().any(|o| o.kind == "docker");
-    let asked = req.attests.iter().any(|a| a.contains("type=provenance"));
+fn default_provenance<'a>(req: &'a BuildPlan, caps: &Capabilities) -> Option<&'a Attest> {
+    let docker_exporter = req.load || req.outputs.iter().any(|o| o.kind == OutputType::Docker);
+    let asked = req.attests.iter().any(|a| a.kind == AttestKind::Provenance);
     match caps.attestations
         && !caps.daemon_store
         && !docker_exporter
         && !asked
         && req.call.is_none()
     {
-        true => req.default_provenance.as_deref(),
+        true => req.provenance_default.as_ref(),
         false => None,
     }
 }
 
+/// `type=provenance,mode=max` → `attest:provenance` = `mode=max` (as buildx sends it).
+fn insert_attest(attrs: &mut HashMap<String, String>, attest: &Attest) {
+    attrs.insert(
+        format!("attest:{}", attest.kind.as_str()),
+        join_attrs(&attest.attrs),
+    );
+}
+
 /// The frontend attributes for `req`.
-pub fn frontend_attrs(req: &BuildRequest, inputs: &SolveInputs<'_>) -> HashMap<String, String> {
+pub fn frontend_attrs(req: &BuildPlan, inputs: &SolveInputs<'_>) -> HashMap<String, String> {
     let mut a = HashMap::new();
     if let Some(url) = inputs.remote_context {
         a.insert("context".to_owned(), url.to_owned());
@@ -95,18 +106,11 @@ pub fn frontend_attrs(req: &BuildRequest, inputs: &SolveInputs<'_>) -> HashMap<S
         a.insert(format!("label:{k}"), v.clone());
     }
     if !req.platforms.is_empty() {
-        a.insert("platform".to_owned(), req.platforms.join(","));
+        a.insert("platform".to_owned(), comma_list(&req.platforms));
     }
     a.extend(run_options(req));
     for attest in &req.attests {
-        // `type=provenance,mode=max` → `attest:provenance` = `mode=max` (buildx build/opt.go).
-        let mut fields = attest.split(',');
-        if let Some(kind) = fields.next().and_then(|f| f.strip_prefix("type=")) {
-            a.insert(
-                format!("attest:{kind}"),
-                fields.collect::<Vec<_>>().join(","),
-            );
-        }
+        insert_attest(&mut a, attest);
     }
     if !req.cache_from.is_empty() {
         a.insert(
@@ -128,7 +132,7 @@ pub fn frontend_attrs(req: &BuildRequest, inputs: &SolveInputs<'_>) -> HashMap<S
 }
 
 /// Attributes for how RUN steps execute and what they may reuse.
-fn run_options(req: &BuildRequest) -> HashMap<String, String> {
+fn run_options(req: &BuildPlan) -> HashMap<String, String> {
     let mut a = HashMap::new();
     if req.no_cache {
         a.insert("no-cache".to_owned(), String::new());
@@ -138,14 +142,20 @@ fn run_options(req: &BuildRequest) -> HashMap<String, String> {
     if req.pull {
         a.insert("image-resolve-mode".to_owned(), "pull".to_owned());
     }
-    if let Some(n) = req.network.as_deref().filter(|n| *n != "default") {
-        a.insert("force-network-mode".to_owned(), n.to_owned());
+    match req.network {
+        NetworkMode::Default => {}
+        NetworkMode::None => {
+            a.insert("force-network-mode".to_owned(), "none".to_owned());
+        }
+        NetworkMode::Host => {
+            a.insert("force-network-mode".to_owned(), "host".to_owned());
+        }
     }
     if !req.add_hosts.is_empty() {
         let hosts: Vec<String> = req
             .add_hosts
             .iter()
-            .map(|h| h.replacen(':', "=", 1))
+            .map(|(host, ip)| format!("{host}={ip}"))
             .collect();
         a.insert("add-hosts".to_owned(), hosts.join(","));
     }
@@ -153,7 +163,12 @@ fn run_options(req: &BuildRequest) -> HashMap<String, String> {
         a.insert("shm-size".to_owned(), s.to_string());
     }
     if !req.ulimits.is_empty() {
-        a.insert("ulimit".to_owned(), req.ulimits.join(","));
+        let limits: Vec<String> = req
+            .ulimits
+            .iter()
+            .map(|u| format!("{}={}:{}", u.name, u.soft, u.hard))
+            .collect();
+        a.insert("ulimit".to_owned(), limits.join(","));
     }
     if let Some(c) = &req.cgroup_parent {
         a.insert("cgroup-parent".to_owned(), c.clone());
@@ -174,10 +189,10 @@ pub enum OutputDestination {
 }
 
 /// Exporter types whose result is one tar stream.
-pub const TAR_EXPORTERS: &[&str] = &["tar", "oci", "docker"];
+pub const TAR_EXPORTERS: &[OutputType] = &[OutputType::Tar, OutputType::Oci, OutputType::Docker];
 
 /// Where the first exporter that sends its result here delivers it.
-pub fn output_destination(req: &BuildRequest, caps: &Capabilities) -> Option<OutputDestination> {
+pub fn output_destination(req: &BuildPlan, caps: &Capabilities) -> Option<OutputDestination> {
     output_destinations(req, caps)
         .into_iter()
         .next()
@@ -187,7 +202,7 @@ pub fn output_destination(req: &BuildRequest, caps: &Capabilities) -> Option<Out
 /// Every exporter that sends its result here, by its index in the solve's exporter list
 /// (the index BuildKit names when it opens the FileSend stream).
 pub fn output_destinations(
-    req: &BuildRequest,
+    req: &BuildPlan,
     caps: &Capabilities,
 ) -> Vec<(usize, OutputDestination)> {
     if req.call.is_some() {
@@ -200,7 +215,7 @@ pub fn output_destinations(
         .collect()
 }
 
-fn exporters(req: &BuildRequest, caps: &Capabilities) -> Vec<Exporter> {
+fn exporters(req: &BuildPlan, caps: &Capabilities) -> Vec<Exporter> {
     exporter_plan(req, caps)
         .into_iter()
         .map(|(e, _)| e)
@@ -213,12 +228,12 @@ fn exporters(req: &BuildRequest, caps: &Capabilities) -> Vec<Exporter> {
 /// the outputs, as buildx allows with BuildKit 0.13+. Driver checks keep the daemon's old
 /// BuildKit to one exporter.
 fn exporter_plan(
-    req: &BuildRequest,
+    req: &BuildPlan,
     caps: &Capabilities,
 ) -> Vec<(Exporter, Option<OutputDestination>)> {
     let mut named = HashMap::new();
     if !req.tags.is_empty() {
-        named.insert("name".to_owned(), req.tags.join(","));
+        named.insert("name".to_owned(), comma_list(&req.tags));
     }
     let mut out: Vec<_> = req
         .outputs
@@ -260,39 +275,46 @@ fn exporter(kind: &str, attrs: HashMap<String, String>) -> Exporter {
     }
 }
 
+/// Values joined with commas, as BuildKit's list attributes take them.
+fn comma_list<T: std::fmt::Display>(items: &[T]) -> String {
+    items
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 /// An `outputs` entry as an exporter: `dest` stays here; image-like ones get the tags.
-fn output_exporter(o: &super::request::Output, named: &HashMap<String, String>) -> Exporter {
+fn output_exporter(o: &Output, named: &HashMap<String, String>) -> Exporter {
     let mut attrs: HashMap<String, String> = o
         .attrs
         .iter()
         .filter(|(k, _)| *k != "dest")
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
-    if o.kind != "tar" && o.kind != "local" {
+    if !matches!(o.kind, OutputType::Tar | OutputType::Local) {
         attrs.extend(named.clone());
     }
-    exporter(&o.kind, attrs)
+    exporter(o.kind.as_str(), attrs)
 }
 
-fn output_target(o: &super::request::Output) -> Option<OutputDestination> {
+fn output_target(o: &Output) -> Option<OutputDestination> {
     let dest = o.attrs.get("dest")?;
-    match o.kind.as_str() {
-        "local" => Some(OutputDestination::Directory(dest.into())),
+    match o.kind {
+        OutputType::Local => Some(OutputDestination::Directory(dest.into())),
         k if TAR_EXPORTERS.contains(&k) => Some(OutputDestination::File(dest.into())),
         _ => None,
     }
 }
 
 /// `key=value` → `annotation.key`; `manifest:key=value` → `annotation-manifest.key`.
-fn annotate(attrs: &mut HashMap<String, String>, annotations: &[String]) {
-    for annotation in annotations {
-        if let Some((key, value)) = annotation.split_once('=') {
-            let name = match key.split_once(':') {
-                Some((level, k)) => format!("annotation-{level}.{k}"),
-                None => format!("annotation.{key}"),
-            };
-            attrs.insert(name, value.to_owned());
-        }
+fn annotate(attrs: &mut HashMap<String, String>, annotations: &[Annotation]) {
+    for a in annotations {
+        let name = match &a.level {
+            Some(level) => format!("annotation-{level}.{}", a.key),
+            None => format!("annotation.{}", a.key),
+        };
+        attrs.insert(name, a.value.clone());
     }
 }
 

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
 
-use super::request::{BuildRequest, CacheType};
+use crate::plan::{BuildPlan, CacheType};
 
 const REF_NAME: &str = "org.opencontainers.image.ref.name";
 
@@ -25,7 +25,7 @@ pub struct LocalCache {
 impl LocalCache {
     /// Resolve `req`'s local imports to digests (dropping those with no cache yet, with a
     /// warning each) and register every local directory.
-    pub fn prepare(req: &mut BuildRequest) -> (Self, Vec<String>) {
+    pub fn prepare(req: &mut BuildPlan) -> (Self, Vec<String>) {
         let mut cache = Self::default();
         let mut warnings = Vec::new();
         for e in req.cache_to.iter().filter(|e| e.kind == CacheType::Local) {

@@ -2,8 +2,9 @@
 //! serves the context, solves through BuildKit's control API with a session of our own,
 //! streams progress as [`BuildEvent`]s, loads or pushes, and returns an [`Outcome`].
 //!
-//! Use: [`run_plan`]`(&plan, &env, &mut sink)` (or [`BuildRequest::from_plan`] then
-//! [`run`]); print events with `report::PlainProgress`; turn the outcome into outputs,
+//! Use: [`run_plan`]`(&plan, &env, &mut sink)` (or [`Resolved::from_env`] then
+//! [`run`]); the typed `plan::BuildPlan` is the engine's input, with the I/O it needs
+//! resolved apart ([`Resolved`]); print events with `report::PlainProgress`; turn the outcome into outputs,
 //! summary and annotation with `report::{BuildOutputs, summary_markdown,
 //! failure_annotation}`; the post step calls [`remove_builder`] for `docker-container`.
 //!
@@ -25,7 +26,6 @@ mod driver;
 mod error;
 mod file_send;
 mod file_sync;
-mod from_plan;
 mod frontend;
 mod fsutil;
 mod gateway;
@@ -36,7 +36,7 @@ mod local_cache;
 mod outcome;
 mod progress;
 mod push;
-mod request;
+mod resolved;
 mod run;
 mod session;
 mod solve;
@@ -61,7 +61,6 @@ pub use context::ContextSource;
 pub use dockerfile::locate_step;
 pub use driver::{Capabilities, DaemonFacts, choose};
 pub use error::EngineError;
-pub use from_plan::{docker_config_auth, run_plan};
 pub use frontend::{
     OutputDestination, SolveInputs, entry as cache_entry_for_buildkit, frontend_attrs,
     output_destination, output_destinations, solve_request,
@@ -69,8 +68,6 @@ pub use frontend::{
 pub use outcome::{BuildWarning, Outcome};
 pub use progress::{BuildEvent, EventSink, Recorder, StepRecord, is_dockerfile_step, is_from_step};
 pub use push::{registry_host, split_tag};
-pub use request::{
-    BuildRequest, BuilderSpec, CacheOption, CacheType, DriverChoice, Output, RegistryAuth,
-};
+pub use resolved::{RegistryAuth, Resolved, docker_config_auth, run_plan};
 pub use run::{prune_remote, run};
 pub use transport::DockerHost;

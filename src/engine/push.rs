@@ -10,7 +10,7 @@ use bollard::query_parameters::PushImageOptions;
 use futures::StreamExt;
 
 use super::error::EngineError;
-use super::request::RegistryAuth;
+use super::resolved::RegistryAuth;
 
 /// The credentials `DOCKER_CONFIG` holds for the registry of `repo` (`host/name`), if any.
 pub(super) fn credentials_for(

@@ -1,4 +1,4 @@
-//! One build from request to outcome: pick the driver, pack the context, open the session,
+//! One build from plan to outcome: pick the driver, pack the context, open the session,
 //! solve while streaming status, then push. Why our own control-API client rather than
 //! bollard's build helpers: bollard 0.21.1's `/build` path cannot import or export cache
 //! entries beyond registry refs and inline, has no secrets and one tag; its gRPC path
@@ -22,26 +22,27 @@ use super::load::LoadTarget;
 use super::local_cache::LocalCache;
 use super::outcome::Outcome;
 use super::progress::{BuildEvent, EventSink, Tracker};
-use super::request::{BuildRequest, DriverChoice};
+use super::resolved::Resolved;
 use super::session::{Session, SessionServices};
 use super::solve::solve_streaming;
 use super::solve_failure::{Failure, failure};
-use super::transport::{DockerHost, client, remote_channel, remote_control};
+use super::transport::{client, remote_channel, remote_control};
+use crate::plan::{BuildContext, BuildPlan, DriverChoice};
 
-/// Run `req` against the daemon at `host` (and the BuildKit the driver picks).
+/// Run `req` against the daemon (and the BuildKit the driver picks) `io` names.
 pub async fn run(
-    req: &BuildRequest,
-    host: &DockerHost,
+    req: &BuildPlan,
+    io: &Resolved,
     sink: &mut dyn EventSink,
 ) -> Result<Outcome, EngineError> {
     let started = Instant::now();
-    let mut source = match &req.remote_context {
-        Some(_) => ContextSource::remote(req.dockerfile.as_deref()),
-        None => ContextSource::local(&req.context, req.dockerfile.as_deref())?,
+    let mut source = match &req.context {
+        BuildContext::Remote(_) => ContextSource::remote(&req.dockerfile),
+        BuildContext::Local(dir) => ContextSource::local(dir, &req.dockerfile)?,
     };
     source.add_build_contexts(&req.build_contexts);
     let asked = req;
-    let (caps, channel, docker, reduced) = connect(req, host, sink).await?;
+    let (caps, channel, docker, reduced) = connect(req, io, sink).await?;
     let control = client(channel.clone());
     let mut req = reduced.unwrap_or_else(|| req.clone());
     let (local_cache, local_warnings) = LocalCache::prepare(&mut req);
@@ -85,6 +86,7 @@ pub async fn run(
         .collect();
     let solve = Solve {
         req,
+        io,
         content_stores: &local_cache.stores,
         caps: &caps,
         control: &control,
@@ -118,22 +120,23 @@ pub async fn run(
         outcome.builder = Some(req.builder.name.clone());
     }
     if let (true, Some(docker)) = (req.push && caps.daemon_store && req.call.is_none(), &docker) {
-        push_all(req, docker, &mut outcome, sink).await?;
+        push_all(req, io, docker, &mut outcome, sink).await?;
     }
     outcome.wall = started.elapsed();
     Ok(outcome)
 }
 
 /// Choose the driver and open its control API. `remote` needs no Docker daemon at all.
-type Connection = (Capabilities, Channel, Option<Docker>, Option<BuildRequest>);
+type Connection = (Capabilities, Channel, Option<Docker>, Option<BuildPlan>);
 
 /// The BuildKit to talk to. The last element is set when the request had to be reduced
 /// (see [`without_cache_gaps`]); the build then uses it instead of `req`.
 async fn connect(
-    req: &BuildRequest,
-    host: &DockerHost,
+    req: &BuildPlan,
+    io: &Resolved,
     sink: &mut dyn EventSink,
 ) -> Result<Connection, EngineError> {
+    let host = &io.host;
     if let DriverChoice::Remote { endpoint } = &req.driver {
         let caps = choose(req, &DaemonFacts::default())?;
         sink.event(BuildEvent::Phase(format!("driver remote ({endpoint})")));
@@ -161,7 +164,7 @@ async fn connect(
                 "builder container {} from {}",
                 b.name, b.image
             )));
-            match super::container::builder(&docker, b, &req.registry_auth).await {
+            match super::container::builder(&docker, b, &io.registry_auth).await {
                 Ok(builder) => {
                     builder.report(sink);
                     builder.channel
@@ -193,7 +196,7 @@ async fn connect(
 /// serve, and the container could not start. Cache trouble must not fail a build: the
 /// same request without those entries, unless one of them is an export the user made
 /// strict (`ignore-error=false`) or something else also needs the container.
-fn without_cache_gaps(req: &BuildRequest, facts: &DaemonFacts) -> Option<BuildRequest> {
+fn without_cache_gaps(req: &BuildPlan, facts: &DaemonFacts) -> Option<BuildPlan> {
     if req.driver != DriverChoice::Auto {
         return None;
     }
@@ -214,7 +217,7 @@ fn without_cache_gaps(req: &BuildRequest, facts: &DaemonFacts) -> Option<BuildRe
 }
 
 /// The entries `reduced` lacks, described without secrets.
-fn dropped(req: &BuildRequest, reduced: &BuildRequest) -> String {
+fn dropped(req: &BuildPlan, reduced: &BuildPlan) -> String {
     let from = req
         .cache_from
         .iter()
@@ -290,7 +293,8 @@ async fn solve_with_fallback(
 /// Everything one solve needs besides the event sink.
 #[derive(Clone)]
 struct Solve<'a> {
-    req: &'a BuildRequest,
+    req: &'a BuildPlan,
+    io: &'a Resolved,
     caps: &'a Capabilities,
     control: &'a ControlClient<Channel>,
     /// The same connection, for the gateway bridge (`call` other than build).
@@ -316,8 +320,8 @@ async fn solve_once(solve: &Solve<'_>, sink: &mut dyn EventSink) -> Result<Outco
     let services = SessionServices {
         local_dirs: source.dirs.clone(),
         shared_key: source.shared_key(),
-        secrets: req.secrets.clone(),
-        registry_auth: req.registry_auth.clone(),
+        secrets: solve.io.secrets.clone(),
+        registry_auth: solve.io.registry_auth.clone(),
         export: solve.export.clone(),
         ssh: req.ssh.clone(),
         content_stores: solve.content_stores.clone(),
@@ -327,7 +331,10 @@ async fn solve_once(solve: &Solve<'_>, sink: &mut dyn EventSink) -> Result<Outco
     let inputs = SolveInputs {
         build_ref: &build_ref,
         session_id: &session.id,
-        remote_context: req.remote_context.as_deref(),
+        remote_context: match &req.context {
+            BuildContext::Remote(url) => Some(url),
+            BuildContext::Local(_) => None,
+        },
         dockerfile_name: &source.dockerfile_name,
     };
     let solve_req = solve_request(req, caps, &inputs);
@@ -370,7 +377,7 @@ async fn solve_once(solve: &Solve<'_>, sink: &mut dyn EventSink) -> Result<Outco
     }
     outcome.context_files = sent.files;
     outcome.context_bytes = sent.bytes;
-    outcome.tags = req.tags.clone();
+    outcome.tags = req.tags.iter().map(|t| t.original.clone()).collect();
     outcome.build_ref = build_ref;
     outcome.solve = solve_time;
     Ok(outcome)
@@ -405,7 +412,8 @@ fn outcome_of(
 }
 
 async fn push_all(
-    req: &BuildRequest,
+    req: &BuildPlan,
+    io: &Resolved,
     docker: &Docker,
     outcome: &mut Outcome,
     sink: &mut dyn EventSink,
@@ -413,7 +421,7 @@ async fn push_all(
     let started = Instant::now();
     for (i, tag) in req.tags.iter().enumerate() {
         sink.event(BuildEvent::Phase(format!("pushing {tag}")));
-        let digest = super::push::push(docker, tag, &req.registry_auth).await?;
+        let digest = super::push::push(docker, &tag.original, &io.registry_auth).await?;
         if i == 0 {
             outcome.digest = Some(digest);
         }

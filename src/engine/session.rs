@@ -40,7 +40,7 @@ use super::error::EngineError;
 use super::file_send::{ExportError, FileSend, FileSendTarget};
 use super::file_sync::{FileSync, SentByDir};
 use super::fsutil::send::Sent;
-use super::request::RegistryAuth;
+use super::resolved::RegistryAuth;
 use crate::secret::SecretBytes;
 
 /// What the session serves.

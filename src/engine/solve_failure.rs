@@ -7,7 +7,7 @@ use super::cache_traffic::is_cache_export;
 use super::context::ContextSource;
 use super::error::EngineError;
 use super::progress::Tracker;
-use super::request::BuildRequest;
+use crate::plan::BuildPlan;
 
 /// A failed solve, and whether only a cache export failed.
 pub struct Failure {
@@ -22,7 +22,7 @@ pub fn failure(
     message: String,
     tracker: &Tracker,
     source: &ContextSource,
-    req: &BuildRequest,
+    req: &BuildPlan,
 ) -> Failure {
     let failed = tracker.failed_step();
     let exports = cache_report::exports(&req.cache_to, &tracker.steps(), &tracker.traffic(), false);

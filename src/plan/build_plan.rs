@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+pub use super::attest::{Attest, AttestKind};
 pub use super::builder::BuilderOptions;
 use super::cache::{CacheOption, SkippedEntry};
 use super::image::{ImageRef, Platform};
@@ -17,23 +18,43 @@ pub enum BuildContext {
     Remote(String),
 }
 
-/// Which BuildKit builds.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Which BuildKit builds (the `driver` input).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum DriverChoice {
-    /// Probe the daemon; take `docker` when it can honour every cache entry.
-    Auto {
-        builder_image: String,
-        builder_name: Option<String>,
-    },
+    /// Probe the daemon; take `docker` when it can honour every cache entry, else the
+    /// builder container.
+    #[default]
+    Auto,
     /// The daemon's own BuildKit.
     Docker,
-    /// A BuildKit container created from `builder-image`, reused by name.
-    DockerContainer {
-        builder_image: String,
-        builder_name: Option<String>,
-    },
+    /// A BuildKit container made from [`BuilderSpec`], reused by name.
+    DockerContainer,
     /// A BuildKit daemon at `tcp://` or `unix://`.
     Remote { endpoint: String },
+}
+
+/// The BuildKit container of the `docker-container` driver (also what `auto` falls back to).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuilderSpec {
+    /// `builder-image`, or `driver-opts: image=`.
+    pub image: String,
+    /// Later steps of the job find the container again under this name (`builder`).
+    pub name: String,
+    /// `driver-opts`, `buildkitd-config-inline`, `buildkitd-flags`.
+    pub options: BuilderOptions,
+}
+
+/// The builder container's name when the `builder` input names none.
+pub const DEFAULT_BUILDER_NAME: &str = "layercache-builder";
+
+impl Default for BuilderSpec {
+    fn default() -> Self {
+        Self {
+            image: crate::action::names::DEFAULT_BUILDER_IMAGE.to_owned(),
+            name: DEFAULT_BUILDER_NAME.to_owned(),
+            options: BuilderOptions::default(),
+        }
+    }
 }
 
 /// Where a build secret's value comes from.
@@ -89,6 +110,15 @@ impl OutputType {
     }
 }
 
+/// An image annotation: `key=value`, or `level:key=value` for another level
+/// (`manifest`, `index`, `manifest[linux/amd64]`, ...).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Annotation {
+    pub level: Option<String>,
+    pub key: String,
+    pub value: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Ulimit {
     pub name: String,
@@ -115,7 +145,7 @@ pub struct BuildPlan {
     pub platforms: Vec<Platform>,
     pub build_args: BTreeMap<String, String>,
     pub labels: BTreeMap<String, String>,
-    pub annotations: Vec<String>,
+    pub annotations: Vec<Annotation>,
     pub secrets: Vec<BuildSecret>,
     /// Inputs that were left out with a reason, shown as warnings (a secret whose
     /// variable is unset, as build-push-action does).
@@ -133,11 +163,11 @@ pub struct BuildPlan {
     pub build_contexts: BTreeMap<String, String>,
     pub allow: Vec<String>,
     pub call: Option<String>,
-    /// `attests` entries plus `provenance`/`sbom` shorthands, as `type=...` entries.
-    pub attests: Vec<String>,
-    /// buildx's default provenance attributes (`mode=min`, ...) when the user chose none;
+    /// `attests` entries plus the `provenance`/`sbom` shorthands.
+    pub attests: Vec<Attest>,
+    /// buildx's default provenance request (`mode=min`, ...) when the user chose none;
     /// used where the BuildKit can attach attestations.
-    pub provenance_default: Option<String>,
+    pub provenance_default: Option<Attest>,
     pub outputs: Vec<Output>,
     /// Convenience flags the outputs were derived from.
     pub load: bool,
@@ -150,7 +180,7 @@ pub struct BuildPlan {
     pub scope: String,
     pub driver: DriverChoice,
     /// How the `docker-container` driver creates its BuildKit container.
-    pub builder: BuilderOptions,
+    pub builder: BuilderSpec,
     /// Token for the GitHub API (cache housekeeping, `ghtoken`), if given.
     pub github_token: Option<Secret>,
     pub expose_runtime: bool,
@@ -172,4 +202,52 @@ pub enum CachePrune {
     Orphans {
         keep: u16,
     },
+}
+
+impl BuildPlan {
+    /// A plan with nothing but a local context: `<dir>/Dockerfile`, driver `auto`, no
+    /// tags, outputs, cache entries or attestations. A start for builds that have no action
+    /// inputs (benchmarks, tests), which then set what they need.
+    pub fn local(dir: impl Into<PathBuf>) -> Self {
+        let dir = dir.into();
+        Self {
+            dockerfile: dir.join("Dockerfile"),
+            context: BuildContext::Local(dir),
+            target: None,
+            tags: Vec::new(),
+            platforms: Vec::new(),
+            build_args: BTreeMap::new(),
+            labels: BTreeMap::new(),
+            annotations: Vec::new(),
+            secrets: Vec::new(),
+            warnings: Vec::new(),
+            ssh: BTreeMap::new(),
+            network: NetworkMode::Default,
+            add_hosts: Vec::new(),
+            no_cache: false,
+            no_cache_filters: Vec::new(),
+            pull: false,
+            shm_size: None,
+            ulimits: Vec::new(),
+            cgroup_parent: None,
+            build_contexts: BTreeMap::new(),
+            allow: Vec::new(),
+            call: None,
+            attests: Vec::new(),
+            provenance_default: None,
+            outputs: Vec::new(),
+            load: false,
+            push: false,
+            cache_from: Vec::new(),
+            cache_to: Vec::new(),
+            cache_skipped: Vec::new(),
+            scope: "buildkit".to_owned(),
+            driver: DriverChoice::Auto,
+            builder: BuilderSpec::default(),
+            github_token: None,
+            expose_runtime: false,
+            cache_advice: false,
+            cache_prune: CachePrune::Off,
+        }
+    }
 }

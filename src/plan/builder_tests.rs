@@ -136,7 +136,7 @@ mod through_parse {
     use crate::action::inputs::Inputs;
     use crate::action::names::INPUTS;
     use crate::action::runtime::Runtime;
-    use crate::plan::{BuildPlan, DriverChoice, parse};
+    use crate::plan::{BuildPlan, parse};
 
     fn plan(pairs: &[(&str, &str)]) -> Result<BuildPlan, InputError> {
         let inputs =
@@ -146,11 +146,7 @@ mod through_parse {
     }
 
     fn image(p: &BuildPlan) -> &str {
-        match &p.driver {
-            DriverChoice::DockerContainer { builder_image, .. }
-            | DriverChoice::Auto { builder_image, .. } => builder_image,
-            other => panic!("{other:?}"),
-        }
+        &p.builder.image
     }
 
     #[test]
@@ -162,7 +158,7 @@ mod through_parse {
         ])
         .unwrap();
         assert_eq!(image(&p), "127.0.0.1:5000/b:v2");
-        assert_eq!(p.builder.network.as_deref(), Some("host"));
+        assert_eq!(p.builder.options.network.as_deref(), Some("host"));
         let p = plan(&[("builder-image", "127.0.0.1:5000/a:v1")]).unwrap();
         assert_eq!(image(&p), "127.0.0.1:5000/a:v1");
         let p = plan(&[]).unwrap();

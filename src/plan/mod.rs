@@ -1,6 +1,7 @@
 //! Input parsing: raw inputs → a validated [`BuildPlan`]. No I/O here (except
 //! [`preflight`], kept apart), so tests call it directly; every error names its input.
 
+mod attest;
 mod build_plan;
 mod builder;
 pub mod cache;
@@ -12,11 +13,11 @@ mod outputs;
 mod parse;
 mod platform;
 mod preflight;
-mod provenance;
 pub mod scope;
 mod secrets;
 mod ssh;
 
 pub use build_plan::*;
+pub use cache::{CacheOption, CacheType};
 pub use parse::parse;
 pub use preflight::preflight;

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
-use super::build_plan::{NetworkMode, Ulimit};
+use super::build_plan::{Annotation, NetworkMode, Ulimit};
 use crate::action::InputError;
 use crate::action::env::Env;
 use crate::action::names as n;
@@ -64,16 +64,27 @@ pub fn labels(entries: &[String]) -> Result<BTreeMap<String, String>, InputError
     Ok(out)
 }
 
-/// `annotations`: `[type:]key=value` as buildx takes them.
-pub fn annotations(entries: &[String]) -> Result<Vec<String>, InputError> {
-    for e in entries {
-        key_value(
-            n::ANNOTATIONS,
-            e,
-            "key=value (optionally prefixed with manifest:, index:, ...)",
-        )?;
-    }
-    Ok(entries.to_vec())
+/// `annotations`: `[level:]key=value` as buildx takes them.
+pub fn annotations(entries: &[String]) -> Result<Vec<Annotation>, InputError> {
+    entries
+        .iter()
+        .map(|e| {
+            let (key, value) = key_value(
+                n::ANNOTATIONS,
+                e,
+                "key=value (optionally prefixed with manifest:, index:, ...)",
+            )?;
+            let (level, key) = match key.split_once(':') {
+                Some((level, key)) => (Some(level.to_owned()), key),
+                None => (None, key),
+            };
+            Ok(Annotation {
+                level,
+                key: key.to_owned(),
+                value: value.to_owned(),
+            })
+        })
+        .collect()
 }
 
 fn bad_host(entry: &str) -> InputError {
@@ -266,71 +277,4 @@ pub fn call(value: Option<String>) -> Result<Option<String>, InputError> {
         )),
         v => Ok(v.filter(|v| v != "build")),
     }
-}
-
-/// Attributes back into one CSV entry, quoting a field that holds a comma or a quote.
-fn join_attrs(attrs: &[crate::action::csv::Attr]) -> String {
-    let fields: Vec<String> = attrs
-        .iter()
-        .map(|a| {
-            let field = match &a.value {
-                Some(v) => format!("{}={v}", a.key),
-                None => a.key.clone(),
-            };
-            if field.contains([',', '"']) {
-                format!("\"{}\"", field.replace('"', "\"\""))
-            } else {
-                field
-            }
-        })
-        .collect();
-    fields.join(",")
-}
-
-/// `attests`, plus the `provenance`/`sbom` shorthands (`true`, `false`, or attributes).
-pub fn attests(
-    entries: &[String],
-    provenance: Option<String>,
-    sbom: Option<String>,
-) -> Result<Vec<String>, InputError> {
-    let mut out = Vec::new();
-    for e in entries {
-        // Keys are case-insensitive, as buildx reads them; the entry goes on lower-cased.
-        let attrs = crate::action::csv::split_attrs(e)
-            .map_err(|err| InputError::new(n::ATTESTS, format!("{}: {err}", excerpt(e))))?;
-        let kind = attrs
-            .iter()
-            .find(|a| a.key == "type")
-            .and_then(|a| a.value.as_deref())
-            .unwrap_or("");
-        if !matches!(kind, "provenance" | "sbom") {
-            return Err(InputError::new(
-                n::ATTESTS,
-                format!("{} needs type=provenance or type=sbom", excerpt(e)),
-            ));
-        }
-        out.push(join_attrs(&attrs));
-    }
-    for (input, kind, value) in [
-        (n::PROVENANCE, "provenance", provenance),
-        (n::SBOM, "sbom", sbom),
-    ] {
-        let Some(v) = value else { continue };
-        out.retain(|e| !e.contains(&format!("type={kind}")));
-        match v.to_ascii_lowercase().as_str() {
-            "false" => {}
-            "true" => out.push(format!("type={kind}")),
-            _ if v.contains('=') => out.push(format!("type={kind},{v}")),
-            _ => {
-                return Err(InputError::new(
-                    input,
-                    format!(
-                        "invalid value {} (valid: true, false, or attributes like mode=max)",
-                        excerpt(&v)
-                    ),
-                ));
-            }
-        }
-    }
-    Ok(out)
 }

@@ -182,3 +182,30 @@ pub fn resolve_outputs(
     }
     Ok(outputs)
 }
+/// The exporters as a build runs them: loading into the daemon and pushing are switches
+/// of their own (every driver does them its own way); the rest stay exporters.
+pub struct Exports {
+    /// A `docker` exporter without `dest` (or `load: true`).
+    pub load: bool,
+    /// A `registry` exporter, or `image` with `push=true` (or `push: true`).
+    pub push: bool,
+    pub others: Vec<Output>,
+}
+
+pub fn split_exports(outputs: Vec<Output>) -> Exports {
+    let mut exports = Exports {
+        load: false,
+        push: false,
+        others: Vec::new(),
+    };
+    for o in outputs {
+        let pushes = o.attrs.get("push").is_some_and(|v| v == "true");
+        match o.kind {
+            OutputType::Docker if !o.attrs.contains_key("dest") => exports.load = true,
+            OutputType::Registry => exports.push = true,
+            OutputType::Image if pushes => exports.push = true,
+            _ => exports.others.push(o),
+        }
+    }
+    exports
+}

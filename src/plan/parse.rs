@@ -2,7 +2,10 @@
 
 use std::path::{Path, PathBuf};
 
-use super::build_plan::{BuildContext, BuildPlan, CachePrune, DriverChoice};
+use super::attest;
+use super::build_plan::{
+    BuildContext, BuildPlan, BuilderSpec, CachePrune, DEFAULT_BUILDER_NAME, DriverChoice,
+};
 use super::builder::BuilderOptions;
 use super::cache::{
     CacheOption, CacheType, Direction, SkippedEntry, add_cache_api, fill_gha, parse_cache_entry,
@@ -10,7 +13,7 @@ use super::cache::{
 use super::git_auth::git_auth_secret;
 use super::image::{parse_image_ref, parse_platform};
 use super::options;
-use super::outputs::resolve_outputs;
+use super::outputs::{resolve_outputs, split_exports};
 use super::scope::{ScopeSeed, derive_scope};
 use crate::action::InputError;
 use crate::action::env::Env;
@@ -52,7 +55,12 @@ pub fn parse(inputs: &Inputs, runtime: &Runtime, env: &Env) -> Result<BuildPlan,
     }
     let load = inputs.bool(n::LOAD)?;
     let push = inputs.bool(n::PUSH)?;
-    let outputs = resolve_outputs(&inputs.list(n::OUTPUTS)?, load, push, &tags)?;
+    let exports = split_exports(resolve_outputs(
+        &inputs.list(n::OUTPUTS)?,
+        load,
+        push,
+        &tags,
+    )?);
     let build_args = options::build_args(&inputs.list(n::BUILD_ARGS)?, env)?;
 
     let scope = match inputs.text(n::SCOPE) {
@@ -92,10 +100,11 @@ pub fn parse(inputs: &Inputs, runtime: &Runtime, env: &Env) -> Result<BuildPlan,
         inputs.text(n::BUILDKITD_FLAGS).as_deref(),
     )?;
 
-    let attests = options::attests(
+    let provenance = inputs.text(n::PROVENANCE);
+    let attests = attest::attests(
         &inputs.list(n::ATTESTS)?,
-        inputs.text(n::PROVENANCE),
-        inputs.text(n::SBOM),
+        provenance.as_deref(),
+        inputs.text(n::SBOM).as_deref(),
     )?;
     let mut secrets = super::secrets::secrets(
         &inputs.list(n::SECRETS)?,
@@ -132,21 +141,17 @@ pub fn parse(inputs: &Inputs, runtime: &Runtime, env: &Env) -> Result<BuildPlan,
         build_contexts: options::build_contexts(&inputs.list(n::BUILD_CONTEXTS)?)?,
         allow: options::allow(&inputs.list(n::ALLOW)?)?,
         call: options::call(inputs.text(n::CALL))?,
-        provenance_default: super::provenance::default_provenance(
-            &attests,
-            inputs.text(n::PROVENANCE).as_deref(),
-            env,
-        ),
-        attests: super::provenance::with_builder_id(attests, env),
-        outputs,
-        load,
-        push,
+        provenance_default: attest::default_provenance(&attests, provenance.as_deref(), env),
+        attests: attest::with_builder_id(attests, env),
+        outputs: exports.others,
+        load: exports.load,
+        push: exports.push,
         cache_from,
         cache_to,
         cache_skipped,
         scope,
         driver: driver(inputs, &builder)?,
-        builder,
+        builder: builder_spec(inputs, builder)?,
         github_token,
         expose_runtime: inputs.bool(n::EXPOSE_RUNTIME)?,
         cache_advice: inputs.bool(n::CACHE_ADVICE)?,
@@ -265,34 +270,19 @@ fn cache_prune(inputs: &Inputs) -> Result<CachePrune, InputError> {
     }
 }
 
-fn driver(inputs: &Inputs, builder: &BuilderOptions) -> Result<DriverChoice, InputError> {
-    let endpoint = inputs.text(n::ENDPOINT);
-    let builder_name = inputs.text(n::BUILDER);
-    if let Some(name) = &builder_name {
-        let ok = name
-            .chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_alphanumeric())
-            && name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
-        if !ok {
-            return Err(InputError::new(
-                n::BUILDER,
-                format!(
-                    "invalid builder name {} (letters, digits, _ . -)",
-                    excerpt(name)
-                ),
-            ));
-        }
-    }
+/// `builder`, `builder-image` (or `driver-opts: image=`) and the builder options.
+fn builder_spec(inputs: &Inputs, options: BuilderOptions) -> Result<BuilderSpec, InputError> {
+    let name = match inputs.text(n::BUILDER) {
+        Some(name) => check_builder_name(name)?,
+        None => DEFAULT_BUILDER_NAME.to_owned(),
+    };
     // `driver-opts: image=` wins over `builder-image`: a builder configuration copied from
     // setup-buildx must start the image it started there.
-    let image_input = match &builder.image {
+    let image_input = match &options.image {
         Some(i) => Some((n::DRIVER_OPTS, i.clone())),
         None => inputs.text(n::BUILDER_IMAGE).map(|i| (n::BUILDER_IMAGE, i)),
     };
-    let builder_image = match image_input {
+    let image = match image_input {
         Some((input, i)) => {
             parse_image_ref(&i)
                 .map_err(|e| InputError::new(input, e))?
@@ -300,6 +290,35 @@ fn driver(inputs: &Inputs, builder: &BuilderOptions) -> Result<DriverChoice, Inp
         }
         None => DEFAULT_BUILDER_IMAGE.to_owned(),
     };
+    Ok(BuilderSpec {
+        image,
+        name,
+        options,
+    })
+}
+
+fn check_builder_name(name: String) -> Result<String, InputError> {
+    let ok = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphanumeric())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+    match ok {
+        true => Ok(name),
+        false => Err(InputError::new(
+            n::BUILDER,
+            format!(
+                "invalid builder name {} (letters, digits, _ . -)",
+                excerpt(&name)
+            ),
+        )),
+    }
+}
+
+fn driver(inputs: &Inputs, builder: &BuilderOptions) -> Result<DriverChoice, InputError> {
+    let endpoint = inputs.text(n::ENDPOINT);
     let driver = inputs.text(n::DRIVER).unwrap_or_else(|| "auto".into());
     if matches!(driver.as_str(), "docker" | "remote") {
         reject_builder_options(&driver, builder, &inputs.list(n::DRIVER_OPTS)?)?;
@@ -321,15 +340,9 @@ fn driver(inputs: &Inputs, builder: &BuilderOptions) -> Result<DriverChoice, Inp
                 format!("endpoint is only used with driver remote, not {d}"),
             ));
         }
-        ("auto", None) => DriverChoice::Auto {
-            builder_image,
-            builder_name,
-        },
+        ("auto", None) => DriverChoice::Auto,
         ("docker", None) => DriverChoice::Docker,
-        ("docker-container", None) => DriverChoice::DockerContainer {
-            builder_image,
-            builder_name,
-        },
+        ("docker-container", None) => DriverChoice::DockerContainer,
         (other, _) => {
             return Err(InputError::new(
                 n::DRIVER,

@@ -177,7 +177,8 @@ fn short(s: &str, max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::{CacheType, StepRecord};
+    use crate::engine::StepRecord;
+    use crate::plan::CacheType;
 
     /// Two 1.5 MiB layers fetched for a cached step.
     fn traffic() -> crate::engine::CacheTraffic {

@@ -6,7 +6,13 @@ use std::path::PathBuf;
 
 pub mod refusing_proxy;
 
-use layercache::engine::{BuildEvent, BuildRequest, CacheOption, CacheType, DockerHost};
+use layercache::action::env::Env;
+use layercache::action::inputs::Inputs;
+use layercache::action::names::INPUTS;
+use layercache::action::runtime::Runtime;
+use layercache::engine::{BuildEvent, DockerHost, Resolved};
+use layercache::plan::image::{ImageRef, parse_image_ref};
+use layercache::plan::{BuildPlan, CacheOption, CacheType};
 
 /// A variable the test command exports; a test that needs it fails without it.
 pub fn required(var: &str) -> String {
@@ -20,6 +26,11 @@ pub fn required(var: &str) -> String {
 
 pub fn host() -> DockerHost {
     DockerHost::parse(&required("LAYERCACHE_TEST_DOCKER_HOST")).unwrap()
+}
+
+/// The test daemon, with no secrets or registry credentials.
+pub fn io(host: &DockerHost) -> Resolved {
+    Resolved::new(host.clone())
 }
 
 pub fn base_image() -> String {
@@ -36,14 +47,38 @@ pub fn fixture(name: &str) -> PathBuf {
         .join(name)
 }
 
-/// A request for a fixture with the test base image.
-pub fn request(name: &str) -> BuildRequest {
-    let mut req = BuildRequest {
-        context: fixture(name),
-        ..Default::default()
-    };
+/// A plan for a fixture with the test base image.
+pub fn request(name: &str) -> BuildPlan {
+    request_at(fixture(name))
+}
+
+/// A plan for the context `dir` (its `Dockerfile`) with the test base image.
+pub fn request_at(dir: impl Into<PathBuf>) -> BuildPlan {
+    let mut req = BuildPlan::local(dir);
     req.build_args.insert("BASE".into(), base_image());
     req
+}
+
+/// The plan the action makes of these inputs, outside a runner.
+pub fn plan_of(pairs: &[(&str, &str)]) -> BuildPlan {
+    plan_in(pairs, &[])
+}
+
+/// The plan the action makes of these inputs in this environment.
+pub fn plan_in(pairs: &[(&str, &str)], env: &[(&str, &str)]) -> BuildPlan {
+    let inputs = Inputs::from_pairs(INPUTS, pairs.iter().map(|(k, v)| (*k, (*v).to_owned())))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let env = Env::from_pairs(env.iter().copied());
+    layercache::plan::parse(&inputs, &Runtime::from_env(&env), &env)
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Image references, as the `tags` input would give them.
+pub fn image_refs<S: AsRef<str>>(names: &[S]) -> Vec<ImageRef> {
+    names
+        .iter()
+        .map(|n| parse_image_ref(n.as_ref()).unwrap_or_else(|e| panic!("{e}")))
+        .collect()
 }
 
 /// A name no other test run uses.
@@ -83,11 +118,11 @@ pub fn cache_entry(kind: CacheType, attrs: &[(&str, &str)]) -> CacheOption {
 }
 
 /// Remove the images a test tagged.
-pub async fn remove_images(docker: &bollard::Docker, tags: &[String]) {
+pub async fn remove_images<T: ToString>(docker: &bollard::Docker, tags: &[T]) {
     for t in tags {
         docker
             .remove_image(
-                t,
+                &t.to_string(),
                 None::<bollard::query_parameters::RemoveImageOptions>,
                 None,
             )
