@@ -257,15 +257,8 @@ pub async fn run_build(
     }
     // A dry run writes no runner file: it only shows what the build would do.
     if plan.expose_runtime && style == Style::GitHub && !dry_run {
-        match expose(env, &runtime, &files) {
-            Ok(names) if !names.is_empty() => {
-                wf.line(&format!("exposed to later steps: {}", names.join(", ")))
-            }
-            Ok(_) => {}
-            Err(err) => wf.warning(&format!(
-                "could not expose the cache credentials to later steps: {err}"
-            )),
-        }
+        let exposed = expose(env, &runtime, &files).map_err(|e| e.to_string());
+        step_log::exposed(exposed, &mut wf);
     }
     step_log::cache_plan(&plan, &mut wf);
     super::phases::advise(&plan, &mut wf);
@@ -328,36 +321,31 @@ async fn build_image<W: std::io::Write>(
         step_log::call(plan, env, name, answer, wf);
     }
     let outputs = report::BuildOutputs::from_outcome(&outcome);
-    for (name, value) in outputs.pairs() {
-        if files.has(FileCommand::Output) {
-            if let Err(e) = files.append(FileCommand::Output, name, value) {
-                wf.warning(&e.to_string());
-            }
-        } else if name != "metadata" && !value.is_empty() {
-            wf.line(&format!("{name}: {value}"));
-        }
-    }
+    let has_output_file = files.has(FileCommand::Output);
+    let write = |name: &str, value: &str| {
+        has_output_file.then(|| {
+            files
+                .append(FileCommand::Output, name, value)
+                .map_err(|e| e.to_string())
+        })
+    };
+    step_log::outputs(outputs.pairs(), write, wf);
     let api = super::phases::RepositoryApi::new(plan, env);
     let pruned = super::phases::prune(plan, runtime, &api, wf).await;
-    let mut summary = report::summary_markdown(&outcome);
     let repository = super::phases::repository_cache(plan, runtime, &api, started).await;
     if let Some(notice) = repository.notice() {
         wf.notice(&notice);
     }
-    summary.push_str(&repository.markdown());
-    if let Some(report) = pruned {
-        summary.push_str(&format!(
-            "\n**Cache housekeeping:** {}\n",
-            report.describe()
-        ));
-    }
+    let summary = report::job_summary(
+        &outcome,
+        &repository,
+        pruned.as_ref(),
+        call.as_ref().map(|(name, answer)| (*name, answer)),
+    );
     // build-push-action's switch: DOCKER_BUILD_SUMMARY=false writes no job summary.
     let summary_wanted = !env
         .get("DOCKER_BUILD_SUMMARY")
         .is_some_and(step_log::is_false);
-    if let Some((name, answer)) = &call {
-        summary.push_str(&answer.markdown(name));
-    }
     if files.has_summary()
         && summary_wanted
         && let Err(e) = files.append_summary(&summary)

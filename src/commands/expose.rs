@@ -27,20 +27,10 @@ pub async fn run(_args: Args) -> Result<(), CommandError> {
     let runtime = crate::action::runtime::Runtime::from_env(&env);
     crate::action::masks::mask_runtime(&runtime, &mut wf);
     crate::report::step_log::runtime(&runtime, &mut wf);
-    if runtime.protocol.is_none() {
-        // Exposing is this command's whole job: say why it has nothing to hand on.
-        wf.warning("no GitHub Actions cache service (neither ACTIONS_RESULTS_URL nor ACTIONS_CACHE_URL is set); later steps get no cache credentials");
-    }
+    crate::report::step_log::expose_command(&runtime, &mut wf);
     match expose(&env, &runtime, &RunnerFiles::from_env(&env)) {
         Ok(names) => {
-            wf.line(&format!(
-                "exposed to later steps: {}",
-                if names.is_empty() {
-                    "nothing (no cache variables are set)".to_owned()
-                } else {
-                    names.join(", ")
-                }
-            ));
+            crate::report::step_log::exposed_all(&names, &mut wf);
             Ok(())
         }
         Err(err) => Err(CommandError::Failed(err.to_string())),

@@ -10,14 +10,15 @@ use chrono::{DateTime, Utc};
 use crate::action::env::Env;
 use crate::action::names::env as names;
 use crate::action::runtime::{CacheProtocol, Runtime};
-use crate::action::workflow::{Level, Location, Workflow};
+use crate::action::workflow::Workflow;
 use crate::advice;
 use crate::housekeeping::{
-    self, ApiConfig, CacheServiceBodies, CacheUsage, GithubCaches, ListedCache, PrunePolicy,
-    PruneReport, Referenced,
+    self, ApiConfig, CacheServiceBodies, GithubCaches, ListedCache, PrunePolicy, PruneReport,
+    Referenced,
 };
 use crate::plan::cache::CacheType;
 use crate::plan::{BuildContext, BuildPlan, CachePrune};
+use crate::report::{RepositoryCache, step_log};
 
 /// Warnings at the Dockerfile line for patterns that throw layer cache away.
 pub fn advise<W: Write>(plan: &BuildPlan, wf: &mut Workflow<W>) -> usize {
@@ -34,15 +35,7 @@ pub fn advise<W: Write>(plan: &BuildPlan, wf: &mut Workflow<W>) -> usize {
     context.build_args = plan.build_args.clone();
     let file = plan.dockerfile.to_string_lossy();
     let findings = advice::analyze(&text, &file, &context);
-    for f in &findings {
-        let at = Location {
-            file: Some(f.file.clone()),
-            line: u32::try_from(f.line).ok(),
-            title: Some(format!("layercache cache advice ({})", f.rule.code())),
-            ..Location::default()
-        };
-        wf.annotate(Level::Warning, &f.message, &at);
-    }
+    step_log::advice(&findings, wf);
     findings.len()
 }
 
@@ -86,46 +79,6 @@ impl<'a> RepositoryApi<'a> {
             })
             .as_ref()
             .map_err(String::as_str)
-    }
-}
-
-/// What the job summary says about the repository's `gha` cache, read through GitHub's
-/// REST API after the build.
-#[derive(Debug, Default)]
-pub struct RepositoryCache {
-    pub usage: Option<CacheUsage>,
-    /// Entries this build's ref created in the scopes it exported, since it started, and
-    /// their bytes: BuildKit does not report the sizes it uploads.
-    pub exported: Option<(usize, u64)>,
-    /// Why GitHub's API could not answer, per call: told once, as a notice.
-    pub unavailable: Vec<String>,
-}
-
-impl RepositoryCache {
-    /// One notice for every call GitHub's API did not answer (none when all did).
-    pub fn notice(&self) -> Option<String> {
-        (!self.unavailable.is_empty()).then(|| {
-            format!(
-                "the job summary leaves out the repository's cache usage and this build's exported entries: GitHub's API did not answer ({})",
-                self.unavailable.join("; ")
-            )
-        })
-    }
-
-    /// Markdown lines for the summary; empty when nothing is known.
-    pub fn markdown(&self) -> String {
-        let mut md = String::new();
-        if let Some((entries, bytes)) = self.exported {
-            let noun = if entries == 1 { "entry" } else { "entries" };
-            md.push_str(&format!(
-                "\n**Exported to the Actions cache:** {entries} new {noun}, {} (created since this build started)\n",
-                crate::report::human_bytes(bytes)
-            ));
-        }
-        if let Some(usage) = &self.usage {
-            md.push_str(&format!("\n**Repository cache:** {}\n", usage.describe()));
-        }
-        md
     }
 }
 
@@ -216,8 +169,7 @@ pub async fn prune<W: Write>(
         CachePrune::Orphans { keep } => (true, keep),
     };
     let scopes = exported_scopes(plan);
-    let warn =
-        |wf: &mut Workflow<W>, why: &str| wf.warning(&format!("cache-prune: skipped: {why}"));
+    let warn = |wf: &mut Workflow<W>, why: &str| step_log::prune_skipped(why, wf);
     if scopes.is_empty() {
         warn(wf, "this build exported no type=gha cache");
         return None;
@@ -254,21 +206,15 @@ pub async fn prune<W: Write>(
         min_blob_age: chrono::Duration::hours(1),
         now: Utc::now(),
     };
-    wf.group("Cache housekeeping");
-    let result = housekeeping::prune(caches, &policy, referenced, false).await;
-    let report = match result {
-        Ok(report) => {
-            wf.line(&report.describe());
-            Some(report)
-        }
+    let result =
+        step_log::housekeeping(wf, housekeeping::prune(caches, &policy, referenced, false)).await;
+    match result {
+        Ok(report) => Some(report),
         Err(e) => {
-            wf.end_group();
             warn(wf, &e.to_string());
-            return None;
+            None
         }
-    };
-    wf.end_group();
-    report
+    }
 }
 
 #[cfg(test)]

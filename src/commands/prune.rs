@@ -116,14 +116,16 @@ pub async fn run(args: Args) -> Result<(), CommandError> {
     let report = housekeeping::prune(&caches, &policy, referenced, args.dry_run)
         .await
         .map_err(|e| CommandError::Failed(e.to_string()))?;
-    let mut text = report_text(&report);
-    if args.usage {
-        let u = caches
-            .usage()
-            .await
-            .map_err(|e| CommandError::Failed(e.to_string()))?;
-        text.push_str(&format!("usage: {}\n", u.describe()));
-    }
+    let usage = match args.usage {
+        true => Some(
+            caches
+                .usage()
+                .await
+                .map_err(|e| CommandError::Failed(e.to_string()))?,
+        ),
+        false => None,
+    };
+    let text = crate::report::prune_text(&report, usage.as_ref());
     super::advise::write_stdout(&text)?;
     Ok(())
 }
@@ -138,31 +140,4 @@ fn cache_service_bodies() -> Option<CacheServiceBodies> {
         CacheProtocol::V2 { url } => Some(CacheServiceBodies::v2(&url, token)),
         CacheProtocol::V1 { url } => Some(CacheServiceBodies::v1(&url, token)),
     }
-}
-
-/// One line per entry, then the totals.
-fn report_text(report: &housekeeping::PruneReport) -> String {
-    let verb = if report.dry_run {
-        "would delete"
-    } else {
-        "deleted"
-    };
-    let mut text = String::new();
-    for d in &report.deleted {
-        text.push_str(&format!("{verb} {d}\n"));
-    }
-    if let Some(why) = &report.orphans_skipped {
-        text.push_str(&format!("orphans: skipped: {why}\n"));
-    }
-    let gone = match report.already_gone {
-        0 => String::new(),
-        n => format!(", {n} already gone"),
-    };
-    text.push_str(&format!(
-        "{verb} {} entries, {} ({} index entries seen in the scopes{gone})\n",
-        report.deleted.len(),
-        crate::report::human_bytes(report.bytes()),
-        report.indexes_seen,
-    ));
-    text
 }

@@ -1,6 +1,6 @@
 //! The step log's own sections, composed for the user: the cache service and token the
-//! runtime gave, the layer cache plan, the frontend's answer to `call`, and build checks
-//! as warnings at their Dockerfile line. Each writes through a [`Workflow`], so the same
+//! runtime gave, the layer cache plan, cache advice, the frontend's answer to `call`, build
+//! checks as warnings at their Dockerfile line, the step's outputs and cache housekeeping. Each writes through a [`Workflow`], so the same
 //! text becomes workflow commands under the runner and plain lines in a terminal.
 
 use std::io::Write;
@@ -8,7 +8,9 @@ use std::io::Write;
 use crate::action::env::Env;
 use crate::action::runtime::Runtime;
 use crate::action::workflow::{Level, Location, Workflow};
+use crate::advice::Finding;
 use crate::engine::Outcome;
+use crate::housekeeping::PruneReport;
 use crate::plan::BuildPlan;
 
 use super::CallReport;
@@ -123,4 +125,82 @@ pub fn cache_plan<W: Write>(plan: &BuildPlan, wf: &mut Workflow<W>) {
         let msg = format!("{}: {} skipped: {}", s.input, s.entry, s.reason);
         wf.annotate(level, &msg, &Location::default());
     }
+}
+
+/// Cache advice as warnings at the Dockerfile line.
+pub fn advice<W: Write>(findings: &[Finding], wf: &mut Workflow<W>) {
+    for f in findings {
+        let at = Location {
+            file: Some(f.file.clone()),
+            line: u32::try_from(f.line).ok(),
+            title: Some(format!("layercache cache advice ({})", f.rule.code())),
+            ..Location::default()
+        };
+        wf.annotate(Level::Warning, &f.message, &at);
+    }
+}
+
+/// `cache-prune` did not run, and why.
+pub fn prune_skipped<W: Write>(why: &str, wf: &mut Workflow<W>) {
+    wf.warning(&format!("cache-prune: skipped: {why}"));
+}
+
+/// Cache housekeeping in its own group, with what it did.
+pub async fn housekeeping<W: Write, E>(
+    wf: &mut Workflow<W>,
+    run: impl Future<Output = Result<PruneReport, E>>,
+) -> Result<PruneReport, E> {
+    wf.group("Cache housekeeping");
+    let result = run.await;
+    if let Ok(report) = &result {
+        wf.line(&report.describe());
+    }
+    wf.end_group();
+    result
+}
+
+/// Outputs in the log where the runner has no output file (a terminal), and an output the
+/// runner's file refused as a warning.
+pub fn outputs<'a, W: Write>(
+    pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+    mut write: impl FnMut(&str, &str) -> Option<Result<(), String>>,
+    wf: &mut Workflow<W>,
+) {
+    for (name, value) in pairs {
+        match write(name, value) {
+            Some(Ok(())) => {}
+            Some(Err(e)) => wf.warning(&e),
+            None if name != "metadata" && !value.is_empty() => wf.line(&format!("{name}: {value}")),
+            None => {}
+        }
+    }
+}
+
+/// The runner files `expose` wrote, or why it could not.
+pub fn exposed<W: Write>(result: Result<Vec<&str>, String>, wf: &mut Workflow<W>) {
+    match result {
+        Ok(names) if !names.is_empty() => {
+            wf.line(&format!("exposed to later steps: {}", names.join(", ")))
+        }
+        Ok(_) => {}
+        Err(err) => wf.warning(&format!(
+            "could not expose the cache credentials to later steps: {err}"
+        )),
+    }
+}
+
+/// `layercache expose`: exposing is the command's whole job, so no service is a warning.
+pub fn expose_command<W: Write>(runtime: &Runtime, wf: &mut Workflow<W>) {
+    if runtime.protocol.is_none() {
+        wf.warning("no GitHub Actions cache service (neither ACTIONS_RESULTS_URL nor ACTIONS_CACHE_URL is set); later steps get no cache credentials");
+    }
+}
+
+/// What `layercache expose` handed on, nothing included.
+pub fn exposed_all<W: Write>(names: &[&str], wf: &mut Workflow<W>) {
+    let list = match names.is_empty() {
+        true => "nothing (no cache variables are set)".to_owned(),
+        false => names.join(", "),
+    };
+    wf.line(&format!("exposed to later steps: {list}"));
 }
