@@ -1,6 +1,8 @@
 //! Tracing set-up: human-readable lines on stderr, filtered by `LAYERCACHE_LOG` or, when
-//! that is unset or empty, `RUST_LOG` (`EnvFilter` syntax, e.g. `debug` or
-//! `info,layercache::cache_service=debug`).
+//! that is unset or empty, `RUST_LOG`: comma-separated `target=level` directives and a bare
+//! default level, e.g. `debug` or `info,layercache::cache_service=debug` (tracing's
+//! `Targets` filter, which needs no regex engine in the action binary; span and field
+//! filters are not supported).
 //!
 //! bollard logs through the `log` crate (and at debug level prints whole solve requests,
 //! cache tokens included), so `log` records are bridged into tracing. bollard and the
@@ -14,7 +16,19 @@
 
 use std::io::IsTerminal;
 
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::Targets;
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::util::SubscriberInitExt as _;
+use tracing_subscriber::{Layer as _, fmt};
+
+fn parse(directives: &str) -> Result<Targets, tracing_subscriber::filter::ParseError> {
+    directives.parse()
+}
+
+/// The default filter; it is a constant, so failing to parse is a bug caught by the tests.
+fn default_targets() -> Targets {
+    parse(&default_filter(serving())).unwrap_or_default()
+}
 
 /// The filter when neither variable is set.
 const DEFAULT_FILTER: &str =
@@ -46,22 +60,21 @@ pub fn init() {
         (!value.trim().is_empty()).then_some((name, value))
     });
     let (filter, rejected) = match &user {
-        Some((name, value)) => match EnvFilter::try_new(directives(value)) {
+        Some((name, value)) => match parse(&directives(value)) {
             Ok(filter) => (filter, None),
-            Err(e) => (
-                EnvFilter::new(default_filter(serving())),
-                Some((*name, value, e)),
-            ),
+            Err(e) => (default_targets(), Some((*name, value, e))),
         },
-        None => (EnvFilter::new(default_filter(serving())), None),
+        None => (default_targets(), None),
     };
-    let installed = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let lines = fmt::layer()
         // stderr, printed above the live build view while one is drawn.
         .with_writer(crate::report::LogWriter::default)
         .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
         .without_time()
+        .with_filter(filter);
+    let installed = tracing_subscriber::registry()
+        .with(lines)
         .try_init()
         .is_ok();
     if let (true, Some((name, value, e))) = (installed, rejected) {
@@ -119,12 +132,12 @@ mod tests {
             "debug",
             "info,layercache=trace",
             "bollard",
-            "warn,h2[conn]=debug",
+            "warn,h2::proto=debug",
         ] {
-            assert!(EnvFilter::try_new(directives(user)).is_ok(), "{user}");
+            assert!(parse(&directives(user)).is_ok(), "{user}");
         }
-        assert!(EnvFilter::try_new(default_filter(true)).is_ok());
-        assert!(EnvFilter::try_new(default_filter(false)).is_ok());
-        assert!(EnvFilter::try_new(directives("=nonsense=")).is_err());
+        assert!(parse(&default_filter(true)).is_ok());
+        assert!(parse(&default_filter(false)).is_ok());
+        assert!(parse(&directives("=nonsense=")).is_err());
     }
 }

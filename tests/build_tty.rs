@@ -11,7 +11,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 use engine_support::*;
-use regex::Regex;
+use regex_lite::Regex;
 
 const COLS: u16 = 100;
 

@@ -135,7 +135,7 @@ fn parse_block_list(xml: &Bytes) -> Result<Vec<String>, ServiceError> {
             "body is not a <BlockList>".to_owned(),
         ));
     }
-    let re = regex::Regex::new(
+    let re = regex_lite::Regex::new(
         r"<(Latest|Uncommitted|Committed)>([^<]*)</(?:Latest|Uncommitted|Committed)>",
     )
     .map_err(|e| ServiceError::InvalidBlockList(e.to_string()))?;

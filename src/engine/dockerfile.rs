@@ -4,7 +4,7 @@
 //! they are matched against the file's instructions, continuations joined and `$VAR`
 //! references standing for any text.
 
-use regex::Regex;
+use regex_lite::Regex;
 
 struct Instruction {
     line: usize,
@@ -78,11 +78,11 @@ fn pattern(instruction: &str) -> Option<Regex> {
     let mut re = String::from("^");
     let mut last = 0;
     for m in var.find_iter(instruction) {
-        re.push_str(&regex::escape(&instruction[last..m.start()]));
+        re.push_str(&regex_lite::escape(&instruction[last..m.start()]));
         re.push_str(".*?");
         last = m.end();
     }
-    re.push_str(&regex::escape(&instruction[last..]));
+    re.push_str(&regex_lite::escape(&instruction[last..]));
     re.push('$');
     Regex::new(&re).ok()
 }

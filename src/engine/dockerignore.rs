@@ -4,7 +4,7 @@
 //! patterns, `**`, negation), so builds would see a different context than `docker build`
 //! does.
 
-use regex::Regex;
+use regex_lite::Regex;
 
 /// Why a `.dockerignore` pattern cannot be used.
 #[derive(Debug, thiserror::Error)]

@@ -78,7 +78,7 @@ fn a_running_step_shows_its_time_and_last_lines_cut_to_the_width() {
     assert!(step.chars().count() <= usize::from(COLS), "{screen}");
     let secs = step.rsplit(' ').next().unwrap_or_default();
     assert!(
-        regex::Regex::new(r"^\d+\.\ds$").is_ok_and(|r| r.is_match(secs)),
+        regex_lite::Regex::new(r"^\d+\.\ds$").is_ok_and(|r| r.is_match(secs)),
         "elapsed time at the end of {step:?}"
     );
     // The last five output lines, escape sequences gone, `\r` redraws collapsed.
