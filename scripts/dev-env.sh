@@ -37,13 +37,14 @@ lc_install_tools
 lc_stop_all
 for script in "$LC_REPO"/scripts/setup.d/*.sh; do
     lc_log "setup: ${script#"$LC_REPO"/}"
+    # fd 3 is the caller's $(...): services started here must not hold it open.
     # shellcheck source=/dev/null
-    . "$script"
+    . "$script" 3>&-
 done
 {
     env | grep '^LAYERCACHE_TEST_' | sort | while IFS='=' read -r name value; do
         printf 'export %s=%q\n' "$name" "$value"
     done
     printf 'export DOCKER_HOST=%q\n' "$LAYERCACHE_TEST_DOCKER_HOST"
-} >&3
+} | tee "$LC_WORK/env.sh" >&3
 lc_log "services are up; stop them with: scripts/dev-env.sh stop"
