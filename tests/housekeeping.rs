@@ -198,7 +198,7 @@ async fn orphans_are_blobs_no_live_index_of_any_scope_references() {
     // ee the PR's (PR builds read main's blobs), so both stay.
     assert_eq!(orphans, BTreeSet::from([12, 15, 17]));
     assert_eq!(
-        report.describe(),
+        layercache::report::housekeeping_line(&report),
         "deleted 1 superseded index and 3 orphan blobs (2.9 MiB)"
     );
     let left = keys_of(&shared.lock().unwrap().entries);

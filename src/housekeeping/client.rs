@@ -10,7 +10,6 @@ use chrono::{DateTime, Utc};
 use octocrab::Octocrab;
 
 use super::error::HousekeepingError;
-use crate::report::human_bytes;
 use crate::secret::Secret;
 
 /// github.com's API, used when `GITHUB_API_URL` is unset.
@@ -52,24 +51,6 @@ pub struct CacheUsage {
     pub budget_bytes: u64,
     /// Whether `budget_bytes` came from the repository's storage limit (else the default).
     pub budget_from_api: bool,
-}
-
-impl CacheUsage {
-    /// One line for a summary or a log: `3.2 GiB of 10.0 GiB (32%) in 1234 entries`.
-    pub fn describe(&self) -> String {
-        let pct = (self.active_bytes as f64 / self.budget_bytes.max(1) as f64) * 100.0;
-        let source = if self.budget_from_api {
-            ""
-        } else {
-            " (default budget)"
-        };
-        format!(
-            "{} of {}{source} ({pct:.0}%) in {} entries",
-            human_bytes(self.active_bytes),
-            human_bytes(self.budget_bytes),
-            self.active_count
-        )
-    }
 }
 
 /// A client for one repository's caches. `Debug` names the repository only.
@@ -263,24 +244,5 @@ pub fn split_repository(repository: &str) -> Result<(String, String), Housekeepi
     match repository.split_once('/') {
         Some((o, r)) if ok(o) && ok(r) => Ok((o.to_owned(), r.to_owned())),
         _ => Err(HousekeepingError::InvalidRepository(repository.to_owned())),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn usage_reads_as_one_line() {
-        let u = CacheUsage {
-            active_bytes: 3 * 1024 * 1024 * 1024 + 200 * 1024 * 1024,
-            active_count: 1234,
-            budget_bytes: DEFAULT_BUDGET_BYTES,
-            budget_from_api: false,
-        };
-        assert_eq!(
-            u.describe(),
-            "3.2 GiB of 10.0 GiB (default budget) (32%) in 1234 entries"
-        );
     }
 }

@@ -12,7 +12,7 @@ use futures::future::BoxFuture;
 use super::client::{GithubCaches, ListedCache};
 use super::error::HousekeepingError;
 use super::keys;
-use super::plan::{self, Deletion, PrunePolicy, Reason};
+use super::plan::{self, Deletion, PrunePolicy};
 
 /// Downloads index bodies (through the cache service, with the runtime token).
 pub trait IndexBodies: Send + Sync {
@@ -49,33 +49,6 @@ pub struct PruneReport {
 impl PruneReport {
     pub fn bytes(&self) -> u64 {
         self.deleted.iter().map(|d| d.entry.size_in_bytes).sum()
-    }
-
-    /// One line for the job summary: `deleted 3 superseded indexes and 1 orphan blob (2.0 MiB)`.
-    pub fn describe(&self) -> String {
-        let orphans = self
-            .deleted
-            .iter()
-            .filter(|d| d.reason == Reason::Orphan)
-            .count();
-        let indexes = self.deleted.len() - orphans;
-        let plural =
-            |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
-        let verb = if self.dry_run {
-            "would delete"
-        } else {
-            "deleted"
-        };
-        let mut line = format!(
-            "{verb} {} and {} ({})",
-            plural(indexes, "superseded index", "superseded indexes"),
-            plural(orphans, "orphan blob", "orphan blobs"),
-            crate::report::human_bytes(self.bytes())
-        );
-        if let Some(why) = &self.orphans_skipped {
-            line.push_str(&format!("; blobs kept: {why}"));
-        }
-        line
     }
 }
 

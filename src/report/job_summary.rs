@@ -3,7 +3,7 @@
 //! and what `layercache prune` prints.
 
 use crate::engine::Outcome;
-use crate::housekeeping::{CacheUsage, PruneReport};
+use crate::housekeeping::{CacheUsage, PruneReport, Reason};
 
 use super::CallReport;
 
@@ -41,7 +41,7 @@ impl RepositoryCache {
             ));
         }
         if let Some(usage) = &self.usage {
-            md.push_str(&format!("\n**Repository cache:** {}\n", usage.describe()));
+            md.push_str(&format!("\n**Repository cache:** {}\n", usage_line(usage)));
         }
         md
     }
@@ -59,7 +59,7 @@ pub fn job_summary(
     if let Some(report) = housekeeping {
         summary.push_str(&format!(
             "\n**Cache housekeeping:** {}\n",
-            report.describe()
+            housekeeping_line(report)
         ));
     }
     if let Some((name, answer)) = call {
@@ -93,7 +93,70 @@ pub fn prune_text(report: &PruneReport, usage: Option<&CacheUsage>) -> String {
         report.indexes_seen,
     ));
     if let Some(u) = usage {
-        text.push_str(&format!("usage: {}\n", u.describe()));
+        text.push_str(&format!("usage: {}\n", usage_line(u)));
     }
     text
+}
+
+/// `3.2 GiB of 10.0 GiB (32%) in 1234 entries`: the repository's cache against its budget.
+pub fn usage_line(u: &CacheUsage) -> String {
+    let pct = (u.active_bytes as f64 / u.budget_bytes.max(1) as f64) * 100.0;
+    let source = if u.budget_from_api {
+        ""
+    } else {
+        " (default budget)"
+    };
+    format!(
+        "{} of {}{source} ({pct:.0}%) in {} entries",
+        super::human_bytes(u.active_bytes),
+        super::human_bytes(u.budget_bytes),
+        u.active_count
+    )
+}
+
+/// `deleted 3 superseded indexes and 1 orphan blob (2.0 MiB)`: what housekeeping did.
+pub fn housekeeping_line(report: &PruneReport) -> String {
+    let orphans = report
+        .deleted
+        .iter()
+        .filter(|d| d.reason == Reason::Orphan)
+        .count();
+    let indexes = report.deleted.len() - orphans;
+    let plural =
+        |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+    let verb = if report.dry_run {
+        "would delete"
+    } else {
+        "deleted"
+    };
+    let mut line = format!(
+        "{verb} {} and {} ({})",
+        plural(indexes, "superseded index", "superseded indexes"),
+        plural(orphans, "orphan blob", "orphan blobs"),
+        super::human_bytes(report.bytes())
+    );
+    if let Some(why) = &report.orphans_skipped {
+        line.push_str(&format!("; blobs kept: {why}"));
+    }
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::housekeeping::DEFAULT_BUDGET_BYTES;
+
+    #[test]
+    fn usage_reads_as_one_line() {
+        let u = CacheUsage {
+            active_bytes: 3 * 1024 * 1024 * 1024 + 200 * 1024 * 1024,
+            active_count: 1234,
+            budget_bytes: DEFAULT_BUDGET_BYTES,
+            budget_from_api: false,
+        };
+        assert_eq!(
+            usage_line(&u),
+            "3.2 GiB of 10.0 GiB (default budget) (32%) in 1234 entries"
+        );
+    }
 }

@@ -21,7 +21,7 @@ pub use annotation::failure_annotation;
 pub use bytes::human_bytes;
 pub use call_result::{CallReport, CheckFinding};
 pub use failure::show_failure;
-pub use job_summary::{RepositoryCache, job_summary, prune_text};
+pub use job_summary::{RepositoryCache, housekeeping_line, job_summary, prune_text, usage_line};
 pub use live_progress::LiveProgress;
 pub use log_writer::LogWriter;
 pub use outputs::{BuildOutputs, metadata};

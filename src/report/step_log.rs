@@ -153,7 +153,7 @@ pub async fn housekeeping<W: Write, E>(
     wf.group("Cache housekeeping");
     let result = run.await;
     if let Ok(report) = &result {
-        wf.line(&report.describe());
+        wf.line(&super::housekeeping_line(report));
     }
     wf.end_group();
     result
