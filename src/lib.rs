@@ -14,6 +14,7 @@ pub mod engine;
 pub mod housekeeping;
 pub mod logging;
 pub mod plan;
+pub mod relay;
 pub mod report;
 pub mod secret;
 pub mod storage;

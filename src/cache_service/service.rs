@@ -18,6 +18,7 @@ use super::cache::{Cache, Limits};
 use super::error::ServiceError;
 use super::exchange::{self, OidcExchange};
 use super::faults::{Faults, inject};
+use super::hooks::Hooks;
 use super::oidc::{OidcConfig, OidcVerifier};
 use super::signing::UrlSigner;
 use super::{blob, rest, twirp, v1};
@@ -67,6 +68,7 @@ pub struct AppState {
     pub oidc: Option<OidcExchange>,
     public_url: Option<String>,
     faults: Faults,
+    pub(super) hooks: Hooks,
 }
 
 impl AppState {
@@ -116,6 +118,7 @@ impl AppState {
             limits: config.limits.clone(),
             public_url: config.public_url.clone(),
             faults: config.faults.clone(),
+            hooks: Hooks::default(),
         }))
     }
 
@@ -244,12 +247,23 @@ impl RunningService {
 
 /// Bind, load storage and serve in a background task. Without a configured secret a random
 /// one is made, so tokens from [`RunningService::token`] are verified.
-pub async fn spawn(mut config: ServiceConfig) -> Result<RunningService, ServiceError> {
+pub async fn spawn(config: ServiceConfig) -> Result<RunningService, ServiceError> {
+    spawn_with(config, Hooks::default()).await
+}
+
+/// [`spawn`] with hooks (the relay's front).
+pub async fn spawn_with(
+    mut config: ServiceConfig,
+    hooks: Hooks,
+) -> Result<RunningService, ServiceError> {
     let secret = config
         .secret
         .get_or_insert_with(|| Secret::new(hex::encode(rand::random::<[u8; 32]>())))
         .clone();
-    let state = AppState::new(&config).await?;
+    let mut state = AppState::new(&config).await?;
+    if let Some(s) = Arc::get_mut(&mut state) {
+        s.hooks = hooks;
+    }
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|e| bind_error(config.listen, e))?;

@@ -13,6 +13,7 @@
 //! the session ([`session`]) and the solve request ([`frontend`]).
 
 mod builder_config;
+mod cache_relay;
 mod cache_report;
 mod cache_traffic;
 mod container;
