@@ -11,6 +11,7 @@ use axum::extract::{Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use futures::StreamExt;
 
 /// What to inject into every request.
 #[derive(Debug, Clone, Default)]
@@ -53,6 +54,13 @@ pub async fn inject(State(f): State<Faults>, req: Request, next: Next) -> Respon
         tokio::time::sleep(f.latency).await;
     }
     let roll = rand::random::<f64>();
+    if roll >= f.fail_share + f.throttle_share {
+        return next.run(req).await;
+    }
+    // Read the body first, as a real service would: a client still sending it would
+    // otherwise see a broken connection rather than the status.
+    let mut body = req.into_body().into_data_stream();
+    while let Some(Ok(_)) = body.next().await {}
     if roll < f.fail_share {
         f.counts.failed.fetch_add(1, Ordering::Relaxed);
         let body = r#"{"code":"unavailable","msg":"injected fault: service unavailable"}"#;
@@ -63,18 +71,15 @@ pub async fn inject(State(f): State<Faults>, req: Request, next: Next) -> Respon
         )
             .into_response();
     }
-    if roll < f.fail_share + f.throttle_share {
-        f.counts.throttled.fetch_add(1, Ordering::Relaxed);
-        let body = r#"{"code":"resource_exhausted","msg":"injected fault: rate limited"}"#;
-        return (
-            StatusCode::TOO_MANY_REQUESTS,
-            [
-                (header::CONTENT_TYPE, "application/json".to_owned()),
-                (header::RETRY_AFTER, f.retry_after_secs.to_string()),
-            ],
-            body,
-        )
-            .into_response();
-    }
-    next.run(req).await
+    f.counts.throttled.fetch_add(1, Ordering::Relaxed);
+    let body = r#"{"code":"resource_exhausted","msg":"injected fault: rate limited"}"#;
+    (
+        StatusCode::TOO_MANY_REQUESTS,
+        [
+            (header::CONTENT_TYPE, "application/json".to_owned()),
+            (header::RETRY_AFTER, f.retry_after_secs.to_string()),
+        ],
+        body,
+    )
+        .into_response()
 }

@@ -292,6 +292,7 @@ impl Uploader {
             })
             .collect();
         let mut report = st.report.clone();
+        report.lost.sort_by(|a, b| a.key.cmp(&b.key));
         report.indexes = indexes;
         report.after_build = started.elapsed();
         report
