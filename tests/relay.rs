@@ -102,6 +102,7 @@ async fn entries_are_rewritten_and_the_runtime_token_stays_here() {
     let mut to = vec![
         gha(&url, &runtime, &[("mode", "max"), ("repository", "o/r")]),
         gha(&url, &runtime, &[("relay", "false")]),
+        gha(&url, &runtime, &[("ignore-error", "false")]),
     ];
     to[0]
         .secrets
@@ -128,6 +129,8 @@ async fn entries_are_rewritten_and_the_runtime_token_stays_here() {
     assert_eq!(to[1].secrets["token"], runtime);
     assert_eq!(to[1].attr("url_v2"), Some(url.as_str()));
     assert!(to[1].attr("relay").is_none());
+    // Strict exports stay BuildKit's own, so their failure fails the build.
+    assert_eq!(to[2].secrets["token"], runtime);
     let report = engaged.finish(Duration::from_secs(5)).await;
     assert!(report.complete() && report.uploaded == 0);
 

@@ -5,6 +5,8 @@
 
 use std::time::Duration;
 
+use bollard::Docker;
+
 use super::driver::Capabilities;
 use super::outcome::Outcome;
 use super::progress::{BuildEvent, EventSink};
@@ -16,12 +18,20 @@ use crate::relay::{Engaged, Reach, engage};
 const DEADLINE: Duration = Duration::from_secs(600);
 
 /// How the chosen BuildKit reaches this process, or why it cannot.
-fn reach(driver: &DriverChoice, caps: &Capabilities) -> Reach {
-    match driver {
-        DriverChoice::Remote { endpoint } if local_endpoint(endpoint) => Reach::Loopback,
-        DriverChoice::Remote { .. } => Reach::Unreachable(
+async fn reach(
+    driver: &DriverChoice,
+    caps: &Capabilities,
+    docker: Option<&Docker>,
+    builder: &str,
+) -> Reach {
+    match (driver, caps.driver, docker) {
+        (DriverChoice::Remote { endpoint }, _, _) if local_endpoint(endpoint) => Reach::Loopback,
+        (DriverChoice::Remote { .. }, _, _) => Reach::Unreachable(
             "a remote BuildKit on another host may not reach this machine".to_owned(),
         ),
+        (_, "docker-container", Some(docker)) => {
+            super::relay_reach::container_reach(docker, builder).await
+        }
         _ => Reach::Unreachable(format!(
             "the relay is not yet reachable from the {} driver's BuildKit",
             caps.driver
@@ -49,11 +59,19 @@ fn local_endpoint(endpoint: &str) -> bool {
 pub async fn start(
     cache_from: &mut [CacheOption],
     cache_to: &mut [CacheOption],
-    driver: &DriverChoice,
-    caps: &Capabilities,
+    (driver, caps): (&DriverChoice, &Capabilities),
+    (docker, builder): (Option<&Docker>, &str),
     sink: &mut dyn EventSink,
 ) -> Option<Engaged> {
-    let (engaged, notices) = engage(cache_from, cache_to, reach(driver, caps)).await;
+    let wanted = cache_from
+        .iter()
+        .chain(cache_to.iter())
+        .any(|e| e.kind == crate::plan::cache::CacheType::Gha);
+    if !wanted {
+        return None;
+    }
+    let reach = reach(driver, caps, docker, builder).await;
+    let (engaged, notices) = engage(cache_from, cache_to, reach).await;
     for n in notices {
         sink.event(BuildEvent::Notice(n));
     }

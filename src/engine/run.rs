@@ -51,8 +51,8 @@ pub async fn run(
     let relay = super::cache_relay::start(
         &mut req.cache_from,
         &mut req.cache_to,
-        &req.driver,
-        &caps,
+        (&req.driver, &caps),
+        (docker.as_ref(), &req.builder.name),
         sink,
     )
     .await;

@@ -70,7 +70,9 @@ pub async fn engage(
     let mut wanted = Vec::new();
     for (i, e) in cache_from.iter_mut().chain(cache_to.iter_mut()).enumerate() {
         let opted_out = e.attrs.remove(OPT_OUT_ATTR).is_some_and(|v| v == "false");
-        if is_gha(e) && !opted_out {
+        // A strict export must fail the build when it fails: BuildKit's own does.
+        let strict = e.attr("ignore-error") == Some("false");
+        if is_gha(e) && !opted_out && !strict {
             wanted.push(i);
         }
     }

@@ -12,7 +12,7 @@ use futures::future::BoxFuture;
 
 use super::report::RelayReport;
 use super::uploader::Uploader;
-use crate::cache_client::{CacheClient, Endpoint};
+use crate::cache_client::{CacheClient, Endpoint, RetryPolicy};
 use crate::cache_service::{
     self, AccessScope, EntryHooks, ForeignHit, Hooks, RunningService, ServiceConfig, ServiceError,
     StoredEntry, TokenIssuer,
@@ -105,9 +105,16 @@ impl Relay {
         let storage = StorageConfig::Disk(config.dir.clone());
         let mut sc = ServiceConfig::new(SocketAddr::new(config.listen, 0), storage.clone());
         sc.secret = Some(secret.clone());
+        // A build waits on each lookup: a few quick tries, then a miss.
+        let lookups = client.clone().with_policy(RetryPolicy {
+            max_attempts: 3,
+            max_delay: Duration::from_secs(2),
+            max_retry_after: Duration::from_secs(5),
+            ..Default::default()
+        });
         let import = cache_service::spawn_with(
             sc.clone(),
-            Hooks::new(Arc::new(ImportSide { client }), &storage),
+            Hooks::new(Arc::new(ImportSide { client: lookups }), &storage),
         )
         .await?;
         let export = cache_service::spawn_with(
