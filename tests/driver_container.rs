@@ -216,9 +216,11 @@ async fn a_failing_gha_export_is_a_warning_unless_strict() {
     assert!(
         r.named("warning")
             .iter()
-            .any(|c| c.data.contains("cache export to gha scope")
-                && c.data
-                    .contains("no index written; the next run will not find this build's cache")),
+            // BuildKit exports to the relay in this process, which cannot reach the
+            // service (docs/relay.md).
+            .any(|c| c.data.starts_with("cache relay: ")
+                && c.data.contains("did not reach the cache")
+                && c.data.contains("was not written")),
         "{}",
         ctx(&r)
     );

@@ -20,6 +20,8 @@ enum Command {
     Engine(bench::engine::Args),
     /// Measure the cache service against a plain file copy on the same disk.
     Serve(bench::serve::Args),
+    /// Measure a gha export through the relay against BuildKit's own, on one BuildKit.
+    Relay(bench::relay::Args),
 }
 
 fn main() -> ExitCode {
@@ -36,6 +38,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Engine(args) => bench::engine::run(args).await,
             Command::Serve(args) => bench::serve::run(args).await,
+            Command::Relay(args) => bench::relay::run(args).await,
         }
     });
     match result {

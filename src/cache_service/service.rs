@@ -17,6 +17,8 @@ use super::auth::{Access, TokenIssuer, TokenVerifier};
 use super::cache::{Cache, Limits};
 use super::error::ServiceError;
 use super::exchange::{self, OidcExchange};
+use super::faults::{Faults, inject};
+use super::hooks::Hooks;
 use super::oidc::{OidcConfig, OidcVerifier};
 use super::signing::UrlSigner;
 use super::{blob, rest, twirp, v1};
@@ -37,6 +39,8 @@ pub struct ServiceConfig {
     pub url_ttl: chrono::Duration,
     /// GitHub OIDC tokens exchanged for cache tokens; `None`: no exchange endpoint.
     pub oidc: Option<OidcConfig>,
+    /// Injected latency and failures (benchmarks, tests); none by default.
+    pub faults: Faults,
 }
 
 impl ServiceConfig {
@@ -49,6 +53,7 @@ impl ServiceConfig {
             limits: Limits::default(),
             url_ttl: chrono::Duration::hours(1),
             oidc: None,
+            faults: Faults::default(),
         }
     }
 }
@@ -62,6 +67,8 @@ pub struct AppState {
     /// The OIDC exchange, when configured.
     pub oidc: Option<OidcExchange>,
     public_url: Option<String>,
+    faults: Faults,
+    pub(super) hooks: Hooks,
 }
 
 impl AppState {
@@ -110,6 +117,8 @@ impl AppState {
             signer: UrlSigner::new(url_key, config.url_ttl),
             limits: config.limits.clone(),
             public_url: config.public_url.clone(),
+            faults: config.faults.clone(),
+            hooks: Hooks::default(),
         }))
     }
 
@@ -161,6 +170,15 @@ impl AppState {
 
 /// The routes of all three protocols plus the REST API.
 pub fn router(state: Arc<AppState>) -> Router {
+    let faults = state.faults.clone();
+    let app = routes(state);
+    match faults.active() {
+        true => app.layer(axum::middleware::from_fn_with_state(faults, inject)),
+        false => app,
+    }
+}
+
+fn routes(state: Arc<AppState>) -> Router {
     let v1_routes = Router::new()
         .route("/cache", get(v1::lookup))
         .route("/caches", get(v1::list).post(v1::reserve))
@@ -229,12 +247,23 @@ impl RunningService {
 
 /// Bind, load storage and serve in a background task. Without a configured secret a random
 /// one is made, so tokens from [`RunningService::token`] are verified.
-pub async fn spawn(mut config: ServiceConfig) -> Result<RunningService, ServiceError> {
+pub async fn spawn(config: ServiceConfig) -> Result<RunningService, ServiceError> {
+    spawn_with(config, Hooks::default()).await
+}
+
+/// [`spawn`] with hooks (the relay's front).
+pub async fn spawn_with(
+    mut config: ServiceConfig,
+    hooks: Hooks,
+) -> Result<RunningService, ServiceError> {
     let secret = config
         .secret
         .get_or_insert_with(|| Secret::new(hex::encode(rand::random::<[u8; 32]>())))
         .clone();
-    let state = AppState::new(&config).await?;
+    let mut state = AppState::new(&config).await?;
+    if let Some(s) = Arc::get_mut(&mut state) {
+        s.hooks = hooks;
+    }
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|e| bind_error(config.listen, e))?;

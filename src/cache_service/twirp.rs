@@ -146,6 +146,7 @@ async fn finalize(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<
         })?;
     let entry = state.cache.finalize(id, size).await?;
     tracing::info!(entry = entry.id, size = entry.size, "cache entry finalized");
+    state.hooks.finalized(&entry);
     state.cache.housekeep(Some(entry.id)).await?;
     Ok(reply(
         codec,
@@ -186,7 +187,16 @@ async fn download_url(
         matched_key: String::new(),
     };
     let Some(entry) = state.cache.lookup(&keys, &req.version, &scopes).await? else {
-        return Ok(reply(codec, &miss(), protobuf::encode));
+        let found = state.hooks.lookup_miss(&keys, &req.version).await;
+        let Some(hit) = found else {
+            return Ok(reply(codec, &miss(), protobuf::encode));
+        };
+        let answer = GetCacheEntryDownloadUrlResponse {
+            ok: true,
+            signed_download_url: hit.url.expose().to_owned(),
+            matched_key: hit.matched_key,
+        };
+        return Ok(reply(codec, &answer, protobuf::encode));
     };
     tracing::info!(entry = entry.id, scope = %entry.scope, "cache hit");
     let url = state

@@ -66,7 +66,17 @@ pub async fn lookup(
         .lookup(&keys, version, &access.readable())
         .await?
     else {
-        return Ok(StatusCode::NO_CONTENT.into_response());
+        let Some(hit) = state.hooks.lookup_miss(&keys, version).await else {
+            return Ok(StatusCode::NO_CONTENT.into_response());
+        };
+        return Ok(Json(ArtifactCacheEntry {
+            cache_key: hit.matched_key,
+            scope: access.writable().unwrap_or_default().to_owned(),
+            cache_version: version.to_owned(),
+            creation_time: chrono::Utc::now().to_rfc3339(),
+            archive_location: Some(hit.url.expose().to_owned()),
+        })
+        .into_response());
     };
     let url = state
         .signer
@@ -199,6 +209,7 @@ pub async fn commit(
         .map_err(|_| ServiceError::InvalidArgument(format!("size {} is negative", req.size)))?;
     let entry = state.cache.commit_chunks(id, size).await?;
     tracing::info!(entry = entry.id, size = entry.size, "cache entry committed");
+    state.hooks.finalized(&entry);
     state.cache.housekeep(Some(entry.id)).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -14,6 +14,7 @@
 //! the session ([`session`]) and the solve request ([`frontend`]).
 
 mod builder_config;
+mod cache_relay;
 mod cache_report;
 mod cache_traffic;
 mod container;
@@ -36,6 +37,7 @@ mod local_cache;
 mod outcome;
 mod progress;
 mod push;
+mod relay_reach;
 mod resolved;
 mod run;
 mod session;

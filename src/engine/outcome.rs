@@ -46,6 +46,8 @@ pub struct Outcome {
     pub frontend_result: BTreeMap<String, String>,
     /// The SLSA provenance predicate BuildKit recorded (`buildx.build.provenance`).
     pub provenance: Option<serde_json::Value>,
+    /// What the cache relay got upstream, when the `gha` entries went through it.
+    pub relay: Option<crate::relay::RelayReport>,
 }
 
 /// A frontend warning (a build check such as `FromAsCasing`), where BuildKit located it.

@@ -49,6 +49,14 @@ pub async fn run(
     for w in local_warnings {
         sink.event(BuildEvent::Warning(w));
     }
+    let relay = super::cache_relay::start(
+        &mut req.cache_from,
+        &mut req.cache_to,
+        (&req.driver, &caps),
+        (docker.as_ref(), &req.builder.name),
+        sink,
+    )
+    .await;
     let req = &req;
     // Which cache (and, for gha, which scope) is read and written, without secrets.
     for e in &req.cache_from {
@@ -122,6 +130,7 @@ pub async fn run(
     if let (true, Some(docker)) = (req.push && caps.daemon_store && req.call.is_none(), &docker) {
         push_all(req, io, docker, &mut outcome, sink).await?;
     }
+    super::cache_relay::finish(relay, &mut outcome, sink).await;
     outcome.wall = started.elapsed();
     Ok(outcome)
 }

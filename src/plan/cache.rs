@@ -51,7 +51,10 @@ impl CacheType {
     pub(super) fn known_keys(self, direction: Direction) -> &'static [&'static str] {
         use Direction::{From, To};
         match (self, direction) {
-            (Self::Gha, From) => &["url", "url_v2", "token", "scope", "timeout", "version"],
+            // `relay` is ours (docs/relay.md): removed before BuildKit sees the entry.
+            (Self::Gha, From) => &[
+                "url", "url_v2", "token", "scope", "timeout", "version", "relay",
+            ],
             (Self::Gha, To) => &[
                 "url",
                 "url_v2",
@@ -63,6 +66,7 @@ impl CacheType {
                 "ignore-error",
                 "repository",
                 "ghtoken",
+                "relay",
             ],
             (Self::Registry, From) => &["ref"],
             (Self::Registry, To) => &[

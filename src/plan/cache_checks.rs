@@ -68,6 +68,11 @@ pub(super) fn check_values(kind: CacheType, map: &BTreeMap<String, String>) -> R
             excerpt(v)
         ));
     }
+    if let Some(v) = map.get("relay")
+        && !matches!(v.as_str(), "true" | "false")
+    {
+        return Err(format!("invalid relay {} (valid: true, false)", excerpt(v)));
+    }
     if kind == CacheType::Registry
         && let Some(r) = map.get("ref")
     {

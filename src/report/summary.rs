@@ -63,7 +63,11 @@ pub fn summary_markdown(o: &Outcome) -> String {
         cache_row(
             &o.cache_exports,
             o.cache_export_time(),
-            written(&o.cache_exports)
+            match &o.relay {
+                // What reached the cache service, not what BuildKit handed the relay.
+                Some(r) => r.figures(),
+                None => written(&o.cache_exports),
+            }
         )
     );
     if let Some(p) = o.push {
@@ -319,6 +323,35 @@ mod tests {
             summary_markdown(&o).contains(
                 "| Cache export | ❌ failed · – · nothing written (gha scope web failed) |"
             )
+        );
+    }
+
+    #[test]
+    fn the_export_row_gives_the_relays_figures() {
+        let mut o = outcome();
+        o.cache_exports = vec![report(
+            "gha scope web",
+            CacheState::Done,
+            (0, 300),
+            (12, 12),
+        )];
+        o.relay = Some(crate::relay::RelayReport {
+            uploaded: 11,
+            uploaded_bytes: 3 << 20,
+            present: 1,
+            retried: 4,
+            retries: 6,
+            after_build: Duration::from_millis(800),
+            indexes: vec![crate::relay::IndexOutcome {
+                written: Some("index-web-1-f921bd05#2".into()),
+                ..Default::default()
+            }],
+            ..Default::default()
+        });
+        let md = summary_markdown(&o);
+        assert!(
+            md.contains("| Cache export | done · 0.3 s · relay: 11 layers (3.0 MiB) uploaded · 1 already there · 4 retried · 0 failed · index written · 0.8 s after the build |"),
+            "{md}"
         );
     }
 }

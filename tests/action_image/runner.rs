@@ -34,6 +34,8 @@ pub struct Step {
     workspace: PathBuf,
     guid: String,
     env: BTreeMap<String, String>,
+    /// The job's network (`--network`), as the runner gives a container action.
+    network: Option<String>,
 }
 
 /// What the step left behind.
@@ -66,6 +68,7 @@ impl Step {
             workspace,
             guid,
             env: BTreeMap::new(),
+            network: None,
         };
         step.set_context_env();
         step
@@ -105,6 +108,20 @@ impl Step {
         }
     }
 
+    /// Run on this Docker network, as the runner runs a job's container actions on the
+    /// job's network.
+    #[allow(dead_code, reason = "each test crate uses a different subset")]
+    pub fn network(&mut self, name: &str) -> &mut Self {
+        self.network = Some(name.to_owned());
+        self
+    }
+
+    /// The workspace directory on the host (`/github/workspace` in the container).
+    #[allow(dead_code, reason = "each test crate uses a different subset")]
+    pub fn workspace(&self) -> &std::path::Path {
+        &self.workspace
+    }
+
     pub fn set(&mut self, name: &str, value: &str) -> &mut Self {
         self.env.insert(name.to_owned(), value.to_owned());
         self
@@ -132,6 +149,9 @@ impl Step {
             .env("DOCKER_CONFIG", self.temp.join("docker-config"));
         cmd.args(["run", "--name", &name, "--label", "layercache-test"]);
         cmd.args(["--workdir", "/github/workspace", "--rm"]);
+        if let Some(net) = &self.network {
+            cmd.args(["--network", net]);
+        }
         for (key, value) in &self.env {
             cmd.arg("-e").arg(key);
             cmd.env(key, value);

@@ -1,0 +1,226 @@
+//! `layercache-bench relay`: a fresh `mode=max` build of N layers exported to a `gha`
+//! cache (a) by BuildKit directly and (b) through the relay, side by side in one run on
+//! one BuildKit, against our own cache service made slow (`--latency-ms`) and flaky
+//! (`--fail-share`, `--throttle-share`). Prints the ratio of step wall times and what
+//! landed upstream. Targets (docs/relay.md § Benchmark): at most 0.35 of the direct step
+//! at 100 ms per call; with 30% of calls failing, every layer and the index land.
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::time::Duration;
+
+use crate::cache_client::{CacheClient, Endpoint};
+use crate::cache_service::{self, Faults, ServiceConfig};
+use crate::commands::CommandError;
+use crate::engine::{self, DockerHost, Outcome, Recorder, Resolved};
+use crate::plan::{BuildPlan, CacheOption, CacheType, DriverChoice};
+use crate::relay::index_merge::layer_blobs;
+use crate::secret::Secret;
+use crate::storage::StorageConfig;
+
+const VERSION: &str = "693bb7016429d80366022f036f84856888c9f13e00145f5f6f4dce303a38d6f2";
+const RATIO_TARGET: f64 = 0.35;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The BuildKit to build on (`tcp://127.0.0.1:PORT` or `unix://…`, on this machine).
+    #[arg(long, env = "LAYERCACHE_TEST_BUILDKIT_ADDR")]
+    buildkit: String,
+    /// The image the builds start FROM, pullable by that BuildKit.
+    #[arg(long)]
+    base_image: String,
+    /// Layers of the build (one RUN step each).
+    #[arg(long, default_value_t = 12)]
+    layers: usize,
+    /// KiB of random data per layer.
+    #[arg(long, default_value_t = 512)]
+    layer_kib: usize,
+    /// Delay of every cache-service call, in ms.
+    #[arg(long, default_value_t = 100)]
+    latency_ms: u64,
+    /// Share of cache-service calls answered 503.
+    #[arg(long, default_value_t = 0.0)]
+    fail_share: f64,
+    /// Share of cache-service calls answered 429 (Retry-After: 1).
+    #[arg(long, default_value_t = 0.0)]
+    throttle_share: f64,
+}
+
+/// One measured build and what landed upstream for it.
+struct Measured {
+    outcome: Outcome,
+    /// (layers the build has, of them upstream, index found).
+    landed: (usize, usize, bool),
+}
+
+pub async fn run(args: Args) -> Result<(), CommandError> {
+    let failed = |e: &dyn std::fmt::Display| CommandError::Failed(format!("bench relay: {e}"));
+    let dir = tempfile::tempdir().map_err(|e| failed(&e))?;
+    let ctx = dir.path().join("context");
+    write_project(&ctx, args.layers, args.layer_kib).map_err(|e| failed(&e))?;
+    let mut config = ServiceConfig::new(
+        ([127, 0, 0, 1], 0).into(),
+        StorageConfig::Disk(dir.path().join("store")),
+    );
+    let faults = Faults {
+        latency: Duration::from_millis(args.latency_ms),
+        fail_share: args.fail_share,
+        throttle_share: args.throttle_share,
+        retry_after_secs: 1,
+        counts: Default::default(),
+    };
+    config.faults = faults.clone();
+    let svc = cache_service::spawn(config).await.map_err(|e| failed(&e))?;
+    let url = format!("{}/", svc.base_url);
+    let token = svc.token("refs/heads/main");
+    let host = DockerHost::parse("unix:///var/run/docker.sock").map_err(|e| failed(&e))?;
+    let io = Resolved::new(host);
+    let mut base = BuildPlan::local(&ctx);
+    base.driver = DriverChoice::Remote {
+        endpoint: args.buildkit.clone(),
+    };
+    base.build_args
+        .insert("BASE".to_owned(), args.base_image.clone());
+    // Pull the base image once, so neither measured build pays for it.
+    engine::run(&base, &io, &mut Recorder::default())
+        .await
+        .map_err(|e| failed(&e))?;
+    let mut results = Vec::new();
+    // (a) direct, (b) through the relay, (c) no cache export at all: the floor.
+    for mode in [Some(false), Some(true), None] {
+        let scope = format!("bench-{}", uuid::Uuid::new_v4().simple());
+        write_project(&ctx, args.layers, args.layer_kib).map_err(|e| failed(&e))?;
+        let mut req = base.clone();
+        req.cache_to = mode
+            .map(|relay| entry(&url, &token, &scope, relay))
+            .into_iter()
+            .collect();
+        let outcome = engine::run(&req, &io, &mut Recorder::default())
+            .await
+            .map_err(|e| failed(&e))?;
+        let client = CacheClient::new(Endpoint::V2(url.clone()), token.clone());
+        let landed = landed(&client, &scope, args.layers).await;
+        results.push(Measured { outcome, landed });
+    }
+    println!("{}", table(&args, &results));
+    let (f, t) = faults.injected();
+    println!("injected: {f} × 503, {t} × 429");
+    svc.shutdown().await;
+    Ok(())
+}
+
+fn entry(url: &str, token: &Secret, scope: &str, relay: bool) -> CacheOption {
+    let attrs = [
+        ("url", url),
+        ("url_v2", url),
+        ("version", "2"),
+        ("scope", scope),
+        ("mode", "max"),
+        ("ignore-error", "true"),
+        ("relay", if relay { "true" } else { "false" }),
+    ];
+    CacheOption {
+        kind: CacheType::Gha,
+        attrs: attrs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect(),
+        secrets: [("token".to_owned(), token.clone())].into(),
+    }
+}
+
+/// What the scope's newest index upstream names, and how many of those blobs are there.
+async fn landed(client: &CacheClient, scope: &str, layers: usize) -> (usize, usize, bool) {
+    let Ok(Some(hit)) = client
+        .lookup(&format!("index-{scope}-1-"), &[], VERSION)
+        .await
+    else {
+        return (layers, count_blobs(client, &[]).await, false);
+    };
+    let body = client.read(&hit, 64 << 20).await.unwrap_or_default();
+    let config: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+    let blobs = layer_blobs(&config);
+    let n = count_blobs(client, &blobs).await;
+    (blobs.len(), n, true)
+}
+
+async fn count_blobs(client: &CacheClient, blobs: &[String]) -> usize {
+    let mut n = 0;
+    for b in blobs {
+        let key = format!("buildkit-blob-1-{b}");
+        if let Ok(Some(h)) = client.lookup(&key, &[], VERSION).await
+            && h.matched_key == key
+        {
+            n += 1;
+        }
+    }
+    n
+}
+
+/// A Dockerfile of `layers` COPY steps, each of a file of fresh random bytes (so nothing
+/// is cached, and the build itself costs little next to the export: no RUN container
+/// starts on a loaded machine).
+fn write_project(dir: &Path, layers: usize, kib: usize) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let mut df = String::from("ARG BASE\nFROM ${BASE}\n");
+    for i in 0..layers {
+        let bytes: Vec<u8> = (0..kib * 1024).map(|_| rand::random::<u8>()).collect();
+        std::fs::write(dir.join(format!("layer{i}")), bytes)?;
+        let _ = writeln!(df, "COPY layer{i} /layer{i}");
+    }
+    std::fs::write(dir.join("Dockerfile"), df)
+}
+
+fn table(args: &Args, r: &[Measured]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "layercache bench relay: {} layers of {} KiB, mode=max, {} ms per call, {:.0}% 503, {:.0}% 429",
+        args.layers,
+        args.layer_kib,
+        args.latency_ms,
+        args.fail_share * 100.0,
+        args.throttle_share * 100.0
+    );
+    let _ = writeln!(
+        out,
+        "{:<34}{:>14}{:>14}{:>14}",
+        "", "direct", "relay", "no export"
+    );
+    let secs = |d: Duration| format!("{:.2} s", d.as_secs_f64());
+    let row = |name: &str, f: &dyn Fn(&Measured) -> String| {
+        format!(
+            "{name:<34}{:>14}{:>14}{:>14}\n",
+            f(&r[0]),
+            f(&r[1]),
+            f(&r[2])
+        )
+    };
+    out.push_str(&row("step wall time", &|m| secs(m.outcome.wall)));
+    out.push_str(&row("BuildKit solve", &|m| secs(m.outcome.solve)));
+    out.push_str(&row("after the build (relay)", &|m| {
+        m.outcome
+            .relay
+            .as_ref()
+            .map_or("–".to_owned(), |x| secs(x.after_build))
+    }));
+    out.push_str(&row("index upstream", &|m| {
+        if m.landed.2 { "yes" } else { "no" }.to_owned()
+    }));
+    out.push_str(&row("layers upstream / in index", &|m| {
+        format!("{} / {}", m.landed.1, m.landed.0)
+    }));
+    if let Some(rep) = &r[1].outcome.relay {
+        let _ = writeln!(out, "{}", rep.figures());
+    }
+    let ratio = r[1].outcome.wall.as_secs_f64() / r[0].outcome.wall.as_secs_f64().max(f64::EPSILON);
+    let all = r[1].landed.2 && r[1].landed.1 == r[1].landed.0;
+    let verdict = |ok: bool| if ok { "ok" } else { "MISSED" };
+    let _ = writeln!(
+        out,
+        "relay/direct step wall time: {ratio:.2} (target ≤ {RATIO_TARGET} at 100 ms per call: {})",
+        verdict(ratio <= RATIO_TARGET)
+    );
+    let _ = writeln!(out, "everything landed through the relay: {}", verdict(all));
+    out
+}

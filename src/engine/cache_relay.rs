@@ -1,0 +1,108 @@
+//! Where the engine meets the cache relay (`crate::relay`): before the solve, the `gha`
+//! entries are pointed at a relay in this process when BuildKit can reach it; after the
+//! build, the relay's report goes into the outcome and, when something did not land, a
+//! warning (docs/relay.md).
+
+use std::time::Duration;
+
+use bollard::Docker;
+
+use super::driver::Capabilities;
+use super::outcome::Outcome;
+use super::progress::{BuildEvent, EventSink};
+use crate::plan::{CacheOption, DriverChoice};
+use crate::relay::{Engaged, Reach, engage};
+
+/// How long the step waits for uploads after the build (BuildKit's own gha `timeout`
+/// default is the same ten minutes).
+const DEADLINE: Duration = Duration::from_secs(600);
+
+/// How the chosen BuildKit reaches this process, or why it cannot.
+async fn reach(
+    driver: &DriverChoice,
+    caps: &Capabilities,
+    docker: Option<&Docker>,
+    builder: &str,
+) -> Reach {
+    match (driver, caps.driver, docker) {
+        (DriverChoice::Remote { endpoint }, _, _) if local_endpoint(endpoint) => Reach::Loopback,
+        (DriverChoice::Remote { .. }, _, _) => Reach::Unreachable(
+            "a remote BuildKit on another host may not reach this machine".to_owned(),
+        ),
+        (_, "docker-container", Some(docker)) => {
+            super::relay_reach::container_reach(docker, builder).await
+        }
+        _ => Reach::Unreachable(format!(
+            "the relay is not yet reachable from the {} driver's BuildKit",
+            caps.driver
+        )),
+    }
+}
+
+/// `unix://…` or `tcp://` on a loopback address: BuildKit shares our loopback.
+fn local_endpoint(endpoint: &str) -> bool {
+    if endpoint.starts_with("unix://") {
+        return true;
+    }
+    let host = endpoint
+        .strip_prefix("tcp://")
+        .and_then(|r| r.rsplit_once(':').map(|(h, _)| h))
+        .unwrap_or("");
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Start a relay for the build's `gha` entries and rewrite them; `None` when none runs.
+pub async fn start(
+    cache_from: &mut [CacheOption],
+    cache_to: &mut [CacheOption],
+    (driver, caps): (&DriverChoice, &Capabilities),
+    (docker, builder): (Option<&Docker>, &str),
+    sink: &mut dyn EventSink,
+) -> Option<Engaged> {
+    let wanted = cache_from
+        .iter()
+        .chain(cache_to.iter())
+        .any(|e| e.kind == crate::plan::cache::CacheType::Gha);
+    if !wanted {
+        return None;
+    }
+    let reach = reach(driver, caps, docker, builder).await;
+    let (engaged, notices) = engage(cache_from, cache_to, reach).await;
+    for n in notices {
+        sink.event(BuildEvent::Notice(n));
+    }
+    engaged
+}
+
+/// Wait for the relay's uploads, then report what landed.
+pub async fn finish(engaged: Option<Engaged>, outcome: &mut Outcome, sink: &mut dyn EventSink) {
+    let Some(engaged) = engaged else { return };
+    sink.event(BuildEvent::Phase(
+        "cache relay: waiting for the uploads to the cache service".to_owned(),
+    ));
+    let report = engaged.finish(DEADLINE).await;
+    sink.event(BuildEvent::Notice(report.figures()));
+    if let Some(w) = report.warning() {
+        sink.event(BuildEvent::Warning(w.clone()));
+        outcome.warnings.push(w);
+    }
+    outcome.relay = Some(report);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::local_endpoint;
+
+    #[test]
+    fn local_endpoints() {
+        assert!(local_endpoint("unix:///run/buildkit/buildkitd.sock"));
+        assert!(local_endpoint("tcp://127.0.0.1:1234"));
+        assert!(local_endpoint("tcp://[::1]:1234"));
+        assert!(local_endpoint("tcp://localhost:1234"));
+        assert!(!local_endpoint("tcp://10.0.0.5:1234"));
+    }
+}

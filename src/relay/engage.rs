@@ -1,0 +1,191 @@
+//! The engine's one call: given the build's cache entries and how BuildKit reaches this
+//! process, start a relay for the `gha` entries that have a real upstream and point them
+//! at it (docs/relay.md § When the relay is used).
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use super::report::RelayReport;
+use super::server::{Relay, RelayConfig};
+use crate::action::runtime::decode_scopes;
+use crate::cache_client::Endpoint;
+use crate::cache_service::AccessScope;
+use crate::plan::cache::{CacheOption, CacheType};
+use crate::secret::Secret;
+
+/// The attribute that turns the relay off for an entry (`relay=false`).
+pub const OPT_OUT_ATTR: &str = "relay";
+/// Uploads in flight upstream at most.
+const PARALLELISM: usize = 8;
+
+/// How BuildKit reaches this process.
+#[derive(Debug, Clone)]
+pub enum Reach {
+    /// BuildKit shares this machine's loopback (a local `remote` BuildKit, host networking).
+    Loopback,
+    /// Listen on `listen`; BuildKit connects to `advertise`.
+    Address { listen: IpAddr, advertise: String },
+    /// BuildKit cannot reach this process: export directly.
+    Unreachable(String),
+}
+
+/// A relay the build uses; [`Engaged::finish`] after the build.
+pub struct Engaged {
+    relay: Relay,
+    _dir: tempfile::TempDir,
+}
+
+impl Engaged {
+    /// Wait until upstream has everything (or `deadline`), then report.
+    pub async fn finish(self, deadline: Duration) -> RelayReport {
+        self.relay.finish(deadline).await
+    }
+}
+
+fn is_gha(e: &CacheOption) -> bool {
+    e.kind == CacheType::Gha
+}
+
+/// The upstream and token of an entry, when it has both.
+fn upstream(e: &CacheOption) -> Option<(Endpoint, Secret)> {
+    let token = e.secrets.get("token")?.clone();
+    let v2 = e.attr("version") == Some("2") || e.attr("version").is_none();
+    let endpoint = match (e.attr("url_v2"), e.attr("url")) {
+        (Some(u), _) if v2 => Endpoint::V2(u.to_owned()),
+        (_, Some(u)) => Endpoint::V1(u.to_owned()),
+        _ => return None,
+    };
+    Some((endpoint, token))
+}
+
+/// Start a relay and rewrite the `gha` entries to use it. Returns the relay (when one
+/// runs) and notices for the log. Entries with `relay=false`, or another upstream than the
+/// first entry's, stay direct; the attribute is removed from every entry either way.
+pub async fn engage(
+    cache_from: &mut [CacheOption],
+    cache_to: &mut [CacheOption],
+    reach: Reach,
+) -> (Option<Engaged>, Vec<String>) {
+    let mut notices = Vec::new();
+    let mut wanted = Vec::new();
+    for (i, e) in cache_from.iter_mut().chain(cache_to.iter_mut()).enumerate() {
+        let opted_out = e.attrs.remove(OPT_OUT_ATTR).is_some_and(|v| v == "false");
+        // A strict export must fail the build when it fails: BuildKit's own does.
+        let strict = e.attr("ignore-error") == Some("false");
+        if is_gha(e) && !opted_out && !strict {
+            wanted.push(i);
+        }
+    }
+    let first = wanted.first().and_then(|i| {
+        cache_from
+            .iter()
+            .chain(cache_to.iter())
+            .nth(*i)
+            .and_then(upstream)
+    });
+    let Some((endpoint, token)) = first else {
+        return (None, notices);
+    };
+    let listen = match reach {
+        Reach::Unreachable(why) => {
+            notices.push(format!(
+                "cache relay not used, BuildKit exports to the cache directly: {why}"
+            ));
+            return (None, notices);
+        }
+        Reach::Loopback => (IpAddr::from([127, 0, 0, 1]), "127.0.0.1".to_owned()),
+        Reach::Address { listen, advertise } => (listen, advertise),
+    };
+    let scopes = match decode_scopes(&token) {
+        Ok(s) if !s.is_empty() => s,
+        _ => {
+            notices.push("cache relay not used, BuildKit exports to the cache directly: the runtime token names no refs".to_owned());
+            return (None, notices);
+        }
+    };
+    match start(endpoint.clone(), token.clone(), scopes, listen).await {
+        Ok((relay, dir)) => {
+            let n = rewrite(cache_from, cache_to, &wanted, (&endpoint, &token), &relay);
+            notices.push(format!(
+                "cache relay: {n} gha {} through this process to {}",
+                if n == 1 { "entry goes" } else { "entries go" },
+                match &endpoint {
+                    Endpoint::V2(_) => "the cache service (v2)",
+                    Endpoint::V1(_) => "the cache service (v1)",
+                }
+            ));
+            (Some(Engaged { relay, _dir: dir }), notices)
+        }
+        Err(e) => {
+            notices.push(format!(
+                "cache relay not used, BuildKit exports to the cache directly: {e}"
+            ));
+            (None, notices)
+        }
+    }
+}
+
+async fn start(
+    upstream: Endpoint,
+    token: Secret,
+    scopes: Vec<crate::action::runtime::TokenScope>,
+    (listen, advertise): (IpAddr, String),
+) -> Result<(Relay, tempfile::TempDir), String> {
+    let dir = tempfile::Builder::new()
+        .prefix("layercache-relay-")
+        .tempdir()
+        .map_err(|e| format!("failed to make its directory: {e}"))?;
+    let config = RelayConfig {
+        upstream,
+        token,
+        scopes: scopes
+            .into_iter()
+            .map(|s| AccessScope {
+                scope: s.scope,
+                permission: s.permission,
+            })
+            .collect(),
+        listen,
+        advertise,
+        parallelism: PARALLELISM,
+        merge: true,
+        dir: dir.path().to_owned(),
+    };
+    let relay = Relay::start(config).await.map_err(|e| e.to_string())?;
+    Ok((relay, dir))
+}
+
+/// Point the wanted entries that share the relay's upstream at it; returns how many.
+fn rewrite(
+    cache_from: &mut [CacheOption],
+    cache_to: &mut [CacheOption],
+    wanted: &[usize],
+    (endpoint, token): (&Endpoint, &Secret),
+    relay: &Relay,
+) -> usize {
+    let n_from = cache_from.len();
+    let mut n = 0;
+    let all = cache_from.iter_mut().chain(cache_to.iter_mut()).enumerate();
+    for (i, e) in all.filter(|(i, _)| wanted.contains(i)) {
+        let same = upstream(e).is_some_and(|(ep, t)| ep == *endpoint && t == *token);
+        if !same {
+            continue;
+        }
+        let url = if i < n_from {
+            &relay.import_url
+        } else {
+            &relay.export_url
+        };
+        e.attrs.insert("url".to_owned(), url.clone());
+        e.attrs.insert("url_v2".to_owned(), url.clone());
+        e.secrets.insert("token".to_owned(), relay.token.clone());
+        if i >= n_from {
+            // The relay knows what upstream has; BuildKit's REST listing would only
+            // carry a GitHub token into BuildKit.
+            e.attrs.remove("repository");
+            e.secrets.remove("ghtoken");
+        }
+        n += 1;
+    }
+    n
+}

@@ -1,0 +1,233 @@
+//! The cache relay with a real BuildKit (the newest-BuildKit lane's buildkitd on loopback,
+//! `remote` driver): BuildKit exports through the relay to our own service upstream, with
+//! injected 503s and 429s, and an empty builder then imports everything from upstream;
+//! a refusing upstream ends in a warning that names what did not land; two builds writing
+//! one scope at once both import fully. Skipped (and saying so) without the lane.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may unwrap
+
+mod engine_support;
+
+use std::time::Duration;
+
+use engine_support::*;
+use layercache::cache_client::{CacheClient, Endpoint};
+use layercache::cache_service::{self, Faults, RunningService, ServiceConfig};
+use layercache::engine::{BuildEvent, Recorder, prune_remote, run};
+use layercache::plan::{BuildPlan, CacheOption, CacheType, DriverChoice};
+use layercache::secret::Secret;
+use layercache::storage::StorageConfig;
+
+const VERSION: &str = "693bb7016429d80366022f036f84856888c9f13e00145f5f6f4dce303a38d6f2";
+
+fn lane(test: &str) -> Option<String> {
+    let addr = std::env::var("LAYERCACHE_TEST_BUILDKIT_ADDR").ok();
+    if addr.is_none() {
+        eprintln!("skipped {test}: LAYERCACHE_TEST_BUILDKIT_ADDR names no newest-BuildKit lane");
+    }
+    addr
+}
+
+const SECRET: &str = "relay-remote-test-secret-0123456789";
+
+async fn upstream(faults: Faults) -> (RunningService, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    (on_store(dir.path(), faults).await, dir)
+}
+
+/// A service instance on `store` (instances on one store answer as one service).
+async fn on_store(store: &std::path::Path, faults: Faults) -> RunningService {
+    let mut c = ServiceConfig::new(
+        ([127, 0, 0, 1], 0).into(),
+        StorageConfig::Disk(store.to_owned()),
+    );
+    c.secret = Some(Secret::new(SECRET));
+    c.faults = faults;
+    cache_service::spawn(c).await.unwrap()
+}
+
+fn gha(url: &str, token: &Secret, scope: &str, mode: Option<&str>) -> CacheOption {
+    let mut attrs = vec![
+        ("url", url),
+        ("url_v2", url),
+        ("version", "2"),
+        ("scope", scope),
+    ];
+    if let Some(m) = mode {
+        attrs.extend([("mode", m), ("ignore-error", "true")]);
+    }
+    let mut e = cache_entry(CacheType::Gha, &attrs);
+    e.secrets.insert("token".into(), token.clone());
+    e
+}
+
+async fn remote_request(endpoint: &str, run_id: &str) -> BuildPlan {
+    let mut req = request("cached");
+    req.build_args
+        .insert("BASE".into(), pushed_base_image().await);
+    req.build_args.insert("RUN_ID".into(), run_id.to_owned());
+    req.driver = DriverChoice::Remote {
+        endpoint: endpoint.to_owned(),
+    };
+    req
+}
+
+fn assert_run_steps_cached(outcome: &layercache::engine::Outcome, events: &Recorder) {
+    let (cached, ran) = finished(&events.0);
+    let runs: Vec<_> = outcome
+        .dockerfile_steps()
+        .filter(|s| s.name.contains("RUN "))
+        .collect();
+    assert!(!runs.is_empty());
+    for step in runs {
+        assert!(
+            cached.contains(&step.name),
+            "{} not CACHED; ran {ran:?}",
+            step.name
+        );
+    }
+}
+
+/// Every blob the scope's newest index upstream names is upstream too.
+async fn upstream_complete(up: &CacheClient, scope: &str) -> usize {
+    let hit = up
+        .lookup(&format!("index-{scope}-1-"), &[], VERSION)
+        .await
+        .unwrap()
+        .expect("an index upstream");
+    let body: serde_json::Value =
+        serde_json::from_slice(&up.read(&hit, 1 << 24).await.unwrap()).unwrap();
+    let blobs = layercache::relay::index_merge::layer_blobs(&body);
+    for b in &blobs {
+        let key = format!("buildkit-blob-1-{b}");
+        let hit = up.lookup(&key, &[], VERSION).await.unwrap();
+        assert!(
+            hit.is_some_and(|h| h.matched_key == key),
+            "{key} is not upstream"
+        );
+    }
+    blobs.len()
+}
+
+#[tokio::test]
+async fn relay_exports_through_503s_and_429s_and_an_empty_builder_imports_it_all() {
+    let Some(endpoint) = lane("relay_exports_through_503s") else {
+        return;
+    };
+    let faults = Faults {
+        fail_share: 0.3,
+        throttle_share: 0.05,
+        retry_after_secs: 1,
+        ..Default::default()
+    };
+    let (svc, dir) = upstream(faults.clone()).await;
+    let url = format!("{}/", svc.base_url);
+    let token = svc.token("refs/heads/main");
+    let scope = unique("relay");
+    let mut req = remote_request(&endpoint, &unique("run")).await;
+    req.cache_to = vec![gha(&url, &token, &scope, Some("max"))];
+    let mut events = Recorder::default();
+    let outcome = run(&req, &io(&host()), &mut events).await.unwrap();
+    let report = outcome.relay.clone().expect("the relay ran");
+    assert!(report.complete(), "{report:?}");
+    assert!(report.uploaded >= 3, "{report:?}");
+    assert!(faults.injected().0 > 0, "no fault was injected");
+    assert!(
+        !outcome.warnings.iter().any(|w| w.contains("cache relay")),
+        "{:?}",
+        outcome.warnings
+    );
+    let md = layercache::report::summary_markdown(&outcome);
+    assert!(
+        md.contains(&format!("relay: {} layers", report.uploaded)),
+        "{md}"
+    );
+    let client = CacheClient::new(Endpoint::V2(url.clone()), token.clone());
+    let blobs = upstream_complete(&client, &scope).await;
+    assert!(blobs >= 3);
+    eprintln!("measured: {}", report.figures());
+
+    // The import reads what landed, through the same store without faults: BuildKit
+    // downloads from the service's signed URLs itself, and its downloads do not retry.
+    let healthy = on_store(dir.path(), Faults::default()).await;
+    let url = format!("{}/", healthy.base_url);
+    prune_remote(&endpoint).await.unwrap();
+    req.cache_to.clear();
+    req.cache_from = vec![gha(&url, &token, &scope, None)];
+    let mut events = Recorder::default();
+    let outcome = run(&req, &io(&host()), &mut events).await.unwrap();
+    assert_run_steps_cached(&outcome, &events);
+}
+
+#[tokio::test]
+async fn relay_warns_what_a_refusing_upstream_did_not_take_and_the_build_stays_green() {
+    let Some(endpoint) = lane("relay_warns_what_a_refusing_upstream") else {
+        return;
+    };
+    let (svc, _dir) = upstream(Faults::default()).await;
+    let proxy = refusing_proxy::RefusingProxy::start([127, 0, 0, 1].into(), &svc.base_url).await;
+    let token = svc.token("refs/heads/main");
+    let scope = unique("relay-refused");
+    let mut req = remote_request(&endpoint, &unique("run")).await;
+    req.cache_to = vec![gha(&proxy.url, &token, &scope, Some("max"))];
+    let mut events = Recorder::default();
+    let outcome = run(&req, &io(&host()), &mut events).await.unwrap();
+    let report = outcome.relay.clone().expect("the relay ran");
+    assert_eq!(report.uploaded, 0);
+    assert!(report.lost.len() >= 3, "{report:?}");
+    assert!(proxy.refused() >= report.lost.len());
+    let warning = events
+        .0
+        .iter()
+        .find_map(|e| match e {
+            BuildEvent::Warning(w) if w.starts_with("cache relay:") => Some(w.clone()),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no relay warning: {:?}", events.0));
+    let n = report.lost.len();
+    assert!(warning.contains(&format!("{n} layers (")), "{warning}");
+    assert!(
+        warning.contains("did not reach the cache: sha256:"),
+        "{warning}"
+    );
+    assert!(
+        warning.contains(&format!("index index-{scope}-1-")),
+        "{warning}"
+    );
+    assert!(warning.contains("was not written ("), "{warning}");
+}
+
+#[tokio::test]
+async fn two_builds_writing_one_scope_at_once_both_import_fully_on_an_empty_builder() {
+    let Some(endpoint) = lane("two_builds_writing_one_scope") else {
+        return;
+    };
+    let (svc, _dir) = upstream(Faults {
+        latency: Duration::from_millis(30),
+        ..Default::default()
+    })
+    .await;
+    let url = format!("{}/", svc.base_url);
+    let token = svc.token("refs/heads/main");
+    let scope = unique("relay-shared");
+    let mut legs = Vec::new();
+    for _ in 0..2 {
+        let mut req = remote_request(&endpoint, &unique("leg")).await;
+        req.cache_to = vec![gha(&url, &token, &scope, Some("max"))];
+        legs.push(req);
+    }
+    let (h1, h2) = (io(&host()), io(&host()));
+    let (mut e1, mut e2) = (Recorder::default(), Recorder::default());
+    let (a, b) = tokio::join!(run(&legs[0], &h1, &mut e1), run(&legs[1], &h2, &mut e2));
+    for o in [a.unwrap(), b.unwrap()] {
+        let r = o.relay.expect("the relay ran");
+        assert!(r.complete(), "{r:?}");
+    }
+    prune_remote(&endpoint).await.unwrap();
+    for mut req in legs {
+        req.cache_to.clear();
+        req.cache_from = vec![gha(&url, &token, &scope, None)];
+        let mut events = Recorder::default();
+        let outcome = run(&req, &io(&host()), &mut events).await.unwrap();
+        assert_run_steps_cached(&outcome, &events);
+    }
+}
