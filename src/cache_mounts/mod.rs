@@ -4,6 +4,7 @@
 //! it the mount is saved, both through BuildKit itself (small generated builds), never by
 //! reaching into the builder's state on disk. See docs/cache-mounts.md.
 
+mod archive;
 mod discover;
 
 pub use discover::{BuildFacts, CacheMount, Discovery, Sharing, Unidentified, discover};
