@@ -6,5 +6,6 @@
 
 mod archive;
 mod discover;
+mod transfer;
 
 pub use discover::{BuildFacts, CacheMount, Discovery, Sharing, Unidentified, discover};

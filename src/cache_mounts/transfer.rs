@@ -1,0 +1,254 @@
+//! Moving a mount's contents in and out of BuildKit's cache mount through BuildKit itself:
+//! a small generated build in the stage's own base image, never a look into the
+//! builder's state on disk, so it works the same for every driver.
+//!
+//! Restore: `RUN --mount=type=cache,id=ID --mount=type=bind,source=content` copies a local
+//! context directory into the mount. Save: the same mount copied into a stage exported
+//! with the `local` exporter. A fresh nonce in each `RUN` keeps the layer cache from
+//! answering instead of running it. The builtin Dockerfile frontend is used (no
+//! `# syntax=`), so no frontend image is needed either.
+//!
+//! [`transfer_request`] is the only code here that knows the engine's request type.
+
+use std::path::{Path, PathBuf};
+
+use super::discover::CacheMount;
+use crate::action::env::Env;
+use crate::engine::{
+    self, BuildEvent, BuildRequest, DaemonFacts, DockerHost, DriverChoice, EngineError, Output,
+    Recorder,
+};
+use crate::plan::BuildPlan;
+
+/// Where a cache mount sits inside the transfer builds.
+const MOUNT_AT: &str = "/layercache-mount";
+const CONTENT_AT: &str = "/layercache-content";
+const OUT_AT: &str = "/layercache-out";
+
+#[derive(Debug, thiserror::Error)]
+pub enum TransferError {
+    #[error("{0}")]
+    Engine(#[from] EngineError),
+    #[error("failed to prepare the transfer build: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("the copy step failed: {error}{log}")]
+    Step { error: String, log: String },
+}
+
+/// Which way the contents go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// From `<dir>/content` into the mount.
+    Restore,
+    /// From the mount into `<dir>/out`.
+    Save,
+}
+
+/// The builder the user's build runs on, and how to reach it.
+#[derive(Debug, Clone)]
+pub struct Transfers {
+    main: BuildRequest,
+    host: DockerHost,
+}
+
+impl Transfers {
+    /// For `plan`'s build. `auto` is resolved here to the driver the build itself will
+    /// take, so the copies land in the same BuildKit.
+    pub async fn for_plan(plan: &BuildPlan, env: &Env) -> Result<Self, TransferError> {
+        let main = BuildRequest::from_plan(plan, env)?;
+        let host = DockerHost::from_env(env)?;
+        Self::new(main, host).await
+    }
+
+    pub async fn new(mut main: BuildRequest, host: DockerHost) -> Result<Self, TransferError> {
+        if main.driver == DriverChoice::Auto {
+            let docker = host.docker()?;
+            let facts = DaemonFacts::probe(&docker)
+                .await
+                .map_err(|e| host.unreachable(e.to_string()))?;
+            main.driver = match engine::choose(&main, &facts)?.driver {
+                "docker" => DriverChoice::Docker,
+                _ => DriverChoice::DockerContainer,
+            };
+        }
+        Ok(Self { main, host })
+    }
+
+    /// Run one transfer of `mount` with the working directory `dir` (see [`Direction`]).
+    pub async fn run(
+        &self,
+        mount: &CacheMount,
+        dir: &Path,
+        direction: Direction,
+    ) -> Result<(), TransferError> {
+        let nonce = uuid::Uuid::new_v4().simple().to_string();
+        std::fs::write(
+            dir.join("Dockerfile"),
+            transfer_dockerfile(mount, direction, &nonce),
+        )?;
+        let out = dir.join("out");
+        if direction == Direction::Save {
+            std::fs::create_dir_all(&out)?;
+        }
+        let req = transfer_request(
+            &self.main,
+            dir,
+            (direction == Direction::Save).then_some(&out),
+        );
+        let mut events = Recorder::default();
+        match engine::run(&req, &self.host, &mut events).await {
+            Ok(_) => Ok(()),
+            Err(EngineError::Solve(error)) => Err(TransferError::Step {
+                error,
+                log: log_tail(&events.0),
+            }),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+/// The request for one transfer build: the user's builder (driver, BuildKit container,
+/// registry credentials for the base image), nothing else of the user's build.
+fn transfer_request(main: &BuildRequest, dir: &Path, output: Option<&PathBuf>) -> BuildRequest {
+    let mut req = BuildRequest {
+        context: dir.to_owned(),
+        dockerfile: Some(dir.join("Dockerfile")),
+        network: Some("none".to_owned()),
+        registry_auth: main.registry_auth.clone(),
+        driver: main.driver.clone(),
+        builder: main.builder.clone(),
+        ..Default::default()
+    };
+    // BuildKit prefixes cache mount ids with this build arg: keep the user's namespace.
+    if let Some(ns) = main.build_args.get("BUILDKIT_CACHE_MOUNT_NS") {
+        req.build_args
+            .insert("BUILDKIT_CACHE_MOUNT_NS".to_owned(), ns.clone());
+    }
+    if let Some(out) = output {
+        req.outputs.push(Output {
+            kind: "local".to_owned(),
+            attrs: [("dest".to_owned(), out.display().to_string())].into(),
+        });
+    }
+    req
+}
+
+/// The generated Dockerfile of one transfer.
+pub fn transfer_dockerfile(mount: &CacheMount, direction: Direction, nonce: &str) -> String {
+    let mut cache = format!(
+        "type=cache,{},target={MOUNT_AT},sharing=locked",
+        csv_field("id", &mount.id)
+    );
+    for (key, value) in [
+        ("uid", mount.uid.map(|v| v.to_string())),
+        ("gid", mount.gid.map(|v| v.to_string())),
+        ("mode", mount.mode.clone()),
+    ] {
+        if let Some(v) = value {
+            cache.push_str(&format!(",{}", csv_field(key, &v)));
+        }
+    }
+    match direction {
+        Direction::Restore => {
+            let owner = match (mount.uid, mount.gid) {
+                (None, None) => String::new(),
+                (uid, gid) => format!(
+                    " && chown -R {}:{} {MOUNT_AT}",
+                    uid.unwrap_or(0),
+                    gid.unwrap_or(0)
+                ),
+            };
+            format!(
+                "FROM {base}\nRUN --mount={cache} --mount=type=bind,source=content,target={CONTENT_AT} echo {nonce} >/dev/null && cp -a {CONTENT_AT}/. {MOUNT_AT}/{owner}\n",
+                base = mount.base
+            )
+        }
+        Direction::Save => format!(
+            "FROM {base} AS mount\nRUN --mount={cache} echo {nonce} >/dev/null && mkdir -p {OUT_AT} && cp -a {MOUNT_AT}/. {OUT_AT}/\nFROM scratch\nCOPY --from=mount {OUT_AT}/ /\n",
+            base = mount.base
+        ),
+    }
+}
+
+/// `key=value` as one CSV field of a `--mount` value, quoted when it must be.
+fn csv_field(key: &str, value: &str) -> String {
+    if value.contains([',', '"']) {
+        format!("\"{key}={}\"", value.replace('"', "\"\""))
+    } else {
+        format!("{key}={value}")
+    }
+}
+
+/// The last lines the failed step printed, for the warning.
+fn log_tail(events: &[BuildEvent]) -> String {
+    let text: String = events
+        .iter()
+        .filter_map(|e| match e {
+            BuildEvent::StepLog { text, .. } => Some(text.as_str()),
+            _ => None,
+        })
+        .collect();
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    match lines.len() {
+        0 => String::new(),
+        n => format!(" ({})", lines[n.saturating_sub(3)..].join(" / ")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cache_mounts::Sharing;
+
+    fn mount(id: &str, uid: Option<u32>) -> CacheMount {
+        CacheMount {
+            id: id.to_owned(),
+            target: "/root/.cache".to_owned(),
+            sharing: Sharing::Shared,
+            uid,
+            gid: None,
+            mode: None,
+            base: "debian:12".to_owned(),
+            line: 3,
+        }
+    }
+
+    #[test]
+    fn dockerfiles_use_the_stage_base_and_the_mount_identity() {
+        let restore = transfer_dockerfile(&mount("pip", Some(1000)), Direction::Restore, "n1");
+        assert_eq!(
+            restore,
+            "FROM debian:12\nRUN --mount=type=cache,id=pip,target=/layercache-mount,sharing=locked,uid=1000 --mount=type=bind,source=content,target=/layercache-content echo n1 >/dev/null && cp -a /layercache-content/. /layercache-mount/ && chown -R 1000:0 /layercache-mount\n"
+        );
+        let save = transfer_dockerfile(&mount("a,b", None), Direction::Save, "n2");
+        assert!(
+            save.starts_with("FROM debian:12 AS mount\nRUN --mount=type=cache,\"id=a,b\",target="),
+            "{save}"
+        );
+        assert!(save.ends_with("FROM scratch\nCOPY --from=mount /layercache-out/ /\n"));
+    }
+
+    #[test]
+    fn the_request_keeps_only_the_builder_of_the_main_build() {
+        let main = BuildRequest {
+            driver: DriverChoice::Remote {
+                endpoint: "tcp://127.0.0.1:1".into(),
+            },
+            tags: vec!["app".into()],
+            push: true,
+            build_args: [
+                ("BUILDKIT_CACHE_MOUNT_NS".to_owned(), "ns".to_owned()),
+                ("OTHER".to_owned(), "x".to_owned()),
+            ]
+            .into(),
+            ..Default::default()
+        };
+        let out = PathBuf::from("/tmp/t/out");
+        let req = transfer_request(&main, Path::new("/tmp/t"), Some(&out));
+        assert_eq!(req.driver, main.driver);
+        assert!(req.tags.is_empty() && !req.push && !req.load);
+        assert_eq!(req.build_args.len(), 1);
+        assert_eq!(req.outputs[0].attrs["dest"], "/tmp/t/out");
+        assert!(req.cache_from.is_empty() && req.cache_to.is_empty());
+    }
+}
