@@ -7,6 +7,7 @@ pub mod action;
 pub mod advice;
 pub mod app;
 pub mod bench;
+pub mod cache_client;
 pub mod cache_mounts;
 pub mod cache_service;
 pub mod commands;

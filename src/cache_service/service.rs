@@ -17,6 +17,7 @@ use super::auth::{Access, TokenIssuer, TokenVerifier};
 use super::cache::{Cache, Limits};
 use super::error::ServiceError;
 use super::exchange::{self, OidcExchange};
+use super::faults::{Faults, inject};
 use super::oidc::{OidcConfig, OidcVerifier};
 use super::signing::UrlSigner;
 use super::{blob, rest, twirp, v1};
@@ -37,6 +38,8 @@ pub struct ServiceConfig {
     pub url_ttl: chrono::Duration,
     /// GitHub OIDC tokens exchanged for cache tokens; `None`: no exchange endpoint.
     pub oidc: Option<OidcConfig>,
+    /// Injected latency and failures (benchmarks, tests); none by default.
+    pub faults: Faults,
 }
 
 impl ServiceConfig {
@@ -49,6 +52,7 @@ impl ServiceConfig {
             limits: Limits::default(),
             url_ttl: chrono::Duration::hours(1),
             oidc: None,
+            faults: Faults::default(),
         }
     }
 }
@@ -62,6 +66,7 @@ pub struct AppState {
     /// The OIDC exchange, when configured.
     pub oidc: Option<OidcExchange>,
     public_url: Option<String>,
+    faults: Faults,
 }
 
 impl AppState {
@@ -110,6 +115,7 @@ impl AppState {
             signer: UrlSigner::new(url_key, config.url_ttl),
             limits: config.limits.clone(),
             public_url: config.public_url.clone(),
+            faults: config.faults.clone(),
         }))
     }
 
@@ -161,6 +167,15 @@ impl AppState {
 
 /// The routes of all three protocols plus the REST API.
 pub fn router(state: Arc<AppState>) -> Router {
+    let faults = state.faults.clone();
+    let app = routes(state);
+    match faults.active() {
+        true => app.layer(axum::middleware::from_fn_with_state(faults, inject)),
+        false => app,
+    }
+}
+
+fn routes(state: Arc<AppState>) -> Router {
     let v1_routes = Router::new()
         .route("/cache", get(v1::lookup))
         .route("/caches", get(v1::list).post(v1::reserve))

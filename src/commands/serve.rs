@@ -68,6 +68,8 @@ struct RunArgs {
     #[arg(long, default_value_t = 3600)]
     url_ttl_secs: u32,
     #[command(flatten)]
+    faults: FaultArgs,
+    #[command(flatten)]
     secret: SecretArgs,
     #[command(flatten)]
     oidc: OidcArgs,
@@ -145,6 +147,43 @@ impl OidcArgs {
         config.token_ttl = chrono::Duration::minutes(i64::from(self.oidc_token_ttl_mins));
         config.min_jwks_refresh = Duration::from_secs(u64::from(self.oidc_jwks_min_refresh_secs));
         Ok(Some(config))
+    }
+}
+
+/// Injected latency and failures, to measure clients against a slow or flaky service
+/// (docs/serve.md § Fault injection). Never for a service people use.
+#[derive(Debug, clap::Args)]
+struct FaultArgs {
+    /// Delay every answer by this many milliseconds.
+    #[arg(long, default_value_t = 0)]
+    latency_ms: u64,
+    /// Answer this share of requests (0 to 1) with 503.
+    #[arg(long, default_value_t = 0.0, value_parser = parse_share)]
+    fail_share: f64,
+    /// Answer this share of requests (0 to 1) with 429 and Retry-After.
+    #[arg(long, default_value_t = 0.0, value_parser = parse_share)]
+    throttle_share: f64,
+    /// The Retry-After of injected 429s, in seconds.
+    #[arg(long, default_value_t = 1)]
+    retry_after_secs: u64,
+}
+
+impl FaultArgs {
+    fn faults(&self) -> cache_service::Faults {
+        cache_service::Faults {
+            latency: Duration::from_millis(self.latency_ms),
+            fail_share: self.fail_share,
+            throttle_share: self.throttle_share,
+            retry_after_secs: self.retry_after_secs,
+            counts: Default::default(),
+        }
+    }
+}
+
+fn parse_share(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if (0.0..=1.0).contains(&v) => Ok(v),
+        _ => Err(format!("{s:?}: use a share from 0 to 1, e.g. 0.3")),
     }
 }
 
@@ -283,6 +322,7 @@ async fn serve(args: RunArgs) -> Result<(), CommandError> {
         },
         url_ttl: chrono::Duration::seconds(i64::from(args.url_ttl_secs)),
         oidc,
+        faults: args.faults.faults(),
     };
     let state = cache_service::AppState::new(&config)
         .await
