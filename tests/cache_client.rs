@@ -1,6 +1,9 @@
 //! The cache client against our own service in this process, over v2 and v1, with and
 //! without injected faults (503s, 429s with Retry-After).
-#![expect(clippy::unwrap_used, reason = "a test fails on the first unexpected error")]
+#![expect(
+    clippy::unwrap_used,
+    reason = "a test fails on the first unexpected error"
+)]
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};

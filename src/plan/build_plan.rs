@@ -158,6 +158,20 @@ pub struct BuildPlan {
     pub cache_advice: bool,
     /// Housekeeping after the build.
     pub cache_prune: CachePrune,
+    /// `RUN --mount=type=cache` contents kept in the gha cache.
+    pub cache_mounts: CacheMounts,
+}
+
+/// `cache-mounts*` inputs. Whether mounts are kept also needs a `gha` export: see
+/// `cache_mounts::wanted`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheMounts {
+    pub enabled: bool,
+    /// Mount ids not to keep.
+    pub exclude: Vec<String>,
+    /// Compressed bytes, per mount and for all mounts of one build.
+    pub max_size: u64,
+    pub total_size: u64,
 }
 
 /// `cache-prune`: what housekeeping runs after a build that exported `gha` cache.

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::build_plan::{BuildContext, BuildPlan, CachePrune, DriverChoice};
+use super::build_plan::{BuildContext, BuildPlan, CacheMounts, CachePrune, DriverChoice};
 use super::builder::BuilderOptions;
 use super::cache::{
     CacheOption, CacheType, Direction, SkippedEntry, add_cache_api, fill_gha, parse_cache_entry,
@@ -151,7 +151,24 @@ pub fn parse(inputs: &Inputs, runtime: &Runtime, env: &Env) -> Result<BuildPlan,
         expose_runtime: inputs.bool(n::EXPOSE_RUNTIME)?,
         cache_advice: inputs.bool(n::CACHE_ADVICE)?,
         cache_prune: cache_prune(inputs)?,
+        cache_mounts: CacheMounts {
+            enabled: inputs.bool(n::CACHE_MOUNTS)?,
+            exclude: inputs.list(n::CACHE_MOUNTS_EXCLUDE)?,
+            max_size: size_input(inputs, n::CACHE_MOUNTS_MAX_SIZE)?,
+            total_size: size_input(inputs, n::CACHE_MOUNTS_TOTAL_SIZE)?,
+        },
     })
+}
+
+/// A size input; empty means its default in the input table (the CLI passes none).
+fn size_input(inputs: &Inputs, name: &'static str) -> Result<u64, InputError> {
+    let default = n::INPUTS
+        .iter()
+        .find(|s| s.name == name)
+        .and_then(|s| s.default)
+        .unwrap_or("0");
+    let value = inputs.text(name).unwrap_or_else(|| default.to_owned());
+    Ok(options::size(name, Some(&value))?.unwrap_or(0))
 }
 
 fn cache_entries(
