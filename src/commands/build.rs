@@ -286,6 +286,7 @@ async fn build_image<W: std::io::Write>(
     view: ProgressView,
     wf: &mut Workflow<W>,
 ) -> Result<(), CommandError> {
+    let mut mounts = super::mount_phases::restore(plan, runtime, env, wf).await;
     wf.group("Build");
     let started = chrono::Utc::now();
     let result = match view {
@@ -298,6 +299,9 @@ async fn build_image<W: std::io::Write>(
         }
     };
     wf.end_group();
+    if let (Ok(_), Some(keeper)) = (&result, mounts.as_mut()) {
+        super::mount_phases::save(keeper, wf).await;
+    }
     let outcome = match result {
         Ok(outcome) => outcome,
         Err(err) => {
@@ -340,6 +344,9 @@ async fn build_image<W: std::io::Write>(
     let api = super::phases::RepositoryApi::new(plan, env);
     let pruned = super::phases::prune(plan, runtime, &api, wf).await;
     let mut summary = report::summary_markdown(&outcome);
+    if let Some(keeper) = &mounts {
+        summary.push_str(&report::mounts_markdown(keeper.outcomes()));
+    }
     let repository = super::phases::repository_cache(plan, runtime, &api, started).await;
     if let Some(notice) = repository.notice() {
         wf.notice(&notice);

@@ -167,6 +167,9 @@ pub struct BuildPlan {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CacheMounts {
     pub enabled: bool,
+    /// The `scope` input, else the derived scope without build-args. A `gha` export's own
+    /// `scope=` wins over both.
+    pub scope: String,
     /// Mount ids not to keep.
     pub exclude: Vec<String>,
     /// Compressed bytes, per mount and for all mounts of one build.

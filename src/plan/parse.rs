@@ -55,19 +55,29 @@ pub fn parse(inputs: &Inputs, runtime: &Runtime, env: &Env) -> Result<BuildPlan,
     let outputs = resolve_outputs(&inputs.list(n::OUTPUTS)?, load, push, &tags)?;
     let build_args = options::build_args(&inputs.list(n::BUILD_ARGS)?, env)?;
 
-    let scope = match inputs.text(n::SCOPE) {
-        Some(s) => validate_scope(&s)?,
-        None => derive_scope(&ScopeSeed {
-            image: tags.first().map(|t| t.name()),
-            short: tags
-                .first()
-                .map_or_else(|| context_name(&context), |t| t.short_name().to_owned()),
-            dockerfile: dockerfile.to_string_lossy().into_owned(),
-            target: target.clone(),
-            platforms: platforms.iter().map(ToString::to_string).collect(),
-            build_args: build_args.clone(),
-        }),
+    let seed = ScopeSeed {
+        image: tags.first().map(|t| t.name()),
+        short: tags
+            .first()
+            .map_or_else(|| context_name(&context), |t| t.short_name().to_owned()),
+        dockerfile: dockerfile.to_string_lossy().into_owned(),
+        target: target.clone(),
+        platforms: platforms.iter().map(ToString::to_string).collect(),
+        build_args: build_args.clone(),
     };
+    let given_scope = inputs
+        .text(n::SCOPE)
+        .map(|s| validate_scope(&s))
+        .transpose()?;
+    let scope = given_scope.clone().unwrap_or_else(|| derive_scope(&seed));
+    // Cache mounts outlive build-args as BuildKit's own do (a commit SHA passed as a build
+    // arg must not hide yesterday's package cache): their derived scope leaves them out.
+    let mount_scope = given_scope.unwrap_or_else(|| {
+        derive_scope(&ScopeSeed {
+            build_args: Default::default(),
+            ..seed
+        })
+    });
     let mut cache_skipped = Vec::new();
     let cache_from = cache_entries(inputs, Direction::From, runtime, &scope, &mut cache_skipped)?;
     let mut cache_to = cache_entries(inputs, Direction::To, runtime, &scope, &mut cache_skipped)?;
@@ -153,6 +163,7 @@ pub fn parse(inputs: &Inputs, runtime: &Runtime, env: &Env) -> Result<BuildPlan,
         cache_prune: cache_prune(inputs)?,
         cache_mounts: CacheMounts {
             enabled: inputs.bool(n::CACHE_MOUNTS)?,
+            scope: mount_scope,
             exclude: inputs.list(n::CACHE_MOUNTS_EXCLUDE)?,
             max_size: size_input(inputs, n::CACHE_MOUNTS_MAX_SIZE)?,
             total_size: size_input(inputs, n::CACHE_MOUNTS_TOTAL_SIZE)?,

@@ -1,0 +1,178 @@
+//! Cache mounts kept in the gha cache (issue #15), for real: a plan from action inputs, our
+//! cache service as the cache, the newest-BuildKit lane as the builder (remote driver, and
+//! the docker-container driver from the lane's image), its build cache pruned between
+//! builds as a fresh runner's would be. Skipped, saying so, without the lane
+//! (`LAYERCACHE_TEST_BUILDKIT_ADDR`).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may unwrap
+
+mod engine_support;
+
+use std::path::Path;
+
+use engine_support::*;
+use layercache::action::env::Env;
+use layercache::action::inputs::Inputs;
+use layercache::action::names::INPUTS;
+use layercache::action::runtime::Runtime;
+use layercache::cache_mounts::{Keeper, MountOutcome, Restore, Save, prepare};
+use layercache::engine::{Recorder, prune_remote, run_plan};
+
+/// The cache-mounted step records what it found in the mount (into the exported `/seen`)
+/// and, unless `WRITE=no`, adds a line to it. `RUN_ID` busts the step's layer.
+const DOCKERFILE: &str = "ARG BASE\nFROM $BASE\nARG MOUNT_ID\nARG RUN_ID\nARG WRITE=yes\nRUN --mount=type=cache,id=${MOUNT_ID},target=/var/cache/thing \\\n    echo $RUN_ID && (cat /var/cache/thing/data 2>/dev/null || echo empty) > /seen && \\\n    if [ \"$WRITE\" = yes ]; then echo $RUN_ID >> /var/cache/thing/data; fi\nRUN --mount=type=cache,target=/other,id=$UNSET_ID true\n";
+
+struct Lane {
+    url: String,
+    token: String,
+    _service: layercache::cache_service::RunningService,
+    _store: tempfile::TempDir,
+}
+
+async fn cache_service() -> Lane {
+    let store = tempfile::tempdir().unwrap();
+    let config = layercache::cache_service::ServiceConfig::new(
+        ([127, 0, 0, 1], 0).into(),
+        layercache::storage::StorageConfig::Disk(store.path().to_owned()),
+    );
+    let service = layercache::cache_service::spawn(config).await.unwrap();
+    Lane {
+        url: format!("{}/", service.base_url),
+        token: service.token("refs/heads/main").expose().to_owned(),
+        _service: service,
+        _store: store,
+    }
+}
+
+/// One build as the action runs it: restore, build, save. Returns the outcomes and what
+/// the step saw in the mount.
+async fn build(
+    lane: &Lane,
+    context: &Path,
+    driver: &[(&str, String)],
+    args: &[(&str, String)],
+    extra_env: &[(&str, &str)],
+) -> (Vec<MountOutcome>, String, Option<String>) {
+    let out = context.join("out");
+    let _ = std::fs::remove_dir_all(&out);
+    let build_args: Vec<String> = args.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let mut pairs = vec![
+        ("context", context.display().to_string()),
+        ("build-args", build_args.join("\n")),
+        ("cache-to", "type=gha,mode=max".to_owned()),
+        ("cache-from", "type=gha".to_owned()),
+        ("outputs", format!("type=local,dest={}", out.display())),
+    ];
+    pairs.extend(driver.iter().cloned());
+    let inputs = Inputs::from_pairs(INPUTS, pairs.iter().map(|(k, v)| (*k, v.clone()))).unwrap();
+    let mut vars = vec![
+        ("ACTIONS_RESULTS_URL", lane.url.clone()),
+        ("ACTIONS_RUNTIME_TOKEN", lane.token.clone()),
+        ("DOCKER_HOST", required("LAYERCACHE_TEST_DOCKER_HOST")),
+    ];
+    vars.extend(extra_env.iter().map(|(k, v)| (*k, (*v).to_owned())));
+    let env = Env::from_pairs(vars);
+    let runtime = Runtime::from_env(&env);
+    let plan = layercache::plan::parse(&inputs, &runtime, &env).unwrap();
+    let mut keeper: Keeper = prepare(&plan, &runtime, &env).await.unwrap().unwrap();
+    keeper.restore().await;
+    run_plan(&plan, &env, &mut Recorder::default())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    keeper.save().await;
+    let seen = std::fs::read_to_string(out.join("seen")).unwrap();
+    (keeper.outcomes().to_vec(), seen, keeper.notice.clone())
+}
+
+/// Build, prune the builder, build again (layer busted): the mount comes back from the
+/// cache; a build that leaves the mount as it was uploads nothing.
+async fn round_trip(driver: &[(&str, String)], prune: impl AsyncFn()) {
+    let lane = cache_service().await;
+    let context = tempfile::tempdir().unwrap();
+    std::fs::write(context.path().join("Dockerfile"), DOCKERFILE).unwrap();
+    let base = pushed_base_image().await;
+    let id = unique("mount");
+    let args = |run: &'static str, write: &'static str| {
+        vec![
+            ("BASE", base.clone()),
+            ("MOUNT_ID", id.clone()),
+            ("RUN_ID", format!("{run}-{}", unique("r"))),
+            ("WRITE", write.to_owned()),
+        ]
+    };
+
+    let first = args("one", "yes");
+    let (outcomes, seen, notice) = build(&lane, context.path(), driver, &first, &[]).await;
+    assert_eq!(seen.trim(), "empty");
+    let notice = notice.expect("the mount with an unset id is named");
+    assert!(
+        notice.contains("line 9") && notice.contains("UNSET_ID"),
+        "{notice}"
+    );
+    assert_eq!(outcomes.len(), 1, "{outcomes:?}");
+    assert_eq!(outcomes[0].id, id);
+    assert_eq!(outcomes[0].restore, Restore::Miss);
+    assert!(
+        matches!(outcomes[0].save, Some(Save::Saved { bytes, .. }) if bytes > 0),
+        "{outcomes:?}"
+    );
+
+    prune().await;
+    let second = args("two", "yes");
+    let (outcomes, seen, _) = build(&lane, context.path(), driver, &second, &[]).await;
+    assert!(
+        seen.starts_with("one-"),
+        "restored contents were not there: {seen} {outcomes:?}"
+    );
+    assert!(
+        matches!(outcomes[0].restore, Restore::Restored { bytes, .. } if bytes > 0),
+        "{outcomes:?}"
+    );
+    assert!(
+        matches!(outcomes[0].save, Some(Save::Saved { .. })),
+        "{outcomes:?}"
+    );
+
+    prune().await;
+    let third = args("three", "no");
+    let (outcomes, seen, _) = build(&lane, context.path(), driver, &third, &[]).await;
+    let lines: Vec<&str> = seen.lines().collect();
+    assert!(
+        lines.len() == 2 && lines[0].starts_with("one-") && lines[1].starts_with("two-"),
+        "the newest entry is restored: {seen}"
+    );
+    assert_eq!(outcomes[0].save, Some(Save::Unchanged), "{outcomes:?}");
+
+    // Read-only policy: restored, never saved.
+    prune().await;
+    let fourth = args("four", "yes");
+    let (outcomes, seen, _) = build(
+        &lane,
+        context.path(),
+        driver,
+        &fourth,
+        &[("ACTIONS_CACHE_MODE", "read")],
+    )
+    .await;
+    assert_eq!(seen.lines().count(), 2, "{seen}");
+    assert!(matches!(outcomes[0].restore, Restore::Restored { .. }));
+    assert!(
+        matches!(&outcomes[0].save, Some(Save::NotRun(why)) if why.contains("ACTIONS_CACHE_MODE=read")),
+        "{outcomes:?}"
+    );
+}
+
+#[tokio::test]
+async fn mounts_survive_a_pruned_remote_builder() {
+    let Ok(endpoint) = std::env::var("LAYERCACHE_TEST_BUILDKIT_ADDR") else {
+        eprintln!(
+            "skipped: LAYERCACHE_TEST_BUILDKIT_ADDR names no BuildKit (the newest-BuildKit lane)"
+        );
+        return;
+    };
+    let driver = [
+        ("driver", "remote".to_owned()),
+        ("endpoint", endpoint.clone()),
+    ];
+    round_trip(&driver, async || prune_remote(&endpoint).await.unwrap()).await;
+}
