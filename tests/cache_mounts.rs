@@ -7,6 +7,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests may unwrap
 
 mod engine_support;
+mod support;
 
 use std::path::Path;
 
@@ -17,6 +18,7 @@ use layercache::action::names::INPUTS;
 use layercache::action::runtime::Runtime;
 use layercache::cache_mounts::{Keeper, MountOutcome, Restore, Save, prepare};
 use layercache::engine::{Recorder, prune_remote, run_plan};
+use support::runner::{Step, StepResult};
 
 /// The cache-mounted step records what it found in the mount (into the exported `/seen`)
 /// and, unless `WRITE=no`, adds a line to it. `RUN_ID` busts the step's layer.
@@ -175,4 +177,107 @@ async fn mounts_survive_a_pruned_remote_builder() {
         ("endpoint", endpoint.clone()),
     ];
     round_trip(&driver, async || prune_remote(&endpoint).await.unwrap()).await;
+}
+
+/// One step of the job as the runner runs the action: the lane's BuildKit container
+/// (host networking, so it reaches the loopback cache service and registry).
+fn step(lane: &Lane, image: &str, builder: &str, args: &[(&str, String)]) -> Step {
+    let declared: Vec<_> = INPUTS.iter().map(|s| (s.name, s.default)).collect();
+    let mut s = Step::new(&declared);
+    std::fs::write(s.workspace().join("Dockerfile"), DOCKERFILE).unwrap();
+    let build_args: Vec<String> = args.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let out = s.workspace().join("out").display().to_string();
+    s.set("DOCKER_HOST", &required("LAYERCACHE_TEST_DOCKER_HOST"))
+        .set("ACTIONS_RESULTS_URL", &lane.url)
+        .set("ACTIONS_RUNTIME_TOKEN", &lane.token)
+        .input("driver", "docker-container")
+        .input("builder", builder)
+        .input("builder-image", image)
+        .input("driver-opts", "network=host")
+        .input("build-args", &build_args.join("\n"))
+        .input("scope", "mounts-test")
+        .input("cache-to", "type=gha,mode=max")
+        .input("outputs", &format!("type=local,dest={out}"))
+        .input("expose-runtime", "false");
+    s
+}
+
+async fn run_step(s: Step, args: &'static [&'static str]) -> (StepResult, String) {
+    tokio::task::spawn_blocking(move || {
+        let r = s.run(args);
+        // Read before `s` (and its workspace) goes away.
+        let seen = std::fs::read_to_string(s.workspace().join("out/seen")).unwrap_or_default();
+        (r, seen)
+    })
+    .await
+    .unwrap()
+}
+
+/// The post step, which removes the job's BuildKit container: the next step starts on an
+/// empty builder, as the next job on a hosted runner does.
+async fn remove_builder(builder: &str) {
+    let mut s = Step::new(&[]);
+    s.set("DOCKER_HOST", &required("LAYERCACHE_TEST_DOCKER_HOST"))
+        .set("STATE_builder", builder);
+    let (r, _) = run_step(s, &["post"]).await;
+    assert_eq!(r.code(), 0, "{}", r.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mounts_survive_a_new_builder_container_through_the_action() {
+    let Some(image) = lane_image("mounts_survive_a_new_builder_container_through_the_action")
+    else {
+        return;
+    };
+    let lane = cache_service().await;
+    let base = pushed_base_image().await;
+    let id = unique("mount");
+    let args = |run: &str| {
+        vec![
+            ("BASE", base.clone()),
+            ("MOUNT_ID", id.clone()),
+            ("RUN_ID", unique(run)),
+        ]
+    };
+    let ctx = |r: &StepResult| format!("stdout:\n{}\nstderr:\n{}", r.stdout, r.stderr);
+
+    let first = unique("lc-mounts-a");
+    let (r, seen) = run_step(step(&lane, &image, &first, &args("one")), &["action"]).await;
+    remove_builder(&first).await;
+    assert_eq!(r.code(), 0, "{}", ctx(&r));
+    assert_eq!(seen.trim(), "empty", "{}", ctx(&r));
+    assert!(
+        r.summary_file
+            .contains(&format!("| `{id}` | – nothing cached yet | ✅ saved ")),
+        "{}",
+        r.summary_file
+    );
+    let notices = r.named("notice");
+    assert!(
+        notices.iter().any(|n| n.data.contains("UNSET_ID")),
+        "{}",
+        ctx(&r)
+    );
+
+    let second = unique("lc-mounts-b");
+    let (r, seen) = run_step(step(&lane, &image, &second, &args("two")), &["action"]).await;
+    remove_builder(&second).await;
+    assert_eq!(r.code(), 0, "{}", ctx(&r));
+    assert!(
+        seen.starts_with("one-"),
+        "not restored: {seen}\n{}",
+        ctx(&r)
+    );
+    assert!(
+        r.summary_file.contains(&format!("| `{id}` | ✅ ")),
+        "{}",
+        r.summary_file
+    );
+    assert!(
+        !r.named("warning")
+            .iter()
+            .any(|w| w.data.contains("cache mount")),
+        "{}",
+        ctx(&r)
+    );
 }
