@@ -53,8 +53,12 @@ async fn build(
     context: &Path,
     driver: &[(&str, String)],
     args: &[(&str, String)],
-    extra_env: &[(&str, &str)],
+    extra: &[(&str, &str)],
 ) -> (Vec<MountOutcome>, String, Option<String>) {
+    // Upper-case names are environment variables, the others inputs.
+    let (extra_env, extra_inputs): (Vec<_>, Vec<_>) = extra
+        .iter()
+        .partition(|(k, _)| k.starts_with(char::is_uppercase));
     let out = context.join("out");
     let _ = std::fs::remove_dir_all(&out);
     let build_args: Vec<String> = args.iter().map(|(k, v)| format!("{k}={v}")).collect();
@@ -66,6 +70,7 @@ async fn build(
         ("outputs", format!("type=local,dest={}", out.display())),
     ];
     pairs.extend(driver.iter().cloned());
+    pairs.extend(extra_inputs.iter().map(|(k, v)| (*k, (*v).to_owned())));
     let inputs = Inputs::from_pairs(INPUTS, pairs.iter().map(|(k, v)| (*k, v.clone()))).unwrap();
     let mut vars = vec![
         ("ACTIONS_RESULTS_URL", lane.url.clone()),
@@ -162,6 +167,29 @@ async fn round_trip(driver: &[(&str, String)], prune: impl AsyncFn()) {
         matches!(&outcomes[0].save, Some(Save::NotRun(why)) if why.contains("ACTIONS_CACHE_MODE=read")),
         "{outcomes:?}"
     );
+
+    // Over the cap: not saved, named; the build itself is fine. Excluded: left alone.
+    let fifth = args("five", "yes");
+    let (outcomes, _, _) = build(
+        &lane,
+        context.path(),
+        driver,
+        &fifth,
+        &[("cache-mounts-max-size", "64")],
+    )
+    .await;
+    assert_eq!(outcomes[0].save, Some(Save::OverCap { cap: 64 }));
+    let sixth = args("six", "yes");
+    let (outcomes, _, notice) = build(
+        &lane,
+        context.path(),
+        driver,
+        &sixth,
+        &[("cache-mounts-exclude", id.as_str())],
+    )
+    .await;
+    assert!(outcomes.is_empty(), "{outcomes:?}");
+    assert!(notice.is_some_and(|n| n.contains(&format!("excluded by cache-mounts-exclude: {id}"))),);
 }
 
 #[tokio::test]
