@@ -2,4 +2,5 @@
 //! `layercache-bench` binary, not in the action image: the action binary never links them.
 
 pub mod engine;
+pub mod mounts;
 pub mod serve;
