@@ -142,4 +142,98 @@ mod tests {
         assert_eq!(v1.endpoint(), &Endpoint::V1("http://b/".into()));
         assert!(client_for(&entry(&[])).is_err());
     }
+
+    fn plan_with(env: &[(&str, &str)], inputs: &[(&str, &str)]) -> (BuildPlan, Runtime) {
+        use crate::action::env::Env;
+        use crate::action::inputs::Inputs;
+        let env = Env::from_pairs(env.iter().copied());
+        let inputs = Inputs::from_pairs(
+            crate::action::names::INPUTS,
+            inputs.iter().map(|(k, v)| (*k, (*v).to_owned())),
+        )
+        .unwrap();
+        let runtime = Runtime::from_env(&env);
+        (
+            crate::plan::parse(&inputs, &runtime, &env).unwrap(),
+            runtime,
+        )
+    }
+
+    /// A token whose `ac` claim grants `permission` on refs/heads/main (1 read, 3 write).
+    fn token(permission: u8) -> String {
+        use base64::Engine as _;
+        let ac = format!(r#"[{{"Scope":"refs/heads/main","Permission":{permission}}}]"#);
+        let claims = serde_json::json!({ "ac": ac, "exp": 4102444800u64 });
+        let body = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(claims.to_string());
+        format!("eyJhbGciOiJSUzI1NiJ9.{body}.c2ln")
+    }
+
+    /// Mounts follow the layer cache's rules: a gha export turns them on, the cache mode
+    /// and a read-only token decide what may be read and written.
+    #[test]
+    fn policy_is_judged_as_for_layers() {
+        let rw = token(3);
+        let ro = token(1);
+        let service = ("ACTIONS_RESULTS_URL", "http://127.0.0.1:9/");
+        let gha = [("cache-to", "type=gha")];
+        let cases: &[(&[(&str, &str)], &[(&str, &str)], bool, bool, bool)] = &[
+            (
+                &[service, ("ACTIONS_RUNTIME_TOKEN", &rw)],
+                &gha,
+                true,
+                true,
+                true,
+            ),
+            (
+                &[service, ("ACTIONS_RUNTIME_TOKEN", &rw)],
+                &[],
+                false,
+                true,
+                true,
+            ),
+            (
+                &[service, ("ACTIONS_RUNTIME_TOKEN", &ro)],
+                &gha,
+                true,
+                true,
+                false,
+            ),
+            (
+                &[
+                    service,
+                    ("ACTIONS_RUNTIME_TOKEN", &rw),
+                    ("ACTIONS_CACHE_MODE", "read"),
+                ],
+                &gha,
+                true,
+                true,
+                false,
+            ),
+            (
+                &[
+                    service,
+                    ("ACTIONS_RUNTIME_TOKEN", &rw),
+                    ("ACTIONS_CACHE_MODE", "write-only"),
+                ],
+                &gha,
+                true,
+                false,
+                true,
+            ),
+            (&[("ACTIONS_RUNTIME_TOKEN", &rw)], &gha, true, false, false),
+        ];
+        for (i, (env, inputs, want, read, write)) in cases.iter().enumerate() {
+            let (plan, runtime) = plan_with(env, inputs);
+            assert_eq!(wanted(&plan), *want, "case {i}");
+            let r = access(&plan, &runtime, Direction::From);
+            let w = access(&plan, &runtime, Direction::To);
+            assert_eq!(
+                (r.is_ok(), w.is_ok()),
+                (*read, *write),
+                "case {i}: {:?} {:?}",
+                r.err(),
+                w.err()
+            );
+        }
+    }
 }
