@@ -176,7 +176,9 @@ mod tests {
         let ro = token(1);
         let service = ("ACTIONS_RESULTS_URL", "http://127.0.0.1:9/");
         let gha = [("cache-to", "type=gha")];
-        let cases: &[(&[(&str, &str)], &[(&str, &str)], bool, bool, bool)] = &[
+        type Pairs<'a> = &'a [(&'a str, &'a str)];
+        // env, inputs → wanted, may restore, may save
+        let cases: &[(Pairs<'_>, Pairs<'_>, bool, bool, bool)] = &[
             (
                 &[service, ("ACTIONS_RUNTIME_TOKEN", &rw)],
                 &gha,
