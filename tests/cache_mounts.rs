@@ -309,3 +309,74 @@ async fn mounts_survive_a_new_builder_container_through_the_action() {
         ctx(&r)
     );
 }
+
+/// The transfer builds on the daemon's own BuildKit (the `docker` driver; Engine 20.10
+/// here, whose BuildKit cannot export gha cache, so only the copies are checked): what a
+/// restore puts into a mount, a save brings back, modes and links included.
+#[tokio::test]
+async fn transfers_round_trip_on_the_daemons_buildkit() {
+    use layercache::cache_mounts::{CacheMount, Direction, Sharing, Transfers};
+    use std::os::unix::fs::PermissionsExt;
+    let main = layercache::engine::BuildRequest {
+        driver: layercache::engine::DriverChoice::Docker,
+        ..Default::default()
+    };
+    let transfers = Transfers::new(main, host()).await.unwrap();
+    let mount = CacheMount {
+        id: unique("transfer"),
+        target: "/cache".into(),
+        sharing: Sharing::Shared,
+        uid: None,
+        gid: None,
+        mode: None,
+        base: base_image(),
+        line: 1,
+    };
+    let restore = tempfile::tempdir().unwrap();
+    let content = restore.path().join("content");
+    std::fs::create_dir_all(content.join("sub")).unwrap();
+    std::fs::write(content.join("sub/pkg.whl"), b"wheel").unwrap();
+    std::fs::write(content.join("run.sh"), b"#!/bin/sh\n").unwrap();
+    std::fs::set_permissions(
+        content.join("run.sh"),
+        std::fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink("sub/pkg.whl", content.join("link")).unwrap();
+    transfers
+        .run(&mount, restore.path(), Direction::Restore)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+
+    let save = tempfile::tempdir().unwrap();
+    transfers
+        .run(&mount, save.path(), Direction::Save)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let out = save.path().join("out");
+    assert_eq!(std::fs::read(out.join("sub/pkg.whl")).unwrap(), b"wheel");
+    let mode = std::fs::metadata(out.join("run.sh"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o755);
+    assert_eq!(
+        std::fs::read_link(out.join("link")).unwrap(),
+        Path::new("sub/pkg.whl")
+    );
+
+    // A mount nobody restored saves as an empty tree.
+    let other = CacheMount {
+        id: unique("transfer-empty"),
+        ..mount
+    };
+    let empty = tempfile::tempdir().unwrap();
+    transfers
+        .run(&other, empty.path(), Direction::Save)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        std::fs::read_dir(empty.path().join("out")).unwrap().count(),
+        0
+    );
+}
