@@ -343,10 +343,20 @@ async fn transfers_round_trip_on_the_daemons_buildkit() {
     )
     .unwrap();
     std::os::unix::fs::symlink("sub/pkg.whl", content.join("link")).unwrap();
-    transfers
+    let copied = transfers
         .run(&mount, restore.path(), Direction::Restore)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
+    assert!(copied);
+    // A builder whose mount has contents keeps them: they are newer than any entry.
+    let again = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(again.path().join("content")).unwrap();
+    std::fs::write(again.path().join("content/stale"), b"old").unwrap();
+    let copied = transfers
+        .run(&mount, again.path(), Direction::Restore)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(!copied);
 
     let save = tempfile::tempdir().unwrap();
     transfers
@@ -355,6 +365,7 @@ async fn transfers_round_trip_on_the_daemons_buildkit() {
         .unwrap_or_else(|e| panic!("{e}"));
     let out = save.path().join("out");
     assert_eq!(std::fs::read(out.join("sub/pkg.whl")).unwrap(), b"wheel");
+    assert!(!out.join("stale").exists());
     let mode = std::fs::metadata(out.join("run.sh"))
         .unwrap()
         .permissions()

@@ -184,11 +184,14 @@ impl Keeper {
             .map_err(|e| failed(e.to_string()))?
             .map_err(|e| failed(e.to_string()))?;
         let _ = std::fs::remove_file(&archive);
-        transfers
+        let copied = transfers
             .run(mount, &dir, Way::Restore)
             .await
             .map_err(|e| failed(e.to_string()))?;
         let _ = std::fs::remove_dir_all(&dir);
+        if !copied {
+            return Err(Restore::Kept);
+        }
         let hash = store::content_hash(&prefix, &hit.matched_key).unwrap_or_default();
         Ok(Some((bytes, hash.to_owned(), started)))
     }

@@ -13,6 +13,9 @@ pub enum Restore {
     },
     /// No entry of this mount in the cache yet.
     Miss,
+    /// The builder's mount already had contents (a builder that outlived the job): kept,
+    /// the downloaded entry not copied in.
+    Kept,
     /// Policy said no (`ACTIONS_CACHE_MODE`, no service); not a fault.
     NotRun(String),
     Failed(String),

@@ -24,6 +24,9 @@ use crate::plan::BuildPlan;
 const MOUNT_AT: &str = "/layercache-mount";
 const CONTENT_AT: &str = "/layercache-content";
 const OUT_AT: &str = "/layercache-out";
+/// Printed by a restore that found the mount already filled (a builder that outlived the
+/// job, as on a self-hosted runner): its own contents are newer than any cache entry.
+const KEPT: &str = "layercache: the mount has contents, kept as they are";
 
 #[derive(Debug, thiserror::Error)]
 pub enum TransferError {
@@ -75,12 +78,13 @@ impl Transfers {
     }
 
     /// Run one transfer of `mount` with the working directory `dir` (see [`Direction`]).
+    /// `Ok(false)`: a restore left a mount that already had contents alone.
     pub async fn run(
         &self,
         mount: &CacheMount,
         dir: &Path,
         direction: Direction,
-    ) -> Result<(), TransferError> {
+    ) -> Result<bool, TransferError> {
         let nonce = uuid::Uuid::new_v4().simple().to_string();
         std::fs::write(
             dir.join("Dockerfile"),
@@ -97,7 +101,10 @@ impl Transfers {
         );
         let mut events = Recorder::default();
         match engine::run(&req, &self.host, &mut events).await {
-            Ok(_) => Ok(()),
+            Ok(_) => Ok(!events
+                .0
+                .iter()
+                .any(|e| matches!(e, BuildEvent::StepLog { text, .. } if text.contains(KEPT)))),
             Err(EngineError::Solve(error)) => Err(TransferError::Step {
                 error,
                 log: log_tail(&events.0),
@@ -159,7 +166,7 @@ pub fn transfer_dockerfile(mount: &CacheMount, direction: Direction, nonce: &str
                 ),
             };
             format!(
-                "FROM {base}\nRUN --mount={cache} --mount=type=bind,source=content,target={CONTENT_AT} echo {nonce} >/dev/null && cp -a {CONTENT_AT}/. {MOUNT_AT}/{owner}\n",
+                "FROM {base}\nRUN --mount={cache} --mount=type=bind,source=content,target={CONTENT_AT} echo {nonce} >/dev/null && if [ -n \"$(ls -A {MOUNT_AT})\" ]; then echo '{KEPT}'; else cp -a {CONTENT_AT}/. {MOUNT_AT}/{owner}; fi\n",
                 base = mount.base
             )
         }
@@ -218,7 +225,7 @@ mod tests {
         let restore = transfer_dockerfile(&mount("pip", Some(1000)), Direction::Restore, "n1");
         assert_eq!(
             restore,
-            "FROM debian:12\nRUN --mount=type=cache,id=pip,target=/layercache-mount,sharing=locked,uid=1000 --mount=type=bind,source=content,target=/layercache-content echo n1 >/dev/null && cp -a /layercache-content/. /layercache-mount/ && chown -R 1000:0 /layercache-mount\n"
+            "FROM debian:12\nRUN --mount=type=cache,id=pip,target=/layercache-mount,sharing=locked,uid=1000 --mount=type=bind,source=content,target=/layercache-content echo n1 >/dev/null && if [ -n \"$(ls -A /layercache-mount)\" ]; then echo 'layercache: the mount has contents, kept as they are'; else cp -a /layercache-content/. /layercache-mount/ && chown -R 1000:0 /layercache-mount; fi\n"
         );
         let save = transfer_dockerfile(&mount("a,b", None), Direction::Save, "n2");
         assert!(

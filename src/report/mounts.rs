@@ -33,6 +33,7 @@ fn restore_cell(r: &Restore) -> String {
             format!("✅ {} in {}", human_bytes(*bytes), secs(*took))
         }
         Restore::Miss => "– nothing cached yet".to_owned(),
+        Restore::Kept => "– the builder already had it".to_owned(),
         Restore::NotRun(why) => format!("– {}", cell(why)),
         Restore::Failed(_) => "⚠️ failed (see warnings)".to_owned(),
     }
