@@ -391,3 +391,66 @@ async fn transfers_round_trip_on_the_daemons_buildkit() {
         0
     );
 }
+
+/// Trouble is a warning and costs only the mount: an entry that is not an archive fails
+/// the restore, the build runs with the mount empty, and the save replaces it.
+#[tokio::test]
+async fn a_broken_entry_costs_the_mount_not_the_build() {
+    let Ok(endpoint) = std::env::var("LAYERCACHE_TEST_BUILDKIT_ADDR") else {
+        eprintln!(
+            "skipped: LAYERCACHE_TEST_BUILDKIT_ADDR names no BuildKit (the newest-BuildKit lane)"
+        );
+        return;
+    };
+    use layercache::cache_client::{CacheClient, Endpoint};
+    let lane = cache_service().await;
+    let context = tempfile::tempdir().unwrap();
+    std::fs::write(context.path().join("Dockerfile"), DOCKERFILE).unwrap();
+    let id = unique("mount");
+    let scope = unique("scope");
+    let client = CacheClient::new(
+        Endpoint::V2(lane.url.clone()),
+        layercache::secret::Secret::new(lane.token.clone()),
+    );
+    let key = format!(
+        "{}garbage",
+        layercache::cache_mounts::key_prefix(&scope, &id)
+    );
+    client
+        .save_bytes(
+            &key,
+            &layercache::cache_mounts::version(),
+            "not a tar.gz".into(),
+        )
+        .await
+        .unwrap();
+    let driver = [("driver", "remote".to_owned()), ("endpoint", endpoint)];
+    let args = vec![
+        ("BASE", pushed_base_image().await),
+        ("MOUNT_ID", id.clone()),
+        ("RUN_ID", unique("r")),
+    ];
+    let (outcomes, seen, _) = build(
+        &lane,
+        context.path(),
+        &driver,
+        &args,
+        &[("scope", scope.as_str())],
+    )
+    .await;
+    assert_eq!(seen.trim(), "empty");
+    assert!(
+        matches!(&outcomes[0].restore, Restore::Failed(e) if e.contains("unpack")),
+        "{outcomes:?}"
+    );
+    let warning = layercache::report::restore_warning(&outcomes[0]).unwrap();
+    assert!(
+        warning.contains(&id) && warning.contains("ran with it empty"),
+        "{warning}"
+    );
+    assert!(
+        matches!(outcomes[0].save, Some(Save::Saved { .. })),
+        "{outcomes:?}"
+    );
+    assert!(!warning.contains(&lane.token));
+}
