@@ -48,40 +48,14 @@ pub async fn prepare(
     let BuildContext::Local(_) = &plan.context else {
         return Ok(None);
     };
-    let text = std::fs::read_to_string(&plan.dockerfile)
-        .map_err(|e| format!("could not read {}: {e}", plan.dockerfile.display()))?;
-    let platform = match plan.platforms.as_slice() {
-        [one] => one.to_string(),
-        _ => Platform::host().to_string(),
-    };
-    let facts = BuildFacts {
-        build_args: plan.build_args.clone(),
-        target: plan.target.as_deref(),
-        platform: Some(&platform),
-    };
-    let mut found = discover(&text, &facts);
-    let mut notice = found.notice();
-    let excluded: Vec<String> = found
-        .mounts
-        .iter()
-        .filter(|m| plan.cache_mounts.exclude.contains(&m.id))
-        .map(|m| m.id.clone())
-        .collect();
-    found
-        .mounts
-        .retain(|m| !plan.cache_mounts.exclude.contains(&m.id));
-    if !excluded.is_empty() {
-        let line = format!("excluded by cache-mounts-exclude: {}", excluded.join(", "));
-        notice = Some(notice.map_or(line.clone(), |n| format!("{n}; {line}")));
-    }
-    if found.mounts.is_empty() {
+    let (mounts, notice) = mounts_of(plan)?;
+    if mounts.is_empty() {
         return Ok(Some(Keeper::empty(notice)?));
     }
     let transfers = Transfers::for_plan(plan, env)
         .await
         .map_err(|e| e.to_string());
-    let outcomes = found
-        .mounts
+    let outcomes = mounts
         .iter()
         .map(|m| MountOutcome {
             id: m.id.clone(),
@@ -91,8 +65,8 @@ pub async fn prepare(
         })
         .collect();
     Ok(Some(Keeper {
-        restored: vec![None; found.mounts.len()],
-        mounts: found.mounts,
+        restored: vec![None; mounts.len()],
+        mounts,
         outcomes,
         scope: store::scope(plan),
         version: store::version(),
@@ -104,6 +78,34 @@ pub async fn prepare(
         work: tempdir()?,
         notice,
     }))
+}
+
+/// The mounts to keep, and the one notice naming those that will not be kept.
+fn mounts_of(plan: &BuildPlan) -> Result<(Vec<CacheMount>, Option<String>), String> {
+    let text = std::fs::read_to_string(&plan.dockerfile)
+        .map_err(|e| format!("could not read {}: {e}", plan.dockerfile.display()))?;
+    let platform = match plan.platforms.as_slice() {
+        [one] => one.to_string(),
+        _ => Platform::host().to_string(),
+    };
+    let facts = BuildFacts {
+        build_args: plan.build_args.clone(),
+        target: plan.target.as_deref(),
+        platform: Some(&platform),
+    };
+    let found = discover(&text, &facts);
+    let mut notice = found.notice();
+    let exclude = &plan.cache_mounts.exclude;
+    let (excluded, kept): (Vec<CacheMount>, Vec<CacheMount>) = found
+        .mounts
+        .into_iter()
+        .partition(|m| exclude.contains(&m.id));
+    if !excluded.is_empty() {
+        let ids: Vec<&str> = excluded.iter().map(|m| m.id.as_str()).collect();
+        let line = format!("excluded by cache-mounts-exclude: {}", ids.join(", "));
+        notice = Some(notice.map_or(line.clone(), |n| format!("{n}; {line}")));
+    }
+    Ok((kept, notice))
 }
 
 fn tempdir() -> Result<tempfile::TempDir, String> {
