@@ -90,6 +90,10 @@ pub const EXPOSE_RUNTIME: &str = "expose-runtime";
 pub const CACHE_SERVICE_URL: &str = "cache-service-url";
 pub const CACHE_ADVICE: &str = "cache-advice";
 pub const CACHE_PRUNE: &str = "cache-prune";
+pub const CACHE_MOUNTS: &str = "cache-mounts";
+pub const CACHE_MOUNTS_EXCLUDE: &str = "cache-mounts-exclude";
+pub const CACHE_MOUNTS_MAX_SIZE: &str = "cache-mounts-max-size";
+pub const CACHE_MOUNTS_TOTAL_SIZE: &str = "cache-mounts-total-size";
 pub const CACHE_PRUNE_KEEP: &str = "cache-prune-keep";
 
 /// The BuildKit image the `docker-container` driver starts when `builder-image` is empty:
@@ -319,6 +323,30 @@ pub const INPUTS: &[InputSpec] = &[
         Bool,
         Some("true"),
         "Warn, as annotations at the line, about Dockerfile patterns that throw layer cache away",
+    ),
+    input(
+        CACHE_MOUNTS,
+        Bool,
+        Some("true"),
+        "Keep the contents of the Dockerfile's RUN --mount=type=cache mounts in the gha cache (restored before the build, saved after it) whenever a type=gha cache is exported",
+    ),
+    input(
+        CACHE_MOUNTS_EXCLUDE,
+        ListCsv,
+        None,
+        "Ids of cache mounts not to keep (the id option, else the target path)",
+    ),
+    input(
+        CACHE_MOUNTS_MAX_SIZE,
+        Text,
+        Some("1g"),
+        "Largest compressed size of one cache mount to save (e.g., 512m, 2g); a larger one is skipped with a warning",
+    ),
+    input(
+        CACHE_MOUNTS_TOTAL_SIZE,
+        Text,
+        Some("4g"),
+        "Largest compressed size of all cache mounts saved by one build; mounts past it are skipped with a warning",
     ),
     input(
         CACHE_PRUNE,

@@ -8,10 +8,10 @@
 mod analyze;
 mod finding;
 mod install;
-mod parse;
+pub(crate) mod parse;
 mod rules;
 mod shell;
-mod stages;
+pub(crate) mod stages;
 
 pub use analyze::{BuildFacts, analyze};
 pub use finding::{Finding, Rule};

@@ -2,5 +2,6 @@
 //! `layercache-bench` binary, not in the action image: the action binary never links them.
 
 pub mod engine;
+pub mod mounts;
 pub mod relay;
 pub mod serve;

@@ -18,6 +18,8 @@ struct Cli {
 enum Command {
     /// Measure the engine: a reference build cold, then cached, on one daemon.
     Engine(bench::engine::Args),
+    /// Measure a restored cache mount against none: step time and bytes fetched.
+    Mounts(bench::mounts::Args),
     /// Measure the cache service against a plain file copy on the same disk.
     Serve(bench::serve::Args),
     /// Measure a gha export through the relay against BuildKit's own, on one BuildKit.
@@ -37,6 +39,7 @@ fn main() -> ExitCode {
     let result: Result<(), CommandError> = runtime.block_on(async {
         match cli.command {
             Command::Engine(args) => bench::engine::run(args).await,
+            Command::Mounts(args) => bench::mounts::run(args).await,
             Command::Serve(args) => bench::serve::run(args).await,
             Command::Relay(args) => bench::relay::run(args).await,
         }

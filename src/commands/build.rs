@@ -279,6 +279,7 @@ async fn build_image<W: std::io::Write>(
     view: ProgressView,
     wf: &mut Workflow<W>,
 ) -> Result<(), CommandError> {
+    let mut mounts = super::mount_phases::restore(plan, runtime, env, wf).await;
     wf.group("Build");
     let started = chrono::Utc::now();
     let result = match view {
@@ -291,6 +292,9 @@ async fn build_image<W: std::io::Write>(
         }
     };
     wf.end_group();
+    if let (Ok(_), Some(keeper)) = (&result, mounts.as_mut()) {
+        super::mount_phases::save(keeper, wf).await;
+    }
     let outcome = match result {
         Ok(outcome) => outcome,
         Err(err) => {
@@ -338,6 +342,7 @@ async fn build_image<W: std::io::Write>(
     }
     let summary = report::job_summary(
         &outcome,
+        mounts.as_ref().map_or(&[], |keeper| keeper.outcomes()),
         &repository,
         pruned.as_ref(),
         call.as_ref().map(|(name, answer)| (*name, answer)),

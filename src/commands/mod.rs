@@ -6,6 +6,7 @@ pub mod action;
 pub mod advise;
 pub mod build;
 pub mod expose;
+mod mount_phases;
 mod phases;
 pub mod post;
 pub mod prune;

@@ -46,8 +46,17 @@ impl Resolved {
     /// DOCKER_HOST).
     pub fn from_env(plan: &BuildPlan, env: &Env) -> Result<Self, EngineError> {
         Ok(Self {
-            host: DockerHost::from_env(env)?,
             secrets: secrets(plan, env)?,
+            ..Self::without_secrets(env)?
+        })
+    }
+
+    /// The Docker host and registry credentials alone: for builds of layercache's own (the
+    /// cache mount transfers), which take none of the user's build secrets.
+    pub fn without_secrets(env: &Env) -> Result<Self, EngineError> {
+        Ok(Self {
+            host: DockerHost::from_env(env)?,
+            secrets: BTreeMap::new(),
             registry_auth: docker_config_auth(&docker_config_dir(env)),
         })
     }

@@ -188,6 +188,23 @@ pub struct BuildPlan {
     pub cache_advice: bool,
     /// Housekeeping after the build.
     pub cache_prune: CachePrune,
+    /// `RUN --mount=type=cache` contents kept in the gha cache.
+    pub cache_mounts: CacheMounts,
+}
+
+/// `cache-mounts*` inputs. Whether mounts are kept also needs a `gha` export: see
+/// `cache_mounts::wanted`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheMounts {
+    pub enabled: bool,
+    /// The `scope` input, else the derived scope without build-args. A `gha` export's own
+    /// `scope=` wins over both.
+    pub scope: String,
+    /// Mount ids not to keep.
+    pub exclude: Vec<String>,
+    /// Compressed bytes, per mount and for all mounts of one build.
+    pub max_size: u64,
+    pub total_size: u64,
 }
 
 /// `cache-prune`: what housekeeping runs after a build that exported `gha` cache.
@@ -248,6 +265,13 @@ impl BuildPlan {
             expose_runtime: false,
             cache_advice: false,
             cache_prune: CachePrune::Off,
+            cache_mounts: CacheMounts {
+                enabled: false,
+                scope: "buildkit".to_owned(),
+                exclude: Vec::new(),
+                max_size: 0,
+                total_size: 0,
+            },
         }
     }
 }

@@ -131,6 +131,11 @@ pub fn network(value: Option<&str>) -> Result<NetworkMode, InputError> {
 
 /// `shm-size`: bytes with an optional `b/k/m/g` suffix (Docker's `RAMInBytes`).
 pub fn shm_size(value: Option<&str>) -> Result<Option<u64>, InputError> {
+    size(n::SHM_SIZE, value)
+}
+
+/// A size such as `64m`, `2g`, `1.5GiB` or a number of bytes, for input `name`.
+pub fn size(name: &'static str, value: Option<&str>) -> Result<Option<u64>, InputError> {
     let Some(v) = value else { return Ok(None) };
     let lower = v.to_ascii_lowercase();
     let digits_end = lower
@@ -148,7 +153,7 @@ pub fn shm_size(value: Option<&str>) -> Result<Option<u64>, InputError> {
     match num.parse::<f64>() {
         Ok(x) if mult > 0 && x > 0.0 => Ok(Some((x * mult as f64) as u64)),
         _ => Err(InputError::new(
-            n::SHM_SIZE,
+            name,
             format!(
                 "invalid size {} (e.g. 64m, 2g, or a number of bytes)",
                 excerpt(v)

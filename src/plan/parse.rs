@@ -4,7 +4,8 @@ use std::path::{Path, PathBuf};
 
 use super::attest;
 use super::build_plan::{
-    BuildContext, BuildPlan, BuilderSpec, CachePrune, DEFAULT_BUILDER_NAME, DriverChoice,
+    BuildContext, BuildPlan, BuilderSpec, CacheMounts, CachePrune, DEFAULT_BUILDER_NAME,
+    DriverChoice,
 };
 use super::builder::BuilderOptions;
 use super::cache::{
@@ -63,19 +64,29 @@ pub fn parse(inputs: &Inputs, runtime: &Runtime, env: &Env) -> Result<BuildPlan,
     )?);
     let build_args = options::build_args(&inputs.list(n::BUILD_ARGS)?, env)?;
 
-    let scope = match inputs.text(n::SCOPE) {
-        Some(s) => validate_scope(&s)?,
-        None => derive_scope(&ScopeSeed {
-            image: tags.first().map(|t| t.name()),
-            short: tags
-                .first()
-                .map_or_else(|| context_name(&context), |t| t.short_name().to_owned()),
-            dockerfile: dockerfile.to_string_lossy().into_owned(),
-            target: target.clone(),
-            platforms: platforms.iter().map(ToString::to_string).collect(),
-            build_args: build_args.clone(),
-        }),
+    let seed = ScopeSeed {
+        image: tags.first().map(|t| t.name()),
+        short: tags
+            .first()
+            .map_or_else(|| context_name(&context), |t| t.short_name().to_owned()),
+        dockerfile: dockerfile.to_string_lossy().into_owned(),
+        target: target.clone(),
+        platforms: platforms.iter().map(ToString::to_string).collect(),
+        build_args: build_args.clone(),
     };
+    let given_scope = inputs
+        .text(n::SCOPE)
+        .map(|s| validate_scope(&s))
+        .transpose()?;
+    let scope = given_scope.clone().unwrap_or_else(|| derive_scope(&seed));
+    // Cache mounts outlive build-args as BuildKit's own do (a commit SHA passed as a build
+    // arg must not hide yesterday's package cache): their derived scope leaves them out.
+    let mount_scope = given_scope.unwrap_or_else(|| {
+        derive_scope(&ScopeSeed {
+            build_args: Default::default(),
+            ..seed
+        })
+    });
     let mut cache_skipped = Vec::new();
     let cache_from = cache_entries(inputs, Direction::From, runtime, &scope, &mut cache_skipped)?;
     let mut cache_to = cache_entries(inputs, Direction::To, runtime, &scope, &mut cache_skipped)?;
@@ -156,7 +167,25 @@ pub fn parse(inputs: &Inputs, runtime: &Runtime, env: &Env) -> Result<BuildPlan,
         expose_runtime: inputs.bool(n::EXPOSE_RUNTIME)?,
         cache_advice: inputs.bool(n::CACHE_ADVICE)?,
         cache_prune: cache_prune(inputs)?,
+        cache_mounts: CacheMounts {
+            enabled: inputs.bool(n::CACHE_MOUNTS)?,
+            scope: mount_scope,
+            exclude: inputs.list(n::CACHE_MOUNTS_EXCLUDE)?,
+            max_size: size_input(inputs, n::CACHE_MOUNTS_MAX_SIZE)?,
+            total_size: size_input(inputs, n::CACHE_MOUNTS_TOTAL_SIZE)?,
+        },
     })
+}
+
+/// A size input; empty means its default in the input table (the CLI passes none).
+fn size_input(inputs: &Inputs, name: &'static str) -> Result<u64, InputError> {
+    let default = n::INPUTS
+        .iter()
+        .find(|s| s.name == name)
+        .and_then(|s| s.default)
+        .unwrap_or("0");
+    let value = inputs.text(name).unwrap_or_else(|| default.to_owned());
+    Ok(options::size(name, Some(&value))?.unwrap_or(0))
 }
 
 fn cache_entries(

@@ -135,6 +135,13 @@ fn invalid_inputs_name_the_input_and_what_is_valid() {
         ("tags", &long_tag, "at most 128 characters"),
         ("tags", &huge, "at most 255"),
         ("endpoint", "tcp://", "expected tcp://host:port"),
+        ("cache-mounts", "maybe", "expected true or false"),
+        (
+            "cache-mounts-max-size",
+            "lots",
+            "cache-mounts-max-size: invalid size \"lots\" (e.g. 64m, 2g",
+        ),
+        ("cache-mounts-total-size", "-1g", "invalid size"),
         ("endpoint", "unix://", "no socket path"),
         (
             "platforms",
@@ -199,4 +206,30 @@ fn secret_values_never_reach_a_plan_error() {
         assert!(!err.contains(canary), "{input}: {err}");
         assert!(err.starts_with(&format!("{input}: ")), "{err}");
     }
+}
+
+#[test]
+fn cache_mounts_inputs_and_their_scope() {
+    let p = plan(&[]).unwrap();
+    assert!(p.cache_mounts.enabled);
+    assert_eq!(
+        (p.cache_mounts.max_size, p.cache_mounts.total_size),
+        (1 << 30, 4 << 30)
+    );
+    let p = plan(&[
+        ("cache-mounts", "false"),
+        ("cache-mounts-exclude", "npm,/root/.cache/pip"),
+        ("cache-mounts-max-size", "512m"),
+    ])
+    .unwrap();
+    assert!(!p.cache_mounts.enabled);
+    assert_eq!(p.cache_mounts.exclude, ["npm", "/root/.cache/pip"]);
+    assert_eq!(p.cache_mounts.max_size, 512 << 20);
+    // Build args change the layer scope, not the mounts' one; a given scope is both.
+    let a = plan(&[("build-args", "SHA=1")]).unwrap();
+    let b = plan(&[("build-args", "SHA=2")]).unwrap();
+    assert_ne!(a.scope, b.scope);
+    assert_eq!(a.cache_mounts.scope, b.cache_mounts.scope);
+    let given = plan(&[("build-args", "SHA=1"), ("scope", "s")]).unwrap();
+    assert_eq!(given.cache_mounts.scope, "s");
 }

@@ -1,7 +1,8 @@
-//! The job summary: the build's own table (`summary_markdown`), then what GitHub's API
-//! says about the repository's `gha` cache, cache housekeeping and the answer to `call`;
+//! The job summary: the build's own table (`summary_markdown`), the cache mounts, then
+//! what GitHub's API says about the repository's `gha` cache, cache housekeeping and the answer to `call`;
 //! and what `layercache prune` prints.
 
+use crate::cache_mounts::MountOutcome;
 use crate::engine::Outcome;
 use crate::housekeeping::{CacheUsage, PruneReport, Reason};
 
@@ -50,11 +51,13 @@ impl RepositoryCache {
 /// The whole job summary, in the order the user reads it.
 pub fn job_summary(
     outcome: &Outcome,
+    mounts: &[MountOutcome],
     repository: &RepositoryCache,
     housekeeping: Option<&PruneReport>,
     call: Option<(&str, &CallReport)>,
 ) -> String {
     let mut summary = super::summary_markdown(outcome);
+    summary.push_str(&super::mounts_markdown(mounts));
     summary.push_str(&repository.markdown());
     if let Some(report) = housekeeping {
         summary.push_str(&format!(

@@ -1,0 +1,276 @@
+//! The two phases around the build: [`Keeper::restore`] before it, [`Keeper::save`] after
+//! it. Each mount is handled on its own; whatever goes wrong becomes that mount's outcome
+//! and the build goes on.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use super::archive::{self, ArchiveError};
+use super::discover::{BuildFacts, CacheMount, discover};
+use super::outcome::{MountOutcome, Restore, Save};
+use super::store::{self, Access};
+use super::transfer::{Direction as Way, Transfers};
+use crate::action::env::Env;
+use crate::action::runtime::Runtime;
+use crate::cache_client::SaveOutcome;
+use crate::plan::cache::Direction;
+use crate::plan::image::Platform;
+use crate::plan::{BuildContext, BuildPlan};
+
+/// Cache mounts of one build, between its restore and save phases.
+pub struct Keeper {
+    mounts: Vec<CacheMount>,
+    /// Content hash of what was restored, per mount (same order).
+    restored: Vec<Option<String>>,
+    outcomes: Vec<MountOutcome>,
+    scope: String,
+    version: String,
+    read: Access,
+    write: Access,
+    transfers: Result<Transfers, String>,
+    max_size: u64,
+    total_size: u64,
+    work: tempfile::TempDir,
+    /// Mounts that will not be kept, in one line (unidentified, excluded).
+    pub notice: Option<String>,
+}
+
+/// Find the build's cache mounts and what may be done with them. `Ok(None)`: nothing to
+/// do (turned off, no `gha` export, no cache mount). `Err`: a warning, the build goes on.
+pub async fn prepare(
+    plan: &BuildPlan,
+    runtime: &Runtime,
+    env: &Env,
+) -> Result<Option<Keeper>, String> {
+    if !plan.cache_mounts.enabled || !store::wanted(plan) {
+        return Ok(None);
+    }
+    let BuildContext::Local(_) = &plan.context else {
+        return Ok(None);
+    };
+    let (mounts, notice) = mounts_of(plan)?;
+    if mounts.is_empty() {
+        return Ok(Some(Keeper::empty(notice)?));
+    }
+    let transfers = Transfers::for_plan(plan, env)
+        .await
+        .map_err(|e| e.to_string());
+    let outcomes = mounts
+        .iter()
+        .map(|m| MountOutcome {
+            id: m.id.clone(),
+            target: m.target.clone(),
+            restore: Restore::Miss,
+            save: None,
+        })
+        .collect();
+    Ok(Some(Keeper {
+        restored: vec![None; mounts.len()],
+        mounts,
+        outcomes,
+        scope: store::scope(plan),
+        version: store::version(),
+        read: store::access(plan, runtime, Direction::From),
+        write: store::access(plan, runtime, Direction::To),
+        transfers,
+        max_size: plan.cache_mounts.max_size,
+        total_size: plan.cache_mounts.total_size,
+        work: tempdir()?,
+        notice,
+    }))
+}
+
+/// The mounts to keep, and the one notice naming those that will not be kept.
+fn mounts_of(plan: &BuildPlan) -> Result<(Vec<CacheMount>, Option<String>), String> {
+    let text = std::fs::read_to_string(&plan.dockerfile)
+        .map_err(|e| format!("could not read {}: {e}", plan.dockerfile.display()))?;
+    let platform = match plan.platforms.as_slice() {
+        [one] => one.to_string(),
+        _ => Platform::host().to_string(),
+    };
+    let facts = BuildFacts {
+        build_args: plan.build_args.clone(),
+        target: plan.target.as_deref(),
+        platform: Some(&platform),
+    };
+    let found = discover(&text, &facts);
+    let mut notice = found.notice();
+    let exclude = &plan.cache_mounts.exclude;
+    let (excluded, kept): (Vec<CacheMount>, Vec<CacheMount>) = found
+        .mounts
+        .into_iter()
+        .partition(|m| exclude.contains(&m.id));
+    if !excluded.is_empty() {
+        let ids: Vec<&str> = excluded.iter().map(|m| m.id.as_str()).collect();
+        let line = format!("excluded by cache-mounts-exclude: {}", ids.join(", "));
+        notice = Some(notice.map_or(line.clone(), |n| format!("{n}; {line}")));
+    }
+    Ok((kept, notice))
+}
+
+fn tempdir() -> Result<tempfile::TempDir, String> {
+    tempfile::Builder::new()
+        .prefix("layercache-mounts-")
+        .tempdir()
+        .map_err(|e| format!("could not make a working directory: {e}"))
+}
+
+impl Keeper {
+    fn empty(notice: Option<String>) -> Result<Self, String> {
+        Ok(Self {
+            mounts: Vec::new(),
+            restored: Vec::new(),
+            outcomes: Vec::new(),
+            scope: String::new(),
+            version: String::new(),
+            read: Err(String::new()),
+            write: Err(String::new()),
+            transfers: Err(String::new()),
+            max_size: 0,
+            total_size: 0,
+            work: tempdir()?,
+            notice,
+        })
+    }
+
+    pub fn outcomes(&self) -> &[MountOutcome] {
+        &self.outcomes
+    }
+
+    /// Put each mount's newest cache entry into BuildKit's cache mount.
+    pub async fn restore(&mut self) {
+        for i in 0..self.mounts.len() {
+            let (restore, hash) = match self.restore_one(i).await {
+                Ok(Some((bytes, hash, started))) => (
+                    Restore::Restored {
+                        bytes,
+                        took: started.elapsed(),
+                    },
+                    Some(hash),
+                ),
+                Ok(None) => (Restore::Miss, None),
+                Err(outcome) => (outcome, None),
+            };
+            self.outcomes[i].restore = restore;
+            self.restored[i] = hash;
+        }
+    }
+
+    async fn restore_one(&self, i: usize) -> Result<Option<(u64, String, Instant)>, Restore> {
+        let client = self.read.as_ref().map_err(|r| Restore::NotRun(r.clone()))?;
+        let transfers = self
+            .transfers
+            .as_ref()
+            .map_err(|e| Restore::Failed(e.clone()))?;
+        let mount = &self.mounts[i];
+        let started = Instant::now();
+        let prefix = store::key_prefix(&self.scope, &mount.id);
+        let failed = |e: String| Restore::Failed(e);
+        let Some(hit) = client
+            .lookup(&prefix, std::slice::from_ref(&prefix), &self.version)
+            .await
+            .map_err(|e| failed(e.to_string()))?
+        else {
+            return Ok(None);
+        };
+        let dir = self.dir(i, "restore").map_err(failed)?;
+        let archive = dir.join("mount.tgz");
+        let bytes = client
+            .download_to(&hit, &archive)
+            .await
+            .map_err(|e| failed(e.to_string()))?;
+        let content = dir.join("content");
+        let unpacked = archive.clone();
+        tokio::task::spawn_blocking(move || archive::unpack(&unpacked, &content))
+            .await
+            .map_err(|e| failed(e.to_string()))?
+            .map_err(|e| failed(e.to_string()))?;
+        let _ = std::fs::remove_file(&archive);
+        let copied = transfers
+            .run(mount, &dir, Way::Restore)
+            .await
+            .map_err(|e| failed(e.to_string()))?;
+        let _ = std::fs::remove_dir_all(&dir);
+        if !copied {
+            return Err(Restore::Kept);
+        }
+        let hash = store::content_hash(&prefix, &hit.matched_key).unwrap_or_default();
+        Ok(Some((bytes, hash.to_owned(), started)))
+    }
+
+    /// Save each mount whose contents changed, within the caps.
+    pub async fn save(&mut self) {
+        let mut used = 0;
+        for i in 0..self.mounts.len() {
+            let left = self.total_size.saturating_sub(used).min(self.max_size);
+            let save = match self.save_one(i, left).await {
+                Ok(save) => save,
+                Err(save) => save,
+            };
+            if let Save::Saved { bytes, .. } = &save {
+                used += bytes;
+            }
+            self.outcomes[i].save = Some(save);
+        }
+    }
+
+    async fn save_one(&self, i: usize, cap: u64) -> Result<Save, Save> {
+        let client = self.write.as_ref().map_err(|r| Save::NotRun(r.clone()))?;
+        let transfers = self
+            .transfers
+            .as_ref()
+            .map_err(|e| Save::Failed(e.clone()))?;
+        let mount = &self.mounts[i];
+        let started = Instant::now();
+        let failed = |e: String| Save::Failed(e);
+        let dir = self.dir(i, "save").map_err(failed)?;
+        transfers
+            .run(mount, &dir, Way::Save)
+            .await
+            .map_err(|e| failed(e.to_string()))?;
+        let (out, archive) = (dir.join("out"), dir.join("mount.tgz"));
+        let packing = archive.clone();
+        let packed = tokio::task::spawn_blocking(move || archive::pack(&out, &packing, cap))
+            .await
+            .map_err(|e| failed(e.to_string()))?;
+        let packed = match packed {
+            Ok(p) => p,
+            Err(ArchiveError::OverCap { cap }) => return Ok(Save::OverCap { cap }),
+            Err(e) => return Err(failed(e.to_string())),
+        };
+        if self.restored[i].as_deref() == Some(packed.hash.as_str()) {
+            return Ok(Save::Unchanged);
+        }
+        let key = format!(
+            "{}{}",
+            store::key_prefix(&self.scope, &mount.id),
+            packed.hash
+        );
+        let saved = client
+            .save_file(&key, &self.version, &archive)
+            .await
+            .map_err(|e| failed(e.to_string()))?;
+        let _ = std::fs::remove_dir_all(&dir);
+        Ok(match saved.outcome {
+            SaveOutcome::Saved => Save::Saved {
+                bytes: saved.bytes,
+                took: started.elapsed(),
+            },
+            SaveOutcome::AlreadyExists => Save::Unchanged,
+        })
+    }
+
+    /// A fresh working directory for mount `i`'s transfer.
+    fn dir(&self, i: usize, what: &str) -> Result<PathBuf, String> {
+        let dir = self.work.path().join(format!("{i}-{what}"));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("content"))
+            .map_err(|e| format!("could not make {}: {e}", dir.display()))?;
+        Ok(dir)
+    }
+
+    /// The working directory (tests look that nothing is left behind).
+    pub fn work_dir(&self) -> &Path {
+        self.work.path()
+    }
+}
