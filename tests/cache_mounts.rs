@@ -452,3 +452,50 @@ async fn a_broken_entry_costs_the_mount_not_the_build() {
     );
     assert!(!warning.contains(&lane.token));
 }
+
+/// A mount with `uid`/`gid` is the same mount in the copies (BuildKit gives such a mount
+/// an identity of its own), and what is restored belongs to that owner.
+#[tokio::test]
+async fn an_owned_mount_comes_back_owned() {
+    let Ok(endpoint) = std::env::var("LAYERCACHE_TEST_BUILDKIT_ADDR") else {
+        eprintln!(
+            "skipped: LAYERCACHE_TEST_BUILDKIT_ADDR names no BuildKit (the newest-BuildKit lane)"
+        );
+        return;
+    };
+    let lane = cache_service().await;
+    let context = tempfile::tempdir().unwrap();
+    std::fs::write(
+        context.path().join("Dockerfile"),
+        "ARG BASE\nFROM $BASE\nARG MOUNT_ID\nARG RUN_ID\nRUN --mount=type=cache,id=${MOUNT_ID},target=/c,uid=1000,gid=1000,mode=0750 \\\n    echo $RUN_ID && ((cat /c/data && stat -c '%u:%g' /c/data /c) 2>/dev/null || echo empty) > /seen && \\\n    echo $RUN_ID > /c/data\n",
+    )
+    .unwrap();
+    let driver = [
+        ("driver", "remote".to_owned()),
+        ("endpoint", endpoint.clone()),
+    ];
+    let base = pushed_base_image().await;
+    let id = unique("owned");
+    let args = |run: &str| {
+        vec![
+            ("BASE", base.clone()),
+            ("MOUNT_ID", id.clone()),
+            ("RUN_ID", unique(run)),
+        ]
+    };
+    let (outcomes, seen, _) = build(&lane, context.path(), &driver, &args("one"), &[]).await;
+    assert_eq!(seen.trim(), "empty");
+    assert!(
+        matches!(outcomes[0].save, Some(Save::Saved { .. })),
+        "{outcomes:?}"
+    );
+    prune_remote(&endpoint).await.unwrap();
+    let (outcomes, seen, _) = build(&lane, context.path(), &driver, &args("two"), &[]).await;
+    assert!(
+        matches!(outcomes[0].restore, Restore::Restored { .. }),
+        "{outcomes:?}"
+    );
+    let lines: Vec<&str> = seen.lines().collect();
+    assert!(lines[0].starts_with("one-"), "{seen}");
+    assert_eq!(&lines[1..], ["1000:1000", "1000:1000"], "{seen}");
+}
