@@ -186,11 +186,13 @@ impl Keeper {
             .map_err(|e| failed(e.to_string()))?
             .map_err(|e| failed(e.to_string()))?;
         let _ = std::fs::remove_file(&archive);
+        let fetched = started.elapsed();
         let copied = transfers
             .run(mount, &dir, Way::Restore)
             .await
             .map_err(|e| failed(e.to_string()))?;
         let _ = std::fs::remove_dir_all(&dir);
+        tracing::debug!(mount = %mount.id, bytes, ?fetched, copy = ?started.elapsed() - fetched, "restored");
         if !copied {
             return Err(Restore::Kept);
         }
@@ -228,6 +230,7 @@ impl Keeper {
             .run(mount, &dir, Way::Save)
             .await
             .map_err(|e| failed(e.to_string()))?;
+        tracing::debug!(mount = %mount.id, copy = ?started.elapsed(), "copied out of the builder");
         let (out, archive) = (dir.join("out"), dir.join("mount.tgz"));
         let packing = archive.clone();
         let packed = tokio::task::spawn_blocking(move || archive::pack(&out, &packing, cap))
