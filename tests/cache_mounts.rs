@@ -83,9 +83,10 @@ async fn build(
     let plan = layercache::plan::parse(&inputs, &runtime, &env).unwrap();
     let mut keeper: Keeper = prepare(&plan, &runtime, &env).await.unwrap().unwrap();
     keeper.restore().await;
-    run_plan(&plan, &env, &mut Recorder::default())
+    let outcome = run_plan(&plan, &env, &mut Recorder::default())
         .await
         .unwrap_or_else(|e| panic!("{e}"));
+    keeper.saw_build(&outcome);
     keeper.save().await;
     let seen = std::fs::read_to_string(out.join("seen")).unwrap();
     (keeper.outcomes().to_vec(), seen, keeper.notice.clone())
@@ -149,6 +150,13 @@ async fn round_trip(driver: &[(&str, String)], prune: impl AsyncFn()) {
         "the newest entry is restored: {seen}"
     );
     assert_eq!(outcomes[0].save, Some(Save::Unchanged), "{outcomes:?}");
+
+    // The same build again: every RUN comes from the gha layer cache, so the mount is not
+    // even copied out.
+    prune().await;
+    let (outcomes, _, _) = build(&lane, context.path(), driver, &third, &[]).await;
+    assert!(matches!(outcomes[0].restore, Restore::Restored { .. }));
+    assert_eq!(outcomes[0].save, Some(Save::Untouched), "{outcomes:?}");
 
     // Read-only policy: restored, never saved.
     prune().await;

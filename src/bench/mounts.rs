@@ -144,6 +144,7 @@ impl Bench<'_> {
         let requests = self.served.requests.load(SEQ) - requests;
         let bytes = self.served.bytes.load(SEQ) - bytes;
         if let Some(k) = keeper.as_mut() {
+            k.saw_build(&outcome);
             k.save().await;
         }
         let restore = keeper

@@ -13,6 +13,7 @@ use super::transfer::{Direction as Way, Transfers};
 use crate::action::env::Env;
 use crate::action::runtime::Runtime;
 use crate::cache_client::SaveOutcome;
+use crate::engine::Outcome;
 use crate::plan::cache::Direction;
 use crate::plan::image::Platform;
 use crate::plan::{BuildContext, BuildPlan};
@@ -30,6 +31,8 @@ pub struct Keeper {
     transfers: Result<Transfers, String>,
     max_size: u64,
     total_size: u64,
+    /// Set by [`Keeper::saw_build`] when the build ran no `RUN` step.
+    untouched: bool,
     work: tempfile::TempDir,
     /// Mounts that will not be kept, in one line (unidentified, excluded).
     pub notice: Option<String>,
@@ -75,6 +78,7 @@ pub async fn prepare(
         transfers,
         max_size: plan.cache_mounts.max_size,
         total_size: plan.cache_mounts.total_size,
+        untouched: false,
         work: tempdir()?,
         notice,
     }))
@@ -128,6 +132,7 @@ impl Keeper {
             transfers: Err(String::new()),
             max_size: 0,
             total_size: 0,
+            untouched: false,
             work: tempdir()?,
             notice,
         })
@@ -200,6 +205,15 @@ impl Keeper {
         Ok(Some((bytes, hash.to_owned(), started)))
     }
 
+    /// Learn from the build's outcome whether any `RUN` ran: cache mounts exist only in
+    /// `RUN` steps, so when every one came from the layer cache, no mount changed.
+    pub fn saw_build(&mut self, outcome: &Outcome) {
+        self.untouched = !outcome
+            .steps
+            .iter()
+            .any(|s| s.dockerfile_step && !s.cached && s.name.contains(" RUN "));
+    }
+
     /// Save each mount whose contents changed, within the caps.
     pub async fn save(&mut self) {
         let mut used = 0;
@@ -218,6 +232,9 @@ impl Keeper {
 
     async fn save_one(&self, i: usize, cap: u64) -> Result<Save, Save> {
         let client = self.write.as_ref().map_err(|r| Save::NotRun(r.clone()))?;
+        if self.untouched && self.restored[i].is_some() {
+            return Ok(Save::Untouched);
+        }
         let transfers = self
             .transfers
             .as_ref()

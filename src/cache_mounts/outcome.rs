@@ -31,6 +31,9 @@ pub enum Save {
     },
     /// Same contents as the entry already in the cache: nothing uploaded.
     Unchanged,
+    /// Restored, and no `RUN` of the build ran (all came from the layer cache), so the
+    /// mount cannot have changed: not even copied out.
+    Untouched,
     /// Larger than the cap left for it (per mount, or what the total leaves).
     OverCap {
         cap: u64,

@@ -292,7 +292,8 @@ async fn build_image<W: std::io::Write>(
         }
     };
     wf.end_group();
-    if let (Ok(_), Some(keeper)) = (&result, mounts.as_mut()) {
+    if let (Ok(outcome), Some(keeper)) = (&result, mounts.as_mut()) {
+        keeper.saw_build(outcome);
         super::mount_phases::save(keeper, wf).await;
     }
     let outcome = match result {

@@ -46,6 +46,7 @@ fn save_cell(s: Option<&Save>) -> String {
             format!("✅ saved {} in {}", human_bytes(*bytes), secs(*took))
         }
         Some(Save::Unchanged) => "✅ unchanged, not uploaded".to_owned(),
+        Some(Save::Untouched) => "✅ unchanged (no step ran), not uploaded".to_owned(),
         Some(Save::OverCap { cap }) => format!("⚠️ skipped: over the cap ({})", human_bytes(*cap)),
         Some(Save::NotRun(why)) => format!("– {}", cell(why)),
         Some(Save::Failed(_)) => "⚠️ failed (see warnings)".to_owned(),
@@ -164,6 +165,8 @@ mod tests {
             mount_line(&rows[0]),
             "cache mount pip (/root/.cache/pip): 3.0 MiB in 1.5 s; unchanged, not uploaded"
         );
+        let untouched = outcome(Restore::Miss, Some(Save::Untouched));
+        assert!(mounts_markdown(&[untouched]).contains("unchanged (no step ran)"));
         assert_eq!(mounts_markdown(&[]), "");
     }
 }
