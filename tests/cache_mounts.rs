@@ -462,7 +462,8 @@ async fn a_broken_entry_costs_the_mount_not_the_build() {
 }
 
 /// A mount with `uid`/`gid` is the same mount in the copies (BuildKit gives such a mount
-/// an identity of its own), and what is restored belongs to that owner.
+/// an identity of its own), and what is restored belongs to that owner; a second mount of
+/// the same step, restored at the same time, gets its own contents.
 #[tokio::test]
 async fn an_owned_mount_comes_back_owned() {
     let Ok(endpoint) = std::env::var("LAYERCACHE_TEST_BUILDKIT_ADDR") else {
@@ -475,7 +476,7 @@ async fn an_owned_mount_comes_back_owned() {
     let context = tempfile::tempdir().unwrap();
     std::fs::write(
         context.path().join("Dockerfile"),
-        "ARG BASE\nFROM $BASE\nARG MOUNT_ID\nARG RUN_ID\nRUN --mount=type=cache,id=${MOUNT_ID},target=/c,uid=1000,gid=1000,mode=0750 \\\n    echo $RUN_ID && ((cat /c/data && stat -c '%u:%g' /c/data /c) 2>/dev/null || echo empty) > /seen && \\\n    echo $RUN_ID > /c/data\n",
+        "ARG BASE\nFROM $BASE\nARG MOUNT_ID\nARG RUN_ID\nRUN --mount=type=cache,id=${MOUNT_ID},target=/c,uid=1000,gid=1000,mode=0750 \\\n    --mount=type=cache,id=${MOUNT_ID}-b,target=/d \\\n    echo $RUN_ID && ((cat /c/data && stat -c '%u:%g' /c/data /c) 2>/dev/null || echo empty) > /seen && \\\n    (cat /d/data 2>/dev/null || echo empty-b) >> /seen && echo $RUN_ID > /c/data && echo $RUN_ID-b > /d/data\n",
     )
     .unwrap();
     let driver = [
@@ -492,18 +493,29 @@ async fn an_owned_mount_comes_back_owned() {
         ]
     };
     let (outcomes, seen, _) = build(&lane, context.path(), &driver, &args("one"), &[]).await;
-    assert_eq!(seen.trim(), "empty");
+    assert_eq!(seen, "empty\nempty-b\n");
+    assert_eq!(outcomes.len(), 2, "{outcomes:?}");
     assert!(
         matches!(outcomes[0].save, Some(Save::Saved { .. })),
         "{outcomes:?}"
     );
     prune_remote(&endpoint).await.unwrap();
     let (outcomes, seen, _) = build(&lane, context.path(), &driver, &args("two"), &[]).await;
+    // Both mounts, restored side by side, each into its own mount.
     assert!(
-        matches!(outcomes[0].restore, Restore::Restored { .. }),
+        outcomes
+            .iter()
+            .all(|o| matches!(o.restore, Restore::Restored { .. })),
         "{outcomes:?}"
     );
     let lines: Vec<&str> = seen.lines().collect();
-    assert!(lines[0].starts_with("one-"), "{seen}");
-    assert_eq!(&lines[1..], ["1000:1000", "1000:1000"], "{seen}");
+    assert!(
+        lines[0].starts_with("one-") && !lines[0].ends_with("-b"),
+        "{seen}"
+    );
+    assert_eq!(&lines[1..3], ["1000:1000", "1000:1000"], "{seen}");
+    assert!(
+        lines[3].starts_with("one-") && lines[3].ends_with("-b"),
+        "{seen}"
+    );
 }

@@ -18,6 +18,9 @@ use crate::plan::cache::Direction;
 use crate::plan::image::Platform;
 use crate::plan::{BuildContext, BuildPlan};
 
+/// Mounts restored at the same time.
+const RESTORES_AT_ONCE: usize = 4;
+
 /// Cache mounts of one build, between its restore and save phases.
 pub struct Keeper {
     mounts: Vec<CacheMount>,
@@ -142,10 +145,17 @@ impl Keeper {
         &self.outcomes
     }
 
-    /// Put each mount's newest cache entry into BuildKit's cache mount.
+    /// Put each mount's newest cache entry into BuildKit's cache mount, a few mounts at
+    /// a time (downloads dominate on a hosted runner; BuildKit runs the copies side by side).
     pub async fn restore(&mut self) {
-        for i in 0..self.mounts.len() {
-            let (restore, hash) = match self.restore_one(i).await {
+        use futures::StreamExt as _;
+        let results: Vec<_> = futures::stream::iter(0..self.mounts.len())
+            .map(|i| self.restore_one(i))
+            .buffered(RESTORES_AT_ONCE)
+            .collect()
+            .await;
+        for (i, result) in results.into_iter().enumerate() {
+            let (restore, hash) = match result {
                 Ok(Some((bytes, hash, started))) => (
                     Restore::Restored {
                         bytes,
