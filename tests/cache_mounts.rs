@@ -187,6 +187,16 @@ async fn round_trip(driver: &[(&str, String)], prune: impl AsyncFn()) {
     )
     .await;
     assert_eq!(outcomes[0].save, Some(Save::OverCap { cap: 64 }));
+    let total = args("five-b", "yes");
+    let (outcomes, _, _) = build(
+        &lane,
+        context.path(),
+        driver,
+        &total,
+        &[("cache-mounts-total-size", "100")],
+    )
+    .await;
+    assert_eq!(outcomes[0].save, Some(Save::OverCap { cap: 100 }));
     let sixth = args("six", "yes");
     let (outcomes, _, notice) = build(
         &lane,

@@ -18,8 +18,18 @@ use crate::plan::cache::Direction;
 use crate::plan::image::Platform;
 use crate::plan::{BuildContext, BuildPlan};
 
-/// Mounts restored at the same time.
-const RESTORES_AT_ONCE: usize = 4;
+/// Mounts restored, copied out or uploaded at the same time.
+const AT_ONCE: usize = 4;
+
+/// A mount copied out and packed, waiting for its upload.
+struct Pending {
+    dir: PathBuf,
+    archive: PathBuf,
+    hash: String,
+    /// Compressed bytes.
+    size: u64,
+    started: Instant,
+}
 
 /// Cache mounts of one build, between its restore and save phases.
 pub struct Keeper {
@@ -151,7 +161,7 @@ impl Keeper {
         use futures::StreamExt as _;
         let results: Vec<_> = futures::stream::iter(0..self.mounts.len())
             .map(|i| self.restore_one(i))
-            .buffered(RESTORES_AT_ONCE)
+            .buffered(AT_ONCE)
             .collect()
             .await;
         for (i, result) in results.into_iter().enumerate() {
@@ -226,24 +236,47 @@ impl Keeper {
 
     /// Save each mount whose contents changed, within the caps.
     pub async fn save(&mut self) {
+        use futures::StreamExt as _;
+        let this = &*self;
+        // Copy out and pack side by side, each within the cap of one mount.
+        let packed: Vec<Result<Pending, Save>> = futures::stream::iter(0..this.mounts.len())
+            .map(|i| this.pack_one(i))
+            .buffered(AT_ONCE)
+            .collect()
+            .await;
+        // The total cap in Dockerfile order: the first mounts are kept.
         let mut used = 0;
-        for i in 0..self.mounts.len() {
-            let left = self.total_size.saturating_sub(used).min(self.max_size);
-            let save = match self.save_one(i, left).await {
-                Ok(save) => save,
-                Err(save) => save,
-            };
-            if let Save::Saved { bytes, .. } = &save {
-                used += bytes;
+        let mut uploads = Vec::new();
+        let mut done = Vec::new();
+        for (i, result) in packed.into_iter().enumerate() {
+            match result {
+                Ok(p) if used + p.size > this.total_size => {
+                    let cap = this.total_size.saturating_sub(used).min(this.max_size);
+                    done.push((i, Save::OverCap { cap }));
+                }
+                Ok(p) => {
+                    used += p.size;
+                    uploads.push((i, p));
+                }
+                Err(save) => done.push((i, save)),
             }
+        }
+        let uploaded: Vec<(usize, Save)> = futures::stream::iter(uploads)
+            .map(|(i, p)| async move { (i, this.upload(i, p).await) })
+            .buffered(AT_ONCE)
+            .collect()
+            .await;
+        for (i, save) in done.into_iter().chain(uploaded) {
             self.outcomes[i].save = Some(save);
         }
     }
 
-    async fn save_one(&self, i: usize, cap: u64) -> Result<Save, Save> {
-        let client = self.write.as_ref().map_err(|r| Save::NotRun(r.clone()))?;
+    /// Copy mount `i` out of the builder and pack it; `Err` is its outcome when nothing is
+    /// left to upload.
+    async fn pack_one(&self, i: usize) -> Result<Pending, Save> {
+        self.write.as_ref().map_err(|r| Save::NotRun(r.clone()))?;
         if self.untouched && self.restored[i].is_some() {
-            return Ok(Save::Untouched);
+            return Err(Save::Untouched);
         }
         let transfers = self
             .transfers
@@ -259,35 +292,46 @@ impl Keeper {
             .map_err(|e| failed(e.to_string()))?;
         tracing::debug!(mount = %mount.id, copy = ?started.elapsed(), "copied out of the builder");
         let (out, archive) = (dir.join("out"), dir.join("mount.tgz"));
-        let packing = archive.clone();
+        let (packing, cap) = (archive.clone(), self.max_size);
         let packed = tokio::task::spawn_blocking(move || archive::pack(&out, &packing, cap))
             .await
             .map_err(|e| failed(e.to_string()))?;
         let packed = match packed {
             Ok(p) => p,
-            Err(ArchiveError::OverCap { cap }) => return Ok(Save::OverCap { cap }),
+            Err(ArchiveError::OverCap { cap }) => return Err(Save::OverCap { cap }),
             Err(e) => return Err(failed(e.to_string())),
         };
         if self.restored[i].as_deref() == Some(packed.hash.as_str()) {
-            return Ok(Save::Unchanged);
+            return Err(Save::Unchanged);
         }
+        Ok(Pending {
+            dir,
+            archive,
+            hash: packed.hash,
+            size: packed.size,
+            started,
+        })
+    }
+
+    async fn upload(&self, i: usize, p: Pending) -> Save {
+        let Ok(client) = self.write.as_ref() else {
+            return Save::NotRun(String::new());
+        };
         let key = format!(
             "{}{}",
-            store::key_prefix(&self.scope, &mount.id),
-            packed.hash
+            store::key_prefix(&self.scope, &self.mounts[i].id),
+            p.hash
         );
-        let saved = client
-            .save_file(&key, &self.version, &archive)
-            .await
-            .map_err(|e| failed(e.to_string()))?;
-        let _ = std::fs::remove_dir_all(&dir);
-        Ok(match saved.outcome {
-            SaveOutcome::Saved => Save::Saved {
-                bytes: saved.bytes,
-                took: started.elapsed(),
+        let saved = client.save_file(&key, &self.version, &p.archive).await;
+        let _ = std::fs::remove_dir_all(&p.dir);
+        match saved {
+            Ok(s) if s.outcome == SaveOutcome::Saved => Save::Saved {
+                bytes: s.bytes,
+                took: p.started.elapsed(),
             },
-            SaveOutcome::AlreadyExists => Save::Unchanged,
-        })
+            Ok(_) => Save::Unchanged,
+            Err(e) => Save::Failed(e.to_string()),
+        }
     }
 
     /// A fresh working directory for mount `i`'s transfer.
