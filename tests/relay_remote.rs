@@ -13,7 +13,7 @@ use engine_support::*;
 use layercache::cache_client::{CacheClient, Endpoint};
 use layercache::cache_service::{self, Faults, RunningService, ServiceConfig};
 use layercache::engine::{
-    BuildEvent, BuildRequest, CacheType, DriverChoice, Recorder, prune_remote, run,
+    BuildEvent, BuildRequest, CacheState, CacheType, DriverChoice, Recorder, prune_remote, run,
 };
 use layercache::secret::Secret;
 use layercache::storage::StorageConfig;
@@ -136,6 +136,8 @@ async fn relay_exports_through_503s_and_429s_and_an_empty_builder_imports_it_all
     let report = outcome.relay.clone().expect("the relay ran");
     assert!(report.complete(), "{report:?}");
     assert!(report.uploaded >= 3, "{report:?}");
+    let states: Vec<_> = outcome.cache_exports.iter().map(|r| r.state).collect();
+    assert_eq!(states, [CacheState::Done], "{:?}", outcome.cache_exports);
     assert!(faults.injected().0 > 0, "no fault was injected");
     assert!(
         !outcome.warnings.iter().any(|w| w.contains("cache relay")),
