@@ -239,3 +239,53 @@ async fn two_builds_writing_one_scope_at_once_both_import_fully_on_an_empty_buil
         assert_run_steps_cached(&outcome, &events);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn layercache_build_outside_github_relays_to_a_configured_upstream() {
+    let Some(endpoint) = lane("layercache_build_outside_github") else {
+        return;
+    };
+    let (svc, _dir) = upstream(Faults::default()).await;
+    let url = format!("{}/", svc.base_url);
+    let token = svc.token("refs/heads/main");
+    let base = pushed_base_image().await;
+    let scope = unique("relay-cli");
+    let ctx = fixture("cached");
+    let (cmd_url, cmd_token, cmd_scope) = (url.clone(), token.expose().to_owned(), scope.clone());
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_layercache"))
+            .args(["build", "--driver", "remote", "--endpoint", &endpoint])
+            .args([
+                "--cache-to",
+                &format!("type=gha,mode=max,scope={cmd_scope}"),
+            ])
+            .arg("--build-args")
+            .arg(format!("BASE={base}\nRUN_ID={}", unique("cli")))
+            .arg(ctx)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("ACTIONS_RESULTS_URL", cmd_url)
+            .env("ACTIONS_RUNTIME_TOKEN", cmd_token)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("cache relay: 1 gha entry goes through"),
+        "{text}"
+    );
+    assert!(text.contains("index written"), "{text}");
+    assert!(
+        !text.contains(token.expose()),
+        "the runtime token was printed"
+    );
+    let client = CacheClient::new(Endpoint::V2(url), token);
+    assert!(upstream_complete(&client, &scope).await >= 3);
+}
