@@ -202,6 +202,12 @@ async fn relay_warns_what_a_refusing_upstream_did_not_take_and_the_build_stays_g
         "{warning}"
     );
     assert!(warning.contains("was not written ("), "{warning}");
+    let md = layercache::report::summary_markdown(&outcome);
+    assert!(md.contains("| Cache export | ❌ failed · "), "{md}");
+    let row = format!(
+        "relay: 0 layers (0.0 MiB) uploaded · 0 already there · 0 retried · {n} failed · 0 of 1 indexes written"
+    );
+    assert!(md.contains(&row), "{md}");
 }
 
 #[tokio::test]
