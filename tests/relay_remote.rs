@@ -295,3 +295,96 @@ async fn layercache_build_outside_github_relays_to_a_configured_upstream() {
     let client = CacheClient::new(Endpoint::V2(url), token);
     assert!(upstream_complete(&client, &scope).await >= 3);
 }
+
+/// The `docker-container` driver from the host with the builder on the default bridge:
+/// BuildKit reaches the relay at the bridge's gateway. No base image (the bridge cannot
+/// reach the loopback registry): COPY layers only; the service listens on the gateway too,
+/// since BuildKit downloads imports from its signed URLs.
+#[tokio::test]
+async fn a_builder_container_on_the_bridge_reaches_the_relay_at_the_gateway() {
+    let Ok(image) = std::env::var("LAYERCACHE_TEST_BUILDKIT_IMAGE") else {
+        eprintln!("skipped: LAYERCACHE_TEST_BUILDKIT_IMAGE names no newest-BuildKit image");
+        return;
+    };
+    let docker = host().docker().unwrap();
+    let gw: std::net::IpAddr = docker
+        .inspect_network("bridge", None)
+        .await
+        .unwrap()
+        .ipam
+        .and_then(|i| i.config)
+        .unwrap_or_default()
+        .iter()
+        .find_map(|c| c.gateway.as_deref()?.parse().ok())
+        .expect("a bridge gateway");
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = ServiceConfig::new((gw, 0).into(), StorageConfig::Disk(dir.path().to_owned()));
+    c.secret = Some(Secret::new(SECRET));
+    let svc = cache_service::spawn(c).await.unwrap();
+    let url = format!("{}/", svc.base_url);
+    let token = svc.token("refs/heads/main");
+    let ctx = tempfile::tempdir().unwrap();
+    let id = unique("bridge");
+    std::fs::write(
+        ctx.path().join("Dockerfile"),
+        "FROM scratch\nCOPY a /a\nCOPY b /b\n",
+    )
+    .unwrap();
+    std::fs::write(ctx.path().join("a"), format!("a {id}")).unwrap();
+    std::fs::write(ctx.path().join("b"), format!("b {id}")).unwrap();
+    let scope = unique("relay-bridge");
+    let builders = [unique("lc-bridge-a"), unique("lc-bridge-b")];
+    let req = |builder: &str| {
+        let mut r = BuildRequest {
+            context: ctx.path().to_owned(),
+            driver: DriverChoice::DockerContainer,
+            ..Default::default()
+        };
+        r.builder.image = image.clone();
+        r.builder.name = builder.to_owned();
+        r
+    };
+    let mut first = req(&builders[0]);
+    first.cache_to = vec![gha(&url, &token, &scope, Some("max"))];
+    let mut events = Recorder::default();
+    let outcome = run(&first, &host(), &mut events).await.unwrap();
+    let notices: Vec<&String> = events
+        .0
+        .iter()
+        .filter_map(|e| match e {
+            BuildEvent::Notice(n) => Some(n),
+            _ => None,
+        })
+        .collect();
+    let report = outcome
+        .relay
+        .clone()
+        .unwrap_or_else(|| panic!("no relay: {notices:?}"));
+    assert!(report.complete(), "{report:?}");
+    let export = notices
+        .iter()
+        .find(|n| n.starts_with("cache export: "))
+        .unwrap();
+    assert!(export.contains(&format!("url_v2=http://{gw}:")), "{export}");
+
+    let mut second = req(&builders[1]);
+    second.cache_from = vec![gha(&url, &token, &scope, None)];
+    let mut events = Recorder::default();
+    let outcome = run(&second, &host(), &mut events).await.unwrap();
+    let (cached, ran) = finished(&events.0);
+    let copies: Vec<_> = outcome
+        .dockerfile_steps()
+        .filter(|s| s.name.contains("COPY "))
+        .collect();
+    assert_eq!(copies.len(), 2);
+    for s in copies {
+        assert!(
+            cached.contains(&s.name),
+            "{} not CACHED; ran {ran:?}",
+            s.name
+        );
+    }
+    for b in &builders {
+        let _ = layercache::engine::remove_builder(&host(), b).await;
+    }
+}
