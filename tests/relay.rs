@@ -61,6 +61,10 @@ fn config(tag: &str, n: usize) -> serde_json::Value {
 /// Export like BuildKit: every layer, then the index, to the relay's export side.
 async fn export_like_buildkit(relay_url: &str, token: &Secret, tag: &str, n: usize) {
     let c = CacheClient::new(Endpoint::V2(relay_url.to_owned()), token.clone());
+    export_with(&c, tag, n).await;
+}
+
+async fn export_with(c: &CacheClient, tag: &str, n: usize) {
     for i in 0..n {
         let key = format!("buildkit-blob-1-sha256:{tag}{i:02}");
         let saved = c
@@ -260,4 +264,34 @@ async fn at_the_deadline_what_did_not_land_is_named_and_no_index_is_written() {
         "{w}"
     );
     up.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_v1_upstream_gets_everything_through_v1() {
+    let up = upstream(Faults {
+        fail_share: 0.2,
+        ..Default::default()
+    })
+    .await;
+    let runtime = up.token("refs/heads/main");
+    let url = format!("{}/", up.base_url);
+    let mut e = gha(&url, &runtime, &[("mode", "max"), ("version", "1")]);
+    e.attrs.remove("url_v2");
+    let mut to = vec![e];
+    let (engaged, notices) = engage(&mut [], &mut to, Reach::Loopback).await;
+    let engaged = engaged.unwrap();
+    assert!(notices[0].ends_with("(v1)"), "{notices:?}");
+    // BuildKit speaks v1 to the relay when the entry says version=1.
+    let relay = CacheClient::new(
+        Endpoint::V1(to[0].attr("url").unwrap().to_owned()),
+        to[0].secrets["token"].clone(),
+    );
+    export_with(&relay, "v", 4).await;
+    let report = engaged.finish(Duration::from_secs(60)).await;
+    assert!(report.complete() && report.uploaded == 4, "{report:?}");
+    eprintln!("{}", report.figures());
+    let client = CacheClient::new(Endpoint::V1(url), runtime);
+    let (key, _, all) = upstream_index(&client).await;
+    assert_eq!(key, "index-web-1-f921bd05#1");
+    assert!(all);
 }

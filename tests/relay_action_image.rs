@@ -121,6 +121,9 @@ async fn the_action_image_relays_gha_cache_from_a_builder_container_on_another_n
         .unwrap();
     assert_eq!(r.status, Some(0), "{}", ctx(&r));
     let out = format!("{}{}", r.stdout, r.stderr);
+    for line in out.lines().filter(|l| l.contains("relay")) {
+        eprintln!("step 1: {line}");
+    }
     assert!(
         out.contains("cache relay: 1 gha entry goes through"),
         "{}",

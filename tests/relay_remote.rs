@@ -12,7 +12,7 @@ use std::time::Duration;
 use engine_support::*;
 use layercache::cache_client::{CacheClient, Endpoint};
 use layercache::cache_service::{self, Faults, RunningService, ServiceConfig};
-use layercache::engine::{BuildEvent, Recorder, prune_remote, run};
+use layercache::engine::{BuildEvent, CacheState, Recorder, prune_remote, run};
 use layercache::plan::{BuildPlan, CacheOption, CacheType, DriverChoice};
 use layercache::secret::Secret;
 use layercache::storage::StorageConfig;
@@ -130,6 +130,8 @@ async fn relay_exports_through_503s_and_429s_and_an_empty_builder_imports_it_all
     let report = outcome.relay.clone().expect("the relay ran");
     assert!(report.complete(), "{report:?}");
     assert!(report.uploaded >= 3, "{report:?}");
+    let states: Vec<_> = outcome.cache_exports.iter().map(|r| r.state).collect();
+    assert_eq!(states, [CacheState::Done], "{:?}", outcome.cache_exports);
     assert!(faults.injected().0 > 0, "no fault was injected");
     assert!(
         !outcome.warnings.iter().any(|w| w.contains("cache relay")),
@@ -194,6 +196,12 @@ async fn relay_warns_what_a_refusing_upstream_did_not_take_and_the_build_stays_g
         "{warning}"
     );
     assert!(warning.contains("was not written ("), "{warning}");
+    let md = layercache::report::summary_markdown(&outcome);
+    assert!(md.contains("| Cache export | ❌ failed · "), "{md}");
+    let row = format!(
+        "relay: 0 layers (0.0 MiB) uploaded · 0 already there · 0 retried · {n} failed · 0 of 1 indexes written"
+    );
+    assert!(md.contains(&row), "{md}");
 }
 
 #[tokio::test]
@@ -229,5 +237,145 @@ async fn two_builds_writing_one_scope_at_once_both_import_fully_on_an_empty_buil
         let mut events = Recorder::default();
         let outcome = run(&req, &io(&host()), &mut events).await.unwrap();
         assert_run_steps_cached(&outcome, &events);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn layercache_build_outside_github_relays_to_a_configured_upstream() {
+    let Some(endpoint) = lane("layercache_build_outside_github") else {
+        return;
+    };
+    let (svc, _dir) = upstream(Faults::default()).await;
+    let url = format!("{}/", svc.base_url);
+    let token = svc.token("refs/heads/main");
+    let base = pushed_base_image().await;
+    let scope = unique("relay-cli");
+    let ctx = fixture("cached");
+    let (cmd_url, cmd_token, cmd_scope) = (url.clone(), token.expose().to_owned(), scope.clone());
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_layercache"))
+            .args(["build", "--driver", "remote", "--endpoint", &endpoint])
+            .args([
+                "--cache-to",
+                &format!("type=gha,mode=max,scope={cmd_scope}"),
+            ])
+            .arg("--build-args")
+            .arg(format!("BASE={base}\nRUN_ID={}", unique("cli")))
+            .arg(ctx)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("ACTIONS_RESULTS_URL", cmd_url)
+            .env("ACTIONS_RUNTIME_TOKEN", cmd_token)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("cache relay: 1 gha entry goes through"),
+        "{text}"
+    );
+    assert!(text.contains("index written"), "{text}");
+    assert!(
+        !text.contains(token.expose()),
+        "the runtime token was printed"
+    );
+    let client = CacheClient::new(Endpoint::V2(url), token);
+    assert!(upstream_complete(&client, &scope).await >= 3);
+}
+
+/// The `docker-container` driver from the host with the builder on the default bridge:
+/// BuildKit reaches the relay at the bridge's gateway. No base image (the bridge cannot
+/// reach the loopback registry): COPY layers only; the service listens on the gateway too,
+/// since BuildKit downloads imports from its signed URLs.
+#[tokio::test]
+async fn a_builder_container_on_the_bridge_reaches_the_relay_at_the_gateway() {
+    let Ok(image) = std::env::var("LAYERCACHE_TEST_BUILDKIT_IMAGE") else {
+        eprintln!("skipped: LAYERCACHE_TEST_BUILDKIT_IMAGE names no newest-BuildKit image");
+        return;
+    };
+    let docker = host().docker().unwrap();
+    let gw: std::net::IpAddr = docker
+        .inspect_network("bridge", None)
+        .await
+        .unwrap()
+        .ipam
+        .and_then(|i| i.config)
+        .unwrap_or_default()
+        .iter()
+        .find_map(|c| c.gateway.as_deref()?.parse().ok())
+        .expect("a bridge gateway");
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = ServiceConfig::new((gw, 0).into(), StorageConfig::Disk(dir.path().to_owned()));
+    c.secret = Some(Secret::new(SECRET));
+    let svc = cache_service::spawn(c).await.unwrap();
+    let url = format!("{}/", svc.base_url);
+    let token = svc.token("refs/heads/main");
+    let ctx = tempfile::tempdir().unwrap();
+    let id = unique("bridge");
+    std::fs::write(
+        ctx.path().join("Dockerfile"),
+        "FROM scratch\nCOPY a /a\nCOPY b /b\n",
+    )
+    .unwrap();
+    std::fs::write(ctx.path().join("a"), format!("a {id}")).unwrap();
+    std::fs::write(ctx.path().join("b"), format!("b {id}")).unwrap();
+    let scope = unique("relay-bridge");
+    let builders = [unique("lc-bridge-a"), unique("lc-bridge-b")];
+    let req = |builder: &str| {
+        let mut r = BuildPlan::local(ctx.path());
+        r.driver = DriverChoice::DockerContainer;
+        r.builder.image = image.clone();
+        r.builder.name = builder.to_owned();
+        r
+    };
+    let mut first = req(&builders[0]);
+    first.cache_to = vec![gha(&url, &token, &scope, Some("max"))];
+    let mut events = Recorder::default();
+    let outcome = run(&first, &io(&host()), &mut events).await.unwrap();
+    let notices: Vec<&String> = events
+        .0
+        .iter()
+        .filter_map(|e| match e {
+            BuildEvent::Notice(n) => Some(n),
+            _ => None,
+        })
+        .collect();
+    let report = outcome
+        .relay
+        .clone()
+        .unwrap_or_else(|| panic!("no relay: {notices:?}"));
+    assert!(report.complete(), "{report:?}");
+    let export = notices
+        .iter()
+        .find(|n| n.starts_with("cache export: "))
+        .unwrap();
+    assert!(export.contains(&format!("url_v2=http://{gw}:")), "{export}");
+
+    let mut second = req(&builders[1]);
+    second.cache_from = vec![gha(&url, &token, &scope, None)];
+    let mut events = Recorder::default();
+    let outcome = run(&second, &io(&host()), &mut events).await.unwrap();
+    let (cached, ran) = finished(&events.0);
+    let copies: Vec<_> = outcome
+        .dockerfile_steps()
+        .filter(|s| s.name.contains("COPY "))
+        .collect();
+    assert_eq!(copies.len(), 2);
+    for s in copies {
+        assert!(
+            cached.contains(&s.name),
+            "{} not CACHED; ran {ran:?}",
+            s.name
+        );
+    }
+    for b in &builders {
+        let _ = layercache::engine::remove_builder(&host(), b).await;
     }
 }

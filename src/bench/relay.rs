@@ -44,6 +44,9 @@ pub struct Args {
     /// Share of cache-service calls answered 429 (Retry-After: 1).
     #[arg(long, default_value_t = 0.0)]
     throttle_share: f64,
+    /// Rounds of the three builds; each keeps its fastest.
+    #[arg(long, default_value_t = 1)]
+    rounds: usize,
 }
 
 /// One measured build and what landed upstream for it.
@@ -85,28 +88,57 @@ pub async fn run(args: Args) -> Result<(), CommandError> {
     engine::run(&base, &io, &mut Recorder::default())
         .await
         .map_err(|e| failed(&e))?;
-    let mut results = Vec::new();
-    // (a) direct, (b) through the relay, (c) no cache export at all: the floor.
-    for mode in [Some(false), Some(true), None] {
-        let scope = format!("bench-{}", uuid::Uuid::new_v4().simple());
-        write_project(&ctx, args.layers, args.layer_kib).map_err(|e| failed(&e))?;
-        let mut req = base.clone();
-        req.cache_to = mode
-            .map(|relay| entry(&url, &token, &scope, relay))
+    // Rounds alternate the three builds; each column keeps its fastest round (a shared
+    // machine is noisy, and every build gets the same number of tries).
+    let mut results: Vec<Option<Measured>> = vec![None, None, None];
+    for _ in 0..args.rounds.max(1) {
+        for (i, m) in measure_round(&args, &base, &ctx, (&url, &token), &io)
+            .await?
             .into_iter()
-            .collect();
-        let outcome = engine::run(&req, &io, &mut Recorder::default())
-            .await
-            .map_err(|e| failed(&e))?;
-        let client = CacheClient::new(Endpoint::V2(url.clone()), token.clone());
-        let landed = landed(&client, &scope, args.layers).await;
-        results.push(Measured { outcome, landed });
+            .enumerate()
+        {
+            let better = results[i]
+                .as_ref()
+                .is_none_or(|b| m.outcome.wall < b.outcome.wall);
+            if better {
+                results[i] = Some(m);
+            }
+        }
     }
+    let results: Vec<Measured> = results.into_iter().flatten().collect();
     println!("{}", table(&args, &results));
     let (f, t) = faults.injected();
     println!("injected: {f} × 503, {t} × 429");
     svc.shutdown().await;
     Ok(())
+}
+
+/// (a) direct, (b) through the relay, (c) no cache export at all: the floor.
+async fn measure_round(
+    args: &Args,
+    base: &BuildPlan,
+    ctx: &Path,
+    (url, token): (&str, &Secret),
+    io: &Resolved,
+) -> Result<Vec<Measured>, CommandError> {
+    let failed = |e: &dyn std::fmt::Display| CommandError::Failed(format!("bench relay: {e}"));
+    let mut results = Vec::new();
+    for mode in [Some(false), Some(true), None] {
+        let scope = format!("bench-{}", uuid::Uuid::new_v4().simple());
+        write_project(ctx, args.layers, args.layer_kib).map_err(|e| failed(&e))?;
+        let mut req = base.clone();
+        req.cache_to = mode
+            .map(|relay| entry(url, token, &scope, relay))
+            .into_iter()
+            .collect();
+        let outcome = engine::run(&req, io, &mut Recorder::default())
+            .await
+            .map_err(|e| failed(&e))?;
+        let client = CacheClient::new(Endpoint::V2(url.to_owned()), token.clone());
+        let landed = landed(&client, &scope, args.layers).await;
+        results.push(Measured { outcome, landed });
+    }
+    Ok(results)
 }
 
 fn entry(url: &str, token: &Secret, scope: &str, relay: bool) -> CacheOption {

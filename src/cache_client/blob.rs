@@ -185,67 +185,75 @@ pub(super) async fn download(
     url: &Secret,
     sink: Sink<'_>,
 ) -> Result<(Bytes, u64), ClientError> {
-    const WHAT: &str = "download from the signed URL";
     let (got, _) = policy
-        .run(WHAT, || async {
-            let mut resp = http
-                .get(url.expose())
-                .send()
-                .await
-                .map_err(|e| Attempt::transport(WHAT, &e))?;
-            let status = resp.status();
-            if !status.is_success() {
-                let again = retryable(status, resp.headers());
-                let message = error_text(resp).await;
-                return Err(match again {
-                    Some(after) => Attempt::Again {
-                        after,
-                        last: format!("HTTP {}: {message}", status.as_u16()),
-                    },
-                    None => Attempt::Stop(ClientError::Status {
-                        what: WHAT,
-                        status: status.as_u16(),
-                        message,
-                    }),
-                });
-            }
-            let mut buf = Vec::new();
-            let mut file = match &sink {
-                Sink::File(p) => Some(
-                    tokio::fs::File::create(p)
-                        .await
-                        .map_err(|e| ClientError::io("create the download file", e))?,
-                ),
-                Sink::Memory { .. } => None,
-            };
-            let mut total = 0u64;
-            while let Some(chunk) = resp
-                .chunk()
-                .await
-                .map_err(|e| Attempt::transport(WHAT, &e))?
-            {
-                total += chunk.len() as u64;
-                match (&mut file, &sink) {
-                    (Some(f), _) => f
-                        .write_all(&chunk)
-                        .await
-                        .map_err(|e| ClientError::io("write the download file", e))?,
-                    (None, Sink::Memory { max }) if buf.len() + chunk.len() > *max => {
-                        return Err(Attempt::Stop(ClientError::Protocol {
-                            what: WHAT,
-                            detail: format!("the entry is larger than {max} bytes"),
-                        }));
-                    }
-                    (None, _) => buf.extend_from_slice(&chunk),
-                }
-            }
-            if let Some(f) = &mut file {
-                f.flush()
-                    .await
-                    .map_err(|e| ClientError::io("write the download file", e))?;
-            }
-            Ok((Bytes::from(buf), total))
-        })
+        .run(DOWNLOAD, || fetch_once(http, url, &sink))
         .await?;
     Ok(got)
+}
+
+const DOWNLOAD: &str = "download from the signed URL";
+
+/// One attempt of [`download`].
+async fn fetch_once(
+    http: &reqwest::Client,
+    url: &Secret,
+    sink: &Sink<'_>,
+) -> Result<(Bytes, u64), Attempt> {
+    let mut resp = http
+        .get(url.expose())
+        .send()
+        .await
+        .map_err(|e| Attempt::transport(DOWNLOAD, &e))?;
+    let status = resp.status();
+    if !status.is_success() {
+        let again = retryable(status, resp.headers());
+        let message = error_text(resp).await;
+        return Err(match again {
+            Some(after) => Attempt::Again {
+                after,
+                last: format!("HTTP {}: {message}", status.as_u16()),
+            },
+            None => Attempt::Stop(ClientError::Status {
+                what: DOWNLOAD,
+                status: status.as_u16(),
+                message,
+            }),
+        });
+    }
+    let mut buf = Vec::new();
+    let mut file = match sink {
+        Sink::File(p) => Some(
+            tokio::fs::File::create(p)
+                .await
+                .map_err(|e| ClientError::io("create the download file", e))?,
+        ),
+        Sink::Memory { .. } => None,
+    };
+    let mut total = 0u64;
+    while let Some(chunk) = resp
+        .chunk()
+        .await
+        .map_err(|e| Attempt::transport(DOWNLOAD, &e))?
+    {
+        total += chunk.len() as u64;
+        match (&mut file, sink) {
+            (Some(f), _) => f
+                .write_all(&chunk)
+                .await
+                .map_err(|e| ClientError::io("write the download file", e))?,
+            (None, Sink::Memory { max }) if buf.len() + chunk.len() > *max => {
+                return Err(Attempt::Stop(ClientError::Protocol {
+                    what: DOWNLOAD,
+                    detail: format!("the entry is larger than {max} bytes"),
+                }));
+            }
+            (None, _) => buf.extend_from_slice(&chunk),
+        }
+    }
+    if let Some(f) = &mut file {
+        f.flush()
+            .await
+            .map_err(|e| ClientError::io("write the download file", e))?;
+    }
+    Ok((Bytes::from(buf), total))
 }

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use bollard::Docker;
 
+use super::cache_report::CacheState;
 use super::driver::Capabilities;
 use super::outcome::Outcome;
 use super::progress::{BuildEvent, EventSink};
@@ -89,6 +90,13 @@ pub async fn finish(engaged: Option<Engaged>, outcome: &mut Outcome, sink: &mut 
     if let Some(w) = report.warning() {
         sink.event(BuildEvent::Warning(w.clone()));
         outcome.warnings.push(w);
+        // BuildKit's export to the relay went well; the summary must say the cache did not.
+        for r in outcome.cache_exports.iter_mut() {
+            if r.kind == crate::plan::cache::CacheType::Gha && r.state == CacheState::Done {
+                r.state = CacheState::Failed;
+                r.error = Some("not everything reached the cache service".to_owned());
+            }
+        }
     }
     outcome.relay = Some(report);
 }

@@ -49,6 +49,8 @@ pub async fn run(
     for w in local_warnings {
         sink.event(BuildEvent::Warning(w));
     }
+    // The entries as the driver kept them, before the relay points them at itself.
+    let kept = (req.cache_from.clone(), req.cache_to.clone());
     let relay = super::cache_relay::start(
         &mut req.cache_from,
         &mut req.cache_to,
@@ -104,11 +106,11 @@ pub async fn run(
     };
     let mut outcome = solve_with_fallback(&solve, sink).await?;
     let why = "not run: the daemon's BuildKit cannot use it";
-    let imports = cache_report::dropped(&asked.cache_from, &req.cache_from, why);
+    let imports = cache_report::dropped(&asked.cache_from, &kept.0, why);
     outcome.cache_imports.extend(imports);
     outcome
         .cache_exports
-        .extend(cache_report::dropped(&asked.cache_to, &req.cache_to, why));
+        .extend(cache_report::dropped(&asked.cache_to, &kept.1, why));
     let export_failed = outcome
         .cache_exports
         .iter()

@@ -66,7 +66,51 @@ pub async fn engage(
     cache_to: &mut [CacheOption],
     reach: Reach,
 ) -> (Option<Engaged>, Vec<String>) {
-    let mut notices = Vec::new();
+    let wanted = wanted(cache_from, cache_to);
+    let first = wanted.first().and_then(|i| {
+        cache_from
+            .iter()
+            .chain(cache_to.iter())
+            .nth(*i)
+            .and_then(upstream)
+    });
+    let Some((endpoint, token)) = first else {
+        return (None, Vec::new());
+    };
+    let direct = |why: &dyn std::fmt::Display| {
+        vec![format!(
+            "cache relay not used, BuildKit exports to the cache directly: {why}"
+        )]
+    };
+    let listen = match reach {
+        Reach::Unreachable(why) => return (None, direct(&why)),
+        Reach::Loopback => (IpAddr::from([127, 0, 0, 1]), "127.0.0.1".to_owned()),
+        Reach::Address { listen, advertise } => (listen, advertise),
+    };
+    let scopes = match decode_scopes(&token) {
+        Ok(s) if !s.is_empty() => s,
+        _ => return (None, direct(&"the runtime token names no refs")),
+    };
+    match start(endpoint.clone(), token.clone(), scopes, listen).await {
+        Ok((relay, dir)) => {
+            let n = rewrite(cache_from, cache_to, &wanted, (&endpoint, &token), &relay);
+            let notice = format!(
+                "cache relay: {n} gha {} through this process to the cache service ({})",
+                if n == 1 { "entry goes" } else { "entries go" },
+                match &endpoint {
+                    Endpoint::V2(_) => "v2",
+                    Endpoint::V1(_) => "v1",
+                }
+            );
+            (Some(Engaged { relay, _dir: dir }), vec![notice])
+        }
+        Err(e) => (None, direct(&e)),
+    }
+}
+
+/// Positions (imports first, then exports) of the entries the relay may take; removes the
+/// opt-out attribute from all.
+fn wanted(cache_from: &mut [CacheOption], cache_to: &mut [CacheOption]) -> Vec<usize> {
     let mut wanted = Vec::new();
     for (i, e) in cache_from.iter_mut().chain(cache_to.iter_mut()).enumerate() {
         let opted_out = e.attrs.remove(OPT_OUT_ATTR).is_some_and(|v| v == "false");
@@ -76,53 +120,7 @@ pub async fn engage(
             wanted.push(i);
         }
     }
-    let first = wanted.first().and_then(|i| {
-        cache_from
-            .iter()
-            .chain(cache_to.iter())
-            .nth(*i)
-            .and_then(upstream)
-    });
-    let Some((endpoint, token)) = first else {
-        return (None, notices);
-    };
-    let listen = match reach {
-        Reach::Unreachable(why) => {
-            notices.push(format!(
-                "cache relay not used, BuildKit exports to the cache directly: {why}"
-            ));
-            return (None, notices);
-        }
-        Reach::Loopback => (IpAddr::from([127, 0, 0, 1]), "127.0.0.1".to_owned()),
-        Reach::Address { listen, advertise } => (listen, advertise),
-    };
-    let scopes = match decode_scopes(&token) {
-        Ok(s) if !s.is_empty() => s,
-        _ => {
-            notices.push("cache relay not used, BuildKit exports to the cache directly: the runtime token names no refs".to_owned());
-            return (None, notices);
-        }
-    };
-    match start(endpoint.clone(), token.clone(), scopes, listen).await {
-        Ok((relay, dir)) => {
-            let n = rewrite(cache_from, cache_to, &wanted, (&endpoint, &token), &relay);
-            notices.push(format!(
-                "cache relay: {n} gha {} through this process to {}",
-                if n == 1 { "entry goes" } else { "entries go" },
-                match &endpoint {
-                    Endpoint::V2(_) => "the cache service (v2)",
-                    Endpoint::V1(_) => "the cache service (v1)",
-                }
-            ));
-            (Some(Engaged { relay, _dir: dir }), notices)
-        }
-        Err(e) => {
-            notices.push(format!(
-                "cache relay not used, BuildKit exports to the cache directly: {e}"
-            ));
-            (None, notices)
-        }
-    }
+    wanted
 }
 
 async fn start(

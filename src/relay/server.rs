@@ -100,7 +100,13 @@ impl EntryHooks for ExportSide {
 impl Relay {
     pub async fn start(config: RelayConfig) -> Result<Self, ServiceError> {
         let secret = Secret::new(hex::encode(rand::random::<[u8; 32]>()));
-        let client = CacheClient::new(config.upstream.clone(), config.token.clone());
+        // Uploads have until the step's deadline: more tries than one call would get.
+        let client = CacheClient::new(config.upstream.clone(), config.token.clone()).with_policy(
+            RetryPolicy {
+                max_attempts: 12,
+                ..Default::default()
+            },
+        );
         let uploader = Uploader::new(client.clone(), config.parallelism, config.merge);
         let storage = StorageConfig::Disk(config.dir.clone());
         let mut sc = ServiceConfig::new(SocketAddr::new(config.listen, 0), storage.clone());
