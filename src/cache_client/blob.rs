@@ -143,17 +143,7 @@ async fn put(
             }
             let again = retryable(status, resp.headers());
             let message = error_text(resp).await;
-            match again {
-                Some(after) => Err(Attempt::Again {
-                    after,
-                    last: format!("HTTP {}: {message}", status.as_u16()),
-                }),
-                None => Err(Attempt::Stop(ClientError::Status {
-                    what: WHAT,
-                    status: status.as_u16(),
-                    message,
-                })),
-            }
+            Err(Attempt::failed(WHAT, status, again, message))
         })
         .await?;
     Ok(retries)
@@ -208,17 +198,7 @@ async fn fetch_once(
     if !status.is_success() {
         let again = retryable(status, resp.headers());
         let message = error_text(resp).await;
-        return Err(match again {
-            Some(after) => Attempt::Again {
-                after,
-                last: format!("HTTP {}: {message}", status.as_u16()),
-            },
-            None => Attempt::Stop(ClientError::Status {
-                what: DOWNLOAD,
-                status: status.as_u16(),
-                message,
-            }),
-        });
+        return Err(Attempt::failed(DOWNLOAD, status, again, message));
     }
     let mut buf = Vec::new();
     let mut file = match sink {

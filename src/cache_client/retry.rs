@@ -63,6 +63,27 @@ impl Attempt {
             last: ClientError::transport(what, e).to_string(),
         }
     }
+
+    /// An error status: another attempt when [`retryable`] said so (`again`), else the
+    /// end, naming what failed.
+    pub(super) fn failed(
+        what: &'static str,
+        status: StatusCode,
+        again: Option<Option<Duration>>,
+        message: String,
+    ) -> Self {
+        match again {
+            Some(after) => Attempt::Again {
+                after,
+                last: format!("HTTP {}: {message}", status.as_u16()),
+            },
+            None => Attempt::Stop(ClientError::Status {
+                what,
+                status: status.as_u16(),
+                message,
+            }),
+        }
+    }
 }
 
 /// Whether an error status is worth another attempt, and how long the service asked to

@@ -83,17 +83,7 @@ pub(super) async fn call(
             }
             let again = retryable(status, resp.headers());
             let message = error_text(resp).await;
-            match again {
-                Some(after) => Err(Attempt::Again {
-                    after,
-                    last: format!("HTTP {}: {message}", status.as_u16()),
-                }),
-                None => Err(Attempt::Stop(ClientError::Status {
-                    what,
-                    status: status.as_u16(),
-                    message,
-                })),
-            }
+            Err(Attempt::failed(what, status, again, message))
         })
         .await
 }

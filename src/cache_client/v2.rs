@@ -124,17 +124,7 @@ pub(super) async fn call<Req: Serialize, Resp: DeserializeOwned>(
             if status.as_u16() == 409 || code == "already_exists" || code == "aborted" {
                 return Ok(Answer::Conflict);
             }
-            match again {
-                Some(after) => Err(Attempt::Again {
-                    after,
-                    last: format!("HTTP {}: {msg}", status.as_u16()),
-                }),
-                None => Err(Attempt::Stop(ClientError::Status {
-                    what,
-                    status: status.as_u16(),
-                    message: msg,
-                })),
-            }
+            Err(Attempt::failed(what, status, again, msg))
         })
         .await
 }

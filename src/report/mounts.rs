@@ -2,8 +2,8 @@
 //! unchanged or over the cap) and the warnings that say what was lost.
 
 use std::fmt::Write as _;
-use std::time::Duration;
 
+use super::summary::{cell, secs};
 use crate::cache_mounts::{MountOutcome, Restore, Save};
 use crate::report::human_bytes;
 
@@ -97,19 +97,10 @@ pub fn save_warning(o: &MountOutcome) -> Option<String> {
     }
 }
 
-fn secs(d: Duration) -> String {
-    format!("{:.1} s", d.as_secs_f64())
-}
-
-fn cell(s: &str) -> String {
-    s.replace('|', "\\|")
-        .replace('`', "'")
-        .replace(['\n', '\r'], " ")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     fn outcome(restore: Restore, save: Option<Save>) -> MountOutcome {
         MountOutcome {

@@ -160,12 +160,12 @@ fn layers(count: usize, size: Option<u64>, verb: &str) -> String {
     }
 }
 
-fn secs(d: Duration) -> String {
+pub(super) fn secs(d: Duration) -> String {
     format!("{:.1} s", d.as_secs_f64())
 }
 
 /// Text that stays inside one table cell and one code span.
-fn cell(s: &str) -> String {
+pub(super) fn cell(s: &str) -> String {
     s.replace('|', "\\|")
         .replace('`', "'")
         .replace(['\n', '\r'], " ")
