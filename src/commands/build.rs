@@ -326,15 +326,13 @@ async fn build_image<W: std::io::Write>(
         step_log::call(plan, env, name, answer, wf);
     }
     let outputs = report::BuildOutputs::from_outcome(&outcome);
-    let has_output_file = files.has(FileCommand::Output);
-    let write = |name: &str, value: &str| {
-        has_output_file.then(|| {
-            files
-                .append(FileCommand::Output, name, value)
-                .map_err(|e| e.to_string())
-        })
-    };
-    step_log::outputs(outputs.pairs(), write, wf);
+    for (name, value) in outputs.pairs() {
+        if !files.has(FileCommand::Output) {
+            step_log::output_line(name, value, wf);
+        } else if let Err(e) = files.append(FileCommand::Output, name, value) {
+            wf.warning(&e.to_string());
+        }
+    }
     let api = super::phases::RepositoryApi::new(plan, env);
     let pruned = super::phases::prune(plan, runtime, &api, wf).await;
     let repository = super::phases::repository_cache(plan, runtime, &api, started).await;

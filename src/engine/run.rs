@@ -49,8 +49,10 @@ pub async fn run(
     for w in local_warnings {
         sink.event(BuildEvent::Warning(w));
     }
-    // The entries as the driver kept them, before the relay points them at itself.
-    let kept = (req.cache_from.clone(), req.cache_to.clone());
+    // What the driver dropped, judged before the relay points the entries at itself.
+    let why = "not run: the daemon's BuildKit cannot use it";
+    let dropped_imports = cache_report::dropped(&asked.cache_from, &req.cache_from, why);
+    let dropped_exports = cache_report::dropped(&asked.cache_to, &req.cache_to, why);
     let relay = super::cache_relay::start(
         &mut req.cache_from,
         &mut req.cache_to,
@@ -105,12 +107,8 @@ pub async fn run(
         export,
     };
     let mut outcome = solve_with_fallback(&solve, sink).await?;
-    let why = "not run: the daemon's BuildKit cannot use it";
-    let imports = cache_report::dropped(&asked.cache_from, &kept.0, why);
-    outcome.cache_imports.extend(imports);
-    outcome
-        .cache_exports
-        .extend(cache_report::dropped(&asked.cache_to, &kept.1, why));
+    outcome.cache_imports.extend(dropped_imports);
+    outcome.cache_exports.extend(dropped_exports);
     let export_failed = outcome
         .cache_exports
         .iter()

@@ -159,20 +159,11 @@ pub async fn housekeeping<W: Write, E>(
     result
 }
 
-/// Outputs in the log where the runner has no output file (a terminal), and an output the
-/// runner's file refused as a warning.
-pub fn outputs<'a, W: Write>(
-    pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
-    mut write: impl FnMut(&str, &str) -> Option<Result<(), String>>,
-    wf: &mut Workflow<W>,
-) {
-    for (name, value) in pairs {
-        match write(name, value) {
-            Some(Ok(())) => {}
-            Some(Err(e)) => wf.warning(&e),
-            None if name != "metadata" && !value.is_empty() => wf.line(&format!("{name}: {value}")),
-            None => {}
-        }
+/// An output in the log, where the runner has no output file (a terminal); `metadata`
+/// and empty values are left out.
+pub fn output_line<W: Write>(name: &str, value: &str, wf: &mut Workflow<W>) {
+    if name != "metadata" && !value.is_empty() {
+        wf.line(&format!("{name}: {value}"));
     }
 }
 
