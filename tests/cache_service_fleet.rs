@@ -1,6 +1,7 @@
 //! Several instances on one store: two services on one moto S3 bucket (each with its own
-//! S3 client, as two machines would have) race creates, uploads and finalizes for the same
-//! keys from both sides, over HTTP, and must answer exactly as one service does.
+//! S3 client, as two machines would have), and two on one directory, race creates, uploads
+//! and finalizes for the same keys from both sides, over HTTP, and must answer exactly as
+//! one service does.
 #![expect(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -12,7 +13,7 @@ use std::sync::Arc;
 
 use layercache::cache_service::{self, AppState, ServiceConfig, TokenIssuer};
 use layercache::secret::Secret;
-use layercache::storage::{BlobStore, S3Options, S3Store, StorageConfig};
+use layercache::storage::{BlobStore, DiskStore, S3Options, S3Store, StorageConfig};
 use serde_json::{Value, json};
 
 const SECRET: &str = "fleet-secret-0123456789abcdef";
@@ -41,9 +42,16 @@ async fn bucket() -> S3Options {
     }
 }
 
-/// A service over its own client of `bucket`, on a loopback port; returns its base URL.
-async fn instance(bucket: &S3Options) -> (String, Arc<AppState>) {
-    let store: Arc<dyn BlobStore> = Arc::new(S3Store::open(bucket).unwrap());
+fn s3(bucket: &S3Options) -> Arc<dyn BlobStore> {
+    Arc::new(S3Store::open(bucket).unwrap())
+}
+
+async fn disk(dir: &std::path::Path) -> Arc<dyn BlobStore> {
+    Arc::new(DiskStore::open(dir).await.unwrap())
+}
+
+/// A service over its own client of a store, on a loopback port; returns its base URL.
+async fn instance(store: Arc<dyn BlobStore>) -> (String, Arc<AppState>) {
     let mut config = ServiceConfig::new(([127, 0, 0, 1], 0).into(), StorageConfig::Memory);
     config.secret = Some(Secret::new(SECRET));
     let state = AppState::with_store(&config, store).await.unwrap();
@@ -161,17 +169,40 @@ async fn race(a: &str, b: &str, token: &str) -> BTreeMap<&'static str, Vec<Strin
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_instances_on_one_bucket_answer_like_one() {
+    let (one, shared) = (bucket().await, bucket().await);
+    answer_like_one(
+        instance(s3(&one)).await,
+        instance(s3(&shared)).await,
+        instance(s3(&shared)).await,
+    )
+    .await;
+}
+
+/// On disk the publish is decided by `link(2)` and the move by `rename(2)`, not by S3's
+/// conditional `PUT`: the same race, two services on one directory.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_instances_on_one_directory_answer_like_one() {
+    let (one, shared) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    answer_like_one(
+        instance(disk(one.path()).await).await,
+        instance(disk(shared.path()).await).await,
+        instance(disk(shared.path()).await).await,
+    )
+    .await;
+}
+
+/// `solo` alone, then `a` and `b` on one store, race the same keys; both must answer as
+/// GitHub's service does, and see each other's entries, uses and deletions.
+async fn answer_like_one(
+    (solo, _): (String, Arc<AppState>),
+    (a, state_a): (String, Arc<AppState>),
+    (b, state_b): (String, Arc<AppState>),
+) {
     let token = TokenIssuer::new(Secret::new(SECRET))
         .for_ref("refs/heads/main", &[], chrono::Duration::hours(1))
         .expose()
         .to_owned();
-    let one = bucket().await;
-    let (solo, _) = instance(&one).await;
     let alone = race(&solo, &solo, &token).await;
-
-    let shared = bucket().await;
-    let (a, state_a) = instance(&shared).await;
-    let (b, state_b) = instance(&shared).await;
     // Markers carry whole seconds, and an instance writes an entry's marker at most once a
     // minute: B's use the test looks for may be its lookup in the race below.
     let before = chrono::Utc::now() - chrono::Duration::seconds(1);
@@ -232,7 +263,6 @@ async fn two_instances_on_one_bucket_answer_like_one() {
 /// while a leftover no reservation owns is still removed: two instances on one directory.
 #[tokio::test]
 async fn a_starting_instance_keeps_a_peers_upload_in_flight() {
-    use layercache::storage::DiskStore;
     let dir = tempfile::tempdir().unwrap();
     let open =
         || async { Arc::new(DiskStore::open(dir.path()).await.unwrap()) as Arc<dyn BlobStore> };
@@ -246,10 +276,10 @@ async fn a_starting_instance_keeps_a_peers_upload_in_flight() {
     // A leftover no reservation owns (a crashed upload from before).
     let orphan: layercache::storage::ByteStream =
         Box::pin(futures::stream::once(async { Ok(bytes::Bytes::from("x")) }));
-    open().await.put("staging/42/blob", orphan).await.unwrap();
+    open().await.put("staging/42.blob", orphan).await.unwrap();
 
     let b = AppState::with_store(&config, open().await).await.unwrap();
-    assert_eq!(open().await.size("staging/42/blob").await.unwrap(), None);
+    assert_eq!(open().await.size("staging/42.blob").await.unwrap(), None);
     let entry = a.cache.finalize(id, 5).await.unwrap();
     let hit = b
         .cache

@@ -1,8 +1,8 @@
 //! Cache entries over a [`BlobStore`]: uploads land in `staging/`, finalize moves them to
-//! `data/` and writes `meta/`, the object whose presence makes an entry exist. A crash at
+//! `data/` and creates `meta/`, the object whose presence makes an entry exist. A crash at
 //! any point leaves either a complete entry or nothing visible.
 //!
-//! Reservations, the finalize lock and last-access times live in the store too
+//! Reservations, ids, the right to publish and last-access times live in the store too
 //! ([`super::shared`] has the layout), decided by its atomic create, so several instances
 //! on one store answer as one would. The in-memory [`Index`] is a copy, refreshed from
 //! `meta/` before each lookup and by the periodic housekeeping.
@@ -17,8 +17,8 @@ use tracing::{info, warn};
 use super::error::ServiceError;
 use super::index::{Index, StoredEntry, next_id, reservation_ttl};
 use super::shared::{
-    Reservation, Shared, access_key, access_of, access_prefix, data_key, final_key, id_of,
-    meta_key, pending_key, reserved_at, tuple_key,
+    Reservation, Shared, access_key, access_of, access_prefix, data_key, id_of, meta_key,
+    pending_key, reserved_at, staged_id, tuple_key,
 };
 use crate::storage::{BlobStore, ByteStream, StorageError};
 
@@ -135,7 +135,7 @@ impl Cache {
         // The listings are a snapshot: a peer may have reserved or finalized since, so a
         // leftover is checked once more on its own before it goes.
         for key in self.store.list("staging/").await? {
-            let id = key.split('/').nth(1).and_then(|i| i.parse::<u64>().ok());
+            let id = staged_id(&key);
             if id.is_none_or(|id| !pending.contains(&id)) && !self.owned(id).await? {
                 self.store.delete(&key).await?;
             }
@@ -180,28 +180,46 @@ impl Cache {
         version: &str,
         scope: &str,
     ) -> Result<u64, ServiceError> {
-        let r = Reservation {
-            id: next_id(),
-            key: key.to_owned(),
-            version: version.to_owned(),
-            scope: scope.to_owned(),
-        };
         let tuple = tuple_key(key, version, scope);
         for _ in 0..3 {
+            // Most creates of a layer already cached end here, on one read and no write.
+            if let Some(held) = self.shared.read_json::<Reservation>(&tuple).await? {
+                if !self.abandoned(&held).await? {
+                    break;
+                }
+                self.shared.drop_reservation(&held).await?;
+                continue;
+            }
+            let r = self.claim_id(key, version, scope, next_id).await?;
             if self.shared.create_json(&tuple, &r).await? {
-                self.shared.put_json(&pending_key(r.id), &r).await?;
                 return Ok(r.id);
             }
-            match self.shared.read_json::<Reservation>(&tuple).await? {
-                // Released between our create and our read: try again.
-                None => continue,
-                Some(held) if self.abandoned(&held).await? => {
-                    self.shared.drop_reservation(&held).await?;
-                }
-                Some(_) => break,
-            }
+            // Another request claimed the tuple between our read and our create.
+            self.store.delete(&pending_key(r.id)).await?;
         }
         Err(already_exists(key, version, scope))
+    }
+
+    /// A reservation record under a fresh id, created atomically: ids are random in their
+    /// low bits, and another instance may draw the same one in the same millisecond.
+    async fn claim_id(
+        &self,
+        key: &str,
+        version: &str,
+        scope: &str,
+        mut draw: impl FnMut() -> u64,
+    ) -> Result<Reservation, StorageError> {
+        loop {
+            let r = Reservation {
+                id: draw(),
+                key: key.to_owned(),
+                version: version.to_owned(),
+                scope: scope.to_owned(),
+            };
+            if self.shared.create_json(&pending_key(r.id), &r).await? {
+                return Ok(r);
+            }
+        }
     }
 
     /// Unfinished and older than [`reservation_ttl`].
@@ -326,7 +344,6 @@ impl Cache {
         };
         self.index().remove(id);
         let existed = self.store.delete(&meta_key(id)).await?;
-        self.store.delete(&data_key(id)).await?;
         self.shared.delete_all(&access_prefix(id)).await?;
         self.marks
             .lock()
@@ -378,7 +395,6 @@ impl Cache {
                 // Finalized, but the finalize stopped before removing its records.
                 Some(r) if self.shared.exists(&meta_key(r.id)).await? => {
                     self.store.delete(&key).await?;
-                    self.store.delete(&final_key(r.id)).await?;
                 }
                 Some(r) => self.shared.drop_reservation(&r).await?,
                 None => {
@@ -387,5 +403,25 @@ impl Cache {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn an_id_another_instance_holds_is_drawn_again() {
+        let store: Arc<dyn BlobStore> = Arc::new(crate::storage::MemoryStore::default());
+        let cache = Cache::load(store, Limits::default()).await.unwrap();
+        let theirs = cache.claim_id("k", "v", "s", || 5).await.unwrap();
+        let mut draws = [5, 6].into_iter();
+        let ours = cache
+            .claim_id("k2", "v", "s", || draws.next().unwrap_or(7))
+            .await
+            .unwrap();
+        assert_eq!((theirs.id, ours.id), (5, 6));
+        let held: Option<Reservation> = cache.shared.read_json(&pending_key(5)).await.unwrap();
+        assert_eq!(held, Some(theirs), "the first holder's record was replaced");
     }
 }

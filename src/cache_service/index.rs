@@ -5,6 +5,7 @@
 //! answers alike.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -32,12 +33,20 @@ pub fn reservation_ttl() -> chrono::Duration {
     chrono::Duration::hours(1)
 }
 
-/// A fresh id: time-based with random low bits, so ids from earlier runs (or another
-/// instance on the same storage) do not collide, and a reservation's age can be read from
-/// its id; stays below 2^53 for JS clients.
+/// A fresh id: time-based with random low bits, so a reservation's age can be read from
+/// its id; stays below 2^53 for JS clients. Unique within this process; another instance
+/// may draw the same id, which is why reservations claim theirs atomically.
 pub fn next_id() -> u64 {
+    static LAST: AtomicU64 = AtomicU64::new(0);
     let now = Utc::now().timestamp_millis().max(0) as u64;
-    now * 1024 + rand::random_range(0..1024u64)
+    let drawn = now * 1024 + rand::random_range(0..1024u64);
+    // Never the same id twice here; between instances the store's atomic create decides.
+    let previous = LAST
+        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |last| {
+            Some(drawn.max(last + 1))
+        })
+        .unwrap_or(drawn);
+    drawn.max(previous + 1)
 }
 
 impl Index {

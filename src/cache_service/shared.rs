@@ -3,13 +3,15 @@
 //! ([`BlobStore::put_if_absent`]) decides every race.
 //!
 //! Layout (keys under the store's root):
-//! - `resv/<sha256(scope, key, version)>.json`: the claim on a (key, version, ref). Created
-//!   atomically by the reservation that wins; it stays while the entry lives, so a second
-//!   create gets "already exists" from any instance. Holds a [`Reservation`].
-//! - `pending/<id>.json`: the same record by id, while bytes may be uploaded.
-//! - `final/<id>`: the finalize lock; the one request that creates it finalizes.
-//! - `staging/<id>/…`: uploaded bytes; `data/<shard>/<id>`: an entry's bytes;
-//!   `meta/<shard>/<id>.json`: the [`super::StoredEntry`] whose presence makes it exist.
+//! - `pending/<id>.json`: the [`Reservation`] by id, while bytes may be uploaded. Created
+//!   atomically first, so two instances never hand out one id.
+//! - `resv/<sha256(scope, key, version)>.json`: the claim on a (key, version, ref), the
+//!   same record. Created atomically by the reservation that wins; it stays while the entry
+//!   lives, so a second create gets "already exists" from any instance.
+//! - `staging/<id>.blob` (and `.b-…` blocks, `.c-…` v1 chunks): uploaded bytes, flat, so an
+//!   upload creates no directory; `data/<shard>/<id>`: an entry's bytes.
+//! - `meta/<shard>/<id>.json`: the [`super::StoredEntry`] whose presence makes the entry
+//!   exist. Created atomically, so of racing finalizes exactly one publishes.
 //! - `access/<shard>/<id>-<unix seconds>`: empty markers of last use, read by listing alone
 //!   (no object bodies), so LRU order is shared without a read per entry.
 //!
@@ -36,20 +38,25 @@ pub fn meta_key(id: u64) -> String {
 pub fn data_key(id: u64) -> String {
     format!("data/{}/{id}", shard(id))
 }
+/// Every staged object of `id` starts with this.
+pub fn staging_prefix(id: u64) -> String {
+    format!("staging/{id}.")
+}
 pub fn staging_blob(id: u64) -> String {
-    format!("staging/{id}/blob")
+    format!("{}blob", staging_prefix(id))
 }
 pub fn block_key(id: u64, block_id: &str) -> String {
-    format!("staging/{id}/b-{}", hex::encode(block_id))
+    format!("{}b-{}", staging_prefix(id), hex::encode(block_id))
+}
+/// v1 chunks of `id` start with this.
+pub fn chunk_prefix(id: u64) -> String {
+    format!("{}c-", staging_prefix(id))
 }
 pub fn chunk_key(id: u64, range: &Range<u64>) -> String {
-    format!("staging/{id}/c-{:020}-{:020}", range.start, range.end)
+    format!("{}{:020}-{:020}", chunk_prefix(id), range.start, range.end)
 }
 pub fn pending_key(id: u64) -> String {
     format!("pending/{id}.json")
-}
-pub fn final_key(id: u64) -> String {
-    format!("final/{id}")
 }
 pub fn access_key(id: u64, at: DateTime<Utc>) -> String {
     format!("{}{}", access_prefix(id), at.timestamp())
@@ -71,6 +78,13 @@ pub fn tuple_key(key: &str, version: &str, scope: &str) -> String {
 pub fn id_of(object: &str) -> Option<u64> {
     let name = object.rsplit('/').next()?;
     name.strip_suffix(".json").unwrap_or(name).parse().ok()
+}
+
+/// The id a `staging/` object belongs to (also in the older `staging/<id>/…` layout).
+pub fn staged_id(object: &str) -> Option<u64> {
+    let rest = object.strip_prefix("staging/")?;
+    let end = rest.find(['.', '/']).unwrap_or(rest.len());
+    rest[..end].parse().ok()
 }
 
 /// The (id, time) of an `access/` marker.
@@ -127,11 +141,6 @@ impl Shared {
         self.store.put(key, body).await.map(|_| ())
     }
 
-    pub async fn put_json<T: Serialize>(&self, key: &str, value: &T) -> Result<(), StorageError> {
-        self.put_bytes(key, serde_json::to_vec(value).unwrap_or_default())
-            .await
-    }
-
     /// Create `key` with `value` unless it exists; `true` when this call created it.
     pub async fn create_json<T: Serialize>(
         &self,
@@ -150,9 +159,11 @@ impl Shared {
         Ok(())
     }
 
-    /// Remove what a reservation left: its bytes, its records and its claim (if still its).
+    /// Remove a reservation's objects but its metadata: bytes staged or moved to `data/`
+    /// (an unpublished finalize moves them too), its record and its claim (if still its).
     pub async fn drop_reservation(&self, r: &Reservation) -> Result<(), StorageError> {
-        self.delete_all(&format!("staging/{}/", r.id)).await?;
+        self.delete_all(&staging_prefix(r.id)).await?;
+        self.store.delete(&data_key(r.id)).await?;
         let tuple = tuple_key(&r.key, &r.version, &r.scope);
         if self
             .read_json::<Reservation>(&tuple)
@@ -162,7 +173,6 @@ impl Shared {
             self.store.delete(&tuple).await?;
         }
         self.store.delete(&pending_key(r.id)).await?;
-        self.store.delete(&final_key(r.id)).await?;
         Ok(())
     }
 }
@@ -176,6 +186,11 @@ mod tests {
         assert_eq!(id_of(&meta_key(4097)), Some(4097));
         assert_eq!(id_of(&data_key(4097)), Some(4097));
         assert_eq!(id_of(&pending_key(12)), Some(12));
+        assert_eq!(staged_id(&staging_blob(12)), Some(12));
+        assert_eq!(staged_id(&chunk_key(12, &(0..4))), Some(12));
+        assert_eq!(staged_id("staging/12/blob"), Some(12));
+        // The prefix of id 1 does not take id 12's objects.
+        assert!(!block_key(12, "a").starts_with(&staging_prefix(1)));
         let at = DateTime::from_timestamp(1_700_000_000, 0).unwrap_or_default();
         assert_eq!(access_of(&access_key(77, at)), Some((77, at)));
         // Length-prefixed parts: ("ab", "c") and ("a", "bc") are different tuples.

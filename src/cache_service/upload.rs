@@ -10,7 +10,7 @@ use super::cache::Cache;
 use super::error::ServiceError;
 use super::index::StoredEntry;
 use super::shared::{
-    Reservation, block_key, chunk_key, data_key, final_key, meta_key, pending_key, staging_blob,
+    Reservation, block_key, chunk_key, chunk_prefix, data_key, meta_key, pending_key, staging_blob,
 };
 use crate::storage::ByteStream;
 
@@ -20,12 +20,16 @@ fn entry_exists() -> ServiceError {
     )
 }
 
+fn lost_race() -> ServiceError {
+    ServiceError::Aborted("another request is finalizing this cache entry".to_owned())
+}
+
 impl Cache {
     /// Check that `id` may still receive bytes.
     async fn check_writable(&self, id: u64) -> Result<(), ServiceError> {
-        if self.is_finalized(id).await? || self.shared.exists(&final_key(id)).await? {
+        if self.is_finalized(id).await? {
             return Err(ServiceError::AlreadyExists(
-                "the entry is finalized (or being finalized) and cannot change".to_owned(),
+                "the entry is finalized and cannot change".to_owned(),
             ));
         }
         if !self.shared.exists(&pending_key(id)).await? {
@@ -34,37 +38,23 @@ impl Cache {
         Ok(())
     }
 
-    /// Take the finalize lock of `id`: exactly one request, on any instance, gets it.
-    async fn begin_finalize(&self, id: u64) -> Result<Reservation, ServiceError> {
+    /// The reservation a finalize of `id` publishes, if it is still unpublished.
+    async fn finalizing(&self, id: u64) -> Result<Reservation, ServiceError> {
         if self.index().get(id).is_some() {
             return Err(entry_exists());
         }
-        let lock = final_key(id);
-        if !self.shared.create_json(&lock, &Utc::now()).await? {
-            return Err(if self.shared.exists(&meta_key(id)).await? {
-                entry_exists()
-            } else {
-                ServiceError::Aborted("another request is finalizing this cache entry".to_owned())
-            });
+        match self
+            .shared
+            .read_json::<Reservation>(&pending_key(id))
+            .await?
+        {
+            Some(r) => Ok(r),
+            // A racing finalize published it and dropped the record since our first check.
+            None if self.shared.exists(&meta_key(id)).await? => Err(entry_exists()),
+            None => Err(ServiceError::NotFound(
+                "no reservation for this cache entry".to_owned(),
+            )),
         }
-        let held = async {
-            if self.shared.exists(&meta_key(id)).await? {
-                return Err(ServiceError::AlreadyExists(
-                    "cache entry with the same key, version, and scope already exists".to_owned(),
-                ));
-            }
-            self.shared
-                .read_json::<Reservation>(&pending_key(id))
-                .await?
-                .ok_or_else(|| {
-                    ServiceError::NotFound("no reservation for this cache entry".to_owned())
-                })
-        }
-        .await;
-        if held.is_err() {
-            self.store.delete(&lock).await?;
-        }
-        held
     }
 
     /// Put Blob: the whole upload in one body.
@@ -125,76 +115,65 @@ impl Cache {
 
     /// v1 commit: join the chunks (they must tile `0..size`) and finalize.
     pub async fn commit_chunks(&self, id: u64, size: u64) -> Result<StoredEntry, ServiceError> {
-        let r = self.begin_finalize(id).await?;
-        let result = async {
-            let prefix = format!("staging/{id}/c-");
-            let mut chunks: Vec<(u64, u64, String)> = Vec::new();
-            for k in self.store.list(&prefix).await? {
-                let Some((s, e)) = k[prefix.len()..].split_once('-') else { continue };
-                if let (Ok(s), Ok(e)) = (s.parse(), e.parse()) {
-                    chunks.push((s, e, k));
-                }
+        let r = self.finalizing(id).await?;
+        let prefix = chunk_prefix(id);
+        let mut chunks: Vec<(u64, u64, String)> = Vec::new();
+        for k in self.store.list(&prefix).await? {
+            let Some((s, e)) = k[prefix.len()..].split_once('-') else {
+                continue;
+            };
+            if let (Ok(s), Ok(e)) = (s.parse(), e.parse()) {
+                chunks.push((s, e, k));
             }
-            chunks.sort();
-            let mut end = 0;
-            for (s, e, _) in &chunks {
-                if *s != end {
-                    return Err(ServiceError::InvalidArgument(format!(
-                        "the uploaded chunks do not cover the archive contiguously (gap or overlap at byte {end})"
-                    )));
-                }
-                end = *e;
-            }
-            if end != size {
+        }
+        chunks.sort();
+        let mut end = 0;
+        for (s, e, _) in &chunks {
+            if *s != end {
                 return Err(ServiceError::InvalidArgument(format!(
-                    "size {size} does not match the {end} bytes uploaded"
+                    "the uploaded chunks do not cover the archive contiguously (gap or overlap at byte {end})"
                 )));
             }
-            let parts: Vec<String> = chunks.into_iter().map(|c| c.2).collect();
-            self.store.concat(&staging_blob(id), parts.clone()).await?;
-            for p in parts {
-                self.store.delete(&p).await?;
-            }
-            self.publish(r, size).await
+            end = *e;
         }
-        .await;
-        self.settle(id, result).await
+        if end != size {
+            return Err(ServiceError::InvalidArgument(format!(
+                "size {size} does not match the {end} bytes uploaded"
+            )));
+        }
+        let parts: Vec<String> = chunks.into_iter().map(|c| c.2).collect();
+        if let Err(e) = self.store.concat(&staging_blob(id), parts.clone()).await {
+            // A commit racing this one may have joined and removed the chunks first.
+            return Err(match self.store.size(&data_key(id)).await? {
+                Some(_) => lost_race(),
+                None => e.into(),
+            });
+        }
+        for p in parts {
+            self.store.delete(&p).await?;
+        }
+        self.publish(r, size).await
     }
 
     /// v2 finalize: the uploaded blob must be `size` bytes.
     pub async fn finalize(&self, id: u64, size: u64) -> Result<StoredEntry, ServiceError> {
-        let r = self.begin_finalize(id).await?;
-        let result = async {
-            match self.store.size(&staging_blob(id)).await? {
-                Some(n) if n == size => self.publish(r, size).await,
-                Some(n) => Err(ServiceError::InvalidArgument(format!(
-                    "size_bytes {size} does not match the {n} bytes uploaded"
-                ))),
-                None => Err(ServiceError::InvalidArgument(
-                    "nothing was uploaded for this cache entry".to_owned(),
-                )),
-            }
+        let r = self.finalizing(id).await?;
+        match self.store.size(&staging_blob(id)).await? {
+            Some(n) if n == size => self.publish(r, size).await,
+            Some(n) => Err(ServiceError::InvalidArgument(format!(
+                "size_bytes {size} does not match the {n} bytes uploaded"
+            ))),
+            // Moved by a finalize racing this one.
+            None if self.store.size(&data_key(id)).await?.is_some() => Err(lost_race()),
+            None => Err(ServiceError::InvalidArgument(
+                "nothing was uploaded for this cache entry".to_owned(),
+            )),
         }
-        .await;
-        self.settle(id, result).await
     }
 
-    /// End a finalize: a finished entry joins the index and its reservation records go; a
-    /// failed one releases the lock and stays reserved.
-    async fn settle(
-        &self,
-        id: u64,
-        result: Result<StoredEntry, ServiceError>,
-    ) -> Result<StoredEntry, ServiceError> {
-        if let Ok(entry) = &result {
-            self.index().insert_ready(entry.clone());
-            self.store.delete(&pending_key(id)).await?;
-        }
-        self.store.delete(&final_key(id)).await?;
-        result
-    }
-
-    /// Move the staged blob into place and write the metadata that makes it visible.
+    /// Move the staged blob into place and create the metadata that makes it visible. The
+    /// create is atomic, so of finalizes racing on any instances exactly one publishes; a
+    /// loser that moved the same bytes too leaves them to the winner's entry.
     async fn publish(&self, r: Reservation, size: u64) -> Result<StoredEntry, ServiceError> {
         let now = Utc::now();
         let entry = StoredEntry {
@@ -206,10 +185,18 @@ impl Cache {
             created_at: now,
             last_accessed_at: now,
         };
-        self.store
-            .rename(&staging_blob(r.id), &data_key(r.id))
-            .await?;
-        self.shared.put_json(&meta_key(r.id), &entry).await?;
+        if !self
+            .store
+            .rename(&staging_blob(entry.id), &data_key(entry.id))
+            .await?
+        {
+            return Err(lost_race());
+        }
+        if !self.shared.create_json(&meta_key(entry.id), &entry).await? {
+            return Err(entry_exists());
+        }
+        self.index().insert_ready(entry.clone());
+        self.store.delete(&pending_key(entry.id)).await?;
         Ok(entry)
     }
 }

@@ -93,10 +93,10 @@ pub trait BlobStore: Send + Sync + 'static {
     fn rename(&self, from: &str, to: &str) -> BoxFuture<'_, Result<bool, StorageError>> {
         let (from, to) = (from.to_owned(), to.to_owned());
         Box::pin(async move {
-            if self.size(&from).await?.is_none() {
+            let Some(body) = self.get(&from, None).await? else {
                 return Ok(false);
-            }
-            self.concat(&to, vec![from.clone()]).await?;
+            };
+            self.put(&to, body).await?;
             self.delete(&from).await?;
             Ok(true)
         })

@@ -9,9 +9,10 @@ use std::io::SeekFrom;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
-use std::io::Seek;
+use std::io::{Read, Seek};
 
 use bytes::Bytes;
+use futures::StreamExt;
 use futures::future::BoxFuture;
 
 use super::blob_store::{BlobStore, ByteStream, StorageError, check_range};
@@ -28,6 +29,31 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> StorageError + '_ {
     move |source| StorageError::Io {
         path: path.display().to_string(),
         source,
+    }
+}
+
+/// Run `op` on a blocking thread; its error is reported against `path`.
+async fn blocking<T: Send + 'static>(
+    path: &Path,
+    op: impl FnOnce() -> std::io::Result<T> + Send + 'static,
+) -> Result<T, StorageError> {
+    tokio::task::spawn_blocking(op)
+        .await
+        .map_err(std::io::Error::other)
+        .and_then(|r| r)
+        .map_err(io_err(path))
+}
+
+/// Run `op`, which creates `target`; if its directory is missing, create it and run `op`
+/// again (directories are made once, not checked on every write).
+fn in_parent(target: &Path, op: impl Fn() -> std::io::Result<()>) -> std::io::Result<()> {
+    match op() {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let parent = target.parent().ok_or(e)?;
+            std::fs::create_dir_all(parent)?;
+            op()
+        }
+        other => other,
     }
 }
 
@@ -86,13 +112,17 @@ impl DiskStore {
         Ok(path)
     }
 
+    /// A fresh name under `tmp/`.
+    fn temp_path(&self) -> PathBuf {
+        self.root
+            .join("tmp")
+            .join(uuid::Uuid::new_v4().simple().to_string())
+    }
+
     /// Stream `body` into a fresh file under `tmp/` (see [`file_stream::write_file`]: one
     /// blocking writer thread, memory flat however large the upload).
     async fn write_temp(&self, body: ByteStream) -> Result<(PathBuf, u64), StorageError> {
-        let tmp = self
-            .root
-            .join("tmp")
-            .join(uuid::Uuid::new_v4().simple().to_string());
+        let tmp = self.temp_path();
         match file_stream::write_file(tmp.clone(), body).await {
             Ok(n) => Ok((tmp, n)),
             Err(e) => {
@@ -112,39 +142,42 @@ impl BlobStore for DiskStore {
         Box::pin(async move {
             let target = target?;
             let (tmp, written) = self.write_temp(body).await?;
-            if let Some(parent) = target.parent() {
-                tokio::fs::create_dir_all(parent)
-                    .await
-                    .map_err(io_err(parent))?;
-            }
-            if let Err(e) = tokio::fs::rename(&tmp, &target).await {
-                let _ = tokio::fs::remove_file(&tmp).await;
-                return Err(io_err(&target)(e));
-            }
-            Ok(written)
+            let moved = blocking(&target, {
+                let target = target.clone();
+                move || {
+                    in_parent(&target, || std::fs::rename(&tmp, &target)).inspect_err(|_| {
+                        let _ = std::fs::remove_file(&tmp);
+                    })
+                }
+            })
+            .await;
+            moved.map(|()| written)
         })
     }
 
     fn put_if_absent(&self, key: &str, body: Bytes) -> BoxFuture<'_, Result<bool, StorageError>> {
         let target = self.path(key);
+        let tmp = self.temp_path();
         Box::pin(async move {
             let target = target?;
-            let once: ByteStream = Box::pin(futures::stream::once(async move { Ok(body) }));
-            let (tmp, _) = self.write_temp(once).await?;
-            if let Some(parent) = target.parent() {
-                tokio::fs::create_dir_all(parent)
-                    .await
-                    .map_err(io_err(parent))?;
-            }
-            // link(2) fails with EEXIST instead of replacing: the filesystem's atomic create,
-            // and the object appears complete (the temp file is already written).
-            let linked = tokio::fs::hard_link(&tmp, &target).await;
-            let _ = tokio::fs::remove_file(&tmp).await;
-            match linked {
-                Ok(()) => Ok(true),
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
-                Err(e) => Err(io_err(&target)(e)),
-            }
+            // One blocking call for the whole small write: these are the service's records,
+            // written several times per entry.
+            blocking(&target, {
+                let target = target.clone();
+                move || {
+                    std::fs::write(&tmp, &body)?;
+                    // link(2) fails with EEXIST instead of replacing: the filesystem's atomic
+                    // create, and the object appears complete (the temp file is written).
+                    let linked = in_parent(&target, || std::fs::hard_link(&tmp, &target));
+                    let _ = std::fs::remove_file(&tmp);
+                    match linked {
+                        Ok(()) => Ok(true),
+                        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+                        Err(e) => Err(e),
+                    }
+                }
+            })
+            .await
         })
     }
 
@@ -156,28 +189,31 @@ impl BlobStore for DiskStore {
         let path = self.path(key);
         Box::pin(async move {
             let path = path?;
-            let opened = tokio::task::spawn_blocking({
-                let path = path.clone();
-                move || -> std::io::Result<Option<(std::fs::File, u64)>> {
-                    match std::fs::File::open(&path) {
-                        Ok(f) => {
-                            let size = f.metadata()?.len();
-                            Ok(Some((f, size)))
-                        }
-                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-                        Err(e) => Err(e),
-                    }
+            let read = move || -> Result<Option<ByteStream>, StorageError> {
+                let mut file = match std::fs::File::open(&path) {
+                    Ok(f) => f,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+                    Err(e) => return Err(io_err(&path)(e)),
+                };
+                let size = file.metadata().map_err(io_err(&path))?.len();
+                let r = check_range(range, size)?;
+                file.seek(SeekFrom::Start(r.start)).map_err(io_err(&path))?;
+                let len = r.end - r.start;
+                if len > file_stream::READ_CHUNK as u64 {
+                    return Ok(Some(file_stream::read_stream(file, len)));
                 }
-            })
-            .await
-            .map_err(|e| io_err(&path)(std::io::Error::other(e)))?
-            .map_err(io_err(&path))?;
-            let Some((mut file, size)) = opened else {
-                return Ok(None);
+                // Small objects (the service's records, small entries) are read by the call
+                // that opened them, not by a streaming thread of their own.
+                let mut buf = vec![0; len as usize];
+                file.read_exact(&mut buf).map_err(io_err(&path))?;
+                let bytes = Bytes::from(buf);
+                Ok(Some(
+                    futures::stream::once(async move { Ok(bytes) }).boxed(),
+                ))
             };
-            let r = check_range(range, size)?;
-            file.seek(SeekFrom::Start(r.start)).map_err(io_err(&path))?;
-            Ok(Some(file_stream::read_stream(file, r.end - r.start)))
+            tokio::task::spawn_blocking(read).await.map_err(|e| {
+                StorageError::Backend(format!("failed to read from the disk store: {e}"))
+            })?
         })
     }
 
@@ -209,16 +245,16 @@ impl BlobStore for DiskStore {
         let (from, to) = (self.path(from), self.path(to));
         Box::pin(async move {
             let (from, to) = (from?, to?);
-            if let Some(parent) = to.parent() {
-                tokio::fs::create_dir_all(parent)
-                    .await
-                    .map_err(io_err(parent))?;
-            }
-            match tokio::fs::rename(&from, &to).await {
-                Ok(()) => Ok(true),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
-                Err(e) => Err(io_err(&to)(e)),
-            }
+            blocking(&to, {
+                let to = to.clone();
+                move || match in_parent(&to, || std::fs::rename(&from, &to)) {
+                    Ok(()) => Ok(true),
+                    // rename(2) moves a file once: a racing second rename finds no source.
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+                    Err(e) => Err(e),
+                }
+            })
+            .await
         })
     }
 

@@ -199,8 +199,13 @@ impl BlobStore for S3Store {
             if self.size(&from).await?.is_none() {
                 return Ok(false);
             }
-            // Server-side copy: the bytes never pass through this process.
-            self.op.copy(&from, &to).await.map_err(backend)?;
+            // Server-side copy: the bytes never pass through this process. The source may go
+            // between the check and the copy (a racing rename): that too is "absent".
+            match self.op.copy(&from, &to).await {
+                Ok(_) => {}
+                Err(e) if e.kind() == ErrorKind::NotFound => return Ok(false),
+                Err(e) => return Err(backend(e)),
+            }
             self.op.delete(&from).await.map_err(backend)?;
             Ok(true)
         })
