@@ -165,6 +165,31 @@ async fn conformance(store: Arc<dyn BlobStore>) {
     assert_eq!(s.size("data/07/7").await.unwrap(), None);
 
     put_if_absent_is_exclusive(store.clone()).await;
+    put_if_absent_each_stops_at_the_first_taken(store.as_ref()).await;
+}
+
+/// Each name is created in turn; the first that exists stops it, and names created are
+/// whole objects that go one at a time.
+async fn put_if_absent_each_stops_at_the_first_taken(s: &dyn BlobStore) {
+    let names = |v: &[&str]| v.iter().map(|k| k.to_string()).collect::<Vec<_>>();
+    assert!(s.put_if_absent("each/taken", "old".into()).await.unwrap());
+    let created = s
+        .put_if_absent_each(
+            names(&["each/a/1", "each/b/2", "each/taken", "each/c"]),
+            "new".into(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(created, 2);
+    assert_eq!(read(s, "each/a/1", None).await.unwrap(), b"new");
+    assert_eq!(read(s, "each/b/2", None).await.unwrap(), b"new");
+    assert_eq!(read(s, "each/taken", None).await.unwrap(), b"old");
+    assert_eq!(s.size("each/c").await.unwrap(), None);
+    assert!(s.delete("each/a/1").await.unwrap());
+    assert_eq!(read(s, "each/b/2", None).await.unwrap(), b"new");
+    for k in ["each/b/2", "each/taken"] {
+        s.delete(k).await.unwrap();
+    }
 }
 
 /// Of many concurrent creators of one key exactly one wins, and its bytes are the object.

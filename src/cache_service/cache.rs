@@ -190,25 +190,24 @@ impl Cache {
                 self.shared.drop_reservation(&held).await?;
                 continue;
             }
-            let r = self.claim_id(key, version, scope, next_id).await?;
-            if self.shared.create_json(&tuple, &r).await? {
-                return Ok(r.id);
+            if let Some(id) = self.claim(&tuple, key, version, scope, next_id).await? {
+                return Ok(id);
             }
-            // Another request claimed the tuple between our read and our create.
-            self.store.delete(&pending_key(r.id)).await?;
         }
         Err(already_exists(key, version, scope))
     }
 
-    /// A reservation record under a fresh id, created atomically: ids are random in their
-    /// low bits, and another instance may draw the same one in the same millisecond.
-    async fn claim_id(
+    /// Create the reservation under a fresh id, then under `tuple`; `None` when another
+    /// request took `tuple` first. Both creates are atomic: ids are random in their low bits,
+    /// and another instance may draw the same one in the same millisecond.
+    async fn claim(
         &self,
+        tuple: &str,
         key: &str,
         version: &str,
         scope: &str,
         mut draw: impl FnMut() -> u64,
-    ) -> Result<Reservation, StorageError> {
+    ) -> Result<Option<u64>, StorageError> {
         loop {
             let r = Reservation {
                 id: draw(),
@@ -216,8 +215,14 @@ impl Cache {
                 version: version.to_owned(),
                 scope: scope.to_owned(),
             };
-            if self.shared.create_json(&pending_key(r.id), &r).await? {
-                return Ok(r);
+            let names = vec![pending_key(r.id), tuple.to_owned()];
+            match self.shared.create_json_each(names, &r).await? {
+                0 => continue,
+                1 => {
+                    self.store.delete(&pending_key(r.id)).await?;
+                    return Ok(None);
+                }
+                _ => return Ok(Some(r.id)),
             }
         }
     }
@@ -414,14 +419,22 @@ mod tests {
     async fn an_id_another_instance_holds_is_drawn_again() {
         let store: Arc<dyn BlobStore> = Arc::new(crate::storage::MemoryStore::default());
         let cache = Cache::load(store, Limits::default()).await.unwrap();
-        let theirs = cache.claim_id("k", "v", "s", || 5).await.unwrap();
+        let (t1, t2) = (tuple_key("k", "v", "s"), tuple_key("k2", "v", "s"));
+        let theirs = cache.claim(&t1, "k", "v", "s", || 5).await.unwrap();
         let mut draws = [5, 6].into_iter();
         let ours = cache
-            .claim_id("k2", "v", "s", || draws.next().unwrap_or(7))
+            .claim(&t2, "k2", "v", "s", || draws.next().unwrap_or(7))
             .await
             .unwrap();
-        assert_eq!((theirs.id, ours.id), (5, 6));
+        assert_eq!((theirs, ours), (Some(5), Some(6)));
         let held: Option<Reservation> = cache.shared.read_json(&pending_key(5)).await.unwrap();
-        assert_eq!(held, Some(theirs), "the first holder's record was replaced");
+        assert_eq!(
+            held.map(|r| r.key),
+            Some("k".to_owned()),
+            "the first holder's record was replaced"
+        );
+        // A tuple taken first is not taken again, and the losing id is released.
+        assert_eq!(cache.claim(&t1, "k", "v", "s", || 9).await.unwrap(), None);
+        assert!(!cache.shared.exists(&pending_key(9)).await.unwrap());
     }
 }

@@ -128,10 +128,16 @@ impl Index {
         max_age: Option<chrono::Duration>,
         keep: Option<u64>,
     ) -> Vec<u64> {
-        let mut entries: Vec<&StoredEntry> = self.ready().filter(|e| Some(e.id) != keep).collect();
-        entries.sort_by_key(|e| (e.last_accessed_at, e.id));
         let mut total: u64 = self.ready().map(|e| e.size).sum();
         let cutoff = max_age.map(|a| Utc::now() - a);
+        // Every save asks: answer "nothing" without sorting when nothing is over a limit.
+        let oldest = self.ready().map(|e| e.last_accessed_at).min();
+        if budget.is_none_or(|b| total <= b) && cutoff.is_none_or(|c| oldest.is_none_or(|o| o >= c))
+        {
+            return Vec::new();
+        }
+        let mut entries: Vec<&StoredEntry> = self.ready().filter(|e| Some(e.id) != keep).collect();
+        entries.sort_by_key(|e| (e.last_accessed_at, e.id));
         let mut out = Vec::new();
         for e in entries {
             let too_old = cutoff.is_some_and(|c| e.last_accessed_at < c);

@@ -6,8 +6,9 @@
 //! - `pending/<id>.json`: the [`Reservation`] by id, while bytes may be uploaded. Created
 //!   atomically first, so two instances never hand out one id.
 //! - `resv/<sha256(scope, key, version)>.json`: the claim on a (key, version, ref), the
-//!   same record. Created atomically by the reservation that wins; it stays while the entry
-//!   lives, so a second create gets "already exists" from any instance.
+//!   same record (on disk, the same file). Created atomically by the reservation that wins;
+//!   it stays while the entry lives, so a second create gets "already exists" from any
+//!   instance.
 //! - `staging/<id>.blob` (and `.b-…` blocks, `.c-…` v1 chunks): uploaded bytes, flat, so an
 //!   upload creates no directory; `data/<shard>/<id>`: an entry's bytes.
 //! - `meta/<shard>/<id>.json`: the [`super::StoredEntry`] whose presence makes the entry
@@ -149,6 +150,17 @@ impl Shared {
     ) -> Result<bool, StorageError> {
         let bytes = Bytes::from(serde_json::to_vec(value).unwrap_or_default());
         self.store.put_if_absent(key, bytes).await
+    }
+
+    /// Create `value` under each of `keys` in turn unless it exists (stopping at the first
+    /// that does); how many this call created.
+    pub async fn create_json_each<T: Serialize>(
+        &self,
+        keys: Vec<String>,
+        value: &T,
+    ) -> Result<usize, StorageError> {
+        let bytes = Bytes::from(serde_json::to_vec(value).unwrap_or_default());
+        self.store.put_if_absent_each(keys, bytes).await
     }
 
     /// Delete every object under `prefix`.

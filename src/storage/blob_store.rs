@@ -51,6 +51,25 @@ pub trait BlobStore: Send + Sync + 'static {
     /// `If-None-Match: *`, a hard link on disk). The service keeps its shared state with it.
     fn put_if_absent(&self, key: &str, body: Bytes) -> BoxFuture<'_, Result<bool, StorageError>>;
 
+    /// Store the small object `body` under each of `keys` in turn, each as
+    /// [`Self::put_if_absent`], stopping at the first that exists; returns how many were
+    /// created. The disk store makes them hard links of one file, so removing one of them
+    /// later frees no inode (see [`super::DiskStore`] for why that matters).
+    fn put_if_absent_each(
+        &self,
+        keys: Vec<String>,
+        body: Bytes,
+    ) -> BoxFuture<'_, Result<usize, StorageError>> {
+        Box::pin(async move {
+            for (created, key) in keys.iter().enumerate() {
+                if !self.put_if_absent(key, body.clone()).await? {
+                    return Ok(created);
+                }
+            }
+            Ok(keys.len())
+        })
+    }
+
     /// Read `range` (or all) of `key`. A range past the end is [`StorageError::Range`].
     fn get(
         &self,

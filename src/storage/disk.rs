@@ -1,5 +1,12 @@
 //! Local-disk storage: one file per object under `<root>/objects/`, written to
-//! `<root>/tmp/` first and renamed into place, so a crash mid-write leaves no object.
+//! `<root>/tmp/` first and renamed (or, for an atomic create, linked) into place, so a crash
+//! mid-write leaves no object.
+//!
+//! Inodes are precious here: on ext4 without a journal, creating a file checks, one by one,
+//! every inode of its group freed in the last minute or so (`recently_deleted`), under the
+//! directory's lock; a service that freed one inode per entry saved fewer entries per
+//! second the more it had saved. So objects move by rename and records that need two names
+//! get two links ([`BlobStore::put_if_absent_each`]), and dropping one name frees nothing.
 //!
 //! Layout version 1 (recorded in `<root>/VERSION`): a store key `a/b/c` is the file
 //! `objects/a/b/c`. The service shards its own keys (`data/3f/…`), so directories stay
@@ -156,26 +163,40 @@ impl BlobStore for DiskStore {
     }
 
     fn put_if_absent(&self, key: &str, body: Bytes) -> BoxFuture<'_, Result<bool, StorageError>> {
-        let target = self.path(key);
+        let created = self.put_if_absent_each(vec![key.to_owned()], body);
+        Box::pin(async move { Ok(created.await? == 1) })
+    }
+
+    fn put_if_absent_each(
+        &self,
+        keys: Vec<String>,
+        body: Bytes,
+    ) -> BoxFuture<'_, Result<usize, StorageError>> {
+        let targets: Result<Vec<PathBuf>, StorageError> =
+            keys.iter().map(|k| self.path(k)).collect();
         let tmp = self.temp_path();
         Box::pin(async move {
-            let target = target?;
+            let targets = targets?;
+            let tmp_path = tmp.clone();
             // One blocking call for the whole small write: these are the service's records,
             // written several times per entry.
-            blocking(&target, {
-                let target = target.clone();
-                move || {
-                    std::fs::write(&tmp, &body)?;
+            blocking(&tmp_path, move || {
+                std::fs::write(&tmp, &body)?;
+                let mut created = 0;
+                for target in &targets {
                     // link(2) fails with EEXIST instead of replacing: the filesystem's atomic
                     // create, and the object appears complete (the temp file is written).
-                    let linked = in_parent(&target, || std::fs::hard_link(&tmp, &target));
-                    let _ = std::fs::remove_file(&tmp);
-                    match linked {
-                        Ok(()) => Ok(true),
-                        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
-                        Err(e) => Err(e),
+                    match in_parent(target, || std::fs::hard_link(&tmp, target)) {
+                        Ok(()) => created += 1,
+                        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => break,
+                        Err(e) => {
+                            let _ = std::fs::remove_file(&tmp);
+                            return Err(e);
+                        }
                     }
                 }
+                std::fs::remove_file(&tmp)?;
+                Ok(created)
             })
             .await
         })
