@@ -150,3 +150,18 @@ impl Index {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Thousands of reservations a second are normal (BuildKit creates one per layer); ids
+    /// drawn in one millisecond must still differ.
+    #[test]
+    fn ids_drawn_at_once_differ() {
+        let ids: std::collections::HashSet<u64> = (0..50_000).map(|_| next_id()).collect();
+        assert_eq!(ids.len(), 50_000);
+        let now = Utc::now().timestamp_millis() as u64;
+        assert!(ids.iter().all(|id| id / 1024 <= now + 100 && *id < 1 << 53));
+    }
+}

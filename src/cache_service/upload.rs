@@ -116,6 +116,18 @@ impl Cache {
     /// v1 commit: join the chunks (they must tile `0..size`) and finalize.
     pub async fn commit_chunks(&self, id: u64, size: u64) -> Result<StoredEntry, ServiceError> {
         let r = self.finalizing(id).await?;
+        match self.join_chunks(id, size).await {
+            Ok(()) => self.publish(r, size).await,
+            Err(e) if self.moved(id).await? => {
+                tracing::debug!(entry = id, error = %e, "lost a race to commit");
+                Err(lost_race())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Join the v1 chunks of `id` into its staged blob, checking they tile `0..size`.
+    async fn join_chunks(&self, id: u64, size: u64) -> Result<(), ServiceError> {
         let prefix = chunk_prefix(id);
         let mut chunks: Vec<(u64, u64, String)> = Vec::new();
         for k in self.store.list(&prefix).await? {
@@ -142,17 +154,11 @@ impl Cache {
             )));
         }
         let parts: Vec<String> = chunks.into_iter().map(|c| c.2).collect();
-        if let Err(e) = self.store.concat(&staging_blob(id), parts.clone()).await {
-            // A commit racing this one may have joined and removed the chunks first.
-            return Err(match self.store.size(&data_key(id)).await? {
-                Some(_) => lost_race(),
-                None => e.into(),
-            });
-        }
+        self.store.concat(&staging_blob(id), parts.clone()).await?;
         for p in parts {
             self.store.delete(&p).await?;
         }
-        self.publish(r, size).await
+        Ok(())
     }
 
     /// v2 finalize: the uploaded blob must be `size` bytes.
@@ -163,12 +169,16 @@ impl Cache {
             Some(n) => Err(ServiceError::InvalidArgument(format!(
                 "size_bytes {size} does not match the {n} bytes uploaded"
             ))),
-            // Moved by a finalize racing this one.
-            None if self.store.size(&data_key(id)).await?.is_some() => Err(lost_race()),
+            None if self.moved(id).await? => Err(lost_race()),
             None => Err(ServiceError::InvalidArgument(
                 "nothing was uploaded for this cache entry".to_owned(),
             )),
         }
+    }
+
+    /// Whether a finalize racing this one has moved `id`'s bytes to `data/` already.
+    async fn moved(&self, id: u64) -> Result<bool, ServiceError> {
+        Ok(self.shared.exists(&data_key(id)).await?)
     }
 
     /// Move the staged blob into place and create the metadata that makes it visible. The
