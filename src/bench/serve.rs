@@ -352,6 +352,22 @@ async fn measure(args: &Args, clients: &[Client], pid: u32) -> Result<(), Comman
     }
     let per_sec = args.small as f64 / small_secs;
 
+    // Lookups of the entries just saved: each lists `meta/` first (so an entry another
+    // instance saved is seen at once), which this rate prices.
+    let t = Instant::now();
+    let lookups = futures::stream::iter(0..args.small)
+        .map(|i| async move {
+            let client = &clients[(i + 1) % clients.len()];
+            client.download_url(&format!("small-{i}")).await
+        })
+        .buffer_unordered(args.concurrency.max(1))
+        .collect::<Vec<_>>()
+        .await;
+    let lookup_secs = t.elapsed().as_secs_f64();
+    if let Some(Err(e)) = lookups.into_iter().find(Result::is_err) {
+        return Err(e);
+    }
+
     let mib = size as f64 / (1u64 << 20) as f64;
     let row = |name: &str, b: Best, target: &str| {
         println!(
@@ -392,6 +408,13 @@ async fn measure(args: &Args, clients: &[Client], pid: u32) -> Result<(), Comman
         "",
         format!("{per_sec:.0} entries/s"),
         ">=500/s"
+    );
+    println!(
+        "{:<36} {lookup_secs:>8.2} {:>8} {:>19} {:>8}",
+        "lookups of those entries",
+        "",
+        format!("{:.0} lookups/s", args.small as f64 / lookup_secs),
+        ""
     );
     println!(
         "{:<36} {:>8} {:>8} {:>19} {:>8}",

@@ -281,38 +281,47 @@ impl BlobStore for DiskStore {
 
     fn list(&self, prefix: &str) -> BoxFuture<'_, Result<Vec<String>, StorageError>> {
         let prefix = prefix.to_owned();
+        // Walk only the deepest directory the prefix names in full.
+        let dir_part = prefix.rsplit_once('/').map_or("", |(d, _)| d).to_owned();
+        let start = if dir_part.is_empty() {
+            Ok(self.root.join("objects"))
+        } else {
+            self.path(&dir_part)
+        };
         Box::pin(async move {
-            // Walk only the deepest directory the prefix names in full.
-            let dir_part = prefix.rsplit_once('/').map(|(d, _)| d).unwrap_or("");
-            let start = if dir_part.is_empty() {
-                self.root.join("objects")
-            } else {
-                self.path(dir_part)?
-            };
-            let mut found = Vec::new();
-            let mut stack = vec![(start, dir_part.to_owned())];
-            while let Some((dir, key_prefix)) = stack.pop() {
-                let mut entries = match tokio::fs::read_dir(&dir).await {
-                    Ok(e) => e,
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                    Err(e) => return Err(io_err(&dir)(e)),
-                };
-                while let Some(entry) = entries.next_entry().await.map_err(io_err(&dir))? {
-                    let name = entry.file_name().to_string_lossy().into_owned();
-                    let key = if key_prefix.is_empty() {
-                        name
-                    } else {
-                        format!("{key_prefix}/{name}")
+            let start = start?;
+            // One blocking call for the whole walk: a lookup lists `meta/`'s 256 shards.
+            let walk = move || -> Result<Vec<String>, StorageError> {
+                let mut found = Vec::new();
+                let mut stack = vec![(start, dir_part)];
+                while let Some((dir, key_prefix)) = stack.pop() {
+                    let entries = match std::fs::read_dir(&dir) {
+                        Ok(e) => e,
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                        Err(e) => return Err(io_err(&dir)(e)),
                     };
-                    let ft = entry.file_type().await.map_err(io_err(&dir))?;
-                    if ft.is_dir() {
-                        stack.push((entry.path(), key));
-                    } else if key.starts_with(&prefix) {
-                        found.push(key);
+                    for entry in entries {
+                        let entry = entry.map_err(io_err(&dir))?;
+                        let name = entry.file_name().to_string_lossy().into_owned();
+                        let key = if key_prefix.is_empty() {
+                            name
+                        } else {
+                            format!("{key_prefix}/{name}")
+                        };
+                        if entry.file_type().map_err(io_err(&dir))?.is_dir() {
+                            if format!("{key}/").starts_with(&prefix) || prefix.starts_with(&key) {
+                                stack.push((entry.path(), key));
+                            }
+                        } else if key.starts_with(&prefix) {
+                            found.push(key);
+                        }
                     }
                 }
-            }
-            Ok(found)
+                Ok(found)
+            };
+            tokio::task::spawn_blocking(walk)
+                .await
+                .map_err(|e| StorageError::Backend(format!("failed to list the disk store: {e}")))?
         })
     }
 }
