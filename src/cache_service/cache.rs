@@ -10,6 +10,7 @@
 use std::collections::{HashMap, HashSet};
 use std::ops::Range;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 use tracing::{info, warn};
@@ -40,6 +41,8 @@ pub struct Cache {
     limits: Limits,
     /// The access marker this instance last wrote per entry, to throttle and replace it.
     marks: Mutex<HashMap<u64, (DateTime<Utc>, String)>>,
+    /// When the last completed lookup listing of `meta/` started; held while one runs.
+    listed: tokio::sync::Mutex<Option<Instant>>,
 }
 
 fn already_exists(key: &str, version: &str, scope: &str) -> ServiceError {
@@ -59,6 +62,7 @@ impl Cache {
             store,
             limits,
             marks: Mutex::new(HashMap::new()),
+            listed: tokio::sync::Mutex::new(None),
         };
         cache.refresh(true).await?;
         cache.sweep_at_start().await?;
@@ -117,6 +121,21 @@ impl Cache {
                 index.accessed(id, at);
             }
         }
+        Ok(())
+    }
+
+    /// Bring the index up to date for a lookup that arrived at `arrived`: it must see every
+    /// entry finalized before then, which a listing started after then shows. Lookups that
+    /// arrive while one lists wait and share the next listing, so a burst of lookups lists
+    /// `meta/` about twice instead of once each.
+    async fn refresh_for(&self, arrived: Instant) -> Result<(), StorageError> {
+        let mut listed = self.listed.lock().await;
+        if listed.is_some_and(|started| started >= arrived) {
+            return Ok(());
+        }
+        let started = Instant::now();
+        self.refresh(false).await?;
+        *listed = Some(started);
         Ok(())
     }
 
@@ -273,7 +292,7 @@ impl Cache {
         version: &str,
         scopes: &[&str],
     ) -> Result<Option<StoredEntry>, ServiceError> {
-        self.refresh(false).await?;
+        self.refresh_for(Instant::now()).await?;
         let found = {
             let mut index = self.index();
             let Some(found) = index.lookup(keys, version, scopes) else {
@@ -436,5 +455,82 @@ mod tests {
         // A tuple taken first is not taken again, and the losing id is released.
         assert_eq!(cache.claim(&t1, "k", "v", "s", || 9).await.unwrap(), None);
         assert!(!cache.shared.exists(&pending_key(9)).await.unwrap());
+    }
+
+    /// A memory store whose listings take a while and are counted.
+    #[derive(Default)]
+    struct SlowListing {
+        inner: crate::storage::MemoryStore,
+        lists: std::sync::atomic::AtomicUsize,
+    }
+
+    impl BlobStore for SlowListing {
+        fn put(
+            &self,
+            key: &str,
+            body: ByteStream,
+        ) -> futures::future::BoxFuture<'_, Result<u64, StorageError>> {
+            self.inner.put(key, body)
+        }
+        fn put_if_absent(
+            &self,
+            key: &str,
+            body: bytes::Bytes,
+        ) -> futures::future::BoxFuture<'_, Result<bool, StorageError>> {
+            self.inner.put_if_absent(key, body)
+        }
+        fn get(
+            &self,
+            key: &str,
+            range: Option<Range<u64>>,
+        ) -> futures::future::BoxFuture<'_, Result<Option<ByteStream>, StorageError>> {
+            self.inner.get(key, range)
+        }
+        fn size(
+            &self,
+            key: &str,
+        ) -> futures::future::BoxFuture<'_, Result<Option<u64>, StorageError>> {
+            self.inner.size(key)
+        }
+        fn delete(&self, key: &str) -> futures::future::BoxFuture<'_, Result<bool, StorageError>> {
+            self.inner.delete(key)
+        }
+        fn list(
+            &self,
+            prefix: &str,
+        ) -> futures::future::BoxFuture<'_, Result<Vec<String>, StorageError>> {
+            let prefix = prefix.to_owned();
+            Box::pin(async move {
+                if prefix == "meta/" {
+                    self.lists
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                self.inner.list(&prefix).await
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn a_burst_of_lookups_shares_listings_and_sees_every_earlier_save() {
+        let store = Arc::new(SlowListing::default());
+        let cache = Cache::load(store.clone(), Limits::default()).await.unwrap();
+        // Saved through another instance: only a listing shows it here.
+        let peer = Cache::load(store.clone(), Limits::default()).await.unwrap();
+        let id = peer.reserve("k", "v", "s").await.unwrap();
+        let body: ByteStream = Box::pin(futures::stream::once(async { Ok("12".into()) }));
+        peer.put_blob(id, body).await.unwrap();
+        peer.finalize(id, 2).await.unwrap();
+
+        let before = store.lists.load(std::sync::atomic::Ordering::Relaxed);
+        let keys = ["k".to_owned()];
+        let found =
+            futures::future::join_all((0..16).map(|_| cache.lookup(&keys, "v", &["s"]))).await;
+        assert!(found.iter().all(|f| {
+            f.as_ref()
+                .is_ok_and(|e| e.as_ref().is_some_and(|e| e.id == id))
+        }));
+        let lists = store.lists.load(std::sync::atomic::Ordering::Relaxed) - before;
+        assert_eq!(lists, 2, "16 lookups at once listed meta/ {lists} times");
     }
 }
