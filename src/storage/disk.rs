@@ -39,16 +39,13 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> StorageError + '_ {
     }
 }
 
-/// Run `op` on a blocking thread; its error is reported against `path`.
+/// Run `op` on the blocking pool: one trip for a whole operation, not one per syscall.
 async fn blocking<T: Send + 'static>(
-    path: &Path,
-    op: impl FnOnce() -> std::io::Result<T> + Send + 'static,
+    op: impl FnOnce() -> Result<T, StorageError> + Send + 'static,
 ) -> Result<T, StorageError> {
     tokio::task::spawn_blocking(op)
         .await
-        .map_err(std::io::Error::other)
-        .and_then(|r| r)
-        .map_err(io_err(path))
+        .map_err(|e| StorageError::Backend(format!("failed to use the disk store: {e}")))?
 }
 
 /// Run `op`, which creates `target`; if its directory is missing, create it and run `op`
@@ -62,6 +59,22 @@ fn in_parent(target: &Path, op: impl Fn() -> std::io::Result<()>) -> std::io::Re
         }
         other => other,
     }
+}
+
+/// Write `body` to `tmp`, then link it as each of `targets` in turn until one exists;
+/// returns how many were linked.
+fn link_all(tmp: &Path, body: &[u8], targets: &[PathBuf]) -> Result<usize, StorageError> {
+    std::fs::write(tmp, body).map_err(io_err(tmp))?;
+    for (linked, target) in targets.iter().enumerate() {
+        // link(2) fails with EEXIST instead of replacing: the filesystem's atomic create,
+        // and the object appears complete (the temp file is written).
+        match in_parent(target, || std::fs::hard_link(tmp, target)) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Ok(linked),
+            Err(e) => return Err(io_err(target)(e)),
+        }
+    }
+    Ok(targets.len())
 }
 
 impl DiskStore {
@@ -149,16 +162,14 @@ impl BlobStore for DiskStore {
         Box::pin(async move {
             let target = target?;
             let (tmp, written) = self.write_temp(body).await?;
-            let moved = blocking(&target, {
-                let target = target.clone();
-                move || {
-                    in_parent(&target, || std::fs::rename(&tmp, &target)).inspect_err(|_| {
-                        let _ = std::fs::remove_file(&tmp);
-                    })
-                }
+            blocking(move || {
+                in_parent(&target, || std::fs::rename(&tmp, &target)).map_err(|e| {
+                    let _ = std::fs::remove_file(&tmp);
+                    io_err(&target)(e)
+                })
             })
-            .await;
-            moved.map(|()| written)
+            .await?;
+            Ok(written)
         })
     }
 
@@ -177,26 +188,12 @@ impl BlobStore for DiskStore {
         let tmp = self.temp_path();
         Box::pin(async move {
             let targets = targets?;
-            let tmp_path = tmp.clone();
             // One blocking call for the whole small write: these are the service's records,
             // written several times per entry.
-            blocking(&tmp_path, move || {
-                std::fs::write(&tmp, &body)?;
-                let mut created = 0;
-                for target in &targets {
-                    // link(2) fails with EEXIST instead of replacing: the filesystem's atomic
-                    // create, and the object appears complete (the temp file is written).
-                    match in_parent(target, || std::fs::hard_link(&tmp, target)) {
-                        Ok(()) => created += 1,
-                        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => break,
-                        Err(e) => {
-                            let _ = std::fs::remove_file(&tmp);
-                            return Err(e);
-                        }
-                    }
-                }
-                std::fs::remove_file(&tmp)?;
-                Ok(created)
+            blocking(move || {
+                let linked = link_all(&tmp, &body, &targets);
+                let _ = std::fs::remove_file(&tmp);
+                linked
             })
             .await
         })
@@ -232,9 +229,7 @@ impl BlobStore for DiskStore {
                     futures::stream::once(async move { Ok(bytes) }).boxed(),
                 ))
             };
-            tokio::task::spawn_blocking(read).await.map_err(|e| {
-                StorageError::Backend(format!("failed to read from the disk store: {e}"))
-            })?
+            blocking(read).await
         })
     }
 
@@ -266,15 +261,14 @@ impl BlobStore for DiskStore {
         let (from, to) = (self.path(from), self.path(to));
         Box::pin(async move {
             let (from, to) = (from?, to?);
-            blocking(&to, {
-                let to = to.clone();
+            blocking(
                 move || match in_parent(&to, || std::fs::rename(&from, &to)) {
                     Ok(()) => Ok(true),
                     // rename(2) moves a file once: a racing second rename finds no source.
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
-                    Err(e) => Err(e),
-                }
-            })
+                    Err(e) => Err(io_err(&to)(e)),
+                },
+            )
             .await
         })
     }
