@@ -320,6 +320,24 @@ async fn large(
     Ok(best)
 }
 
+/// Seconds for `call(i)` for every small entry `i`, `--concurrency` at a time; the first
+/// error fails the measure.
+async fn timed_calls<F, Fut>(args: &Args, call: F) -> Result<f64, CommandError>
+where
+    F: Fn(usize) -> Fut,
+    Fut: std::future::Future<Output = Result<(), CommandError>>,
+{
+    let t = Instant::now();
+    let results = futures::stream::iter(0..args.small)
+        .map(call)
+        .buffer_unordered(args.concurrency.max(1))
+        .collect::<Vec<_>>()
+        .await;
+    let secs = t.elapsed().as_secs_f64();
+    results.into_iter().collect::<Result<Vec<()>, _>>()?;
+    Ok(secs)
+}
+
 async fn measure(args: &Args, clients: &[Client], pid: u32) -> Result<(), CommandError> {
     let client = &clients[0];
     let dir = &args.dir;
@@ -336,37 +354,21 @@ async fn measure(args: &Args, clients: &[Client], pid: u32) -> Result<(), Comman
     }
     .prepare()
     .map_err(|e| failed("prepare the measure")(e.to_string()))?;
-    let t = Instant::now();
-    let small = futures::stream::iter(0..args.small)
-        .map(|i| async move {
-            let data = vec![(i % 251) as u8; 1024];
-            let client = &clients[i % clients.len()];
-            client.save_small(&format!("small-{i}"), data).await
-        })
-        .buffer_unordered(args.concurrency.max(1))
-        .collect::<Vec<_>>()
-        .await;
-    let small_secs = t.elapsed().as_secs_f64();
-    if let Some(Err(e)) = small.into_iter().find(Result::is_err) {
-        return Err(e);
-    }
+    let small_secs = timed_calls(args, |i| async move {
+        let data = vec![(i % 251) as u8; 1024];
+        let client = &clients[i % clients.len()];
+        client.save_small(&format!("small-{i}"), data).await
+    })
+    .await?;
     let per_sec = args.small as f64 / small_secs;
-
-    // Lookups of the entries just saved: each lists `meta/` first (so an entry another
-    // instance saved is seen at once), which this rate prices.
-    let t = Instant::now();
-    let lookups = futures::stream::iter(0..args.small)
-        .map(|i| async move {
-            let client = &clients[(i + 1) % clients.len()];
-            client.download_url(&format!("small-{i}")).await
-        })
-        .buffer_unordered(args.concurrency.max(1))
-        .collect::<Vec<_>>()
-        .await;
-    let lookup_secs = t.elapsed().as_secs_f64();
-    if let Some(Err(e)) = lookups.into_iter().find(Result::is_err) {
-        return Err(e);
-    }
+    // Lookups of the entries just saved, through the other instance when there are two:
+    // each lists `meta/` first (so an entry another instance saved is seen at once), which
+    // this rate prices.
+    let lookup_secs = timed_calls(args, |i| async move {
+        let client = &clients[(i + 1) % clients.len()];
+        client.download_url(&format!("small-{i}")).await.map(|_| ())
+    })
+    .await?;
 
     let mib = size as f64 / (1u64 << 20) as f64;
     let row = |name: &str, b: Best, target: &str| {

@@ -227,7 +227,7 @@ impl Cache {
         scope: &str,
         mut draw: impl FnMut() -> u64,
     ) -> Result<Option<u64>, StorageError> {
-        loop {
+        for _ in 0..8 {
             let r = Reservation {
                 id: draw(),
                 key: key.to_owned(),
@@ -244,6 +244,9 @@ impl Cache {
                 _ => return Ok(Some(r.id)),
             }
         }
+        Err(StorageError::Backend(
+            "failed to reserve: eight fresh ids in a row were taken".to_owned(),
+        ))
     }
 
     /// Unfinished and older than [`reservation_ttl`].
