@@ -148,8 +148,7 @@ impl Shared {
         key: &str,
         value: &T,
     ) -> Result<bool, StorageError> {
-        let bytes = Bytes::from(serde_json::to_vec(value).unwrap_or_default());
-        self.store.put_if_absent(key, bytes).await
+        Ok(self.create_json_each(vec![key.to_owned()], value).await? == 1)
     }
 
     /// Create `value` under each of `keys` in turn unless it exists (stopping at the first
