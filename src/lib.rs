@@ -8,6 +8,7 @@ pub mod advice;
 pub mod app;
 pub mod bench;
 pub mod cache_client;
+pub mod cache_config;
 pub mod cache_mounts;
 pub mod cache_service;
 pub mod commands;

@@ -94,9 +94,9 @@ async fn upstream_complete(up: &CacheClient, scope: &str) -> usize {
         .await
         .unwrap()
         .expect("an index upstream");
-    let body: serde_json::Value =
-        serde_json::from_slice(&up.read(&hit, 1 << 24).await.unwrap()).unwrap();
-    let blobs = layercache::relay::index_merge::layer_blobs(&body);
+    let body = up.read(&hit, 1 << 24).await.unwrap();
+    let config = layercache::cache_config::CacheConfig::from_slice(&body).unwrap();
+    let blobs: Vec<String> = config.blobs().map(str::to_owned).collect();
     for b in &blobs {
         let key = format!("buildkit-blob-1-{b}");
         let hit = up.lookup(&key, &[], VERSION).await.unwrap();

@@ -10,11 +10,11 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::cache_client::{CacheClient, Endpoint};
+use crate::cache_config::CacheConfig;
 use crate::cache_service::{self, Faults, ServiceConfig};
 use crate::commands::CommandError;
 use crate::engine::{self, DockerHost, Outcome, Recorder, Resolved};
 use crate::plan::{BuildPlan, CacheOption, CacheType, DriverChoice};
-use crate::relay::index_merge::layer_blobs;
 use crate::secret::Secret;
 use crate::storage::StorageConfig;
 
@@ -170,8 +170,8 @@ async fn landed(client: &CacheClient, scope: &str, layers: usize) -> (usize, usi
         return (layers, count_blobs(client, &[]).await, false);
     };
     let body = client.read(&hit, 64 << 20).await.unwrap_or_default();
-    let config: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
-    let blobs = layer_blobs(&config);
+    let config = CacheConfig::from_slice(&body).unwrap_or_default();
+    let blobs: Vec<String> = config.blobs().map(str::to_owned).collect();
     let n = count_blobs(client, &blobs).await;
     (blobs.len(), n, true)
 }

@@ -8,6 +8,7 @@ use chrono::{DateTime, Duration, Utc};
 
 use super::client::ListedCache;
 use super::keys::{self, IndexKey};
+use crate::cache_config::CacheConfig;
 
 /// What to prune.
 #[derive(Debug, Clone)]
@@ -128,18 +129,8 @@ pub fn orphan_blobs(
 /// The layer digests a BuildKit cache index (`CacheConfig` JSON, docs/gha-cache-layout.md §
 /// Index body) names.
 pub fn layer_digests(body: &[u8]) -> Result<BTreeSet<String>, String> {
-    #[derive(serde::Deserialize)]
-    struct Layer {
-        blob: String,
-    }
-    #[derive(serde::Deserialize)]
-    struct Config {
-        #[serde(default)]
-        layers: Vec<Layer>,
-    }
-    let config: Config =
-        serde_json::from_slice(body).map_err(|e| format!("not a BuildKit cache index: {e}"))?;
-    Ok(config.layers.into_iter().map(|l| l.blob).collect())
+    let config = CacheConfig::from_slice(body).map_err(|e| e.to_string())?;
+    Ok(config.blobs().map(str::to_owned).collect())
 }
 
 #[cfg(test)]

@@ -12,6 +12,9 @@ pub struct IndexOutcome {
     pub written: Option<String>,
     /// The upstream index it was merged with.
     pub merged_with: Option<String>,
+    /// Why it was written as BuildKit wrote it although an upstream index was there to
+    /// merge with.
+    pub unmerged: Option<String>,
     pub error: Option<String>,
 }
 
@@ -72,12 +75,30 @@ impl RelayReport {
         )
     }
 
-    /// The warning when not everything landed: which layers, which index, how many bytes.
+    /// The warning when not everything landed (which layers, which index, how many bytes),
+    /// or an index was written without the upstream one merged in.
     pub fn warning(&self) -> Option<String> {
+        let unmerged: Vec<String> = self
+            .indexes
+            .iter()
+            .filter(|i| i.written.is_some())
+            .filter_map(|i| {
+                Some(format!(
+                    "index {} written unmerged ({})",
+                    i.local_key,
+                    i.unmerged.as_deref()?
+                ))
+            })
+            .collect();
         if self.complete() {
-            return None;
+            return (!unmerged.is_empty()).then(|| {
+                format!(
+                    "cache relay: {}; builds only the upstream index held (parallel jobs of this scope) are not in it",
+                    unmerged.join("; ")
+                )
+            });
         }
-        let mut parts = Vec::new();
+        let mut parts = unmerged;
         if !self.lost.is_empty() {
             let bytes: u64 = self.lost.iter().map(|l| l.bytes).sum();
             let names: Vec<String> = self

@@ -9,19 +9,28 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use serde_json::Value;
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 
 use super::index_merge::{self, MergeLimits};
 use super::report::{IndexOutcome, Lost, RelayReport};
 use crate::cache_client::{CacheClient, SaveOutcome, Saved};
+use crate::cache_config::CacheConfig;
 use crate::cache_service::StoredEntry;
 
 /// An index is JSON of a few KiB to a few MiB.
 const MAX_INDEX_BYTES: usize = 64 << 20;
 /// Tries at a free `#N` when other writers take the numbers first.
 const INDEX_TRIES: u32 = 5;
+
+/// An index written upstream.
+struct WrittenIndex {
+    key: String,
+    /// The upstream index merged in.
+    merged_with: Option<String>,
+    /// Why it was written as BuildKit wrote it although there was one to merge with.
+    unmerged: Option<String>,
+}
 
 /// Where one blob is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -147,27 +156,27 @@ impl Uploader {
         let result = self.write_index(&key, &version, &path).await;
         let mut s = lock(&slot);
         match result {
-            Ok((written, merged_with)) => {
-                s.written = Some(written);
-                s.merged_with = merged_with;
+            Ok(written) => {
+                s.written = Some(written.key);
+                s.merged_with = written.merged_with;
+                s.unmerged = written.unmerged;
             }
             Err(e) => s.error = Some(e),
         }
     }
 
-    /// Wait for the index's layers, merge, save; returns the key written and the upstream
-    /// index merged in.
+    /// Wait for the index's layers, merge, save.
     async fn write_index(
         &self,
         key: &str,
         version: &str,
         path: &PathBuf,
-    ) -> Result<(String, Option<String>), String> {
+    ) -> Result<WrittenIndex, String> {
         let body = tokio::fs::read(path)
             .await
             .map_err(|e| format!("failed to read the local index: {e}"))?;
-        let ours: Value = serde_json::from_slice(&body)
-            .map_err(|e| format!("the index BuildKit wrote is not JSON: {e}"))?;
+        let ours = CacheConfig::from_slice(&body)
+            .map_err(|e| format!("the index BuildKit wrote cannot be read: {e}"))?;
         let base = key.rsplit_once('#').map_or(key, |(b, _)| b).to_owned() + "#";
         let (upstream, missing) =
             tokio::join!(self.upstream_index(&base, version), self.wait_layers(&ours));
@@ -177,29 +186,53 @@ impl Uploader {
         let mut retries = 0;
         let (mut next, mut theirs) = upstream?;
         for _ in 0..INDEX_TRIES {
-            let merged = match &theirs {
-                Some((_, t)) if self.merge => {
-                    index_merge::merge(&ours, t, &MergeLimits::default(), chrono::Utc::now())
-                        .unwrap_or_else(|_| ours.clone())
-                }
-                _ => ours.clone(),
-            };
-            let bytes = serde_json::to_vec(&merged).map_err(|e| e.to_string())?;
+            let (bytes, merged_with, unmerged) = self.merged_body(&body, &ours, theirs);
             let target = format!("{base}{next}");
             let saved = self
                 .client
-                .save_bytes(&target, version, Bytes::from(bytes))
+                .save_bytes(&target, version, bytes)
                 .await
                 .map_err(|e| e.to_string())?;
             retries += saved.retries;
             if saved.outcome == SaveOutcome::Saved {
                 self.count_index_retries(retries);
-                return Ok((target, theirs.map(|(k, _)| k)));
+                return Ok(WrittenIndex {
+                    key: target,
+                    merged_with,
+                    unmerged,
+                });
             }
             // Another writer took that number: merge with theirs, take the next.
             (next, theirs) = self.upstream_index(&base, version).await?;
         }
         Err(format!("no free index number after {INDEX_TRIES} tries"))
+    }
+
+    /// The body to write: ours merged with theirs, or BuildKit's own bytes when there is
+    /// nothing to merge or the merge fails (the reason is the third value).
+    fn merged_body(
+        &self,
+        body: &[u8],
+        ours: &CacheConfig,
+        theirs: Option<(String, CacheConfig)>,
+    ) -> (Bytes, Option<String>, Option<String>) {
+        let own = || Bytes::copy_from_slice(body);
+        let Some((their_key, theirs)) = theirs.filter(|_| self.merge) else {
+            return (own(), None, None);
+        };
+        let merged = index_merge::merge(ours, &theirs, &MergeLimits::default(), chrono::Utc::now())
+            .and_then(|m| Ok(m.to_vec()?));
+        match merged {
+            Ok(bytes) => (Bytes::from(bytes), Some(their_key), None),
+            Err(e) => {
+                tracing::warn!(index = %their_key, "cache relay: not merged with the index upstream: {e}");
+                (
+                    own(),
+                    None,
+                    Some(format!("not merged with {their_key}: {e}")),
+                )
+            }
+        }
     }
 
     fn count_index_retries(&self, retries: u32) {
@@ -215,7 +248,7 @@ impl Uploader {
         &self,
         base: &str,
         version: &str,
-    ) -> Result<(u64, Option<(String, Value)>), String> {
+    ) -> Result<(u64, Option<(String, CacheConfig)>), String> {
         let hit = self
             .client
             .lookup(base, &[], version)
@@ -233,17 +266,17 @@ impl Uploader {
             .await
             .map_err(|e| e.to_string())?;
         // An unreadable index upstream is replaced rather than merged.
-        let theirs = serde_json::from_slice(&body)
+        let theirs = CacheConfig::from_slice(&body)
             .ok()
-            .map(|v| (hit.matched_key, v));
+            .map(|c| (hit.matched_key, c));
         Ok((n + 1, theirs))
     }
 
     /// How many of the index's layers failed (a layer not exported in this run was found
     /// in the local store, so it was uploaded in this run too).
-    async fn wait_layers(&self, ours: &Value) -> usize {
+    async fn wait_layers(&self, ours: &CacheConfig) -> usize {
         let mut missing = 0;
-        for blob in index_merge::layer_blobs(ours) {
+        for blob in ours.blobs() {
             let rx = lock(&self.state)
                 .blobs
                 .get(&format!("buildkit-blob-1-{blob}"))
