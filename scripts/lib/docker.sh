@@ -72,9 +72,10 @@ lc_start_dockerd() {
 }
 
 # A tiny base image from busybox-static: every test Dockerfile starts FROM it, since no
-# image can be pulled here.
+# image can be pulled here. lc_make_base_image TAG [DOCKER]: DOCKER (a command or function,
+# default lc_docker) is the CLI of the daemon that gets it.
 lc_make_base_image() {
-    local tag=$1 root=$LC_WORK/base-rootfs applet
+    local tag=$1 docker=${2:-lc_docker} root=$LC_WORK/base-rootfs applet
     if ! /bin/busybox --list >/dev/null 2>&1; then
         lc_die "/bin/busybox (busybox-static) is missing"
     fi
@@ -90,7 +91,7 @@ lc_make_base_image() {
     echo 'root:x:0:0:root:/root:/bin/sh' >"$root/etc/passwd"
     echo 'root:x:0:' >"$root/etc/group"
     chmod 1777 "$root/tmp"
-    tar -C "$root" -c . | lc_docker import \
+    tar -C "$root" -c . | "$docker" import \
         --change 'CMD ["/bin/sh"]' - "$tag" >/dev/null
     rm -rf "$root"
 }
