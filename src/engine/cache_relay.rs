@@ -11,6 +11,7 @@ use super::cache_report::CacheState;
 use super::driver::Capabilities;
 use super::outcome::Outcome;
 use super::progress::{BuildEvent, EventSink};
+use super::transport::DockerHost;
 use crate::plan::{CacheOption, DriverChoice};
 use crate::relay::{Engaged, Reach, engage};
 
@@ -23,7 +24,7 @@ async fn reach(
     driver: &DriverChoice,
     caps: &Capabilities,
     docker: Option<&Docker>,
-    builder: &str,
+    (host, builder): (&DockerHost, &str),
 ) -> Reach {
     match (driver, caps.driver, docker) {
         (DriverChoice::Remote { endpoint }, _, _) if local_endpoint(endpoint) => Reach::Loopback,
@@ -33,6 +34,7 @@ async fn reach(
         (_, "docker-container", Some(docker)) => {
             super::relay_reach::container_reach(docker, builder).await
         }
+        (_, "docker", Some(docker)) => super::relay_reach::daemon_reach(docker, host).await,
         _ => Reach::Unreachable(format!(
             "the relay is not yet reachable from the {} driver's BuildKit",
             caps.driver
@@ -42,18 +44,10 @@ async fn reach(
 
 /// `unix://…` or `tcp://` on a loopback address: BuildKit shares our loopback.
 fn local_endpoint(endpoint: &str) -> bool {
-    if endpoint.starts_with("unix://") {
-        return true;
-    }
-    let host = endpoint
-        .strip_prefix("tcp://")
-        .and_then(|r| r.rsplit_once(':').map(|(h, _)| h))
-        .unwrap_or("");
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    host == "localhost"
-        || host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
+    endpoint.starts_with("unix://")
+        || endpoint
+            .strip_prefix("tcp://")
+            .is_some_and(super::transport::is_loopback_addr)
 }
 
 /// Start a relay for the build's `gha` entries and rewrite them; `None` when none runs.
@@ -61,7 +55,7 @@ pub async fn start(
     cache_from: &mut [CacheOption],
     cache_to: &mut [CacheOption],
     (driver, caps): (&DriverChoice, &Capabilities),
-    (docker, builder): (Option<&Docker>, &str),
+    (docker, host, builder): (Option<&Docker>, &DockerHost, &str),
     sink: &mut dyn EventSink,
 ) -> Option<Engaged> {
     let wanted = cache_from
@@ -71,7 +65,7 @@ pub async fn start(
     if !wanted {
         return None;
     }
-    let reach = reach(driver, caps, docker, builder).await;
+    let reach = reach(driver, caps, docker, (host, builder)).await;
     let (engaged, notices) = engage(cache_from, cache_to, reach).await;
     for n in notices {
         sink.event(BuildEvent::Notice(n));

@@ -1,8 +1,11 @@
-//! How a BuildKit container (`docker-container` driver) reaches the relay in this process
-//! (docs/relay.md § Reaching the relay): through loopback when both share the host's
-//! network, through this container's address on a network both are on (the BuildKit
+//! How BuildKit reaches the relay in this process (docs/relay.md § Reaching the relay).
+//!
+//! A BuildKit container (`docker-container` driver): through loopback when both share the
+//! host's network, through this container's address on a network both are on (the BuildKit
 //! container is connected to ours when it is not), or through the bridge's gateway when
-//! this process runs on the host.
+//! this process runs on the host. The daemon's own BuildKit (`docker` driver) runs in the
+//! daemon's network namespace, the host's: loopback from the host, this container's
+//! address from a container (the host routes to its bridges).
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -10,6 +13,7 @@ use std::net::IpAddr;
 use bollard::Docker;
 use bollard::models::{EndpointSettings, NetworkConnectRequest};
 
+use super::transport::DockerHost;
 use crate::relay::Reach;
 
 /// A container's networks (name → IP, gateway) and whether it uses the host's.
@@ -105,5 +109,30 @@ pub async fn container_reach(docker: &Docker, builder: &str) -> Reach {
                 )),
             }
         }
+    }
+}
+
+/// Where the daemon's own BuildKit reaches this process.
+pub async fn daemon_reach(docker: &Docker, host: &DockerHost) -> Reach {
+    // A rootless daemon's BuildKit runs in a network namespace of its own.
+    let rootless = docker.info().await.ok().is_some_and(|i| {
+        i.security_options
+            .unwrap_or_default()
+            .iter()
+            .any(|o| o.contains("name=rootless"))
+    });
+    if rootless {
+        return Reach::Unreachable(
+            "a rootless daemon's BuildKit has a network of its own".to_owned(),
+        );
+    }
+    match own_container(docker).await {
+        None if host.is_local() => Reach::Loopback,
+        None => Reach::Unreachable("the Docker daemon runs on another host".to_owned()),
+        Some((_, me)) if me.host => Reach::Loopback,
+        Some((_, me)) => match me.by_name.values().find_map(|(ip, _)| *ip) {
+            Some(ip) => at(ip),
+            None => Reach::Unreachable("this container has no address".to_owned()),
+        },
     }
 }

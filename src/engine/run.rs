@@ -57,7 +57,7 @@ pub async fn run(
         &mut req.cache_from,
         &mut req.cache_to,
         (&req.driver, &caps),
-        (docker.as_ref(), &req.builder.name),
+        (docker.as_ref(), &io.host, &req.builder.name),
         sink,
     )
     .await;

@@ -28,6 +28,14 @@ pub enum DockerHost {
 }
 
 impl DockerHost {
+    /// A daemon on this machine: a unix socket, or TCP on a loopback address.
+    pub fn is_local(&self) -> bool {
+        match self {
+            Self::Unix(_) => true,
+            Self::Tcp(addr) => is_loopback_addr(addr),
+        }
+    }
+
     /// Parse `unix:///path` or `tcp://host:port` (what `DOCKER_HOST` holds).
     pub fn parse(value: &str) -> Result<Self, EngineError> {
         if let Some(path) = value.strip_prefix("unix://") {
@@ -224,4 +232,14 @@ mod tests {
             Some(DockerHost::Unix("/var/run/docker.sock".into()))
         );
     }
+}
+
+/// `host:port` (or `[v6]:port`) names a loopback address.
+pub(crate) fn is_loopback_addr(addr: &str) -> bool {
+    let host = addr.rsplit_once(':').map_or("", |(h, _)| h);
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
