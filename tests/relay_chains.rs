@@ -166,7 +166,7 @@ fn steps(outcome: &Outcome) -> (Vec<String>, Vec<String>) {
 async fn newest_index(svc: &RunningService, scope: &str) -> Vec<u8> {
     let client = CacheClient::new(
         Endpoint::V2(format!("{}/", svc.base_url)),
-        svc.token("refs/heads/main").into(),
+        svc.token("refs/heads/main"),
     );
     let hit = client
         .lookup(&format!("index-{scope}-1-"), &[], VERSION)

@@ -211,6 +211,16 @@ pub fn source_chain(err: &dyn std::error::Error) -> String {
     out
 }
 
+/// `host:port` (or `[v6]:port`) names a loopback address.
+pub(crate) fn is_loopback_addr(addr: &str) -> bool {
+    let host = addr.rsplit_once(':').map_or("", |(h, _)| h);
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -232,14 +242,4 @@ mod tests {
             Some(DockerHost::Unix("/var/run/docker.sock".into()))
         );
     }
-}
-
-/// `host:port` (or `[v6]:port`) names a loopback address.
-pub(crate) fn is_loopback_addr(addr: &str) -> bool {
-    let host = addr.rsplit_once(':').map_or("", |(h, _)| h);
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    host == "localhost"
-        || host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
 }
