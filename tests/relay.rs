@@ -231,6 +231,53 @@ async fn two_parallel_writers_to_one_scope_both_stay_in_the_index() {
 }
 
 #[tokio::test]
+async fn an_upstream_index_buildkit_would_refuse_is_not_merged_and_the_warning_says_so() {
+    let up = upstream(Faults::default()).await;
+    let runtime = up.token("refs/heads/main");
+    let url = format!("{}/", up.base_url);
+    let client = CacheClient::new(Endpoint::V2(url.clone()), runtime.clone());
+    // Parents that loop: BuildKit's importer refuses the whole config.
+    let looping = json!({
+        "layers": [{"blob": "sha256:x", "parent": 1}, {"blob": "sha256:y"}],
+        "records": [{"digest": "sha256:r", "layers": [{"layer": 0, "createdAt": chrono::Utc::now().to_rfc3339()}]}],
+    });
+    client
+        .save_bytes(
+            "index-web-1-f921bd05#1",
+            VERSION,
+            Bytes::from(serde_json::to_vec(&looping).unwrap()),
+        )
+        .await
+        .unwrap();
+    let mut to = vec![gha(&url, &runtime, &[("mode", "max")])];
+    let (engaged, _) = engage(&mut [], &mut to, Reach::Loopback).await;
+    let engaged = engaged.unwrap();
+    export_like_buildkit(
+        to[0].attr("url_v2").unwrap(),
+        &to[0].secrets["token"],
+        "a",
+        3,
+    )
+    .await;
+    let report = engaged.finish(Duration::from_secs(60)).await;
+    assert!(report.complete(), "{report:?}");
+    let warning = report.warning().unwrap_or_default();
+    assert!(
+        warning.contains("index index-web-1-f921bd05#1 written unmerged")
+            && warning.contains("loop"),
+        "{warning}"
+    );
+    // What the exporter wrote, as it wrote it (a re-encoded one would leave `"parent": 0`
+    // out).
+    let (key, body, all) = upstream_index(&client).await;
+    assert_eq!(key, "index-web-1-f921bd05#2");
+    assert_eq!(body["layers"], config("a", 3)["layers"]);
+    assert_eq!(body["layers"][1]["parent"], json!(0));
+    assert_eq!(body["records"].as_array().map(Vec::len), Some(3));
+    assert!(all);
+}
+
+#[tokio::test]
 async fn at_the_deadline_what_did_not_land_is_named_and_no_index_is_written() {
     // Every call fails: nothing can land before the deadline, and no index is written.
     let up = upstream(Faults {
