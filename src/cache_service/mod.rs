@@ -14,6 +14,7 @@ mod faults;
 mod hooks;
 mod http;
 mod index;
+mod jwks;
 pub mod oidc;
 mod protobuf;
 pub mod protocol;

@@ -1,28 +1,26 @@
 //! Verifying GitHub Actions OIDC tokens: RS256 JWTs checked against the issuer's published
 //! keys (a JWKS document), then the claims the exchange needs.
 //!
-//! Keys are cached by `kid`. A token naming a key not in the cache triggers one refetch,
-//! but at most one per [`OidcConfig::min_jwks_refresh`] (a flood of made-up `kid`s must not
-//! turn the service into a load generator for the issuer); the whole set is also refetched
-//! once it is older than [`JWKS_MAX_AGE`], so rotated-out keys stop being accepted.
+//! Keys are cached by `kid` ([`super::jwks`]: fetched outside any lock, at most one fetch
+//! at a time and one per [`OidcConfig::min_jwks_refresh`] for unknown keys).
 //! The signature, `exp`, `nbf`, `iss` and `aud` checks are `jsonwebtoken`'s.
 
 use std::collections::HashMap;
 use std::fmt;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use jsonwebtoken::errors::ErrorKind;
-use jsonwebtoken::jwk::Jwk;
-use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use jsonwebtoken::{Algorithm, Validation};
 use serde::Deserialize;
-use tracing::{debug, warn};
+
+pub use super::jwks::JWKS_MAX_AGE;
+use super::jwks::KeySet;
+use super::validate::quote_short;
 
 /// github.com's issuer; GHES uses `https://HOST/_services/token`.
 pub const GITHUB_ISSUER: &str = "https://token.actions.githubusercontent.com";
 /// The audience the layercache action asks the runner for (`docs/serve.md` § OIDC).
 pub const DEFAULT_AUDIENCE: &str = "layercache";
-/// How long a fetched key set is trusted before it is fetched again.
-pub const JWKS_MAX_AGE: Duration = Duration::from_secs(3600);
 
 /// Which tokens the exchange accepts and what it grants.
 #[derive(Debug, Clone)]
@@ -109,37 +107,31 @@ impl fmt::Display for Refusal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Malformed(why) => write!(f, "malformed token: {why}"),
-            Self::UnknownKey(kid) => write!(f, "signed with unknown key id {kid:?}"),
+            Self::UnknownKey(kid) => write!(f, "signed with unknown key id {}", quote_short(kid)),
             Self::Expired => f.write_str("expired"),
             Self::NotYetValid => f.write_str("not valid yet (nbf)"),
             Self::WrongAudience => f.write_str("wrong audience (aud)"),
             Self::WrongIssuer => f.write_str("wrong issuer (iss)"),
             Self::BadSignature => f.write_str("signature does not verify"),
             Self::KeysUnavailable => f.write_str("the issuer's keys could not be fetched"),
-            Self::RepositoryNotAllowed(r) => write!(f, "repository {r:?} is not allowed"),
+            Self::RepositoryNotAllowed(r) => {
+                write!(f, "repository {} is not allowed", quote_short(r))
+            }
         }
     }
-}
-
-#[derive(Default)]
-struct KeyCache {
-    keys: HashMap<String, DecodingKey>,
-    fetched_at: Option<Instant>,
 }
 
 /// Verifies OIDC tokens for one issuer.
 pub struct OidcVerifier {
     config: OidcConfig,
-    http: reqwest::Client,
-    cache: tokio::sync::Mutex<KeyCache>,
+    keys: KeySet,
 }
 
 impl OidcVerifier {
     pub fn new(config: OidcConfig) -> Self {
         Self {
+            keys: KeySet::new(&config.jwks_url, config.min_jwks_refresh),
             config,
-            http: reqwest::Client::new(),
-            cache: tokio::sync::Mutex::new(KeyCache::default()),
         }
     }
 
@@ -160,7 +152,7 @@ impl OidcVerifier {
         let kid = header
             .kid
             .ok_or_else(|| Refusal::Malformed("no key id (kid)".to_owned()))?;
-        let key = self.key(&kid).await?;
+        let key = self.keys.key(&kid).await?;
         let mut validation = Validation::new(Algorithm::RS256);
         validation.set_audience(&[&self.config.audience]);
         validation.set_issuer(&[&self.config.issuer]);
@@ -186,63 +178,6 @@ impl OidcVerifier {
         }
         Ok(claims)
     }
-
-    /// The key `kid`, refetching the set when it is unknown or old (rate-limited).
-    async fn key(&self, kid: &str) -> Result<DecodingKey, Refusal> {
-        let mut cache = self.cache.lock().await;
-        let age = cache.fetched_at.map(|t| t.elapsed());
-        let stale = age.is_none_or(|a| a > JWKS_MAX_AGE);
-        let missing = !cache.keys.contains_key(kid);
-        let may_fetch = age.is_none_or(|a| a >= self.config.min_jwks_refresh);
-        if (stale || missing) && may_fetch {
-            cache.fetched_at = Some(Instant::now());
-            match self.fetch().await {
-                Ok(keys) => cache.keys = keys,
-                // Keep the keys we had: an issuer hiccup must not lock every job out.
-                Err(why) => {
-                    warn!(url = %self.config.jwks_url, error = %why, "failed to fetch the OIDC issuer's keys")
-                }
-            }
-        }
-        if cache.keys.is_empty() {
-            return Err(Refusal::KeysUnavailable);
-        }
-        cache
-            .keys
-            .get(kid)
-            .cloned()
-            .ok_or_else(|| Refusal::UnknownKey(kid.to_owned()))
-    }
-
-    async fn fetch(&self) -> Result<HashMap<String, DecodingKey>, String> {
-        let resp = self
-            .http
-            .get(&self.config.jwks_url)
-            .timeout(Duration::from_secs(10))
-            .send()
-            .await
-            .and_then(reqwest::Response::error_for_status)
-            .map_err(|e| e.to_string())?;
-        let doc: serde_json::Value = resp.json().await.map_err(|e| e.to_string())?;
-        let entries = doc
-            .get("keys")
-            .and_then(|k| k.as_array())
-            .ok_or("the document has no \"keys\" array")?;
-        let mut keys = HashMap::new();
-        // One key this crate cannot use (another type, say) must not hide the others.
-        for entry in entries {
-            let Ok(jwk) = serde_json::from_value::<Jwk>(entry.clone()) else {
-                continue;
-            };
-            let (Some(kid), Ok(key)) = (jwk.common.key_id.clone(), DecodingKey::from_jwk(&jwk))
-            else {
-                continue;
-            };
-            keys.insert(kid, key);
-        }
-        debug!(keys = keys.len(), url = %self.config.jwks_url, "fetched the OIDC issuer's keys");
-        Ok(keys)
-    }
 }
 
 #[cfg(test)]
@@ -257,6 +192,13 @@ mod tests {
         assert!(!c.allows("acme/api", "acme"));
         assert!(c.allows("tools/anything", "tools"));
         assert!(!c.allows("toolsx/a", "toolsx"));
+    }
+
+    #[test]
+    fn refusals_quote_long_key_ids_cut_short() {
+        let why = Refusal::UnknownKey("k".repeat(700_000)).to_string();
+        assert!(why.len() < 200, "{} bytes", why.len());
+        assert!(why.contains("(700000 characters)"), "{why}");
     }
 
     #[test]
