@@ -52,6 +52,31 @@ async fn bad_oidc_tokens_are_refused_with_a_reason() {
             key.sign(&with("nbf", json!(now + 3600))),
             "not valid yet",
         ),
+        // `tools/*` allows owner `tools`: a repository of another owner may not borrow it
+        // through `repository_owner`, nor the other way round.
+        (
+            "owner rule, foreign repository",
+            key.sign(&{
+                let mut c = claims(&issuer.url, "evil/x", "refs/heads/main", "push");
+                c["repository_owner"] = json!("tools");
+                c
+            }),
+            "is not a repository of repository_owner",
+        ),
+        (
+            "owner rule, foreign owner",
+            key.sign(&{
+                let mut c = claims(&issuer.url, "tools/x", "refs/heads/main", "push");
+                c["repository_owner"] = json!("evil");
+                c
+            }),
+            "is not a repository of repository_owner",
+        ),
+        (
+            "repository with a scope separator",
+            key.sign(&with("repository", json!("acme/web:refs/heads/x"))),
+            "is not owner/name",
+        ),
     ];
     for (name, token, why) in &cases {
         let (status, body) = serve.exchange(token).await;
@@ -84,6 +109,7 @@ async fn bad_oidc_tokens_are_refused_with_a_reason() {
         "evil/web",
         "not valid yet",
         "signature does not verify",
+        "repository_owner",
     ] {
         let line = log
             .lines()

@@ -27,7 +27,7 @@ mod upload;
 mod v1;
 mod validate;
 
-pub use auth::{Access, AccessScope, TokenIssuer, TokenVerifier};
+pub use auth::{Access, AccessScope, Subject, TokenIssuer, TokenVerifier};
 pub use cache::Limits;
 pub use error::ServiceError;
 pub use faults::{FaultCounts, Faults};

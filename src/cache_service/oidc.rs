@@ -28,7 +28,8 @@ pub struct OidcConfig {
     pub issuer: String,
     pub jwks_url: String,
     pub audience: String,
-    /// `owner/repo` entries match `repository`; `owner/*` entries match `repository_owner`.
+    /// `owner/repo` entries match `repository`; `owner/*` entries match its owner part
+    /// (which must equal `repository_owner`, or the token is refused).
     pub allow: Vec<String>,
     /// The default branch each repository's jobs may read: `owner/repo` → ref, with
     /// `default_branch` for the others (OIDC claims do not carry it).
@@ -54,10 +55,12 @@ impl OidcConfig {
         }
     }
 
-    /// Whether `repository` (owned by `owner`) is on the allow-list.
-    pub fn allows(&self, repository: &str, owner: &str) -> bool {
+    /// Whether `repository` (`owner/name`) is on the allow-list. An `owner/*` rule reads the
+    /// owner from `repository` itself, the name scopes are built from.
+    pub fn allows(&self, repository: &str) -> bool {
+        let owner = repository.split_once('/').map(|(o, _)| o);
         self.allow.iter().any(|rule| match rule.strip_suffix("/*") {
-            Some(o) => o.eq_ignore_ascii_case(owner),
+            Some(o) => owner.is_some_and(|owner| o.eq_ignore_ascii_case(owner)),
             None => rule.eq_ignore_ascii_case(repository),
         })
     }
@@ -76,8 +79,22 @@ pub fn jwks_url_for(issuer: &str) -> String {
     format!("{}/.well-known/jwks", issuer.trim_end_matches('/'))
 }
 
+/// Whether `repository` is `owner/name` in GitHub's alphabet (letters, digits, `-`, `_`,
+/// `.`): above all without `:`, which separates the repository from the ref in scopes.
+fn well_formed(repository: &str) -> bool {
+    let part = |p: &str| {
+        !p.is_empty()
+            && p.len() <= 100
+            && p.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+    };
+    repository
+        .split_once('/')
+        .is_some_and(|(owner, name)| part(owner) && part(name))
+}
+
 /// The claims of a GitHub Actions OIDC token the exchange reads.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 pub struct GithubClaims {
     pub repository: String,
     pub repository_owner: String,
@@ -87,6 +104,28 @@ pub struct GithubClaims {
     /// The pull request's target branch (a branch name) for `pull_request*` events.
     #[serde(default)]
     pub base_ref: Option<String>,
+    /// Numeric ids, which GitHub never reuses (names can be registered again).
+    #[serde(default, deserialize_with = "loose_text")]
+    pub repository_id: Option<String>,
+    #[serde(default, deserialize_with = "loose_text")]
+    pub repository_owner_id: Option<String>,
+    #[serde(default, deserialize_with = "loose_text")]
+    pub workflow: Option<String>,
+    #[serde(default, deserialize_with = "loose_text")]
+    pub actor: Option<String>,
+    #[serde(default, deserialize_with = "loose_text")]
+    pub run_id: Option<String>,
+}
+
+/// A claim only carried along (for the minted token and the log): GitHub writes ids as
+/// strings, a number is taken too, and anything else is left out rather than refusing
+/// the token.
+fn loose_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Ok(match serde_json::Value::deserialize(d)? {
+        serde_json::Value::String(s) => Some(s),
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    })
 }
 
 /// Why a token was refused: logged, and sent in the 401 body (it holds no token text).
@@ -101,6 +140,11 @@ pub enum Refusal {
     BadSignature,
     KeysUnavailable,
     RepositoryNotAllowed(String),
+    /// `repository` is not `owner/name` of `repository_owner`.
+    RepositoryOwnerMismatch {
+        repository: String,
+        owner: String,
+    },
 }
 
 impl fmt::Display for Refusal {
@@ -117,6 +161,12 @@ impl fmt::Display for Refusal {
             Self::RepositoryNotAllowed(r) => {
                 write!(f, "repository {} is not allowed", quote_short(r))
             }
+            Self::RepositoryOwnerMismatch { repository, owner } => write!(
+                f,
+                "repository {} is not a repository of repository_owner {}",
+                quote_short(repository),
+                quote_short(owner)
+            ),
         }
     }
 }
@@ -170,10 +220,22 @@ impl OidcVerifier {
                 _ => Refusal::Malformed(e.to_string()),
             })?;
         let claims = data.claims;
-        if !self
-            .config
-            .allows(&claims.repository, &claims.repository_owner)
-        {
+        if !well_formed(&claims.repository) {
+            return Err(Refusal::Malformed(format!(
+                "repository {} is not owner/name",
+                quote_short(&claims.repository)
+            )));
+        }
+        // Scopes are named by `repository`, an `owner/*` rule is about an owner: a token
+        // whose two claims disagree is not one GitHub makes.
+        let owner = claims.repository.split_once('/').map(|(o, _)| o);
+        if !owner.is_some_and(|o| o.eq_ignore_ascii_case(&claims.repository_owner)) {
+            return Err(Refusal::RepositoryOwnerMismatch {
+                repository: claims.repository,
+                owner: claims.repository_owner,
+            });
+        }
+        if !self.config.allows(&claims.repository) {
             return Err(Refusal::RepositoryNotAllowed(claims.repository));
         }
         Ok(claims)
@@ -187,11 +249,42 @@ mod tests {
     #[test]
     fn allow_list_matches_repositories_and_owners() {
         let c = OidcConfig::github(vec!["acme/web".into(), "tools/*".into()]);
-        assert!(c.allows("acme/web", "acme"));
-        assert!(c.allows("Acme/Web", "Acme"));
-        assert!(!c.allows("acme/api", "acme"));
-        assert!(c.allows("tools/anything", "tools"));
-        assert!(!c.allows("toolsx/a", "toolsx"));
+        assert!(c.allows("acme/web"));
+        assert!(c.allows("Acme/Web"));
+        assert!(!c.allows("acme/api"));
+        assert!(c.allows("tools/anything"));
+        assert!(!c.allows("toolsx/a"));
+        assert!(!c.allows("tools"));
+    }
+
+    #[test]
+    fn repositories_are_owner_slash_name() {
+        for good in ["acme/web", "a-b/c_d.e", "Acme/Web"] {
+            assert!(well_formed(good), "{good}");
+        }
+        for bad in [
+            "acme",
+            "acme/",
+            "/web",
+            "acme/web/x",
+            "acme/web:refs/heads/main",
+            "a b/c",
+        ] {
+            assert!(!well_formed(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn carried_claims_take_strings_or_numbers() {
+        let c: GithubClaims = serde_json::from_value(serde_json::json!({
+            "repository": "acme/web", "repository_owner": "acme", "ref": "refs/heads/main",
+            "event_name": "push", "repository_id": "74", "repository_owner_id": 65,
+            "workflow": ["not", "text"],
+        }))
+        .unwrap();
+        assert_eq!(c.repository_id.as_deref(), Some("74"));
+        assert_eq!(c.repository_owner_id.as_deref(), Some("65"));
+        assert_eq!(c.workflow, None);
     }
 
     #[test]
