@@ -22,6 +22,7 @@ mod rest;
 mod service;
 mod shared;
 mod signing;
+mod tenant;
 mod twirp;
 mod upload;
 mod v1;
