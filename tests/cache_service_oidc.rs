@@ -2,143 +2,11 @@
 //! and JWKS the test makes (served on loopback) are verified; every kind of bad token is a
 //! 401 with a log line saying why; the minted cache token writes the job's ref, reads the
 //! default branch, and a pull request can never write the branch it targets.
-#![expect(
-    clippy::unwrap_used,
-    reason = "tests fail loudly on any unexpected error"
-)]
-
 mod oidc_support;
 
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
-
+use oidc_support::serve::{Serve, exchange_at};
 use oidc_support::{Issuer, TestKey, claims};
 use serde_json::{Value, json};
-
-const BIN: &str = env!("CARGO_BIN_EXE_layercache");
-const VERSION: &str = "693bb7016429d80366022f036f84856888c9f13e00145f5f6f4dce303a38d6f2";
-const TWIRP: &str = "twirp/github.actions.results.api.v1.CacheService";
-
-struct Serve {
-    child: Child,
-    base: String,
-    log: std::path::PathBuf,
-}
-
-impl Serve {
-    fn start(dir: &std::path::Path, issuer: &Issuer, extra: &[&str]) -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let log = dir.join("serve.log");
-        let child = Command::new(BIN)
-            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-            .arg("--store")
-            .arg(dir.join("store"))
-            .args(["--oidc-allow", "acme/web,tools/*"])
-            .args(["--oidc-issuer", &issuer.url])
-            .args(["--oidc-jwks-url", &issuer.jwks_url])
-            .args(extra)
-            .env("LAYERCACHE_LOG", "debug")
-            .env("LAYERCACHE_SERVE_SECRET", "fleet-secret-0123456789")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
-        for _ in 0..400 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return Self {
-                    child,
-                    base: format!("http://127.0.0.1:{port}"),
-                    log,
-                };
-            }
-            std::thread::sleep(Duration::from_millis(25));
-        }
-        let mut child = child;
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("serve did not listen on {port}");
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap()
-    }
-
-    async fn exchange(&self, oidc_token: &str) -> (u16, Value) {
-        let r = reqwest::Client::new()
-            .post(format!("{}/_layercache/oidc/exchange", self.base))
-            .bearer_auth(oidc_token)
-            .send()
-            .await
-            .unwrap();
-        let status = r.status().as_u16();
-        (status, r.json().await.unwrap_or(Value::Null))
-    }
-
-    async fn twirp(&self, token: &str, method: &str, body: Value) -> Value {
-        let r = reqwest::Client::new()
-            .post(format!("{}/{TWIRP}/{method}", self.base))
-            .bearer_auth(token)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        r.json().await.unwrap()
-    }
-
-    /// Save `key` with `token`: create, upload, finalize. Returns the create answer.
-    async fn save(&self, token: &str, key: &str) -> Value {
-        let created = self
-            .twirp(
-                token,
-                "CreateCacheEntry",
-                json!({"key": key, "version": VERSION}),
-            )
-            .await;
-        if created["ok"] != true {
-            return created;
-        }
-        let url = created["signed_upload_url"].as_str().unwrap();
-        let put = reqwest::Client::new()
-            .put(url)
-            .header("x-ms-blob-type", "BlockBlob")
-            .body("data")
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(put.status(), 201);
-        let fin = self
-            .twirp(
-                token,
-                "FinalizeCacheEntryUpload",
-                json!({"key": key, "version": VERSION, "size_bytes": "4"}),
-            )
-            .await;
-        assert_eq!(fin["ok"], true, "{fin}");
-        created
-    }
-
-    async fn found(&self, token: &str, key: &str) -> bool {
-        let r = self
-            .twirp(
-                token,
-                "GetCacheEntryDownloadURL",
-                json!({"key": key, "restore_keys": [], "version": VERSION}),
-            )
-            .await;
-        r["ok"] == true
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn bad_oidc_tokens_are_refused_with_a_reason() {
@@ -176,13 +44,38 @@ async fn bad_oidc_tokens_are_refused_with_a_reason() {
         ("unknown key", stranger.sign(&good), "unknown key id \"k2\""),
         (
             "disallowed repository",
-            key.sign(&with("repository", json!("evil/web"))),
+            key.sign(&claims(&issuer.url, "evil/web", "refs/heads/main", "push")),
             "is not allowed",
         ),
         (
             "not yet valid",
             key.sign(&with("nbf", json!(now + 3600))),
             "not valid yet",
+        ),
+        // `tools/*` allows owner `tools`: a repository of another owner may not borrow it
+        // through `repository_owner`, nor the other way round.
+        (
+            "owner rule, foreign repository",
+            key.sign(&{
+                let mut c = claims(&issuer.url, "evil/x", "refs/heads/main", "push");
+                c["repository_owner"] = json!("tools");
+                c
+            }),
+            "is not a repository of repository_owner",
+        ),
+        (
+            "owner rule, foreign owner",
+            key.sign(&{
+                let mut c = claims(&issuer.url, "tools/x", "refs/heads/main", "push");
+                c["repository_owner"] = json!("evil");
+                c
+            }),
+            "is not a repository of repository_owner",
+        ),
+        (
+            "repository with a scope separator",
+            key.sign(&with("repository", json!("acme/web:refs/heads/x"))),
+            "is not owner/name",
         ),
     ];
     for (name, token, why) in &cases {
@@ -216,6 +109,7 @@ async fn bad_oidc_tokens_are_refused_with_a_reason() {
         "evil/web",
         "not valid yet",
         "signature does not verify",
+        "repository_owner",
     ] {
         let line = log
             .lines()
@@ -303,4 +197,89 @@ async fn minted_tokens_write_their_ref_read_main_and_prs_never_write_main() {
         assert!(!log.contains(sig), "a minted token reached the log");
     }
     assert!(log.contains("OIDC token exchanged"), "{log}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_oversized_key_id_is_quoted_cut_short() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = TestKey::generate(dir.path(), "k1");
+    let issuer = Issuer::serve(vec![key.jwk.clone()]).await;
+    let serve = Serve::start(dir.path(), &issuer, &[]);
+    let kid = "q".repeat(100_000);
+    let token = {
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
+        header.kid = Some(kid.clone());
+        let good = claims(&issuer.url, "acme/web", "refs/heads/main", "push");
+        jsonwebtoken::encode(&header, &good, &key.encoding).unwrap()
+    };
+    let (status, body) = serve.exchange(&token).await;
+    assert_eq!(status, 401, "{body}");
+    let message = body["message"].as_str().unwrap();
+    assert!(
+        message.contains(&format!("\"{}\"… (100000 characters)", &kid[..64])),
+        "{message}"
+    );
+    assert!(message.len() < 200, "{} bytes of message", message.len());
+    let log = serve.log();
+    assert!(log.contains("OIDC token refused"), "{log}");
+    assert!(
+        !log.contains(&kid[..65]),
+        "the whole key id reached the log"
+    );
+    assert!(log.len() < 20_000, "{} bytes of log", log.len());
+}
+
+/// Key fetches are held by the test: a token naming an unknown key waits for its fetch, and
+/// meanwhile tokens with known keys are exchanged; a burst of unknown keys shares fetches.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_slow_key_fetch_does_not_stall_tokens_with_known_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = TestKey::generate(dir.path(), "k1");
+    let stranger = TestKey::generate(dir.path(), "k2");
+    let issuer = Issuer::serve(vec![key.jwk.clone()]).await;
+    // No rate limit, so every unknown key may cause a fetch and only sharing limits them.
+    let serve = Serve::start(dir.path(), &issuer, &["--oidc-jwks-min-refresh-secs", "0"]);
+    let good = claims(&issuer.url, "acme/web", "refs/heads/main", "push");
+    assert_eq!(serve.exchange(&key.sign(&good)).await.0, 200);
+    assert_eq!(issuer.fetch_count(), 1);
+
+    let hold = issuer.hold().await;
+    let unknown = || {
+        let (base, token) = (serve.base.clone(), stranger.sign(&good));
+        tokio::spawn(async move { exchange_at(&base, &token).await })
+    };
+    let first = unknown();
+    issuer.wait_for_fetches(2).await;
+    let burst: Vec<_> = (0..5).map(|_| unknown()).collect();
+    for _ in 0..3 {
+        let (status, body) = serve.exchange(&key.sign(&good)).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    assert!(
+        !first.is_finished(),
+        "the unknown key's exchange ended before its key fetch was let through"
+    );
+    // Let the burst reach the service before the held fetch ends.
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    drop(hold);
+    for task in std::iter::once(first).chain(burst) {
+        let (status, body) = task.await.unwrap();
+        assert_eq!(status, 401, "{body}");
+        assert!(
+            body["message"].as_str().unwrap().contains("unknown key id"),
+            "{body}"
+        );
+    }
+    // One fetch at a time; the held one, then one the burst (all waiting behind it) shared.
+    assert_eq!(
+        issuer
+            .most_at_once
+            .load(std::sync::atomic::Ordering::SeqCst),
+        1
+    );
+    assert!(
+        issuer.fetch_count() <= 3,
+        "{} fetches",
+        issuer.fetch_count()
+    );
 }

@@ -1,15 +1,23 @@
 //! GitHub's REST cache-management endpoints and housekeeping (size budget, max age), on
-//! the memory backend via `oneshot`.
+//! the memory backend via `oneshot`; who may list and delete what, with tokens the OIDC
+//! exchange mints for jobs of two repositories, on `layercache serve` as a process.
 #![expect(
     clippy::unwrap_used,
     reason = "tests fail loudly on any unexpected error"
 )]
 
 mod cache_service_common;
+mod oidc_support;
 
 use axum::body::Body;
 use axum::http::StatusCode;
 use cache_service_common::*;
+use layercache::cache_service::TokenIssuer;
+use layercache::secret::Secret;
+use oidc_support::serve::Serve;
+use oidc_support::{Issuer, TestKey, claims};
+use reqwest::Method;
+use serde_json::{Value, json};
 
 const MAIN: &str = "refs/heads/main";
 
@@ -87,12 +95,41 @@ async fn rest_listing_paging_filters_usage_and_delete() {
     )
     .await;
     assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
-    // Delete by key (+ref), then by id.
+    // Deleting needs write on the entry's ref: main's token may not delete feat's `npm-0`,
+    // so a delete by key that matches both deletes neither.
+    let del = call(
+        &s,
+        "DELETE",
+        &format!("{base}/caches?key=npm-0"),
+        &hd,
+        Body::empty(),
+    )
+    .await;
+    assert_eq!(del.status, StatusCode::FORBIDDEN, "{}", del.text());
+    assert_eq!(s.stored().await.len(), 7);
+    let feat_id = s
+        .stored()
+        .await
+        .iter()
+        .find(|e| e.2 == "refs/heads/feat")
+        .unwrap()
+        .0;
+    let del = call(
+        &s,
+        "DELETE",
+        &format!("{base}/caches/{feat_id}"),
+        &hd,
+        Body::empty(),
+    )
+    .await;
+    assert_eq!(del.status, StatusCode::FORBIDDEN, "{}", del.text());
+    // Delete by key (+ref) with feat's token, then by id with main's.
+    let feat_hd = vec![("authorization", format!("Bearer {feat}"))];
     let del = call(
         &s,
         "DELETE",
         &format!("{base}/caches?key=npm-0&ref=refs/heads/feat"),
-        &hd,
+        &feat_hd,
         Body::empty(),
     )
     .await;
@@ -171,4 +208,220 @@ async fn max_age_evicts_unused_entries() {
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     s.state.cache.housekeep(None).await.unwrap();
     assert!(s.stored().await.is_empty());
+}
+
+/// A job's OIDC claims, as GitHub writes them for `repository` at `git_ref`.
+fn job(issuer: &str, repository: &str, git_ref: &str, event: &str) -> Value {
+    let mut c = claims(issuer, repository, git_ref, event);
+    c["workflow"] = json!(format!("CI of {repository}"));
+    c["repository_id"] = json!("1001");
+    c["repository_owner_id"] = json!("2002");
+    if event.starts_with("pull_request") {
+        c["base_ref"] = json!("main");
+    }
+    c
+}
+
+/// The id of the entry `key` of `git_ref` in a REST listing.
+fn id_in(list: &Value, key: &str, git_ref: &str) -> u64 {
+    let found = list["actions_caches"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["key"] == key && c["ref"].as_str().is_some_and(|r| r.ends_with(git_ref)));
+    found.unwrap_or_else(|| panic!("no {key} of {git_ref} in {list}"))["id"]
+        .as_u64()
+        .unwrap()
+}
+
+/// Jobs of `acme/web` and `tools/gadgets` on one service, a `pull_request_target` job and a
+/// shared-secret token of bare refs: each acts on its own repository's entries only, and
+/// deletes only entries of a ref it writes; every deletion is logged.
+#[tokio::test(flavor = "multi_thread")]
+async fn rest_answers_only_for_the_tokens_repository_and_refs() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = TestKey::generate(dir.path(), "k1");
+    let issuer = Issuer::serve(vec![key.jwk.clone()]).await;
+    let serve = Serve::start(dir.path(), &issuer, &[]);
+    let url = issuer.url.clone();
+    let web_main = serve.mint(&key, &job(&url, "acme/web", MAIN, "push")).await;
+    let web_pr = serve
+        .mint(
+            &key,
+            &job(&url, "acme/web", "refs/pull/3/merge", "pull_request"),
+        )
+        .await;
+    let owner = serve
+        .mint(&key, &job(&url, "tools/gadgets", MAIN, "push"))
+        .await;
+    let pr = serve
+        .mint(
+            &key,
+            &job(&url, "tools/gadgets", "refs/pull/7/merge", "pull_request"),
+        )
+        .await;
+    let target = serve
+        .mint(
+            &key,
+            &job(&url, "tools/gadgets", MAIN, "pull_request_target"),
+        )
+        .await;
+    let bare = TokenIssuer::new(Secret::new(oidc_support::serve::SECRET))
+        .for_ref(MAIN, &[], chrono::Duration::hours(1))
+        .expose()
+        .to_owned();
+    for (token, key) in [
+        (&owner, "gadgets-main"),
+        (&owner, "shared"),
+        (&web_main, "shared"),
+        (&web_main, "web-main"),
+        (&pr, "gadgets-pr"),
+    ] {
+        assert_eq!(serve.save(token, key).await["ok"], true, "{key}");
+    }
+    let gadgets = "/repos/tools/gadgets/actions";
+    let web = "/repos/acme/web/actions";
+
+    let (status, list) = serve
+        .rest(Method::GET, &format!("{gadgets}/caches"), &owner)
+        .await;
+    assert_eq!(status, 200, "{list}");
+    assert_eq!(list["total_count"], 3, "{list}");
+    let main_id = id_in(&list, "gadgets-main", MAIN);
+    let (_, web_list) = serve
+        .rest(Method::GET, &format!("{web}/caches"), &web_main)
+        .await;
+    assert_eq!(web_list["total_count"], 2, "{web_list}");
+
+    // Another repository's tokens: refused at its path, and its ids are not found at theirs.
+    for token in [&web_main, &web_pr] {
+        for (method, path) in [
+            (Method::GET, format!("{gadgets}/caches")),
+            (Method::GET, format!("{gadgets}/cache/usage")),
+            (Method::DELETE, format!("{gadgets}/caches/{main_id}")),
+            (Method::DELETE, format!("{gadgets}/caches?key=gadgets-main")),
+        ] {
+            let (status, body) = serve.rest(method, &path, token).await;
+            assert_eq!(status, 403, "{path}: {body}");
+        }
+        for path in [
+            format!("{web}/caches/{main_id}"),
+            format!("{web}/caches?key=gadgets-main"),
+        ] {
+            let (status, body) = serve.rest(Method::DELETE, &path, token).await;
+            assert_eq!(status, 404, "{path}: {body}");
+        }
+    }
+    // A token of bare refs belongs to no repository: it sees no repository's entries.
+    let (status, list) = serve
+        .rest(Method::GET, &format!("{gadgets}/caches"), &bare)
+        .await;
+    assert_eq!(
+        (status, list["total_count"].as_u64()),
+        (200, Some(0)),
+        "{list}"
+    );
+    let (_, usage) = serve
+        .rest(Method::GET, &format!("{gadgets}/cache/usage"), &bare)
+        .await;
+    assert_eq!(usage["active_caches_count"], 0, "{usage}");
+    for path in [
+        format!("{gadgets}/caches/{main_id}"),
+        format!("{gadgets}/caches?key=gadgets-main"),
+    ] {
+        let (status, body) = serve.rest(Method::DELETE, &path, &bare).await;
+        assert_eq!(status, 404, "{path}: {body}");
+    }
+
+    // The repository's pull-request and read-only jobs list it, and delete nothing of main.
+    for token in [&pr, &target] {
+        let (status, list) = serve
+            .rest(Method::GET, &format!("{gadgets}/caches"), token)
+            .await;
+        assert_eq!(
+            (status, list["total_count"].as_u64()),
+            (200, Some(3)),
+            "{list}"
+        );
+        for path in [
+            format!("{gadgets}/caches/{main_id}"),
+            format!("{gadgets}/caches?key=gadgets-main"),
+            format!("{gadgets}/caches?key=shared&ref={MAIN}"),
+        ] {
+            let (status, body) = serve.rest(Method::DELETE, &path, token).await;
+            assert_eq!(status, 403, "{path}: {body}");
+        }
+    }
+    let (_, usage) = serve
+        .rest(Method::GET, &format!("{gadgets}/cache/usage"), &pr)
+        .await;
+    assert_eq!(usage["full_name"], "tools/gadgets");
+    assert_eq!(usage["active_caches_count"], 3, "{usage}");
+    let path = format!("{gadgets}/caches?key=gadgets-pr");
+    assert_eq!(serve.rest(Method::DELETE, &path, &target).await.0, 403);
+    for (token, key) in [
+        (&owner, "gadgets-main"),
+        (&owner, "shared"),
+        (&web_main, "shared"),
+        (&pr, "gadgets-pr"),
+    ] {
+        assert!(serve.found(token, key).await, "{key} went");
+    }
+
+    // Each deletes its own: the PR its entry; the owner by key (`ref` as GitHub writes it)
+    // and by id. The other repository's `shared` stays.
+    let (status, body) = serve.rest(Method::DELETE, &path, &pr).await;
+    assert_eq!(
+        (status, body["total_count"].as_u64()),
+        (200, Some(1)),
+        "{body}"
+    );
+    let path = format!("{gadgets}/caches?key=shared&ref={MAIN}");
+    let (status, body) = serve.rest(Method::DELETE, &path, &owner).await;
+    assert_eq!(
+        (status, body["total_count"].as_u64()),
+        (200, Some(1)),
+        "{body}"
+    );
+    let path = format!("{gadgets}/caches/{main_id}");
+    assert_eq!(serve.rest(Method::DELETE, &path, &owner).await.0, 204);
+    assert!(!serve.found(&owner, "gadgets-main").await);
+    assert!(!serve.found(&owner, "shared").await);
+    assert!(serve.found(&web_main, "shared").await);
+    let (_, usage) = serve
+        .rest(Method::GET, &format!("{web}/cache/usage"), &web_main)
+        .await;
+    assert_eq!(usage["active_caches_count"], 2, "{usage}");
+
+    let log = serve.log();
+    let deleted: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("cache entry deleted through the REST API"))
+        .collect();
+    assert_eq!(deleted.len(), 3, "{log}");
+    let line = deleted
+        .iter()
+        .find(|l| l.contains("gadgets-main"))
+        .unwrap_or_else(|| panic!("{log}"));
+    for part in [
+        r#"repository="tools/gadgets""#,
+        r#"job_ref="refs/heads/main""#,
+        r#"workflow="CI of tools/gadgets""#,
+        r#"key="gadgets-main""#,
+        r#"entry_ref="tools/gadgets:refs/heads/main""#,
+        "size=4",
+    ] {
+        assert!(line.contains(part), "{part} not in {line}");
+    }
+    assert!(deleted.iter().all(|l| !l.contains("acme/web")), "{log}");
+    let counted = log
+        .lines()
+        .filter(|l| l.contains("cache entries deleted through the REST API"))
+        .filter(|l| l.contains("count=1") && l.contains(r#"repository="tools/gadgets""#))
+        .count();
+    assert_eq!(counted, 3, "{log}");
+    for t in [&web_main, &web_pr, &owner, &pr, &target, &bare] {
+        let sig = t.rsplit('.').next().unwrap();
+        assert!(!log.contains(sig), "a token reached the log");
+    }
 }

@@ -1,7 +1,9 @@
 //! Housekeeping against `layercache serve` itself: entries are saved through the v2 cache
 //! protocol with runtime tokens of two refs, listed and deleted through its GitHub-shaped
 //! REST endpoints with octocrab, and index bodies are read back through v2 by
-//! `CacheServiceBodies`, the client the action uses for the orphan check.
+//! `CacheServiceBodies`, the client the action uses for the orphan check. The service lets
+//! a token delete only entries of a ref it writes, so main's orphans go with a token that
+//! writes main, not with a pull request's.
 
 #![expect(clippy::unwrap_used, reason = "tests fail loudly")]
 
@@ -15,7 +17,8 @@ use std::net::SocketAddr;
 use chrono::{Duration, Utc};
 use layercache::cache_service::{self, RunningService, ServiceConfig};
 use layercache::housekeeping::{
-    self, ApiConfig, CacheServiceBodies, GithubCaches, PrunePolicy, Reason, Referenced, ref_hash,
+    self, ApiConfig, CacheServiceBodies, GithubCaches, HousekeepingError, PrunePolicy, Reason,
+    Referenced, ref_hash,
 };
 use layercache::secret::Secret;
 use layercache::storage::StorageConfig;
@@ -160,16 +163,45 @@ async fn a_main_job_cannot_read_the_pr_index_so_no_blob_goes() {
     assert!(!left.contains(&index_key("web", MAIN, 1)));
 }
 
-/// The PR job (its own ref writable, main readable) reads both indexes through `protocol`.
-async fn pr_job_deletes_the_orphans(v1: bool) {
+/// A token that writes main and reads the PR's ref (`serve token --ref refs/heads/main
+/// --read refs/pull/7/merge`), as a maintenance job would hold.
+fn maintainer(svc: &RunningService) -> Secret {
+    svc.issuer()
+        .for_ref(MAIN, &[PR.to_owned()], Duration::hours(1))
+}
+
+/// The PR job reads both indexes, but may not delete main's entries: its prune is refused
+/// and deletes nothing. The maintainer reads both through `protocol` and deletes the
+/// orphans.
+async fn maintainer_deletes_the_orphans(v1: bool) {
     let svc = serve().await;
     let (_, pr) = populate(&svc).await;
-    let caches = caches(&svc, &pr);
-    let bodies = if v1 {
-        CacheServiceBodies::v1(&svc.base_url, pr.clone())
-    } else {
-        CacheServiceBodies::v2(&svc.base_url, pr.clone())
+    let bodies_for = |token: &Secret| {
+        if v1 {
+            CacheServiceBodies::v1(&svc.base_url, token.clone())
+        } else {
+            CacheServiceBodies::v2(&svc.base_url, token.clone())
+        }
     };
+    let refused = housekeeping::prune(
+        &caches(&svc, &pr),
+        &policy(),
+        Some(Referenced::Bodies(&bodies_for(&pr))),
+        false,
+    )
+    .await;
+    assert!(
+        matches!(refused, Err(HousekeepingError::Forbidden { .. })),
+        "{refused:?}"
+    );
+    let token = maintainer(&svc);
+    let caches = caches(&svc, &token);
+    assert_eq!(
+        keys(&caches).await.len(),
+        8,
+        "the refused prune deleted something"
+    );
+    let bodies = bodies_for(&token);
 
     let dry = housekeeping::prune(&caches, &policy(), Some(Referenced::Bodies(&bodies)), true)
         .await
@@ -211,19 +243,20 @@ async fn pr_job_deletes_the_orphans(v1: bool) {
 }
 
 #[tokio::test]
-async fn a_pr_job_reads_both_indexes_through_v2_and_deletes_the_orphans() {
-    pr_job_deletes_the_orphans(false).await;
+async fn a_maintainer_reads_both_indexes_through_v2_and_deletes_the_orphans() {
+    maintainer_deletes_the_orphans(false).await;
 }
 
 #[tokio::test]
-async fn a_pr_job_reads_both_indexes_through_v1_and_deletes_the_orphans() {
-    pr_job_deletes_the_orphans(true).await;
+async fn a_maintainer_reads_both_indexes_through_v1_and_deletes_the_orphans() {
+    maintainer_deletes_the_orphans(true).await;
 }
 
 #[tokio::test]
 async fn the_prune_command_reads_indexes_through_the_cache_service() {
     let svc = serve().await;
-    let (_, pr) = populate(&svc).await;
+    populate(&svc).await;
+    let token = maintainer(&svc);
     let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_layercache"))
         .args([
             "prune",
@@ -235,11 +268,11 @@ async fn the_prune_command_reads_indexes_through_the_cache_service() {
             "--min-blob-age",
             "0s",
         ])
-        .env("GITHUB_TOKEN", pr.expose())
+        .env("GITHUB_TOKEN", token.expose())
         .env("GITHUB_REPOSITORY", "octo/app")
         .env("GITHUB_API_URL", &svc.base_url)
         .env("ACTIONS_RESULTS_URL", &svc.base_url)
-        .env("ACTIONS_RUNTIME_TOKEN", pr.expose())
+        .env("ACTIONS_RUNTIME_TOKEN", token.expose())
         .output()
         .await
         .unwrap();
@@ -255,8 +288,8 @@ async fn the_prune_command_reads_indexes_through_the_cache_service() {
         "{stdout}"
     );
     assert!(stdout.contains("deleted 3 entries"), "{stdout}");
-    assert!(!stdout.contains(pr.expose()));
-    assert_eq!(keys(&caches(&svc, &pr)).await.len(), 5);
+    assert!(!stdout.contains(token.expose()));
+    assert_eq!(keys(&caches(&svc, &token)).await.len(), 5);
 }
 
 #[tokio::test]

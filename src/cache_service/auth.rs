@@ -17,6 +17,10 @@
 //!   GitHub-compatible cache servers do (GitHub's own tokens are RS256 and cannot be checked
 //!   here). Anyone who can reach the service can then claim any ref; the service says so
 //!   in a startup warning. `exp` is still honoured.
+//!
+//! Tokens the OIDC exchange mints also name the job they were made for ([`Subject`]:
+//! repository, its ids, ref, workflow), which the REST endpoints use to tell which
+//! repository a token belongs to ([`super::tenant`]) and to say who deleted what.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -42,10 +46,33 @@ pub struct AccessScope {
     pub permission: u8,
 }
 
+/// Who a token was made for, as the OIDC exchange copies it from the job's OIDC claims.
+/// Every field is optional: tokens made by `serve token` carry none of them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Subject {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repository: Option<String>,
+    /// GitHub's numeric ids (as strings, as in OIDC claims): unlike names, never reused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repository_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repository_owner_id: Option<String>,
+    /// The job's ref (`refs/heads/main`, `refs/pull/7/merge`).
+    #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
+    pub git_ref: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workflow: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_id: Option<String>,
+}
+
 /// What a request may do, from its token.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Access {
     pub scopes: Vec<AccessScope>,
+    pub subject: Subject,
 }
 
 impl Access {
@@ -66,6 +93,13 @@ impl Access {
             .find(|s| s.permission & WRITE != 0)
             .map(|s| s.scope.as_str())
     }
+
+    /// Whether the token may write (and so delete) entries of `scope`.
+    pub fn writes(&self, scope: &str) -> bool {
+        self.scopes
+            .iter()
+            .any(|s| s.scope == scope && s.permission & WRITE != 0)
+    }
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -80,6 +114,8 @@ struct Claims {
     iat: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     iss: Option<String>,
+    #[serde(flatten)]
+    subject: Subject,
 }
 
 /// Checks bearer tokens; see the module docs for the rules.
@@ -140,7 +176,10 @@ impl TokenVerifier {
         }
         let scopes: Vec<AccessScope> =
             serde_json::from_str(&claims.ac).map_err(|_| unauth("`ac` is not a scope list"))?;
-        Ok(Access { scopes })
+        Ok(Access {
+            scopes,
+            subject: claims.subject,
+        })
     }
 }
 
@@ -168,6 +207,16 @@ impl TokenIssuer {
 
     /// A token granting `scopes`, valid for `ttl`.
     pub fn issue(&self, scopes: &[AccessScope], ttl: chrono::Duration) -> Secret {
+        self.issue_for(&Subject::default(), scopes, ttl)
+    }
+
+    /// A token granting `scopes` to the job `subject` names, valid for `ttl`.
+    pub fn issue_for(
+        &self,
+        subject: &Subject,
+        scopes: &[AccessScope],
+        ttl: chrono::Duration,
+    ) -> Secret {
         let now = chrono::Utc::now().timestamp();
         let claims = Claims {
             ac: serde_json::to_string(scopes).unwrap_or_else(|_| "[]".to_owned()),
@@ -175,6 +224,7 @@ impl TokenIssuer {
             nbf: Some(now - 5),
             iat: Some(now),
             iss: Some("layercache".to_owned()),
+            subject: subject.clone(),
         };
         let head = URL_SAFE_NO_PAD.encode(br#"{"alg":"HS256","typ":"JWT"}"#);
         let body = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims).unwrap_or_default());
@@ -195,5 +245,40 @@ impl TokenIssuer {
             permission: READ,
         }));
         self.issue(&scopes, ttl)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn minted_tokens_name_their_job_and_plain_ones_do_not() {
+        let issuer = TokenIssuer::new(Secret::new("test-secret-0123456789"));
+        let verifier = TokenVerifier::new(Some(Secret::new("test-secret-0123456789")));
+        let subject = Subject {
+            repository: Some("acme/web".into()),
+            repository_id: Some("42".into()),
+            git_ref: Some("refs/heads/main".into()),
+            workflow: Some("ci".into()),
+            ..Subject::default()
+        };
+        let scopes = [AccessScope {
+            scope: "acme/web:refs/heads/main".into(),
+            permission: READ | WRITE,
+        }];
+        let token = issuer.issue_for(&subject, &scopes, chrono::Duration::hours(1));
+        let access = verifier
+            .check(Some(&format!("Bearer {}", token.expose())))
+            .unwrap();
+        assert_eq!(access.subject, subject);
+        assert!(access.writes("acme/web:refs/heads/main"));
+        assert!(!access.writes("acme/web:refs/heads/other"));
+
+        let plain = issuer.for_ref("refs/heads/main", &[], chrono::Duration::hours(1));
+        let access = verifier
+            .check(Some(&format!("Bearer {}", plain.expose())))
+            .unwrap();
+        assert_eq!(access.subject, Subject::default());
     }
 }

@@ -5,7 +5,9 @@
 //! reads the default branch; a pull request also reads its base branch and never writes
 //! it. Scopes are namespaced by repository (`owner/repo:refs/heads/main`), so one service
 //! can hold the caches of every repository on its allow-list without one repository
-//! reading, or poisoning, another's.
+//! reading, or poisoning, another's. The minted token also names the job it was made for
+//! ([`Subject`]: repository and, when the OIDC token has them, its numeric ids, the
+//! workflow and actor), which the REST endpoints check and log.
 
 use std::sync::Arc;
 
@@ -15,7 +17,7 @@ use axum::http::{HeaderMap, header};
 use serde::Serialize;
 use tracing::{info, warn};
 
-use super::auth::{AccessScope, READ, TokenIssuer, WRITE};
+use super::auth::{AccessScope, READ, Subject, TokenIssuer, WRITE};
 use super::error::{Rest, ServiceError};
 use super::oidc::{GithubClaims, OidcConfig, OidcVerifier};
 use super::service::AppState;
@@ -83,6 +85,19 @@ pub fn grant(claims: &GithubClaims, config: &OidcConfig) -> Vec<AccessScope> {
     scopes
 }
 
+/// Who the minted token is for, copied from the verified claims.
+pub fn subject(claims: &GithubClaims) -> Subject {
+    Subject {
+        repository: Some(claims.repository.clone()),
+        repository_id: claims.repository_id.clone(),
+        repository_owner_id: claims.repository_owner_id.clone(),
+        git_ref: Some(claims.git_ref.clone()).filter(|r| !r.is_empty()),
+        workflow: claims.workflow.clone(),
+        actor: claims.actor.clone(),
+        run_id: claims.run_id.clone(),
+    }
+}
+
 /// The exchange handler: 401 with the reason for any refused token.
 pub async fn exchange(
     State(state): State<Arc<AppState>>,
@@ -114,7 +129,9 @@ pub async fn exchange(
     })?;
     let config = oidc.verifier.config();
     let scopes = grant(&claims, config);
-    let secret = oidc.issuer.issue(&scopes, config.token_ttl);
+    let secret = oidc
+        .issuer
+        .issue_for(&subject(&claims), &scopes, config.token_ttl);
     let write = scopes
         .iter()
         .find(|s| s.permission & WRITE != 0)
@@ -122,6 +139,9 @@ pub async fn exchange(
     let read: Vec<String> = scopes.iter().map(|s| s.scope.clone()).collect();
     info!(
         repository = %claims.repository,
+        repository_id = claims.repository_id.as_deref().unwrap_or("-"),
+        repository_owner_id = claims.repository_owner_id.as_deref().unwrap_or("-"),
+        workflow = claims.workflow.as_deref().unwrap_or("-"),
         event = %claims.event_name,
         write = write.as_deref().unwrap_or("-"),
         read = %read.join(","),
@@ -146,6 +166,7 @@ mod tests {
             git_ref: git_ref.into(),
             event_name: event.into(),
             base_ref: base.map(str::to_owned),
+            ..GithubClaims::default()
         }
     }
 

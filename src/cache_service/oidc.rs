@@ -1,28 +1,26 @@
 //! Verifying GitHub Actions OIDC tokens: RS256 JWTs checked against the issuer's published
 //! keys (a JWKS document), then the claims the exchange needs.
 //!
-//! Keys are cached by `kid`. A token naming a key not in the cache triggers one refetch,
-//! but at most one per [`OidcConfig::min_jwks_refresh`] (a flood of made-up `kid`s must not
-//! turn the service into a load generator for the issuer); the whole set is also refetched
-//! once it is older than [`JWKS_MAX_AGE`], so rotated-out keys stop being accepted.
+//! Keys are cached by `kid` ([`super::jwks`]: fetched outside any lock, at most one fetch
+//! at a time and one per [`OidcConfig::min_jwks_refresh`] for unknown keys).
 //! The signature, `exp`, `nbf`, `iss` and `aud` checks are `jsonwebtoken`'s.
 
 use std::collections::HashMap;
 use std::fmt;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use jsonwebtoken::errors::ErrorKind;
-use jsonwebtoken::jwk::Jwk;
-use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use jsonwebtoken::{Algorithm, Validation};
 use serde::Deserialize;
-use tracing::{debug, warn};
+
+pub use super::jwks::JWKS_MAX_AGE;
+use super::jwks::KeySet;
+use super::validate::quote_short;
 
 /// github.com's issuer; GHES uses `https://HOST/_services/token`.
 pub const GITHUB_ISSUER: &str = "https://token.actions.githubusercontent.com";
 /// The audience the layercache action asks the runner for (`docs/serve.md` § OIDC).
 pub const DEFAULT_AUDIENCE: &str = "layercache";
-/// How long a fetched key set is trusted before it is fetched again.
-pub const JWKS_MAX_AGE: Duration = Duration::from_secs(3600);
 
 /// Which tokens the exchange accepts and what it grants.
 #[derive(Debug, Clone)]
@@ -30,7 +28,8 @@ pub struct OidcConfig {
     pub issuer: String,
     pub jwks_url: String,
     pub audience: String,
-    /// `owner/repo` entries match `repository`; `owner/*` entries match `repository_owner`.
+    /// `owner/repo` entries match `repository`; `owner/*` entries match its owner part
+    /// (which must equal `repository_owner`, or the token is refused).
     pub allow: Vec<String>,
     /// The default branch each repository's jobs may read: `owner/repo` → ref, with
     /// `default_branch` for the others (OIDC claims do not carry it).
@@ -56,10 +55,12 @@ impl OidcConfig {
         }
     }
 
-    /// Whether `repository` (owned by `owner`) is on the allow-list.
-    pub fn allows(&self, repository: &str, owner: &str) -> bool {
+    /// Whether `repository` (`owner/name`) is on the allow-list. An `owner/*` rule reads the
+    /// owner from `repository` itself, the name scopes are built from.
+    pub fn allows(&self, repository: &str) -> bool {
+        let owner = repository.split_once('/').map(|(o, _)| o);
         self.allow.iter().any(|rule| match rule.strip_suffix("/*") {
-            Some(o) => o.eq_ignore_ascii_case(owner),
+            Some(o) => owner.is_some_and(|owner| o.eq_ignore_ascii_case(owner)),
             None => rule.eq_ignore_ascii_case(repository),
         })
     }
@@ -78,8 +79,22 @@ pub fn jwks_url_for(issuer: &str) -> String {
     format!("{}/.well-known/jwks", issuer.trim_end_matches('/'))
 }
 
+/// Whether `repository` is `owner/name` in GitHub's alphabet (letters, digits, `-`, `_`,
+/// `.`): above all without `:`, which separates the repository from the ref in scopes.
+fn well_formed(repository: &str) -> bool {
+    let part = |p: &str| {
+        !p.is_empty()
+            && p.len() <= 100
+            && p.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+    };
+    repository
+        .split_once('/')
+        .is_some_and(|(owner, name)| part(owner) && part(name))
+}
+
 /// The claims of a GitHub Actions OIDC token the exchange reads.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 pub struct GithubClaims {
     pub repository: String,
     pub repository_owner: String,
@@ -89,6 +104,28 @@ pub struct GithubClaims {
     /// The pull request's target branch (a branch name) for `pull_request*` events.
     #[serde(default)]
     pub base_ref: Option<String>,
+    /// Numeric ids, which GitHub never reuses (names can be registered again).
+    #[serde(default, deserialize_with = "loose_text")]
+    pub repository_id: Option<String>,
+    #[serde(default, deserialize_with = "loose_text")]
+    pub repository_owner_id: Option<String>,
+    #[serde(default, deserialize_with = "loose_text")]
+    pub workflow: Option<String>,
+    #[serde(default, deserialize_with = "loose_text")]
+    pub actor: Option<String>,
+    #[serde(default, deserialize_with = "loose_text")]
+    pub run_id: Option<String>,
+}
+
+/// A claim only carried along (for the minted token and the log): GitHub writes ids as
+/// strings, a number is taken too, and anything else is left out rather than refusing
+/// the token.
+fn loose_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Ok(match serde_json::Value::deserialize(d)? {
+        serde_json::Value::String(s) => Some(s),
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    })
 }
 
 /// Why a token was refused: logged, and sent in the 401 body (it holds no token text).
@@ -103,43 +140,48 @@ pub enum Refusal {
     BadSignature,
     KeysUnavailable,
     RepositoryNotAllowed(String),
+    /// `repository` is not `owner/name` of `repository_owner`.
+    RepositoryOwnerMismatch {
+        repository: String,
+        owner: String,
+    },
 }
 
 impl fmt::Display for Refusal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Malformed(why) => write!(f, "malformed token: {why}"),
-            Self::UnknownKey(kid) => write!(f, "signed with unknown key id {kid:?}"),
+            Self::UnknownKey(kid) => write!(f, "signed with unknown key id {}", quote_short(kid)),
             Self::Expired => f.write_str("expired"),
             Self::NotYetValid => f.write_str("not valid yet (nbf)"),
             Self::WrongAudience => f.write_str("wrong audience (aud)"),
             Self::WrongIssuer => f.write_str("wrong issuer (iss)"),
             Self::BadSignature => f.write_str("signature does not verify"),
             Self::KeysUnavailable => f.write_str("the issuer's keys could not be fetched"),
-            Self::RepositoryNotAllowed(r) => write!(f, "repository {r:?} is not allowed"),
+            Self::RepositoryNotAllowed(r) => {
+                write!(f, "repository {} is not allowed", quote_short(r))
+            }
+            Self::RepositoryOwnerMismatch { repository, owner } => write!(
+                f,
+                "repository {} is not a repository of repository_owner {}",
+                quote_short(repository),
+                quote_short(owner)
+            ),
         }
     }
-}
-
-#[derive(Default)]
-struct KeyCache {
-    keys: HashMap<String, DecodingKey>,
-    fetched_at: Option<Instant>,
 }
 
 /// Verifies OIDC tokens for one issuer.
 pub struct OidcVerifier {
     config: OidcConfig,
-    http: reqwest::Client,
-    cache: tokio::sync::Mutex<KeyCache>,
+    keys: KeySet,
 }
 
 impl OidcVerifier {
     pub fn new(config: OidcConfig) -> Self {
         Self {
+            keys: KeySet::new(&config.jwks_url, config.min_jwks_refresh),
             config,
-            http: reqwest::Client::new(),
-            cache: tokio::sync::Mutex::new(KeyCache::default()),
         }
     }
 
@@ -160,7 +202,7 @@ impl OidcVerifier {
         let kid = header
             .kid
             .ok_or_else(|| Refusal::Malformed("no key id (kid)".to_owned()))?;
-        let key = self.key(&kid).await?;
+        let key = self.keys.key(&kid).await?;
         let mut validation = Validation::new(Algorithm::RS256);
         validation.set_audience(&[&self.config.audience]);
         validation.set_issuer(&[&self.config.issuer]);
@@ -178,70 +220,25 @@ impl OidcVerifier {
                 _ => Refusal::Malformed(e.to_string()),
             })?;
         let claims = data.claims;
-        if !self
-            .config
-            .allows(&claims.repository, &claims.repository_owner)
-        {
+        if !well_formed(&claims.repository) {
+            return Err(Refusal::Malformed(format!(
+                "repository {} is not owner/name",
+                quote_short(&claims.repository)
+            )));
+        }
+        // Scopes are named by `repository`, an `owner/*` rule is about an owner: a token
+        // whose two claims disagree is not one GitHub makes.
+        let owner = claims.repository.split_once('/').map(|(o, _)| o);
+        if !owner.is_some_and(|o| o.eq_ignore_ascii_case(&claims.repository_owner)) {
+            return Err(Refusal::RepositoryOwnerMismatch {
+                repository: claims.repository,
+                owner: claims.repository_owner,
+            });
+        }
+        if !self.config.allows(&claims.repository) {
             return Err(Refusal::RepositoryNotAllowed(claims.repository));
         }
         Ok(claims)
-    }
-
-    /// The key `kid`, refetching the set when it is unknown or old (rate-limited).
-    async fn key(&self, kid: &str) -> Result<DecodingKey, Refusal> {
-        let mut cache = self.cache.lock().await;
-        let age = cache.fetched_at.map(|t| t.elapsed());
-        let stale = age.is_none_or(|a| a > JWKS_MAX_AGE);
-        let missing = !cache.keys.contains_key(kid);
-        let may_fetch = age.is_none_or(|a| a >= self.config.min_jwks_refresh);
-        if (stale || missing) && may_fetch {
-            cache.fetched_at = Some(Instant::now());
-            match self.fetch().await {
-                Ok(keys) => cache.keys = keys,
-                // Keep the keys we had: an issuer hiccup must not lock every job out.
-                Err(why) => {
-                    warn!(url = %self.config.jwks_url, error = %why, "failed to fetch the OIDC issuer's keys")
-                }
-            }
-        }
-        if cache.keys.is_empty() {
-            return Err(Refusal::KeysUnavailable);
-        }
-        cache
-            .keys
-            .get(kid)
-            .cloned()
-            .ok_or_else(|| Refusal::UnknownKey(kid.to_owned()))
-    }
-
-    async fn fetch(&self) -> Result<HashMap<String, DecodingKey>, String> {
-        let resp = self
-            .http
-            .get(&self.config.jwks_url)
-            .timeout(Duration::from_secs(10))
-            .send()
-            .await
-            .and_then(reqwest::Response::error_for_status)
-            .map_err(|e| e.to_string())?;
-        let doc: serde_json::Value = resp.json().await.map_err(|e| e.to_string())?;
-        let entries = doc
-            .get("keys")
-            .and_then(|k| k.as_array())
-            .ok_or("the document has no \"keys\" array")?;
-        let mut keys = HashMap::new();
-        // One key this crate cannot use (another type, say) must not hide the others.
-        for entry in entries {
-            let Ok(jwk) = serde_json::from_value::<Jwk>(entry.clone()) else {
-                continue;
-            };
-            let (Some(kid), Ok(key)) = (jwk.common.key_id.clone(), DecodingKey::from_jwk(&jwk))
-            else {
-                continue;
-            };
-            keys.insert(kid, key);
-        }
-        debug!(keys = keys.len(), url = %self.config.jwks_url, "fetched the OIDC issuer's keys");
-        Ok(keys)
     }
 }
 
@@ -252,11 +249,49 @@ mod tests {
     #[test]
     fn allow_list_matches_repositories_and_owners() {
         let c = OidcConfig::github(vec!["acme/web".into(), "tools/*".into()]);
-        assert!(c.allows("acme/web", "acme"));
-        assert!(c.allows("Acme/Web", "Acme"));
-        assert!(!c.allows("acme/api", "acme"));
-        assert!(c.allows("tools/anything", "tools"));
-        assert!(!c.allows("toolsx/a", "toolsx"));
+        assert!(c.allows("acme/web"));
+        assert!(c.allows("Acme/Web"));
+        assert!(!c.allows("acme/api"));
+        assert!(c.allows("tools/anything"));
+        assert!(!c.allows("toolsx/a"));
+        assert!(!c.allows("tools"));
+    }
+
+    #[test]
+    fn repositories_are_owner_slash_name() {
+        for good in ["acme/web", "a-b/c_d.e", "Acme/Web"] {
+            assert!(well_formed(good), "{good}");
+        }
+        for bad in [
+            "acme",
+            "acme/",
+            "/web",
+            "acme/web/x",
+            "acme/web:refs/heads/main",
+            "a b/c",
+        ] {
+            assert!(!well_formed(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn carried_claims_take_strings_or_numbers() {
+        let c: GithubClaims = serde_json::from_value(serde_json::json!({
+            "repository": "acme/web", "repository_owner": "acme", "ref": "refs/heads/main",
+            "event_name": "push", "repository_id": "74", "repository_owner_id": 65,
+            "workflow": ["not", "text"],
+        }))
+        .unwrap();
+        assert_eq!(c.repository_id.as_deref(), Some("74"));
+        assert_eq!(c.repository_owner_id.as_deref(), Some("65"));
+        assert_eq!(c.workflow, None);
+    }
+
+    #[test]
+    fn refusals_quote_long_key_ids_cut_short() {
+        let why = Refusal::UnknownKey("k".repeat(700_000)).to_string();
+        assert!(why.len() < 200, "{} bytes", why.len());
+        assert!(why.contains("(700000 characters)"), "{why}");
     }
 
     #[test]

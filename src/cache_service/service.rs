@@ -21,6 +21,7 @@ use super::faults::{Faults, inject};
 use super::hooks::Hooks;
 use super::oidc::{OidcConfig, OidcVerifier};
 use super::signing::UrlSigner;
+use super::tenant::RestGrant;
 use super::{blob, rest, twirp, v1};
 use crate::secret::Secret;
 use crate::storage::{StorageConfig, StorageError};
@@ -129,9 +130,15 @@ impl AppState {
         self.verifier.check(auth)
     }
 
-    /// REST calls come from management tools: with a secret they need a valid token (and a
-    /// writable scope to delete); without one, any bearer token will do.
-    pub fn rest_access(&self, headers: &HeaderMap, delete: bool) -> Result<(), ServiceError> {
+    /// What a REST call at `/repos/{owner}/{repo}` may do: the token is checked as for
+    /// the cache protocols (GitHub's `token X` form is accepted too), then
+    /// [`RestGrant::new`] decides whose entries it acts on.
+    pub fn rest_access(
+        &self,
+        headers: &HeaderMap,
+        owner: &str,
+        repo: &str,
+    ) -> Result<RestGrant, ServiceError> {
         let auth = headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok());
@@ -140,19 +147,11 @@ impl AppState {
                 "Requires authentication".to_owned(),
             ));
         };
-        if !self.verifier.verifies_signatures() {
-            return Ok(());
-        }
         let bearer = auth.strip_prefix("token ").map(|t| format!("Bearer {t}"));
         let access = self
             .verifier
             .check(Some(bearer.as_deref().unwrap_or(auth)))?;
-        if delete && access.writable().is_none() {
-            return Err(ServiceError::PermissionDenied(
-                "deleting caches needs a token with a writable scope".to_owned(),
-            ));
-        }
-        Ok(())
+        RestGrant::new(access, &format!("{owner}/{repo}"))
     }
 
     /// Where signed URLs point: the configured public URL, else the request's host.

@@ -50,3 +50,35 @@ pub fn version(v: &str) -> Result<(), ServiceError> {
     }
     Ok(())
 }
+
+/// How much of a client-supplied string a message or log line quotes.
+pub const QUOTE_CHARS: usize = 64;
+
+/// `s` quoted for a message or a log line, cut to [`QUOTE_CHARS`] characters: a client
+/// can send megabytes where a short name belongs, and each copy of it in an answer or the
+/// log would cost as much again.
+pub fn quote_short(s: &str) -> String {
+    let n = s.chars().count();
+    if n <= QUOTE_CHARS {
+        return format!("{s:?}");
+    }
+    let head: String = s.chars().take(QUOTE_CHARS).collect();
+    format!("{head:?}… ({n} characters)")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_strings_are_quoted_cut_short() {
+        assert_eq!(quote_short("k1"), "\"k1\"");
+        let long = "é".repeat(100_000);
+        let q = quote_short(&long);
+        assert!(
+            q.starts_with(&format!("\"{}\"…", "é".repeat(QUOTE_CHARS))),
+            "{q}"
+        );
+        assert!(q.ends_with("(100000 characters)"), "{q}");
+    }
+}

@@ -1,7 +1,10 @@
 //! A made-up OIDC issuer for tests: RSA key pairs made with the `openssl` CLI, a JWKS
-//! document served on loopback (counting fetches), and GitHub-shaped tokens signed with
-//! those keys.
+//! document served on loopback (counting fetches, and held back on request), and
+//! GitHub-shaped tokens signed with those keys; [`serve::Serve`] runs `layercache serve`
+//! against it.
 #![allow(dead_code, clippy::unwrap_used)]
+
+pub mod serve;
 
 use std::path::Path;
 use std::process::Command;
@@ -84,20 +87,33 @@ pub struct Issuer {
     pub url: String,
     pub jwks_url: String,
     pub fetches: Arc<AtomicUsize>,
+    /// The most fetches that were answered at once.
+    pub most_at_once: Arc<AtomicUsize>,
+    /// Every answer waits for a read lock: [`Issuer::hold`] takes the write lock.
+    gate: Arc<tokio::sync::RwLock<()>>,
     task: tokio::task::JoinHandle<()>,
 }
 
 impl Issuer {
     pub async fn serve(keys: Vec<serde_json::Value>) -> Self {
         let fetches = Arc::new(AtomicUsize::new(0));
+        let most_at_once = Arc::new(AtomicUsize::new(0));
+        let at_once = Arc::new(AtomicUsize::new(0));
+        let gate = Arc::new(tokio::sync::RwLock::new(()));
         let doc = serde_json::json!({ "keys": keys });
-        let counter = fetches.clone();
+        let (counter, most, held) = (fetches.clone(), most_at_once.clone(), gate.clone());
         let app = axum::Router::new().route(
             "/.well-known/jwks",
             axum::routing::get(move || {
                 counter.fetch_add(1, Ordering::SeqCst);
-                let doc = doc.clone();
-                async move { axum::Json(doc) }
+                let now = at_once.fetch_add(1, Ordering::SeqCst) + 1;
+                most.fetch_max(now, Ordering::SeqCst);
+                let (doc, held, at_once) = (doc.clone(), held.clone(), at_once.clone());
+                async move {
+                    let _open = held.read().await;
+                    at_once.fetch_sub(1, Ordering::SeqCst);
+                    axum::Json(doc)
+                }
             }),
         );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -109,12 +125,31 @@ impl Issuer {
             jwks_url: format!("{url}/.well-known/jwks"),
             url,
             fetches,
+            most_at_once,
+            gate,
             task,
         }
     }
 
     pub fn fetch_count(&self) -> usize {
         self.fetches.load(Ordering::SeqCst)
+    }
+
+    /// Hold every key fetch (they are counted, then wait) until the guard is dropped: an
+    /// issuer as slow as the test wants.
+    pub async fn hold(&self) -> tokio::sync::OwnedRwLockWriteGuard<()> {
+        self.gate.clone().write_owned().await
+    }
+
+    /// Wait until `n` fetches have arrived (a fetch held by [`Issuer::hold`] counts).
+    pub async fn wait_for_fetches(&self, n: usize) {
+        for _ in 0..1000 {
+            if self.fetch_count() >= n {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        panic!("the issuer saw {} key fetches, not {n}", self.fetch_count());
     }
 }
 
