@@ -9,11 +9,13 @@
 //! that reads the raw JSON. Skipped (and saying so) without the lane.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests may unwrap
 
+mod chain_oracle;
 mod engine_support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
+use chain_oracle::{assert_keeps, chains_by_digest};
 use chrono::Utc;
 use engine_support::*;
 use layercache::cache_client::{CacheClient, Endpoint};
@@ -191,32 +193,6 @@ fn assert_rooted(body: &[u8], base_blob: Option<&str>) -> String {
         assert_eq!(root, b);
     }
     root
-}
-
-/// For each record digest, the layer chains (blobs, bottom first) its results resolve to.
-fn chains_by_digest(v: &Value) -> BTreeMap<String, BTreeSet<Vec<String>>> {
-    let layers = v["layers"].as_array().cloned().unwrap_or_default();
-    let chain = |mut i: i64| {
-        let mut out = Vec::new();
-        while i >= 0 && out.len() <= layers.len() {
-            let l = &layers[i as usize];
-            out.push(l["blob"].as_str().unwrap_or("").to_owned());
-            // Go's omitempty: no `parent` key is layer 0.
-            i = l.get("parent").map_or(0, |p| p.as_i64().unwrap_or(-1));
-        }
-        out.reverse();
-        out
-    };
-    let mut out: BTreeMap<String, BTreeSet<Vec<String>>> = BTreeMap::new();
-    for r in v["records"].as_array().into_iter().flatten() {
-        let e = out
-            .entry(r["digest"].as_str().unwrap_or("").to_owned())
-            .or_default();
-        for res in r["layers"].as_array().into_iter().flatten() {
-            e.insert(chain(res["layer"].as_i64().unwrap_or(0)));
-        }
-    }
-    out
 }
 
 /// The chain position (1 = the base) of the layer BuildKit listed first.

@@ -259,7 +259,3 @@ impl Merged {
         Ok(merged)
     }
 }
-
-#[cfg(test)]
-#[path = "index_merge_tests.rs"]
-mod tests;

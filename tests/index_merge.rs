@@ -1,12 +1,21 @@
-use std::collections::{BTreeMap, BTreeSet};
+//! The relay's index merge on BuildKit-shaped configs made here: the layer on layer 0 (no
+//! `parent` key) of issue #21, every layer at index 0 in turn over random builds, one blob
+//! on two parents, parallel legs, limits, and what BuildKit would refuse. Checked by the
+//! oracle in `chain_oracle`, which reads the raw JSON. tests/relay_chains.rs does the same
+//! on real BuildKit exports.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests may unwrap
 
+mod chain_oracle;
+
+use chain_oracle::{assert_keeps, chains_by_digest};
+use chrono::Utc;
+use layercache::cache_config::CacheConfig;
+use layercache::cache_config::chains::merge_fault;
+use layercache::relay::index_merge::{MergeLimits, merge};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
-
-use super::*;
-use crate::cache_config::chains::merge_fault;
 
 /// A BuildKit-like export of a build: `base` layers of a base image, then one layer per
 /// step, each step a record linked to the one before. Layers are listed in the order
@@ -60,43 +69,6 @@ fn identity(n: usize) -> Vec<usize> {
 
 fn config(v: &Value) -> CacheConfig {
     CacheConfig::from_slice(v.to_string().as_bytes()).unwrap()
-}
-
-/// The oracle, on the raw JSON with Go's rules spelled out here again: for each record
-/// digest, the layer chains (blobs, bottom first) its results resolve to.
-fn chains_by_digest(v: &Value) -> BTreeMap<String, BTreeSet<Vec<String>>> {
-    let layers = v["layers"].as_array().cloned().unwrap_or_default();
-    let chain = |mut i: i64| {
-        let mut out = Vec::new();
-        while i >= 0 && out.len() <= layers.len() {
-            let l = &layers[i as usize];
-            out.push(l["blob"].as_str().unwrap_or("").to_owned());
-            i = l.get("parent").map_or(0, |p| p.as_i64().unwrap_or(-1));
-        }
-        out.reverse();
-        out
-    };
-    let mut out: BTreeMap<String, BTreeSet<Vec<String>>> = BTreeMap::new();
-    for r in v["records"].as_array().into_iter().flatten() {
-        let d = r["digest"].as_str().unwrap_or("").to_owned();
-        let e = out.entry(d).or_default();
-        for res in r["layers"].as_array().into_iter().flatten() {
-            e.insert(chain(res["layer"].as_i64().unwrap_or(0)));
-        }
-    }
-    out
-}
-
-/// Every record of `source` resolves in `merged` to every chain it resolved to.
-fn assert_keeps(source: &Value, merged: &Value) {
-    let have = chains_by_digest(merged);
-    for (digest, chains) in chains_by_digest(source) {
-        let got = have.get(&digest).cloned().unwrap_or_default();
-        assert!(
-            chains.is_subset(&got),
-            "{digest}: {chains:?} became {got:?}\nsource {source}\nmerged {merged}"
-        );
-    }
 }
 
 fn merged_json(ours: &Value, theirs: &Value) -> Value {
