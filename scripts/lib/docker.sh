@@ -35,16 +35,18 @@ lc_pick_subnet() {
 
 # BuildKit runs RUN steps on the daemon's default bridge network ("network bridge not found"
 # with --bridge=none), so the daemon gets a bridge of its own. Without iptables there is no
-# NAT: containers reach each other and the host, nothing outside.
+# NAT: containers reach each other and the host, nothing outside. lc_make_bridge NAME;
+# lc_pick_subnet skips the subnets bridges made before already use.
 lc_make_bridge() {
-    if ! ip link show "$LC_BRIDGE" >/dev/null 2>&1; then
+    local bridge=$1
+    if ! ip link show "$bridge" >/dev/null 2>&1; then
         local net
         net=$(lc_pick_subnet)
-        ip link add name "$LC_BRIDGE" type bridge
-        ip addr add "$net.1/24" dev "$LC_BRIDGE"
+        ip link add name "$bridge" type bridge
+        ip addr add "$net.1/24" dev "$bridge"
     fi
-    ip link set "$LC_BRIDGE" up
-    lc_on_stop "ip link del $LC_BRIDGE"
+    ip link set "$bridge" up
+    lc_on_stop "ip link del $bridge"
 }
 
 lc_start_dockerd() {
@@ -54,7 +56,7 @@ lc_start_dockerd() {
     # Our own empty config: no /etc/docker/daemon.json, no credential helpers from ~/.docker.
     echo '{}' >"$LC_WORK/docker/daemon.json"
     [ -f "$LC_WORK/docker-config/config.json" ] || echo '{}' >"$LC_WORK/docker-config/config.json"
-    lc_make_bridge
+    lc_make_bridge "$LC_BRIDGE"
     lc_log "starting dockerd on $LC_DOCKER_HOST"
     lc_bg_start dockerd dockerd \
         --config-file "$LC_WORK/docker/daemon.json" \

@@ -128,19 +128,6 @@ lc_docker28_install() {
 
 lc_docker28() { DOCKER_HOST=$LC_D28_HOST DOCKER_CONFIG=$LC_D28_CONFIG "$LC_D28_ROOT/usr/bin/docker" "$@"; }
 
-# A bridge like lc_make_bridge's, with its own name and a /24 of its own: lc_pick_subnet
-# skips the subnets in use, so it is made after the 20.10 daemon's.
-lc_docker28_make_bridge() {
-    if ! ip link show "$LC_D28_BRIDGE" >/dev/null 2>&1; then
-        local net
-        net=$(lc_pick_subnet)
-        ip link add name "$LC_D28_BRIDGE" type bridge
-        ip addr add "$net.1/24" dev "$LC_D28_BRIDGE"
-    fi
-    ip link set "$LC_D28_BRIDGE" up
-    lc_on_stop "ip link del $LC_D28_BRIDGE"
-}
-
 lc_start_dockerd28() {
     lc_need_root "dockerd 28"
     lc_docker28_paths
@@ -187,7 +174,7 @@ EOF
 DOCKER_HOST=\${DOCKER_HOST:-$LC_D28_HOST} DOCKER_CONFIG=\${DOCKER_CONFIG:-$LC_D28_CONFIG} exec "$LC_D28_ROOT/usr/bin/docker" "\$@"
 EOF
     chmod +x "$LC_D28_CLI"
-    lc_docker28_make_bridge
+    lc_make_bridge "$LC_D28_BRIDGE"
     lc_log "starting dockerd $("$LC_D28_ROOT/usr/sbin/dockerd" --version | awk '{print $3}' | tr -d ,) on $LC_D28_HOST"
     lc_bg_start dockerd28 env PATH="$path" "$LC_D28_ROOT/usr/sbin/dockerd" \
         --config-file "$LC_D28_STATE/daemon.json" \
