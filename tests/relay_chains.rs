@@ -217,11 +217,18 @@ fn chain_depth(body: &[u8]) -> usize {
         .unwrap_or(0)
 }
 
+/// One test: its scenarios empty the daemon's whole build cache, so two at once would
+/// prune each other's imports away.
 #[tokio::test]
-async fn cold_rerun_change_on_emptied_builders_keeps_every_chain() {
-    let Some(lane) = lane("cold_rerun_change_on_emptied_builders_keeps_every_chain") else {
+async fn on_emptied_builders_every_chain_is_kept() {
+    let Some(lane) = lane("on_emptied_builders_every_chain_is_kept") else {
         return;
     };
+    cold_rerun_change(&lane).await;
+    two_parallel_legs_of_one_scope_both_import_fully(&lane).await;
+}
+
+async fn cold_rerun_change(lane: &Lane) {
     // Rounds go on until each Dockerfile has had every chain position listed first, or
     // this many rounds (each is nine builds); the pairwise merges below put every layer of
     // every real index first in any case.
@@ -241,8 +248,8 @@ async fn cold_rerun_change_on_emptied_builders_keeps_every_chain() {
             }
             let scope = unique(name);
             let dir = context(dockerfile);
-            empty_builder(&lane).await;
-            build(&lane, &svc, dir.path(), &scope).await;
+            empty_builder(lane).await;
+            build(lane, &svc, dir.path(), &scope).await;
             let cold = newest_index(&svc, &scope).await;
             let base = assert_rooted(&cold, None);
             at_zero
@@ -252,8 +259,8 @@ async fn cold_rerun_change_on_emptied_builders_keeps_every_chain() {
             depth.insert(name, chain_depth(&cold));
             exported.push(cold);
 
-            empty_builder(&lane).await;
-            let (rerun, _) = build(&lane, &svc, dir.path(), &scope).await;
+            empty_builder(lane).await;
+            let (rerun, _) = build(lane, &svc, dir.path(), &scope).await;
             let (ran, _) = steps(&rerun);
             assert!(
                 ran.is_empty(),
@@ -262,8 +269,8 @@ async fn cold_rerun_change_on_emptied_builders_keeps_every_chain() {
             assert_rooted(&newest_index(&svc, &scope).await, Some(&base));
 
             std::fs::write(dir.path().join("app.txt"), unique("changed")).unwrap();
-            empty_builder(&lane).await;
-            let (changed, _) = build(&lane, &svc, dir.path(), &scope).await;
+            empty_builder(lane).await;
+            let (changed, _) = build(lane, &svc, dir.path(), &scope).await;
             let (ran, cached) = steps(&changed);
             assert!(
                 ran.iter().all(|s| s.contains("app.txt")),
@@ -342,18 +349,14 @@ fn merge_pairs_with_every_layer_at_index_0(exported: &[Vec<u8>]) {
     assert!(merges > 0);
 }
 
-#[tokio::test]
-async fn two_parallel_legs_of_one_scope_both_import_fully() {
-    let Some(lane) = lane("two_parallel_legs_of_one_scope_both_import_fully") else {
-        return;
-    };
+async fn two_parallel_legs_of_one_scope_both_import_fully(lane: &Lane) {
     let (svc, _store) = upstream().await;
     let scope = unique("legs");
     let (a, b) = (context(SINGLE), context(SINGLE));
-    empty_builder(&lane).await;
+    empty_builder(lane).await;
     let (one, two) = tokio::join!(
-        build(&lane, &svc, a.path(), &scope),
-        build(&lane, &svc, b.path(), &scope)
+        build(lane, &svc, a.path(), &scope),
+        build(lane, &svc, b.path(), &scope)
     );
     // The one that wrote second merged the first one's index in.
     let merged: Vec<_> = [one, two]
@@ -364,8 +367,8 @@ async fn two_parallel_legs_of_one_scope_both_import_fully() {
     let index = newest_index(&svc, &scope).await;
     assert_rooted(&index, None);
     for leg in [&a, &b] {
-        empty_builder(&lane).await;
-        let (outcome, _) = build(&lane, &svc, leg.path(), &scope).await;
+        empty_builder(lane).await;
+        let (outcome, _) = build(lane, &svc, leg.path(), &scope).await;
         let (ran, _) = steps(&outcome);
         assert!(ran.is_empty(), "a leg did not import fully: ran {ran:?}");
     }
