@@ -278,6 +278,44 @@ async fn an_upstream_index_buildkit_would_refuse_is_not_merged_and_the_warning_s
 }
 
 #[tokio::test]
+async fn a_service_that_refuses_everything_is_given_up_on_in_seconds_not_at_the_deadline() {
+    let up = upstream(Faults {
+        fail_share: 1.0,
+        ..Default::default()
+    })
+    .await;
+    let runtime = up.token("refs/heads/main");
+    let url = format!("{}/", up.base_url);
+    let mut to = vec![gha(&url, &runtime, &[("mode", "max")])];
+    let (engaged, _) = engage(&mut [], &mut to, Reach::Loopback).await;
+    let engaged = engaged.unwrap();
+    export_like_buildkit(
+        to[0].attr("url_v2").unwrap(),
+        &to[0].secrets["token"],
+        "x",
+        12,
+    )
+    .await;
+    let started = std::time::Instant::now();
+    let report = engaged.finish(Duration::from_secs(600)).await;
+    eprintln!(
+        "gave up {:.1} s after the build",
+        started.elapsed().as_secs_f64()
+    );
+    assert_eq!(report.lost.len(), 12, "{report:?}");
+    for lost in &report.lost {
+        assert!(
+            lost.why.contains("refused all") && lost.why.contains("HTTP 503"),
+            "{lost:?}"
+        );
+    }
+    let w = report.warning().unwrap();
+    assert!(w.contains("12 layers"), "{w}");
+    assert!(w.contains("was not written"), "{w}");
+    up.shutdown().await;
+}
+
+#[tokio::test]
 async fn at_the_deadline_what_did_not_land_is_named_and_no_index_is_written() {
     // Every call fails: nothing can land before the deadline, and no index is written.
     let up = upstream(Faults {

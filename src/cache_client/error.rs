@@ -33,6 +33,9 @@ pub enum ClientError {
         attempts: u32,
         last: String,
     },
+    /// Not tried: the service has refused everything so far ([`super::Outage`]).
+    #[error("failed to {what}: not tried ({why})")]
+    Outage { what: &'static str, why: String },
 }
 
 impl ClientError {

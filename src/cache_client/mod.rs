@@ -16,4 +16,4 @@ mod v2;
 
 pub use client::{CacheClient, Endpoint, Hit, SaveOutcome, Saved};
 pub use error::ClientError;
-pub use retry::RetryPolicy;
+pub use retry::{Outage, RetryPolicy};

@@ -4,6 +4,8 @@
 //! limits). Other answers are final.
 
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use reqwest::StatusCode;
@@ -26,6 +28,63 @@ pub struct RetryPolicy {
     pub deadline: Option<Instant>,
     /// Timeout of one API request (uploads and downloads get it per MiB on top).
     pub request_timeout: Duration,
+    /// Shared by the calls of one job: when the service has refused every attempt so far,
+    /// calls stop retrying (see [`Outage`]).
+    pub outage: Option<Arc<Outage>>,
+}
+
+/// A service that refuses everything: once `threshold` attempts have failed (without a
+/// `Retry-After`) over at least `window`, and not one among the calls sharing it has
+/// succeeded, every call gives up at once instead of retrying for a minute. One success proves the service works, and patient retries pay off for
+/// partial trouble: it then never trips.
+#[derive(Debug)]
+pub struct Outage {
+    threshold: u32,
+    window: Duration,
+    failed: AtomicU32,
+    succeeded: AtomicBool,
+    /// When the first attempt failed, and how.
+    first: Mutex<Option<(Instant, String)>>,
+}
+
+impl Outage {
+    pub fn new(threshold: u32, window: Duration) -> Arc<Self> {
+        Arc::new(Self {
+            threshold,
+            window,
+            failed: AtomicU32::new(0),
+            succeeded: AtomicBool::new(false),
+            first: Mutex::new(None),
+        })
+    }
+
+    fn success(&self) {
+        self.succeeded.store(true, Ordering::Relaxed);
+    }
+
+    fn failure(&self, what: &str) {
+        let mut first = self.first.lock().unwrap_or_else(|e| e.into_inner());
+        first.get_or_insert_with(|| (Instant::now(), what.to_owned()));
+        self.failed.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Why calls stop retrying, once the service has refused everything.
+    pub fn tripped(&self) -> Option<String> {
+        if self.succeeded.load(Ordering::Relaxed)
+            || self.failed.load(Ordering::Relaxed) < self.threshold
+        {
+            return None;
+        }
+        let first = self.first.lock().unwrap_or_else(|e| e.into_inner());
+        let (since, how) = first.as_ref()?;
+        (since.elapsed() >= self.window).then(|| {
+            format!(
+                "the cache service refused all {} attempts in {:.0} s and took none (first: {how})",
+                self.failed.load(Ordering::Relaxed),
+                since.elapsed().as_secs_f64()
+            )
+        })
+    }
 }
 
 impl Default for RetryPolicy {
@@ -37,6 +96,7 @@ impl Default for RetryPolicy {
             max_retry_after: Duration::from_secs(120),
             deadline: None,
             request_timeout: Duration::from_secs(60),
+            outage: None,
         }
     }
 }
@@ -116,13 +176,27 @@ impl RetryPolicy {
         Fut: Future<Output = Result<T, Attempt>>,
     {
         let mut n = 0u32;
+        if let Some(why) = self.outage.as_deref().and_then(Outage::tripped) {
+            return Err(ClientError::Outage { what, why });
+        }
         loop {
             n += 1;
             let (after, last) = match attempt().await {
-                Ok(v) => return Ok((v, n - 1)),
+                Ok(v) => {
+                    self.outage.as_deref().map(Outage::success);
+                    return Ok((v, n - 1));
+                }
                 Err(Attempt::Stop(e)) => return Err(e),
                 Err(Attempt::Again { after, last }) => (after, last),
             };
+            // A `Retry-After` is the service saying when to come back (a rate limit), not
+            // an outage.
+            if let Some(outage) = self.outage.as_ref().filter(|_| after.is_none()) {
+                outage.failure(&last);
+                if let Some(why) = outage.tripped() {
+                    return Err(self.gave_up(what, n, why));
+                }
+            }
             let wait = match after {
                 Some(a) if a > self.max_retry_after => {
                     return Err(self.gave_up(what, n, last));
@@ -216,5 +290,61 @@ mod tests {
             .await;
         let e = r.err().map(|e| e.to_string()).unwrap_or_default();
         assert!(e.contains("gave up after 3 attempts (HTTP 503)"), "{e}");
+    }
+
+    fn failing(after: Option<Duration>) -> Result<(), Attempt> {
+        Err(Attempt::Again {
+            after,
+            last: "HTTP 503: down".into(),
+        })
+    }
+
+    #[tokio::test]
+    async fn an_outage_stops_every_call_and_one_success_prevents_it() {
+        let fast = |outage: &Arc<Outage>| RetryPolicy {
+            max_attempts: 4,
+            base_delay: Duration::from_millis(1),
+            outage: Some(outage.clone()),
+            ..Default::default()
+        };
+        let outage = Outage::new(6, Duration::ZERO);
+        let first = fast(&outage).run("save", || async { failing(None) }).await;
+        assert!(matches!(
+            first,
+            Err(ClientError::GaveUp { attempts: 4, .. })
+        ));
+        let second = fast(&outage).run("save", || async { failing(None) }).await;
+        assert!(
+            matches!(&second, Err(ClientError::GaveUp { attempts: 2, last, .. }) if last.contains("refused all 6")),
+            "{second:?}"
+        );
+        let third = fast(&outage).run("save", || async { Ok(()) }).await;
+        assert!(
+            matches!(third, Err(ClientError::Outage { .. })),
+            "{third:?}"
+        );
+
+        let healthy = Outage::new(6, Duration::ZERO);
+        fast(&healthy)
+            .run("save", || async { Ok(()) })
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        for _ in 0..3 {
+            let r = fast(&healthy).run("save", || async { failing(None) }).await;
+            assert!(
+                matches!(r, Err(ClientError::GaveUp { attempts: 4, .. })),
+                "{r:?}"
+            );
+        }
+        // A `Retry-After` is a rate limit, not an outage.
+        let limited = Outage::new(1, Duration::ZERO);
+        let r = fast(&limited)
+            .run("save", || async { failing(Some(Duration::from_millis(1))) })
+            .await;
+        assert!(
+            matches!(r, Err(ClientError::GaveUp { attempts: 4, .. })),
+            "{r:?}"
+        );
+        assert!(limited.tripped().is_none());
     }
 }

@@ -12,7 +12,7 @@ use futures::future::BoxFuture;
 
 use super::report::RelayReport;
 use super::uploader::Uploader;
-use crate::cache_client::{CacheClient, Endpoint, RetryPolicy};
+use crate::cache_client::{CacheClient, Endpoint, Outage, RetryPolicy};
 use crate::cache_service::{
     self, AccessScope, EntryHooks, ForeignHit, Hooks, RunningService, ServiceConfig, ServiceError,
     StoredEntry, TokenIssuer,
@@ -100,10 +100,12 @@ impl EntryHooks for ExportSide {
 impl Relay {
     pub async fn start(config: RelayConfig) -> Result<Self, ServiceError> {
         let secret = Secret::new(hex::encode(rand::random::<[u8; 32]>()));
-        // Uploads have until the step's deadline: more tries than one call would get.
+        // Uploads have until the step's deadline: more tries than one call would get, unless
+        // the service has refused everything for seconds and taken nothing.
         let client = CacheClient::new(config.upstream.clone(), config.token.clone()).with_policy(
             RetryPolicy {
                 max_attempts: 12,
+                outage: Some(Outage::new(6, Duration::from_secs(3))),
                 ..Default::default()
             },
         );
