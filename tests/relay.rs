@@ -278,6 +278,49 @@ async fn an_upstream_index_buildkit_would_refuse_is_not_merged_and_the_warning_s
 }
 
 #[tokio::test]
+async fn an_unchanged_build_writes_no_index() {
+    let up = upstream(Faults::default()).await;
+    let runtime = up.token("refs/heads/main");
+    let url = format!("{}/", up.base_url);
+    let client = CacheClient::new(Endpoint::V2(url.clone()), runtime.clone());
+    let mut reports = Vec::new();
+    for tag in ["a", "a", "b"] {
+        let mut to = vec![gha(&url, &runtime, &[("mode", "max")])];
+        let (engaged, _) = engage(&mut [], &mut to, Reach::Loopback).await;
+        let engaged = engaged.unwrap();
+        // Each run's BuildKit writes its blobs and index anew in its own relay.
+        export_like_buildkit(
+            to[0].attr("url_v2").unwrap(),
+            &to[0].secrets["token"],
+            tag,
+            3,
+        )
+        .await;
+        reports.push(engaged.finish(Duration::from_secs(60)).await);
+        let (key, _, all) = upstream_index(&client).await;
+        eprintln!("{tag}: newest index {key}");
+        assert!(all);
+    }
+    let index = |i: usize| reports[i].indexes[0].clone();
+    assert!(!index(0).unchanged);
+    assert!(index(1).unchanged, "{:?}", reports[1]);
+    assert_eq!(index(1).written.as_deref(), Some("index-web-1-f921bd05#1"));
+    assert!(reports[1].complete() && reports[1].warning().is_none());
+    assert!(
+        reports[1].figures().contains("index unchanged"),
+        "{}",
+        reports[1].figures()
+    );
+    // A build that adds something writes again, merged.
+    assert!(!index(2).unchanged);
+    assert_eq!(index(2).written.as_deref(), Some("index-web-1-f921bd05#2"));
+    assert_eq!(
+        index(2).merged_with.as_deref(),
+        Some("index-web-1-f921bd05#1")
+    );
+}
+
+#[tokio::test]
 async fn a_service_that_refuses_everything_is_given_up_on_in_seconds_not_at_the_deadline() {
     let up = upstream(Faults {
         fail_share: 1.0,

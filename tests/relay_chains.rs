@@ -1,7 +1,7 @@
 //! The relay's index merge on real BuildKit exports (issue #21): the daemon's own BuildKit
 //! of the Docker 28 lane (containerd image store, `docker` driver) exports `type=gha`
-//! through the relay to our service, as users run it: cold, the same commit again, a
-//! change, each on an emptied builder, with random content, for a single-stage, a
+//! through the relay to our service, as users run it: cold, the same commit again (which
+//! writes no index), a change and another, each on an emptied builder, with random content, for a single-stage, a
 //! multi-stage (`COPY --from`) and a cache-mount Dockerfile; then two parallel legs of one
 //! scope. The changed build must succeed and reuse every step before the change. Every
 //! index BuildKit itself wrote is then merged pairwise, with each of its layers moved to
@@ -261,6 +261,11 @@ async fn cold_rerun_change(lane: &Lane) {
 
             empty_builder(lane).await;
             let (rerun, _) = build(lane, &svc, dir.path(), &scope).await;
+            let unchanged = rerun.relay.clone().unwrap_or_default();
+            assert!(
+                unchanged.indexes.iter().all(|i| i.unchanged),
+                "{name} round {round}: an unchanged build wrote an index: {unchanged:?}"
+            );
             let (ran, _) = steps(&rerun);
             assert!(
                 ran.is_empty(),
@@ -268,19 +273,28 @@ async fn cold_rerun_change(lane: &Lane) {
             );
             assert_rooted(&newest_index(&svc, &scope).await, Some(&base));
 
-            std::fs::write(dir.path().join("app.txt"), unique("changed")).unwrap();
-            empty_builder(lane).await;
-            let (changed, _) = build(lane, &svc, dir.path(), &scope).await;
-            let (ran, cached) = steps(&changed);
-            assert!(
-                ran.iter().all(|s| s.contains("app.txt")),
-                "{name} round {round}: steps before the change ran: {ran:?}"
-            );
-            assert!(
-                cached.iter().filter(|s| s.contains("RUN ")).count() >= 2,
-                "{name} round {round}: {cached:?}"
-            );
-            assert_rooted(&newest_index(&svc, &scope).await, Some(&base));
+            // Two changes: the first imports the cold index and writes a merged one, the
+            // second imports the merged one.
+            for change in ["changed", "changed again"] {
+                std::fs::write(dir.path().join("app.txt"), unique(change)).unwrap();
+                empty_builder(lane).await;
+                let (changed, _) = build(lane, &svc, dir.path(), &scope).await;
+                let relay = changed.relay.clone().unwrap_or_default();
+                assert!(
+                    relay.indexes.iter().all(|i| i.merged_with.is_some()),
+                    "{name} round {round}, {change}: not merged: {relay:?}"
+                );
+                let (ran, cached) = steps(&changed);
+                assert!(
+                    ran.iter().all(|s| s.contains("app.txt")),
+                    "{name} round {round}, {change}: steps before the change ran: {ran:?}"
+                );
+                assert!(
+                    cached.iter().filter(|s| s.contains("RUN ")).count() >= 2,
+                    "{name} round {round}, {change}: {cached:?}"
+                );
+                assert_rooted(&newest_index(&svc, &scope).await, Some(&base));
+            }
         }
     }
     eprintln!(

@@ -210,3 +210,12 @@ pub fn merge_fault(
             )
         })
 }
+
+/// Whether `have` already holds everything `wanted` holds: every record by meaning, with
+/// every result chain. An index that holds a build's own needs no rewrite.
+pub fn covers(have: &CacheConfig, wanted: &CacheConfig) -> bool {
+    match (Meanings::of(have), Meanings::of(wanted)) {
+        (Ok(have), Ok(wanted)) => wanted.lost_in(None, &have).is_empty(),
+        _ => false,
+    }
+}

@@ -8,8 +8,11 @@ use std::time::Duration;
 pub struct IndexOutcome {
     /// The key BuildKit wrote locally (`index-<scope>-1-<h8>#N`).
     pub local_key: String,
-    /// The key written upstream, when it was.
+    /// The key written upstream, when it was (or the one upstream that already held it
+    /// all, when `unchanged`).
     pub written: Option<String>,
+    /// Nothing written: the index upstream already held everything of this build's.
+    pub unchanged: bool,
     /// The upstream index it was merged with.
     pub merged_with: Option<String>,
     /// Why it was written as BuildKit wrote it although an upstream index was there to
@@ -61,6 +64,13 @@ impl RelayReport {
             self.indexes.iter().filter(|i| i.written.is_some()).count(),
         ) {
             (0, _) => "no index".to_owned(),
+            (n, _) if self.indexes.iter().all(|i| i.unchanged) => {
+                if n == 1 {
+                    "index unchanged".to_owned()
+                } else {
+                    format!("{n} indexes unchanged")
+                }
+            }
             (n, w) if n == w && w == 1 => "index written".to_owned(),
             (n, w) => format!("{w} of {n} indexes written"),
         };

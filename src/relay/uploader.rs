@@ -16,6 +16,7 @@ use super::index_merge::{self, MergeLimits};
 use super::report::{IndexOutcome, Lost, RelayReport};
 use crate::cache_client::{CacheClient, SaveOutcome, Saved};
 use crate::cache_config::CacheConfig;
+use crate::cache_config::chains::covers;
 use crate::cache_service::StoredEntry;
 
 /// An index is JSON of a few KiB to a few MiB.
@@ -30,6 +31,8 @@ struct WrittenIndex {
     merged_with: Option<String>,
     /// Why it was written as BuildKit wrote it although there was one to merge with.
     unmerged: Option<String>,
+    /// Not written: `key`, upstream already, holds everything this build's index does.
+    unchanged: bool,
 }
 
 /// Where one blob is.
@@ -160,6 +163,7 @@ impl Uploader {
                 s.written = Some(written.key);
                 s.merged_with = written.merged_with;
                 s.unmerged = written.unmerged;
+                s.unchanged = written.unchanged;
             }
             Err(e) => s.error = Some(e),
         }
@@ -185,6 +189,17 @@ impl Uploader {
         }
         let mut retries = 0;
         let (mut next, mut theirs) = upstream?;
+        // A build that changed nothing: the index upstream already holds all of it.
+        if let Some((their_key, t)) = &theirs
+            && covers(t, &ours)
+        {
+            return Ok(WrittenIndex {
+                key: their_key.clone(),
+                merged_with: None,
+                unmerged: None,
+                unchanged: true,
+            });
+        }
         for _ in 0..INDEX_TRIES {
             let (bytes, merged_with, unmerged) = self.merged_body(&body, &ours, theirs);
             let target = format!("{base}{next}");
@@ -200,6 +215,7 @@ impl Uploader {
                     key: target,
                     merged_with,
                     unmerged,
+                    unchanged: false,
                 });
             }
             // Another writer took that number: merge with theirs, take the next.
