@@ -35,6 +35,9 @@ enum Command {
     Prune(commands::prune::Args),
     /// Run a GitHub-compatible Actions cache service (v1, v2, Azure-like blobs, REST).
     Serve(Box<commands::serve::Args>),
+    /// Inside a cache-mount transfer: copy a directory's contents (docs/cache-mounts.md).
+    #[command(hide = true)]
+    MountCopy(crate::cache_mounts::copy_tool::Args),
 }
 
 /// The name the image links the binary under for `runs.post-entrypoint`: the runner gives
@@ -72,6 +75,12 @@ pub async fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         Command::Advise(args) => (Style::Plain, commands::advise::run(args).await),
         Command::Prune(args) => (Style::Plain, commands::prune::run(args).await),
         Command::Serve(args) => (Style::Plain, commands::serve::run(*args).await),
+        Command::MountCopy(args) => (
+            Style::Plain,
+            crate::cache_mounts::copy_tool::run(&args)
+                .map(|_| ())
+                .map_err(|e| CommandError::Failed(e.to_string())),
+        ),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -330,14 +330,36 @@ async fn mounts_survive_a_new_builder_container_through_the_action() {
 
 /// The transfer builds on the daemon's own BuildKit (the `docker` driver; Engine 20.10
 /// here, whose BuildKit cannot export gha cache, so only the copies are checked): what a
-/// restore puts into a mount, a save brings back, modes and links included.
+/// restore puts into a mount, a save brings back, modes and links included. With `cp -a`
+/// in the stage's base image (a dynamically linked layercache).
 #[tokio::test]
 async fn transfers_round_trip_on_the_daemons_buildkit() {
+    transfers_round_trip(None, base_image()).await;
+}
+
+/// The same with a static layercache as the copy tool (what the action image has): the
+/// stage's base image is never needed, so one that does not exist anywhere does.
+#[tokio::test]
+async fn transfers_with_the_static_tool_need_no_base_image() {
+    let Some(tool) = std::env::var_os("LAYERCACHE_MOUNT_TOOL") else {
+        eprintln!(
+            "skipped transfers_with_the_static_tool_need_no_base_image: LAYERCACHE_MOUNT_TOOL names no static layercache"
+        );
+        return;
+    };
+    transfers_round_trip(
+        Some(tool.into()),
+        "127.0.0.1:9/layercache-test/no-such-image:never".to_owned(),
+    )
+    .await;
+}
+
+async fn transfers_round_trip(tool: Option<std::path::PathBuf>, base: String) {
     use layercache::cache_mounts::{CacheMount, Direction, Sharing, Transfers};
     use std::os::unix::fs::PermissionsExt;
     let mut main = layercache::plan::BuildPlan::local(".");
     main.driver = layercache::plan::DriverChoice::Docker;
-    let transfers = Transfers::new(main, io(&host())).await.unwrap();
+    let transfers = Transfers::new(main, io(&host()), tool).await.unwrap();
     let mount = CacheMount {
         id: unique("transfer"),
         target: "/cache".into(),
@@ -345,7 +367,7 @@ async fn transfers_round_trip_on_the_daemons_buildkit() {
         uid: None,
         gid: None,
         mode: None,
-        base: base_image(),
+        base,
         line: 1,
     };
     let restore = tempfile::tempdir().unwrap();

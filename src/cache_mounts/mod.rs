@@ -8,6 +8,7 @@
 //! [`Keeper::save`] (after a successful build), then `report::mounts` for what to show.
 
 mod archive;
+pub mod copy_tool;
 mod discover;
 mod keep;
 mod outcome;
@@ -19,4 +20,4 @@ pub use discover::{BuildFacts, CacheMount, Discovery, Sharing, Unidentified, dis
 pub use keep::{Keeper, prepare};
 pub use outcome::{MountOutcome, Restore, Save};
 pub use store::{key_prefix, version};
-pub use transfer::{Direction, TransferError, Transfers, transfer_dockerfile};
+pub use transfer::{Copy, Direction, TransferError, Transfers, transfer_dockerfile};

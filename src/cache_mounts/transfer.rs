@@ -1,17 +1,22 @@
 //! Moving a mount's contents in and out of BuildKit's cache mount through BuildKit itself:
-//! a small generated build in the stage's own base image, never a look into the
-//! builder's state on disk, so it works the same for every driver.
+//! a small generated build, never a look into the builder's state on disk, so it works
+//! the same for every driver.
 //!
 //! Restore: `RUN --mount=type=cache,id=ID --mount=type=bind,source=content` copies a local
 //! context directory into the mount. Save: the same mount copied into a stage exported
-//! with the `local` exporter. A fresh nonce in each `RUN` keeps the layer cache from
-//! answering instead of running it. The builtin Dockerfile frontend is used (no
-//! `# syntax=`), so no frontend image is needed either.
+//! with the `local` exporter. The copy runs `layercache mount-copy` from a static
+//! layercache sent in the context, on `FROM scratch` ([`super::copy_tool`]): nothing is
+//! pulled, whatever the stage's base image weighs. Without a static layercache (a
+//! dynamically linked install), `cp -a` in the stage's own base image does it. A fresh
+//! nonce in each `RUN` keeps the layer cache from answering instead of running it. The
+//! builtin Dockerfile frontend is used (no `# syntax=`), so no frontend image is needed
+//! either.
 //!
 //! [`transfer_request`] is the only code here that builds a plan of its own.
 
 use std::path::{Path, PathBuf};
 
+use super::copy_tool::{self, KEPT};
 use super::discover::CacheMount;
 use crate::action::env::Env;
 use crate::engine::{self, BuildEvent, DaemonFacts, EngineError, Recorder, Resolved};
@@ -21,9 +26,9 @@ use crate::plan::{BuildPlan, DriverChoice, NetworkMode, Output, OutputType};
 const MOUNT_AT: &str = "/layercache-mount";
 const CONTENT_AT: &str = "/layercache-content";
 const OUT_AT: &str = "/layercache-out";
-/// Printed by a restore that found the mount already filled (a builder that outlived the
-/// job, as on a self-hosted runner): its own contents are newer than any cache entry.
-const KEPT: &str = "layercache: the mount has contents, kept as they are";
+const TOOL_AT: &str = "/layercache-tool";
+/// The static layercache's name in the transfer's context (its `tool/` directory).
+const TOOL_NAME: &str = "layercache";
 
 #[derive(Debug, thiserror::Error)]
 pub enum TransferError {
@@ -49,6 +54,8 @@ pub enum Direction {
 pub struct Transfers {
     main: BuildPlan,
     io: Resolved,
+    /// A static layercache to copy with, when there is one.
+    tool: Option<PathBuf>,
 }
 
 impl Transfers {
@@ -57,10 +64,15 @@ impl Transfers {
     pub async fn for_plan(plan: &BuildPlan, env: &Env) -> Result<Self, TransferError> {
         // The user's build secrets are not the transfers' business: the host and the
         // registry credentials (for the base image) are all they need.
-        Self::new(plan.clone(), Resolved::without_secrets(env)?).await
+        let tool = copy_tool::static_self(env.get("LAYERCACHE_MOUNT_TOOL"));
+        Self::new(plan.clone(), Resolved::without_secrets(env)?, tool).await
     }
 
-    pub async fn new(mut main: BuildPlan, io: Resolved) -> Result<Self, TransferError> {
+    pub async fn new(
+        mut main: BuildPlan,
+        io: Resolved,
+        tool: Option<PathBuf>,
+    ) -> Result<Self, TransferError> {
         if main.driver == DriverChoice::Auto {
             let docker = io.host.docker()?;
             let facts = DaemonFacts::probe(&docker)
@@ -71,7 +83,7 @@ impl Transfers {
                 _ => DriverChoice::DockerContainer,
             };
         }
-        Ok(Self { main, io })
+        Ok(Self { main, io, tool })
     }
 
     /// Run one transfer of `mount` with the working directory `dir` (see [`Direction`]).
@@ -83,9 +95,21 @@ impl Transfers {
         direction: Direction,
     ) -> Result<bool, TransferError> {
         let nonce = uuid::Uuid::new_v4().simple().to_string();
+        let copy = match &self.tool {
+            Some(tool) => {
+                let at = dir.join("tool");
+                std::fs::create_dir_all(&at)?;
+                let to = at.join(TOOL_NAME);
+                if std::fs::hard_link(tool, &to).is_err() {
+                    std::fs::copy(tool, &to)?;
+                }
+                Copy::Tool
+            }
+            None => Copy::Shell,
+        };
         std::fs::write(
             dir.join("Dockerfile"),
-            transfer_dockerfile(mount, direction, &nonce),
+            transfer_dockerfile(mount, direction, copy, &nonce),
         )?;
         let out = dir.join("out");
         if direction == Direction::Save {
@@ -132,8 +156,22 @@ fn transfer_request(main: &BuildPlan, dir: &Path, output: Option<&PathBuf>) -> B
     req
 }
 
+/// What runs the copy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Copy {
+    /// `layercache mount-copy` from the context's `tool/`, on `FROM scratch`.
+    Tool,
+    /// `cp -a` in the stage's own base image.
+    Shell,
+}
+
 /// The generated Dockerfile of one transfer.
-pub fn transfer_dockerfile(mount: &CacheMount, direction: Direction, nonce: &str) -> String {
+pub fn transfer_dockerfile(
+    mount: &CacheMount,
+    direction: Direction,
+    copy: Copy,
+    nonce: &str,
+) -> String {
     let mut cache = format!(
         "type=cache,{},target={MOUNT_AT},sharing=locked",
         csv_field("id", &mount.id)
@@ -147,22 +185,44 @@ pub fn transfer_dockerfile(mount: &CacheMount, direction: Direction, nonce: &str
             cache.push_str(&format!(",{}", csv_field(key, &v)));
         }
     }
-    match direction {
-        Direction::Restore => {
-            let owner = match (mount.uid, mount.gid) {
-                (None, None) => String::new(),
-                (uid, gid) => format!(
-                    " && chown -R {}:{} {MOUNT_AT}",
-                    uid.unwrap_or(0),
-                    gid.unwrap_or(0)
-                ),
-            };
+    let owner = match (mount.uid, mount.gid) {
+        (None, None) => None,
+        (uid, gid) => Some(format!("{}:{}", uid.unwrap_or(0), gid.unwrap_or(0))),
+    };
+    let content = format!("--mount=type=bind,source=content,target={CONTENT_AT}");
+    let tool = format!("--mount=type=bind,source=tool,target={TOOL_AT}");
+    // Exec form: the scratch root has no shell. JSON strings, as the frontend reads them.
+    let exec = |args: &[&str]| {
+        let mut all = vec![format!("{TOOL_AT}/{TOOL_NAME}"), "mount-copy".to_owned()];
+        all.extend(["--nonce", nonce].map(str::to_owned));
+        all.extend(args.iter().map(|a| (*a).to_owned()));
+        serde_json::to_string(&all).unwrap_or_default()
+    };
+    match (direction, copy) {
+        (Direction::Restore, Copy::Tool) => {
+            let mut args = vec!["--keep-filled", "--from", CONTENT_AT, "--to", MOUNT_AT];
+            if let Some(o) = &owner {
+                args.extend(["--owner", o]);
+            }
             format!(
-                "FROM {base}\nRUN --mount={cache} --mount=type=bind,source=content,target={CONTENT_AT} echo {nonce} >/dev/null && if [ -n \"$(ls -A {MOUNT_AT})\" ]; then echo '{KEPT}'; else cp -a {CONTENT_AT}/. {MOUNT_AT}/{owner}; fi\n",
+                "FROM scratch\nRUN --mount={cache} {content} {tool} {}\n",
+                exec(&args)
+            )
+        }
+        (Direction::Restore, Copy::Shell) => {
+            let chown = owner
+                .map(|o| format!(" && chown -R {o} {MOUNT_AT}"))
+                .unwrap_or_default();
+            format!(
+                "FROM {base}\nRUN --mount={cache} {content} echo {nonce} >/dev/null && if [ -n \"$(ls -A {MOUNT_AT})\" ]; then echo '{KEPT}'; else cp -a {CONTENT_AT}/. {MOUNT_AT}/{chown}; fi\n",
                 base = mount.base
             )
         }
-        Direction::Save => format!(
+        (Direction::Save, Copy::Tool) => format!(
+            "FROM scratch AS mount\nRUN --mount={cache} {tool} {}\nFROM scratch\nCOPY --from=mount {OUT_AT}/ /\n",
+            exec(&["--from", MOUNT_AT, "--to", OUT_AT])
+        ),
+        (Direction::Save, Copy::Shell) => format!(
             "FROM {base} AS mount\nRUN --mount={cache} echo {nonce} >/dev/null && mkdir -p {OUT_AT} && cp -a {MOUNT_AT}/. {OUT_AT}/\nFROM scratch\nCOPY --from=mount {OUT_AT}/ /\n",
             base = mount.base
         ),
@@ -214,17 +274,39 @@ mod tests {
 
     #[test]
     fn dockerfiles_use_the_stage_base_and_the_mount_identity() {
-        let restore = transfer_dockerfile(&mount("pip", Some(1000)), Direction::Restore, "n1");
+        let restore = transfer_dockerfile(
+            &mount("pip", Some(1000)),
+            Direction::Restore,
+            Copy::Shell,
+            "n1",
+        );
         assert_eq!(
             restore,
             "FROM debian:12\nRUN --mount=type=cache,id=pip,target=/layercache-mount,sharing=locked,uid=1000 --mount=type=bind,source=content,target=/layercache-content echo n1 >/dev/null && if [ -n \"$(ls -A /layercache-mount)\" ]; then echo 'layercache: the mount has contents, kept as they are'; else cp -a /layercache-content/. /layercache-mount/ && chown -R 1000:0 /layercache-mount; fi\n"
         );
-        let save = transfer_dockerfile(&mount("a,b", None), Direction::Save, "n2");
+        let save = transfer_dockerfile(&mount("a,b", None), Direction::Save, Copy::Shell, "n2");
         assert!(
             save.starts_with("FROM debian:12 AS mount\nRUN --mount=type=cache,\"id=a,b\",target="),
             "{save}"
         );
         assert!(save.ends_with("FROM scratch\nCOPY --from=mount /layercache-out/ /\n"));
+    }
+
+    #[test]
+    fn with_the_tool_nothing_is_pulled_and_no_shell_runs() {
+        let restore = transfer_dockerfile(
+            &mount("pip", Some(1000)),
+            Direction::Restore,
+            Copy::Tool,
+            "n1",
+        );
+        assert_eq!(
+            restore,
+            "FROM scratch\nRUN --mount=type=cache,id=pip,target=/layercache-mount,sharing=locked,uid=1000 --mount=type=bind,source=content,target=/layercache-content --mount=type=bind,source=tool,target=/layercache-tool [\"/layercache-tool/layercache\",\"mount-copy\",\"--nonce\",\"n1\",\"--keep-filled\",\"--from\",\"/layercache-content\",\"--to\",\"/layercache-mount\",\"--owner\",\"1000:0\"]\n"
+        );
+        let save = transfer_dockerfile(&mount("pip", None), Direction::Save, Copy::Tool, "n2");
+        assert!(save.starts_with("FROM scratch AS mount\n"), "{save}");
+        assert!(!save.contains("debian"), "{save}");
     }
 
     #[test]
