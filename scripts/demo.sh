@@ -1,16 +1,26 @@
 #!/usr/bin/env bash
-# The main job, end to end on this machine: build examples/demo with layercache twice.
+# The main job, end to end on this machine: build examples/demo with layercache twice, the
+# second time from cache.
 #
-#   1. cold: build, push to a loopback registry with inline cache metadata;
-#   2. the image and BuildKit's whole build cache are deleted;
-#   3. warm: build again with cache-from type=registry: every step comes from cache.
+# Part 1, what users run (the Docker Engine runners ship: Debian unstable's docker.io 28
+# with the containerd image store, scripts/lib/docker28.sh), with the default driver
+# (`auto` picks the daemon's own BuildKit):
+#   1. cold: cache-to type=gha,mode=max, cache-from type=gha, through the cache service
+#      layercache starts in-process (no GitHub cache in the environment; state in
+#      $LC_WORK/actions-cache), BuildKit uploading to layercache's relay;
+#   2. the image and the daemon's whole build cache are deleted;
+#   3. warm: the same command; every step comes from the gha cache alone.
+# When Debian unstable cannot be reached (and no earlier run unpacked the packages), part 1
+# says it is skipped.
 #
-# When the newest-BuildKit lane is present (scripts/setup.d/20-buildkit-lane.sh), the main
-# job as users run it follows: a docker-container builder exports gha cache through the
-# cache service layercache starts in-process, the builder is removed (its state with it),
+# Part 2, on Engine 20.10 (its BuildKit cannot export gha): the same twice with the
+# registry cache (inline metadata, cache-from type=registry) on a loopback registry.
+#
+# When the newest-BuildKit lane is present (scripts/setup.d/20-buildkit-lane.sh), part 3:
+# a docker-container builder exports gha cache, is removed with its state (the post step),
 # and a fresh builder rebuilds from the gha cache alone.
 #
-# Starts (and stops on exit) its own dockerd and registry, like scripts/test.sh; needs root
+# Starts (and stops on exit) its own daemons and registry, like scripts/test.sh; needs root
 # on Debian 12. State in .work/demo.
 set -euo pipefail
 
@@ -23,46 +33,33 @@ export LC_REPO LC_WORK
 . "$LC_REPO/scripts/lib/install.sh"
 # shellcheck source=lib/docker.sh
 . "$LC_REPO/scripts/lib/docker.sh"
+# shellcheck source=lib/docker28.sh
+. "$LC_REPO/scripts/lib/docker28.sh"
 # shellcheck source=lib/registry.sh
 . "$LC_REPO/scripts/lib/registry.sh"
 
 mkdir -p "$LC_WORK"
 exec 9>"$LC_WORK/lock"
 flock -n 9 || lc_die "another scripts/demo.sh is running with $LC_WORK"
+# shellcheck disable=SC2154 # rc is assigned inside the trap
 trap 'rc=$?; lc_stop_all; exit $rc' EXIT
 cd "$LC_REPO"
 
 lc_install_tools
 lc_stop_all
-lc_start_dockerd
-lc_make_base_image layercache-demo-base:latest
-lc_start_registry
 
 lc_log "building layercache (cargo build)"
 cargo build --locked --bin layercache
 bin=$LC_REPO/target/debug/layercache
-image=$LC_REGISTRY/demo/app:latest
-export DOCKER_HOST=$LC_DOCKER_HOST
 
-build() {
+# How long a command takes, in seconds to a tenth, into FILE.seconds: timed LOG CMD...
+timed() {
     local log=$1
     shift
     local start=$EPOCHREALTIME
-    "$bin" build examples/demo --build-args BASE=layercache-demo-base:latest \
-        --tags "$image" --cache-advice=false "$@" | tee "$log"
+    "$@" | tee "$log"
     awk -v a="$start" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f\n", b - a }' >"$log.seconds"
 }
-
-lc_log "build 1 of 2: cold, pushed with inline cache"
-build "$LC_WORK/cold.log" --push --cache-to type=inline
-
-lc_log "deleting the image and BuildKit's build cache"
-lc_docker rmi -f "$image" >/dev/null 2>&1 || true
-curl -fsS --unix-socket "${LC_DOCKER_HOST#unix://}" -X POST 'http://docker/build/prune?all=1' >/dev/null
-
-lc_log "build 2 of 2: warm, cache-from the registry"
-build "$LC_WORK/warm.log" --load --cache-from "type=registry,ref=$image"
-
 # RUN/COPY steps of a build log, and how many of them BuildKit answered from cache.
 steps() { awk '/^#[0-9]+ \[[^]]*[0-9]+\/[0-9]+\] (RUN|COPY)/ { print $1 }' "$1" | sort -u; }
 cached() {
@@ -72,12 +69,82 @@ cached() {
     done
     echo "$n"
 }
-cold=$(cat "$LC_WORK/cold.log.seconds")
-warm=$(cat "$LC_WORK/warm.log.seconds")
-echo
-echo "cold build: ${cold}s, $(cached "$LC_WORK/cold.log") of $(steps "$LC_WORK/cold.log" | wc -l) RUN/COPY steps cached"
-echo "warm build: ${warm}s, $(cached "$LC_WORK/warm.log") of $(steps "$LC_WORK/warm.log" | wc -l) RUN/COPY steps cached"
-awk -v c="$cold" -v w="$warm" 'BEGIN { printf "warm/cold: %.2f\n", w / c }'
+# The figures of a cold and a warm build: figures NAME COLD.log WARM.log
+figures() {
+    local name=$1 cold_log=$2 warm_log=$3 cold warm
+    cold=$(cat "$cold_log.seconds")
+    warm=$(cat "$warm_log.seconds")
+    echo
+    echo "$name cold build: ${cold}s, $(cached "$cold_log") of $(steps "$cold_log" | wc -l) RUN/COPY steps cached"
+    echo "$name warm build: ${warm}s, $(cached "$warm_log") of $(steps "$warm_log" | wc -l) RUN/COPY steps cached"
+    awk -v c="$cold" -v w="$warm" 'BEGIN { printf "warm/cold: %.2f\n", w / c }'
+}
+
+# Part 1: the Docker 28 lane, default driver, gha cache.
+demo_docker28() {
+    lc_docker28_paths
+    if ! lc_docker28_install; then
+        lc_log "part 1 SKIPPED: Debian $LC_D28_SUITE's ${LC_D28_PACKAGES[*]} could not be had"
+        return 0
+    fi
+    lc_log "Docker 28 lane: $(paste -sd, "$LC_D28_ROOT/.packages" | sed 's/,/, /g')"
+    # Debian 12's runc: unstable's needs glibc 2.38.
+    lc_apt_install runc
+    lc_start_dockerd28
+    lc_make_base_image layercache-demo-base:latest lc_docker28
+    local cache_dir=$LC_WORK/actions-cache
+    rm -rf "$cache_dir"
+    # No ACTIONS_* here: type=gha uses the cache service layercache starts in-process.
+    gha28() {
+        timed "$1" env DOCKER_HOST="$LC_D28_HOST" LAYERCACHE_CACHE_DIR="$cache_dir" \
+            "$bin" build examples/demo --build-args BASE=layercache-demo-base:latest \
+            --tags demo/app:gha --load --cache-advice=false \
+            --cache-from type=gha --cache-to type=gha,mode=max
+    }
+    lc_log "part 1, build 1 of 2: cold, Docker 28 with the default driver, cache-to type=gha,mode=max"
+    gha28 "$LC_WORK/d28-cold.log"
+    lc_log "deleting the image and the daemon's whole build cache"
+    lc_docker28 rmi -f demo/app:gha >/dev/null
+    curl -fsS --unix-socket "$LC_D28_SOCK" -X POST 'http://docker/build/prune?all=1' >/dev/null
+    lc_docker28 system df --format '{{.Type}}: {{.TotalCount}} entries, {{.Size}}' | grep -i 'build cache' >&2
+    lc_log "part 1, build 2 of 2: warm, from the gha cache alone"
+    gha28 "$LC_WORK/d28-warm.log"
+    figures "gha (Docker 28, driver $(driver_of "$LC_WORK/d28-warm.log"))" \
+        "$LC_WORK/d28-cold.log" "$LC_WORK/d28-warm.log"
+    echo "cold export: $(relay_of "$LC_WORK/d28-cold.log")"
+    echo "warm export: $(relay_of "$LC_WORK/d28-warm.log")"
+    lc_docker28 run --rm demo/app:gha
+}
+# What the relay said it uploaded, from a build log.
+relay_of() { sed -n 's/^notice: relay: //p' "$1" | head -n 1; }
+# The driver a build log says it used.
+driver_of() { sed -n 's/.*driver \([a-z-]*\) (.*/\1/p' "$1" | head -n 1; }
+demo_docker28
+
+# Part 2: Engine 20.10, registry cache.
+lc_start_dockerd
+lc_make_base_image layercache-demo-base:latest
+lc_start_registry
+image=$LC_REGISTRY/demo/app:latest
+export DOCKER_HOST=$LC_DOCKER_HOST
+
+build() {
+    local log=$1
+    shift
+    timed "$log" "$bin" build examples/demo --build-args BASE=layercache-demo-base:latest \
+        --tags "$image" --cache-advice=false "$@"
+}
+
+lc_log "part 2, build 1 of 2: cold, Engine 20.10, pushed with inline cache"
+build "$LC_WORK/cold.log" --push --cache-to type=inline
+
+lc_log "deleting the image and BuildKit's build cache"
+lc_docker rmi -f "$image" >/dev/null 2>&1 || true
+curl -fsS --unix-socket "${LC_DOCKER_HOST#unix://}" -X POST 'http://docker/build/prune?all=1' >/dev/null
+
+lc_log "part 2, build 2 of 2: warm, cache-from the registry"
+build "$LC_WORK/warm.log" --load --cache-from "type=registry,ref=$image"
+figures "registry (Engine 20.10)" "$LC_WORK/cold.log" "$LC_WORK/warm.log"
 lc_docker run --rm "$image"
 
 # shellcheck source=setup.d/20-buildkit-lane.sh
@@ -93,24 +160,16 @@ rm -rf "$LAYERCACHE_CACHE_DIR"
 gha() {
     local log=$1
     shift
-    local start=$EPOCHREALTIME
-    "$bin" build examples/demo --build-args "BASE=$base" --tags demo/app:gha --load \
+    timed "$log" "$bin" build examples/demo --build-args "BASE=$base" --tags demo/app:gha --load \
         --cache-advice=false --driver docker-container --builder demo-builder \
-        --builder-image "$LAYERCACHE_TEST_BUILDKIT_IMAGE" --driver-opts network=host "$@" |
-        tee "$log"
-    awk -v a="$start" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f\n", b - a }' >"$log.seconds"
+        --builder-image "$LAYERCACHE_TEST_BUILDKIT_IMAGE" --driver-opts network=host "$@"
 }
-lc_log "gha build 1 of 2: cold, BuildKit $LAYERCACHE_TEST_BUILDKIT_IMAGE in a container, cache-to type=gha"
+lc_log "part 3, gha build 1 of 2: cold, BuildKit $LAYERCACHE_TEST_BUILDKIT_IMAGE in a container, cache-to type=gha"
 gha "$LC_WORK/gha-cold.log" --cache-to type=gha,mode=max
 lc_log "removing the builder container and its state (the post step)"
 STATE_builder=demo-builder "$bin" post
-lc_log "gha build 2 of 2: a fresh builder, cache-from type=gha"
+lc_log "part 3, gha build 2 of 2: a fresh builder, cache-from type=gha"
 gha "$LC_WORK/gha-warm.log" --cache-from type=gha
-cold=$(cat "$LC_WORK/gha-cold.log.seconds")
-warm=$(cat "$LC_WORK/gha-warm.log.seconds")
-echo
-echo "gha cold build: ${cold}s, $(cached "$LC_WORK/gha-cold.log") of $(steps "$LC_WORK/gha-cold.log" | wc -l) RUN/COPY steps cached"
-echo "gha warm build: ${warm}s, $(cached "$LC_WORK/gha-warm.log") of $(steps "$LC_WORK/gha-warm.log" | wc -l) RUN/COPY steps cached"
-awk -v c="$cold" -v w="$warm" 'BEGIN { printf "warm/cold: %.2f\n", w / c }'
+figures "gha (docker-container)" "$LC_WORK/gha-cold.log" "$LC_WORK/gha-warm.log"
 STATE_builder=demo-builder "$bin" post
 lc_docker run --rm demo/app:gha

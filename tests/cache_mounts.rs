@@ -1,8 +1,9 @@
 //! Cache mounts kept in the gha cache (issue #15), for real: a plan from action inputs, our
 //! cache service as the cache, the newest-BuildKit lane as the builder (remote driver, and
-//! the docker-container driver from the lane's image), its build cache pruned between
-//! builds as a fresh runner's would be. Skipped, saying so, without the lane
-//! (`LAYERCACHE_TEST_BUILDKIT_ADDR`).
+//! the docker-container driver from the lane's image) and the Docker 28 lane's own BuildKit
+//! (docker driver, containerd image store), the build cache pruned between builds as a
+//! fresh runner's would be. Skipped, saying so, without the lane a test needs
+//! (`LAYERCACHE_TEST_BUILDKIT_ADDR`, `LAYERCACHE_TEST_DOCKER28_HOST`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests may unwrap
 
@@ -27,6 +28,8 @@ const DOCKERFILE: &str = "ARG BASE\nFROM $BASE\nARG MOUNT_ID\nARG RUN_ID\nARG WR
 struct Lane {
     url: String,
     token: String,
+    /// The daemon the builds and the mounts' copies go to (`DOCKER_HOST`).
+    docker_host: String,
     _service: layercache::cache_service::RunningService,
     _store: tempfile::TempDir,
 }
@@ -41,6 +44,7 @@ async fn cache_service() -> Lane {
     Lane {
         url: format!("{}/", service.base_url),
         token: service.token("refs/heads/main").expose().to_owned(),
+        docker_host: required("LAYERCACHE_TEST_DOCKER_HOST"),
         _service: service,
         _store: store,
     }
@@ -75,7 +79,7 @@ async fn build(
     let mut vars = vec![
         ("ACTIONS_RESULTS_URL", lane.url.clone()),
         ("ACTIONS_RUNTIME_TOKEN", lane.token.clone()),
-        ("DOCKER_HOST", required("LAYERCACHE_TEST_DOCKER_HOST")),
+        ("DOCKER_HOST", lane.docker_host.clone()),
     ];
     vars.extend(extra_env.iter().map(|(k, v)| (*k, (*v).to_owned())));
     let env = Env::from_pairs(vars);
@@ -92,13 +96,31 @@ async fn build(
     (keeper.outcomes().to_vec(), seen, keeper.notice.clone())
 }
 
+/// Where the builds run: the daemon (`DOCKER_HOST`) and a base image its builder can use.
+struct Daemon {
+    host: String,
+    base: String,
+}
+
+impl Daemon {
+    /// The test dockerd (Engine 20.10) and the base image in the loopback registry, which
+    /// a BuildKit outside the daemon pulls.
+    async fn test_dockerd() -> Self {
+        Self {
+            host: required("LAYERCACHE_TEST_DOCKER_HOST"),
+            base: pushed_base_image().await,
+        }
+    }
+}
+
 /// Build, prune the builder, build again (layer busted): the mount comes back from the
 /// cache; a build that leaves the mount as it was uploads nothing.
-async fn round_trip(driver: &[(&str, String)], prune: impl AsyncFn()) {
-    let lane = cache_service().await;
+async fn round_trip(driver: &[(&str, String)], daemon: Daemon, prune: impl AsyncFn()) {
+    let mut lane = cache_service().await;
+    lane.docker_host = daemon.host;
     let context = tempfile::tempdir().unwrap();
     std::fs::write(context.path().join("Dockerfile"), DOCKERFILE).unwrap();
-    let base = pushed_base_image().await;
+    let base = daemon.base;
     let id = unique("mount");
     let args = |run: &'static str, write: &'static str| {
         vec![
@@ -222,7 +244,40 @@ async fn mounts_survive_a_pruned_remote_builder() {
         ("driver", "remote".to_owned()),
         ("endpoint", endpoint.clone()),
     ];
-    round_trip(&driver, async || prune_remote(&endpoint).await.unwrap()).await;
+    let daemon = Daemon::test_dockerd().await;
+    round_trip(&driver, daemon, async || {
+        prune_remote(&endpoint).await.unwrap()
+    })
+    .await;
+}
+
+/// The Docker Engine runners ship (the Docker 28 lane, scripts/setup.d/02-docker28.sh):
+/// the daemon's own BuildKit (driver `docker`, containerd image store), whose whole build
+/// cache is pruned between builds.
+#[tokio::test]
+async fn mounts_survive_a_pruned_docker_builder_on_docker_28() {
+    let (Ok(host), Ok(base)) = (
+        std::env::var("LAYERCACHE_TEST_DOCKER28_HOST"),
+        std::env::var("LAYERCACHE_TEST_DOCKER28_BASE_IMAGE"),
+    ) else {
+        eprintln!(
+            "skipped mounts_survive_a_pruned_docker_builder_on_docker_28: LAYERCACHE_TEST_DOCKER28_HOST names no Docker 28 lane"
+        );
+        return;
+    };
+    let docker = layercache::engine::DockerHost::parse(&host)
+        .unwrap()
+        .docker()
+        .unwrap();
+    let driver = [("driver", "docker".to_owned())];
+    round_trip(&driver, Daemon { host, base }, async || {
+        let all = bollard::query_parameters::PruneBuildOptions {
+            all: Some(true),
+            ..Default::default()
+        };
+        docker.prune_build(Some(all)).await.unwrap();
+    })
+    .await;
 }
 
 /// One step of the job as the runner runs the action: the lane's BuildKit container

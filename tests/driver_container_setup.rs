@@ -2,7 +2,8 @@
 //! lane (scripts/setup.d/20-buildkit-lane.sh): the builder image pulled with registry
 //! credentials and retried while the registry is down, the log naming image and digest;
 //! `driver-opts` reaching the container; `buildkitd-config-inline` used by BuildKit (a
-//! registry mirror) and `buildkitd-flags` passed to it. Skipped without the lane.
+//! registry mirror) and `buildkitd-flags` passed to it. Skipped without the lane, except
+//! the check of the container's mounts, which needs no BuildKit.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests may unwrap
 
@@ -239,4 +240,54 @@ async fn a_flag_buildkitd_rejects_is_named_and_nothing_is_left_behind() {
     );
     let docker = host.docker().unwrap();
     assert!(docker.inspect_container(&builder, None).await.is_err());
+}
+
+/// The locked-down daemon's setup: `privileged=false` with the user's own `/sys/fs/cgroup`
+/// bind, which layercache adds too. Docker refuses two binds on one destination at create
+/// ("Duplicate mount point"), so this needs no BuildKit: the base image stands in for it
+/// (`buildkitd-flags` become its command, `sleep`), the container is looked at while the
+/// driver waits for a BuildKit that never answers, and is gone once the driver gives up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_users_cgroup_volume_is_the_only_bind_there() {
+    let host = host();
+    let docker = host.docker().unwrap();
+    let builder = unique("lc-cgroup");
+    let mut req = container_request(&base_image(), &builder);
+    req.builder.options.privileged = false;
+    req.builder.options.cap_drop = vec!["SYS_RESOURCE".into()];
+    req.builder.options.volumes = vec!["/sys/fs/cgroup:/sys/fs/cgroup:rw".into()];
+    req.builder.options.flags = vec!["sleep".into(), "60".into()];
+    let io = io(&host);
+    let mut events = Recorder::default();
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let build = async {
+        let outcome = run(&req, &io, &mut events).await;
+        done.store(true, std::sync::atomic::Ordering::SeqCst);
+        outcome
+    };
+    let watch = async {
+        while !done.load(std::sync::atomic::Ordering::SeqCst) {
+            if let Ok(c) = docker.inspect_container(&builder, None).await
+                && c.state.as_ref().and_then(|s| s.running) == Some(true)
+            {
+                return Some(c);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        None
+    };
+    let (outcome, inspected) = tokio::join!(build, watch);
+    let err = outcome.unwrap_err().to_string();
+    let c = inspected.unwrap_or_else(|| panic!("the builder container never ran: {err}"));
+    let binds = c.host_config.unwrap().binds.unwrap();
+    let cgroup: Vec<_> = binds
+        .iter()
+        .filter(|b| b.split(':').nth(1) == Some("/sys/fs/cgroup"))
+        .collect();
+    assert_eq!(cgroup, ["/sys/fs/cgroup:/sys/fs/cgroup:rw"], "{binds:?}");
+    assert!(!err.contains("Duplicate mount point"), "{err}");
+    assert!(
+        docker.inspect_container(&builder, None).await.is_err(),
+        "a builder whose BuildKit never answered is removed"
+    );
 }

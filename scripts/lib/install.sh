@@ -9,9 +9,10 @@ lc_install_tools() {
     # BuildKit without buildx. busybox-static: the base image. musl-tools: musl-gcc for the
     # C parts (ring) of the static binary. openssh-client: a real ssh-agent for the ssh
     # forwarding test. git: the daemon's BuildKit clones Git contexts with the host's git
-    # (tests/action_git_auth.rs).
+    # (tests/action_git_auth.rs). time: GNU time, the CPU and memory of the clients that
+    # `layercache-bench engine --buildx` compares.
     lc_apt_install docker.io docker-registry busybox-static musl-tools binutils iproute2 curl openssl \
-        ca-certificates openssh-client git
+        ca-certificates openssh-client git time
     local component
     for component in rustfmt clippy; do
         rustup component list --installed 2>/dev/null | grep -q "^$component" || {

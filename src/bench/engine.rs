@@ -1,10 +1,12 @@
 //! `layercache-bench engine`: the engine measured against itself on one daemon in one run. It
 //! builds a generated reference project cold (a fresh build arg, so nothing is cached),
 //! then again with every step cached, and prints layercache's own overhead (wall time
-//! minus BuildKit's solve time) and the warm/cold ratio next to their targets.
+//! minus BuildKit's solve time) and the warm/cold ratio next to their targets. With
+//! `--buildx`, the fully cached build is then run by the `layercache` binary and by
+//! `docker buildx build` on the same daemon, side by side ([`super::peer`]).
 
 use std::fmt::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::commands::CommandError;
@@ -28,6 +30,16 @@ pub struct Args {
     /// Warm builds to average.
     #[arg(long, default_value_t = 3)]
     warm_runs: u32,
+    /// A docker CLI with the buildx plugin (e.g. $LAYERCACHE_TEST_DOCKER28_BUILDX): run the
+    /// cached build with `docker buildx build` too and print layercache / buildx.
+    #[arg(long)]
+    buildx: Option<PathBuf>,
+    /// The `layercache` binary run beside buildx (default: the one next to this binary).
+    #[arg(long)]
+    layercache: Option<PathBuf>,
+    /// GNU time, which reads each client's CPU time and peak memory from wait3.
+    #[arg(long, default_value = "/usr/bin/time")]
+    gnu_time: PathBuf,
 }
 
 pub async fn run(args: Args) -> Result<(), CommandError> {
@@ -60,6 +72,14 @@ pub async fn run(args: Args) -> Result<(), CommandError> {
                 .map_err(|e| failed(&e))?,
         );
     }
+    let peers = match &args.buildx {
+        Some(buildx) => Some(
+            super::peer::compare(&peer(&args, buildx, dir.path(), &req, &tag)?)
+                .await
+                .map_err(|e| failed(&e))?,
+        ),
+        None => None,
+    };
     if let Ok(docker) = io.host.docker() {
         let _ = docker
             .remove_image(
@@ -70,7 +90,40 @@ pub async fn run(args: Args) -> Result<(), CommandError> {
             .await;
     }
     println!("{}", table(&cold, &warm));
+    if let Some(peers) = peers {
+        println!("{peers}");
+    }
     Ok(())
+}
+
+/// The cached build of `req` as both clients run it.
+fn peer(
+    args: &Args,
+    buildx: &Path,
+    context: &Path,
+    req: &BuildPlan,
+    tag: &str,
+) -> Result<super::peer::Peer, CommandError> {
+    let layercache = match &args.layercache {
+        Some(path) => path.clone(),
+        None => std::env::current_exe()
+            .map_err(|e| CommandError::Failed(format!("bench: failed to find this binary: {e}")))?
+            .with_file_name("layercache"),
+    };
+    Ok(super::peer::Peer {
+        buildx: buildx.to_owned(),
+        layercache,
+        gnu_time: args.gnu_time.clone(),
+        docker_host: args.docker_host.clone(),
+        context: context.to_owned(),
+        build_args: req
+            .build_args
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+        tag: tag.to_owned(),
+        runs: args.warm_runs,
+    })
 }
 
 fn table(cold: &Outcome, warm: &[Outcome]) -> String {

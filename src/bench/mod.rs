@@ -3,5 +3,6 @@
 
 pub mod engine;
 pub mod mounts;
+pub mod peer;
 pub mod relay;
 pub mod serve;

@@ -7,7 +7,7 @@
 
 use bollard::models::{ContainerCreateBody, HostConfig, RestartPolicy, RestartPolicyNameEnum};
 
-use crate::plan::BuilderOptions;
+use crate::plan::{BuilderOptions, volume_destination};
 
 /// Where the container reads `buildkitd-config-inline` (BuildKit's default config path).
 pub const CONFIG_PATH: &str = "/etc/buildkit/buildkitd.toml";
@@ -96,7 +96,6 @@ pub fn buildkitd_args(options: &BuilderOptions) -> Vec<String> {
 
 fn host_config(name: &str, o: &BuilderOptions, profile: &Profile) -> HostConfig {
     let mut binds = vec![format!("{name}_state:/var/lib/buildkit")];
-    binds.extend(o.volumes.iter().cloned());
     let mut host = HostConfig {
         init: Some(true),
         network_mode: o.network.clone(),
@@ -135,11 +134,29 @@ fn host_config(name: &str, o: &BuilderOptions, profile: &Profile) -> HostConfig 
     }
     dedup(&mut cap_add);
     dedup(&mut cap_drop);
-    host.binds = Some(binds);
+    host.binds = Some(with_user_volumes(binds, &o.volumes));
     host.cap_add = (!cap_add.is_empty()).then_some(cap_add);
     host.cap_drop = (!cap_drop.is_empty()).then_some(cap_drop);
     host.security_opt = (!security.is_empty()).then_some(security);
     host
+}
+
+/// Our binds, then the user's `volume=` entries; where both mount one destination, only
+/// the user's stays (Docker refuses a container with two: "Duplicate mount point").
+fn with_user_volumes(ours: Vec<String>, user: &[String]) -> Vec<String> {
+    let taken: Vec<_> = user.iter().map(|v| volume_destination(v)).collect();
+    let mut binds: Vec<String> = ours
+        .into_iter()
+        .filter(|b| {
+            let replaced = taken.contains(&volume_destination(b));
+            if replaced {
+                tracing::debug!(bind = %b, "driver-opts volume= mounts this destination; the user's bind replaces ours");
+            }
+            !replaced
+        })
+        .collect();
+    binds.extend(user.iter().cloned());
+    binds
 }
 
 fn unconfine_system_paths(host: &mut HostConfig) {
@@ -222,6 +239,46 @@ mod tests {
         );
         assert_eq!(host.network_mode.as_deref(), Some("host"));
         assert_eq!(body.cmd.unwrap(), ["--debug", "--config", CONFIG_PATH]);
+    }
+
+    #[test]
+    fn a_users_volume_replaces_ours_on_the_same_destination() {
+        let o = BuilderOptions {
+            privileged: false,
+            volumes: vec![
+                "/srv/certs:/etc/certs:ro".into(),
+                "/sys/fs/cgroup:/sys/fs/cgroup/:ro".into(),
+                "cache:/var/lib/buildkit".into(),
+            ],
+            ..Default::default()
+        };
+        for profile in [Profile::requested(&o), Profile::fallback()] {
+            let binds = container_body("img", "b", &o, &profile)
+                .host_config
+                .unwrap()
+                .binds
+                .unwrap();
+            assert_eq!(binds, o.volumes, "{profile:?}");
+        }
+        // Without a volume of the user's there, ours stay.
+        let o = BuilderOptions {
+            privileged: false,
+            volumes: vec!["/srv/certs:/etc/certs:ro".into()],
+            ..Default::default()
+        };
+        let binds = container_body("img", "b", &o, &Profile::fallback())
+            .host_config
+            .unwrap()
+            .binds
+            .unwrap();
+        assert_eq!(
+            binds,
+            [
+                "b_state:/var/lib/buildkit",
+                "/sys/fs/cgroup:/sys/fs/cgroup:rw",
+                "/srv/certs:/etc/certs:ro"
+            ]
+        );
     }
 
     #[test]

@@ -105,7 +105,14 @@ pub async fn builder(
             let created = start_new(docker, spec)
                 .await
                 .map_err(|e| fail("start", &e, run_hint))?;
-            let channel = connect_when_ready(docker, name).await?;
+            // A container whose BuildKit never answers is of no use to a later step.
+            let channel = match connect_when_ready(docker, name).await {
+                Ok(channel) => channel,
+                Err(e) => {
+                    remove(docker, name).await;
+                    return Err(e);
+                }
+            };
             return Ok(Builder {
                 channel,
                 created: Some(Created {

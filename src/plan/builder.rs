@@ -33,7 +33,8 @@ pub struct BuilderOptions {
     pub cap_drop: Vec<String>,
     /// Docker `--security-opt` values (`seccomp=unconfined`, `systempaths=unconfined`).
     pub security_opt: Vec<String>,
-    /// `SRC:DST[:ro|rw]` bind mounts or named volumes.
+    /// `SRC:DST[:ro|rw]` bind mounts or named volumes, one per destination. A destination
+    /// layercache mounts itself (`/sys/fs/cgroup`, `/var/lib/buildkit`) is the user's then.
     pub volumes: Vec<String>,
     /// `buildkitd-config-inline`, already checked to be TOML.
     pub config_toml: Option<String>,
@@ -149,7 +150,16 @@ fn driver_opt(o: &mut BuilderOptions, key: &str, value: &str) -> Result<(), Stri
         "cap-add" => o.cap_add.push(capability(key, value)?),
         "cap-drop" => o.cap_drop.push(capability(key, value)?),
         "security-opt" => o.security_opt.push(nonempty(key, value)?),
-        "volume" => o.volumes.push(volume(value)?),
+        "volume" => {
+            let v = volume(value)?;
+            let dst = volume_destination(&v);
+            if let Some(first) = o.volumes.iter().find(|w| volume_destination(w) == dst) {
+                return Err(format!(
+                    "volume={v:?} mounts the destination of volume={first:?} again (one volume per destination)"
+                ));
+            }
+            o.volumes.push(v);
+        }
         _ => match key.strip_prefix("env.") {
             Some(name) if !name.is_empty() => {
                 o.env.insert(name.to_owned(), value.to_owned());
@@ -254,6 +264,13 @@ fn volume(value: &str) -> Result<String, String> {
             "volume={value:?} (expected SRC:DST[:ro|rw] with an absolute DST)"
         )),
     }
+}
+
+/// The container path a checked `SRC:DST[:MODE]` volume mounts, as Docker compares them
+/// (`/a/`, `/a//` and `/a` are one destination: Docker cleans the path first).
+pub fn volume_destination(volume: &str) -> Option<std::path::PathBuf> {
+    let dst = volume.split(':').nth(1)?;
+    Some(std::path::Path::new(dst).components().collect())
 }
 
 /// Parse the TOML only to check it; BuildKit reads the text itself.

@@ -95,6 +95,22 @@ fn bad_entries_name_the_input_and_the_key() {
 }
 
 #[test]
+fn two_volumes_on_one_destination_are_refused() {
+    let err = opts(&["volume=/a:/b", "volume=cache:/b/:ro"]).unwrap_err();
+    assert_eq!(err.input, "driver-opts");
+    assert!(
+        err.message
+            .contains("volume=\"cache:/b/:ro\" mounts the destination of volume=\"/a:/b\" again"),
+        "{}",
+        err.message
+    );
+    assert_eq!(
+        volume_destination("/x:/sys//fs/cgroup/:rw").as_deref(),
+        Some(std::path::Path::new("/sys/fs/cgroup"))
+    );
+}
+
+#[test]
 fn sizes_take_docker_units() {
     for (v, want) in [
         ("1024", 1024),

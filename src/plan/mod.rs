@@ -18,6 +18,7 @@ mod secrets;
 mod ssh;
 
 pub use build_plan::*;
+pub use builder::volume_destination;
 pub use cache::{CacheOption, CacheType};
 pub use parse::parse;
 pub use preflight::preflight;
