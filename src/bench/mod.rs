@@ -6,3 +6,4 @@ pub mod mounts;
 pub mod peer;
 pub mod relay;
 pub mod serve;
+pub mod transfer;

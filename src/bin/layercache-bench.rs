@@ -24,6 +24,8 @@ enum Command {
     Serve(bench::serve::Args),
     /// Measure a gha export through the relay against BuildKit's own, on one BuildKit.
     Relay(bench::relay::Args),
+    /// Measure a cache-mount restore and save copying in the base image against a static layercache.
+    Transfer(bench::transfer::Args),
 }
 
 fn main() -> ExitCode {
@@ -42,6 +44,7 @@ fn main() -> ExitCode {
             Command::Mounts(args) => bench::mounts::run(args).await,
             Command::Serve(args) => bench::serve::run(args).await,
             Command::Relay(args) => bench::relay::run(args).await,
+            Command::Transfer(args) => bench::transfer::run(args).await,
         }
     });
     match result {
