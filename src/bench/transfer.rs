@@ -97,7 +97,8 @@ pub async fn run(args: Args) -> Result<(), CommandError> {
     Ok(())
 }
 
-/// A fresh runner: no build cache, no base image.
+/// A fresh runner: no build cache, no base image, and none of the untagged images earlier
+/// transfers left (on Engine 20.10 they hold the base image's layers).
 async fn empty(docker: &bollard::Docker, image: &str) -> Result<(), CommandError> {
     docker
         .prune_build(Some(bollard::query_parameters::PruneBuildOptions {
@@ -117,5 +118,11 @@ async fn empty(docker: &bollard::Docker, image: &str) -> Result<(), CommandError
             None,
         )
         .await;
+    docker
+        .prune_images(Some(bollard::query_parameters::PruneImagesOptions {
+            filters: Some([("dangling".to_owned(), vec!["true".to_owned()])].into()),
+        }))
+        .await
+        .map_err(failed)?;
     Ok(())
 }
