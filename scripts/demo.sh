@@ -82,16 +82,10 @@ figures() {
 
 # Part 1: the Docker 28 lane, default driver, gha cache.
 demo_docker28() {
-    lc_docker28_paths
-    if ! lc_docker28_install; then
-        lc_log "part 1 SKIPPED: Debian $LC_D28_SUITE's ${LC_D28_PACKAGES[*]} could not be had"
+    if ! lc_docker28_up layercache-demo-base:latest; then
+        lc_log "part 1 SKIPPED"
         return 0
     fi
-    lc_log "Docker 28 lane: $(paste -sd, "$LC_D28_ROOT/.packages" | sed 's/,/, /g')"
-    # Debian 12's runc: unstable's needs glibc 2.38.
-    lc_apt_install runc
-    lc_start_dockerd28
-    lc_make_base_image layercache-demo-base:latest lc_docker28
     local cache_dir=$LC_WORK/actions-cache
     rm -rf "$cache_dir"
     # No ACTIONS_* here: type=gha uses the cache service layercache starts in-process.

@@ -191,3 +191,18 @@ EOF
     lc_wait_for "dockerd 28 (log: $LC_WORK/logs/dockerd28.log)" 60 \
         curl -fsS --unix-socket "$LC_D28_SOCK" http://docker/_ping
 }
+
+# lc_docker28_up BASE_TAG: install (or reuse) and start the Docker 28 lane with the busybox
+# base image as BASE_TAG. Returns 1, having said why, when the packages cannot be had.
+lc_docker28_up() {
+    lc_docker28_paths
+    if ! lc_docker28_install; then
+        lc_log "Docker 28 lane unavailable: Debian $LC_D28_SUITE's ${LC_D28_PACKAGES[*]} could not be had"
+        return 1
+    fi
+    lc_log "Docker 28 lane: $(paste -sd, "$LC_D28_ROOT/.packages" | sed 's/,/, /g')"
+    # Debian 12's runc: unstable's needs glibc 2.38.
+    lc_apt_install runc
+    lc_start_dockerd28
+    lc_make_base_image "$1" lc_docker28
+}
