@@ -58,6 +58,28 @@ fn config(tag: &str, n: usize) -> serde_json::Value {
     json!({"layers": layers, "records": records})
 }
 
+/// One build's `mode=max` export through a relay of its own to the service at `url`
+/// (BuildKit's part played by our client): `n` layers named after `tag`, then the index.
+async fn relayed_export(
+    url: &str,
+    runtime: &Secret,
+    tag: &str,
+    n: usize,
+    deadline: Duration,
+) -> layercache::relay::RelayReport {
+    let mut to = vec![gha(url, runtime, &[("mode", "max")])];
+    let (engaged, _) = engage(&mut [], &mut to, Reach::Loopback).await;
+    let engaged = engaged.unwrap();
+    export_like_buildkit(
+        to[0].attr("url_v2").unwrap(),
+        &to[0].secrets["token"],
+        tag,
+        n,
+    )
+    .await;
+    engaged.finish(deadline).await
+}
+
 /// Export like BuildKit: every layer, then the index, to the relay's export side.
 async fn export_like_buildkit(relay_url: &str, token: &Secret, tag: &str, n: usize) {
     let c = CacheClient::new(Endpoint::V2(relay_url.to_owned()), token.clone());
@@ -160,17 +182,7 @@ async fn everything_lands_through_503s_and_429s_index_last() {
     let up = upstream(faults.clone()).await;
     let runtime = up.token("refs/heads/main");
     let url = format!("{}/", up.base_url);
-    let mut to = vec![gha(&url, &runtime, &[("mode", "max")])];
-    let (engaged, _) = engage(&mut [], &mut to, Reach::Loopback).await;
-    let engaged = engaged.unwrap();
-    export_like_buildkit(
-        to[0].attr("url_v2").unwrap(),
-        &to[0].secrets["token"],
-        "a",
-        12,
-    )
-    .await;
-    let report = engaged.finish(Duration::from_secs(120)).await;
+    let report = relayed_export(&url, &runtime, "a", 12, Duration::from_secs(120)).await;
     assert!(report.complete(), "{report:?}");
     assert_eq!((report.uploaded, report.present), (12, 0), "{report:?}");
     assert_eq!(report.uploaded_bytes, 12 * 50_000);
@@ -195,19 +207,7 @@ async fn two_parallel_writers_to_one_scope_both_stay_in_the_index() {
     let url = format!("{}/", up.base_url);
     let leg = |tag: &'static str| {
         let (url, runtime) = (url.clone(), runtime.clone());
-        async move {
-            let mut to = vec![gha(&url, &runtime, &[("mode", "max")])];
-            let (engaged, _) = engage(&mut [], &mut to, Reach::Loopback).await;
-            let engaged = engaged.unwrap();
-            export_like_buildkit(
-                to[0].attr("url_v2").unwrap(),
-                &to[0].secrets["token"],
-                tag,
-                6,
-            )
-            .await;
-            engaged.finish(Duration::from_secs(60)).await
-        }
+        async move { relayed_export(&url, &runtime, tag, 6, Duration::from_secs(60)).await }
     };
     let (a, b) = tokio::join!(leg("a"), leg("b"));
     assert!(a.complete() && b.complete(), "{a:?} {b:?}");
@@ -249,17 +249,7 @@ async fn an_upstream_index_buildkit_would_refuse_is_not_merged_and_the_warning_s
         )
         .await
         .unwrap();
-    let mut to = vec![gha(&url, &runtime, &[("mode", "max")])];
-    let (engaged, _) = engage(&mut [], &mut to, Reach::Loopback).await;
-    let engaged = engaged.unwrap();
-    export_like_buildkit(
-        to[0].attr("url_v2").unwrap(),
-        &to[0].secrets["token"],
-        "a",
-        3,
-    )
-    .await;
-    let report = engaged.finish(Duration::from_secs(60)).await;
+    let report = relayed_export(&url, &runtime, "a", 3, Duration::from_secs(60)).await;
     assert!(report.complete(), "{report:?}");
     let warning = report.warning().unwrap_or_default();
     assert!(
@@ -285,18 +275,8 @@ async fn an_unchanged_build_writes_no_index() {
     let client = CacheClient::new(Endpoint::V2(url.clone()), runtime.clone());
     let mut reports = Vec::new();
     for tag in ["a", "a", "b"] {
-        let mut to = vec![gha(&url, &runtime, &[("mode", "max")])];
-        let (engaged, _) = engage(&mut [], &mut to, Reach::Loopback).await;
-        let engaged = engaged.unwrap();
         // Each run's BuildKit writes its blobs and index anew in its own relay.
-        export_like_buildkit(
-            to[0].attr("url_v2").unwrap(),
-            &to[0].secrets["token"],
-            tag,
-            3,
-        )
-        .await;
-        reports.push(engaged.finish(Duration::from_secs(60)).await);
+        reports.push(relayed_export(&url, &runtime, tag, 3, Duration::from_secs(60)).await);
         let (key, _, all) = upstream_index(&client).await;
         eprintln!("{tag}: newest index {key}");
         assert!(all);
@@ -329,20 +309,10 @@ async fn a_service_that_refuses_everything_is_given_up_on_in_seconds_not_at_the_
     .await;
     let runtime = up.token("refs/heads/main");
     let url = format!("{}/", up.base_url);
-    let mut to = vec![gha(&url, &runtime, &[("mode", "max")])];
-    let (engaged, _) = engage(&mut [], &mut to, Reach::Loopback).await;
-    let engaged = engaged.unwrap();
-    export_like_buildkit(
-        to[0].attr("url_v2").unwrap(),
-        &to[0].secrets["token"],
-        "x",
-        12,
-    )
-    .await;
     let started = std::time::Instant::now();
-    let report = engaged.finish(Duration::from_secs(600)).await;
+    let report = relayed_export(&url, &runtime, "x", 12, Duration::from_secs(600)).await;
     eprintln!(
-        "gave up {:.1} s after the build",
+        "gave up {:.1} s after the build began",
         started.elapsed().as_secs_f64()
     );
     assert_eq!(report.lost.len(), 12, "{report:?}");
@@ -368,17 +338,7 @@ async fn at_the_deadline_what_did_not_land_is_named_and_no_index_is_written() {
     .await;
     let runtime = up.token("refs/heads/main");
     let url = format!("{}/", up.base_url);
-    let mut to = vec![gha(&url, &runtime, &[("mode", "max")])];
-    let (engaged, _) = engage(&mut [], &mut to, Reach::Loopback).await;
-    let engaged = engaged.unwrap();
-    export_like_buildkit(
-        to[0].attr("url_v2").unwrap(),
-        &to[0].secrets["token"],
-        "x",
-        3,
-    )
-    .await;
-    let report = engaged.finish(Duration::from_secs(2)).await;
+    let report = relayed_export(&url, &runtime, "x", 3, Duration::from_secs(2)).await;
     assert!(!report.complete());
     assert_eq!(report.uploaded, 0);
     assert_eq!(report.lost.len(), 3, "{report:?}");
