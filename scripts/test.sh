@@ -78,10 +78,23 @@ main() {
         check-jsonschema --builtin-schema vendor.github-workflows "${workflows[@]}"
     fi
 
-    phase "cargo nextest run --locked"
+    # Tests that need a lane this machine lacks are named for it (buildkit_lane_*,
+    # docker28_lane_*) and filtered out, so nextest counts them as skipped, not passed.
+    local absent=()
+    [ -n "${LAYERCACHE_TEST_BUILDKIT_ADDR:-}" ] || absent+=("test(/(^|::)buildkit_lane_/)")
+    [ -n "${LAYERCACHE_TEST_DOCKER28_HOST:-}" ] || absent+=("test(/(^|::)docker28_lane_/)")
+    local filter=()
+    if [ ${#absent[@]} -gt 0 ]; then
+        local joined
+        joined=$(printf ' | %s' "${absent[@]}")
+        filter=(-E "not (${joined:3})")
+        lc_log "no lane for: ${absent[*]}: those tests are skipped"
+    fi
+
+    phase "cargo nextest run --locked ${filter[*]}"
     # nextest exits non-zero when a test fails and (exit 4) when no test ran at all; both fail
     # this script. Its summary line is the last thing printed: the clean-up is quiet.
-    cargo nextest run --locked --no-fail-fast "$@"
+    cargo nextest run --locked --no-fail-fast "${filter[@]}" "$@"
 }
 
 main "$@"

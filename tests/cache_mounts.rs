@@ -233,7 +233,7 @@ async fn round_trip(driver: &[(&str, String)], daemon: Daemon, prune: impl Async
 }
 
 #[tokio::test]
-async fn mounts_survive_a_pruned_remote_builder() {
+async fn buildkit_lane_mounts_survive_a_pruned_remote_builder() {
     let Ok(endpoint) = std::env::var("LAYERCACHE_TEST_BUILDKIT_ADDR") else {
         eprintln!(
             "skipped: LAYERCACHE_TEST_BUILDKIT_ADDR names no BuildKit (the newest-BuildKit lane)"
@@ -255,13 +255,13 @@ async fn mounts_survive_a_pruned_remote_builder() {
 /// the daemon's own BuildKit (driver `docker`, containerd image store), whose whole build
 /// cache is pruned between builds.
 #[tokio::test]
-async fn mounts_survive_a_pruned_docker_builder_on_docker_28() {
+async fn docker28_lane_mounts_survive_a_pruned_docker_builder_on_docker_28() {
     let (Ok(host), Ok(base)) = (
         std::env::var("LAYERCACHE_TEST_DOCKER28_HOST"),
         std::env::var("LAYERCACHE_TEST_DOCKER28_BASE_IMAGE"),
     ) else {
         eprintln!(
-            "skipped mounts_survive_a_pruned_docker_builder_on_docker_28: LAYERCACHE_TEST_DOCKER28_HOST names no Docker 28 lane"
+            "skipped docker28_lane_mounts_survive_a_pruned_docker_builder_on_docker_28: LAYERCACHE_TEST_DOCKER28_HOST names no Docker 28 lane"
         );
         return;
     };
@@ -325,8 +325,9 @@ async fn remove_builder(builder: &str) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn mounts_survive_a_new_builder_container_through_the_action() {
-    let Some(image) = lane_image("mounts_survive_a_new_builder_container_through_the_action")
+async fn buildkit_lane_mounts_survive_a_new_builder_container_through_the_action() {
+    let Some(image) =
+        lane_image("buildkit_lane_mounts_survive_a_new_builder_container_through_the_action")
     else {
         return;
     };
@@ -488,7 +489,7 @@ async fn transfers_round_trip(tool: Option<std::path::PathBuf>, base: String) {
 /// Trouble is a warning and costs only the mount: an entry that is not an archive fails
 /// the restore, the build runs with the mount empty, and the save replaces it.
 #[tokio::test]
-async fn a_broken_entry_costs_the_mount_not_the_build() {
+async fn buildkit_lane_a_broken_entry_costs_the_mount_not_the_build() {
     let Ok(endpoint) = std::env::var("LAYERCACHE_TEST_BUILDKIT_ADDR") else {
         eprintln!(
             "skipped: LAYERCACHE_TEST_BUILDKIT_ADDR names no BuildKit (the newest-BuildKit lane)"
@@ -552,7 +553,7 @@ async fn a_broken_entry_costs_the_mount_not_the_build() {
 /// an identity of its own), and what is restored belongs to that owner; a second mount of
 /// the same step, restored at the same time, gets its own contents.
 #[tokio::test]
-async fn an_owned_mount_comes_back_owned() {
+async fn buildkit_lane_an_owned_mount_comes_back_owned() {
     let Ok(endpoint) = std::env::var("LAYERCACHE_TEST_BUILDKIT_ADDR") else {
         eprintln!(
             "skipped: LAYERCACHE_TEST_BUILDKIT_ADDR names no BuildKit (the newest-BuildKit lane)"

@@ -50,7 +50,7 @@ fn ctx(r: &StepResult) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn check_annotates_findings_and_fails_like_buildx() {
+async fn buildkit_lane_check_annotates_findings_and_fails_like_buildx() {
     let Some(addr) = lane() else { return };
     let remote = [("driver", "remote"), ("endpoint", addr.as_str())];
     let checked = checked().await;
@@ -80,7 +80,7 @@ async fn check_annotates_findings_and_fails_like_buildx() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn targets_and_outline_are_printed_and_summarised() {
+async fn buildkit_lane_targets_and_outline_are_printed_and_summarised() {
     let Some(addr) = lane() else { return };
     let remote = [("driver", "remote"), ("endpoint", addr.as_str())];
     let checked = checked().await;

@@ -95,8 +95,9 @@ async fn post(builder: &str) -> StepResult {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn gha_round_trip_load_push_reuse_and_post_on_the_newest_buildkit() {
-    let Some(image) = lane_image("gha_round_trip_load_push_reuse_and_post_on_the_newest_buildkit")
+async fn buildkit_lane_gha_round_trip_load_push_reuse_and_post_on_the_newest_buildkit() {
+    let Some(image) =
+        lane_image("buildkit_lane_gha_round_trip_load_push_reuse_and_post_on_the_newest_buildkit")
     else {
         return;
     };
@@ -190,8 +191,9 @@ async fn gha_round_trip_load_push_reuse_and_post_on_the_newest_buildkit() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_failing_gha_export_is_a_warning_unless_strict() {
-    let Some(image) = lane_image("a_failing_gha_export_is_a_warning_unless_strict") else {
+async fn buildkit_lane_a_failing_gha_export_is_a_warning_unless_strict() {
+    let Some(image) = lane_image("buildkit_lane_a_failing_gha_export_is_a_warning_unless_strict")
+    else {
         return;
     };
     let store = tempfile::tempdir().unwrap();
@@ -246,8 +248,9 @@ async fn a_failing_gha_export_is_a_warning_unless_strict() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn build_checks_are_annotated_at_their_line_and_listed_in_metadata() {
-    let Some(image) = lane_image("build_checks_are_annotated_at_their_line_and_listed_in_metadata")
+async fn buildkit_lane_build_checks_are_annotated_at_their_line_and_listed_in_metadata() {
+    let Some(image) =
+        lane_image("buildkit_lane_build_checks_are_annotated_at_their_line_and_listed_in_metadata")
     else {
         return;
     };

@@ -47,7 +47,8 @@ fn notices(events: &[BuildEvent]) -> Vec<String> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_builder_image_is_pulled_with_credentials_and_retried_while_the_registry_is_down() {
+async fn buildkit_lane_the_builder_image_is_pulled_with_credentials_and_retried_while_the_registry_is_down()
+ {
     let Some(lane) = lane_image("the_builder_image_is_pulled_with_credentials_and_retried") else {
         return;
     };
@@ -142,8 +143,9 @@ async fn the_builder_image_is_pulled_with_credentials_and_retried_while_the_regi
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn driver_opts_config_and_flags_reach_the_builder() {
-    let Some(lane) = lane_image("driver_opts_config_and_flags_reach_the_builder") else {
+async fn buildkit_lane_driver_opts_config_and_flags_reach_the_builder() {
+    let Some(lane) = lane_image("buildkit_lane_driver_opts_config_and_flags_reach_the_builder")
+    else {
         return;
     };
     let host = host();
@@ -219,8 +221,9 @@ async fn driver_opts_config_and_flags_reach_the_builder() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_flag_buildkitd_rejects_is_named_and_nothing_is_left_behind() {
-    let Some(lane) = lane_image("a_flag_buildkitd_rejects_is_named_and_nothing_is_left_behind")
+async fn buildkit_lane_a_flag_buildkitd_rejects_is_named_and_nothing_is_left_behind() {
+    let Some(lane) =
+        lane_image("buildkit_lane_a_flag_buildkitd_rejects_is_named_and_nothing_is_left_behind")
     else {
         return;
     };

@@ -89,7 +89,7 @@ async fn gha_service() -> (
 }
 
 #[tokio::test]
-async fn gha_cache_round_trip_through_remote_buildkit() {
+async fn buildkit_lane_gha_cache_round_trip_through_remote_buildkit() {
     let Ok(endpoint) = std::env::var("LAYERCACHE_TEST_BUILDKIT_ADDR") else {
         eprintln!(
             "skipped: LAYERCACHE_TEST_BUILDKIT_ADDR names no BuildKit with gha support (the newest-BuildKit lane)"
@@ -184,7 +184,7 @@ async fn builder_container_that_cannot_start_is_removed_and_named() {
 }
 
 #[tokio::test]
-async fn refused_gha_service_does_not_fail_a_remote_build_with_ignore_error() {
+async fn buildkit_lane_refused_gha_service_does_not_fail_a_remote_build_with_ignore_error() {
     let Ok(endpoint) = std::env::var("LAYERCACHE_TEST_BUILDKIT_ADDR") else {
         eprintln!(
             "skipped: LAYERCACHE_TEST_BUILDKIT_ADDR names no BuildKit with gha support (the newest-BuildKit lane)"
@@ -230,7 +230,7 @@ async fn refused_gha_service_does_not_fail_a_remote_build_with_ignore_error() {
 /// warning names the scope and what was lost, and the report counts what BuildKit began
 /// to write against what the service refused.
 #[tokio::test]
-async fn gha_export_refused_by_the_service_is_a_warning_that_says_what_was_lost() {
+async fn buildkit_lane_gha_export_refused_by_the_service_is_a_warning_that_says_what_was_lost() {
     let Ok(endpoint) = std::env::var("LAYERCACHE_TEST_BUILDKIT_ADDR") else {
         eprintln!("skipped: LAYERCACHE_TEST_BUILDKIT_ADDR names no BuildKit with gha support");
         return;
@@ -295,7 +295,7 @@ async fn gha_export_refused_by_the_service_is_a_warning_that_says_what_was_lost(
 }
 
 #[tokio::test]
-async fn named_build_contexts_reach_copy_from_on_the_newest_buildkit() {
+async fn buildkit_lane_named_build_contexts_reach_copy_from_on_the_newest_buildkit() {
     let Ok(endpoint) = std::env::var("LAYERCACHE_TEST_BUILDKIT_ADDR") else {
         eprintln!("skipped: LAYERCACHE_TEST_BUILDKIT_ADDR names no newest-BuildKit lane");
         return;
@@ -363,7 +363,8 @@ async fn pushed_provenance(repo: &str, tag: &str) -> Option<serde_json::Value> {
 }
 
 #[tokio::test]
-async fn provenance_is_min_with_the_run_as_builder_id_by_default_and_off_when_false() {
+async fn buildkit_lane_provenance_is_min_with_the_run_as_builder_id_by_default_and_off_when_false()
+{
     let Ok(endpoint) = std::env::var("LAYERCACHE_TEST_BUILDKIT_ADDR") else {
         eprintln!("skipped: LAYERCACHE_TEST_BUILDKIT_ADDR names no newest-BuildKit lane");
         return;
@@ -415,7 +416,7 @@ async fn provenance_is_min_with_the_run_as_builder_id_by_default_and_off_when_fa
 }
 
 #[tokio::test]
-async fn several_outputs_with_load_and_push_on_the_newest_buildkit() {
+async fn buildkit_lane_several_outputs_with_load_and_push_on_the_newest_buildkit() {
     let Ok(endpoint) = std::env::var("LAYERCACHE_TEST_BUILDKIT_ADDR") else {
         eprintln!("skipped: LAYERCACHE_TEST_BUILDKIT_ADDR names no newest-BuildKit lane");
         return;
@@ -463,7 +464,7 @@ async fn several_outputs_with_load_and_push_on_the_newest_buildkit() {
 }
 
 #[tokio::test]
-async fn local_cache_round_trip_on_the_newest_buildkit() {
+async fn buildkit_lane_local_cache_round_trip_on_the_newest_buildkit() {
     let Ok(endpoint) = std::env::var("LAYERCACHE_TEST_BUILDKIT_ADDR") else {
         eprintln!("skipped: LAYERCACHE_TEST_BUILDKIT_ADDR names no newest-BuildKit lane");
         return;

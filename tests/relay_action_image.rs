@@ -83,7 +83,8 @@ fn ctx(r: &StepResult) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_action_image_relays_gha_cache_from_a_builder_container_on_another_network() {
+async fn buildkit_lane_the_action_image_relays_gha_cache_from_a_builder_container_on_another_network()
+ {
     let Ok(lane) = std::env::var("LAYERCACHE_TEST_BUILDKIT_IMAGE") else {
         eprintln!("skipped: LAYERCACHE_TEST_BUILDKIT_IMAGE names no newest-BuildKit image");
         return;

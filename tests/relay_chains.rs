@@ -220,8 +220,8 @@ fn chain_depth(body: &[u8]) -> usize {
 /// One test: its scenarios empty the daemon's whole build cache, so two at once would
 /// prune each other's imports away.
 #[tokio::test]
-async fn on_emptied_builders_every_chain_is_kept() {
-    let Some(lane) = lane("on_emptied_builders_every_chain_is_kept") else {
+async fn docker28_lane_on_emptied_builders_every_chain_is_kept() {
+    let Some(lane) = lane("docker28_lane_on_emptied_builders_every_chain_is_kept") else {
         return;
     };
     cold_rerun_change(&lane).await;

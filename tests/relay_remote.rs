@@ -109,7 +109,7 @@ async fn upstream_complete(up: &CacheClient, scope: &str) -> usize {
 }
 
 #[tokio::test]
-async fn relay_exports_through_503s_and_429s_and_an_empty_builder_imports_it_all() {
+async fn buildkit_lane_relay_exports_through_503s_and_429s_and_an_empty_builder_imports_it_all() {
     let Some(endpoint) = lane("relay_exports_through_503s") else {
         return;
     };
@@ -161,7 +161,8 @@ async fn relay_exports_through_503s_and_429s_and_an_empty_builder_imports_it_all
 }
 
 #[tokio::test]
-async fn relay_warns_what_a_refusing_upstream_did_not_take_and_the_build_stays_green() {
+async fn buildkit_lane_relay_warns_what_a_refusing_upstream_did_not_take_and_the_build_stays_green()
+{
     let Some(endpoint) = lane("relay_warns_what_a_refusing_upstream") else {
         return;
     };
@@ -205,7 +206,8 @@ async fn relay_warns_what_a_refusing_upstream_did_not_take_and_the_build_stays_g
 }
 
 #[tokio::test]
-async fn two_builds_writing_one_scope_at_once_both_import_fully_on_an_empty_builder() {
+async fn buildkit_lane_two_builds_writing_one_scope_at_once_both_import_fully_on_an_empty_builder()
+{
     let Some(endpoint) = lane("two_builds_writing_one_scope") else {
         return;
     };
@@ -241,7 +243,7 @@ async fn two_builds_writing_one_scope_at_once_both_import_fully_on_an_empty_buil
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn layercache_build_outside_github_relays_to_a_configured_upstream() {
+async fn buildkit_lane_layercache_build_outside_github_relays_to_a_configured_upstream() {
     let Some(endpoint) = lane("layercache_build_outside_github") else {
         return;
     };
@@ -295,7 +297,7 @@ async fn layercache_build_outside_github_relays_to_a_configured_upstream() {
 /// reach the loopback registry): COPY layers only; the service listens on the gateway too,
 /// since BuildKit downloads imports from its signed URLs.
 #[tokio::test]
-async fn a_builder_container_on_the_bridge_reaches_the_relay_at_the_gateway() {
+async fn buildkit_lane_a_builder_container_on_the_bridge_reaches_the_relay_at_the_gateway() {
     let Ok(image) = std::env::var("LAYERCACHE_TEST_BUILDKIT_IMAGE") else {
         eprintln!("skipped: LAYERCACHE_TEST_BUILDKIT_IMAGE names no newest-BuildKit image");
         return;
