@@ -64,7 +64,6 @@ fn scopes_differ_by_image_dockerfile_target_and_platform() {
         dockerfile: "Dockerfile".into(),
         target: None,
         platforms: vec![],
-        build_args: Default::default(),
     };
     let s0 = derive_scope(&base);
     assert!(s0.starts_with("web-"), "{s0}");
@@ -101,78 +100,55 @@ fn scopes_differ_by_image_dockerfile_target_and_platform() {
     assert!(arm.contains("linux-arm64") && !arm.contains(','), "{arm}");
 }
 
-fn seed_with_args(args: &[(&str, &str)]) -> ScopeSeed {
-    ScopeSeed {
-        image: Some("ghcr.io/o/web".into()),
-        short: "web".into(),
-        dockerfile: "Dockerfile".into(),
-        build_args: args
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect(),
-        ..Default::default()
-    }
+/// The plan's scope and its `cache-from` entries' scopes for these inputs.
+fn scopes_of(pairs: &[(&str, &str)]) -> (String, Vec<String>) {
+    let rt = runtime(&[
+        ("ACTIONS_RESULTS_URL", "https://results/"),
+        ("ACTIONS_RUNTIME_TOKEN", "t.x.y"),
+    ]);
+    let inputs = crate::action::inputs::Inputs::from_pairs(
+        crate::action::names::INPUTS,
+        pairs.iter().map(|(k, v)| (*k, (*v).to_owned())),
+    )
+    .unwrap();
+    let plan = crate::plan::parse(&inputs, &rt, &crate::action::env::Env::default()).unwrap();
+    let from = plan
+        .cache_from
+        .iter()
+        .filter_map(|e| e.attr("scope").map(str::to_owned))
+        .collect();
+    (plan.scope, from)
 }
 
 #[test]
-fn matrix_legs_differing_only_by_build_args_get_their_own_scopes() {
-    let red = derive_scope(&seed_with_args(&[("FLAVOR", "red")]));
-    let blue = derive_scope(&seed_with_args(&[("FLAVOR", "blue")]));
-    let none = derive_scope(&seed_with_args(&[]));
-    assert_ne!(red, blue);
-    assert_ne!(red, none);
-    assert!(
-        red.starts_with("web-") && blue.starts_with("web-"),
-        "{red} {blue}"
-    );
-    // A rotating credential passed as a build arg must not move the scope every run.
-    let token_a = derive_scope(&seed_with_args(&[("FLAVOR", "red"), ("NPM_TOKEN", "a")]));
-    let token_b = derive_scope(&seed_with_args(&[("FLAVOR", "red"), ("npm_token", "b")]));
-    assert_eq!(token_a, red);
-    assert_eq!(token_b, red);
-    let author = derive_scope(&seed_with_args(&[("FLAVOR", "red"), ("AUTHOR", "me")]));
-    assert_ne!(author, red, "AUTHOR is no credential");
-    let auth = derive_scope(&seed_with_args(&[("FLAVOR", "red"), ("GIT_AUTH", "x")]));
-    assert_eq!(auth, red);
-}
-
-#[test]
-fn build_args_in_any_order_give_the_same_scope_through_the_inputs() {
-    let rt = runtime(&[]);
-    let plan = |args: &str| {
-        let inputs = crate::action::inputs::Inputs::from_pairs(
-            crate::action::names::INPUTS,
-            [
-                (crate::action::names::TAGS, "ghcr.io/o/web:pr-1".to_owned()),
-                (crate::action::names::BUILD_ARGS, args.to_owned()),
-            ],
-        )
-        .unwrap();
-        crate::plan::parse(&inputs, &rt, &crate::action::env::Env::default())
-            .unwrap()
-            .scope
-    };
-    let ab = plan("FLAVOR=red\nSIZE=2");
-    assert_eq!(ab, plan("SIZE=2\nFLAVOR=red"));
-    assert_ne!(ab, plan("FLAVOR=blue\nSIZE=2"));
+fn build_args_never_move_the_scope() {
+    use crate::action::names::{BUILD_ARGS, TAGS};
+    // `VERSION=${{ github.sha }}`: a new value every commit must find the last commit's cache.
+    let (a, _) = scopes_of(&[
+        (TAGS, "ghcr.io/o/web:pr-1"),
+        (BUILD_ARGS, "VERSION=1a2b\nSIZE=2"),
+    ]);
+    let (b, _) = scopes_of(&[(TAGS, "ghcr.io/o/web:pr-1"), (BUILD_ARGS, "VERSION=3c4d")]);
+    let (none, _) = scopes_of(&[(TAGS, "ghcr.io/o/web:pr-1")]);
+    assert_eq!(a, b);
+    assert_eq!(a, none);
     // Tags do not count beyond the image name: a per-PR tag shares the branch's scope.
-    let other_tag = {
-        let inputs = crate::action::inputs::Inputs::from_pairs(
-            crate::action::names::INPUTS,
-            [
-                (crate::action::names::TAGS, "ghcr.io/o/web:main".to_owned()),
-                (
-                    crate::action::names::BUILD_ARGS,
-                    "FLAVOR=red\nSIZE=2".to_owned(),
-                ),
-            ],
-        )
-        .unwrap();
-        crate::plan::parse(&inputs, &rt, &crate::action::env::Env::default())
-            .unwrap()
-            .scope
-    };
-    assert_eq!(ab, other_tag);
+    let (main, _) = scopes_of(&[(TAGS, "ghcr.io/o/web:main")]);
+    assert_eq!(a, main);
+    let (other, _) = scopes_of(&[(TAGS, "ghcr.io/o/api:main")]);
+    assert_ne!(a, other);
+}
+
+#[test]
+fn a_derived_scope_also_reads_build_push_actions_default_scope() {
+    use crate::action::names::{CACHE_FROM, SCOPE, TAGS};
+    let (scope, from) = scopes_of(&[(TAGS, "ghcr.io/o/web:main"), (CACHE_FROM, "type=gha")]);
+    assert_eq!(from, vec![scope, "buildkit".to_owned()]);
+    // A scope of the user's own is read alone.
+    let (_, from) = scopes_of(&[(CACHE_FROM, "type=gha,scope=mine")]);
+    assert_eq!(from, vec!["mine".to_owned()]);
+    let (_, from) = scopes_of(&[(SCOPE, "shared"), (CACHE_FROM, "type=gha")]);
+    assert_eq!(from, vec!["shared".to_owned()]);
 }
 
 #[test]

@@ -15,7 +15,7 @@ use super::git_auth::git_auth_secret;
 use super::image::{parse_image_ref, parse_platform};
 use super::options;
 use super::outputs::{resolve_outputs, split_exports};
-use super::scope::{ScopeSeed, derive_scope};
+use super::scope::{BUILDX_DEFAULT_SCOPE, ScopeSeed, derive_scope};
 use crate::action::InputError;
 use crate::action::env::Env;
 use crate::action::inputs::Inputs;
@@ -72,24 +72,30 @@ pub fn parse(inputs: &Inputs, runtime: &Runtime, env: &Env) -> Result<BuildPlan,
         dockerfile: dockerfile.to_string_lossy().into_owned(),
         target: target.clone(),
         platforms: platforms.iter().map(ToString::to_string).collect(),
-        build_args: build_args.clone(),
     };
     let given_scope = inputs
         .text(n::SCOPE)
         .map(|s| validate_scope(&s))
         .transpose()?;
-    let scope = given_scope.clone().unwrap_or_else(|| derive_scope(&seed));
-    // Cache mounts outlive build-args as BuildKit's own do (a commit SHA passed as a build
-    // arg must not hide yesterday's package cache): their derived scope leaves them out.
-    let mount_scope = given_scope.unwrap_or_else(|| {
-        derive_scope(&ScopeSeed {
-            build_args: Default::default(),
-            ..seed
-        })
-    });
+    // A migrating user's cache sits under BuildKit's default scope: a derived scope's
+    // imports read that one too.
+    let fallback = given_scope.is_none().then_some(BUILDX_DEFAULT_SCOPE);
+    let scope = given_scope.unwrap_or_else(|| derive_scope(&seed));
     let mut cache_skipped = Vec::new();
-    let cache_from = cache_entries(inputs, Direction::From, runtime, &scope, &mut cache_skipped)?;
-    let mut cache_to = cache_entries(inputs, Direction::To, runtime, &scope, &mut cache_skipped)?;
+    let cache_from = cache_entries(
+        inputs,
+        Direction::From,
+        runtime,
+        (&scope, fallback),
+        &mut cache_skipped,
+    )?;
+    let mut cache_to = cache_entries(
+        inputs,
+        Direction::To,
+        runtime,
+        (&scope, None),
+        &mut cache_skipped,
+    )?;
     let github_token = inputs.text(n::GITHUB_TOKEN).map(Secret::new);
     // BuildKit's bulk blob listing calls api.github.com and nothing else
     // (docs/gha-cache-layout.md § Export flow).
@@ -160,7 +166,7 @@ pub fn parse(inputs: &Inputs, runtime: &Runtime, env: &Env) -> Result<BuildPlan,
         cache_from,
         cache_to,
         cache_skipped,
-        scope,
+        scope: scope.clone(),
         driver: driver(inputs, &builder)?,
         builder: builder_spec(inputs, builder)?,
         github_token,
@@ -169,7 +175,7 @@ pub fn parse(inputs: &Inputs, runtime: &Runtime, env: &Env) -> Result<BuildPlan,
         cache_prune: cache_prune(inputs)?,
         cache_mounts: CacheMounts {
             enabled: inputs.bool(n::CACHE_MOUNTS)?,
-            scope: mount_scope,
+            scope,
             exclude: inputs.list(n::CACHE_MOUNTS_EXCLUDE)?,
             max_size: size_input(inputs, n::CACHE_MOUNTS_MAX_SIZE)?,
             total_size: size_input(inputs, n::CACHE_MOUNTS_TOTAL_SIZE)?,
@@ -188,22 +194,32 @@ fn size_input(inputs: &Inputs, name: &'static str) -> Result<u64, InputError> {
     Ok(options::size(name, Some(&value))?.unwrap_or(0))
 }
 
+/// The entries of `cache-from` or `cache-to`, `gha` ones filled with `scope`; a `gha`
+/// entry without a scope of its own is followed by one reading `fallback`, when given.
 fn cache_entries(
     inputs: &Inputs,
     direction: Direction,
     runtime: &Runtime,
-    scope: &str,
+    (scope, fallback): (&str, Option<&str>),
     skipped: &mut Vec<SkippedEntry>,
 ) -> Result<Vec<CacheOption>, InputError> {
     let mut out = Vec::new();
     for raw in inputs.list(direction.input())? {
         let mut entry = parse_cache_entry(&raw, direction)?;
         if entry.kind == CacheType::Gha {
-            if let Some(s) = entry.attrs.get("scope") {
+            let own_scope = entry.attrs.get("scope").cloned();
+            if let Some(s) = &own_scope {
                 validate_scope(s).map_err(|e| InputError::new(direction.input(), e.message))?;
             }
             if let Err(skip) = fill_gha(&mut entry, direction, runtime, scope) {
                 skipped.push(skip);
+                continue;
+            }
+            if let (None, Some(f)) = (own_scope, fallback) {
+                let mut also = entry.clone();
+                also.attrs.insert("scope".into(), f.to_owned());
+                out.push(entry);
+                out.push(also);
                 continue;
             }
         }

@@ -225,11 +225,11 @@ fn cache_mounts_inputs_and_their_scope() {
     assert!(!p.cache_mounts.enabled);
     assert_eq!(p.cache_mounts.exclude, ["npm", "/root/.cache/pip"]);
     assert_eq!(p.cache_mounts.max_size, 512 << 20);
-    // Build args change the layer scope, not the mounts' one; a given scope is both.
+    // Build args change neither scope; the mounts use the layers' one, given or derived.
     let a = plan(&[("build-args", "SHA=1")]).unwrap();
     let b = plan(&[("build-args", "SHA=2")]).unwrap();
-    assert_ne!(a.scope, b.scope);
-    assert_eq!(a.cache_mounts.scope, b.cache_mounts.scope);
+    assert_eq!(a.scope, b.scope);
+    assert_eq!(a.cache_mounts.scope, a.scope);
     let given = plan(&[("build-args", "SHA=1"), ("scope", "s")]).unwrap();
     assert_eq!(given.cache_mounts.scope, "s");
 }

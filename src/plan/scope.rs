@@ -1,10 +1,11 @@
-//! The cache scope of a build: given by the user, or derived from what makes builds
-//! different, so two images, two platforms or two matrix legs with different `build-args`
-//! never overwrite each other's `gha` index (docs/gha-cache-layout.md § Parallel jobs and
-//! scopes). Tags other than the first one's image name are left out on purpose: a per-PR
-//! tag must keep sharing the branch's cache.
-
-use std::collections::BTreeMap;
+//! The cache scope of a build: given by the user, or derived from what names the image's
+//! build (image, Dockerfile, target, platforms), so two images or two platforms never
+//! overwrite each other's `gha` index (docs/gha-cache-layout.md § Parallel jobs and
+//! scopes), and the scope stays the same from commit to commit. Tags other than the first
+//! one's image name are left out on purpose: a per-PR tag must keep sharing the branch's
+//! cache. `build-args` are left out too: their values often change every commit (a
+//! version, a SHA, a date), BuildKit's cache keys already tell them apart, and the relay's
+//! index merge keeps parallel legs of one scope.
 
 use sha2::{Digest, Sha256};
 
@@ -18,13 +19,14 @@ pub struct ScopeSeed {
     pub dockerfile: String,
     pub target: Option<String>,
     pub platforms: Vec<String>,
-    /// The `build-args`, by name (so their order in the input does not matter). Those whose
-    /// name says they carry a credential are left out (see [`is_secret_like`]).
-    pub build_args: BTreeMap<String, String>,
 }
 
-/// A readable scope that differs whenever image, Dockerfile, target, platforms or the
-/// non-secret build args differ: `<short>[-<target>][-<platforms>]-<8 hex of all of them>`.
+/// The scope build-push-action's users have: BuildKit's own default when `scope` is unset.
+/// A derived scope's imports read it too, so the first run after migrating is warm.
+pub const BUILDX_DEFAULT_SCOPE: &str = "buildkit";
+
+/// A readable scope that differs whenever image, Dockerfile, target or platforms differ:
+/// `<short>[-<target>][-<platforms>]-<8 hex of all of them>`.
 pub fn derive_scope(seed: &ScopeSeed) -> String {
     let mut h = Sha256::new();
     for part in [
@@ -36,14 +38,6 @@ pub fn derive_scope(seed: &ScopeSeed) -> String {
         h.update([0]);
     }
     h.update(seed.platforms.join(",").as_bytes());
-    // Appended only when there are any, so a build without build-args keeps the scope it
-    // had before build-args counted (its cache stays found after an upgrade).
-    for (name, value) in seed.build_args.iter().filter(|(k, _)| !is_secret_like(k)) {
-        h.update([0]);
-        h.update(name.as_bytes());
-        h.update([b'=']);
-        h.update(value.as_bytes());
-    }
     let hash = hex::encode(h.finalize());
     let mut readable = vec![seed.short.clone()];
     readable.extend(seed.target.clone());
@@ -63,28 +57,4 @@ pub fn derive_scope(seed: &ScopeSeed) -> String {
         .take(80)
         .collect();
     format!("{readable}-{}", &hash[..8])
-}
-
-/// A build arg whose name says it holds a credential (`NPM_TOKEN`, `DB_PASSWORD`,
-/// `GITHUB_AUTH`...). Such values change from run to run (a job's token does), so hashing
-/// them would give every run a new scope and no run would find the last one's cache; and
-/// even a hash of a secret has no place in a cache key. `AUTH` and `APIKEY` count as whole
-/// words only (`AUTHOR` is no credential).
-pub fn is_secret_like(name: &str) -> bool {
-    const PARTS: &[&str] = &[
-        "TOKEN",
-        "SECRET",
-        "PASSWORD",
-        "PASSWD",
-        "CREDENTIAL",
-        "API_KEY",
-        "PRIVATE_KEY",
-        "ACCESS_KEY",
-    ];
-    const WORDS: &[&str] = &["AUTH", "APIKEY"];
-    let upper = name.to_ascii_uppercase();
-    PARTS.iter().any(|p| upper.contains(p))
-        || upper
-            .split(|c: char| !c.is_ascii_alphanumeric())
-            .any(|w| WORDS.contains(&w))
 }

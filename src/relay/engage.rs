@@ -77,9 +77,15 @@ pub async fn engage(
     let Some((endpoint, token)) = first else {
         return (None, Vec::new());
     };
+    // Without the relay's merge, the last writer of a scope's index wins.
+    let last_writer = if cache_to.iter().any(is_gha) {
+        "; a parallel job exporting to the same scope replaces this build's index (the last writer's wins)"
+    } else {
+        ""
+    };
     let direct = |why: &dyn std::fmt::Display| {
         vec![format!(
-            "cache relay not used, BuildKit exports to the cache directly: {why}"
+            "cache relay not used, BuildKit exports to the cache directly: {why}{last_writer}"
         )]
     };
     let listen = match reach {
