@@ -37,7 +37,7 @@ fn fill(seed: u64, offset: u64, buf: &mut [u8]) {
     let mut p = offset;
     let mut rest = &mut buf[..];
     // The unaligned head, then whole words.
-    while p % 8 != 0 && !rest.is_empty() {
+    while !p.is_multiple_of(8) && !rest.is_empty() {
         rest[0] = word(p / 8)[(p % 8) as usize];
         rest = &mut rest[1..];
         p += 1;
