@@ -213,7 +213,8 @@ fn serve_refuses_non_loopback_without_verification() {
 }
 
 /// `layercache-bench serve` end to end on a small entry: the service as a child process, the blob
-/// client's upload and download (checked byte for byte against the source), the small
+/// client's uploads (Put Blob; blocks + block list; several at once) and downloads (checked
+/// byte for byte against the source), the small
 /// entries, and the table it prints; once with one instance and once with two on the
 /// store (calls to one, blob bytes through the other).
 #[test]
@@ -222,7 +223,7 @@ fn bench_serve_runs_every_measure_and_prints_ratios() {
         let dir = tempfile::tempdir().unwrap();
         let out = Command::new(env!("CARGO_BIN_EXE_layercache-bench"))
             .args(["serve", "--size-mib", "8", "--small", "20"])
-            .args(["--rounds", "1", "--instances", instances])
+            .args(["--rounds", "1", "--instances", instances, "--parallel", "3"])
             .arg("--dir")
             .arg(dir.path().join("bench"))
             .output()
@@ -236,7 +237,10 @@ fn bench_serve_runs_every_measure_and_prints_ratios() {
         for row in [
             "plain file copy",
             "upload via service",
+            "blocks + block list",
             "download via service",
+            "3 block uploads of 8 MiB at once",
+            "3 downloads of 8 MiB at once",
             "entries/s",
             "service peak RSS",
         ] {

@@ -156,6 +156,17 @@ async fn conformance(store: Arc<dyn BlobStore>) {
             .is_err()
     );
     assert_eq!(s.size("staging/7/x").await.unwrap(), None);
+    // A part missing after one that was copied: no short object is published.
+    assert!(
+        s.concat(
+            "staging/7/x",
+            vec!["staging/7/b-1".into(), "staging/7/none".into()]
+        )
+        .await
+        .is_err()
+    );
+    assert_eq!(s.size("staging/7/x").await.unwrap(), None);
+    assert_eq!(s.size("staging/7/b-1").await.unwrap(), Some(6));
     assert!(s.rename("staging/7/blob", "data/07/7").await.unwrap());
     assert_eq!(s.size("staging/7/blob").await.unwrap(), None);
     assert_eq!(read(s, "data/07/7", None).await.unwrap(), b"hello world");

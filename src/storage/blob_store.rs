@@ -87,23 +87,48 @@ pub trait BlobStore: Send + Sync + 'static {
     fn list(&self, prefix: &str) -> BoxFuture<'_, Result<Vec<String>, StorageError>>;
 
     /// Write the concatenation of `parts` to `dest` (atomically, like `put`). Backends with
-    /// a native compose or rename may do better than this streaming copy.
+    /// a native compose or copy may do better than this streaming copy.
+    ///
+    /// Parts are opened one at a time, as the one before ends: a block-list commit names
+    /// hundreds of parts (BuildKit stages 1 MiB blocks), and opening them all up front let
+    /// each one's reader fill its buffers, which held the whole blob in memory (#23).
     fn concat(&self, dest: &str, parts: Vec<String>) -> BoxFuture<'_, Result<u64, StorageError>> {
         let dest = dest.to_owned();
         Box::pin(async move {
-            let mut streams = Vec::with_capacity(parts.len());
-            for part in &parts {
-                match self.get(part, None).await? {
-                    Some(s) => streams.push(s),
-                    None => {
-                        return Err(StorageError::Backend(format!(
+            let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(2);
+            let feed = async move {
+                for part in &parts {
+                    let opened = match self.get(part, None).await {
+                        Ok(Some(stream)) => Ok(stream),
+                        Ok(None) => Err(StorageError::Backend(format!(
                             "failed to concatenate: part {part} is missing"
-                        )));
+                        ))),
+                        Err(e) => Err(e),
+                    };
+                    let mut stream = match opened {
+                        Ok(s) => s,
+                        Err(e) => {
+                            // An error in the body makes `put` drop what it wrote: the
+                            // end of the channel alone would publish a short object.
+                            let _ = tx.send(Err(std::io::Error::other(e.to_string()))).await;
+                            return Err(e);
+                        }
+                    };
+                    while let Some(chunk) = stream.next().await {
+                        let failed = chunk.is_err();
+                        // A closed channel means the write failed; `put` says why.
+                        if tx.send(chunk).await.is_err() || failed {
+                            return Ok(());
+                        }
                     }
                 }
-            }
-            let body: ByteStream = futures::stream::iter(streams).flatten().boxed();
-            self.put(&dest, body).await
+                Ok(())
+            };
+            let body: ByteStream = tokio_stream::wrappers::ReceiverStream::new(rx).boxed();
+            // The feeder's error first: a missing part is why the write then failed.
+            let (fed, written) = futures::join!(feed, self.put(&dest, body));
+            fed?;
+            written
         })
     }
 

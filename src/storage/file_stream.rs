@@ -23,11 +23,16 @@ use super::blob_store::ByteStream;
 pub const READ_CHUNK: usize = 1 << 20;
 /// Write at most this much per call, gathering body frames until it is reached.
 const WRITE_BATCH: usize = 1 << 20;
-/// Chunks in flight between the async side and a file's blocking thread. Small: every chunk
-/// held here is memory the sender cannot reuse.
-const CHANNEL_DEPTH: usize = 4;
+/// Body frames in flight to a file's writer thread. Small: every frame held here is memory
+/// the sender cannot reuse, and hyper's frames are up to 1 MiB; with 4, eight uploads at
+/// once peaked at 64 MiB (#23).
+const CHANNEL_DEPTH: usize = 2;
+/// Read chunks queued ahead of the HTTP layer. Each is a whole [`READ_CHUNK`], so this is
+/// most of a download's memory: with 4, eight downloads at once peaked at 80 MiB (#23);
+/// two keep the disk ahead of a loopback socket all the same.
+const READ_DEPTH: usize = 2;
 /// Read buffers kept for reuse: those in the channel, one being sent, one being filled.
-const READ_BUFFERS: usize = CHANNEL_DEPTH + 2;
+const READ_BUFFERS: usize = READ_DEPTH + 2;
 
 /// Buffers handed out as `Bytes` and taken back once every reader has dropped them.
 struct Recycler {
@@ -61,7 +66,7 @@ impl Recycler {
 
 /// Stream `len` bytes of `file` from its current position.
 pub fn read_stream(mut file: std::fs::File, len: u64) -> ByteStream {
-    let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(CHANNEL_DEPTH);
+    let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(READ_DEPTH);
     tokio::task::spawn_blocking(move || {
         let mut recycler = Recycler {
             out: VecDeque::with_capacity(READ_BUFFERS + 1),

@@ -14,6 +14,12 @@ pub fn vm_hwm_kib(pid: u32) -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
+/// Start the service's `VmHWM` afresh from its current RSS (`clear_refs` 5, Linux 4.0+),
+/// so a measure's peak is its own; `false` when the kernel refuses.
+pub fn reset_hwm(pid: u32) -> bool {
+    std::fs::write(format!("/proc/{pid}/clear_refs"), "5").is_ok()
+}
+
 /// A file of `size` pseudo-random bytes (incompressible, written in 1 MiB pieces).
 /// With `durable`, it is synced to disk.
 pub fn make_source(path: &Path, size: u64, durable: bool) -> std::io::Result<()> {
@@ -69,8 +75,14 @@ pub fn rw_copy(from: &Path, to: &Path) -> std::io::Result<u64> {
 
 /// Whether two files hold the same bytes.
 pub fn same_contents(a: &Path, b: &Path) -> std::io::Result<bool> {
+    let len = std::fs::metadata(a)?.len();
+    same_start(a, b, len)
+}
+
+/// Whether `b` holds exactly the first `len` bytes of `a`.
+pub fn same_start(a: &Path, b: &Path, len: u64) -> std::io::Result<bool> {
     use std::io::Read;
-    let (mut a, mut b) = (std::fs::File::open(a)?, std::fs::File::open(b)?);
+    let (mut a, mut b) = (std::fs::File::open(a)?.take(len), std::fs::File::open(b)?);
     let (mut x, mut y) = (vec![0u8; 1 << 20], vec![0u8; 1 << 20]);
     loop {
         let n = a.read(&mut x)?;
@@ -128,17 +140,20 @@ impl Stage {
 }
 
 /// One measure's best wall time, and the CPU time of that best run: this process (the
-/// client, or the copy) and the service.
+/// client, or the copy) and the service; and the service's peak RSS over every run.
 #[derive(Clone, Copy)]
 pub struct Best {
     pub secs: f64,
     pub cpu: (f64, f64),
+    /// KiB; 0 when the kernel could not restart the peak for the measure.
+    pub peak_kib: u64,
 }
 
 impl Best {
     pub const NONE: Best = Best {
         secs: f64::MAX,
         cpu: (0.0, 0.0),
+        peak_kib: 0,
     };
 
     /// Time `f`, counting this process's and the service's CPU time too.
@@ -152,16 +167,21 @@ impl Best {
             .prepare()
             .map_err(|e| failed("prepare the measure")(e.to_string()))?;
         let cpu = || (cpu_secs("self"), cpu_secs(&pid.to_string()));
+        let fresh_peak = reset_hwm(pid);
         let (c0, t) = (cpu(), Instant::now());
         f.await?;
         let secs = t.elapsed().as_secs_f64();
+        let peak_kib = if fresh_peak {
+            vm_hwm_kib(pid).unwrap_or(0).max(self.peak_kib)
+        } else {
+            0
+        };
         if secs < self.secs {
             let c1 = cpu();
-            *self = Best {
-                secs,
-                cpu: (c1.0 - c0.0, c1.1 - c0.1),
-            };
+            self.secs = secs;
+            self.cpu = (c1.0 - c0.0, c1.1 - c0.1);
         }
+        self.peak_kib = peak_kib;
         Ok(())
     }
 }
