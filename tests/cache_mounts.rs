@@ -411,6 +411,7 @@ async fn transfers_with_the_static_tool_need_no_base_image() {
 }
 
 async fn transfers_round_trip(tool: Option<std::path::PathBuf>, base: String) {
+    let with_tool = tool.is_some();
     use layercache::cache_mounts::{CacheMount, Direction, Sharing, Transfers};
     use std::os::unix::fs::PermissionsExt;
     let mut main = layercache::plan::BuildPlan::local(".");
@@ -442,6 +443,12 @@ async fn transfers_round_trip(tool: Option<std::path::PathBuf>, base: String) {
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(copied);
+    if with_tool {
+        // The restore exported its (empty) root file system to a directory, not as an
+        // untagged image in the daemon.
+        let discard = restore.path().join("discard");
+        assert!(discard.is_dir(), "no local export of the restore");
+    }
     // A builder whose mount has contents keeps them: they are newer than any entry.
     let again = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(again.path().join("content")).unwrap();

@@ -111,15 +111,18 @@ impl Transfers {
             dir.join("Dockerfile"),
             transfer_dockerfile(mount, direction, copy, &nonce),
         )?;
-        let out = dir.join("out");
-        if direction == Direction::Save {
-            std::fs::create_dir_all(&out)?;
+        // A save exports the mount's copy. A restore with the tool exports its root file
+        // system (mount points only) to a directory nobody reads: without an output, the
+        // docker driver's image exporter would leave an untagged image per transfer.
+        let out = match (direction, copy) {
+            (Direction::Save, _) => Some(dir.join("out")),
+            (Direction::Restore, Copy::Tool) => Some(dir.join("discard")),
+            (Direction::Restore, Copy::Shell) => None,
+        };
+        if let Some(out) = &out {
+            std::fs::create_dir_all(out)?;
         }
-        let req = transfer_request(
-            &self.main,
-            dir,
-            (direction == Direction::Save).then_some(&out),
-        );
+        let req = transfer_request(&self.main, dir, out.as_ref());
         let mut events = Recorder::default();
         match engine::run(&req, &self.io, &mut events).await {
             Ok(_) => Ok(!events
