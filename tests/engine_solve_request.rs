@@ -42,6 +42,7 @@ fn graphdriver() -> DaemonFacts {
         containerd_store: false,
         engine_major: 20,
         engine_version: "20.10.24".into(),
+        rootless: false,
     }
 }
 
@@ -194,6 +195,7 @@ fn auto_takes_docker_only_when_it_can_honour_every_cache_entry() {
         containerd_store: true,
         engine_major: 28,
         engine_version: "28.0.4".into(),
+        rootless: false,
     };
     assert_eq!(choose(&req, &containerd).unwrap().driver, "docker");
 

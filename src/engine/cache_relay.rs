@@ -34,7 +34,9 @@ async fn reach(
         (_, "docker-container", Some(docker)) => {
             super::relay_reach::container_reach(docker, builder).await
         }
-        (_, "docker", Some(docker)) => super::relay_reach::daemon_reach(docker, host).await,
+        (_, "docker", Some(docker)) => {
+            super::relay_reach::daemon_reach(docker, host, caps.own_network).await
+        }
         _ => Reach::Unreachable(format!(
             "the relay is not yet reachable from the {} driver's BuildKit",
             caps.driver

@@ -16,6 +16,8 @@ pub struct DaemonFacts {
     /// Engine major version (20 for Debian's 20.10).
     pub engine_major: u32,
     pub engine_version: String,
+    /// A rootless daemon: its BuildKit runs in a network namespace of its own.
+    pub rootless: bool,
 }
 
 impl DaemonFacts {
@@ -27,6 +29,11 @@ impl DaemonFacts {
                     .get(1)
                     .is_some_and(|v| v == "io.containerd.snapshotter.v1")
         });
+        let rootless = info
+            .security_options
+            .unwrap_or_default()
+            .iter()
+            .any(|o| o.contains("name=rootless"));
         let engine_version = info.server_version.unwrap_or_default();
         let engine_major = engine_version
             .split('.')
@@ -37,6 +44,7 @@ impl DaemonFacts {
             containerd_store,
             engine_major,
             engine_version,
+            rootless,
         })
     }
 }
@@ -51,6 +59,9 @@ pub struct Capabilities {
     pub max_cache_exports: usize,
     /// Results land in the daemon's image store (moby exporter) and are pushed by it.
     pub daemon_store: bool,
+    /// BuildKit runs in a network namespace of its own (a rootless daemon's), where this
+    /// machine's loopback and bridges are out of reach.
+    pub own_network: bool,
     pub multi_platform: bool,
     pub named_contexts: bool,
     pub attestations: bool,
@@ -104,6 +115,7 @@ impl Capabilities {
                 ],
                 max_cache_exports: if modern { usize::MAX } else { 1 },
                 daemon_store: true,
+                own_network: facts.rootless,
                 multi_platform: true,
                 named_contexts: modern,
                 attestations: modern,
@@ -117,6 +129,7 @@ impl Capabilities {
                 cache_export: vec![CacheType::Inline],
                 max_cache_exports: if modern { usize::MAX } else { 1 },
                 daemon_store: true,
+                own_network: facts.rootless,
                 multi_platform: false,
                 named_contexts: modern,
                 attestations: false,
@@ -133,6 +146,7 @@ impl Capabilities {
             cache_export: ALL_CACHES.to_vec(),
             max_cache_exports: usize::MAX,
             daemon_store: false,
+            own_network: false,
             multi_platform: true,
             named_contexts: true,
             attestations: true,

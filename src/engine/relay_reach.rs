@@ -112,16 +112,10 @@ pub async fn container_reach(docker: &Docker, builder: &str) -> Reach {
     }
 }
 
-/// Where the daemon's own BuildKit reaches this process.
-pub async fn daemon_reach(docker: &Docker, host: &DockerHost) -> Reach {
-    // A rootless daemon's BuildKit runs in a network namespace of its own.
-    let rootless = docker.info().await.ok().is_some_and(|i| {
-        i.security_options
-            .unwrap_or_default()
-            .iter()
-            .any(|o| o.contains("name=rootless"))
-    });
-    if rootless {
+/// Where the daemon's own BuildKit reaches this process; `own_network`: it runs in a
+/// network namespace of its own (a rootless daemon's).
+pub async fn daemon_reach(docker: &Docker, host: &DockerHost, own_network: bool) -> Reach {
+    if own_network {
         return Reach::Unreachable(
             "a rootless daemon's BuildKit has a network of its own".to_owned(),
         );
