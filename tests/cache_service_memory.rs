@@ -214,11 +214,7 @@ async fn blocks_and_block_list(s: &Serve) {
         s.put(block_url, body(seed, n * MIB, MIB), false).await;
         ids.push(id);
     }
-    let list: String = ids
-        .iter()
-        .map(|i| format!("<Latest>{i}</Latest>"))
-        .collect();
-    let xml = format!(r#"<?xml version="1.0" encoding="utf-8"?><BlockList>{list}</BlockList>"#);
+    let xml = layercache::cache_client::block_list_xml(&ids);
     s.put(format!("{url}&comp=blocklist"), xml.into(), false)
         .await;
     s.finalize("blocks", size).await;

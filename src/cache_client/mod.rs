@@ -14,6 +14,7 @@ mod retry;
 mod v1;
 mod v2;
 
+pub use blob::block_list_xml;
 pub use client::{CacheClient, Endpoint, Hit, SaveOutcome, Saved};
 pub use error::ClientError;
 pub use retry::{Outage, RetryPolicy};

@@ -141,11 +141,7 @@ pub fn put_blocks(url: &str, file: &Path, size: u64, block: u64) -> Result<(), B
         ids.push(id);
         offset += len;
     }
-    let list: String = ids
-        .iter()
-        .map(|i| format!("<Latest>{i}</Latest>"))
-        .collect();
-    let xml = format!(r#"<?xml version="1.0" encoding="utf-8"?><BlockList>{list}</BlockList>"#);
+    let xml = crate::cache_client::block_list_xml(&ids);
     let head = format!(
         "PUT {target}&comp=blocklist HTTP/1.1\r\nHost: {host}\r\nContent-Length: {}\r\n\r\n",
         xml.len()
