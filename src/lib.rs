@@ -10,6 +10,7 @@ pub mod bench;
 pub mod cache_client;
 pub mod cache_config;
 pub mod cache_mounts;
+pub mod cache_protocol;
 pub mod cache_service;
 pub mod commands;
 pub mod engine;

@@ -9,7 +9,8 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use layercache::cache_client::{CacheClient, Endpoint, RetryPolicy, SaveOutcome};
+use layercache::cache_client::{CacheClient, RetryPolicy, SaveOutcome};
+use layercache::cache_protocol::Endpoint;
 use layercache::cache_service::{self, Faults, RunningService, ServiceConfig};
 use layercache::storage::StorageConfig;
 

@@ -503,7 +503,8 @@ async fn buildkit_lane_a_broken_entry_costs_the_mount_not_the_build() {
         );
         return;
     };
-    use layercache::cache_client::{CacheClient, Endpoint};
+    use layercache::cache_client::CacheClient;
+    use layercache::cache_protocol::Endpoint;
     let lane = cache_service().await;
     let context = tempfile::tempdir().unwrap();
     std::fs::write(context.path().join("Dockerfile"), DOCKERFILE).unwrap();

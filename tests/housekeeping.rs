@@ -18,6 +18,7 @@ use index_body::index_body;
 use std::collections::{BTreeSet, HashMap};
 
 use futures::future::BoxFuture;
+use layercache::cache_protocol;
 use layercache::housekeeping::{
     self, ApiConfig, GithubCaches, IndexBodies, ListedCache, Reason, Referenced,
 };
@@ -36,7 +37,7 @@ async fn listing_follows_pages_filters_and_sends_the_token_under_ghes_base() {
     let caches = client(&base, TOKEN).await;
 
     let main_blobs = caches
-        .list(housekeeping::BLOB_PREFIX, Some(MAIN))
+        .list(cache_protocol::keys::BLOB_PREFIX, Some(MAIN))
         .await
         .unwrap();
     assert_eq!(main_blobs.len(), 230);
@@ -55,7 +56,7 @@ async fn listing_follows_pages_filters_and_sends_the_token_under_ghes_base() {
             .all(|e| e.git_ref.as_deref() == Some(MAIN))
     );
     let web = caches
-        .list(&housekeeping::index_prefix("web"), None)
+        .list(&cache_protocol::keys::index_prefix("web"), None)
         .await
         .unwrap();
     assert_eq!(web.len(), 8, "prefix filter: web's 6 plus web-1-arm64's 2");

@@ -15,10 +15,11 @@ use std::collections::BTreeSet;
 use std::net::SocketAddr;
 
 use chrono::{Duration, Utc};
+use layercache::cache_protocol::keys::ref_hash;
 use layercache::cache_service::{self, RunningService, ServiceConfig};
 use layercache::housekeeping::{
     self, ApiConfig, CacheServiceBodies, GithubCaches, HousekeepingError, PrunePolicy, Reason,
-    Referenced, ref_hash,
+    Referenced,
 };
 use layercache::secret::Secret;
 use layercache::storage::StorageConfig;

@@ -11,7 +11,8 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::Bytes;
-use layercache::cache_client::{CacheClient, Endpoint, SaveOutcome};
+use layercache::cache_client::{CacheClient, SaveOutcome};
+use layercache::cache_protocol::Endpoint;
 use layercache::cache_service::{self, Faults, RunningService, ServiceConfig};
 use layercache::plan::cache::{CacheOption, CacheType};
 use layercache::relay::{Reach, engage};

@@ -15,7 +15,8 @@ mod support;
 
 use bollard::Docker;
 use bollard::models::NetworkCreateRequest;
-use layercache::cache_client::{CacheClient, Endpoint};
+use layercache::cache_client::CacheClient;
+use layercache::cache_protocol::Endpoint;
 use layercache::cache_service::{self, ServiceConfig};
 use layercache::storage::StorageConfig;
 use runner::{Step, StepResult, required_env};

@@ -10,7 +10,8 @@ mod engine_support;
 use std::time::Duration;
 
 use engine_support::*;
-use layercache::cache_client::{CacheClient, Endpoint};
+use layercache::cache_client::CacheClient;
+use layercache::cache_protocol::Endpoint;
 use layercache::cache_service::{self, Faults, RunningService, ServiceConfig};
 use layercache::engine::{BuildEvent, CacheState, Recorder, prune_remote, run};
 use layercache::plan::{BuildPlan, CacheOption, CacheType, DriverChoice};

@@ -8,7 +8,8 @@
 use super::env::Env;
 use super::files::{FileCommand, FileError, RunnerFiles};
 use super::names::env as names;
-use super::runtime::{CacheProtocol, Runtime};
+use super::runtime::Runtime;
+use crate::cache_protocol::Endpoint;
 
 /// Write the allow-listed variables that are set. Returns the names written, in order.
 pub fn expose(
@@ -23,7 +24,7 @@ pub fn expose(
             written.push(name);
         }
     }
-    if matches!(runtime.protocol, Some(CacheProtocol::V2 { .. })) {
+    if matches!(runtime.protocol, Some(Endpoint::V2(_))) {
         files.append(FileCommand::Env, names::ACTIONS_CACHE_SERVICE_V2, "true")?;
         written.push(names::ACTIONS_CACHE_SERVICE_V2);
     }

@@ -12,11 +12,7 @@ use super::env::Env;
 use super::names::env as names;
 use super::workflow::Workflow;
 use crate::action::InputError;
-
-/// The audience asked for; `serve --oidc-audience` expects the same (docs/serve.md).
-pub const AUDIENCE: &str = "layercache";
-/// Where `layercache serve` exchanges OIDC tokens.
-const EXCHANGE_PATH: &str = "_layercache/oidc/exchange";
+use crate::cache_protocol::oidc::{AUDIENCE, EXCHANGE_PATH};
 
 /// Why the exchange failed (the run goes on without a cache).
 #[derive(Debug, thiserror::Error)]
@@ -81,7 +77,8 @@ pub async fn use_service<W: std::io::Write>(
     .map_err(ExchangeError::IdToken)?;
     wf.add_mask(&id_token);
     let exchange_url = service
-        .join(EXCHANGE_PATH)
+        // Relative, so a service under a path prefix keeps it.
+        .join(EXCHANGE_PATH.trim_start_matches('/'))
         .map_err(|e| ExchangeError::Exchange {
             url: service.to_string(),
             why: e.to_string(),

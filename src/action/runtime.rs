@@ -8,30 +8,10 @@
 
 use std::fmt;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-
 use super::env::Env;
 use super::names::env as names;
+use crate::cache_protocol::{AccessScope, Endpoint, decode_scopes};
 use crate::secret::Secret;
-
-/// The cache protocol and the URL to speak it to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CacheProtocol {
-    /// Legacy `_apis/artifactcache` at `ACTIONS_CACHE_URL` (GHES, act, self-hosted servers).
-    V1 { url: String },
-    /// Twirp `CacheService` at `ACTIONS_RESULTS_URL` (github.com since 2025).
-    V2 { url: String },
-}
-
-impl CacheProtocol {
-    pub fn version(&self) -> u8 {
-        match self {
-            Self::V1 { .. } => 1,
-            Self::V2 { .. } => 2,
-        }
-    }
-}
 
 /// `ACTIONS_CACHE_MODE`: which of import and export the job may run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -63,24 +43,6 @@ impl fmt::Display for CacheMode {
     }
 }
 
-/// One entry of the token's `ac` claim: a ref and what the job may do with its caches.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
-pub struct TokenScope {
-    #[serde(rename = "Scope")]
-    pub scope: String,
-    #[serde(rename = "Permission")]
-    pub permission: u8,
-}
-
-impl TokenScope {
-    pub fn readable(&self) -> bool {
-        self.permission & 1 != 0
-    }
-    pub fn writable(&self) -> bool {
-        self.permission & 2 != 0
-    }
-}
-
 /// The runner's cache-related environment, decided once at start-up.
 #[derive(Debug, Clone, Default)]
 pub struct Runtime {
@@ -90,10 +52,10 @@ pub struct Runtime {
     pub results_url: Option<String>,
     pub id_token_request_url: Option<String>,
     pub id_token_request_token: Option<Secret>,
-    pub protocol: Option<CacheProtocol>,
+    pub protocol: Option<Endpoint>,
     pub mode: CacheMode,
     /// Decoded `ac` claim; empty when the token has none or could not be read.
-    pub scopes: Vec<TokenScope>,
+    pub scopes: Vec<AccessScope>,
     pub is_ghes: bool,
     /// Things worth a warning that did not stop anything (shown by the caller).
     pub warnings: Vec<String>,
@@ -164,7 +126,7 @@ impl Runtime {
     }
 
     /// The token may write to at least one ref (BuildKit writes to the last writable one).
-    pub fn writable_scope(&self) -> Option<&TokenScope> {
+    pub fn writable_scope(&self) -> Option<&AccessScope> {
         self.scopes.iter().rev().find(|s| s.writable())
     }
 }
@@ -216,9 +178,9 @@ fn choose_protocol(
     ghes: bool,
     cache_url: Option<&str>,
     results_url: Option<&str>,
-) -> Option<CacheProtocol> {
-    let v1 = || cache_url.map(|u| CacheProtocol::V1 { url: u.to_owned() });
-    let v2 = || results_url.map(|u| CacheProtocol::V2 { url: u.to_owned() });
+) -> Option<Endpoint> {
+    let v1 = || cache_url.map(|u| Endpoint::V1(u.to_owned()));
+    let v2 = || results_url.map(|u| Endpoint::V2(u.to_owned()));
     match forced {
         Some(1) => v1(),
         Some(_) => v2(),
@@ -238,29 +200,11 @@ pub fn is_ghes(server_url: &str) -> bool {
     !(host == "GITHUB.COM" || host.ends_with(".GHE.COM") || host.ends_with(".LOCALHOST"))
 }
 
-/// Decode the JWT payload without verifying it and read its `ac` claim, which GitHub
-/// sends as a JSON *string* holding an array (an array is accepted too).
-pub fn decode_scopes(token: &Secret) -> Result<Vec<TokenScope>, String> {
-    let payload = token
-        .expose()
-        .split('.')
-        .nth(1)
-        .ok_or("not a JWT (no payload segment)")?;
-    let bytes = URL_SAFE_NO_PAD
-        .decode(payload.trim_end_matches('='))
-        .map_err(|_| "the payload is not base64url".to_owned())?;
-    let claims: serde_json::Value =
-        serde_json::from_slice(&bytes).map_err(|_| "the payload is not JSON".to_owned())?;
-    let ac = match claims.get("ac") {
-        None => return Ok(Vec::new()),
-        Some(serde_json::Value::String(s)) => serde_json::from_str(s),
-        Some(other) => serde_json::from_value(other.clone()),
-    };
-    ac.map_err(|_| "the ac claim is not a list of {Scope, Permission}".to_owned())
-}
-
 #[cfg(test)]
 mod tests {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
     use super::*;
 
     pub(crate) fn token_with_ac(ac: &str) -> String {

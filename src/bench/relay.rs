@@ -9,8 +9,9 @@ use std::fmt::Write as _;
 use std::path::Path;
 use std::time::Duration;
 
-use crate::cache_client::{CacheClient, Endpoint};
+use crate::cache_client::CacheClient;
 use crate::cache_config::CacheConfig;
+use crate::cache_protocol::Endpoint;
 use crate::cache_service::{self, Faults, ServiceConfig};
 use crate::commands::CommandError;
 use crate::engine::{self, DockerHost, Outcome, Recorder, Resolved};

@@ -10,24 +10,8 @@ use super::error::ClientError;
 use super::retry::RetryPolicy;
 use super::v1::{self, Call, Reply};
 use super::v2::{self, Answer};
+use crate::cache_protocol::Endpoint;
 use crate::secret::Secret;
-
-/// Where the cache service is and which protocol it speaks.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Endpoint {
-    /// `ACTIONS_RESULTS_URL`: Twirp.
-    V2(String),
-    /// `ACTIONS_CACHE_URL`: `artifactcache` REST.
-    V1(String),
-}
-
-impl Endpoint {
-    pub fn url(&self) -> &str {
-        match self {
-            Endpoint::V2(u) | Endpoint::V1(u) => u,
-        }
-    }
-}
 
 /// A lookup hit: the full key that matched and where to read it.
 #[derive(Debug, Clone)]

@@ -15,6 +15,6 @@ mod v1;
 mod v2;
 
 pub use blob::block_list_xml;
-pub use client::{CacheClient, Endpoint, Hit, SaveOutcome, Saved};
+pub use client::{CacheClient, Hit, SaveOutcome, Saved};
 pub use error::ClientError;
 pub use retry::{Outage, RetryPolicy};

@@ -10,7 +10,8 @@
 use sha2::{Digest, Sha256};
 
 use crate::action::runtime::Runtime;
-use crate::cache_client::{CacheClient, Endpoint};
+use crate::cache_client::CacheClient;
+use crate::cache_protocol::Endpoint;
 use crate::plan::BuildPlan;
 use crate::plan::cache::{CacheOption, CacheType, Direction, fill_gha};
 

@@ -22,51 +22,11 @@
 //! repository, its ids, ref, workflow), which the REST endpoints use to tell which
 //! repository a token belongs to ([`super::tenant`]) and to say who deleted what.
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use hmac::{Hmac, Mac};
-use serde::{Deserialize, Serialize};
-use sha2::Sha256;
-
 use super::error::ServiceError;
+pub use crate::cache_protocol::claims::Subject;
+use crate::cache_protocol::claims::{self, Claims, TokenError};
+use crate::cache_protocol::{AccessScope, READ, WRITE};
 use crate::secret::Secret;
-
-type HmacSha256 = Hmac<Sha256>;
-
-/// Permission bits of one `ac` scope.
-pub const READ: u8 = 1;
-pub const WRITE: u8 = 2;
-
-/// One entry of the `ac` claim.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AccessScope {
-    #[serde(rename = "Scope")]
-    pub scope: String,
-    #[serde(rename = "Permission")]
-    pub permission: u8,
-}
-
-/// Who a token was made for, as the OIDC exchange copies it from the job's OIDC claims.
-/// Every field is optional: tokens made by `serve token` carry none of them.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Subject {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub repository: Option<String>,
-    /// GitHub's numeric ids (as strings, as in OIDC claims): unlike names, never reused.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub repository_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub repository_owner_id: Option<String>,
-    /// The job's ref (`refs/heads/main`, `refs/pull/7/merge`).
-    #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
-    pub git_ref: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub workflow: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub actor: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub run_id: Option<String>,
-}
 
 /// What a request may do, from its token.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,10 +38,10 @@ pub struct Access {
 impl Access {
     /// Refs to read from, in lookup order: writable (the run's own ref) first.
     pub fn readable(&self) -> Vec<&str> {
-        let own = self.scopes.iter().filter(|s| s.permission & WRITE != 0);
-        let others = self.scopes.iter().filter(|s| s.permission & WRITE == 0);
+        let own = self.scopes.iter().filter(|s| s.writable());
+        let others = self.scopes.iter().filter(|s| !s.writable());
         own.chain(others)
-            .filter(|s| s.permission & READ != 0)
+            .filter(|s| s.readable())
             .map(|s| s.scope.as_str())
             .collect()
     }
@@ -90,32 +50,14 @@ impl Access {
     pub fn writable(&self) -> Option<&str> {
         self.scopes
             .iter()
-            .find(|s| s.permission & WRITE != 0)
+            .find(|s| s.writable())
             .map(|s| s.scope.as_str())
     }
 
     /// Whether the token may write (and so delete) entries of `scope`.
     pub fn writes(&self, scope: &str) -> bool {
-        self.scopes
-            .iter()
-            .any(|s| s.scope == scope && s.permission & WRITE != 0)
+        self.scopes.iter().any(|s| s.scope == scope && s.writable())
     }
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-struct Claims {
-    /// JSON text of `Vec<AccessScope>`.
-    ac: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    exp: Option<i64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    nbf: Option<i64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    iat: Option<i64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    iss: Option<String>,
-    #[serde(flatten)]
-    subject: Subject,
 }
 
 /// Checks bearer tokens; see the module docs for the rules.
@@ -144,27 +86,17 @@ impl TokenVerifier {
             .or_else(|| value.strip_prefix("bearer "))
             .ok_or_else(|| unauth("not a bearer token"))?
             .trim();
-        let mut parts = token.split('.');
-        let (Some(head), Some(body), Some(sig), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
-            return Err(unauth("not a JWT"));
-        };
-        if let Some(secret) = &self.secret {
-            let header: serde_json::Value =
-                decode_part(head).ok_or_else(|| unauth("bad header"))?;
-            if header.get("alg").and_then(|a| a.as_str()) != Some("HS256") {
-                return Err(unauth("only HS256 tokens are accepted"));
-            }
-            let sig = URL_SAFE_NO_PAD
-                .decode(sig)
-                .map_err(|_| unauth("bad signature encoding"))?;
-            let mut mac = hmac_for(secret);
-            mac.update(format!("{head}.{body}").as_bytes());
-            mac.verify_slice(&sig)
-                .map_err(|_| unauth("signature does not match this service's secret"))?;
+        let claims = match &self.secret {
+            Some(secret) => claims::verify_hs256(token, secret),
+            None => claims::read_unverified(token),
         }
-        let claims: Claims = decode_part(body).ok_or_else(|| unauth("no `ac` claim"))?;
+        .map_err(|e| match e {
+            TokenError::Payload => unauth("no `ac` claim"),
+            e => unauth(&e.to_string()),
+        })?;
+        if claims.ac.is_null() {
+            return Err(unauth("no `ac` claim"));
+        }
         let now = chrono::Utc::now().timestamp();
         match claims.exp {
             Some(exp) if exp < now => return Err(unauth("expired")),
@@ -174,24 +106,14 @@ impl TokenVerifier {
         if claims.nbf.is_some_and(|nbf| nbf > now + 60) {
             return Err(unauth("not valid yet"));
         }
-        let scopes: Vec<AccessScope> =
-            serde_json::from_str(&claims.ac).map_err(|_| unauth("`ac` is not a scope list"))?;
+        let scopes = claims
+            .scopes()
+            .map_err(|_| unauth("`ac` is not a scope list"))?;
         Ok(Access {
             scopes,
             subject: claims.subject,
         })
     }
-}
-
-fn decode_part<T: serde::de::DeserializeOwned>(part: &str) -> Option<T> {
-    let bytes = URL_SAFE_NO_PAD.decode(part.trim_end_matches('=')).ok()?;
-    serde_json::from_slice(&bytes).ok()
-}
-
-fn hmac_for(secret: &Secret) -> HmacSha256 {
-    // HMAC takes keys of any length, so this cannot fail.
-    #[expect(clippy::expect_used)]
-    HmacSha256::new_from_slice(secret.expose().as_bytes()).expect("hmac accepts any key length")
 }
 
 /// Makes tokens the service accepts: HS256 JWTs with GitHub's `ac` claim shape.
@@ -218,20 +140,18 @@ impl TokenIssuer {
         ttl: chrono::Duration,
     ) -> Secret {
         let now = chrono::Utc::now().timestamp();
+        let ac = serde_json::to_string(scopes).unwrap_or_else(|_| "[]".to_owned());
         let claims = Claims {
-            ac: serde_json::to_string(scopes).unwrap_or_else(|_| "[]".to_owned()),
+            ac: serde_json::Value::String(ac),
             exp: Some(now + ttl.num_seconds()),
             nbf: Some(now - 5),
             iat: Some(now),
             iss: Some("layercache".to_owned()),
             subject: subject.clone(),
         };
-        let head = URL_SAFE_NO_PAD.encode(br#"{"alg":"HS256","typ":"JWT"}"#);
-        let body = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims).unwrap_or_default());
-        let mut mac = hmac_for(&self.secret);
-        mac.update(format!("{head}.{body}").as_bytes());
-        let sig = URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes());
-        Secret::new(format!("{head}.{body}.{sig}"))
+        // Signing a claim set of strings and numbers cannot fail; an empty token would
+        // only be refused by the service.
+        claims::sign_hs256(&claims, &self.secret).unwrap_or_else(|_| Secret::new(String::new()))
     }
 
     /// A token that can read and write `git_ref` and read `read_refs`.

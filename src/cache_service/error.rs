@@ -8,7 +8,7 @@
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use super::protocol::{RestError, TwirpErrorBody, VssError};
+use crate::cache_protocol::wire::{RestError, TwirpErrorBody, VssError};
 use crate::storage::StorageError;
 
 /// Why a request failed. Messages are safe to show a client (no tokens, no URLs).

@@ -17,13 +17,11 @@ use axum::http::{HeaderMap, header};
 use serde::Serialize;
 use tracing::{info, warn};
 
-use super::auth::{AccessScope, READ, Subject, TokenIssuer, WRITE};
+use super::auth::{Subject, TokenIssuer};
 use super::error::{Rest, ServiceError};
 use super::oidc::{GithubClaims, OidcConfig, OidcVerifier};
 use super::service::AppState;
-
-/// Where the exchange is served.
-pub const PATH: &str = "/_layercache/oidc/exchange";
+use crate::cache_protocol::{AccessScope, READ, WRITE};
 
 /// The OIDC side of a service: verifier plus the issuer of cache tokens.
 pub struct OidcExchange {

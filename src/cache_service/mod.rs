@@ -17,7 +17,6 @@ mod index;
 mod jwks;
 pub mod oidc;
 mod protobuf;
-pub mod protocol;
 mod rest;
 mod service;
 mod shared;
@@ -28,7 +27,7 @@ mod upload;
 mod v1;
 mod validate;
 
-pub use auth::{Access, AccessScope, Subject, TokenIssuer, TokenVerifier};
+pub use auth::{Access, Subject, TokenIssuer, TokenVerifier};
 pub use cache::Limits;
 pub use error::ServiceError;
 pub use faults::{FaultCounts, Faults};

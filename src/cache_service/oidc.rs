@@ -20,7 +20,7 @@ use super::validate::quote_short;
 /// github.com's issuer; GHES uses `https://HOST/_services/token`.
 pub const GITHUB_ISSUER: &str = "https://token.actions.githubusercontent.com";
 /// The audience the layercache action asks the runner for (`docs/serve.md` § OIDC).
-pub const DEFAULT_AUDIENCE: &str = "layercache";
+pub use crate::cache_protocol::oidc::AUDIENCE as DEFAULT_AUDIENCE;
 
 /// Which tokens the exchange accepts and what it grants.
 #[derive(Debug, Clone)]

@@ -6,7 +6,7 @@
 use prost::Message;
 
 use super::error::ServiceError;
-use super::protocol::{
+use crate::cache_protocol::wire::{
     CreateCacheEntryRequest, FinalizeCacheEntryUploadRequest, GetCacheEntryDownloadUrlRequest,
 };
 
@@ -36,7 +36,7 @@ pub fn encode<M: Message>(m: &M) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cache_service::protocol::FinalizeCacheEntryUploadResponse;
+    use crate::cache_protocol::wire::FinalizeCacheEntryUploadResponse;
 
     #[test]
     fn decodes_requests_and_skips_metadata() {

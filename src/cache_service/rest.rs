@@ -17,10 +17,10 @@ use tracing::{info, instrument};
 
 use super::error::{Rest, ServiceError};
 use super::index::StoredEntry;
-use super::protocol::{RestCache, RestCacheList, RestCacheUsage};
 use super::service::AppState;
 use super::tenant::RestGrant;
 use super::validate::quote_short;
+use crate::cache_protocol::wire::{RestCache, RestCacheList, RestCacheUsage};
 
 fn wire(e: StoredEntry) -> RestCache {
     RestCache {

@@ -190,7 +190,10 @@ fn routes(state: Arc<AppState>) -> Router {
             &format!("{}/{{method}}", twirp::PREFIX),
             post(twirp::dispatch),
         )
-        .route(exchange::PATH, post(exchange::exchange))
+        .route(
+            crate::cache_protocol::oidc::EXCHANGE_PATH,
+            post(exchange::exchange),
+        )
         .route(
             "/blob/cache/{id}",
             put(blob::put).get(blob::get).head(blob::get),

@@ -126,7 +126,8 @@ impl RestGrant {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cache_service::auth::{AccessScope, READ, Subject, WRITE};
+    use crate::cache_protocol::{AccessScope, READ, WRITE};
+    use crate::cache_service::auth::Subject;
 
     fn access(repository: Option<&str>, scopes: &[(&str, u8)]) -> Access {
         Access {

@@ -13,14 +13,14 @@ use serde::de::DeserializeOwned;
 use tracing::instrument;
 
 use super::error::{ServiceError, Twirp};
-use super::protocol::{
+use super::service::AppState;
+use super::signing::Permission;
+use super::{protobuf, validate};
+use crate::cache_protocol::wire::{
     CreateCacheEntryRequest, CreateCacheEntryResponse, FinalizeCacheEntryUploadRequest,
     FinalizeCacheEntryUploadResponse, GetCacheEntryDownloadUrlRequest,
     GetCacheEntryDownloadUrlResponse,
 };
-use super::service::AppState;
-use super::signing::Permission;
-use super::{protobuf, validate};
 
 /// The route prefix the toolkit, BuildKit and opendal all use.
 pub const PREFIX: &str = "/twirp/github.actions.results.api.v1.CacheService";

@@ -16,13 +16,13 @@ use tracing::instrument;
 
 use super::error::{ServiceError, V1};
 use super::index::StoredEntry;
-use super::protocol::{
-    ArtifactCacheEntry, ArtifactCacheList, CommitCacheRequest, ReserveCacheRequest,
-    ReserveCacheResponse,
-};
 use super::service::AppState;
 use super::signing::Permission;
 use super::validate;
+use crate::cache_protocol::wire::{
+    ArtifactCacheEntry, ArtifactCacheList, CommitCacheRequest, ReserveCacheRequest,
+    ReserveCacheResponse,
+};
 
 fn json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ServiceError> {
     serde_json::from_slice(body).map_err(|e| {

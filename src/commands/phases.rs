@@ -9,9 +9,11 @@ use chrono::{DateTime, Utc};
 
 use crate::action::env::Env;
 use crate::action::names::env as names;
-use crate::action::runtime::{CacheProtocol, Runtime};
+use crate::action::runtime::Runtime;
 use crate::action::workflow::Workflow;
 use crate::advice;
+use crate::cache_protocol;
+use crate::cache_protocol::Endpoint;
 use crate::housekeeping::{
     self, ApiConfig, CacheServiceBodies, GithubCaches, ListedCache, PrunePolicy, PruneReport,
     Referenced,
@@ -136,8 +138,9 @@ pub async fn repository_cache(
 /// scope named `web-1-arm64`.
 fn exported_totals(entries: &[ListedCache], scopes: &[String]) -> (usize, u64) {
     let ours = entries.iter().filter(|e| {
-        e.key.starts_with(housekeeping::BLOB_PREFIX)
-            || housekeeping::IndexKey::parse(&e.key).is_some_and(|k| scopes.contains(&k.scope))
+        e.key.starts_with(cache_protocol::keys::BLOB_PREFIX)
+            || cache_protocol::keys::IndexKey::parse(&e.key)
+                .is_some_and(|k| scopes.contains(&k.scope))
     });
     ours.fold((0, 0), |(n, bytes), e| (n + 1, bytes + e.size_in_bytes))
 }
@@ -182,8 +185,8 @@ pub async fn prune<W: Write>(
         }
     };
     let bodies = match (&runtime.protocol, &runtime.token) {
-        (Some(CacheProtocol::V2 { url }), Some(t)) => Some(CacheServiceBodies::v2(url, t.clone())),
-        (Some(CacheProtocol::V1 { url }), Some(t)) => Some(CacheServiceBodies::v1(url, t.clone())),
+        (Some(Endpoint::V2(url)), Some(t)) => Some(CacheServiceBodies::v2(url, t.clone())),
+        (Some(Endpoint::V1(url)), Some(t)) => Some(CacheServiceBodies::v1(url, t.clone())),
         _ => None,
     };
     let referenced = match (orphans, &bodies) {

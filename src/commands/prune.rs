@@ -8,7 +8,8 @@ use chrono::{Duration, Utc};
 
 use super::CommandError;
 use crate::action::env::Env;
-use crate::action::runtime::{CacheProtocol, Runtime};
+use crate::action::runtime::Runtime;
+use crate::cache_protocol::Endpoint;
 use crate::housekeeping::{
     self, ApiConfig, CacheServiceBodies, GithubCaches, PrunePolicy, Referenced,
 };
@@ -137,7 +138,7 @@ fn cache_service_bodies() -> Option<CacheServiceBodies> {
     let runtime = Runtime::from_env(&Env::from_process());
     let token = runtime.token.filter(|t| !t.is_empty())?;
     match runtime.protocol? {
-        CacheProtocol::V2 { url } => Some(CacheServiceBodies::v2(&url, token)),
-        CacheProtocol::V1 { url } => Some(CacheServiceBodies::v1(&url, token)),
+        Endpoint::V2(url) => Some(CacheServiceBodies::v2(&url, token)),
+        Endpoint::V1(url) => Some(CacheServiceBodies::v1(&url, token)),
     }
 }

@@ -8,9 +8,8 @@ use std::time::Duration;
 use tracing::{error, info, warn};
 
 use super::CommandError;
-use crate::cache_service::{
-    self, AccessScope, Limits, OidcConfig, ServiceConfig, TokenIssuer, auth, oidc,
-};
+use crate::cache_protocol::{self, AccessScope};
+use crate::cache_service::{self, Limits, OidcConfig, ServiceConfig, TokenIssuer, oidc};
 use crate::secret::Secret;
 use crate::storage::StorageConfig;
 
@@ -280,11 +279,11 @@ fn token(args: TokenArgs) -> Result<(), CommandError> {
     let issuer = TokenIssuer::new(secret);
     let mut scopes = vec![AccessScope {
         scope: args.git_ref.clone(),
-        permission: auth::READ | auth::WRITE,
+        permission: cache_protocol::READ | cache_protocol::WRITE,
     }];
     scopes.extend(args.read.iter().map(|r| AccessScope {
         scope: r.clone(),
-        permission: auth::READ,
+        permission: cache_protocol::READ,
     }));
     let token = issuer.issue(&scopes, chrono::Duration::hours(i64::from(args.ttl_hours)));
     // Printing the token is this command's purpose; it goes to stdout only.

@@ -6,7 +6,7 @@
 mod client;
 mod error;
 mod index_bodies;
-mod keys;
+
 mod plan;
 mod prune;
 
@@ -15,6 +15,6 @@ pub use client::{
 };
 pub use error::HousekeepingError;
 pub use index_bodies::CacheServiceBodies;
-pub use keys::{BLOB_PREFIX, INDEX_PREFIX, IndexKey, blob_digest, index_prefix, ref_hash};
+
 pub use plan::{Deletion, PrunePolicy, Reason, layer_digests};
 pub use prune::{IndexBodies, PruneReport, Referenced, prune};

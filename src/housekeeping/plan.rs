@@ -7,8 +7,8 @@ use std::fmt;
 use chrono::{DateTime, Duration, Utc};
 
 use super::client::ListedCache;
-use super::keys::{self, IndexKey};
 use crate::cache_config::CacheConfig;
+use crate::cache_protocol::keys::{self, IndexKey};
 
 /// What to prune.
 #[derive(Debug, Clone)]
@@ -136,7 +136,7 @@ pub fn layer_digests(body: &[u8]) -> Result<BTreeSet<String>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::housekeeping::keys::ref_hash;
+    use crate::cache_protocol::keys::ref_hash;
 
     const MAIN: &str = "refs/heads/main";
     const PR: &str = "refs/pull/1/merge";

@@ -11,8 +11,8 @@ use futures::future::BoxFuture;
 
 use super::client::{GithubCaches, ListedCache};
 use super::error::HousekeepingError;
-use super::keys;
 use super::plan::{self, Deletion, PrunePolicy};
+use crate::cache_protocol::keys;
 
 /// Downloads index bodies (through the cache service, with the runtime token).
 pub trait IndexBodies: Send + Sync {

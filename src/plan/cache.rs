@@ -8,7 +8,8 @@ use std::fmt;
 use crate::action::InputError;
 use crate::action::csv::split_attrs;
 use crate::action::redact::{SECRET_ATTRS, excerpt};
-use crate::action::runtime::{CacheProtocol, Runtime};
+use crate::action::runtime::Runtime;
+use crate::cache_protocol::Endpoint;
 use crate::secret::Secret;
 
 /// A cache backend BuildKit knows.
@@ -300,13 +301,13 @@ pub fn fill_gha(
     let has_url = entry.attrs.contains_key("url") || entry.attrs.contains_key("url_v2");
     if !has_url {
         match &runtime.protocol {
-            Some(CacheProtocol::V2 { url }) => {
+            Some(Endpoint::V2(url)) => {
                 entry.attrs.insert("url_v2".into(), url.clone());
                 // BuildKit < 0.20 only reads `url`; give it the same service.
                 entry.attrs.insert("url".into(), runtime.cache_url.clone().unwrap_or_else(|| url.clone()));
                 entry.attrs.entry("version".into()).or_insert_with(|| "2".into());
             }
-            Some(CacheProtocol::V1 { url }) => {
+            Some(Endpoint::V1(url)) => {
                 entry.attrs.insert("url".into(), url.clone());
                 entry.attrs.entry("version".into()).or_insert_with(|| "1".into());
             }

@@ -7,9 +7,8 @@ use std::time::Duration;
 
 use super::report::RelayReport;
 use super::server::{Relay, RelayConfig};
-use crate::action::runtime::decode_scopes;
-use crate::cache_client::Endpoint;
-use crate::cache_service::AccessScope;
+use crate::cache_protocol::Endpoint;
+use crate::cache_protocol::{AccessScope, decode_scopes};
 use crate::plan::cache::{CacheOption, CacheType};
 use crate::secret::Secret;
 
@@ -132,7 +131,7 @@ fn wanted(cache_from: &mut [CacheOption], cache_to: &mut [CacheOption]) -> Vec<u
 async fn start(
     upstream: Endpoint,
     token: Secret,
-    scopes: Vec<crate::action::runtime::TokenScope>,
+    scopes: Vec<AccessScope>,
     (listen, advertise): (IpAddr, String),
 ) -> Result<(Relay, tempfile::TempDir), String> {
     let dir = tempfile::Builder::new()
@@ -142,13 +141,7 @@ async fn start(
     let config = RelayConfig {
         upstream,
         token,
-        scopes: scopes
-            .into_iter()
-            .map(|s| AccessScope {
-                scope: s.scope,
-                permission: s.permission,
-            })
-            .collect(),
+        scopes,
         listen,
         advertise,
         parallelism: PARALLELISM,

@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use crate::cache_protocol::keys;
+
 /// An index the relay wrote (or could not).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct IndexOutcome {
@@ -149,7 +151,7 @@ impl RelayReport {
 
 /// `buildkit-blob-1-sha256:0123456789ab…` → `sha256:0123456789ab`.
 fn short_key(key: &str) -> String {
-    let k = key.strip_prefix("buildkit-blob-1-").unwrap_or(key);
+    let k = key.strip_prefix(keys::BLOB_PREFIX).unwrap_or(key);
     k.chars().take(19).collect()
 }
 

@@ -12,10 +12,12 @@ use futures::future::BoxFuture;
 
 use super::report::RelayReport;
 use super::uploader::Uploader;
-use crate::cache_client::{CacheClient, Endpoint, Outage, RetryPolicy};
+use crate::cache_client::{CacheClient, Outage, RetryPolicy};
+use crate::cache_protocol::AccessScope;
+use crate::cache_protocol::Endpoint;
 use crate::cache_service::{
-    self, AccessScope, EntryHooks, ForeignHit, Hooks, RunningService, ServiceConfig, ServiceError,
-    StoredEntry, TokenIssuer,
+    self, EntryHooks, ForeignHit, Hooks, RunningService, ServiceConfig, ServiceError, StoredEntry,
+    TokenIssuer,
 };
 use crate::secret::Secret;
 use crate::storage::StorageConfig;

@@ -17,6 +17,7 @@ use super::report::{IndexOutcome, Lost, RelayReport};
 use crate::cache_client::{CacheClient, SaveOutcome, Saved};
 use crate::cache_config::CacheConfig;
 use crate::cache_config::chains::covers;
+use crate::cache_protocol::keys;
 use crate::cache_service::StoredEntry;
 
 /// An index is JSON of a few KiB to a few MiB.
@@ -82,7 +83,7 @@ impl Uploader {
         let (key, version) = (entry.key.clone(), entry.version.clone());
         let me = self.clone();
         let mut st = lock(&self.state);
-        if key.starts_with("index-") {
+        if keys::is_index(&key) {
             let slot = Arc::new(Mutex::new(IndexOutcome {
                 local_key: key.clone(),
                 ..Default::default()
@@ -295,7 +296,7 @@ impl Uploader {
         for blob in ours.blobs() {
             let rx = lock(&self.state)
                 .blobs
-                .get(&format!("buildkit-blob-1-{blob}"))
+                .get(&keys::blob_key(blob))
                 .map(|b| b.0.clone());
             let Some(mut rx) = rx else { continue };
             match rx.wait_for(|l| *l != Landing::Pending).await {

@@ -8,7 +8,8 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, Request, StatusCode};
-use layercache::cache_service::{self, AccessScope, AppState, ServiceConfig, TokenIssuer, auth};
+use layercache::cache_protocol::{self, AccessScope};
+use layercache::cache_service::{self, AppState, ServiceConfig, TokenIssuer};
 use layercache::secret::Secret;
 use layercache::storage::StorageConfig;
 use tower::ServiceExt;
@@ -72,7 +73,7 @@ impl Svc {
             .iter()
             .map(|r| AccessScope {
                 scope: r.to_string(),
-                permission: auth::READ,
+                permission: cache_protocol::READ,
             })
             .collect();
         self.issuer

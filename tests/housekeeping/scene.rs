@@ -4,7 +4,8 @@
 use std::collections::BTreeSet;
 
 use chrono::{Duration, Utc};
-use layercache::housekeeping::{ApiConfig, GithubCaches, PrunePolicy, ref_hash};
+use layercache::cache_protocol::keys::ref_hash;
+use layercache::housekeeping::{ApiConfig, GithubCaches, PrunePolicy};
 use layercache::secret::Secret;
 
 use super::stub::{Entry, State};

@@ -43,6 +43,16 @@ impl IndexKey {
     }
 }
 
+/// The key of the layer blob `digest` (`sha256:…`).
+pub fn blob_key(digest: &str) -> String {
+    format!("{BLOB_PREFIX}{digest}")
+}
+
+/// Whether `key` names an index entry (as opposed to a layer blob).
+pub fn is_index(key: &str) -> bool {
+    key.starts_with(INDEX_PREFIX)
+}
+
 /// The key prefix all index entries of `scope` share (a server-side `key` filter).
 pub fn index_prefix(scope: &str) -> String {
     format!("{INDEX_PREFIX}{scope}-1-")
