@@ -12,6 +12,7 @@ use layercache::engine::{
     BuildEvent, CacheState, DockerHost, EngineError, Recorder, RegistryAuth, run,
 };
 use layercache::plan::CacheType;
+use layercache::secret::Secret;
 
 /// A temp dir of this test's own for every temporary file the engine makes (nextest runs
 /// each test in a process of its own), so other tests' files never look like ours.
@@ -230,13 +231,9 @@ async fn gha_without_a_startable_builder_warns_and_builds() {
     let docker = host.docker().unwrap();
     let _temp = private_temp_dir();
     let gha = |extra: &[(&str, &str)]| {
-        let mut attrs = vec![
-            ("scope", "t"),
-            ("url_v2", "http://127.0.0.1:9/"),
-            ("version", "2"),
-        ];
+        let mut attrs = vec![("scope", "t")];
         attrs.extend_from_slice(extra);
-        cache_entry(CacheType::Gha, &attrs)
+        gha_entry("http://127.0.0.1:9/", Secret::new("t.x.y"), &attrs)
     };
     let mut req = request("cached");
     req.builder.image = "127.0.0.1:9/no/such-buildkit:v0".into();

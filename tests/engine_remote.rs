@@ -99,18 +99,11 @@ async fn buildkit_lane_gha_cache_round_trip_through_remote_buildkit() {
     let (url, token, _service) = gha_service().await;
     let scope = unique("engine-gha");
     let gha = |mode: Option<&str>| {
-        let mut attrs = vec![
-            ("url", url.as_str()),
-            ("url_v2", url.as_str()),
-            ("version", "2"),
-            ("scope", scope.as_str()),
-        ];
+        let mut attrs = vec![("scope", scope.as_str())];
         if let Some(m) = mode {
             attrs.extend([("mode", m), ("ignore-error", "false")]);
         }
-        let mut e = cache_entry(CacheType::Gha, &attrs);
-        e.secrets.insert("token".into(), Secret::new(token.clone()));
-        e
+        gha_entry(&url, Secret::new(token.clone()), &attrs)
     };
     let host = host();
     let mut req = request("cached");

@@ -6,7 +6,7 @@ mod engine_support;
 
 use std::collections::HashMap;
 
-use engine_support::{cache_entry, plan_of};
+use engine_support::{cache_entry, gha_entry, plan_of};
 use layercache::engine::{
     Capabilities, DaemonFacts, EngineError, OutputDestination, SolveInputs, choose,
     output_destination, solve_request,
@@ -22,19 +22,11 @@ const INPUTS: SolveInputs<'static> = SolveInputs {
 };
 
 fn gha(scope: &str) -> CacheOption {
-    let mut e = cache_entry(
-        CacheType::Gha,
-        &[
-            ("url", "http://127.0.0.1:9/"),
-            ("url_v2", "http://127.0.0.1:9/"),
-            ("version", "2"),
-            ("scope", scope),
-            ("mode", "max"),
-            ("ignore-error", "true"),
-        ],
-    );
-    e.secrets.insert("token".into(), Secret::new("jwt-value"));
-    e
+    gha_entry(
+        "http://127.0.0.1:9/",
+        Secret::new("jwt-value"),
+        &[("scope", scope), ("mode", "max"), ("ignore-error", "true")],
+    )
 }
 
 fn graphdriver() -> DaemonFacts {

@@ -6,15 +6,14 @@
     reason = "a test fails on the first unexpected error"
 )]
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::Bytes;
 use layercache::cache_client::{CacheClient, SaveOutcome};
-use layercache::cache_protocol::Endpoint;
+use layercache::cache_protocol::{Endpoint, Service};
 use layercache::cache_service::{self, Faults, RunningService, ServiceConfig};
-use layercache::plan::cache::{CacheOption, CacheType};
+use layercache::plan::cache::CacheOption;
 use layercache::relay::{Reach, engage};
 use layercache::secret::Secret;
 use layercache::storage::StorageConfig;
@@ -29,22 +28,16 @@ async fn upstream(faults: Faults) -> RunningService {
 }
 
 fn gha(url: &str, token: &Secret, extra: &[(&str, &str)]) -> CacheOption {
-    let mut attrs: BTreeMap<String, String> = [
-        ("url", url),
-        ("url_v2", url),
-        ("version", "2"),
-        ("scope", "web"),
-    ]
-    .into_iter()
-    .chain(extra.iter().copied())
-    .map(|(k, v)| (k.to_owned(), v.to_owned()))
-    .collect();
-    attrs.remove("");
-    CacheOption {
-        kind: CacheType::Gha,
-        attrs,
-        secrets: [("token".to_owned(), token.clone())].into(),
-    }
+    let attrs: Vec<(&str, &str)> = [("scope", "web")]
+        .into_iter()
+        .chain(extra.iter().copied())
+        .filter(|(k, _)| !k.is_empty())
+        .collect();
+    let service = Service {
+        endpoint: Endpoint::V2(url.to_owned()),
+        token: token.clone(),
+    };
+    CacheOption::gha(service, &attrs)
 }
 
 /// A config of `n` layers named after `tag`, each its own record.
@@ -71,13 +64,8 @@ async fn relayed_export(
     let mut to = vec![gha(url, runtime, &[("mode", "max")])];
     let (engaged, _) = engage(&mut [], &mut to, Reach::Loopback).await;
     let engaged = engaged.unwrap();
-    export_like_buildkit(
-        to[0].attr("url_v2").unwrap(),
-        &to[0].secrets["token"],
-        tag,
-        n,
-    )
-    .await;
+    let service = to[0].service.clone().unwrap();
+    export_like_buildkit(service.endpoint.url(), &service.token, tag, n).await;
     engaged.finish(deadline).await
 }
 
@@ -142,22 +130,22 @@ async fn entries_are_rewritten_and_the_runtime_token_stays_here() {
             .any(|n| n.contains("2 gha entries go through")),
         "{notices:?}"
     );
+    let service = |e: &CacheOption| e.service.clone().unwrap();
     for e in [&from[0], &to[0]] {
-        assert_ne!(
-            e.secrets["token"], runtime,
-            "the runtime token reached BuildKit"
-        );
-        assert!(e.attr("url_v2").unwrap().starts_with("http://127.0.0.1:"));
-        assert_ne!(e.attr("url_v2"), Some(url.as_str()));
+        let relayed = service(e);
+        assert_ne!(relayed.token, runtime, "the runtime token reached BuildKit");
+        assert!(relayed.endpoint.url().starts_with("http://127.0.0.1:"));
+        assert_ne!(relayed.endpoint.url(), url);
+        assert!(matches!(relayed.endpoint, Endpoint::V2(_)));
         assert!(!e.secrets.contains_key("ghtoken") && e.attr("repository").is_none());
     }
-    assert_ne!(from[0].attr("url_v2"), to[0].attr("url_v2"));
+    assert_ne!(service(&from[0]).endpoint, service(&to[0]).endpoint);
     // Opted out: untouched but for the attribute BuildKit must not see.
-    assert_eq!(to[1].secrets["token"], runtime);
-    assert_eq!(to[1].attr("url_v2"), Some(url.as_str()));
+    assert_eq!(service(&to[1]).token, runtime);
+    assert_eq!(service(&to[1]).endpoint.url(), url);
     assert!(to[1].attr("relay").is_none());
     // Strict exports stay BuildKit's own, so their failure fails the build.
-    assert_eq!(to[2].secrets["token"], runtime);
+    assert_eq!(service(&to[2]).token, runtime);
     let report = engaged.finish(Duration::from_secs(5)).await;
     assert!(report.complete() && report.uploaded == 0);
 
@@ -169,7 +157,7 @@ async fn entries_are_rewritten_and_the_runtime_token_stays_here() {
         notices[0].contains("exports to the cache directly"),
         "{notices:?}"
     );
-    assert_eq!(to[0].attr("url_v2"), Some(url.as_str()));
+    assert_eq!(to[0].service.as_ref().unwrap().endpoint.url(), url);
 }
 
 #[tokio::test]
@@ -364,17 +352,19 @@ async fn a_v1_upstream_gets_everything_through_v1() {
     .await;
     let runtime = up.token("refs/heads/main");
     let url = format!("{}/", up.base_url);
-    let mut e = gha(&url, &runtime, &[("mode", "max"), ("version", "1")]);
-    e.attrs.remove("url_v2");
+    let mut e = gha(&url, &runtime, &[("mode", "max")]);
+    e.service = Some(Service {
+        endpoint: Endpoint::V1(url.clone()),
+        token: runtime.clone(),
+    });
     let mut to = vec![e];
     let (engaged, notices) = engage(&mut [], &mut to, Reach::Loopback).await;
     let engaged = engaged.unwrap();
     assert!(notices[0].ends_with("(v1)"), "{notices:?}");
     // BuildKit speaks v1 to the relay when the entry says version=1.
-    let relay = CacheClient::new(
-        Endpoint::V1(to[0].attr("url").unwrap().to_owned()),
-        to[0].secrets["token"].clone(),
-    );
+    let relayed = to[0].service.clone().unwrap();
+    assert!(matches!(relayed.endpoint, Endpoint::V1(_)));
+    let relay = CacheClient::new(relayed.endpoint, relayed.token);
     export_with(&relay, "v", 4).await;
     let report = engaged.finish(Duration::from_secs(60)).await;
     assert!(report.complete() && report.uploaded == 4, "{report:?}");

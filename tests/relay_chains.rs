@@ -23,7 +23,7 @@ use layercache::cache_config::CacheConfig;
 use layercache::cache_protocol::Endpoint;
 use layercache::cache_service::{self, RunningService, ServiceConfig};
 use layercache::engine::{DockerHost, Outcome, Recorder, run};
-use layercache::plan::{BuildPlan, CacheOption, CacheType, DriverChoice};
+use layercache::plan::{BuildPlan, CacheOption, DriverChoice};
 use layercache::relay::index_merge::{MergeLimits, merge};
 use layercache::secret::Secret;
 use layercache::storage::StorageConfig;
@@ -96,20 +96,12 @@ async fn upstream() -> (RunningService, tempfile::TempDir) {
 
 fn gha(svc: &RunningService, scope: &str, export: bool) -> CacheOption {
     let url = format!("{}/", svc.base_url);
-    let mut attrs = vec![
-        ("url", url.as_str()),
-        ("url_v2", url.as_str()),
-        ("version", "2"),
-        ("scope", scope),
-    ];
+    let mut attrs = vec![("scope", scope)];
     if export {
         // What the action sets by default; a strict export is never relayed.
         attrs.extend([("mode", "max"), ("ignore-error", "true")]);
     }
-    let mut e = cache_entry(CacheType::Gha, &attrs);
-    e.secrets
-        .insert("token".into(), svc.token("refs/heads/main"));
-    e
+    gha_entry(&url, svc.token("refs/heads/main"), &attrs)
 }
 
 /// A context with `dockerfile` and random `dep1`, `dep2` and `app.txt`.

@@ -14,7 +14,7 @@ use layercache::cache_client::CacheClient;
 use layercache::cache_protocol::Endpoint;
 use layercache::cache_service::{self, Faults, RunningService, ServiceConfig};
 use layercache::engine::{BuildEvent, CacheState, Recorder, prune_remote, run};
-use layercache::plan::{BuildPlan, CacheOption, CacheType, DriverChoice};
+use layercache::plan::{BuildPlan, CacheOption, DriverChoice};
 use layercache::secret::Secret;
 use layercache::storage::StorageConfig;
 
@@ -47,18 +47,11 @@ async fn on_store(store: &std::path::Path, faults: Faults) -> RunningService {
 }
 
 fn gha(url: &str, token: &Secret, scope: &str, mode: Option<&str>) -> CacheOption {
-    let mut attrs = vec![
-        ("url", url),
-        ("url_v2", url),
-        ("version", "2"),
-        ("scope", scope),
-    ];
+    let mut attrs = vec![("scope", scope)];
     if let Some(m) = mode {
         attrs.extend([("mode", m), ("ignore-error", "true")]);
     }
-    let mut e = cache_entry(CacheType::Gha, &attrs);
-    e.secrets.insert("token".into(), token.clone());
-    e
+    gha_entry(url, token.clone(), &attrs)
 }
 
 async fn remote_request(endpoint: &str, run_id: &str) -> BuildPlan {

@@ -11,11 +11,11 @@ use std::time::Duration;
 
 use crate::cache_client::CacheClient;
 use crate::cache_config::CacheConfig;
-use crate::cache_protocol::Endpoint;
+use crate::cache_protocol::{Endpoint, Service, keys};
 use crate::cache_service::{self, Faults, ServiceConfig};
 use crate::commands::CommandError;
 use crate::engine::{self, DockerHost, Outcome, Recorder, Resolved};
-use crate::plan::{BuildPlan, CacheOption, CacheType, DriverChoice};
+use crate::plan::{BuildPlan, CacheOption, DriverChoice};
 use crate::secret::Secret;
 use crate::storage::StorageConfig;
 
@@ -143,29 +143,25 @@ async fn measure_round(
 }
 
 fn entry(url: &str, token: &Secret, scope: &str, relay: bool) -> CacheOption {
-    let attrs = [
-        ("url", url),
-        ("url_v2", url),
-        ("version", "2"),
-        ("scope", scope),
-        ("mode", "max"),
-        ("ignore-error", "true"),
-        ("relay", if relay { "true" } else { "false" }),
-    ];
-    CacheOption {
-        kind: CacheType::Gha,
-        attrs: attrs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect(),
-        secrets: [("token".to_owned(), token.clone())].into(),
-    }
+    let service = Service {
+        endpoint: Endpoint::V2(url.to_owned()),
+        token: token.clone(),
+    };
+    CacheOption::gha(
+        service,
+        &[
+            ("scope", scope),
+            ("mode", "max"),
+            ("ignore-error", "true"),
+            ("relay", if relay { "true" } else { "false" }),
+        ],
+    )
 }
 
 /// What the scope's newest index upstream names, and how many of those blobs are there.
 async fn landed(client: &CacheClient, scope: &str, layers: usize) -> (usize, usize, bool) {
     let Ok(Some(hit)) = client
-        .lookup(&format!("index-{scope}-1-"), &[], VERSION)
+        .lookup(&keys::index_prefix(scope), &[], VERSION)
         .await
     else {
         return (layers, count_blobs(client, &[]).await, false);

@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 
 use crate::action::runtime::Runtime;
 use crate::cache_client::CacheClient;
-use crate::cache_protocol::Endpoint;
+use crate::cache_protocol::Service;
 use crate::plan::BuildPlan;
 use crate::plan::cache::{CacheOption, CacheType, Direction, fill_gha};
 
@@ -74,37 +74,20 @@ pub fn access(plan: &BuildPlan, runtime: &Runtime, direction: Direction) -> Acce
         Direction::From => &plan.cache_from,
         Direction::To => &plan.cache_to,
     };
-    let entry = match entries.iter().find(|e| e.kind == CacheType::Gha) {
-        Some(e) => e.clone(),
+    let service = match entries.iter().find(|e| e.kind == CacheType::Gha) {
+        Some(e) => e.service.clone(),
         None => {
             let mut blank = CacheOption {
                 kind: CacheType::Gha,
                 attrs: Default::default(),
                 secrets: Default::default(),
+                service: None,
             };
             fill_gha(&mut blank, direction, runtime, &scope(plan)).map_err(|s| s.reason)?;
-            blank
+            blank.service
         }
     };
-    client_for(&entry)
-}
-
-fn client_for(entry: &CacheOption) -> Access {
-    let token = entry
-        .secrets
-        .get("token")
-        .cloned()
-        .ok_or("the gha entry has no token")?;
-    let endpoint = match (
-        entry.attr("version"),
-        entry.attr("url_v2"),
-        entry.attr("url"),
-    ) {
-        (Some("1"), _, Some(url)) => Endpoint::V1(url.to_owned()),
-        (_, Some(url), _) => Endpoint::V2(url.to_owned()),
-        (_, None, Some(url)) => Endpoint::V1(url.to_owned()),
-        _ => return Err("the gha entry names no cache service".to_owned()),
-    };
+    let Service { endpoint, token } = service.ok_or("the gha entry names no cache service")?;
     Ok(CacheClient::new(endpoint, token))
 }
 
@@ -125,23 +108,6 @@ mod tests {
         assert_eq!(content_hash(&a, &key), Some("0123abcd"));
         assert_eq!(content_hash(&a, &a), None);
         assert!(key_prefix("s", &"x".repeat(400)).len() < 120);
-    }
-
-    #[test]
-    fn explicit_entries_pick_their_protocol() {
-        let entry = |attrs: &[(&str, &str)]| CacheOption {
-            kind: CacheType::Gha,
-            attrs: attrs
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                .collect(),
-            secrets: [("token".to_owned(), crate::secret::Secret::new("t"))].into(),
-        };
-        let v2 = client_for(&entry(&[("url_v2", "http://a/"), ("url", "http://b/")])).unwrap();
-        assert_eq!(v2.endpoint(), &Endpoint::V2("http://a/".into()));
-        let v1 = client_for(&entry(&[("url", "http://b/"), ("version", "1")])).unwrap();
-        assert_eq!(v1.endpoint(), &Endpoint::V1("http://b/".into()));
-        assert!(client_for(&entry(&[])).is_err());
     }
 
     fn plan_with(env: &[(&str, &str)], inputs: &[(&str, &str)]) -> (BuildPlan, Runtime) {

@@ -12,6 +12,7 @@ use bollard::moby::buildkit::v1::{CacheOptions, CacheOptionsEntry, Exporter, Sol
 use super::context::{is_local_build_context, local_context_dir};
 use super::driver::Capabilities;
 use crate::action::csv::join_attrs;
+use crate::cache_protocol::Endpoint;
 use crate::plan::{
     Annotation, Attest, AttestKind, BuildPlan, CacheOption, NetworkMode, Output, OutputType,
 };
@@ -341,6 +342,16 @@ pub fn entry(e: &CacheOption) -> CacheOptionsEntry {
         .collect();
     for (k, v) in &e.secrets {
         attrs.insert(k.clone(), v.expose().to_owned());
+    }
+    if let Some(service) = &e.service {
+        let url = service.endpoint.url().to_owned();
+        // BuildKit reads `url_v2` for v2 and `url` for v1; both name the one service.
+        attrs.insert("url".to_owned(), url.clone());
+        if let Endpoint::V2(_) = service.endpoint {
+            attrs.insert("url_v2".to_owned(), url);
+        }
+        attrs.insert("version".to_owned(), service.endpoint.version().to_string());
+        attrs.insert("token".to_owned(), service.token.expose().to_owned());
     }
     CacheOptionsEntry {
         r#type: e.kind.as_str().to_owned(),

@@ -9,7 +9,7 @@ use crate::action::InputError;
 use crate::action::csv::split_attrs;
 use crate::action::redact::{SECRET_ATTRS, excerpt};
 use crate::action::runtime::Runtime;
-use crate::cache_protocol::Endpoint;
+use crate::cache_protocol::{Endpoint, Service};
 use crate::secret::Secret;
 
 /// A cache backend BuildKit knows.
@@ -157,27 +157,62 @@ impl Direction {
     }
 }
 
+/// BuildKit's attributes that name a `gha` entry's service: [`fill_gha`] reads them into
+/// [`CacheOption::service`], and only the solve request writes them again.
+pub const GHA_SERVICE_ATTRS: [&str; 3] = ["url", "url_v2", "version"];
+
 /// One validated cache entry. Secret attributes live in `secrets`, never in `attrs`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CacheOption {
     pub kind: CacheType,
     pub attrs: BTreeMap<String, String>,
     pub secrets: BTreeMap<String, Secret>,
+    /// A `gha` entry's cache service and token, once [`fill_gha`] has decided them.
+    pub service: Option<Service>,
 }
 
 impl CacheOption {
+    /// A `gha` entry for `service` with `attrs` (scope, mode, ...).
+    pub fn gha(service: Service, attrs: &[(&str, &str)]) -> Self {
+        Self {
+            kind: CacheType::Gha,
+            attrs: attrs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+            secrets: BTreeMap::new(),
+            service: Some(service),
+        }
+    }
+
     pub fn attr(&self, key: &str) -> Option<&str> {
         self.attrs.get(key).map(String::as_str)
     }
 
-    /// `type=gha,scope=x,mode=max` without secret values, for logs and summaries.
+    /// `type=gha,scope=x,mode=max` without secret values, for logs and summaries: the
+    /// attributes BuildKit will be given, the service's among them.
     pub fn describe(&self) -> String {
-        let mut s = format!("type={}", self.kind);
-        for (k, v) in &self.attrs {
-            s.push_str(&format!(",{k}={v}"));
+        let mut attrs: BTreeMap<&str, &str> = self
+            .attrs
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .chain(self.secrets.keys().map(|k| (k.as_str(), "***")))
+            .collect();
+        let version = self
+            .service
+            .as_ref()
+            .map(|s| s.endpoint.version().to_string());
+        if let (Some(service), Some(version)) = (&self.service, &version) {
+            attrs.insert("url", service.endpoint.url());
+            if let Endpoint::V2(url) = &service.endpoint {
+                attrs.insert("url_v2", url);
+            }
+            attrs.insert("version", version);
+            attrs.insert("token", "***");
         }
-        for k in self.secrets.keys() {
-            s.push_str(&format!(",{k}=***"));
+        let mut s = format!("type={}", self.kind);
+        for (k, v) in attrs {
+            s.push_str(&format!(",{k}={v}"));
         }
         s
     }
@@ -205,6 +240,7 @@ pub fn parse_cache_entry(entry: &str, direction: Direction) -> Result<CacheOptio
             kind: CacheType::Registry,
             attrs,
             secrets: BTreeMap::new(),
+            service: None,
         });
     }
     let mut kind = None;
@@ -243,6 +279,7 @@ pub fn parse_cache_entry(entry: &str, direction: Direction) -> Result<CacheOptio
         kind,
         attrs: map,
         secrets,
+        service: None,
     })
 }
 
@@ -256,8 +293,9 @@ pub struct SkippedEntry {
     pub warn: bool,
 }
 
-/// Fill `url`, `url_v2`, `token`, `version`, `scope` (and `ignore-error=true` on export)
-/// into a `gha` entry, or say why it cannot run.
+/// Decide a `gha` entry's service (the user's `url`/`url_v2`/`version`/`token`, else the
+/// runtime's) and fill `scope` (and `ignore-error=true` on export), or say why it cannot
+/// run.
 pub fn fill_gha(
     entry: &mut CacheOption,
     direction: Direction,
@@ -298,30 +336,25 @@ pub fn fill_gha(
         }
         _ => {}
     }
-    let has_url = entry.attrs.contains_key("url") || entry.attrs.contains_key("url_v2");
-    if !has_url {
-        match &runtime.protocol {
-            Some(Endpoint::V2(url)) => {
-                entry.attrs.insert("url_v2".into(), url.clone());
-                // BuildKit < 0.20 only reads `url`; give it the same service.
-                entry.attrs.insert("url".into(), runtime.cache_url.clone().unwrap_or_else(|| url.clone()));
-                entry.attrs.entry("version".into()).or_insert_with(|| "2".into());
-            }
-            Some(Endpoint::V1(url)) => {
-                entry.attrs.insert("url".into(), url.clone());
-                entry.attrs.entry("version".into()).or_insert_with(|| "1".into());
-            }
+    let endpoint = match users_endpoint(&entry.attrs).map_err(|why| skip(why, true))? {
+        Some(endpoint) => endpoint,
+        None => match &runtime.protocol {
+            Some(endpoint) => endpoint.clone(),
             None => return Err(skip("no GitHub Actions cache service in this environment (ACTIONS_RESULTS_URL and ACTIONS_CACHE_URL are unset)".into(), true)),
-        }
+        },
+    };
+    let token = match entry
+        .secrets
+        .remove("token")
+        .or_else(|| runtime.token.clone())
+    {
+        Some(t) => t,
+        None => return Err(skip("ACTIONS_RUNTIME_TOKEN is not set".into(), true)),
+    };
+    for k in GHA_SERVICE_ATTRS {
+        entry.attrs.remove(k);
     }
-    if !entry.secrets.contains_key("token") {
-        match &runtime.token {
-            Some(t) => {
-                entry.secrets.insert("token".into(), t.clone());
-            }
-            None => return Err(skip("ACTIONS_RUNTIME_TOKEN is not set".into(), true)),
-        }
-    }
+    entry.service = Some(Service { endpoint, token });
     entry
         .attrs
         .entry("scope".into())
@@ -333,6 +366,22 @@ pub fn fill_gha(
             .or_insert_with(|| "true".into());
     }
     Ok(())
+}
+
+/// The service a `gha` entry names itself, the one rule for reading BuildKit's attributes:
+/// `version=1` speaks v1 at `url`, `version=2` v2 at `url_v2`; without `version`, `url_v2`
+/// means v2 and `url` alone v1. `Ok(None)`: the entry names none (the runtime's is used).
+fn users_endpoint(attrs: &BTreeMap<String, String>) -> Result<Option<Endpoint>, String> {
+    let (url, url_v2) = (attrs.get("url"), attrs.get("url_v2"));
+    match (attrs.get("version").map(String::as_str), url, url_v2) {
+        (_, None, None) => Ok(None),
+        (Some("1"), Some(u), _) | (None, Some(u), None) => Ok(Some(Endpoint::V1(u.clone()))),
+        (Some("2") | None, _, Some(u)) => Ok(Some(Endpoint::V2(u.clone()))),
+        (Some("1"), None, Some(_)) => {
+            Err("version=1 speaks to url=, which the entry does not set (set url=, or version=2 for url_v2=)".to_owned())
+        }
+        _ => Err("version=2 speaks to url_v2=, which the entry does not set (set url_v2=, or version=1 for url=)".to_owned()),
+    }
 }
 
 /// Let BuildKit list existing blobs in one REST call instead of one lookup per layer

@@ -159,12 +159,15 @@ fn gha_entries_are_filled_from_the_runtime() {
     ]);
     let mut e = parse_cache_entry("type=gha", Direction::To).unwrap();
     fill_gha(&mut e, Direction::To, &rt, "web-1234").unwrap();
-    assert_eq!(e.attr("url_v2"), Some("https://results/"));
-    assert_eq!(e.attr("url"), Some("https://results/"));
-    assert_eq!(e.attr("version"), Some("2"));
+    let service = e.service.clone().unwrap();
+    assert_eq!(service.endpoint, Endpoint::V2("https://results/".into()));
+    assert_eq!(service.token.expose(), "t.x.y");
     assert_eq!(e.attr("scope"), Some("web-1234"));
     assert_eq!(e.attr("ignore-error"), Some("true"));
-    assert_eq!(e.secrets.get("token").map(Secret::expose), Some("t.x.y"));
+    assert!(
+        e.secrets.is_empty(),
+        "the token is the service's, not an attribute"
+    );
 
     let mut strict =
         parse_cache_entry("type=gha,ignore-error=false,scope=mine", Direction::To).unwrap();
@@ -181,8 +184,8 @@ fn gha_entries_are_filled_from_the_runtime() {
     let mut e = parse_cache_entry("type=gha", Direction::From).unwrap();
     fill_gha(&mut e, Direction::From, &v1, "s").unwrap();
     assert_eq!(
-        (e.attr("url"), e.attr("version"), e.attr("url_v2")),
-        (Some("https://cache/"), Some("1"), None)
+        e.service.as_ref().map(|s| s.endpoint.clone()),
+        Some(Endpoint::V1("https://cache/".into()))
     );
     assert_eq!(e.attr("ignore-error"), None, "import has no ignore-error");
 }
@@ -212,4 +215,44 @@ fn gha_entries_are_skipped_with_a_reason() {
     ]);
     let mut e = parse_cache_entry("type=gha", Direction::From).unwrap();
     assert!(fill_gha(&mut e, Direction::From, &wo, "s").is_err());
+}
+
+#[test]
+fn a_gha_entry_names_its_service_by_one_rule() {
+    let rt = runtime(&[
+        ("ACTIONS_RESULTS_URL", "https://results/"),
+        ("ACTIONS_RUNTIME_TOKEN", "t.x.y"),
+    ]);
+    let endpoint = |entry: &str| {
+        let mut e = parse_cache_entry(entry, Direction::From).unwrap();
+        fill_gha(&mut e, Direction::From, &rt, "s").map(|()| {
+            assert!(
+                GHA_SERVICE_ATTRS.iter().all(|k| e.attr(k).is_none()),
+                "the service is typed, not left in attributes: {e:?}"
+            );
+            e.service.map(|s| s.endpoint)
+        })
+    };
+    assert_eq!(
+        endpoint("type=gha,url_v2=http://a/,url=http://b/").unwrap(),
+        Some(Endpoint::V2("http://a/".into()))
+    );
+    assert_eq!(
+        endpoint("type=gha,url=http://b/,url_v2=http://a/,version=1").unwrap(),
+        Some(Endpoint::V1("http://b/".into()))
+    );
+    assert_eq!(
+        endpoint("type=gha,url=http://b/").unwrap(),
+        Some(Endpoint::V1("http://b/".into()))
+    );
+    assert_eq!(
+        endpoint("type=gha").unwrap(),
+        Some(Endpoint::V2("https://results/".into())),
+        "no service of its own: the runtime's"
+    );
+    // Where two parsers once disagreed (one picked v2, the other gave up): one answer now.
+    let skip = endpoint("type=gha,url_v2=http://a/,version=1").unwrap_err();
+    assert!(skip.warn && skip.reason.contains("version=1"), "{skip:?}");
+    let skip = endpoint("type=gha,url=http://b/,version=2").unwrap_err();
+    assert!(skip.reason.contains("url_v2="), "{skip:?}");
 }

@@ -7,8 +7,7 @@ use std::time::Duration;
 
 use super::report::RelayReport;
 use super::server::{Relay, RelayConfig};
-use crate::cache_protocol::Endpoint;
-use crate::cache_protocol::{AccessScope, decode_scopes};
+use crate::cache_protocol::{AccessScope, Endpoint, Service, decode_scopes};
 use crate::plan::cache::{CacheOption, CacheType};
 use crate::secret::Secret;
 
@@ -45,18 +44,6 @@ fn is_gha(e: &CacheOption) -> bool {
     e.kind == CacheType::Gha
 }
 
-/// The upstream and token of an entry, when it has both.
-fn upstream(e: &CacheOption) -> Option<(Endpoint, Secret)> {
-    let token = e.secrets.get("token")?.clone();
-    let v2 = e.attr("version") == Some("2") || e.attr("version").is_none();
-    let endpoint = match (e.attr("url_v2"), e.attr("url")) {
-        (Some(u), _) if v2 => Endpoint::V2(u.to_owned()),
-        (_, Some(u)) => Endpoint::V1(u.to_owned()),
-        _ => return None,
-    };
-    Some((endpoint, token))
-}
-
 /// Start a relay and rewrite the `gha` entries to use it. Returns the relay (when one
 /// runs) and notices for the log. Entries with `relay=false`, or another upstream than the
 /// first entry's, stay direct; the attribute is removed from every entry either way.
@@ -71,9 +58,9 @@ pub async fn engage(
             .iter()
             .chain(cache_to.iter())
             .nth(*i)
-            .and_then(upstream)
+            .and_then(|e| e.service.clone())
     });
-    let Some((endpoint, token)) = first else {
+    let Some(Service { endpoint, token }) = first else {
         return (None, Vec::new());
     };
     // Without the relay's merge, the last writer of a scope's index wins.
@@ -98,14 +85,12 @@ pub async fn engage(
     };
     match start(endpoint.clone(), token.clone(), scopes, listen).await {
         Ok((relay, dir)) => {
-            let n = rewrite(cache_from, cache_to, &wanted, (&endpoint, &token), &relay);
+            let upstream = Service { endpoint, token };
+            let n = rewrite(cache_from, cache_to, &wanted, &upstream, &relay);
             let notice = format!(
                 "cache relay: {n} gha {} through this process to the cache service ({})",
                 if n == 1 { "entry goes" } else { "entries go" },
-                match &endpoint {
-                    Endpoint::V2(_) => "v2",
-                    Endpoint::V1(_) => "v1",
-                }
+                upstream.endpoint
             );
             (Some(Engaged { relay, _dir: dir }), vec![notice])
         }
@@ -157,15 +142,14 @@ fn rewrite(
     cache_from: &mut [CacheOption],
     cache_to: &mut [CacheOption],
     wanted: &[usize],
-    (endpoint, token): (&Endpoint, &Secret),
+    upstream: &Service,
     relay: &Relay,
 ) -> usize {
     let n_from = cache_from.len();
     let mut n = 0;
     let all = cache_from.iter_mut().chain(cache_to.iter_mut()).enumerate();
     for (i, e) in all.filter(|(i, _)| wanted.contains(i)) {
-        let same = upstream(e).is_some_and(|(ep, t)| ep == *endpoint && t == *token);
-        if !same {
+        if e.service.as_ref() != Some(upstream) {
             continue;
         }
         let url = if i < n_from {
@@ -173,9 +157,15 @@ fn rewrite(
         } else {
             &relay.export_url
         };
-        e.attrs.insert("url".to_owned(), url.clone());
-        e.attrs.insert("url_v2".to_owned(), url.clone());
-        e.secrets.insert("token".to_owned(), relay.token.clone());
+        // The relay speaks both versions; BuildKit keeps the upstream's.
+        let endpoint = match upstream.endpoint {
+            Endpoint::V1(_) => Endpoint::V1(url.clone()),
+            Endpoint::V2(_) => Endpoint::V2(url.clone()),
+        };
+        e.service = Some(Service {
+            endpoint,
+            token: relay.token.clone(),
+        });
         if i >= n_from {
             // The relay knows what upstream has; BuildKit's REST listing would only
             // carry a GitHub token into BuildKit.

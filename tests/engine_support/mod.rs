@@ -10,9 +10,11 @@ use layercache::action::env::Env;
 use layercache::action::inputs::Inputs;
 use layercache::action::names::INPUTS;
 use layercache::action::runtime::Runtime;
+use layercache::cache_protocol::{Endpoint, Service};
 use layercache::engine::{BuildEvent, DockerHost, Resolved};
 use layercache::plan::image::{ImageRef, parse_image_ref};
 use layercache::plan::{BuildPlan, CacheOption, CacheType};
+use layercache::secret::Secret;
 
 /// A variable the test command exports; a test that needs it fails without it.
 pub fn required(var: &str) -> String {
@@ -114,7 +116,17 @@ pub fn cache_entry(kind: CacheType, attrs: &[(&str, &str)]) -> CacheOption {
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect(),
         secrets: Default::default(),
+        service: None,
     }
+}
+
+/// A `gha` entry for the v2 service at `url` with `token`, and `attrs`.
+pub fn gha_entry(url: &str, token: Secret, attrs: &[(&str, &str)]) -> CacheOption {
+    let service = Service {
+        endpoint: Endpoint::V2(url.to_owned()),
+        token,
+    };
+    CacheOption::gha(service, attrs)
 }
 
 /// Remove the images a test tagged.
