@@ -15,6 +15,7 @@ use std::collections::BTreeSet;
 use std::net::SocketAddr;
 
 use chrono::{Duration, Utc};
+use layercache::cache_protocol::Endpoint;
 use layercache::cache_protocol::keys::ref_hash;
 use layercache::cache_service::{self, RunningService, ServiceConfig};
 use layercache::housekeeping::{
@@ -149,7 +150,7 @@ async fn a_main_job_cannot_read_the_pr_index_so_no_blob_goes() {
     let svc = serve().await;
     let (main, _) = populate(&svc).await;
     let caches = caches(&svc, &main);
-    let bodies = CacheServiceBodies::v2(&svc.base_url, main.clone());
+    let bodies = CacheServiceBodies::new(Endpoint::V2(svc.base_url.clone()), main.clone());
     let report = housekeeping::prune(&caches, &policy(), Some(Referenced::Bodies(&bodies)), false)
         .await
         .unwrap();
@@ -179,9 +180,9 @@ async fn maintainer_deletes_the_orphans(v1: bool) {
     let (_, pr) = populate(&svc).await;
     let bodies_for = |token: &Secret| {
         if v1 {
-            CacheServiceBodies::v1(&svc.base_url, token.clone())
+            CacheServiceBodies::new(Endpoint::V1(svc.base_url.clone()), token.clone())
         } else {
-            CacheServiceBodies::v2(&svc.base_url, token.clone())
+            CacheServiceBodies::new(Endpoint::V2(svc.base_url.clone()), token.clone())
         }
     };
     let refused = housekeeping::prune(

@@ -13,7 +13,6 @@ use crate::action::runtime::Runtime;
 use crate::action::workflow::Workflow;
 use crate::advice;
 use crate::cache_protocol;
-use crate::cache_protocol::Endpoint;
 use crate::housekeeping::{
     self, ApiConfig, CacheServiceBodies, GithubCaches, ListedCache, PrunePolicy, PruneReport,
     Referenced,
@@ -185,8 +184,7 @@ pub async fn prune<W: Write>(
         }
     };
     let bodies = match (&runtime.protocol, &runtime.token) {
-        (Some(Endpoint::V2(url)), Some(t)) => Some(CacheServiceBodies::v2(url, t.clone())),
-        (Some(Endpoint::V1(url)), Some(t)) => Some(CacheServiceBodies::v1(url, t.clone())),
+        (Some(endpoint), Some(t)) => Some(CacheServiceBodies::new(endpoint.clone(), t.clone())),
         _ => None,
     };
     let referenced = match (orphans, &bodies) {

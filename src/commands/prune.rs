@@ -9,7 +9,6 @@ use chrono::{Duration, Utc};
 use super::CommandError;
 use crate::action::env::Env;
 use crate::action::runtime::Runtime;
-use crate::cache_protocol::Endpoint;
 use crate::housekeeping::{
     self, ApiConfig, CacheServiceBodies, GithubCaches, PrunePolicy, Referenced,
 };
@@ -137,8 +136,5 @@ pub async fn run(args: Args) -> Result<(), CommandError> {
 fn cache_service_bodies() -> Option<CacheServiceBodies> {
     let runtime = Runtime::from_env(&Env::from_process());
     let token = runtime.token.filter(|t| !t.is_empty())?;
-    match runtime.protocol? {
-        Endpoint::V2(url) => Some(CacheServiceBodies::v2(&url, token)),
-        Endpoint::V1(url) => Some(CacheServiceBodies::v1(&url, token)),
-    }
+    Some(CacheServiceBodies::new(runtime.protocol?, token))
 }
