@@ -10,7 +10,7 @@ use super::error::ClientError;
 use super::retry::RetryPolicy;
 use super::v1::{self, Call, Reply};
 use super::v2::{self, Answer};
-use crate::cache_protocol::Endpoint;
+use crate::cache_protocol::{Endpoint, wire};
 use crate::secret::Secret;
 
 /// A lookup hit: the full key that matched and where to read it.
@@ -87,13 +87,13 @@ impl CacheClient {
     ) -> Result<Option<Hit>, ClientError> {
         match &self.endpoint {
             Endpoint::V2(_) => {
-                let req = v2::LookupRequest {
-                    key,
-                    restore_keys,
-                    version,
+                let req = wire::GetCacheEntryDownloadUrlRequest {
+                    key: key.to_owned(),
+                    restore_keys: restore_keys.to_vec(),
+                    version: version.to_owned(),
                 };
                 let what = ("look up a cache entry", "GetCacheEntryDownloadURL");
-                let (answer, _) = v2::call::<_, v2::LookupResponse>(
+                let (answer, _) = v2::call::<_, wire::GetCacheEntryDownloadUrlResponse>(
                     &self.http,
                     &self.policy,
                     self.auth(),
@@ -139,14 +139,15 @@ impl CacheClient {
         if status == StatusCode::NO_CONTENT {
             return Ok(None);
         }
-        let entry: v1::Entry =
+        let entry: wire::ArtifactCacheEntry =
             serde_json::from_slice(&body).map_err(|e| ClientError::Protocol {
                 what: "look up a cache entry",
                 detail: format!("unreadable entry: {e}"),
             })?;
-        Ok((!entry.archive_location.is_empty()).then(|| Hit {
+        let location = entry.archive_location.filter(|l| !l.is_empty());
+        Ok(location.map(|l| Hit {
             matched_key: entry.cache_key,
-            url: Secret::new(entry.archive_location),
+            url: Secret::new(l),
         }))
     }
 
@@ -204,10 +205,18 @@ impl CacheClient {
             retries,
         };
         let what = ("reserve a cache entry", "CreateCacheEntry");
-        let req = v2::CreateRequest { key, version };
-        let (answer, mut retries) =
-            v2::call::<_, v2::CreateResponse>(&self.http, &self.policy, self.auth(), what, &req)
-                .await?;
+        let req = wire::CreateCacheEntryRequest {
+            key: key.to_owned(),
+            version: version.to_owned(),
+        };
+        let (answer, mut retries) = v2::call::<_, wire::CreateCacheEntryResponse>(
+            &self.http,
+            &self.policy,
+            self.auth(),
+            what,
+            &req,
+        )
+        .await?;
         let created = match answer {
             Answer::Conflict => return Ok(exists(retries)),
             Answer::Ok(c) => c,
@@ -221,14 +230,19 @@ impl CacheClient {
         let url = Secret::new(created.signed_upload_url);
         retries += blob::upload(&self.http, &self.policy, &url, source, size).await?;
         let what = ("finalize a cache entry", "FinalizeCacheEntryUpload");
-        let req = v2::FinalizeRequest {
-            key,
-            version,
-            size_bytes: size.to_string(),
+        let req = wire::FinalizeCacheEntryUploadRequest {
+            key: key.to_owned(),
+            version: version.to_owned(),
+            size_bytes: i64::try_from(size).unwrap_or(i64::MAX),
         };
-        let (answer, r) =
-            v2::call::<_, v2::FinalizeResponse>(&self.http, &self.policy, self.auth(), what, &req)
-                .await?;
+        let (answer, r) = v2::call::<_, wire::FinalizeCacheEntryUploadResponse>(
+            &self.http,
+            &self.policy,
+            self.auth(),
+            what,
+            &req,
+        )
+        .await?;
         retries += r;
         match answer {
             Answer::Conflict => Ok(exists(retries)),
@@ -255,7 +269,11 @@ impl CacheClient {
             what: "reserve a cache entry",
             method: Method::POST,
             path: "caches".to_owned(),
-            json: Some(serde_json::json!({"key": key, "version": version, "cacheSize": size})),
+            json: Some(json(&wire::ReserveCacheRequest {
+                key: key.to_owned(),
+                version: version.to_owned(),
+                cache_size: i64::try_from(size).ok(),
+            })),
             chunk: None,
         };
         let (reply, mut retries) = v1::call(&self.http, &self.policy, self.auth(), reserve).await?;
@@ -267,17 +285,23 @@ impl CacheClient {
                     retries,
                 });
             }
-            Reply::Ok(_, body) => v1::cache_id(&body).ok_or(ClientError::Protocol {
-                what: "reserve a cache entry",
-                detail: "the answer has no cacheId".to_owned(),
-            })?,
+            Reply::Ok(_, body) => {
+                serde_json::from_slice::<wire::ReserveCacheResponse>(&body)
+                    .map_err(|_| ClientError::Protocol {
+                        what: "reserve a cache entry",
+                        detail: "the answer has no cacheId".to_owned(),
+                    })?
+                    .cache_id
+            }
         };
         retries += v1::upload(&self.http, &self.policy, self.auth(), id, source, size).await?;
         let commit = Call {
             what: "commit a cache entry",
             method: Method::POST,
             path: format!("caches/{id}"),
-            json: Some(serde_json::json!({ "size": size })),
+            json: Some(json(&wire::CommitCacheRequest {
+                size: i64::try_from(size).unwrap_or(i64::MAX),
+            })),
             chunk: None,
         };
         let (reply, r) = v1::call(&self.http, &self.policy, self.auth(), commit).await?;
@@ -296,4 +320,9 @@ impl CacheClient {
             retries,
         })
     }
+}
+
+/// A v1 request body as JSON (our own types always serialize).
+fn json<T: serde::Serialize>(body: &T) -> serde_json::Value {
+    serde_json::to_value(body).unwrap_or_default()
 }

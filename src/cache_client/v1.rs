@@ -3,7 +3,6 @@
 
 use bytes::Bytes;
 use reqwest::{Method, StatusCode};
-use serde::Deserialize;
 
 use super::blob::{BLOCK, Source, error_text, transfer_timeout};
 use super::error::ClientError;
@@ -11,15 +10,6 @@ use super::retry::{Attempt, RetryPolicy, retryable};
 use crate::secret::Secret;
 
 const ACCEPT: &str = "application/json;api-version=6.0-preview.1";
-
-/// A v1 lookup hit; field names matched as GitHub and go-actions-cache write them.
-#[derive(Deserialize)]
-pub(super) struct Entry {
-    #[serde(default, rename = "cacheKey", alias = "CacheKey")]
-    pub cache_key: String,
-    #[serde(default, rename = "archiveLocation", alias = "ArchiveLocation")]
-    pub archive_location: String,
-}
 
 /// What a v1 call answered: the status and body of a success, or a conflict.
 pub(super) enum Reply {
@@ -86,15 +76,6 @@ pub(super) async fn call(
             Err(Attempt::failed(what, status, again, message))
         })
         .await
-}
-
-/// The cache id of a reserve answer (`cacheId`, or go-actions-cache's `cacheID`).
-pub(super) fn cache_id(body: &[u8]) -> Option<u64> {
-    let v: serde_json::Value = serde_json::from_slice(body).ok()?;
-    v.as_object()?
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case("cacheid"))
-        .and_then(|(_, v)| v.as_u64())
 }
 
 /// Upload `source` in chunks of [`BLOCK`]; returns the retries.

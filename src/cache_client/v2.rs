@@ -29,49 +29,6 @@ struct TwirpError {
     message: String,
 }
 
-#[derive(Serialize)]
-pub(super) struct CreateRequest<'a> {
-    pub key: &'a str,
-    pub version: &'a str,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(default)]
-pub(super) struct CreateResponse {
-    pub ok: bool,
-    pub signed_upload_url: String,
-    pub message: String,
-}
-
-#[derive(Serialize)]
-pub(super) struct FinalizeRequest<'a> {
-    pub key: &'a str,
-    pub version: &'a str,
-    pub size_bytes: String,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(default)]
-pub(super) struct FinalizeResponse {
-    pub ok: bool,
-    pub message: String,
-}
-
-#[derive(Serialize)]
-pub(super) struct LookupRequest<'a> {
-    pub key: &'a str,
-    pub restore_keys: &'a [String],
-    pub version: &'a str,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(default)]
-pub(super) struct LookupResponse {
-    pub ok: bool,
-    pub signed_download_url: String,
-    pub matched_key: String,
-}
-
 /// POST one Twirp method, retried; returns the answer and the retries it took.
 pub(super) async fn call<Req: Serialize, Resp: DeserializeOwned>(
     http: &reqwest::Client,

@@ -1,4 +1,5 @@
-//! Wire types of the cache protocols, exactly as clients send and expect them.
+//! Wire types of the cache protocols, exactly as clients send and expect them: one
+//! definition per message, written and read by both `cache_service` and `cache_client`.
 //!
 //! v2 is Twirp JSON (proto3 JSON with `useProtoFieldName`): snake_case names, int64 as a
 //! string or a number, unknown fields ignored. v1 is the `artifactcache`
@@ -29,7 +30,7 @@ pub fn int64<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
 // requests, is not read and so is skipped like any unknown field). prost derives `Debug`
 // and `Default` itself; responses that carry a signed URL print it redacted.
 
-#[derive(Clone, PartialEq, Deserialize, prost::Message)]
+#[derive(Clone, PartialEq, Serialize, Deserialize, prost::Message)]
 #[serde(default)]
 pub struct CreateCacheEntryRequest {
     #[prost(string, tag = "2")]
@@ -38,7 +39,8 @@ pub struct CreateCacheEntryRequest {
     pub version: String,
 }
 
-#[derive(Clone, PartialEq, Serialize, prost::Message)]
+#[derive(Clone, PartialEq, Serialize, Deserialize, prost::Message)]
+#[serde(default)]
 #[prost(skip_debug)]
 pub struct CreateCacheEntryResponse {
     #[prost(bool, tag = "1")]
@@ -50,24 +52,25 @@ pub struct CreateCacheEntryResponse {
     pub message: String,
 }
 
-#[derive(Clone, PartialEq, Deserialize, prost::Message)]
+#[derive(Clone, PartialEq, Serialize, Deserialize, prost::Message)]
 #[serde(default)]
 pub struct FinalizeCacheEntryUploadRequest {
     #[prost(string, tag = "2")]
     pub key: String,
-    #[serde(deserialize_with = "int64")]
+    #[serde(deserialize_with = "int64", serialize_with = "int64_string")]
     #[prost(int64, tag = "3")]
     pub size_bytes: i64,
     #[prost(string, tag = "4")]
     pub version: String,
 }
 
-#[derive(Clone, PartialEq, Serialize, prost::Message)]
+#[derive(Clone, PartialEq, Serialize, Deserialize, prost::Message)]
+#[serde(default)]
 pub struct FinalizeCacheEntryUploadResponse {
     #[prost(bool, tag = "1")]
     pub ok: bool,
     /// int64 goes out as a string in JSON, as proto3 JSON does.
-    #[serde(serialize_with = "int64_string")]
+    #[serde(serialize_with = "int64_string", deserialize_with = "int64")]
     #[prost(int64, tag = "2")]
     pub entry_id: i64,
     #[serde(skip_serializing_if = "String::is_empty")]
@@ -75,7 +78,7 @@ pub struct FinalizeCacheEntryUploadResponse {
     pub message: String,
 }
 
-#[derive(Clone, PartialEq, Deserialize, prost::Message)]
+#[derive(Clone, PartialEq, Serialize, Deserialize, prost::Message)]
 #[serde(default)]
 pub struct GetCacheEntryDownloadUrlRequest {
     #[prost(string, tag = "2")]
@@ -86,7 +89,8 @@ pub struct GetCacheEntryDownloadUrlRequest {
     pub version: String,
 }
 
-#[derive(Clone, PartialEq, Serialize, prost::Message)]
+#[derive(Clone, PartialEq, Serialize, Deserialize, prost::Message)]
+#[serde(default)]
 #[prost(skip_debug)]
 pub struct GetCacheEntryDownloadUrlResponse {
     #[prost(bool, tag = "1")]
@@ -112,6 +116,18 @@ impl std::fmt::Debug for CreateCacheEntryResponse {
     }
 }
 
+impl std::fmt::Debug for ArtifactCacheEntry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ArtifactCacheEntry")
+            .field("cache_key", &self.cache_key)
+            .field("scope", &self.scope)
+            .field("cache_version", &self.cache_version)
+            .field("creation_time", &self.creation_time)
+            .field("archive_location", &crate::secret::REDACTED)
+            .finish()
+    }
+}
+
 impl std::fmt::Debug for GetCacheEntryDownloadUrlResponse {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("GetCacheEntryDownloadUrlResponse")
@@ -131,34 +147,39 @@ pub struct TwirpErrorBody<'a> {
 
 // --- v1 (artifactcache) -----------------------------------------------------------------
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ReserveCacheRequest {
     pub key: String,
     pub version: String,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cache_size: Option<i64>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ReserveCacheResponse {
+    /// go-actions-cache's servers spell it `cacheID`.
+    #[serde(alias = "cacheID", alias = "CacheId")]
     pub cache_id: u64,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct CommitCacheRequest {
     pub size: i64,
 }
 
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
+/// A v1 lookup hit. Read leniently: GitHub writes camelCase, older servers PascalCase.
+#[derive(Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
 pub struct ArtifactCacheEntry {
+    #[serde(alias = "CacheKey")]
     pub cache_key: String,
     pub scope: String,
     pub cache_version: String,
     pub creation_time: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// The signed download URL (a credential).
+    #[serde(alias = "ArchiveLocation", skip_serializing_if = "Option::is_none")]
     pub archive_location: Option<String>,
 }
 
