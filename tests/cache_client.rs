@@ -150,3 +150,55 @@ async fn waits_out_retry_after_then_gives_up() {
     assert!(err.contains("429"), "{err}");
     svc.shutdown().await;
 }
+
+/// A server that answers every request with Go's plain 404, as act's and Gitea's artifact
+/// servers do for a cache call at `ACTIONS_RESULTS_URL`.
+async fn plain_404() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        while let Ok((mut conn, _)) = listener.accept().await {
+            let mut buf = vec![0u8; 64 * 1024];
+            let _ = conn.read(&mut buf).await;
+            let body = "404 page not found\n";
+            let head = format!(
+                "HTTP/1.1 404 Not Found\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = conn.write_all(format!("{head}{body}").as_bytes()).await;
+        }
+    });
+    format!("http://{addr}/")
+}
+
+#[tokio::test]
+async fn the_protocol_probe_tells_a_v2_service_from_an_artifact_server() {
+    use layercache::cache_client::speaks_v2;
+    use layercache::secret::Secret;
+    let svc = start(Faults::default()).await;
+    let token = svc.token("refs/heads/main");
+    assert_eq!(
+        speaks_v2(&Endpoint::V2(svc.base_url.clone()), &token).await,
+        Ok(true)
+    );
+    // A token the service refuses still gets a Twirp answer: the service speaks v2.
+    assert_eq!(
+        speaks_v2(&Endpoint::V2(svc.base_url.clone()), &Secret::new("a.b.c")).await,
+        Ok(true)
+    );
+    let artifacts = plain_404().await;
+    assert_eq!(speaks_v2(&Endpoint::V2(artifacts), &token).await, Ok(false));
+    // Nobody there: no answer, which is not a "no".
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let err = speaks_v2(&Endpoint::V2(format!("http://{closed}/")), &token)
+        .await
+        .unwrap_err();
+    assert!(
+        !err.contains(&closed.to_string()),
+        "no URL in the error: {err}"
+    );
+}

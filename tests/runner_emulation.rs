@@ -114,6 +114,69 @@ fn ghes_gets_v1_and_no_v2_switch() {
     assert!(!env_map(&r).contains_key("ACTIONS_CACHE_SERVICE_V2"));
 }
 
+/// A runner like act's: the cache over v1 at ACTIONS_CACHE_URL, an artifact server at
+/// ACTIONS_RESULTS_URL that answers a cache call with a plain 404.
+fn act_like_results_url() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            let mut buf = [0u8; 16 * 1024];
+            let _ = conn.read(&mut buf);
+            let _ = conn.write_all(
+                b"HTTP/1.1 404 Not Found\r\ncontent-length: 19\r\nconnection: close\r\n\r\n404 page not found\n",
+            );
+        }
+    });
+    format!("http://{addr}/")
+}
+
+#[test]
+fn both_urls_and_a_v1_only_service_choose_v1_by_asking() {
+    let mut s = step();
+    s.set("ACTIONS_RESULTS_URL", &act_like_results_url());
+    let r = s.run(&["expose"]);
+    assert_eq!(r.code(), 0, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout.contains("cache service: v1 at ACTIONS_CACHE_URL: the service at ACTIONS_RESULTS_URL does not answer the v2 cache protocol"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        !env_map(&r).contains_key("ACTIONS_CACHE_SERVICE_V2"),
+        "later steps speak v1 too"
+    );
+    // The build's gha entries follow the same choice.
+    let mut s = step();
+    s.set("ACTIONS_RESULTS_URL", &act_like_results_url())
+        .input("cache-to", "type=gha,mode=max");
+    let r = s.run(&["action", "--dry-run"]);
+    assert_eq!(r.code(), 0, "{}{}", r.stdout, r.stderr);
+    let export = r
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("export: type=gha"))
+        .expect("gha export line");
+    assert!(
+        export.contains("version=1") && export.contains("url=https://artifactcache"),
+        "{export}"
+    );
+    // Forced, nothing is asked.
+    let mut s = step();
+    s.set("ACTIONS_RESULTS_URL", &act_like_results_url())
+        .set("ACTIONS_CACHE_SERVICE_V2", "true");
+    let r = s.run(&["expose"]);
+    assert!(
+        r.stdout.contains(
+            "cache service: v2 at ACTIONS_RESULTS_URL: ACTIONS_CACHE_SERVICE_V2 asks for v2"
+        ),
+        "{}",
+        r.stdout
+    );
+}
+
 #[test]
 fn no_cache_service_is_a_warning_not_a_failure() {
     let mut s = Step::new(&declared(INPUTS));

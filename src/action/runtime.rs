@@ -2,9 +2,11 @@
 //! the cache service URLs, the protocol version we choose, and `ACTIONS_CACHE_MODE`.
 //!
 //! The version rule (docs/cache-protocol.md § Choosing a protocol version): an explicit
-//! choice wins; GitHub Enterprise Server uses v1; otherwise `ACTIONS_RESULTS_URL` means v2
-//! (container actions never receive `ACTIONS_CACHE_SERVICE_V2`); otherwise
-//! `ACTIONS_CACHE_URL` means v1; otherwise no cache.
+//! choice wins; GitHub Enterprise Server uses v1; with only one of `ACTIONS_RESULTS_URL`
+//! (v2) and `ACTIONS_CACHE_URL` (v1), that one; with both (container actions never receive
+//! `ACTIONS_CACHE_SERVICE_V2`), the service is asked once per step ([`Runtime::settle`]):
+//! act and the Gitea/Forgejo runners serve artifacts at `ACTIONS_RESULTS_URL` but the cache
+//! over v1 only.
 
 use std::fmt;
 
@@ -53,6 +55,11 @@ pub struct Runtime {
     pub id_token_request_url: Option<String>,
     pub id_token_request_token: Option<Secret>,
     pub protocol: Option<Endpoint>,
+    /// Why `protocol` was chosen, for the log (`ACTIONS_CACHE_SERVICE_V2=true`, ...).
+    pub protocol_why: String,
+    /// Both URLs are set and nothing chose between them: `protocol` is v2 until
+    /// [`Runtime::settle`] asks the service.
+    pub undecided: bool,
     pub mode: CacheMode,
     /// Decoded `ac` claim; empty when the token has none or could not be read.
     pub scopes: Vec<AccessScope>,
@@ -90,13 +97,15 @@ impl Runtime {
             None => Vec::new(),
         };
         let forced = forced_version(env, &mut warnings);
-        let protocol = choose_protocol(
+        let (protocol, protocol_why) = choose_protocol(
             forced,
             is_ghes,
             cache_url.as_deref(),
             results_url.as_deref(),
         );
-        if let Some(v) = forced.filter(|_| protocol.is_none()) {
+        let undecided =
+            forced.is_none() && !is_ghes && cache_url.is_some() && results_url.is_some();
+        if let Some((v, _)) = forced.filter(|_| protocol.is_none()) {
             warnings.push(format!(
                 "cache protocol v{v} was requested but its URL is not set; the GitHub Actions cache is unavailable"
             ));
@@ -113,10 +122,46 @@ impl Runtime {
                 .get(names::ACTIONS_ID_TOKEN_REQUEST_TOKEN)
                 .map(Secret::from),
             protocol,
+            protocol_why,
+            undecided,
             mode,
             scopes,
             is_ghes,
             warnings,
+        }
+    }
+
+    /// Decide between v1 and v2 when both URLs are set and nothing chose: `speaks_v2`
+    /// answers whether the service at `ACTIONS_RESULTS_URL` speaks the v2 cache protocol
+    /// (`Err`: it could not be asked, and v2, GitHub's, stays). Called once per step.
+    pub async fn settle<F, Fut>(&mut self, speaks_v2: F)
+    where
+        F: FnOnce(Endpoint, Secret) -> Fut,
+        Fut: std::future::Future<Output = Result<bool, String>>,
+    {
+        let (Some(results), Some(cache), Some(token)) =
+            (&self.results_url, &self.cache_url, &self.token)
+        else {
+            return;
+        };
+        if !self.undecided {
+            return;
+        }
+        self.undecided = false;
+        match speaks_v2(Endpoint::V2(results.clone()), token.clone()).await {
+            Ok(true) => {
+                self.protocol_why =
+                    "the service at ACTIONS_RESULTS_URL answers the v2 cache protocol".to_owned();
+            }
+            Ok(false) => {
+                self.protocol = Some(Endpoint::V1(cache.clone()));
+                self.protocol_why = "the service at ACTIONS_RESULTS_URL does not answer the v2 cache protocol (act, Gitea and Forgejo runners serve the cache over v1)".to_owned();
+            }
+            Err(why) => {
+                self.protocol_why = format!(
+                    "ACTIONS_RESULTS_URL is set; asking it which protocol it speaks failed ({why})"
+                );
+            }
         }
     }
 
@@ -150,11 +195,13 @@ pub fn parse_lenient_bool(v: &str) -> Option<bool> {
     }
 }
 
-fn forced_version(env: &Env, warnings: &mut Vec<String>) -> Option<u8> {
+/// The version the environment forces, and which variable forces it.
+fn forced_version(env: &Env, warnings: &mut Vec<String>) -> Option<(u8, &'static str)> {
     if let Some(v) = env.get(names::ACTIONS_CACHE_API_FORCE_VERSION) {
+        let by = names::ACTIONS_CACHE_API_FORCE_VERSION;
         match v.trim().to_ascii_lowercase().as_str() {
-            "v1" | "1" => return Some(1),
-            "v2" | "2" => return Some(2),
+            "v1" | "1" => return Some((1, by)),
+            "v2" | "2" => return Some((2, by)),
             _ => warnings.push(format!(
                 "ignoring ACTIONS_CACHE_API_FORCE_VERSION={v:?} (valid: v1, v2)"
             )),
@@ -162,8 +209,8 @@ fn forced_version(env: &Env, warnings: &mut Vec<String>) -> Option<u8> {
     }
     let v = env.get(names::ACTIONS_CACHE_SERVICE_V2)?;
     match parse_lenient_bool(v) {
-        Some(true) => Some(2),
-        Some(false) => Some(1),
+        Some(true) => Some((2, names::ACTIONS_CACHE_SERVICE_V2)),
+        Some(false) => Some((1, names::ACTIONS_CACHE_SERVICE_V2)),
         None => {
             warnings.push(format!(
                 "ignoring ACTIONS_CACHE_SERVICE_V2={v:?} (valid: true or false)"
@@ -173,19 +220,28 @@ fn forced_version(env: &Env, warnings: &mut Vec<String>) -> Option<u8> {
     }
 }
 
+/// The protocol before any question to the service, and why.
 fn choose_protocol(
-    forced: Option<u8>,
+    forced: Option<(u8, &'static str)>,
     ghes: bool,
     cache_url: Option<&str>,
     results_url: Option<&str>,
-) -> Option<Endpoint> {
+) -> (Option<Endpoint>, String) {
     let v1 = || cache_url.map(|u| Endpoint::V1(u.to_owned()));
     let v2 = || results_url.map(|u| Endpoint::V2(u.to_owned()));
     match forced {
-        Some(1) => v1(),
-        Some(_) => v2(),
-        None if ghes => v1(),
-        None => v2().or_else(v1),
+        Some((1, by)) => (v1(), format!("{by} asks for v1")),
+        Some((_, by)) => (v2(), format!("{by} asks for v2")),
+        None if ghes => (v1(), "GitHub Enterprise Server speaks v1".to_owned()),
+        None => match (v2(), v1()) {
+            (Some(p), Some(_)) => (Some(p), "ACTIONS_RESULTS_URL is set".to_owned()),
+            (Some(p), None) => (Some(p), "only ACTIONS_RESULTS_URL is set".to_owned()),
+            (None, Some(p)) => (Some(p), "only ACTIONS_CACHE_URL is set".to_owned()),
+            (None, None) => (
+                None,
+                "neither ACTIONS_RESULTS_URL nor ACTIONS_CACHE_URL is set".to_owned(),
+            ),
+        },
     }
 }
 
@@ -226,6 +282,12 @@ mod tests {
         let tok = ("ACTIONS_RUNTIME_TOKEN", "a.b.c");
         let v = |p: &[(&str, &str)]| runtime(p).protocol.map(|p| p.version());
         assert_eq!(v(&[results, cache, tok]), Some(2), "results URL means v2");
+        assert!(
+            runtime(&[results, cache, tok]).undecided,
+            "with both URLs the service is asked"
+        );
+        assert!(!runtime(&[results, tok]).undecided);
+        assert!(!runtime(&[results, cache, ("ACTIONS_CACHE_SERVICE_V2", "true")]).undecided);
         assert_eq!(v(&[cache, tok]), Some(1), "only a cache URL means v1");
         assert_eq!(
             v(&[results, cache, ("GITHUB_SERVER_URL", "https://ghes.corp")]),

@@ -10,6 +10,7 @@
 mod blob;
 mod client;
 mod error;
+mod probe;
 mod retry;
 mod v1;
 mod v2;
@@ -17,4 +18,5 @@ mod v2;
 pub use blob::block_list_xml;
 pub use client::{CacheClient, Hit, SaveOutcome, Saved};
 pub use error::ClientError;
+pub use probe::speaks_v2;
 pub use retry::{Outage, RetryPolicy};

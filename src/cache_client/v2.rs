@@ -9,7 +9,7 @@ use super::error::ClientError;
 use super::retry::{Attempt, RetryPolicy, retryable};
 use crate::secret::Secret;
 
-const PREFIX: &str = "/twirp/github.actions.results.api.v1.CacheService/";
+pub(super) const PREFIX: &str = "/twirp/github.actions.results.api.v1.CacheService/";
 
 /// What a Twirp call came back with, besides transport trouble.
 pub(super) enum Answer<T> {

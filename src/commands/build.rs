@@ -10,6 +10,7 @@ const DRY_RUN: &str = "dry-run";
 const PROGRESS: &str = "progress";
 use crate::action::env::Env;
 use crate::action::expose::expose;
+use crate::cache_client;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -236,8 +237,11 @@ pub async fn run_build(
     dry_run: bool,
 ) -> Result<(), CommandError> {
     let mut wf = Workflow::stdout(style);
-    let runtime = Runtime::from_env(env);
+    let mut runtime = Runtime::from_env(env);
     masks::mask_runtime(&runtime, &mut wf);
+    runtime
+        .settle(|endpoint, token| async move { cache_client::speaks_v2(&endpoint, &token).await })
+        .await;
     // Before any input is parsed: a parse error must not be the first to show a secret.
     for secret in masks::input_secrets(inputs, env) {
         wf.add_mask(&secret);

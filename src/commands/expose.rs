@@ -24,8 +24,13 @@ pub async fn run(_args: Args) -> Result<(), CommandError> {
         super::build::oidc_cache_service(&inputs, &mut env, Style::GitHub).await;
     }
     let mut wf = Workflow::stdout(Style::GitHub);
-    let runtime = crate::action::runtime::Runtime::from_env(&env);
+    let mut runtime = crate::action::runtime::Runtime::from_env(&env);
     crate::action::masks::mask_runtime(&runtime, &mut wf);
+    runtime
+        .settle(|endpoint, token| async move {
+            crate::cache_client::speaks_v2(&endpoint, &token).await
+        })
+        .await;
     crate::report::step_log::runtime(&runtime, &mut wf);
     crate::report::step_log::expose_command(&runtime, &mut wf);
     match expose(&env, &runtime, &RunnerFiles::from_env(&env)) {

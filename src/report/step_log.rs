@@ -80,13 +80,13 @@ pub fn runtime<W: Write>(runtime: &Runtime, wf: &mut Workflow<W>) {
     wf.group("GitHub Actions cache");
     match &runtime.protocol {
         Some(p) => wf.line(&format!(
-            "cache service: v{} ({})",
-            p.version(),
+            "cache service: {p} at {}: {}",
             if p.version() == 2 {
                 "ACTIONS_RESULTS_URL"
             } else {
                 "ACTIONS_CACHE_URL"
-            }
+            },
+            runtime.protocol_why
         )),
         None => wf.line("cache service: none"),
     }
