@@ -12,6 +12,7 @@ use sha2::{Digest, Sha256};
 use crate::action::runtime::Runtime;
 use crate::cache_client::CacheClient;
 use crate::cache_protocol::Service;
+use crate::cache_protocol::keys::MOUNT_PREFIX;
 use crate::plan::BuildPlan;
 use crate::plan::cache::{CacheOption, CacheType, Direction, fill_gha};
 
@@ -37,7 +38,7 @@ pub fn key_prefix(scope: &str, id: &str) -> String {
         .collect();
     // The slug alone could collide (`/a/b` and `a-b`); the hash of the id cannot.
     let id_hash = &hex::encode(Sha256::digest(id.as_bytes()))[..8];
-    format!("layercache-mount-{scope}-{slug}-{id_hash}-")
+    format!("{MOUNT_PREFIX}{scope}-{slug}-{id_hash}-")
 }
 
 /// The content hash of an entry found under `prefix`.

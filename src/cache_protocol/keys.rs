@@ -1,5 +1,6 @@
-//! BuildKit's `gha` cache key layout (docs/gha-cache-layout.md § Key layout): index entries
-//! `index-<scope>-1-<h8>[-sig]#<N>` and layer blobs `buildkit-blob-1-<digest>`.
+//! The cache key layout: BuildKit's `gha` entries (docs/gha-cache-layout.md § Key layout),
+//! index entries `index-<scope>-1-<h8>[-sig]#<N>` and layer blobs `buildkit-blob-1-<digest>`,
+//! and the cache-mount archives layercache keeps beside them.
 
 use sha2::{Digest, Sha256};
 
@@ -7,6 +8,8 @@ use sha2::{Digest, Sha256};
 pub const BLOB_PREFIX: &str = "buildkit-blob-1-";
 /// Key prefix of every index entry.
 pub const INDEX_PREFIX: &str = "index-";
+/// Key prefix of every cache-mount archive layercache keeps (`cache_mounts::store`).
+pub const MOUNT_PREFIX: &str = "layercache-mount-";
 
 /// A parsed index key.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]

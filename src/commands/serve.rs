@@ -202,29 +202,8 @@ struct TokenArgs {
 }
 
 fn parse_size(s: &str) -> Result<u64, String> {
-    let t = s.trim();
-    let (num, mult) = match t.char_indices().find(|(_, c)| c.is_ascii_alphabetic()) {
-        Some((i, _)) => {
-            let mult = match t[i..].to_ascii_uppercase().trim_end_matches(['B', 'I']) {
-                "K" => 1u64 << 10,
-                "M" => 1 << 20,
-                "G" => 1 << 30,
-                "T" => 1 << 40,
-                "" => 1,
-                _ => {
-                    return Err(format!(
-                        "{s:?}: use bytes with an optional K, M, G or T suffix"
-                    ));
-                }
-            };
-            (&t[..i], mult)
-        }
-        None => (t, 1),
-    };
-    num.trim()
-        .parse::<u64>()
-        .map(|n| n * mult)
-        .map_err(|_| format!("{s:?}: use bytes with an optional K, M, G or T suffix"))
+    crate::plan::parse_bytes(s)
+        .ok_or_else(|| format!("{s:?}: use bytes with an optional K, M, G or T suffix"))
 }
 
 fn read_secret(args: &SecretArgs) -> Result<Option<Secret>, CommandError> {
@@ -408,5 +387,6 @@ mod tests {
         assert_eq!(parse_size("5MiB"), Ok(5 << 20));
         assert!(parse_size("ten").is_err());
         assert!(parse_size("3X").is_err());
+        assert_eq!(parse_size("1.5g"), Ok(3 << 29), "the inputs' grammar");
     }
 }

@@ -20,5 +20,6 @@ mod ssh;
 pub use build_plan::*;
 pub use builder::volume_destination;
 pub use cache::{CacheOption, CacheType};
+pub use options::parse_bytes;
 pub use parse::parse;
 pub use preflight::preflight;

@@ -134,24 +134,35 @@ pub fn shm_size(value: Option<&str>) -> Result<Option<u64>, InputError> {
     size(n::SHM_SIZE, value)
 }
 
-/// A size such as `64m`, `2g`, `1.5GiB` or a number of bytes, for input `name`.
-pub fn size(name: &'static str, value: Option<&str>) -> Result<Option<u64>, InputError> {
-    let Some(v) = value else { return Ok(None) };
-    let lower = v.to_ascii_lowercase();
+/// A size such as `64m`, `2g`, `1.5GiB`, `10 G` or a number of bytes, in binary units as
+/// Docker's `RAMInBytes` reads them (`k` is 1024), any case: the one size grammar of inputs
+/// and of `serve`'s options.
+pub fn parse_bytes(v: &str) -> Option<u64> {
+    let lower = v.trim().to_ascii_lowercase();
     let digits_end = lower
         .find(|c: char| !c.is_ascii_digit() && c != '.')
         .unwrap_or(lower.len());
     let (num, unit) = lower.split_at(digits_end);
-    let mult: u64 = match unit.trim_end_matches('b').trim_end_matches('i') {
+    let mult: u64 = match unit.trim().trim_end_matches('b').trim_end_matches('i') {
         "" => 1,
         "k" => 1 << 10,
         "m" => 1 << 20,
         "g" => 1 << 30,
         "t" => 1 << 40,
-        _ => 0,
+        _ => return None,
     };
-    match num.parse::<f64>() {
-        Ok(x) if mult > 0 && x > 0.0 => Ok(Some((x * mult as f64) as u64)),
+    let x = num
+        .parse::<f64>()
+        .ok()
+        .filter(|x| x.is_finite() && *x >= 0.0)?;
+    Some((x * mult as f64) as u64)
+}
+
+/// A size for input `name` ([`parse_bytes`]); zero is not one.
+pub fn size(name: &'static str, value: Option<&str>) -> Result<Option<u64>, InputError> {
+    let Some(v) = value else { return Ok(None) };
+    match parse_bytes(v) {
+        Some(n) if n > 0 => Ok(Some(n)),
         _ => Err(InputError::new(
             name,
             format!(
