@@ -17,8 +17,10 @@ pub mod scope;
 mod secrets;
 mod ssh;
 
+pub use attest::{BUILDX_DEFAULT_PROVENANCE, REPOSITORY_PRIVATE, repository_private};
 pub use build_plan::*;
 pub use builder::volume_destination;
 pub use cache::{CacheOption, CacheType};
+pub use outputs::{pushed_names, pushes, pushes_by_digest};
 pub use parse::parse;
 pub use preflight::preflight;

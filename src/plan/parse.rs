@@ -25,6 +25,9 @@ use crate::action::redact::excerpt;
 use crate::action::runtime::Runtime;
 use crate::secret::Secret;
 
+/// The reproducible-build timestamp buildx forwards from its environment.
+const SOURCE_DATE_EPOCH: &str = "SOURCE_DATE_EPOCH";
+
 /// Validate every input of the main action into a plan.
 pub fn parse(inputs: &Inputs, runtime: &Runtime, env: &Env) -> Result<BuildPlan, InputError> {
     inputs.check_utf8()?;
@@ -62,7 +65,14 @@ pub fn parse(inputs: &Inputs, runtime: &Runtime, env: &Env) -> Result<BuildPlan,
         push,
         &tags,
     )?);
-    let build_args = options::build_args(&inputs.list(n::BUILD_ARGS)?, env)?;
+    let mut build_args = options::build_args(&inputs.list(n::BUILD_ARGS)?, env)?;
+    // buildx passes SOURCE_DATE_EPOCH from its environment as a build argument, unless
+    // build-args name it (buildx commands/build.go).
+    if let Some(epoch) = env.get(SOURCE_DATE_EPOCH).filter(|v| !v.is_empty()) {
+        build_args
+            .entry(SOURCE_DATE_EPOCH.to_owned())
+            .or_insert_with(|| epoch.to_owned());
+    }
 
     let seed = ScopeSeed {
         image: tags.first().map(|t| t.name()),
@@ -117,6 +127,7 @@ pub fn parse(inputs: &Inputs, runtime: &Runtime, env: &Env) -> Result<BuildPlan,
         inputs.text(n::BUILDKITD_FLAGS).as_deref(),
     )?;
 
+    let call = call_input(inputs.text(n::CALL))?;
     let provenance = inputs.text(n::PROVENANCE);
     let attests = attest::attests(
         &inputs.list(n::ATTESTS)?,
@@ -157,8 +168,10 @@ pub fn parse(inputs: &Inputs, runtime: &Runtime, env: &Env) -> Result<BuildPlan,
         cgroup_parent: inputs.text(n::CGROUP_PARENT),
         build_contexts: options::build_contexts(&inputs.list(n::BUILD_CONTEXTS)?)?,
         allow: options::allow(&inputs.list(n::ALLOW)?)?,
-        call: options::call(inputs.text(n::CALL))?,
-        provenance_default: attest::default_provenance(&attests, provenance.as_deref(), env),
+        call: options::call(call.name)?,
+        call_json: call.json,
+        call_ignore_status: call.ignore_status,
+        provenance_default: attest::default_provenance(&attests, provenance.as_deref(), env)?,
         attests: attest::with_builder_id(attests, env),
         outputs: exports.others,
         load: exports.load,
@@ -181,6 +194,51 @@ pub fn parse(inputs: &Inputs, runtime: &Runtime, env: &Env) -> Result<BuildPlan,
             total_size: size_input(inputs, n::CACHE_MOUNTS_TOTAL_SIZE)?,
         },
     })
+}
+
+/// `call` as buildx's `ParseCallFunc` reads it: a method name, `format=` and
+/// `ignorestatus=` (`check,format=json`).
+struct CallInput {
+    name: Option<String>,
+    json: bool,
+    ignore_status: bool,
+}
+
+fn call_input(value: Option<String>) -> Result<CallInput, InputError> {
+    let mut call = CallInput {
+        name: None,
+        json: false,
+        ignore_status: false,
+    };
+    let Some(value) = value else { return Ok(call) };
+    let bad = |m: String| InputError::new(n::CALL, format!("{}: {m}", excerpt(&value)));
+    let fields = crate::action::csv::split_attrs(&value).map_err(|e| bad(e.to_string()))?;
+    for f in fields {
+        match (f.key.as_str(), f.value) {
+            ("format", Some(v)) => call.json = v == "json",
+            ("ignorestatus", Some(v)) => {
+                call.ignore_status = match v.as_str() {
+                    "1" | "t" | "T" | "true" | "TRUE" | "True" => true,
+                    "0" | "f" | "F" | "false" | "FALSE" | "False" => false,
+                    _ => {
+                        return Err(bad(format!(
+                            "invalid ignorestatus {} (true or false)",
+                            excerpt(&v)
+                        )));
+                    }
+                }
+            }
+            (k, Some(_)) => {
+                return Err(bad(format!(
+                    "unknown field {} (valid: format=, ignorestatus=)",
+                    excerpt(k)
+                )));
+            }
+            (name, None) if call.name.is_none() => call.name = Some(name.to_owned()),
+            (_, None) => return Err(bad("names two methods".to_owned())),
+        }
+    }
+    Ok(call)
 }
 
 /// A size input; empty means its default in the input table (the CLI passes none).

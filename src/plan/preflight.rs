@@ -6,7 +6,29 @@ use crate::action::InputError;
 use crate::action::names as n;
 use crate::action::redact::excerpt;
 
-pub fn preflight(plan: &BuildPlan) -> Result<(), InputError> {
+/// The plan, checked; a `secret-files` entry whose file is missing is left out with a
+/// warning naming it, as build-push-action does (`Build.resolveSecretFile` throws, the
+/// action warns and builds without it).
+pub fn preflight(mut plan: BuildPlan) -> Result<BuildPlan, InputError> {
+    let mut missing = Vec::new();
+    plan.secrets.retain(|secret| match &secret.source {
+        SecretSource::File(path) if !path.is_file() => {
+            missing.push(format!(
+                "{}: secret {} is not passed to the build: file {} not found",
+                n::SECRET_FILES,
+                excerpt(&secret.id),
+                excerpt(&path.to_string_lossy())
+            ));
+            false
+        }
+        _ => true,
+    });
+    plan.warnings.extend(missing);
+    check(&plan)?;
+    Ok(plan)
+}
+
+fn check(plan: &BuildPlan) -> Result<(), InputError> {
     if let BuildContext::Local(dir) = &plan.context {
         if !dir.is_dir() {
             return Err(InputError::new(
@@ -28,20 +50,6 @@ pub fn preflight(plan: &BuildPlan) -> Result<(), InputError> {
         }
     }
     check_target(plan)?;
-    for secret in &plan.secrets {
-        if let SecretSource::File(path) = &secret.source
-            && !path.is_file()
-        {
-            return Err(InputError::new(
-                n::SECRET_FILES,
-                format!(
-                    "secret {}: {} not found (id=path of a readable file)",
-                    excerpt(&secret.id),
-                    excerpt(&path.to_string_lossy())
-                ),
-            ));
-        }
-    }
     for (id, socket) in &plan.ssh {
         check_agent(id, socket)?;
     }

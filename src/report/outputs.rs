@@ -53,7 +53,9 @@ pub fn metadata(o: &Outcome) -> Value {
     if let Some(d) = &o.digest {
         map.insert("containerimage.digest".into(), Value::String(d.clone()));
     }
-    if !o.tags.is_empty() {
+    // BuildKit names what its image exporter wrote (a push by digest names the
+    // repository, with `name-canonical` in canonical form); the tags only where it did not.
+    if !o.tags.is_empty() && !map.contains_key("image.name") {
         map.insert("image.name".into(), Value::String(o.tags.join(",")));
     }
     if let Some(p) = &o.provenance {
