@@ -13,7 +13,7 @@ use super::context::{is_local_build_context, local_context_dir};
 use super::driver::Capabilities;
 use crate::plan::{
     Annotation, Attest, AttestKind, BUILDX_DEFAULT_PROVENANCE, BuildPlan, CacheOption, NetworkMode,
-    Output, OutputType, pushes,
+    Output, OutputType, pushes, pushes_by_digest,
 };
 
 /// Inputs that are not part of the request itself.
@@ -249,7 +249,7 @@ fn exporter_plan(
             ) {
                 annotate(&mut e.attrs, &req.annotations);
             }
-            if o.kind == OutputType::Image {
+            if o.kind == OutputType::Image && !needs_own_image_exporter(o, caps) {
                 e.r#type = image_type.to_owned();
             }
             (e, output_target(o))
@@ -275,7 +275,31 @@ fn exporter_plan(
     if out.is_empty() && !cache_only {
         out.push((exporter(image_type, image), None));
     }
+    if prefers_image_digest(caps) {
+        for (e, _) in out.iter_mut().filter(|(e, _)| e.r#type == "moby") {
+            e.attrs
+                .insert("prefer-image-digest".to_owned(), "true".to_owned());
+        }
+    }
     out
+}
+
+/// The daemon's `moby` exporter tags and unpacks what it stores, so it can neither push by
+/// digest nor rewrite timestamps (buildx fails both on driver docker); a daemon whose
+/// BuildKit pushes itself (containerd image store) has BuildKit's own `image` exporter,
+/// which can, for what is pushed.
+fn needs_own_image_exporter(o: &Output, caps: &Capabilities) -> bool {
+    let set = |k: &str| o.attrs.get(k).is_some_and(|v| v == "true");
+    caps.daemon_store
+        && caps.direct_push()
+        && pushes(o)
+        && (pushes_by_digest(o) || set("rewrite-timestamp"))
+}
+
+/// buildx's docker driver feature `PreferImageDigest` (the containerd image store): the
+/// image is known by its manifest or index digest, not its config digest.
+pub fn prefers_image_digest(caps: &Capabilities) -> bool {
+    caps.daemon_store && caps.direct_push()
 }
 
 fn exporter(kind: &str, attrs: HashMap<String, String>) -> Exporter {

@@ -382,7 +382,8 @@ async fn solve_once(solve: &Solve<'_>, sink: &mut dyn EventSink) -> Result<Outco
     cache_report::report(&mut outcome, req, sink);
     locate_steps(&mut outcome, source);
     outcome.frontend_result = answer.unwrap_or_default();
-    if !caps.daemon_store && req.call.is_none() {
+    // The history API: a standalone BuildKit, or the daemon's on the containerd store.
+    if caps.direct_push() && req.call.is_none() {
         outcome.provenance = super::history::provenance(solve.channel, &build_ref).await;
     }
     outcome.context_files = sent.files;
@@ -399,8 +400,13 @@ fn outcome_of(
     caps: &Capabilities,
     tracker: &Tracker,
 ) -> Outcome {
-    let exporter_response: std::collections::BTreeMap<String, String> =
+    let mut exporter_response: std::collections::BTreeMap<String, String> =
         response.exporter_response.into_iter().collect();
+    // buildx drops the config digest where it asked for the image digest instead, so
+    // `imageid` is the manifest or index digest there, as with buildx.
+    if super::frontend::prefers_image_digest(caps) {
+        exporter_response.remove("containerimage.config.digest");
+    }
     let manifest = exporter_response.get("containerimage.digest").cloned();
     // Engine 20.10's moby exporter reports the image id as `containerimage.digest`; newer
     // BuildKit reports the config digest separately and the manifest as the digest.
