@@ -517,11 +517,18 @@ fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         .collect()
 }
 
+/// Inputs, the BuildKit they go to, and the exporters (type, attributes) it must get.
+type ExporterCase<'a> = (
+    &'a [(&'a str, &'a str)],
+    &'a Capabilities,
+    &'a [(&'a str, &'a [(&'a str, &'a str)])],
+);
+
 #[test]
 fn every_output_attribute_reaches_the_solve_request() {
     let standalone = Capabilities::standalone("docker-container");
     let d28 = Capabilities::docker(&containerd28());
-    let cases: &[(&[(&str, &str)], &Capabilities, &[(&str, &[(&str, &str)])])] = &[
+    let cases: &[ExporterCase<'_>] = &[
         (
             &[
                 ("tags", "r.io/app"),
