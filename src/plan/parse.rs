@@ -126,6 +126,14 @@ pub fn parse(inputs: &Inputs, runtime: &Runtime, env: &Env) -> Result<BuildPlan,
         inputs.verbatim(n::BUILDKITD_CONFIG_INLINE),
         inputs.text(n::BUILDKITD_FLAGS).as_deref(),
     )?;
+    // buildx: a builder with `default-load=true` loads a build that asks for no output.
+    let exports = match builder.default_load && exports.others.is_empty() && !exports.load {
+        true => super::outputs::Exports {
+            load: true,
+            ..exports
+        },
+        false => exports,
+    };
 
     let call = call_input(inputs.text(n::CALL))?;
     let provenance = inputs.text(n::PROVENANCE);

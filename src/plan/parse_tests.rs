@@ -127,6 +127,8 @@ fn valid_inputs_buildx_accepts() {
             p.call.as_deref() == Some("check") && !p.call_json && p.call_ignore_status
         }),
         ("call", "build", &|p| p.call.is_none()),
+        ("driver-opts", "default-load=true", &|p| p.load && !p.push),
+        ("driver-opts", "default-load=false", &|p| !p.load),
     ];
     for (input, value, check) in ok {
         let p = plan(&[(input, value)]).unwrap_or_else(|e| panic!("{input}={value:?}: {e}"));
@@ -214,6 +216,23 @@ fn a_secret_that_is_not_id_value_is_left_out_with_a_warning_not_showing_it() {
     assert_eq!(p.warnings.len(), 1, "{:?}", p.warnings);
     assert!(p.warnings[0].starts_with("secrets: entry 2 is not id=value"));
     assert!(!p.warnings[0].contains(canary));
+}
+
+#[test]
+fn default_load_loads_only_a_build_that_asks_for_no_output() {
+    let p = plan(&[
+        ("driver-opts", "default-load=true"),
+        ("push", "true"),
+        ("tags", "r/a"),
+    ])
+    .unwrap();
+    assert!(p.push && !p.load);
+    let p = plan(&[
+        ("driver-opts", "default-load=true"),
+        ("outputs", "type=cacheonly"),
+    ])
+    .unwrap();
+    assert!(!p.load);
 }
 
 #[test]
