@@ -445,6 +445,43 @@ fn docker28_lane_load_puts_the_image_in_the_daemon() {
     docker(&lane, &["image", "rm", &tag], &std::env::temp_dir());
 }
 
+/// A throwaway ed25519 key made for these tests (`ssh-keygen -t ed25519 -N ""`).
+const TEST_KEY: &str = "-----BEGIN OPENSSH PRIVATE KEY-----
+b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW
+QyNTUxOQAAACAjJDa0MIw+MXmgIAW8lSTRKmkiAR9bU8BaiCKS4xhikgAAAJAsMC3gLDAt
+4AAAAAtzc2gtZWQyNTUxOQAAACAjJDa0MIw+MXmgIAW8lSTRKmkiAR9bU8BaiCKS4xhikg
+AAAEAXmw9BLOx6hunptCqtBCtmKBW8Vp6Ji4cnvOTMh1nMQCMkNrQwjD4xeaAgBbyVJNEq
+aSIBH1tTwFqIIpLjGGKSAAAACHRlc3Qta2V5AQIDBAU=
+-----END OPENSSH PRIVATE KEY-----
+";
+
+/// "Secrets and SSH": `ssh: default=/path/key` (a key file, not an agent) is served to
+/// `RUN --mount=type=ssh` by an agent of the action's own, as buildx serves it.
+#[test]
+fn docker28_lane_ssh_key_file_is_served_as_an_agent() {
+    let lane = lane();
+    let base = required("LAYERCACHE_TEST_DOCKER28_BASE_IMAGE");
+    let dockerfile = format!(
+        "FROM {base}\nRUN --mount=type=ssh,required=true test -S \"$SSH_AUTH_SOCK\" && echo agent-ok\n"
+    );
+    let mut s = step(&lane, &dockerfile, &[("no-cache", "true")]);
+    let key = s.dir.path().join("runner_temp/id_ed25519");
+    std::fs::write(&key, TEST_KEY).unwrap();
+    s.input("ssh", &format!("default={}", key.display()));
+    let r = run_ok(&s);
+    assert!(r.stdout.contains("agent-ok"), "{}", ctx(&r));
+    assert!(!r.stdout.contains("PRIVATE KEY"), "{}", ctx(&r));
+    // A key that cannot be used is an error naming the input, before any build.
+    std::fs::write(&key, "-----BEGIN OPENSSH PRIVATE KEY-----\nbroken\n").unwrap();
+    let r = s.run(&["action"]);
+    assert_eq!(r.code(), 2, "{}", ctx(&r));
+    let errors = r.named("error");
+    assert!(
+        errors[0].data.starts_with("ssh: default: ") && !errors[0].data.contains("broken"),
+        "{errors:?}"
+    );
+}
+
 fn repo_path(repo: &str) -> &str {
     repo.split_once('/').map_or(repo, |(_, p)| p)
 }

@@ -24,3 +24,4 @@ pub use cache::{CacheOption, CacheType};
 pub use outputs::{pushed_names, pushes, pushes_by_digest};
 pub use parse::parse;
 pub use preflight::preflight;
+pub use ssh::load_ssh_key;
