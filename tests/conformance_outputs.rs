@@ -113,7 +113,17 @@ fn pushed_shape(lane: &Lane, repo: &str, digest: &str) -> Value {
     let mut manifests = Vec::new();
     let mut labels = BTreeMap::new();
     let mut predicates = BTreeSet::new();
-    for m in index["manifests"].as_array().into_iter().flatten() {
+    // A single image manifest is its own only entry.
+    let single = [serde_json::json!({
+        "mediaType": index["mediaType"],
+        "digest": digest,
+        "platform": {},
+    })];
+    let entries = match index["manifests"].as_array() {
+        Some(list) => list.as_slice(),
+        None => &single,
+    };
+    for m in entries {
         let platform = format!(
             "{}/{}",
             m["platform"]["os"].as_str().unwrap_or(""),
@@ -246,65 +256,125 @@ fn docker28_lane_push_by_digest_per_platform_then_imagetools_create() {
     assert_eq!(attestations, 2, "{index}");
 }
 
-/// "Local registry" and "Attestations": `push: true` with tags and labels, and the default
-/// provenance of a public repository, against `docker buildx build` given what
-/// build-push-action passes for the same inputs (`--attest type=provenance,mode=max,
-/// builder-id=<run>`, `--push`, `--metadata-file`). Same index and manifest media types,
-/// platforms, labels, attestation predicate types and metadata keys.
-#[test]
-fn docker28_lane_push_matches_buildx_for_the_same_inputs() {
-    let lane = lane();
+/// One push through the action and one through `docker buildx build` given the arguments
+/// build-push-action passes for the same inputs (`attest` as it computes it, `--push`,
+/// `--label`, `--metadata-file`), in the same environment; returns both pushed shapes
+/// and both metadata documents.
+fn push_both(
+    lane: &Lane,
+    private: bool,
+    env: &[(&str, &str)],
+    attest: Option<&str>,
+) -> [(Value, Value); 2] {
     let repo = format!("{}/{}", lane.registry, unique("lc-cmp"));
     let labels = "org.opencontainers.image.title=cmp\norg.opencontainers.image.version=1";
     let ours_tag = format!("{repo}:layercache");
-    let s = step(
-        &lane,
+    let mut s = step(
+        lane,
         COPY_ONLY,
         &[("tags", &ours_tag), ("labels", labels), ("push", "true")],
     );
+    for (k, v) in env {
+        s.set(k, v);
+    }
+    if private {
+        let event = s.dir.path().join("workflow/private.json");
+        std::fs::write(&event, r#"{"repository":{"private":true}}"#).unwrap();
+        s.set("GITHUB_EVENT_PATH", &event.display().to_string());
+    }
     let r = run_ok(&s);
     let ours_digest = r.outputs()["digest"].clone();
     let ours_meta = metadata(&r);
 
     let theirs_tag = format!("{repo}:buildx");
     let meta_file = s.dir.path().join("buildx-metadata.json");
-    docker(
-        &lane,
-        &[
-            "buildx",
-            "build",
-            "--builder",
-            "default",
-            "--attest",
-            &format!("type=provenance,mode=max,builder-id={RUN_URL}"),
-            "--label",
-            "org.opencontainers.image.title=cmp",
-            "--label",
-            "org.opencontainers.image.version=1",
-            "--push",
-            "-t",
-            &theirs_tag,
-            "--metadata-file",
-            &meta_file.display().to_string(),
-            ".",
-        ],
-        &s.workspace(),
+    let meta_arg = meta_file.display().to_string();
+    let mut args = vec!["buildx", "build", "--builder", "default"];
+    if let Some(a) = attest {
+        args.extend(["--attest", a]);
+    }
+    args.extend([
+        "--label",
+        "org.opencontainers.image.title=cmp",
+        "--label",
+        "org.opencontainers.image.version=1",
+        "--push",
+        "-t",
+        &theirs_tag,
+        "--metadata-file",
+        &meta_arg,
+        ".",
+    ]);
+    let out = Command::new(&lane.buildx)
+        .args(&args)
+        .env("DOCKER_HOST", &lane.host)
+        .envs(env.iter().copied())
+        .current_dir(s.workspace())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
     );
     let theirs_meta: Value =
         serde_json::from_str(&std::fs::read_to_string(&meta_file).unwrap()).unwrap();
     let theirs_digest = theirs_meta["containerimage.digest"].as_str().unwrap();
+    [
+        (pushed_shape(lane, &repo, &ours_digest), ours_meta),
+        (pushed_shape(lane, &repo, theirs_digest), theirs_meta),
+    ]
+}
 
-    let ours = pushed_shape(&lane, &repo, &ours_digest);
-    let theirs = pushed_shape(&lane, &repo, theirs_digest);
-    assert_eq!(ours, theirs, "what we pushed vs what buildx pushed");
-    assert!(
-        ours["predicates"].as_array().unwrap().iter().any(|p| p
-            .as_str()
+fn keys(m: &Value) -> BTreeSet<String> {
+    m.as_object().unwrap().keys().cloned().collect()
+}
+
+fn has_provenance(shape: &Value) -> bool {
+    shape["predicates"].as_array().unwrap().iter().any(|p| {
+        p.as_str()
             .unwrap()
-            .starts_with("https://slsa.dev/provenance/")),
-        "{ours}"
+            .starts_with("https://slsa.dev/provenance/")
+    })
+}
+
+/// "Local registry" and "Attestations": `push: true` with tags and labels, and the default
+/// provenance of a public repository (build-push-action: `--attest type=provenance,
+/// mode=max,builder-id=<run>`). Same index and manifest media types, platforms, labels,
+/// attestation predicate types and metadata keys as buildx's push.
+#[test]
+fn docker28_lane_push_matches_buildx_for_the_same_inputs() {
+    let lane = lane();
+    let attest = format!("type=provenance,mode=max,builder-id={RUN_URL}");
+    let [(ours, ours_meta), (theirs, theirs_meta)] = push_both(&lane, false, &[], Some(&attest));
+    assert_eq!(ours, theirs, "what we pushed vs what buildx pushed");
+    assert!(has_provenance(&ours), "{ours}");
+    assert_eq!(keys(&ours_meta), keys(&theirs_meta), "metadata keys");
+}
+
+/// A private repository: build-push-action asks for `mode=min,inline-only=true`.
+#[test]
+fn docker28_lane_private_repository_push_matches_buildx() {
+    let lane = lane();
+    let attest = format!("type=provenance,mode=min,inline-only=true,builder-id={RUN_URL}");
+    let [(ours, _), (theirs, _)] = push_both(&lane, true, &[], Some(&attest));
+    assert_eq!(ours, theirs);
+    assert!(has_provenance(&ours), "{ours}");
+}
+
+/// `BUILDX_NO_DEFAULT_ATTESTATIONS=1`: build-push-action passes no `--attest` and buildx
+/// adds none; neither push carries an attestation.
+#[test]
+fn docker28_lane_no_default_attestations_matches_buildx() {
+    let lane = lane();
+    let [(ours, ours_meta), (theirs, theirs_meta)] = push_both(
+        &lane,
+        false,
+        &[("BUILDX_NO_DEFAULT_ATTESTATIONS", "1")],
+        None,
     );
-    let keys = |m: &Value| -> BTreeSet<String> { m.as_object().unwrap().keys().cloned().collect() };
+    assert_eq!(ours, theirs);
+    assert!(!has_provenance(&ours), "{ours}");
     assert_eq!(keys(&ours_meta), keys(&theirs_meta), "metadata keys");
 }
 

@@ -298,7 +298,7 @@ fn needs_own_image_exporter(o: &Output, caps: &Capabilities) -> bool {
 
 /// buildx's docker driver feature `PreferImageDigest` (the containerd image store): the
 /// image is known by its manifest or index digest, not its config digest.
-pub fn prefers_image_digest(caps: &Capabilities) -> bool {
+fn prefers_image_digest(caps: &Capabilities) -> bool {
     caps.daemon_store && caps.direct_push()
 }
 

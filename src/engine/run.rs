@@ -400,13 +400,10 @@ fn outcome_of(
     caps: &Capabilities,
     tracker: &Tracker,
 ) -> Outcome {
-    let mut exporter_response: std::collections::BTreeMap<String, String> =
+    // With `prefer-image-digest` (driver docker on the containerd store) the daemon reports
+    // no config digest for an index; `imageid` is then the index digest, as with buildx.
+    let exporter_response: std::collections::BTreeMap<String, String> =
         response.exporter_response.into_iter().collect();
-    // buildx drops the config digest where it asked for the image digest instead, so
-    // `imageid` is the manifest or index digest there, as with buildx.
-    if super::frontend::prefers_image_digest(caps) {
-        exporter_response.remove("containerimage.config.digest");
-    }
     let manifest = exporter_response.get("containerimage.digest").cloned();
     // Engine 20.10's moby exporter reports the image id as `containerimage.digest`; newer
     // BuildKit reports the config digest separately and the manifest as the digest.
