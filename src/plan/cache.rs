@@ -269,7 +269,7 @@ fn drop_export_only(
     for key in keys {
         map.remove(&key);
         secrets.remove(&key);
-        tracing::info!(
+        tracing::debug!(
             "cache-from type={kind}: {key}= is an export attribute; the import ignores it, as BuildKit does"
         );
     }
