@@ -5,6 +5,7 @@ mod attest;
 mod build_plan;
 mod builder;
 pub mod cache;
+mod call;
 mod endpoint;
 pub mod git_auth;
 pub mod image;

@@ -135,7 +135,7 @@ pub fn parse(inputs: &Inputs, runtime: &Runtime, env: &Env) -> Result<BuildPlan,
         false => exports,
     };
 
-    let call = call_input(inputs.text(n::CALL))?;
+    let call = super::call::call_input(inputs.text(n::CALL))?;
     let provenance = inputs.text(n::PROVENANCE);
     let attests = attest::attests(
         &inputs.list(n::ATTESTS)?,
@@ -202,51 +202,6 @@ pub fn parse(inputs: &Inputs, runtime: &Runtime, env: &Env) -> Result<BuildPlan,
             total_size: size_input(inputs, n::CACHE_MOUNTS_TOTAL_SIZE)?,
         },
     })
-}
-
-/// `call` as buildx's `ParseCallFunc` reads it: a method name, `format=` and
-/// `ignorestatus=` (`check,format=json`).
-struct CallInput {
-    name: Option<String>,
-    json: bool,
-    ignore_status: bool,
-}
-
-fn call_input(value: Option<String>) -> Result<CallInput, InputError> {
-    let mut call = CallInput {
-        name: None,
-        json: false,
-        ignore_status: false,
-    };
-    let Some(value) = value else { return Ok(call) };
-    let bad = |m: String| InputError::new(n::CALL, format!("{}: {m}", excerpt(&value)));
-    let fields = crate::action::csv::split_attrs(&value).map_err(|e| bad(e.to_string()))?;
-    for f in fields {
-        match (f.key.as_str(), f.value) {
-            ("format", Some(v)) => call.json = v == "json",
-            ("ignorestatus", Some(v)) => {
-                call.ignore_status = match v.as_str() {
-                    "1" | "t" | "T" | "true" | "TRUE" | "True" => true,
-                    "0" | "f" | "F" | "false" | "FALSE" | "False" => false,
-                    _ => {
-                        return Err(bad(format!(
-                            "invalid ignorestatus {} (true or false)",
-                            excerpt(&v)
-                        )));
-                    }
-                }
-            }
-            (k, Some(_)) => {
-                return Err(bad(format!(
-                    "unknown field {} (valid: format=, ignorestatus=)",
-                    excerpt(k)
-                )));
-            }
-            (name, None) if call.name.is_none() => call.name = Some(name.to_owned()),
-            (_, None) => return Err(bad("names two methods".to_owned())),
-        }
-    }
-    Ok(call)
 }
 
 /// A size input; empty means its default in the input table (the CLI passes none).
