@@ -7,6 +7,7 @@ use crate::action::redact::excerpt;
 
 /// `call` as buildx's `ParseCallFunc` reads it: a method name, `format=` and
 /// `ignorestatus=` (`check,format=json`).
+#[derive(Debug)]
 pub(super) struct CallInput {
     pub name: Option<String>,
     pub json: bool,
