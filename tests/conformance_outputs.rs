@@ -498,21 +498,74 @@ fn docker28_lane_call_check_format_json_like_buildx() {
     run_ok(&s);
 }
 
-/// "Export to Docker": `load: true` then the image is in the daemon, as with buildx; the
-/// action asks for no provenance there and buildx's own default applies.
+/// "Export to Docker": `load: true`, then the image is in the daemon as `docker buildx
+/// build --load` leaves it: the same kind of descriptor, the same manifests (an image and
+/// buildx's default `mode=min` provenance, which build-push-action leaves to buildx for
+/// `load`), `imageid` the id the daemon shows, and the same metadata keys.
 #[test]
-fn docker28_lane_load_puts_the_image_in_the_daemon() {
+fn docker28_lane_load_matches_buildx() {
     let lane = lane();
-    let tag = format!("{}:latest", unique("lc-load"));
-    let r = run_ok(&step(&lane, COPY_ONLY, &[("load", "true"), ("tags", &tag)]));
-    let inspect = docker(
+    let ours_tag = format!("{}:latest", unique("lc-load"));
+    let s = step(&lane, COPY_ONLY, &[("load", "true"), ("tags", &ours_tag)]);
+    let r = run_ok(&s);
+    let theirs_tag = format!("{}:latest", unique("bx-load"));
+    let meta_file = s.dir.path().join("buildx-metadata.json");
+    let meta_arg = meta_file.display().to_string();
+    docker(
         &lane,
-        &["image", "inspect", &tag, "--format", "{{.Id}}"],
-        &std::env::temp_dir(),
+        &[
+            "buildx",
+            "build",
+            "--builder",
+            "default",
+            "--load",
+            "-t",
+            &theirs_tag,
+            "--metadata-file",
+            &meta_arg,
+            ".",
+        ],
+        &s.workspace(),
     );
-    assert!(inspect.trim().starts_with("sha256:"), "{inspect}");
-    assert!(r.outputs()["imageid"].starts_with("sha256:"));
-    docker(&lane, &["image", "rm", &tag], &std::env::temp_dir());
+    let stored = |tag: &str| {
+        let image = daemon_get(&lane, &format!("/v1.48/images/{tag}/json?manifests=1"));
+        let kinds: Vec<Value> = image["Manifests"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|m| serde_json::json!([m["Kind"], m["Descriptor"]["mediaType"]]))
+            .collect();
+        (
+            image["Id"].clone(),
+            image["Descriptor"]["mediaType"].clone(),
+            kinds,
+        )
+    };
+    let (ours_id, ours_type, ours_kinds) = stored(&ours_tag);
+    let (_, theirs_type, theirs_kinds) = stored(&theirs_tag);
+    assert_eq!((&ours_type, &ours_kinds), (&theirs_type, &theirs_kinds));
+    assert!(
+        ours_kinds.iter().any(|k| k[0] == "attestation"),
+        "{ours_kinds:?}"
+    );
+    assert_eq!(r.outputs()["imageid"], ours_id.as_str().unwrap());
+    let theirs_meta: Value =
+        serde_json::from_str(&std::fs::read_to_string(&meta_file).unwrap()).unwrap();
+    assert_eq!(keys(&metadata(&r)), keys(&theirs_meta), "metadata keys");
+    let tmp = std::env::temp_dir();
+    docker(&lane, &["image", "rm", &ours_tag, &theirs_tag], &tmp);
+}
+
+/// One GET to the lane's Docker API (its unix socket), as JSON.
+fn daemon_get(lane: &Lane, path: &str) -> Value {
+    use std::io::{Read, Write};
+    let socket = lane.host.trim_start_matches("unix://");
+    let mut s = std::os::unix::net::UnixStream::connect(socket).unwrap();
+    write!(s, "GET {path} HTTP/1.0\r\nHost: docker\r\n\r\n").unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("{path}: {e}: {text}"))
 }
 
 /// A throwaway ed25519 key made for these tests (`ssh-keygen -t ed25519 -N ""`).
