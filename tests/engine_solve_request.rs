@@ -126,11 +126,14 @@ fn frontend_attributes_follow_buildx_names() {
     assert_eq!(get("add-hosts"), Some("db=10.0.0.2,v6=::1"));
     assert_eq!(get("shm-size"), Some("1048576"));
     assert_eq!(get("ulimit"), Some("nofile=1024:2048"));
-    assert_eq!(get("attest:provenance"), Some("mode=max"));
+    // As buildx's `Attests.ToMap` writes it: the type first, then sorted attributes.
+    assert_eq!(get("attest:provenance"), Some("type=provenance,mode=max"));
     assert_eq!(solve.entitlements, vec!["network.host".to_owned()]);
     assert_eq!(solve.exporter_deprecated, "image");
     assert_eq!(solve.exporter_attrs_deprecated["name"], "r/a:1,r/a:2");
     assert_eq!(solve.exporter_attrs_deprecated["push"], "true");
+    // buildx `--push`: no unpacking of what is only pushed.
+    assert_eq!(solve.exporter_attrs_deprecated["unpack"], "false");
     assert_eq!(
         (solve.session.as_str(), solve.r#ref.as_str()),
         ("sess1", "ref1")
@@ -160,7 +163,7 @@ fn auto_takes_docker_only_when_it_can_honour_every_cache_entry() {
     // ... unless the container cannot do everything else either (an exporter without a
     // destination on this side).
     req.outputs = vec![Output {
-        kind: OutputType::Image,
+        kind: OutputType::Tar,
         attrs: Default::default(),
     }];
     let err = choose(&req, &graphdriver()).unwrap_err();

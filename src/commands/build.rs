@@ -123,6 +123,17 @@ impl clap::Args for Args {
 }
 
 /// Workflow commands when running in a GitHub Actions job, plain lines elsewhere.
+/// build-push-action's default provenance depends on whether the repository is private,
+/// which only the event payload says; read it once here so parsing does no I/O.
+fn note_repository_visibility(env: &mut Env) {
+    let payload = env
+        .get("GITHUB_EVENT_PATH")
+        .and_then(|p| std::fs::read_to_string(p).ok());
+    if let Some(private) = payload.as_deref().and_then(plan::repository_private) {
+        env.set(plan::REPOSITORY_PRIVATE, private.to_string());
+    }
+}
+
 pub fn style(env: &Env) -> Style {
     if env.get("GITHUB_ACTIONS") == Some("true") {
         Style::GitHub
@@ -133,6 +144,7 @@ pub fn style(env: &Env) -> Style {
 
 pub async fn run(args: Args) -> Result<(), CommandError> {
     let mut env = Env::from_process();
+    note_repository_visibility(&mut env);
     let style = style(&env);
     let inputs = Inputs::from_pairs(INPUTS, args.pairs.iter().map(|(k, v)| (*k, v.clone())))
         .map_err(|e| CommandError::Usage(e.to_string()))?;
@@ -248,13 +260,12 @@ pub async fn run_build(
     }
     let files = RunnerFiles::from_env(env);
 
-    let plan =
-        match plan::parse(inputs, &runtime, env).and_then(|p| plan::preflight(&p).map(|()| p)) {
-            Ok(plan) => plan,
-            Err(err) => {
-                return Err(CommandError::Usage(err.to_string()));
-            }
-        };
+    let plan = match plan::parse(inputs, &runtime, env).and_then(plan::preflight) {
+        Ok(plan) => plan,
+        Err(err) => {
+            return Err(CommandError::Usage(err.to_string()));
+        }
+    };
     step_log::runtime(&runtime, &mut wf);
     for w in &plan.warnings {
         wf.warning(w);
@@ -322,10 +333,18 @@ async fn build_image<W: std::io::Write>(
         ));
     }
     step_log::build_checks(plan, env, &outcome, wf);
-    let call = plan
-        .call
-        .as_deref()
-        .map(|c| (c, report::CallReport::from_result(&outcome.frontend_result)));
+    let call = plan.call.as_deref().map(|c| {
+        let mut answer = report::CallReport::from_result(&outcome.frontend_result);
+        // `format=json` shows the frontend's JSON answer, as buildx prints it.
+        if let Some(json) = outcome
+            .frontend_result
+            .get("result.json")
+            .filter(|_| plan.call_json)
+        {
+            answer.text = json.clone();
+        }
+        (c, answer)
+    });
     if let Some((name, answer)) = &call {
         step_log::call(plan, env, name, answer, wf);
     }
@@ -362,10 +381,12 @@ async fn build_image<W: std::io::Write>(
     }
     match call {
         // buildx fails `--call=check` when a check flagged something.
-        Some((name, answer)) if answer.failed => Err(CommandError::Failed(format!(
-            "call {name}: {} problem(s) found",
-            answer.findings.len().max(1)
-        ))),
+        Some((name, answer)) if answer.failed && !plan.call_ignore_status => {
+            Err(CommandError::Failed(format!(
+                "call {name}: {} problem(s) found",
+                answer.findings.len().max(1)
+            )))
+        }
         _ => Ok(()),
     }
 }

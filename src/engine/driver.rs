@@ -221,8 +221,8 @@ impl Capabilities {
 }
 
 impl Capabilities {
-    /// Which exporters this BuildKit has: Engine 20.10's graphdriver store knows only
-    /// `moby`, `local` and `tar` (moby `builder-next/worker`).
+    /// Which exporters this BuildKit has besides the image one: Engine 20.10's graphdriver
+    /// store knows only `moby`, `local` and `tar` (moby `builder-next/worker`).
     fn exporters(&self) -> &'static [OutputType] {
         use OutputType::{Docker, Local, Oci, Tar};
         match (self.daemon_store, self.multi_platform) {
@@ -231,22 +231,40 @@ impl Capabilities {
         }
     }
 
+    /// Whether the image exporter pushes by itself: any BuildKit but the daemon's on a
+    /// graphdriver store, whose images the daemon pushes after the build (buildx's docker
+    /// driver feature `DirectPush` is the containerd image store).
+    pub fn direct_push(&self) -> bool {
+        !self.daemon_store || self.multi_platform
+    }
+
     fn output_gaps(&self, req: &BuildPlan) -> Vec<String> {
         let mut gaps = Vec::new();
-        if req.outputs.len() > 1 && self.daemon_store {
+        let files: Vec<_> = req
+            .outputs
+            .iter()
+            .filter(|o| !matches!(o.kind, OutputType::Image | OutputType::CacheOnly))
+            .collect();
+        let images = req.outputs.iter().any(|o| o.kind == OutputType::Image);
+        if files.len() > 1 && self.daemon_store {
             gaps.push(
                 "one entry in outputs at a time (several need BuildKit 0.13 or newer)".to_owned(),
             );
         }
-        for o in &req.outputs {
+        for o in &files {
             if !self.exporters().contains(&o.kind) {
                 gaps.push(format!("outputs type={} is not supported", o.kind.as_str()));
             } else if !o.attrs.contains_key("dest") {
                 gaps.push(format!("outputs type={} needs dest=PATH", o.kind.as_str()));
             }
         }
-        if !req.outputs.is_empty() && (req.load || req.push) && self.daemon_store {
+        if !files.is_empty() && (req.load || req.push || images) && self.daemon_store {
             gaps.push("outputs combined with load or push need BuildKit 0.13 or newer".to_owned());
+        }
+        if !self.direct_push() && req.outputs.iter().any(crate::plan::pushes_by_digest) {
+            gaps.push(
+                "push-by-digest (the daemon pushes a graphdriver store's images by tag)".to_owned(),
+            );
         }
         gaps
     }

@@ -11,10 +11,10 @@ use bollard::moby::buildkit::v1::{CacheOptions, CacheOptionsEntry, Exporter, Sol
 
 use super::context::{is_local_build_context, local_context_dir};
 use super::driver::Capabilities;
-use crate::action::csv::join_attrs;
 use crate::cache_protocol::Endpoint;
 use crate::plan::{
-    Annotation, Attest, AttestKind, BuildPlan, CacheOption, NetworkMode, Output, OutputType,
+    Annotation, Attest, AttestKind, BUILDX_DEFAULT_PROVENANCE, BuildPlan, CacheOption, NetworkMode,
+    Output, OutputType, pushes, pushes_by_digest,
 };
 
 /// Inputs that are not part of the request itself.
@@ -44,8 +44,8 @@ pub fn solve_request(
     };
     let (exporter, exporter_attrs) = single.map(|e| (e.r#type, e.attrs)).unwrap_or_default();
     let mut frontend_attrs = frontend_attrs(req, inputs);
-    if let Some(attest) = default_provenance(req, caps) {
-        insert_attest(&mut frontend_attrs, attest);
+    if let Some(value) = default_provenance(req, caps) {
+        frontend_attrs.insert("attest:provenance".to_owned(), value);
     }
     SolveRequest {
         r#ref: inputs.build_ref.to_owned(),
@@ -65,29 +65,28 @@ pub fn solve_request(
     }
 }
 
-/// build-push-action's default provenance: only where attestations can be attached, not
-/// for a result loaded into the daemon (its `docker` exporter), not for `call` other than
-/// build, and never when the user asked for provenance (or for none).
-fn default_provenance<'a>(req: &'a BuildPlan, caps: &Capabilities) -> Option<&'a Attest> {
+/// The default provenance (see `plan::attest`): build-push-action's request where the
+/// result is not loaded into the daemon, buildx's own `mode=min,inline-only=true` where it
+/// is; only where the BuildKit can attach attestations, and not for `call` other than build.
+fn default_provenance(req: &BuildPlan, caps: &Capabilities) -> Option<String> {
     let docker_exporter = req.load || req.outputs.iter().any(|o| o.kind == OutputType::Docker);
     let asked = req.attests.iter().any(|a| a.kind == AttestKind::Provenance);
-    match caps.attestations
-        && !caps.daemon_store
-        && !docker_exporter
-        && !asked
-        && req.call.is_none()
-    {
-        true => req.provenance_default.as_ref(),
-        false => None,
+    if !caps.attestations || asked || req.call.is_some() {
+        return None;
+    }
+    let action_default = req.provenance_default.as_ref()?;
+    match docker_exporter {
+        true => Some(BUILDX_DEFAULT_PROVENANCE.to_owned()),
+        false => action_default.frontend_value(),
     }
 }
 
-/// `type=provenance,mode=max` → `attest:provenance` = `mode=max` (as buildx sends it).
+/// `type=provenance,mode=max` → `attest:provenance` = `type=provenance,mode=max`, as buildx
+/// sends it; a disabled one sends nothing.
 fn insert_attest(attrs: &mut HashMap<String, String>, attest: &Attest) {
-    attrs.insert(
-        format!("attest:{}", attest.kind.as_str()),
-        join_attrs(&attest.attrs),
-    );
+    if let Some(value) = attest.frontend_value() {
+        attrs.insert(format!("attest:{}", attest.kind.as_str()), value);
+    }
 }
 
 /// The frontend attributes for `req`.
@@ -223,11 +222,13 @@ fn exporters(req: &BuildPlan, caps: &Capabilities) -> Vec<Exporter> {
         .collect()
 }
 
-/// The exporters and where each delivers: every explicit output; then, for driver docker
-/// without outputs, the daemon's `moby` exporter (the image lands in its store, tagged);
-/// for a standalone BuildKit, `image` (pushing when asked) and `docker` (for load) beside
-/// the outputs, as buildx allows with BuildKit 0.13+. Driver checks keep the daemon's old
-/// BuildKit to one exporter.
+/// The exporters and where each delivers, as buildx sets them up (`toSolveOpt`): every
+/// `outputs` entry with all its attributes (`image` becomes the daemon's `moby` exporter on
+/// driver docker; `cacheonly` exports nothing); an image exporter that pushes when `push`
+/// is set and none does; for `load`, the daemon's store itself (driver docker) or a
+/// `docker` tar loaded afterwards; with nothing asked (and no `cacheonly`), the result is
+/// kept in the daemon's store or BuildKit's. Driver checks keep the daemon's old BuildKit
+/// to one exporter.
 fn exporter_plan(
     req: &BuildPlan,
     caps: &Capabilities,
@@ -236,37 +237,70 @@ fn exporter_plan(
     if !req.tags.is_empty() {
         named.insert("name".to_owned(), comma_list(&req.tags));
     }
+    let image_type = if caps.daemon_store { "moby" } else { "image" };
     let mut out: Vec<_> = req
         .outputs
         .iter()
-        .map(|o| (output_exporter(o, &named), output_target(o)))
+        .filter(|o| o.kind != OutputType::CacheOnly)
+        .map(|o| {
+            let mut e = output_exporter(o);
+            if matches!(
+                o.kind,
+                OutputType::Image | OutputType::Oci | OutputType::Docker
+            ) {
+                annotate(&mut e.attrs, &req.annotations);
+            }
+            if o.kind == OutputType::Image && !needs_own_image_exporter(o, caps) {
+                e.r#type = image_type.to_owned();
+            }
+            (e, output_target(o))
+        })
         .collect();
-    if caps.daemon_store {
-        if out.is_empty() {
-            let moby = Exporter {
-                r#type: "moby".to_owned(),
-                attrs: named,
-            };
-            out.push((moby, None));
-        }
-        return out;
-    }
     let mut image = named.clone();
     annotate(&mut image, &req.annotations);
-    if req.push {
-        image.insert("push".to_owned(), "true".to_owned());
-        out.push((exporter("image", image.clone()), None));
+    if req.push && !req.outputs.iter().any(pushes) {
+        let mut attrs = image.clone();
+        attrs.insert("push".to_owned(), "true".to_owned());
+        out.push((exporter(image_type, attrs), None));
     }
-    if req.load {
+    let cache_only = req.outputs.iter().any(|o| o.kind == OutputType::CacheOnly);
+    let in_store = out.iter().any(|(e, _)| e.r#type == "moby");
+    if req.load && caps.daemon_store && !in_store {
+        out.push((exporter("moby", image.clone()), None));
+    } else if req.load && !caps.daemon_store {
         out.push((
             exporter("docker", named),
             Some(OutputDestination::DaemonLoad),
         ));
     }
-    if out.is_empty() {
-        out.push((exporter("image", image), None));
+    if out.is_empty() && !cache_only {
+        out.push((exporter(image_type, image), None));
+    }
+    if prefers_image_digest(caps) {
+        for (e, _) in out.iter_mut().filter(|(e, _)| e.r#type == "moby") {
+            e.attrs
+                .insert("prefer-image-digest".to_owned(), "true".to_owned());
+        }
     }
     out
+}
+
+/// The daemon's `moby` exporter tags and unpacks what it stores, so it can neither push by
+/// digest nor rewrite timestamps (buildx fails both on driver docker); a daemon whose
+/// BuildKit pushes itself (containerd image store) has BuildKit's own `image` exporter,
+/// which can, for what is pushed.
+fn needs_own_image_exporter(o: &Output, caps: &Capabilities) -> bool {
+    let set = |k: &str| o.attrs.get(k).is_some_and(|v| v == "true");
+    caps.daemon_store
+        && caps.direct_push()
+        && pushes(o)
+        && (pushes_by_digest(o) || set("rewrite-timestamp"))
+}
+
+/// buildx's docker driver feature `PreferImageDigest` (the containerd image store): the
+/// image is known by its manifest or index digest, not its config digest.
+fn prefers_image_digest(caps: &Capabilities) -> bool {
+    caps.daemon_store && caps.direct_push()
 }
 
 fn exporter(kind: &str, attrs: HashMap<String, String>) -> Exporter {
@@ -285,24 +319,26 @@ fn comma_list<T: std::fmt::Display>(items: &[T]) -> String {
         .join(",")
 }
 
-/// An `outputs` entry as an exporter: `dest` stays here; image-like ones get the tags.
-fn output_exporter(o: &Output, named: &HashMap<String, String>) -> Exporter {
-    let mut attrs: HashMap<String, String> = o
+/// An `outputs` entry as an exporter: every attribute but `dest`, which stays here (the
+/// plan already named image exporters after the tags).
+fn output_exporter(o: &Output) -> Exporter {
+    let attrs: HashMap<String, String> = o
         .attrs
         .iter()
         .filter(|(k, _)| *k != "dest")
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
-    if !matches!(o.kind, OutputType::Tar | OutputType::Local) {
-        attrs.extend(named.clone());
-    }
     exporter(o.kind.as_str(), attrs)
 }
 
 fn output_target(o: &Output) -> Option<OutputDestination> {
     let dest = o.attrs.get("dest")?;
+    let tar = o.attrs.get("tar").is_none_or(|t| t != "false");
     match o.kind {
         OutputType::Local => Some(OutputDestination::Directory(dest.into())),
+        OutputType::Oci | OutputType::Docker if !tar => {
+            Some(OutputDestination::Directory(dest.into()))
+        }
         k if TAR_EXPORTERS.contains(&k) => Some(OutputDestination::File(dest.into())),
         _ => None,
     }

@@ -43,6 +43,7 @@ mod run;
 mod session;
 mod solve;
 mod solve_failure;
+mod ssh_agent;
 mod ssh_forward;
 mod transport;
 

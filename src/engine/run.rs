@@ -127,7 +127,8 @@ pub async fn run(
     if caps.driver == "docker-container" {
         outcome.builder = Some(req.builder.name.clone());
     }
-    if let (true, Some(docker)) = (req.push && caps.daemon_store && req.call.is_none(), &docker) {
+    let daemon_pushes = req.push && !caps.direct_push() && req.call.is_none();
+    if let (true, Some(docker)) = (daemon_pushes, &docker) {
         push_all(req, io, docker, &mut outcome, sink).await?;
     }
     super::cache_relay::finish(relay, &mut outcome, sink).await;
@@ -381,7 +382,8 @@ async fn solve_once(solve: &Solve<'_>, sink: &mut dyn EventSink) -> Result<Outco
     cache_report::report(&mut outcome, req, sink);
     locate_steps(&mut outcome, source);
     outcome.frontend_result = answer.unwrap_or_default();
-    if !caps.daemon_store && req.call.is_none() {
+    // The history API: a standalone BuildKit, or the daemon's on the containerd store.
+    if caps.direct_push() && req.call.is_none() {
         outcome.provenance = super::history::provenance(solve.channel, &build_ref).await;
     }
     outcome.context_files = sent.files;
@@ -398,6 +400,8 @@ fn outcome_of(
     caps: &Capabilities,
     tracker: &Tracker,
 ) -> Outcome {
+    // With `prefer-image-digest` (driver docker on the containerd store) the daemon reports
+    // no config digest for an index; `imageid` is then the index digest, as with buildx.
     let exporter_response: std::collections::BTreeMap<String, String> =
         response.exporter_response.into_iter().collect();
     let manifest = exporter_response.get("containerimage.digest").cloned();
@@ -411,7 +415,7 @@ fn outcome_of(
     Outcome {
         driver: caps.driver,
         image_id,
-        digest: manifest.filter(|_| !caps.daemon_store),
+        digest: manifest.filter(|_| caps.direct_push()),
         exporter_response,
         steps: tracker.steps(),
         build_warnings: tracker.build_warnings(),
@@ -428,9 +432,16 @@ async fn push_all(
     sink: &mut dyn EventSink,
 ) -> Result<(), EngineError> {
     let started = Instant::now();
-    for (i, tag) in req.tags.iter().enumerate() {
+    // What the pushing exporters name (the tags, or `name=` of an `outputs` entry), as
+    // buildx pushes a docker driver's image (`pushWithMoby`).
+    let names = crate::plan::pushed_names(&req.outputs);
+    let names = match names.is_empty() {
+        true => req.tags.iter().map(|t| t.original.clone()).collect(),
+        false => names,
+    };
+    for (i, tag) in names.iter().enumerate() {
         sink.event(BuildEvent::Phase(format!("pushing {tag}")));
-        let digest = super::push::push(docker, &tag.original, &io.registry_auth).await?;
+        let digest = super::push::push(docker, tag, &io.registry_auth).await?;
         if i == 0 {
             outcome.digest = Some(digest);
         }

@@ -2,7 +2,9 @@
 //! agent id is known (`CheckAgent`), then opens one `ForwardAgent` stream per connection
 //! its build step makes to the mounted socket; each stream is spliced onto a fresh
 //! connection to the user's agent. The id travels in the `buildkit.ssh.id` header
-//! (BuildKit `session/sshforward`); no header means `default`.
+//! (BuildKit `session/sshforward`); no header means `default`. A path that is a key file
+//! rather than a socket is served by an agent of our own ([`super::ssh_agent`]), as
+//! buildx does.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -61,13 +63,22 @@ impl Ssh for SshService {
             .unwrap_or_default()
             .to_owned();
         let (id, socket) = self.socket(&id)?;
-        let conn = tokio::net::UnixStream::connect(socket).await.map_err(|e| {
-            Status::unavailable(format!(
-                "failed to reach ssh agent {id:?} at {}: {e}",
-                socket.display()
-            ))
-        })?;
-        let (read, mut write) = conn.into_split();
+        let (read, mut write) = match std::fs::metadata(socket) {
+            Ok(m) if m.is_file() => key_agent(id, socket)?,
+            _ => {
+                let conn = tokio::net::UnixStream::connect(socket).await.map_err(|e| {
+                    Status::unavailable(format!(
+                        "failed to reach ssh agent {id:?} at {}: {e}",
+                        socket.display()
+                    ))
+                })?;
+                let (read, write) = conn.into_split();
+                (
+                    Box::new(read) as Box<dyn tokio::io::AsyncRead + Send + Unpin>,
+                    Box::new(write) as Box<dyn tokio::io::AsyncWrite + Send + Unpin>,
+                )
+            }
+        };
         let mut from_build = req.into_inner();
         tokio::spawn(async move {
             while let Ok(Some(msg)) = from_build.message().await {
@@ -86,6 +97,29 @@ impl Ssh for SshService {
         });
         Ok(Response::new(Box::pin(to_build)))
     }
+}
+
+type AgentHalves = (
+    Box<dyn tokio::io::AsyncRead + Send + Unpin>,
+    Box<dyn tokio::io::AsyncWrite + Send + Unpin>,
+);
+
+/// An agent of our own holding the key file at `path`, one per connection (buildx loads
+/// key files into an in-memory keyring the same way).
+fn key_agent(id: &str, path: &std::path::Path) -> Result<AgentHalves, Status> {
+    let unusable = |why: String| {
+        Status::failed_precondition(format!("ssh key {id:?} at {}: {why}", path.display()))
+    };
+    let text = std::fs::read(path).map_err(|e| unusable(format!("cannot be read ({e})")))?;
+    let key = super::ssh_agent::load_key(&text).map_err(unusable)?;
+    let (ours, theirs) = tokio::io::duplex(64 * 1024);
+    tokio::spawn(async move {
+        if let Err(e) = super::ssh_agent::serve(&[key], ours).await {
+            tracing::debug!(error = %e, "ssh key agent: connection ended");
+        }
+    });
+    let (read, write) = tokio::io::split(theirs);
+    Ok((Box::new(read), Box::new(write)))
 }
 
 #[cfg(test)]

@@ -86,6 +86,8 @@ pub enum OutputType {
     Tar,
     Image,
     Registry,
+    /// No exporter: opts out of the default one (buildx's `type=cacheonly`).
+    CacheOnly,
 }
 
 impl OutputType {
@@ -96,6 +98,7 @@ impl OutputType {
         Self::Tar,
         Self::Image,
         Self::Registry,
+        Self::CacheOnly,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -106,6 +109,7 @@ impl OutputType {
             Self::Tar => "tar",
             Self::Image => "image",
             Self::Registry => "registry",
+            Self::CacheOnly => "cacheonly",
         }
     }
 }
@@ -163,6 +167,10 @@ pub struct BuildPlan {
     pub build_contexts: BTreeMap<String, String>,
     pub allow: Vec<String>,
     pub call: Option<String>,
+    /// `call: check,format=json`: show the frontend's JSON answer instead of its text.
+    pub call_json: bool,
+    /// `call: check,ignorestatus=true`: a check that flags something does not fail the step.
+    pub call_ignore_status: bool,
     /// `attests` entries plus the `provenance`/`sbom` shorthands.
     pub attests: Vec<Attest>,
     /// buildx's default provenance request (`mode=min`, ...) when the user chose none;
@@ -250,6 +258,8 @@ impl BuildPlan {
             build_contexts: BTreeMap::new(),
             allow: Vec::new(),
             call: None,
+            call_json: false,
+            call_ignore_status: false,
             attests: Vec::new(),
             provenance_default: None,
             outputs: Vec::new(),

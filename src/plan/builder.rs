@@ -40,6 +40,9 @@ pub struct BuilderOptions {
     pub config_toml: Option<String>,
     /// `buildkitd-flags`, split as a shell would.
     pub flags: Vec<String>,
+    /// `default-load=true`: a build that asks for no output is loaded into the daemon
+    /// (buildx's driver feature `DefaultLoad`).
+    pub default_load: bool,
 }
 
 impl Default for BuilderOptions {
@@ -64,6 +67,7 @@ impl Default for BuilderOptions {
             volumes: Vec::new(),
             config_toml: None,
             flags: Vec::new(),
+            default_load: false,
         }
     }
 }
@@ -94,6 +98,7 @@ pub const DRIVER_OPT_KEYS: &[&str] = &[
     "cap-drop",
     "security-opt",
     "volume",
+    "default-load",
 ];
 
 /// `driver-opts`, `buildkitd-config-inline` and `buildkitd-flags` → [`BuilderOptions`].
@@ -147,6 +152,7 @@ fn driver_opt(o: &mut BuilderOptions, key: &str, value: &str) -> Result<(), Stri
         "cpuset-mems" => o.cpuset_mems = text(),
         "restart-policy" => o.restart_policy = Some(restart_policy(value)?),
         "privileged" => o.privileged = bool_opt(key, value)?,
+        "default-load" => o.default_load = bool_opt(key, value)?,
         "cap-add" => o.cap_add.push(capability(key, value)?),
         "cap-drop" => o.cap_drop.push(capability(key, value)?),
         "security-opt" => o.security_opt.push(nonempty(key, value)?),

@@ -72,7 +72,7 @@ fn a_value_splits_at_the_first_equals_sign() {
 #[test]
 fn bad_entries_name_the_input_and_the_key() {
     let cases: &[(&str, &str)] = &[
-        ("default-load=true", "unknown key \"default-load\""),
+        ("default-loads=true", "unknown key \"default-loads\""),
         ("memory=lots", "memory=\"lots\" is not a size"),
         ("cpu-quota=1.5", "cpu-quota=\"1.5\" is not a whole number"),
         ("privileged=yes", "privileged=\"yes\" (valid: true, false)"),

@@ -273,6 +273,9 @@ pub fn parse_cache_entry(entry: &str, direction: Direction) -> Result<CacheOptio
     }
     let kind = kind
         .ok_or_else(|| err("missing type= (e.g. type=gha or type=registry,ref=...)".to_owned()))?;
+    if direction == Direction::From {
+        drop_export_only(kind, &mut map, &mut secrets);
+    }
     checks::check_keys(kind, direction, &map, &secrets).map_err(err)?;
     checks::check_values(kind, &map).map_err(err)?;
     Ok(CacheOption {
@@ -281,6 +284,33 @@ pub fn parse_cache_entry(entry: &str, direction: Direction) -> Result<CacheOptio
         secrets,
         service: None,
     })
+}
+
+/// buildx hands every attribute to BuildKit, whose importers ignore the exporters' ones
+/// (`cache-from: type=gha,mode=max` is common in real workflows): leave those out, saying so.
+fn drop_export_only(
+    kind: CacheType,
+    map: &mut BTreeMap<String, String>,
+    secrets: &mut BTreeMap<String, Secret>,
+) {
+    let (from, to) = (
+        kind.known_keys(Direction::From),
+        kind.known_keys(Direction::To),
+    );
+    let unused = |k: &String| !from.contains(&k.as_str()) && to.contains(&k.as_str());
+    let keys: Vec<String> = map
+        .keys()
+        .chain(secrets.keys())
+        .filter(|k| unused(k))
+        .cloned()
+        .collect();
+    for key in keys {
+        map.remove(&key);
+        secrets.remove(&key);
+        tracing::debug!(
+            "cache-from type={kind}: {key}= is an export attribute; the import ignores it, as BuildKit does"
+        );
+    }
 }
 
 /// Why a `gha` entry was left out of the build (shown as a warning or notice).

@@ -33,7 +33,7 @@ fn bad_entries_name_the_problem() {
             Direction::To,
             "invalid mode \"maximum\"",
         ),
-        ("type=gha,mode=max", Direction::From, "unknown key \"mode\""),
+        ("type=gha,mdoe=max", Direction::From, "unknown key \"mdoe\""),
         ("type=registry", Direction::From, "needs ref="),
         ("type=local", Direction::To, "needs dest="),
         ("scope=x", Direction::To, "missing type="),

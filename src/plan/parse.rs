@@ -25,6 +25,9 @@ use crate::action::redact::excerpt;
 use crate::action::runtime::Runtime;
 use crate::secret::Secret;
 
+/// The reproducible-build timestamp buildx forwards from its environment.
+const SOURCE_DATE_EPOCH: &str = "SOURCE_DATE_EPOCH";
+
 /// Validate every input of the main action into a plan.
 pub fn parse(inputs: &Inputs, runtime: &Runtime, env: &Env) -> Result<BuildPlan, InputError> {
     inputs.check_utf8()?;
@@ -62,7 +65,14 @@ pub fn parse(inputs: &Inputs, runtime: &Runtime, env: &Env) -> Result<BuildPlan,
         push,
         &tags,
     )?);
-    let build_args = options::build_args(&inputs.list(n::BUILD_ARGS)?, env)?;
+    let mut build_args = options::build_args(&inputs.list(n::BUILD_ARGS)?, env)?;
+    // buildx passes SOURCE_DATE_EPOCH from its environment as a build argument, unless
+    // build-args name it (buildx commands/build.go).
+    if let Some(epoch) = env.get(SOURCE_DATE_EPOCH).filter(|v| !v.is_empty()) {
+        build_args
+            .entry(SOURCE_DATE_EPOCH.to_owned())
+            .or_insert_with(|| epoch.to_owned());
+    }
 
     let seed = ScopeSeed {
         image: tags.first().map(|t| t.name()),
@@ -116,7 +126,16 @@ pub fn parse(inputs: &Inputs, runtime: &Runtime, env: &Env) -> Result<BuildPlan,
         inputs.verbatim(n::BUILDKITD_CONFIG_INLINE),
         inputs.text(n::BUILDKITD_FLAGS).as_deref(),
     )?;
+    // buildx: a builder with `default-load=true` loads a build that asks for no output.
+    let exports = match builder.default_load && exports.others.is_empty() && !exports.load {
+        true => super::outputs::Exports {
+            load: true,
+            ..exports
+        },
+        false => exports,
+    };
 
+    let call = super::call::call_input(inputs.text(n::CALL))?;
     let provenance = inputs.text(n::PROVENANCE);
     let attests = attest::attests(
         &inputs.list(n::ATTESTS)?,
@@ -157,8 +176,10 @@ pub fn parse(inputs: &Inputs, runtime: &Runtime, env: &Env) -> Result<BuildPlan,
         cgroup_parent: inputs.text(n::CGROUP_PARENT),
         build_contexts: options::build_contexts(&inputs.list(n::BUILD_CONTEXTS)?)?,
         allow: options::allow(&inputs.list(n::ALLOW)?)?,
-        call: options::call(inputs.text(n::CALL))?,
-        provenance_default: attest::default_provenance(&attests, provenance.as_deref(), env),
+        call: options::call(call.name)?,
+        call_json: call.json,
+        call_ignore_status: call.ignore_status,
+        provenance_default: attest::default_provenance(&attests, provenance.as_deref(), env)?,
         attests: attest::with_builder_id(attests, env),
         outputs: exports.others,
         load: exports.load,

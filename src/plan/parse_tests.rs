@@ -100,6 +100,35 @@ fn valid_inputs_buildx_accepts() {
         ("outputs", "TYPE=local,DEST=out", &|p| {
             p.outputs[0].attrs.get("dest").map(String::as_str) == Some("out")
         }),
+        // Leniency like buildx's (issue 27 item 7).
+        ("cache-from", "type=gha,mode=max,ignore-error=true", &|p| {
+            p.cache_from
+                .iter()
+                .all(|e| e.attr("mode").is_none() && e.attr("ignore-error").is_none())
+        }),
+        (
+            "outputs",
+            "type=image,name=r.io/a,rewrite-timestamp=true",
+            &|p| {
+                p.outputs[0]
+                    .attrs
+                    .get("rewrite-timestamp")
+                    .map(String::as_str)
+                    == Some("true")
+            },
+        ),
+        ("outputs", "type=cacheonly", &|p| {
+            p.outputs[0].kind == crate::plan::OutputType::CacheOnly && !p.push && !p.load
+        }),
+        ("call", "check,format=json", &|p| {
+            p.call.as_deref() == Some("check") && p.call_json && !p.call_ignore_status
+        }),
+        ("call", "check,ignorestatus=true", &|p| {
+            p.call.as_deref() == Some("check") && !p.call_json && p.call_ignore_status
+        }),
+        ("call", "build", &|p| p.call.is_none()),
+        ("driver-opts", "default-load=true", &|p| p.load && !p.push),
+        ("driver-opts", "default-load=false", &|p| !p.load),
     ];
     for (input, value, check) in ok {
         let p = plan(&[(input, value)]).unwrap_or_else(|e| panic!("{input}={value:?}: {e}"));
@@ -161,7 +190,6 @@ fn invalid_inputs_name_the_input_and_what_is_valid() {
             "\"abc\" is not a number (name=soft[:hard]",
         ),
         ("secrets", "\"A=1\nB", "never closed (close it"),
-        ("secrets", "novalue", "entry 1 is not id=value"),
         ("secret-envs", "A=", "names no environment variable"),
         ("outputs", "type=local,\"dest=a", "a quote is never closed"),
         ("driver", &huge, "unknown driver"),
@@ -181,12 +209,88 @@ fn invalid_inputs_name_the_input_and_what_is_valid() {
 }
 
 #[test]
+fn a_secret_that_is_not_id_value_is_left_out_with_a_warning_not_showing_it() {
+    let canary = "canary-9d0a";
+    let p = plan(&[("secrets", &format!("A=1\n{canary}"))]).unwrap();
+    assert_eq!(p.secrets.len(), 1);
+    assert_eq!(p.warnings.len(), 1, "{:?}", p.warnings);
+    assert!(p.warnings[0].starts_with("secrets: entry 2 is not id=value"));
+    assert!(!p.warnings[0].contains(canary));
+}
+
+#[test]
+fn default_load_loads_only_a_build_that_asks_for_no_output() {
+    let p = plan(&[
+        ("driver-opts", "default-load=true"),
+        ("push", "true"),
+        ("tags", "r/a"),
+    ])
+    .unwrap();
+    assert!(p.push && !p.load);
+    let p = plan(&[
+        ("driver-opts", "default-load=true"),
+        ("outputs", "type=cacheonly"),
+    ])
+    .unwrap();
+    assert!(!p.load);
+}
+
+#[test]
+fn source_date_epoch_reaches_the_build_as_buildx_passes_it() {
+    let with = |extra: &[(&str, &str)], args: &str| {
+        let env = Env::from_pairs(extra.iter().copied());
+        let inputs = Inputs::from_pairs(INPUTS, [("build-args", args.to_owned())]).unwrap();
+        parse(&inputs, &Runtime::from_env(&env), &env).unwrap()
+    };
+    let p = with(&[("SOURCE_DATE_EPOCH", "1700000000")], "");
+    assert_eq!(p.build_args["SOURCE_DATE_EPOCH"], "1700000000");
+    let p = with(
+        &[("SOURCE_DATE_EPOCH", "1700000000")],
+        "SOURCE_DATE_EPOCH=0",
+    );
+    assert_eq!(p.build_args["SOURCE_DATE_EPOCH"], "0");
+    let p = with(&[("SOURCE_DATE_EPOCH", "")], "");
+    assert!(!p.build_args.contains_key("SOURCE_DATE_EPOCH"));
+}
+
+#[test]
+fn provenance_is_build_push_actions() {
+    let run = |extra: &[(&str, &str)], inputs: &[(&str, &str)]| {
+        let mut pairs = vec![
+            ("GITHUB_ACTIONS", "true"),
+            ("GITHUB_SERVER_URL", "https://github.com"),
+            ("GITHUB_REPOSITORY", "o/r"),
+            ("GITHUB_RUN_ID", "7"),
+        ];
+        pairs.extend_from_slice(extra);
+        let env = Env::from_pairs(pairs);
+        let inputs =
+            Inputs::from_pairs(INPUTS, inputs.iter().map(|(k, v)| (*k, (*v).to_owned()))).unwrap();
+        let p = parse(&inputs, &Runtime::from_env(&env), &env).unwrap();
+        p.provenance_default.and_then(|a| a.frontend_value())
+    };
+    let id = "https://github.com/o/r/actions/runs/7";
+    assert_eq!(
+        run(&[], &[]),
+        Some(format!("type=provenance,builder-id={id},mode=max"))
+    );
+    assert_eq!(
+        run(&[(crate::plan::REPOSITORY_PRIVATE, "true")], &[]),
+        Some(format!(
+            "type=provenance,builder-id={id},inline-only=true,mode=min"
+        ))
+    );
+    assert_eq!(run(&[("BUILDX_NO_DEFAULT_ATTESTATIONS", "1")], &[]), None);
+    assert_eq!(run(&[], &[("provenance", "false")]), None);
+    assert_eq!(run(&[], &[("attests", "type=provenance,mode=min")]), None);
+}
+
+#[test]
 fn secret_values_never_reach_a_plan_error() {
     let canary = "canary-5e1f";
     let cases: &[(&str, String)] = &[
         ("secrets", format!("MYSECRET={canary},\"tail")),
         ("secrets", format!("\"MYSECRET={canary}\nline")),
-        ("secrets", canary.to_owned()),
         ("secrets", format!("A={canary}\nA={canary}")),
         ("cache-to", format!("type=gha,token={canary},\"scope=x")),
         (

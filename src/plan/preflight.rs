@@ -6,7 +6,29 @@ use crate::action::InputError;
 use crate::action::names as n;
 use crate::action::redact::excerpt;
 
-pub fn preflight(plan: &BuildPlan) -> Result<(), InputError> {
+/// The plan, checked; a `secret-files` entry whose file is missing is left out with a
+/// warning naming it, as build-push-action does (`Build.resolveSecretFile` throws, the
+/// action warns and builds without it).
+pub fn preflight(mut plan: BuildPlan) -> Result<BuildPlan, InputError> {
+    let mut missing = Vec::new();
+    plan.secrets.retain(|secret| match &secret.source {
+        SecretSource::File(path) if !path.is_file() => {
+            missing.push(format!(
+                "{}: secret {} is not passed to the build: file {} not found",
+                n::SECRET_FILES,
+                excerpt(&secret.id),
+                excerpt(&path.to_string_lossy())
+            ));
+            false
+        }
+        _ => true,
+    });
+    plan.warnings.extend(missing);
+    check(&plan)?;
+    Ok(plan)
+}
+
+fn check(plan: &BuildPlan) -> Result<(), InputError> {
     if let BuildContext::Local(dir) = &plan.context {
         if !dir.is_dir() {
             return Err(InputError::new(
@@ -28,20 +50,6 @@ pub fn preflight(plan: &BuildPlan) -> Result<(), InputError> {
         }
     }
     check_target(plan)?;
-    for secret in &plan.secrets {
-        if let SecretSource::File(path) = &secret.source
-            && !path.is_file()
-        {
-            return Err(InputError::new(
-                n::SECRET_FILES,
-                format!(
-                    "secret {}: {} not found (id=path of a readable file)",
-                    excerpt(&secret.id),
-                    excerpt(&path.to_string_lossy())
-                ),
-            ));
-        }
-    }
     for (id, socket) in &plan.ssh {
         check_agent(id, socket)?;
     }
@@ -92,9 +100,14 @@ fn check_agent(id: &str, socket: &std::path::Path) -> Result<(), InputError> {
     use std::os::unix::fs::FileTypeExt;
     let problem = match std::fs::metadata(socket) {
         Ok(m) if m.file_type().is_socket() => return Ok(()),
-        Ok(m) if m.is_file() => "is a file, not an ssh-agent socket; layercache forwards agents, \
-             not key files: load the key with ssh-add and give the agent's socket (SSH_AUTH_SOCK)"
-            .to_owned(),
+        // A key file: served by an agent of our own, as buildx does (engine/ssh_agent.rs).
+        Ok(m) if m.is_file() => match std::fs::read(socket)
+            .map_err(|e| format!("cannot be read ({e})"))
+            .and_then(|text| super::ssh::load_ssh_key(&text).map(|_| ()))
+        {
+            Ok(()) => return Ok(()),
+            Err(why) => why,
+        },
         Ok(_) => "is not an ssh-agent socket".to_owned(),
         Err(e) => format!(
             "cannot be read ({e}); in a container action, put the agent's socket under ${{{{ runner.temp }}}}"
@@ -111,17 +124,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn ssh_wants_an_agent_socket_not_a_key_file() {
+    fn ssh_takes_an_agent_socket_or_a_usable_key_file() {
         let dir = tempfile::tempdir().unwrap();
         let key = dir.path().join("id_ed25519");
-        std::fs::write(&key, "-----BEGIN OPENSSH PRIVATE KEY-----").unwrap();
+        std::fs::write(&key, "-----BEGIN OPENSSH PRIVATE KEY-----\nsecretbits").unwrap();
         let e = check_agent("default", &key).unwrap_err();
         assert_eq!(e.input, "ssh");
-        assert!(
-            e.message.contains("is a file, not an ssh-agent socket"),
-            "{e}"
-        );
-        assert!(!e.message.contains("BEGIN"), "{e}");
+        assert!(e.message.contains("is not an OpenSSH private key"), "{e}");
+        assert!(!e.message.contains("secretbits"), "{e}");
         let e = check_agent("git", &dir.path().join("gone.sock")).unwrap_err();
         assert!(
             e.message.starts_with("git: ") && e.message.contains("cannot be read"),

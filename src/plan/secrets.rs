@@ -12,7 +12,7 @@ use crate::action::redact::excerpt;
 use crate::secret::Secret;
 
 /// The build secrets, and a warning for each one left out. A `secrets` value is never
-/// quoted back, not even in part: an error names the entry by its number.
+/// quoted back, not even in part: a warning names the entry by its number.
 #[derive(Debug, Default)]
 pub struct Secrets {
     pub secrets: Vec<BuildSecret>,
@@ -47,12 +47,12 @@ pub fn secrets(
                 });
             }
             _ => {
-                return Err(InputError::new(
+                // build-push-action warns (`... is not a valid secret`) and builds without
+                // it; so do we, naming the entry by number, since it may be the value.
+                out.warnings.push(format!(
+                    "{}: entry {} is not id=value, so the build does not get it (the entry is not shown; e.g. GIT_AUTH_TOKEN=..., and a value spanning lines is quoted whole: \"ID=line 1<newline>line 2\")",
                     n::SECRETS,
-                    format!(
-                        "entry {} is not id=value (the value is not shown; e.g. GIT_AUTH_TOKEN=..., and a value spanning lines is quoted whole: \"ID=line 1<newline>line 2\")",
-                        i + 1
-                    ),
+                    i + 1
                 ));
             }
         }

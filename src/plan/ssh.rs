@@ -1,7 +1,6 @@
-//! The `ssh` input: `default`, `default=/path/agent.sock` or `<id>=/path/agent.sock`, one
-//! per line, as buildx takes `--ssh`. layercache forwards ssh-agent sockets; buildx also
-//! loads key files into an agent of its own, which a `FROM scratch` action has no agent for,
-//! so a key file is refused in preflight with what to do instead.
+//! The `ssh` input: `default`, `default=/path/agent.sock` or `<id>=/path/key`, one per line,
+//! as buildx takes `--ssh`. A socket is forwarded; a key file is loaded into an agent of
+//! our own, as buildx does (engine `ssh_agent`).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -49,6 +48,20 @@ pub fn ssh(entries: &[String], env: &Env) -> Result<BTreeMap<String, PathBuf>, I
         }
     }
     Ok(out)
+}
+
+/// Parse an OpenSSH private key file. The error says what is wrong, never what is in it.
+pub fn load_ssh_key(text: &[u8]) -> Result<ssh_key::PrivateKey, String> {
+    let key = ssh_key::PrivateKey::from_openssh(text).map_err(|_| {
+        "is not an OpenSSH private key (\"-----BEGIN OPENSSH PRIVATE KEY-----\"; `ssh-keygen -p -f KEY` rewrites a PEM key so)".to_owned()
+    })?;
+    if key.is_encrypted() {
+        return Err(
+            "is protected by a passphrase (load it into an ssh-agent with ssh-add and give the agent's socket)"
+                .to_owned(),
+        );
+    }
+    Ok(key)
 }
 
 #[cfg(test)]

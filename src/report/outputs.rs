@@ -44,7 +44,13 @@ pub fn metadata(o: &Outcome) -> Value {
         "buildx.build.ref".into(),
         Value::String(format!("layercache/{}/{}", o.driver, o.build_ref)),
     );
-    if let Some(id) = &o.image_id {
+    // An image id that is the digest itself (a store that knows images by their manifest
+    // or index digest) is no config digest: buildx leaves the key out then.
+    if let Some(id) = o
+        .image_id
+        .as_ref()
+        .filter(|id| o.digest.as_ref() != Some(id))
+    {
         map.insert(
             "containerimage.config.digest".into(),
             Value::String(id.clone()),
@@ -53,7 +59,9 @@ pub fn metadata(o: &Outcome) -> Value {
     if let Some(d) = &o.digest {
         map.insert("containerimage.digest".into(), Value::String(d.clone()));
     }
-    if !o.tags.is_empty() {
+    // BuildKit names what its image exporter wrote (a push by digest names the
+    // repository, with `name-canonical` in canonical form); the tags only where it did not.
+    if !o.tags.is_empty() && !map.contains_key("image.name") {
         map.insert("image.name".into(), Value::String(o.tags.join(",")));
     }
     if let Some(p) = &o.provenance {
