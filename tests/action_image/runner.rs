@@ -103,6 +103,10 @@ impl Step {
             ("RUNNER_TEMP", "/github/runner_temp"),
             // A host path: not reachable in the container, as on a real runner.
             ("RUNNER_TOOL_CACHE", "/opt/hostedtoolcache"),
+            // Stands for `context: .` (a checkout built from the workspace); with it empty,
+            // build-push-action builds the repository's Git context. A test of the default
+            // clears it.
+            ("INPUT_CONTEXT", "."),
         ] {
             self.set(name, value);
         }
