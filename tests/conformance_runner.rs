@@ -519,7 +519,7 @@ async fn login_then_push(via: Via) {
     refused.assert_never_shows(&password);
 
     job.login(&registry, &user, &password);
-    let (_job, r) = run(job).await;
+    let (job, r) = run(job).await;
     r.assert_ok("push after login");
     assert!(r.outputs["digest"].starts_with("sha256:"), "{}", r.log());
     let source = match via {
@@ -530,6 +530,78 @@ async fn login_then_push(via: Via) {
     assert!(r.stdout.contains(&told), "no {told:?}\n{}", r.log());
     r.assert_never_shows(&password);
     assert!(registry_has(&registry, &user, &password, &repo, "1"));
+    if matches!(via, Via::Image) {
+        assert_no_reading_containers(&job);
+    }
+}
+
+/// The containers that read host files through the daemon are gone.
+fn assert_no_reading_containers(job: &Job) {
+    let out = job.docker(&[
+        "ps",
+        "-aq",
+        "--filter",
+        "label=layercache.purpose=read-host-file",
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "",
+        "left behind"
+    );
+}
+
+/// `env: DOCKER_CONFIG: <a directory on the runner>` (set for the job, so
+/// docker/login-action wrote there too), outside every mount: the runner passes the host
+/// path through untranslated, and it is read through the daemon.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn docker_config_outside_the_mounts_in_the_action_image() {
+    let (registry, user, password) = auth_registry();
+    let mut job = Job::new(Via::Image);
+    dockerfile(
+        &job.workspace(),
+        &format!("FROM {}\nRUN echo pushed > /p\n", base_image()),
+    );
+    let config = job.runner_temp().join("../../docker-config");
+    std::fs::create_dir_all(&config).unwrap();
+    let config = config.canonicalize().unwrap();
+    let mut login = Command::new("docker")
+        .env("DOCKER_HOST", &job.docker_host)
+        .env("DOCKER_CONFIG", &config)
+        .args(["login", "--username", &user, "--password-stdin", &registry])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    login
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(password.as_bytes())
+        .unwrap();
+    assert!(login.wait().unwrap().success());
+    let tag = format!("{registry}/conformance/docker-config:1");
+    job.env("DOCKER_CONFIG", &config.display().to_string())
+        .input("context", ".")
+        .input("push", "true")
+        .input("tags", &tag);
+    let (job, r) = run(job).await;
+    r.assert_ok("push with DOCKER_CONFIG outside the mounts");
+    let told = format!(
+        "registry credentials for {registry}: from DOCKER_CONFIG ({}/config.json)",
+        config.display()
+    );
+    assert!(r.stdout.contains(&told), "no {told:?}\n{}", r.log());
+    r.assert_never_shows(&password);
+    assert!(registry_has(
+        &registry,
+        &user,
+        &password,
+        "conformance/docker-config",
+        "1"
+    ));
+    assert_no_reading_containers(&job);
 }
 
 /// docs "Test before push" with no checkout step: the default Git context, loaded and

@@ -264,10 +264,9 @@ pub fn push_refused_hint(error: &str, images: &[String], credentials: &[String])
         .collect();
     hosts.sort_unstable();
     hosts.dedup();
-    let host = hosts
-        .iter()
-        .find(|h| error.contains(**h))
-        .or(hosts.first())?;
+    // Only the registry the error names: a refused pull of a base image from elsewhere is
+    // not this push's missing login.
+    let host = hosts.iter().find(|h| error.contains(**h))?;
     Some(if *host == GHCR {
         format!(
             "{GHCR} refused the build and no credentials for it were found: give the job `permissions: packages: write` to push to the repository's own package with github-token, or add a `docker/login-action` step with `registry: {GHCR}` before this one"
@@ -383,8 +382,14 @@ mod tests {
             push_refused_hint("no space left on device", &images, &[]),
             None
         );
-        let ghcr =
-            push_refused_hint("denied: permission_denied", &["ghcr.io/o/r:1".into()], &[]).unwrap();
+        let ghcr = push_refused_hint(
+            "push ghcr.io/o/r:1: denied: permission_denied",
+            &["ghcr.io/o/r:1".into()],
+            &[],
+        )
+        .unwrap();
+        let elsewhere = "pull r.example/base:1: 401 Unauthorized";
+        assert_eq!(push_refused_hint(elsewhere, &images, &[]), None);
         assert!(ghcr.contains("packages: write"), "{ghcr}");
     }
 }
