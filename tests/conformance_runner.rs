@@ -759,12 +759,26 @@ async fn secrets_and_ssh(via: Via) {
     if matches!(via, Via::Image) {
         let mut job = job;
         job.input("outputs", "type=local,dest=/home/runner/elsewhere");
-        let (_job, r) = run(job).await;
+        let (job, r) = run(job).await;
         assert_ne!(r.code, Some(0), "{}", r.log());
         let errors = r.errors();
         let named = errors.iter().find(|e| {
             e.starts_with("outputs: /home/runner/elsewhere is a path on the runner outside")
         });
+        assert!(named.is_some(), "{errors:?}\n{}", r.log());
+
+        // `ssh: default` with an agent the runner cannot mount (webfactory/ssh-agent's
+        // socket in /tmp): the same, naming `ssh` and the socket.
+        let mut job = job;
+        job.input("outputs", "")
+            .input("ssh", "default")
+            .env("SSH_AUTH_SOCK", "/tmp/ssh-XXXXabcd/agent.1234");
+        let (_job, r) = run(job).await;
+        assert_ne!(r.code, Some(0), "{}", r.log());
+        let errors = r.errors();
+        let named = errors
+            .iter()
+            .find(|e| e.starts_with("ssh: ") && e.contains("/tmp/ssh-XXXXabcd/agent.1234"));
         assert!(named.is_some(), "{errors:?}\n{}", r.log());
     }
 }

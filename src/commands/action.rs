@@ -12,7 +12,9 @@ use crate::action::workflow::{Style, Workflow};
 use crate::plan::git_auth;
 use crate::report::ProgressView;
 use crate::runner_host::credentials::OwnPackage;
-use crate::runner_host::{RegistryCredentials, RunnerHost, translate_inputs};
+use crate::runner_host::{
+    RegistryCredentials, RunnerHost, translate_agent_socket, translate_inputs,
+};
 use crate::secret::Secret;
 
 #[derive(Debug, clap::Args)]
@@ -58,6 +60,9 @@ async fn prepare<W: Write>(
     let host = RunnerHost::discover(env).await;
     if let Some(h) = &host {
         for line in translate_inputs(inputs, &h.mounts)? {
+            wf.line(&line);
+        }
+        if let Some(line) = translate_agent_socket(inputs, env, &h.mounts)? {
             wf.line(&line);
         }
     }

@@ -8,6 +8,7 @@
 use super::mounts::MountTable;
 use crate::action::InputError;
 use crate::action::csv::{join_attrs, split_attrs};
+use crate::action::env::Env;
 use crate::action::inputs::Inputs;
 use crate::action::names as n;
 use crate::engine::is_local_build_context;
@@ -80,6 +81,39 @@ pub fn translate_inputs(
         }
     }
     Ok(moved)
+}
+
+/// `SSH_AUTH_SOCK` for `ssh` entries that name no socket (`default`): the runner passes
+/// it through untranslated when no mount holds it (an agent started in `/tmp`), so it is
+/// translated here; out of reach, it is an error only when an entry needs it.
+pub fn translate_agent_socket(
+    inputs: &Inputs,
+    env: &mut Env,
+    mounts: &MountTable,
+) -> Result<Option<String>, InputError> {
+    let Some(socket) = env.get(n::env::SSH_AUTH_SOCK).map(str::to_owned) else {
+        return Ok(None);
+    };
+    let needed = inputs
+        .list(n::SSH)?
+        .iter()
+        .any(|e| e.split_once('=').is_none_or(|(_, p)| p.trim().is_empty()));
+    match mounts.translate(&socket) {
+        Ok(to) if to != socket => {
+            env.set(n::env::SSH_AUTH_SOCK, to.clone());
+            Ok(Some(format!(
+                "SSH_AUTH_SOCK: {socket} is {to} in the action's container"
+            )))
+        }
+        Ok(_) => Ok(None),
+        Err(e) if needed => Err(InputError::new(
+            n::SSH,
+            format!(
+                "the agent of SSH_AUTH_SOCK: {e} (start it with `ssh-agent -a ${{{{ runner.temp }}}}/ssh-agent.sock`)"
+            ),
+        )),
+        Err(_) => Ok(None),
+    }
 }
 
 /// The entry with its path translated, and the path before and after; `None` when it
@@ -197,6 +231,25 @@ mod tests {
         assert_eq!(
             i.list(n::SSH).unwrap(),
             ["default=/github/runner_temp/agent.sock"]
+        );
+    }
+
+    #[test]
+    fn the_agent_socket_of_ssh_default_is_translated_or_refused() {
+        let mut env = Env::from_pairs([("SSH_AUTH_SOCK", "/home/runner/work/_temp/a.sock")]);
+        let i = inputs(&[(n::SSH, "default")]);
+        let line = translate_agent_socket(&i, &mut env, &hosted()).unwrap();
+        assert!(line.is_some());
+        assert_eq!(env.get("SSH_AUTH_SOCK"), Some("/github/runner_temp/a.sock"));
+        let mut outside = Env::from_pairs([("SSH_AUTH_SOCK", "/tmp/ssh-x/agent.123")]);
+        let err = translate_agent_socket(&i, &mut outside, &hosted()).unwrap_err();
+        assert_eq!(err.input, n::SSH);
+        assert!(err.message.contains("/tmp/ssh-x/agent.123"), "{err}");
+        // Not needed when every entry names its socket.
+        let own = inputs(&[(n::SSH, "default=/github/runner_temp/a.sock")]);
+        assert_eq!(
+            translate_agent_socket(&own, &mut outside, &hosted()),
+            Ok(None)
         );
     }
 

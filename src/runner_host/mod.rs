@@ -16,5 +16,5 @@ mod mounts;
 
 pub use credentials::{RegistryCredentials, push_refused_hint};
 pub use discover::RunnerHost;
-pub use host_inputs::translate_inputs;
+pub use host_inputs::{translate_agent_socket, translate_inputs};
 pub use mounts::{Mount, MountTable, PathError};
