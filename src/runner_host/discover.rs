@@ -168,17 +168,45 @@ impl RunnerHost {
 
 /// Names this container may go by, best first: the id in the paths of the files the
 /// daemon bind-mounts into every container (`/var/lib/docker/containers/<id>/hostname`),
-/// then the hostname, which is the short id unless `--hostname` was given.
+/// the id in the cgroup path (cgroup v1, or v2 without a private cgroup namespace:
+/// `/docker/<id>`, `docker-<id>.scope`), then the hostname, which is the short id unless
+/// `--hostname` was given.
 fn own_container_ids() -> Vec<String> {
     let mut ids = Vec::new();
     if let Ok(text) = std::fs::read_to_string("/proc/self/mountinfo") {
         ids.extend(ids_in_mountinfo(&text));
+    }
+    if let Ok(text) = std::fs::read_to_string("/proc/self/cgroup") {
+        for id in ids_in_cgroup(&text) {
+            if !ids.contains(&id) {
+                ids.push(id);
+            }
+        }
     }
     let in_docker = Path::new("/.dockerenv").exists() || !ids.is_empty();
     if in_docker && let Ok(h) = std::fs::read_to_string("/etc/hostname") {
         let h = h.trim();
         if !h.is_empty() && !ids.iter().any(|i| i == h) {
             ids.push(h.to_owned());
+        }
+    }
+    ids
+}
+
+fn is_container_id(s: &str) -> bool {
+    s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+fn ids_in_cgroup(text: &str) -> Vec<String> {
+    let mut ids: Vec<String> = Vec::new();
+    for line in text.lines() {
+        let path = line.splitn(3, ':').nth(2).unwrap_or("");
+        for part in path.split('/') {
+            let part = part.strip_prefix("docker-").unwrap_or(part);
+            let part = part.strip_suffix(".scope").unwrap_or(part);
+            if is_container_id(part) && !ids.iter().any(|i| i == part) {
+                ids.push(part.to_owned());
+            }
         }
     }
     ids
@@ -196,8 +224,7 @@ fn ids_in_mountinfo(text: &str) -> Vec<String> {
                 continue;
             }
             if let Some(id) = parts.next()
-                && id.len() == 64
-                && id.bytes().all(|b| b.is_ascii_hexdigit())
+                && is_container_id(id)
                 && !ids.iter().any(|i| i == id)
             {
                 ids.push(id.to_owned());
