@@ -61,6 +61,23 @@ pub fn translate_inputs(
     mounts: &MountTable,
 ) -> Result<Vec<String>, InputError> {
     let mut moved = Vec::new();
+    // Whole values the runner translated already when a mount holds them; one it could
+    // not is out of reach, and said so here rather than as a missing directory later.
+    for name in [n::CONTEXT, n::FILE] {
+        let Some(value) = inputs.text(name) else {
+            continue;
+        };
+        if value.contains("://") || value.starts_with("git@") {
+            continue;
+        }
+        let to = mounts
+            .translate(&value)
+            .map_err(|e| InputError::new(name, e.to_string()))?;
+        if to != value {
+            moved.push(format!("{name}: {value} is {to} in the action's container"));
+            inputs.set_text(name, to);
+        }
+    }
     for (name, shape) in INPUTS {
         let entries = inputs.list(name)?;
         let mut changed = false;
@@ -260,6 +277,11 @@ mod tests {
         assert_eq!(err.input, n::OUTPUTS);
         assert!(err.message.contains("/home/runner/out.tar"), "{err}");
         assert!(err.message.contains("runner.temp"), "{err}");
+        let mut context = inputs(&[(n::CONTEXT, "/home/runner/src")]);
+        let err = translate_inputs(&mut context, &hosted()).unwrap_err();
+        assert_eq!(err.input, n::CONTEXT);
+        let mut git = inputs(&[(n::CONTEXT, "https://github.com/o/r.git#main:sub")]);
+        assert!(translate_inputs(&mut git, &hosted()).unwrap().is_empty());
         // Registry entries and stdout are no paths.
         let mut ok = inputs(&[
             (n::OUTPUTS, "type=tar,dest=-"),
