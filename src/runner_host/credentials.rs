@@ -97,6 +97,12 @@ impl RegistryCredentials {
                 (Err(e), _) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
                 (Err(e), _) => Err(format!("{}: {e}", file.display())),
             };
+            if matches!(text, Ok(None)) {
+                // Docker would go on without credentials, silently; say why there are none.
+                merged.notes.push(format!(
+                    "DOCKER_CONFIG is {dir}, which holds no config.json: no registry credentials from it"
+                ));
+            }
             merged.add(text, &format!("DOCKER_CONFIG ({})", file.display()));
         } else {
             let home = env.get("HOME").unwrap_or("/root");
