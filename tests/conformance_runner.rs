@@ -485,17 +485,50 @@ async fn run(job: Job) -> (Job, Ran) {
 
 // ---------------------------------------------------------------- recipes
 
-/// docs "Push to registries": docker/login-action, then the build pushes. Without the
-/// login the registry refuses, and one line says what to add.
+/// The base image in the registry that wants a login, and not in the daemon: a private
+/// base image BuildKit must pull with credentials.
+fn private_base(registry: &str, user: &str, password: &str, via: Via) -> String {
+    let target = format!("{registry}/conformance/private-base-{via:?}:1").to_lowercase();
+    let config = tempfile::tempdir().unwrap();
+    let docker = |args: &[&str], stdin: Option<&str>| {
+        let mut child = Command::new("docker")
+            .env("DOCKER_HOST", required("LAYERCACHE_TEST_DOCKER_HOST"))
+            .env("DOCKER_CONFIG", config.path())
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut pipe = child.stdin.take().unwrap();
+        pipe.write_all(stdin.unwrap_or("").as_bytes()).unwrap();
+        drop(pipe);
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "docker {args:?}: {out:?}");
+    };
+    docker(
+        &["login", "-u", user, "--password-stdin", registry],
+        Some(password),
+    );
+    docker(&["tag", &base_image(), &target], None);
+    docker(&["push", &target], None);
+    docker(&["rmi", &target], None);
+    target
+}
+
+/// docs "Push to registries": docker/login-action, then the build pulls a private base
+/// image and pushes. Without the login the registry refuses (the pull, here), and one
+/// line says what to add.
 async fn login_then_push(via: Via) {
     let (registry, user, password) = auth_registry();
     let tag = format!("{registry}/conformance/login-{via:?}:1").to_lowercase();
     let repo = format!("conformance/login-{via:?}").to_lowercase();
+    let base = private_base(&registry, &user, &password, via);
 
     let mut job = Job::new(via);
     dockerfile(
         &job.workspace(),
-        &format!("FROM {}\nRUN echo pushed > /p\n", base_image()),
+        &format!("FROM {base}\nRUN echo pushed > /p\n"),
     );
     job.input("context", ".")
         .input("push", "true")
