@@ -19,5 +19,6 @@ pub mod logging;
 pub mod plan;
 pub mod relay;
 pub mod report;
+pub mod runner_host;
 pub mod secret;
 pub mod storage;

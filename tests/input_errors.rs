@@ -166,7 +166,7 @@ fn a_target_is_checked_even_when_the_dockerfile_is_remote() {
         "remote context",
     );
     std::fs::write(s.workspace().join("Dockerfile"), "FROM scratch\n").unwrap();
-    s.input("context", "").input("target", "build");
+    s.input("context", ".").input("target", "build");
     let r = s.run(&["action", "--dry-run"]);
     assert_usage_error(
         &r,

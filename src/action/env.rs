@@ -3,6 +3,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use crate::secret::Secret;
+
 /// `Debug` shows variable names only: the environment holds the runtime token and the
 /// values of `secret-envs`.
 #[derive(Clone, Default)]
@@ -11,6 +13,10 @@ pub struct Env {
     /// Variables whose value is not UTF-8: unset for [`Env::get`], but an input among
     /// them is an error naming it rather than silently empty.
     not_utf8: BTreeSet<String>,
+    /// Registry credentials gathered from wherever a user expects them
+    /// (`runner_host::credentials`), as one `config.json` text; read instead of
+    /// `DOCKER_CONFIG` when set.
+    docker_config: Option<Secret>,
 }
 
 impl std::fmt::Debug for Env {
@@ -55,6 +61,7 @@ impl Env {
                 .map(|(k, v)| (k.into(), v.into()))
                 .collect(),
             not_utf8: BTreeSet::new(),
+            docker_config: None,
         }
     }
 
@@ -73,5 +80,14 @@ impl Env {
 
     pub fn set(&mut self, name: impl Into<String>, value: impl Into<String>) {
         self.vars.insert(name.into(), value.into());
+    }
+
+    /// The registry credentials found for this step, as a `config.json` text.
+    pub fn docker_config(&self) -> Option<&Secret> {
+        self.docker_config.as_ref()
+    }
+
+    pub fn set_docker_config(&mut self, config: Secret) {
+        self.docker_config = Some(config);
     }
 }

@@ -19,6 +19,9 @@ pub struct Inputs {
     read: RefCell<BTreeSet<&'static str>>,
     /// Inputs the runner set to bytes that are not UTF-8.
     not_utf8: Vec<&'static str>,
+    /// List inputs rewritten entry by entry (host paths translated): [`Inputs::list`]
+    /// gives these, already split.
+    rewritten: BTreeMap<&'static str, Vec<String>>,
 }
 
 impl std::fmt::Debug for Inputs {
@@ -62,6 +65,7 @@ impl Inputs {
             values,
             read: RefCell::default(),
             not_utf8,
+            rewritten: BTreeMap::new(),
         }
     }
 
@@ -97,6 +101,7 @@ impl Inputs {
             values,
             read: RefCell::default(),
             not_utf8: Vec::new(),
+            rewritten: BTreeMap::new(),
         })
     }
 
@@ -151,8 +156,25 @@ impl Inputs {
     /// A list input split by its declared kind (build-push-action's `getInputList`).
     pub fn list(&self, name: &str) -> Result<Vec<String>, InputError> {
         let spec = self.spec(name);
+        if let Some(entries) = self.rewritten.get(spec.name) {
+            self.read.borrow_mut().insert(spec.name);
+            return Ok(entries.clone());
+        }
         split_input(self.raw(name), spec.kind)
             .map_err(|e| InputError::new(spec.name, e.to_string()))
+    }
+
+    /// Replace a text input's value (the default Git context, `{{defaultContext}}`
+    /// expanded), as the toolkit's `getInputs` does before anything reads it.
+    pub fn set_text(&mut self, name: &str, value: String) {
+        let spec = self.spec(name);
+        self.values.insert(spec.name, value);
+    }
+
+    /// Replace a list input by entries already split (see [`Inputs::list`]).
+    pub fn set_list(&mut self, name: &str, entries: Vec<String>) {
+        let spec = self.spec(name);
+        self.rewritten.insert(spec.name, entries);
     }
 
     /// Declared inputs that nothing has read yet.

@@ -168,7 +168,7 @@ pub const INPUTS: &[InputSpec] = &[
         CONTEXT,
         Text,
         None,
-        "Build's context is the set of files located in the specified PATH or URL (default: the workspace)",
+        "Build's context is the set of files located in the specified PATH or URL (default: the repository's Git context at the event's commit, as build-push-action)",
     ),
     input(
         FILE,

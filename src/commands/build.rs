@@ -314,6 +314,13 @@ async fn build_image<W: std::io::Write>(
     let outcome = match result {
         Ok(outcome) => outcome,
         Err(err) => {
+            // A registry that refused the build, with no credentials found for it: say
+            // exactly what to add.
+            if let Some(hint) =
+                crate::runner_host::credentials::hint_for_plan(&err.to_string(), plan, env)
+            {
+                wf.error(&hint);
+            }
             let workspace = env
                 .get(names::env::GITHUB_WORKSPACE)
                 .map(PathBuf::from)

@@ -60,7 +60,7 @@ fn containing_dir(path: &Path) -> PathBuf {
 pub use cache_report::{CacheReport, CacheState};
 pub use cache_traffic::{CacheDirection, CacheTraffic};
 pub use container::remove_builder;
-pub use context::ContextSource;
+pub use context::{ContextSource, is_local_build_context};
 pub use dockerfile::locate_step;
 pub use driver::{Capabilities, DaemonFacts, choose};
 pub use error::EngineError;
@@ -71,6 +71,6 @@ pub use frontend::{
 pub use outcome::{BuildWarning, Outcome};
 pub use progress::{BuildEvent, EventSink, Recorder, StepRecord, is_dockerfile_step, is_from_step};
 pub use push::{registry_host, split_tag};
-pub use resolved::{RegistryAuth, Resolved, docker_config_auth, run_plan};
+pub use resolved::{RegistryAuth, Resolved, docker_config_auth, parse_docker_config, run_plan};
 pub use run::{prune_remote, run};
 pub use transport::DockerHost;

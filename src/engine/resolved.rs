@@ -57,7 +57,11 @@ impl Resolved {
         Ok(Self {
             host: DockerHost::from_env(env)?,
             secrets: BTreeMap::new(),
-            registry_auth: docker_config_auth(&docker_config_dir(env)),
+            registry_auth: match env.docker_config() {
+                // Gathered by runner_host::credentials (DOCKER_CONFIG among its sources).
+                Some(config) => parse_docker_config(config.expose()),
+                None => docker_config_auth(&docker_config_dir(env)),
+            },
         })
     }
 }
@@ -107,10 +111,15 @@ fn docker_config_dir(env: &Env) -> PathBuf {
 /// Credentials a `docker login` (or docker/login-action) left in `config.json`. Credential
 /// helpers are not run; their entries are skipped.
 pub fn docker_config_auth(dir: &Path) -> BTreeMap<String, RegistryAuth> {
-    let Ok(text) = std::fs::read_to_string(dir.join("config.json")) else {
-        return BTreeMap::new();
-    };
-    let Ok(json) = serde_json::from_str::<serde_json::Value>(&text) else {
+    match std::fs::read_to_string(dir.join("config.json")) {
+        Ok(text) => parse_docker_config(&text),
+        Err(_) => BTreeMap::new(),
+    }
+}
+
+/// The `auths` of a `config.json` text.
+pub fn parse_docker_config(text: &str) -> BTreeMap<String, RegistryAuth> {
+    let Ok(json) = serde_json::from_str::<serde_json::Value>(text) else {
         return BTreeMap::new();
     };
     let mut out = BTreeMap::new();

@@ -12,9 +12,10 @@ use crate::secret::Secret;
 /// Where the build context comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BuildContext {
-    /// A directory on this machine (the workspace by default).
+    /// A directory on this machine.
     Local(PathBuf),
-    /// A URL BuildKit fetches itself (Git repository or tarball).
+    /// A URL BuildKit fetches itself (Git repository or tarball; the repository's Git
+    /// context by default in the action, `plan::git_auth::default_context`).
     Remote(String),
 }
 

@@ -294,7 +294,12 @@ fn context_name(context: &BuildContext) -> String {
                 .filter(|s| !s.is_empty())
                 .unwrap_or_else(|| "image".to_owned())
         }
+        // Without `#ref:subdir` or `?query`: the default context pins the commit, and the
+        // scope must not move from commit to commit.
         BuildContext::Remote(url) => url
+            .split(['#', '?'])
+            .next()
+            .unwrap_or(url)
             .rsplit('/')
             .next()
             .unwrap_or("image")

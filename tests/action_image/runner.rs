@@ -36,6 +36,8 @@ pub struct Step {
     env: BTreeMap<String, String>,
     /// The job's network (`--network`), as the runner gives a container action.
     network: Option<String>,
+    /// Another daemon than `LAYERCACHE_TEST_DOCKER_HOST` (a lane's).
+    docker_host: Option<String>,
 }
 
 /// What the step left behind.
@@ -46,10 +48,24 @@ pub struct StepResult {
 }
 
 impl Step {
+    #[allow(dead_code, reason = "each test crate uses a different subset")]
     pub fn new() -> Self {
+        Self::with_layout("", "workspace")
+    }
+
+    /// A hosted runner's layout under a temp root: the user's home `home/runner`, the work
+    /// directory `home/runner/work` (its `_temp` mounted), and the repository's workspace
+    /// `home/runner/work/octo-app/octo-app`.
+    #[allow(dead_code, reason = "each test crate uses a different subset")]
+    pub fn hosted() -> Self {
+        Self::with_layout("home/runner/work", "home/runner/work/octo-app/octo-app")
+    }
+
+    /// `work` holds `_temp`; both paths are relative to a new temp root.
+    fn with_layout(work: &str, workspace: &str) -> Self {
         let root = tempfile::tempdir().expect("temp dir");
-        let temp = root.path().join("_temp");
-        let workspace = root.path().join("workspace");
+        let temp = root.path().join(work).join("_temp");
+        let workspace = root.path().join(workspace);
         for dir in ["_github_home", "_github_workflow", "_runner_file_commands"] {
             fs::create_dir_all(temp.join(dir)).expect("runner temp dirs");
         }
@@ -69,6 +85,7 @@ impl Step {
             guid,
             env: BTreeMap::new(),
             network: None,
+            docker_host: None,
         };
         step.set_context_env();
         step
@@ -103,6 +120,10 @@ impl Step {
             ("RUNNER_TEMP", "/github/runner_temp"),
             // A host path: not reachable in the container, as on a real runner.
             ("RUNNER_TOOL_CACHE", "/opt/hostedtoolcache"),
+            // Stands for `context: .` (a checkout built from the workspace); with it empty,
+            // build-push-action builds the repository's Git context. A test of the default
+            // clears it.
+            ("INPUT_CONTEXT", "."),
         ] {
             self.set(name, value);
         }
@@ -116,10 +137,23 @@ impl Step {
         self
     }
 
+    /// Run on this daemon (`unix://…`), which must hold the image.
+    #[allow(dead_code, reason = "each test crate uses a different subset")]
+    pub fn daemon(&mut self, docker_host: &str) -> &mut Self {
+        self.docker_host = Some(docker_host.to_owned());
+        self
+    }
+
     /// The workspace directory on the host (`/github/workspace` in the container).
     #[allow(dead_code, reason = "each test crate uses a different subset")]
     pub fn workspace(&self) -> &std::path::Path {
         &self.workspace
+    }
+
+    /// The runner's temp directory on the host (`${{ runner.temp }}`).
+    #[allow(dead_code, reason = "each test crate uses a different subset")]
+    pub fn runner_temp(&self) -> &std::path::Path {
+        &self.temp
     }
 
     pub fn set(&mut self, name: &str, value: &str) -> &mut Self {
@@ -137,7 +171,10 @@ impl Step {
     /// `--entrypoint` and the main step's args (docs/runner-contract.md § Entrypoints and
     /// args).
     pub fn run_stage(&self, image: &str, entrypoint: Option<&str>, args: &[&str]) -> StepResult {
-        let docker_host = required_env("LAYERCACHE_TEST_DOCKER_HOST");
+        let docker_host = self
+            .docker_host
+            .clone()
+            .unwrap_or_else(|| required_env("LAYERCACHE_TEST_DOCKER_HOST"));
         let socket = docker_host.strip_prefix("unix://").unwrap_or_else(|| {
             panic!("LAYERCACHE_TEST_DOCKER_HOST must be unix://…, got {docker_host}")
         });

@@ -162,6 +162,13 @@ impl Step {
             let value = default.filter(|d| !d.contains("${{")).unwrap_or("");
             env.insert(format!("INPUT_{}", name.to_uppercase()), value.to_owned());
         }
+        // build-push-action builds the repository's Git context when `context` is empty;
+        // these steps stand for workflows that check out and build the workspace
+        // (`context: .`). A test of the default clears it.
+        if let Some(context) = env.get_mut("INPUT_CONTEXT") {
+            context.clear();
+            context.push('.');
+        }
         let p = |f: &str| fc.join(f).display().to_string();
         for (k, v) in [
             ("GITHUB_ACTIONS", "true".to_owned()),
