@@ -13,6 +13,7 @@ pub mod cache_mounts;
 pub mod cache_protocol;
 pub mod cache_service;
 pub mod commands;
+pub mod dockerfile;
 pub mod engine;
 pub mod housekeeping;
 pub mod logging;

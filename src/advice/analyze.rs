@@ -5,7 +5,8 @@ use std::path::Path;
 
 use super::finding::Finding;
 use super::install::ContextFiles;
-use super::{parse, rules, stages};
+use super::rules;
+use crate::dockerfile::{parse, stages};
 
 /// What the caller knows about the build besides the Dockerfile text.
 #[derive(Debug, Clone, Default)]

@@ -8,12 +8,9 @@
 mod analyze;
 mod finding;
 mod install;
-pub(crate) mod parse;
 mod rules;
 mod shell;
-pub(crate) mod stages;
 
 pub use analyze::{BuildFacts, analyze};
 pub use finding::{Finding, Rule};
 pub use install::ContextFiles;
-pub use stages::stage_names;

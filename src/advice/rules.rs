@@ -4,9 +4,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::finding::{Finding, Rule};
 use super::install::{self, ContextFiles, Ecosystem, Install, Reads};
-use super::parse::Instruction;
 use super::shell;
-use super::stages::{self, Stage};
+use crate::dockerfile::Instruction;
+use crate::dockerfile::stages::{self, Stage};
 
 /// Installs found in one `RUN`.
 fn installs(inst: &Instruction, ctx: &ContextFiles) -> Vec<Install> {

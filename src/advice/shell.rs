@@ -2,7 +2,7 @@
 //! `|`, `&` and newlines, then into words with quotes removed. No expansion; a command
 //! hidden in a variable or a script is invisible here, which only means fewer findings.
 
-use super::parse::Instruction;
+use crate::dockerfile::Instruction;
 
 /// The command text of a `RUN`: its shell form, its exec form joined with spaces, and
 /// the bodies of its heredocs (which BuildKit hands to the shell).

@@ -10,8 +10,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::action::csv::split_attrs;
-use crate::advice::parse::{Instruction, parse};
-use crate::advice::stages::{Stage, expand, global_args, stages};
+use crate::dockerfile::stages::{Stage, expand, global_args, stages};
+use crate::dockerfile::{Instruction, parse};
 
 /// BuildKit's `sharing` option of a cache mount.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -21,7 +21,6 @@ mod container;
 mod content_store;
 mod context;
 mod diff_copy;
-mod dockerfile;
 pub mod dockerignore;
 mod driver;
 mod error;
@@ -61,7 +60,6 @@ pub use cache_report::{CacheReport, CacheState};
 pub use cache_traffic::{CacheDirection, CacheTraffic};
 pub use container::remove_builder;
 pub use context::{ContextSource, is_local_build_context};
-pub use dockerfile::locate_step;
 pub use driver::{Capabilities, DaemonFacts, choose};
 pub use error::EngineError;
 pub use frontend::{

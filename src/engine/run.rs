@@ -454,7 +454,7 @@ async fn push_all(
 fn locate_steps(outcome: &mut Outcome, source: &ContextSource) {
     if let Ok(text) = std::fs::read_to_string(&source.dockerfile_path) {
         for step in outcome.steps.iter_mut().filter(|s| s.dockerfile_step) {
-            step.line = super::dockerfile::locate_step(&text, &step.name);
+            step.line = crate::dockerfile::locate_step(&text, &step.name);
         }
     }
 }

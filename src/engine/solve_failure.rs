@@ -37,7 +37,7 @@ pub fn failure(
     let error = match failed {
         Some(step) if step.dockerfile_step => {
             let text = std::fs::read_to_string(&source.dockerfile_path).unwrap_or_default();
-            let line = super::dockerfile::locate_step(&text, &step.name);
+            let line = crate::dockerfile::locate_step(&text, &step.name);
             EngineError::StepFailed {
                 step: step.name,
                 message: step.error.unwrap_or(message),

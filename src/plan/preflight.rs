@@ -68,7 +68,7 @@ fn check_target(plan: &BuildPlan) -> Result<(), InputError> {
         BuildContext::Remote(_) => None,
     };
     let lower = target.to_ascii_lowercase();
-    let problem = match text.map(|t| crate::advice::stage_names(&t)) {
+    let problem = match text.map(|t| crate::dockerfile::stage_names(&t)) {
         Some(stages) if stages.contains(&lower) => return Ok(()),
         Some(stages) if stages.is_empty() => format!(
             "is not a stage of {}: it names no stages (name one with FROM ... AS name)",

@@ -6,7 +6,10 @@
 
 use regex_lite::Regex;
 
-struct Instruction {
+use super::parse;
+
+/// An instruction as a step name is matched against it.
+struct Located {
     line: usize,
     text: String,
     stage: Option<String>,
@@ -19,7 +22,7 @@ pub fn locate_step(dockerfile: &str, step: &str) -> Option<usize> {
     let want = normalize(instruction);
     // FROM steps name the resolved image (`docker.io/library/base:latest`), not the text.
     let is_from = want.starts_with("FROM ");
-    let hits: Vec<Instruction> = instructions(dockerfile)
+    let hits: Vec<Located> = instructions(dockerfile)
         .into_iter()
         .filter(|i| match is_from {
             true => i.text.starts_with("FROM "),
@@ -38,38 +41,28 @@ pub fn locate_step(dockerfile: &str, step: &str) -> Option<usize> {
     in_stage.or(hits.first()).map(|i| i.line)
 }
 
-fn instructions(dockerfile: &str) -> Vec<Instruction> {
-    let escape = escape_char(dockerfile);
-    let mut out = Vec::new();
-    let (mut start, mut text, mut stage) = (None, String::new(), None::<String>);
-    for (i, line) in dockerfile.lines().enumerate() {
-        let trimmed = line.trim();
-        if trimmed.starts_with('#') || (start.is_none() && trimmed.is_empty()) {
-            continue;
-        }
-        start.get_or_insert(i + 1);
-        if let Some(head) = trimmed.strip_suffix(escape) {
-            text.push_str(head);
-            text.push(' ');
-            continue;
-        }
-        text.push_str(trimmed);
-        let norm = normalize(&text);
-        if norm.starts_with("FROM ") {
-            let words: Vec<&str> = norm.split_whitespace().collect();
-            stage = words
-                .windows(2)
-                .find(|w| w[0].eq_ignore_ascii_case("as"))
-                .map(|w| w[1].to_owned());
-        }
-        out.push(Instruction {
-            line: start.take().unwrap_or(i + 1),
-            text: norm,
-            stage: stage.clone(),
-        });
-        text.clear();
-    }
-    out
+/// The file's instructions as BuildKit names them, each with its stage.
+fn instructions(dockerfile: &str) -> Vec<Located> {
+    let mut stage = None::<String>;
+    parse(dockerfile)
+        .instructions
+        .into_iter()
+        .map(|i| {
+            let text = normalize(&format!("{} {}", i.keyword, i.args));
+            if i.keyword == "FROM" {
+                let words: Vec<&str> = i.args.split_whitespace().collect();
+                stage = words
+                    .windows(2)
+                    .find(|w| w[0].eq_ignore_ascii_case("as"))
+                    .map(|w| w[1].to_owned());
+            }
+            Located {
+                line: i.line,
+                text,
+                stage: stage.clone(),
+            }
+        })
+        .collect()
 }
 
 /// A regex for one instruction: literal text, with `$NAME` and `${...}` matching anything.
@@ -85,17 +78,6 @@ fn pattern(instruction: &str) -> Option<Regex> {
     re.push_str(&regex_lite::escape(&instruction[last..]));
     re.push('$');
     Regex::new(&re).ok()
-}
-
-fn escape_char(dockerfile: &str) -> char {
-    let directive = dockerfile
-        .lines()
-        .take_while(|l| l.starts_with('#'))
-        .find_map(|l| {
-            let l = l.trim_start_matches('#').trim();
-            l.strip_prefix("escape=").map(str::trim)
-        });
-    if directive == Some("`") { '`' } else { '\\' }
 }
 
 /// Keyword upper-cased, whitespace collapsed.
