@@ -15,30 +15,15 @@ use axum::response::{IntoResponse, Response};
 use futures::{StreamExt, TryStreamExt};
 use tracing::instrument;
 
+use super::azure_headers::{add_azure_headers, http_date};
 use super::error::{Azure, ServiceError};
 use super::index::StoredEntry;
-use super::service::AppState;
-use super::signing::{AZURE_VERSION, Permission, SignedQuery};
+use super::signing::{Permission, SignedQuery};
+use super::state::AppState;
 use crate::storage::ByteStream;
 
 /// Block lists are small XML documents; refuse anything absurd.
 const MAX_BLOCK_LIST_BYTES: usize = 8 * 1024 * 1024;
-
-/// Add the headers Azure puts on every response.
-pub fn add_azure_headers(h: &mut HeaderMap) {
-    let id = uuid::Uuid::new_v4().to_string();
-    if let Ok(v) = HeaderValue::from_str(&id) {
-        h.insert("x-ms-request-id", v);
-    }
-    h.insert("x-ms-version", HeaderValue::from_static(AZURE_VERSION));
-    if let Ok(v) = HeaderValue::from_str(&http_date(chrono::Utc::now())) {
-        h.insert(header::DATE, v);
-    }
-}
-
-fn http_date(t: chrono::DateTime<chrono::Utc>) -> String {
-    t.format("%a, %d %b %Y %H:%M:%S GMT").to_string()
-}
 
 fn parse_query(raw: Option<&str>) -> SignedQuery {
     let mut q = SignedQuery::default();

@@ -168,7 +168,7 @@ impl IntoResponse for Azure {
         {
             resp.headers_mut().insert(header::CONTENT_RANGE, v);
         }
-        super::blob::add_azure_headers(resp.headers_mut());
+        super::azure_headers::add_azure_headers(resp.headers_mut());
         resp
     }
 }

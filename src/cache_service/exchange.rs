@@ -17,17 +17,11 @@ use axum::http::{HeaderMap, header};
 use serde::Serialize;
 use tracing::{info, warn};
 
-use super::auth::{Subject, TokenIssuer};
+use super::auth::Subject;
 use super::error::{Rest, ServiceError};
-use super::oidc::{GithubClaims, OidcConfig, OidcVerifier};
-use super::service::AppState;
+use super::oidc::{GithubClaims, OidcConfig};
+use super::state::AppState;
 use crate::cache_protocol::{AccessScope, READ, WRITE};
-
-/// The OIDC side of a service: verifier plus the issuer of cache tokens.
-pub struct OidcExchange {
-    pub verifier: OidcVerifier,
-    pub issuer: TokenIssuer,
-}
 
 /// The exchange's answer. `token` is a secret: clients mask it and never log it.
 #[derive(Debug, Serialize)]

@@ -16,8 +16,6 @@ use jsonwebtoken::DecodingKey;
 use jsonwebtoken::jwk::Jwk;
 use tracing::{debug, warn};
 
-use super::oidc::Refusal;
-
 /// How long a fetched key set is trusted before it is fetched again.
 pub const JWKS_MAX_AGE: Duration = Duration::from_secs(3600);
 /// How long one fetch of the key set may take.
@@ -30,6 +28,15 @@ struct Held {
     fetched: Option<Instant>,
     /// When the last fetch started, whatever came of it: the rate limit counts from here.
     attempted: Option<Instant>,
+}
+
+/// Why no key could be had for a `kid`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NoKey {
+    /// The issuer's key set could not be fetched.
+    Unavailable,
+    /// The set has no key by this id.
+    Unknown(String),
 }
 
 /// One issuer's keys.
@@ -59,7 +66,7 @@ impl KeySet {
     }
 
     /// The key `kid`, fetching the set when it is unknown or old (see the module docs).
-    pub async fn key(&self, kid: &str) -> Result<DecodingKey, Refusal> {
+    pub async fn key(&self, kid: &str) -> Result<DecodingKey, NoKey> {
         let arrived = Instant::now();
         let (known, stale) = {
             let held = self.held();
@@ -88,8 +95,8 @@ impl KeySet {
         let held = self.held();
         match held.keys.get(kid) {
             Some(key) => Ok(key.clone()),
-            None if held.keys.is_empty() => Err(Refusal::KeysUnavailable),
-            None => Err(Refusal::UnknownKey(kid.to_owned())),
+            None if held.keys.is_empty() => Err(NoKey::Unavailable),
+            None => Err(NoKey::Unknown(kid.to_owned())),
         }
     }
 

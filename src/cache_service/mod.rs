@@ -6,6 +6,7 @@
 //! rules are in [`auth`], the OIDC exchange in [`exchange`].
 
 pub mod auth;
+mod azure_headers;
 mod blob;
 mod cache;
 pub mod error;
@@ -21,6 +22,7 @@ mod rest;
 mod service;
 mod shared;
 mod signing;
+mod state;
 mod tenant;
 mod twirp;
 mod upload;
@@ -35,4 +37,5 @@ pub use hooks::{EntryHooks, ForeignHit, Hooks};
 pub use http::serve;
 pub use index::StoredEntry;
 pub use oidc::{OidcConfig, OidcVerifier};
-pub use service::{AppState, RunningService, ServiceConfig, router, spawn, spawn_with};
+pub use service::{RunningService, router, spawn, spawn_with};
+pub use state::{AppState, ServiceConfig};

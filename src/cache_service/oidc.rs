@@ -14,7 +14,7 @@ use jsonwebtoken::{Algorithm, Validation};
 use serde::Deserialize;
 
 pub use super::jwks::JWKS_MAX_AGE;
-use super::jwks::KeySet;
+use super::jwks::{KeySet, NoKey};
 use super::validate::quote_short;
 
 /// github.com's issuer; GHES uses `https://HOST/_services/token`.
@@ -202,7 +202,10 @@ impl OidcVerifier {
         let kid = header
             .kid
             .ok_or_else(|| Refusal::Malformed("no key id (kid)".to_owned()))?;
-        let key = self.keys.key(&kid).await?;
+        let key = self.keys.key(&kid).await.map_err(|e| match e {
+            NoKey::Unavailable => Refusal::KeysUnavailable,
+            NoKey::Unknown(kid) => Refusal::UnknownKey(kid),
+        })?;
         let mut validation = Validation::new(Algorithm::RS256);
         validation.set_audience(&[&self.config.audience]);
         validation.set_issuer(&[&self.config.issuer]);

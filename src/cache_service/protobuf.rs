@@ -1,6 +1,6 @@
 //! Twirp's binary encoding (`application/protobuf`) of the three v2 messages, for clients
 //! that send it (OpenDAL's `ghac` service, and so sccache). The messages are the prost
-//! derives in [`super::protocol`]; this file only maps a decode failure to the service's
+//! derives in [`crate::cache_protocol::wire`]; this file only maps a decode failure to the service's
 //! error.
 
 use prost::Message;

@@ -17,7 +17,7 @@ use tracing::{info, instrument};
 
 use super::error::{Rest, ServiceError};
 use super::index::StoredEntry;
-use super::service::AppState;
+use super::state::AppState;
 use super::tenant::RestGrant;
 use super::validate::quote_short;
 use crate::cache_protocol::wire::{RestCache, RestCacheList, RestCacheUsage};

@@ -10,11 +10,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
+use super::azure_headers::AZURE_VERSION;
 use super::error::ServiceError;
 use crate::secret::Secret;
-
-/// The Azure REST version we claim to speak (large-block limits, as SDKs expect).
-pub const AZURE_VERSION: &str = "2020-10-02";
 
 /// What a signed URL allows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -13,8 +13,8 @@ use serde::de::DeserializeOwned;
 use tracing::instrument;
 
 use super::error::{ServiceError, Twirp};
-use super::service::AppState;
 use super::signing::Permission;
+use super::state::AppState;
 use super::{protobuf, validate};
 use crate::cache_protocol::wire::{
     CreateCacheEntryRequest, CreateCacheEntryResponse, FinalizeCacheEntryUploadRequest,

@@ -16,8 +16,8 @@ use tracing::instrument;
 
 use super::error::{ServiceError, V1};
 use super::index::StoredEntry;
-use super::service::AppState;
 use super::signing::Permission;
+use super::state::AppState;
 use super::validate;
 use crate::cache_protocol::wire::{
     ArtifactCacheEntry, ArtifactCacheList, CommitCacheRequest, ReserveCacheRequest,
