@@ -39,6 +39,10 @@ pub struct Args {
     /// The `layercache` binary (default: the one next to this binary).
     #[arg(long)]
     layercache: Option<PathBuf>,
+    /// Another `layercache` binary (an earlier version) to measure in the same run, as a
+    /// column of its own.
+    #[arg(long)]
+    before: Option<PathBuf>,
     /// Delay of every cache-service call, in ms.
     #[arg(long, default_value_t = 30)]
     service_latency_ms: u64,
@@ -72,6 +76,7 @@ const SOURCE_FILES: usize = 120;
 enum Client {
     Buildx,
     Layercache,
+    Before,
 }
 
 /// One build: wall time, and what the package index sent during it.
@@ -95,6 +100,18 @@ pub async fn run(args: Args) -> Result<(), CommandError> {
             .map_err(failed)?
             .with_file_name("layercache"),
     };
+    // Without a static layercache to copy with, restores would pull the base image (and
+    // measure that): docs/cache-mounts.md § Transfers.
+    let tool = std::env::var("LAYERCACHE_MOUNT_TOOL").ok();
+    if crate::cache_mounts::copy_tool::static_self(tool.as_deref().or(layercache.to_str()))
+        .is_none()
+    {
+        return Err(failed(format!(
+            "{} is not statically linked: set LAYERCACHE_MOUNT_TOOL to a static layercache \
+             (cargo build --release --target x86_64-unknown-linux-musl)",
+            layercache.display()
+        )));
+    }
     // RUN steps live in the daemon's bridge network: the index listens on its gateway.
     let gateway = super::project_setup::bridge_gateway(&docker)
         .await
@@ -132,9 +149,13 @@ pub async fn run(args: Args) -> Result<(), CommandError> {
             index.ip()
         ),
     };
-    let mut best: Vec<[Option<Measured>; 2]> = vec![[None, None]; SCENARIOS.len()];
+    let clients: Vec<Client> = [Client::Buildx, Client::Layercache]
+        .into_iter()
+        .chain(args.before.as_ref().map(|_| Client::Before))
+        .collect();
+    let mut best: Vec<Vec<Option<Measured>>> = vec![vec![None; clients.len()]; SCENARIOS.len()];
     for round in 0..args.rounds.max(1) {
-        let results = bench.round(dir.path(), round).await?;
+        let results = bench.round(dir.path(), round, &clients).await?;
         for (cell, m) in best.iter_mut().zip(results) {
             for (slot, m) in cell.iter_mut().zip(m) {
                 if slot.is_none_or(|s| m.wall < s.wall) {
@@ -144,7 +165,7 @@ pub async fn run(args: Args) -> Result<(), CommandError> {
         }
     }
     svc.shutdown().await;
-    println!("{}", table(&args, base_size, &best));
+    println!("{}", table(&args, base_size, &clients, &best));
     Ok(())
 }
 
@@ -160,7 +181,12 @@ struct Bench<'a> {
 
 impl Bench<'_> {
     /// Every scenario once per client, on a fresh project and fresh cache scopes.
-    async fn round(&self, work: &Path, round: usize) -> Result<Vec<[Measured; 2]>, CommandError> {
+    async fn round(
+        &self,
+        work: &Path,
+        round: usize,
+        clients: &[Client],
+    ) -> Result<Vec<Vec<Measured>>, CommandError> {
         let id = uuid::Uuid::new_v4().simple().to_string();
         let ctx = work.join(format!("project-{round}"));
         write_project(&ctx, &self.args.base_image, &self.index_line).map_err(failed)?;
@@ -171,25 +197,19 @@ impl Bench<'_> {
                 3 => add_requirement(&ctx).map_err(failed)?,
                 _ => {}
             }
-            // Alternate who goes first, so neither always meets the other's leftovers.
-            let order = if (i + round) % 2 == 0 {
-                [Client::Buildx, Client::Layercache]
-            } else {
-                [Client::Layercache, Client::Buildx]
-            };
-            let mut cell = [None, None];
-            for client in order {
+            // Rotate who goes first, so none always meets another's leftovers.
+            let mut cell = vec![None; clients.len()];
+            for k in 0..clients.len() {
+                let at = (k + i + round) % clients.len();
+                let client = clients[at];
                 super::project_setup::empty_builder(self.docker, &self.args.base_image)
                     .await
                     .map_err(failed)?;
                 let m = self.build(client, &ctx, &id, scenario).await?;
                 tracing::info!(scenario, ?client, ?m, "bench project build");
-                cell[client as usize] = Some(m);
+                cell[at] = Some(m);
             }
-            let [Some(b), Some(l)] = cell else {
-                return Err(failed("a client did not run"));
-            };
-            out.push([b, l]);
+            out.push(cell.into_iter().flatten().collect());
         }
         Ok(out)
     }
@@ -204,6 +224,7 @@ impl Bench<'_> {
         let name = match client {
             Client::Buildx => "buildx",
             Client::Layercache => "layercache",
+            Client::Before => "before",
         };
         let scope = format!("bench-{}-{name}", &id[..12]);
         let tag = format!("layercache-bench-project:{name}-{}", &id[..12]);
@@ -219,8 +240,12 @@ impl Bench<'_> {
                     .env("ACTIONS_CACHE_URL", &self.url);
                 c
             }
-            Client::Layercache => {
-                let mut c = tokio::process::Command::new(&self.layercache);
+            Client::Layercache | Client::Before => {
+                let binary = match (client, &self.args.before) {
+                    (Client::Before, Some(before)) => before,
+                    _ => &self.layercache,
+                };
+                let mut c = tokio::process::Command::new(binary);
                 c.args(["build", "--progress", "plain", "--load", "--tags"])
                     .arg(&tag)
                     .args([
@@ -318,14 +343,19 @@ fn add_requirement(dir: &Path) -> std::io::Result<()> {
     std::fs::write(path, text)
 }
 
-fn table(args: &Args, base_size: u64, best: &[[Option<Measured>; 2]]) -> String {
+fn table(
+    args: &Args,
+    base_size: u64,
+    clients: &[Client],
+    best: &[Vec<Option<Measured>>],
+) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "project bench: bookworm + python3-pip base image of {}, {} requirements (+{ADDED}), \
-         {} source files; each build on an emptied builder; gha cache answering each call \
-         after {} ms; package index {} ms per answer, {} KiB/s; measured side by side in one \
-         run, best of {}",
+        "project bench: bookworm + python3-pip base image of {} (compressed; pulled by each \
+         build), {} requirements (+{ADDED}), {} source files; each build on an emptied \
+         builder; gha cache answering each call after {} ms; package index {} ms per answer, \
+         {} KiB/s; measured side by side in one run, best of {}",
         crate::report::human_bytes(base_size),
         REQUIREMENTS.len(),
         SOURCE_FILES,
@@ -334,21 +364,37 @@ fn table(args: &Args, base_size: u64, best: &[[Option<Measured>; 2]]) -> String 
         args.index_kib_per_s,
         args.rounds.max(1)
     );
-    out.push_str(
-        "\n| scenario | buildx s | layercache s | ratio | goal | index MiB (buildx / layercache) |\n\
-         |---|---:|---:|---:|---:|---:|\n",
-    );
+    let before = clients.contains(&Client::Before);
+    out.push_str("\n| scenario | buildx s | layercache s | ratio | goal |");
+    if before {
+        out.push_str(" before s | before ratio |");
+    }
+    out.push_str(" index MiB (buildx / layercache) |\n|---|---:|---:|---:|---:|");
+    if before {
+        out.push_str("---:|---:|");
+    }
+    out.push_str("---:|\n");
     let goals = [1.0, 0.8, 1.0, 0.5];
     for ((scenario, cell), goal) in SCENARIOS.iter().zip(best).zip(goals) {
-        let [Some(b), Some(l)] = cell else { continue };
-        let ratio = l.wall.as_secs_f64() / b.wall.as_secs_f64().max(f64::EPSILON);
-        let verdict = if ratio <= goal { "ok" } else { "MISSED" };
+        let (Some(Some(b)), Some(Some(l))) = (cell.first(), cell.get(1)) else {
+            continue;
+        };
+        let ratio = |m: &Measured| m.wall.as_secs_f64() / b.wall.as_secs_f64().max(f64::EPSILON);
+        let verdict = if ratio(l) <= goal { "ok" } else { "MISSED" };
+        let _ = write!(
+            out,
+            "| {scenario} | {:.2} | {:.2} | {:.2} | ≤ {goal:.1} {verdict} |",
+            b.wall.as_secs_f64(),
+            l.wall.as_secs_f64(),
+            ratio(l),
+        );
+        if let Some(Some(p)) = cell.get(2) {
+            let _ = write!(out, " {:.2} | {:.2} |", p.wall.as_secs_f64(), ratio(p));
+        }
         let mib = |m: &Measured| m.index_bytes as f64 / (1024.0 * 1024.0);
         let _ = writeln!(
             out,
-            "| {scenario} | {:.2} | {:.2} | {ratio:.2} | ≤ {goal:.1} {verdict} | {:.1} / {:.1} ({} / {} requests) |",
-            b.wall.as_secs_f64(),
-            l.wall.as_secs_f64(),
+            " {:.1} / {:.1} ({} / {} requests) |",
             mib(b),
             mib(l),
             b.index_requests,

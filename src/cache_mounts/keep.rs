@@ -455,3 +455,90 @@ impl Drop for MountProgress<'_> {
 fn is_empty_dir(dir: &Path) -> bool {
     std::fs::read_dir(dir).is_ok_and(|mut d| d.next().is_none())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::StepRecord;
+
+    #[test]
+    fn the_hold_opens_when_every_mount_reached_the_stage() {
+        let (signals, hold) = hold();
+        let countdown = (
+            Countdown::new(2, signals.solve),
+            Countdown::new(2, signals.steps),
+        );
+        let progress = |_: ()| MountProgress {
+            countdown: &countdown,
+            started: AtomicBool::new(false),
+            finished: AtomicBool::new(false),
+        };
+        let (a, b) = (progress(()), progress(()));
+        a.reached(CopyStage::Started);
+        a.reached(CopyStage::Started);
+        assert!(!*hold.solve.borrow(), "one of two copies started, twice");
+        // A mount with nothing to copy counts as both when its restore ends.
+        drop(b);
+        assert!(*hold.solve.borrow());
+        assert!(!*hold.steps.borrow());
+        a.reached(CopyStage::Finished);
+        assert!(*hold.steps.borrow());
+        drop(a);
+        assert_eq!(
+            countdown.1.left.load(Ordering::SeqCst),
+            0,
+            "counted once each"
+        );
+        let (none, hold) = hold_for_nothing();
+        drop(none);
+        assert!(*hold.solve.borrow() && *hold.steps.borrow());
+    }
+
+    fn hold_for_nothing() -> ((Countdown, Countdown), StepHold) {
+        let (signals, hold) = hold();
+        (
+            (
+                Countdown::new(0, signals.solve),
+                Countdown::new(0, signals.steps),
+            ),
+            hold,
+        )
+    }
+
+    #[test]
+    fn only_a_mount_step_that_ran_touches_the_mounts() {
+        let step = |name: &str, cached: bool| StepRecord {
+            name: name.to_owned(),
+            cached,
+            dockerfile_step: true,
+            ..Default::default()
+        };
+        let mut keeper = Keeper::empty(None).unwrap();
+        let outcome = |steps| Outcome {
+            steps,
+            ..Default::default()
+        };
+        keeper.saw_build(&outcome(vec![
+            step(
+                "[2/5] RUN --mount=type=cache,target=/root/.cache/pip pip install",
+                true,
+            ),
+            step("[5/5] RUN python3 -m compileall -q app", false),
+        ]));
+        assert!(keeper.untouched, "a compile after a source change");
+        keeper.saw_build(&outcome(vec![step(
+            "[2/5] RUN --mount=type=cache,target=/root/.cache/pip pip install",
+            false,
+        )]));
+        assert!(!keeper.untouched);
+    }
+
+    #[test]
+    fn an_empty_entry_needs_no_copy() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(is_empty_dir(dir.path()));
+        std::fs::write(dir.path().join("f"), b"x").unwrap();
+        assert!(!is_empty_dir(dir.path()));
+        assert!(!is_empty_dir(&dir.path().join("missing")));
+    }
+}
