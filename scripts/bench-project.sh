@@ -39,4 +39,12 @@ lc_log "cargo build --profile $profile (layercache, layercache-bench)"
     --bin layercache --bin layercache-bench)
 dir=$LC_REPO/target/$profile
 [ "$profile" = dev ] && dir=$LC_REPO/target/debug
+# Cache-mount copies need a static layercache (docs/cache-mounts.md § Transfers); the
+# bench-fast build is linked dynamically.
+if [ -z "${LAYERCACHE_MOUNT_TOOL:-}" ]; then
+    LAYERCACHE_MOUNT_TOOL=$LC_REPO/target/x86_64-unknown-linux-musl/release/layercache
+    [ -x "$LAYERCACHE_MOUNT_TOOL" ] || lc_die "set LAYERCACHE_MOUNT_TOOL to a static layercache \
+(cargo build --release --target x86_64-unknown-linux-musl)"
+    export LAYERCACHE_MOUNT_TOOL
+fi
 exec "$dir/layercache-bench" project --base-image "$image" --wheels "$wheels" "$@"
