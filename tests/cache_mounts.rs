@@ -253,7 +253,8 @@ async fn buildkit_lane_mounts_survive_a_pruned_remote_builder() {
 
 /// The Docker Engine runners ship (the Docker 28 lane, scripts/setup.d/02-docker28.sh):
 /// the daemon's own BuildKit (driver `docker`, containerd image store), whose whole build
-/// cache is pruned between builds.
+/// cache is pruned between builds; then a restore alongside the build's start
+/// ([`held_alongside`]).
 #[tokio::test]
 async fn docker28_lane_mounts_survive_a_pruned_docker_builder_on_docker_28() {
     let (Ok(host), Ok(base)) = (
@@ -270,7 +271,11 @@ async fn docker28_lane_mounts_survive_a_pruned_docker_builder_on_docker_28() {
         .docker()
         .unwrap();
     let driver = [("driver", "docker".to_owned())];
-    round_trip(&driver, Daemon { host, base }, async || {
+    let daemon = Daemon {
+        host: host.clone(),
+        base: base.clone(),
+    };
+    round_trip(&driver, daemon, async || {
         let all = bollard::query_parameters::PruneBuildOptions {
             all: Some(true),
             ..Default::default()
@@ -278,6 +283,120 @@ async fn docker28_lane_mounts_survive_a_pruned_docker_builder_on_docker_28() {
         docker.prune_build(Some(all)).await.unwrap();
     })
     .await;
+    held_alongside(host, base).await;
+}
+
+/// The action's way: each mount restored alongside the build's start, the build's steps
+/// held (through the relay's cache import) until the mounts are in place. The cache
+/// service answers each call after 300 ms, so the restore ends well after an unheld build
+/// would have run its step on the busybox base (without the hold, the step runs first and
+/// the restore finds the mount filled): the step must find the restored contents
+/// and start after the restore ended, and nothing may wait on anything forever (the
+/// restore's own copy runs on the same BuildKit, whose scheduler the held import blocks).
+/// Run after the round trip, in the same test: a prune by a test beside it would empty
+/// the restored mount before the step.
+async fn held_alongside(host: String, base: String) {
+    let store = tempfile::tempdir().unwrap();
+    let mut config = layercache::cache_service::ServiceConfig::new(
+        ([127, 0, 0, 1], 0).into(),
+        layercache::storage::StorageConfig::Disk(store.path().to_owned()),
+    );
+    config.faults.latency = std::time::Duration::from_millis(300);
+    let service = layercache::cache_service::spawn(config).await.unwrap();
+    let lane = Lane {
+        url: format!("{}/", service.base_url),
+        token: service.token("refs/heads/main").expose().to_owned(),
+        docker_host: host.clone(),
+        _service: service,
+        _store: store,
+    };
+    let context = tempfile::tempdir().unwrap();
+    std::fs::write(context.path().join("Dockerfile"), DOCKERFILE).unwrap();
+    let id = unique("held");
+    // Each build in a cache-mount namespace of its own: the second finds its builder's
+    // mount empty without a prune (which would reach into other tests' builds on the
+    // lane), while both keep the mount under the same key in the cache.
+    let args = |run: &str| {
+        vec![
+            ("BASE", base.clone()),
+            ("MOUNT_ID", id.clone()),
+            ("RUN_ID", format!("{run}-{}", unique("r"))),
+            ("BUILDKIT_CACHE_MOUNT_NS", unique(run)),
+        ]
+    };
+    let driver = [("driver", "docker".to_owned())];
+    let (outcomes, seen, _) = build(&lane, context.path(), &driver, &args("one"), &[]).await;
+    assert_eq!(seen.trim(), "empty");
+    assert!(
+        matches!(outcomes[0].save, Some(Save::Saved { .. })),
+        "{outcomes:?}"
+    );
+
+    let out = context.path().join("out");
+    let _ = std::fs::remove_dir_all(&out);
+    let build_args: Vec<String> = args("two")
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    let mut pairs = vec![
+        ("context", context.path().display().to_string()),
+        ("build-args", build_args.join("\n")),
+        ("cache-to", "type=gha,mode=max".to_owned()),
+        ("cache-from", "type=gha".to_owned()),
+        ("outputs", format!("type=local,dest={}", out.display())),
+    ];
+    pairs.extend(driver.iter().cloned());
+    let inputs = Inputs::from_pairs(INPUTS, pairs.iter().map(|(k, v)| (*k, v.clone()))).unwrap();
+    let env = Env::from_pairs([
+        ("ACTIONS_RESULTS_URL", lane.url.clone()),
+        ("ACTIONS_RUNTIME_TOKEN", lane.token.clone()),
+        ("DOCKER_HOST", host.clone()),
+    ]);
+    let runtime = Runtime::from_env(&env);
+    let plan = layercache::plan::parse(&inputs, &runtime, &env).unwrap();
+    let mut keeper = prepare(&plan, &runtime, &env).await.unwrap().unwrap();
+    let (signals, hold) = layercache::cache_mounts::hold();
+    let mut steps = hold.steps.clone();
+    // When the steps may run: every copy into a mount has finished.
+    let restore = async {
+        let (_, opened) = tokio::join!(keeper.restore_holding(signals), async {
+            let _ = steps.wait_for(|open| *open).await;
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+        });
+        opened
+    };
+    let mut events = Recorder::default();
+    let build = layercache::engine::run_plan_held(&plan, &env, hold, &mut events);
+    let (restored_at, outcome) = tokio::time::timeout(std::time::Duration::from_secs(180), async {
+        tokio::join!(restore, build)
+    })
+    .await
+    .expect("the build and the restore beside it waited on each other");
+    let outcome = outcome.unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        matches!(keeper.outcomes()[0].restore, Restore::Restored { .. }),
+        "{:?}",
+        keeper.outcomes()
+    );
+    let seen = std::fs::read_to_string(out.join("seen")).unwrap();
+    assert!(
+        seen.starts_with("one-"),
+        "the step ran without the restored mount: {seen}"
+    );
+    let step = outcome
+        .steps
+        .iter()
+        .find(|s| s.name.contains("id=${MOUNT_ID}") || s.name.contains(&id))
+        .filter(|s| !s.cached)
+        .unwrap_or_else(|| panic!("no mount step ran: {:?}", outcome.steps));
+    let started = step.started_at.expect("BuildKit gives a step its start");
+    assert!(
+        started >= restored_at,
+        "the step started {:?} before the copy into its mount had finished",
+        restored_at.saturating_sub(started)
+    );
 }
 
 /// One step of the job as the runner runs the action: the lane's BuildKit container

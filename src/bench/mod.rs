@@ -3,7 +3,10 @@
 
 pub mod engine;
 pub mod mounts;
+pub mod package_index;
 pub mod peer;
+pub mod project;
+pub mod project_setup;
 pub mod relay;
 pub mod serve;
 pub mod transfer;

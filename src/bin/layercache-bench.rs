@@ -26,6 +26,9 @@ enum Command {
     Relay(bench::relay::Args),
     /// Measure a cache-mount restore and save copying in the base image against a static layercache.
     Transfer(bench::transfer::Args),
+    /// Measure a Python project's builds (cold, no change, source change, dependency
+    /// change) by layercache and by `docker buildx build`, each on an emptied builder.
+    Project(bench::project::Args),
 }
 
 fn main() -> ExitCode {
@@ -45,6 +48,7 @@ fn main() -> ExitCode {
             Command::Serve(args) => bench::serve::run(args).await,
             Command::Relay(args) => bench::relay::run(args).await,
             Command::Transfer(args) => bench::transfer::run(args).await,
+            Command::Project(args) => bench::project::run(args).await,
         }
     });
     match result {

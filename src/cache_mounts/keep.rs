@@ -3,17 +3,20 @@
 //! and the build goes on.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Instant;
+
+use tokio::sync::watch;
 
 use super::archive::{self, ArchiveError};
 use super::discover::{BuildFacts, CacheMount, discover};
 use super::outcome::{MountOutcome, Restore, Save};
 use super::store::{self, Access};
-use super::transfer::{Direction as Way, Transfers};
+use super::transfer::{CopyStage, Direction as Way, Transfers};
 use crate::action::env::Env;
 use crate::action::runtime::Runtime;
 use crate::cache_client::SaveOutcome;
-use crate::engine::Outcome;
+use crate::engine::{Outcome, StepHold};
 use crate::plan::cache::Direction;
 use crate::plan::image::Platform;
 use crate::plan::{BuildContext, BuildPlan};
@@ -158,9 +161,34 @@ impl Keeper {
     /// Put each mount's newest cache entry into BuildKit's cache mount, a few mounts at
     /// a time (downloads dominate on a hosted runner; BuildKit runs the copies side by side).
     pub async fn restore(&mut self) {
+        let (signals, _hold) = hold();
+        self.restore_holding(signals).await;
+    }
+
+    /// [`Keeper::restore`] alongside the build's start: `signals` open the build's
+    /// [`StepHold`]: `solve` once every copy has started (or its restore ended), `steps`
+    /// once every copy has finished (docs/cache-mounts.md § When the restore runs).
+    pub async fn restore_holding(&mut self, signals: RestoreSignals) {
         use futures::StreamExt as _;
-        let results: Vec<_> = futures::stream::iter(0..self.mounts.len())
-            .map(|i| self.restore_one(i))
+        let n = self.mounts.len();
+        let countdown = (
+            Countdown::new(n, signals.solve),
+            Countdown::new(n, signals.steps),
+        );
+        let this = &*self;
+        let results: Vec<_> = futures::stream::iter(0..n)
+            .map(|i| {
+                let progress = MountProgress {
+                    countdown: &countdown,
+                    started: AtomicBool::new(false),
+                    finished: AtomicBool::new(false),
+                };
+                async move {
+                    let result = this.restore_one(i, &progress).await;
+                    drop(progress);
+                    result
+                }
+            })
             .buffered(AT_ONCE)
             .collect()
             .await;
@@ -181,7 +209,11 @@ impl Keeper {
         }
     }
 
-    async fn restore_one(&self, i: usize) -> Result<Option<(u64, String, Instant)>, Restore> {
+    async fn restore_one(
+        &self,
+        i: usize,
+        progress: &MountProgress<'_>,
+    ) -> Result<Option<(u64, String, Instant)>, Restore> {
         let client = self.read.as_ref().map_err(|r| Restore::NotRun(r.clone()))?;
         let transfers = self
             .transfers
@@ -212,10 +244,12 @@ impl Keeper {
             .map_err(|e| failed(e.to_string()))?;
         let _ = std::fs::remove_file(&archive);
         let fetched = started.elapsed();
-        let copied = transfers
-            .run(mount, &dir, Way::Restore)
-            .await
-            .map_err(|e| failed(e.to_string()))?;
+        // An empty entry puts nothing into the mount whatever it holds: no transfer.
+        let copied = is_empty_dir(&dir.join("content"))
+            || transfers
+                .run_telling(mount, &dir, Way::Restore, &|stage| progress.reached(stage))
+                .await
+                .map_err(|e| failed(e.to_string()))?;
         let _ = std::fs::remove_dir_all(&dir);
         tracing::debug!(mount = %mount.id, bytes, ?fetched, copy = ?started.elapsed() - fetched, "restored");
         if !copied {
@@ -225,13 +259,13 @@ impl Keeper {
         Ok(Some((bytes, hash.to_owned(), started)))
     }
 
-    /// Learn from the build's outcome whether any `RUN` ran: cache mounts exist only in
-    /// `RUN` steps, so when every one came from the layer cache, no mount changed.
+    /// Learn from the build's outcome whether a step that mounts anything ran: cache
+    /// mounts exist only in `RUN --mount` steps (the flag is in the step's name as
+    /// written), so when every such step came from the layer cache, no mount changed.
     pub fn saw_build(&mut self, outcome: &Outcome) {
-        self.untouched = !outcome
-            .steps
-            .iter()
-            .any(|s| s.dockerfile_step && !s.cached && s.name.contains(" RUN "));
+        self.untouched = !outcome.steps.iter().any(|s| {
+            s.dockerfile_step && !s.cached && s.name.contains(" RUN ") && s.name.contains("--mount")
+        });
     }
 
     /// Save each mount whose contents changed, within the caps.
@@ -346,5 +380,165 @@ impl Keeper {
     /// The working directory (tests look that nothing is left behind).
     pub fn work_dir(&self) -> &Path {
         self.work.path()
+    }
+}
+
+/// The senders of a build's [`StepHold`], for [`Keeper::restore_holding`].
+pub struct RestoreSignals {
+    solve: watch::Sender<bool>,
+    steps: watch::Sender<bool>,
+}
+
+/// A closed [`StepHold`] and what opens it.
+pub fn hold() -> (RestoreSignals, StepHold) {
+    let (solve, solve_rx) = watch::channel(false);
+    let (steps, steps_rx) = watch::channel(false);
+    (
+        RestoreSignals { solve, steps },
+        StepHold {
+            solve: solve_rx,
+            steps: steps_rx,
+        },
+    )
+}
+
+/// Counts down the mounts that reached a stage; at zero its hold opens.
+struct Countdown {
+    left: AtomicUsize,
+    open: watch::Sender<bool>,
+}
+
+impl Countdown {
+    fn new(mounts: usize, open: watch::Sender<bool>) -> Self {
+        if mounts == 0 {
+            let _ = open.send(true);
+        }
+        Self {
+            left: AtomicUsize::new(mounts),
+            open,
+        }
+    }
+
+    fn one(&self) {
+        if self.left.fetch_sub(1, Ordering::SeqCst) == 1 {
+            let _ = self.open.send(true);
+        }
+    }
+}
+
+/// One mount's share of the two countdowns (copy started, copy finished): each counted
+/// once, at the latest when the mount's restore ends (a miss, an error, no copy needed).
+struct MountProgress<'a> {
+    countdown: &'a (Countdown, Countdown),
+    started: AtomicBool,
+    finished: AtomicBool,
+}
+
+impl MountProgress<'_> {
+    fn reached(&self, stage: CopyStage) {
+        if !self.started.swap(true, Ordering::SeqCst) {
+            self.countdown.0.one();
+        }
+        if stage == CopyStage::Finished && !self.finished.swap(true, Ordering::SeqCst) {
+            self.countdown.1.one();
+        }
+    }
+}
+
+impl Drop for MountProgress<'_> {
+    fn drop(&mut self) {
+        self.reached(CopyStage::Finished);
+    }
+}
+
+/// A directory with no entries (an unreadable one is not known to be empty).
+fn is_empty_dir(dir: &Path) -> bool {
+    std::fs::read_dir(dir).is_ok_and(|mut d| d.next().is_none())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::StepRecord;
+
+    #[test]
+    fn the_hold_opens_when_every_mount_reached_the_stage() {
+        let (signals, hold) = hold();
+        let countdown = (
+            Countdown::new(2, signals.solve),
+            Countdown::new(2, signals.steps),
+        );
+        let progress = |_: ()| MountProgress {
+            countdown: &countdown,
+            started: AtomicBool::new(false),
+            finished: AtomicBool::new(false),
+        };
+        let (a, b) = (progress(()), progress(()));
+        a.reached(CopyStage::Started);
+        a.reached(CopyStage::Started);
+        assert!(!*hold.solve.borrow(), "one of two copies started, twice");
+        // A mount with nothing to copy counts as both when its restore ends.
+        drop(b);
+        assert!(*hold.solve.borrow());
+        assert!(!*hold.steps.borrow());
+        a.reached(CopyStage::Finished);
+        assert!(*hold.steps.borrow());
+        drop(a);
+        assert_eq!(
+            countdown.1.left.load(Ordering::SeqCst),
+            0,
+            "counted once each"
+        );
+        let (none, hold) = hold_for_nothing();
+        drop(none);
+        assert!(*hold.solve.borrow() && *hold.steps.borrow());
+    }
+
+    fn hold_for_nothing() -> ((Countdown, Countdown), StepHold) {
+        let (signals, hold) = hold();
+        (
+            (
+                Countdown::new(0, signals.solve),
+                Countdown::new(0, signals.steps),
+            ),
+            hold,
+        )
+    }
+
+    #[test]
+    fn only_a_mount_step_that_ran_touches_the_mounts() {
+        let step = |name: &str, cached: bool| StepRecord {
+            name: name.to_owned(),
+            cached,
+            dockerfile_step: true,
+            ..Default::default()
+        };
+        let mut keeper = Keeper::empty(None).unwrap();
+        let outcome = |steps| Outcome {
+            steps,
+            ..Default::default()
+        };
+        keeper.saw_build(&outcome(vec![
+            step(
+                "[2/5] RUN --mount=type=cache,target=/root/.cache/pip pip install",
+                true,
+            ),
+            step("[5/5] RUN python3 -m compileall -q app", false),
+        ]));
+        assert!(keeper.untouched, "a compile after a source change");
+        keeper.saw_build(&outcome(vec![step(
+            "[2/5] RUN --mount=type=cache,target=/root/.cache/pip pip install",
+            false,
+        )]));
+        assert!(!keeper.untouched);
+    }
+
+    #[test]
+    fn an_empty_entry_needs_no_copy() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(is_empty_dir(dir.path()));
+        std::fs::write(dir.path().join("f"), b"x").unwrap();
+        assert!(!is_empty_dir(dir.path()));
+        assert!(!is_empty_dir(&dir.path().join("missing")));
     }
 }

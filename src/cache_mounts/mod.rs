@@ -17,7 +17,7 @@ mod transfer;
 
 pub use archive::{ArchiveError, Packed, pack, unpack};
 pub use discover::{BuildFacts, CacheMount, Discovery, Sharing, Unidentified, discover};
-pub use keep::{Keeper, prepare};
+pub use keep::{Keeper, RestoreSignals, hold, prepare};
 pub use outcome::{MountOutcome, Restore, Save};
 pub use store::{key_prefix, version};
-pub use transfer::{Copy, Direction, TransferError, Transfers, transfer_dockerfile};
+pub use transfer::{Copy, CopyStage, Direction, TransferError, Transfers, transfer_dockerfile};

@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use super::copy_tool::{self, KEPT};
 use super::discover::CacheMount;
 use crate::action::env::Env;
-use crate::engine::{self, BuildEvent, DaemonFacts, EngineError, Recorder, Resolved};
+use crate::engine::{self, BuildEvent, DaemonFacts, EngineError, EventSink, Recorder, Resolved};
 use crate::plan::{BuildPlan, DriverChoice, NetworkMode, Output, OutputType};
 
 /// Where a cache mount sits inside the transfer builds.
@@ -94,6 +94,20 @@ impl Transfers {
         dir: &Path,
         direction: Direction,
     ) -> Result<bool, TransferError> {
+        self.run_telling(mount, dir, direction, &|_| {}).await
+    }
+
+    /// [`Transfers::run`], telling `tell` when BuildKit starts the copy's step (from then
+    /// on the copy no longer needs BuildKit's scheduler) and when that step has finished
+    /// (the mount is in place and released; the rest of the transfer's solve needs the
+    /// scheduler again).
+    pub async fn run_telling(
+        &self,
+        mount: &CacheMount,
+        dir: &Path,
+        direction: Direction,
+        tell: &(dyn Fn(CopyStage) + Sync),
+    ) -> Result<bool, TransferError> {
         let nonce = uuid::Uuid::new_v4().simple().to_string();
         let copy = match &self.tool {
             Some(tool) => {
@@ -123,18 +137,54 @@ impl Transfers {
             std::fs::create_dir_all(out)?;
         }
         let req = transfer_request(&self.main, dir, out.as_ref());
-        let mut events = Recorder::default();
+        let mut events = Telling {
+            events: Recorder::default(),
+            tell,
+        };
         match engine::run(&req, &self.io, &mut events).await {
-            Ok(_) => Ok(!events
-                .0
-                .iter()
-                .any(|e| matches!(e, BuildEvent::StepLog { text, .. } if text.contains(KEPT)))),
+            Ok(outcome) => {
+                log_timings(&outcome, direction);
+                Ok(!events
+                    .events
+                    .0
+                    .iter()
+                    .any(|e| matches!(e, BuildEvent::StepLog { text, .. } if text.contains(KEPT))))
+            }
             Err(EngineError::Solve(error)) => Err(TransferError::Step {
                 error,
-                log: log_tail(&events.0),
+                log: log_tail(&events.events.0),
             }),
             Err(e) => Err(e.into()),
         }
+    }
+}
+
+/// Where a transfer's copy step is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CopyStage {
+    Started,
+    Finished,
+}
+
+/// Records a transfer's events and says when its copy step (the only `RUN`) starts and
+/// finishes.
+struct Telling<'a> {
+    events: Recorder,
+    tell: &'a (dyn Fn(CopyStage) + Sync),
+}
+
+impl EventSink for Telling<'_> {
+    fn event(&mut self, event: BuildEvent) {
+        match &event {
+            BuildEvent::StepStarted { name, .. } if name.contains(" RUN ") => {
+                (self.tell)(CopyStage::Started);
+            }
+            BuildEvent::StepFinished { name, .. } if name.contains(" RUN ") => {
+                (self.tell)(CopyStage::Finished);
+            }
+            _ => {}
+        }
+        self.events.event(event);
     }
 }
 
@@ -239,6 +289,32 @@ fn csv_field(key: &str, value: &str) -> String {
     } else {
         format!("{key}={value}")
     }
+}
+
+/// Where a transfer's time went (`RUST_LOG=layercache=debug`): the whole run, BuildKit's
+/// solve, and each vertex by BuildKit's own clock.
+fn log_timings(outcome: &engine::Outcome, direction: Direction) {
+    if !tracing::enabled!(tracing::Level::DEBUG) {
+        return;
+    }
+    let t0 = outcome.steps.iter().filter_map(|s| s.started_at).min();
+    let ms = |d: std::time::Duration| d.as_millis() as u64;
+    let steps: Vec<String> = outcome
+        .steps
+        .iter()
+        .map(|s| {
+            let at = s.started_at.zip(t0).map(|(a, t)| ms(a.saturating_sub(t)));
+            let took = s.duration.map(ms);
+            format!("{} @{at:?}ms +{took:?}ms", s.name)
+        })
+        .collect();
+    tracing::debug!(
+        ?direction,
+        wall_ms = ms(outcome.wall),
+        solve_ms = ms(outcome.solve),
+        steps = %steps.join("; "),
+        "transfer timings"
+    );
 }
 
 /// The last lines the failed step printed, for the warning.

@@ -284,6 +284,18 @@ pub async fn run_build(
     build_image(&plan, &runtime, env, &files, view, &mut wf).await
 }
 
+async fn build_held(
+    plan: &BuildPlan,
+    env: &Env,
+    hold: Option<engine::StepHold>,
+    sink: &mut dyn engine::EventSink,
+) -> Result<engine::Outcome, engine::EngineError> {
+    match hold {
+        Some(hold) => engine::run_plan_held(plan, env, hold, sink).await,
+        None => engine::run_plan(plan, env, sink).await,
+    }
+}
+
 /// The build itself, then outputs, housekeeping and the job summary. Outputs are set
 /// before anything that could still fail.
 async fn build_image<W: std::io::Write>(
@@ -294,19 +306,23 @@ async fn build_image<W: std::io::Write>(
     view: ProgressView,
     wf: &mut Workflow<W>,
 ) -> Result<(), CommandError> {
-    let mut mounts = super::mount_phases::restore(plan, runtime, env, wf).await;
+    let mut mounts = super::mount_phases::prepare(plan, runtime, env, wf).await;
     wf.group("Build");
     let started = chrono::Utc::now();
-    let result = match view {
-        ProgressView::Plain => engine::run_plan(plan, env, &mut ActionLog::new(wf)).await,
+    let build = async |hold: Option<engine::StepHold>| match view {
+        ProgressView::Plain => build_held(plan, env, hold, &mut ActionLog::new(wf)).await,
         ProgressView::Live => {
             let mut live = LiveProgress::stderr();
-            let result = engine::run_plan(plan, env, &mut live).await;
+            let result = build_held(plan, env, hold, &mut live).await;
             live.finish(result.is_ok());
             result
         }
     };
+    let result = super::mount_phases::restore_alongside(mounts.as_mut(), build).await;
     wf.end_group();
+    if let Some(keeper) = &mounts {
+        super::mount_phases::restored(keeper, wf);
+    }
     if let (Ok(outcome), Some(keeper)) = (&result, mounts.as_mut()) {
         keeper.saw_build(outcome);
         super::mount_phases::save(keeper, wf).await;

@@ -75,6 +75,50 @@ pub async fn start(
     engaged
 }
 
+/// What must happen before a build's steps run (cache mounts restored alongside its
+/// start, docs/cache-mounts.md § When the restore runs). Each opens by turning true, or
+/// when its sender is dropped.
+#[derive(Debug, Clone)]
+pub struct StepHold {
+    /// The solve may start: whatever else runs on this BuildKit no longer needs its
+    /// scheduler to get going (each restore's copy has started, or ended).
+    pub solve: tokio::sync::watch::Receiver<bool>,
+    /// Steps may run (every restore has ended).
+    pub steps: tokio::sync::watch::Receiver<bool>,
+}
+
+/// Wait until the build may go on, holding its steps as long as `hold` says. When an
+/// import goes through the relay, the relay holds it: BuildKit resolves its cache imports
+/// before it runs any step, so the session, the Dockerfile and the base image's config go
+/// ahead meanwhile. That wait blocks BuildKit's one scheduler, which every solve on it
+/// shares, so the solve starts only once the restores' copies no longer need it (`solve`).
+/// Without an import through the relay (or with `no-cache`, where BuildKit skips its
+/// cache) the build waits here for `steps`.
+pub async fn hold_steps(req: &crate::plan::BuildPlan, relay: Option<&Engaged>, hold: StepHold) {
+    let StepHold {
+        mut solve,
+        mut steps,
+    } = hold;
+    let held_by_relay = relay.filter(|r| {
+        !req.no_cache
+            && req.no_cache_filters.is_empty()
+            && req.cache_from.iter().any(|e| {
+                e.kind == crate::plan::cache::CacheType::Gha
+                    && (e.attr("url_v2") == Some(r.import_url())
+                        || e.attr("url") == Some(r.import_url()))
+            })
+    });
+    match held_by_relay {
+        Some(r) => {
+            r.hold_imports(steps);
+            let _ = solve.wait_for(|open| *open).await;
+        }
+        None => {
+            let _ = steps.wait_for(|open| *open).await;
+        }
+    }
+}
+
 /// Wait for the relay's uploads, then report what landed.
 pub async fn finish(engaged: Option<Engaged>, outcome: &mut Outcome, sink: &mut dyn EventSink) {
     let Some(engaged) = engaged else { return };

@@ -56,6 +56,7 @@ fn containing_dir(path: &Path) -> PathBuf {
     }
 }
 
+pub use cache_relay::StepHold;
 pub use cache_report::{CacheReport, CacheState};
 pub use cache_traffic::{CacheDirection, CacheTraffic};
 pub use container::remove_builder;
@@ -69,6 +70,8 @@ pub use frontend::{
 pub use outcome::{BuildWarning, Outcome};
 pub use progress::{BuildEvent, EventSink, Recorder, StepRecord, is_dockerfile_step, is_from_step};
 pub use push::{registry_host, split_tag};
-pub use resolved::{RegistryAuth, Resolved, docker_config_auth, parse_docker_config, run_plan};
-pub use run::{prune_remote, run};
+pub use resolved::{
+    RegistryAuth, Resolved, docker_config_auth, parse_docker_config, run_plan, run_plan_held,
+};
+pub use run::{prune_remote, run, run_held};
 pub use transport::DockerHost;

@@ -77,6 +77,17 @@ pub async fn run_plan(
     super::run::run(plan, &resolved, sink).await
 }
 
+/// [`run_plan`] with the build's steps held as `hold` says ([`super::run::run_held`]).
+pub async fn run_plan_held(
+    plan: &BuildPlan,
+    env: &Env,
+    hold: super::StepHold,
+    sink: &mut dyn EventSink,
+) -> Result<Outcome, EngineError> {
+    let resolved = Resolved::from_env(plan, env)?;
+    super::run::run_held(plan, &resolved, Some(hold), sink).await
+}
+
 /// Build secrets as bytes: a secret file may be binary (a keystore, a key).
 fn secrets(p: &BuildPlan, env: &Env) -> Result<BTreeMap<String, SecretBytes>, EngineError> {
     let mut out = BTreeMap::new();

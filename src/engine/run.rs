@@ -35,6 +35,17 @@ pub async fn run(
     io: &Resolved,
     sink: &mut dyn EventSink,
 ) -> Result<Outcome, EngineError> {
+    run_held(req, io, None, sink).await
+}
+
+/// [`run`], with no step of the build running before `hold` says so
+/// ([`super::cache_relay::hold_steps`]).
+pub async fn run_held(
+    req: &BuildPlan,
+    io: &Resolved,
+    hold: Option<super::StepHold>,
+    sink: &mut dyn EventSink,
+) -> Result<Outcome, EngineError> {
     let started = Instant::now();
     let mut source = match &req.context {
         BuildContext::Remote(_) => ContextSource::remote(&req.dockerfile),
@@ -61,6 +72,9 @@ pub async fn run(
         sink,
     )
     .await;
+    if let Some(hold) = hold {
+        super::cache_relay::hold_steps(&req, relay.as_ref(), hold).await;
+    }
     let req = &req;
     // Which cache (and, for gha, which scope) is read and written, without secrets.
     for e in &req.cache_from {

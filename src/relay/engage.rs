@@ -34,6 +34,16 @@ pub struct Engaged {
 }
 
 impl Engaged {
+    /// The URL import entries were pointed at.
+    pub fn import_url(&self) -> &str {
+        &self.relay.import_url
+    }
+
+    /// See [`Relay::hold_imports`].
+    pub fn hold_imports(&self, open: tokio::sync::watch::Receiver<bool>) {
+        self.relay.hold_imports(open);
+    }
+
     /// Wait until upstream has everything (or `deadline`), then report.
     pub async fn finish(self, deadline: Duration) -> RelayReport {
         self.relay.finish(deadline).await

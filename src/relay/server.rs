@@ -54,11 +54,16 @@ pub struct Relay {
     pub token: Secret,
     uploader: Arc<Uploader>,
     services: Vec<RunningService>,
+    hold: ImportHold,
 }
 
 struct ImportSide {
     client: CacheClient,
+    hold: ImportHold,
 }
+
+/// Lookups upstream wait until this opens (see [`Relay::hold_imports`]).
+type ImportHold = Arc<std::sync::Mutex<Option<tokio::sync::watch::Receiver<bool>>>>;
 
 impl EntryHooks for ImportSide {
     fn lookup_miss<'a>(
@@ -67,6 +72,11 @@ impl EntryHooks for ImportSide {
         version: &'a str,
     ) -> BoxFuture<'a, Option<ForeignHit>> {
         Box::pin(async move {
+            let hold = self.hold.lock().ok().and_then(|h| h.clone());
+            if let Some(mut hold) = hold {
+                // A dropped sender opens it too.
+                let _ = hold.wait_for(|open| *open).await;
+            }
             let (key, rest) = keys.split_first()?;
             match self.client.lookup(key, rest, version).await {
                 Ok(hit) => hit.map(|h| ForeignHit {
@@ -122,9 +132,16 @@ impl Relay {
             max_retry_after: Duration::from_secs(5),
             ..Default::default()
         });
+        let hold = ImportHold::default();
         let import = cache_service::spawn_with(
             sc.clone(),
-            Hooks::new(Arc::new(ImportSide { client: lookups }), &storage),
+            Hooks::new(
+                Arc::new(ImportSide {
+                    client: lookups,
+                    hold: hold.clone(),
+                }),
+                &storage,
+            ),
         )
         .await?;
         let export = cache_service::spawn_with(
@@ -148,7 +165,17 @@ impl Relay {
             token,
             uploader,
             services: vec![import, export],
+            hold,
         })
+    }
+
+    /// Answer no lookup that goes upstream before `open` turns true (or its sender is
+    /// dropped). BuildKit resolves its cache imports before it runs any step, so this
+    /// holds every step of the build (`engine::cache_relay::hold_steps`).
+    pub fn hold_imports(&self, open: tokio::sync::watch::Receiver<bool>) {
+        if let Ok(mut h) = self.hold.lock() {
+            *h = Some(open);
+        }
     }
 
     /// Wait until upstream has everything BuildKit exported, or `deadline` passes; then
