@@ -37,6 +37,7 @@ mod local_cache;
 mod outcome;
 mod progress;
 mod push;
+mod relay_probe;
 mod relay_reach;
 mod resolved;
 mod run;

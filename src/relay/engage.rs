@@ -34,6 +34,11 @@ pub struct Engaged {
 }
 
 impl Engaged {
+    /// The base URL BuildKit exports through (`http://host:port/`), for the probe.
+    pub fn export_url(&self) -> &str {
+        &self.relay.export_url
+    }
+
     /// Wait until upstream has everything (or `deadline`), then report.
     pub async fn finish(self, deadline: Duration) -> RelayReport {
         self.relay.finish(deadline).await
