@@ -38,6 +38,9 @@ fn routes(state: Arc<AppState>) -> Router {
             axum::routing::patch(v1::upload).post(v1::commit),
         );
     Router::new()
+        // The relay's reachability probe: BuildKit fetches it as an HTTP source
+        // (engine::relay_probe). It answers anyone and holds nothing.
+        .route("/_layercache/probe", get(|| async { "layercache\n" }))
         .route(
             &format!("{}/{{method}}", twirp::PREFIX),
             post(twirp::dispatch),

@@ -6,6 +6,8 @@
 use std::time::Duration;
 
 use bollard::Docker;
+use bollard::moby::buildkit::v1::control_client::ControlClient;
+use tonic::transport::Channel;
 
 use super::cache_report::CacheState;
 use super::driver::Capabilities;
@@ -52,12 +54,34 @@ fn local_endpoint(endpoint: &str) -> bool {
             .is_some_and(super::transport::is_loopback_addr)
 }
 
+/// How long the probe may take: a fetch on a working address takes tens of milliseconds.
+const PROBE_WITHIN: Duration = Duration::from_secs(3);
+
+/// The daemon's BuildKit is told `address` instead of the guess; it listens where the
+/// guess says (the probe finds out whether the two meet).
+fn advertised(reach: Reach, address: Option<&str>) -> Reach {
+    match (reach, address) {
+        (Reach::Loopback, Some(a)) => Reach::Address {
+            listen: std::net::IpAddr::from([127, 0, 0, 1]),
+            advertise: a.to_owned(),
+        },
+        (Reach::Address { listen, .. }, Some(a)) => Reach::Address {
+            listen,
+            advertise: a.to_owned(),
+        },
+        (reach, _) => reach,
+    }
+}
+
 /// Start a relay for the build's `gha` entries and rewrite them; `None` when none runs.
+/// For the daemon's BuildKit, whose network is guessed, BuildKit itself fetches a probe
+/// from the relay first; when it cannot, the entries stay direct.
 pub async fn start(
     cache_from: &mut [CacheOption],
     cache_to: &mut [CacheOption],
-    (driver, caps): (&DriverChoice, &Capabilities),
+    (driver, caps, control): (&DriverChoice, &Capabilities, &ControlClient<Channel>),
     (docker, host, builder): (Option<&Docker>, &DockerHost, &str),
+    relay_address: Option<&str>,
     sink: &mut dyn EventSink,
 ) -> Option<Engaged> {
     let wanted = cache_from
@@ -67,8 +91,39 @@ pub async fn start(
     if !wanted {
         return None;
     }
-    let reach = reach(driver, caps, docker, (host, builder)).await;
-    let (engaged, notices) = engage(cache_from, cache_to, reach).await;
+    let mut reach = reach(driver, caps, docker, (host, builder)).await;
+    let probed = caps.driver == "docker" && !matches!(reach, Reach::Unreachable(_));
+    if probed {
+        reach = advertised(reach, relay_address);
+    }
+    // The entries as asked, to go back to when the probe fails.
+    let asked = probed.then(|| (cache_from.to_vec(), cache_to.to_vec()));
+    let (mut engaged, mut notices) = engage(cache_from, cache_to, reach).await;
+    if let (Some((from, to)), Some(e)) = (asked, &engaged) {
+        let url = super::relay_probe::probe_url(e.export_url());
+        match super::relay_probe::probe(control, &url, PROBE_WITHIN).await {
+            Ok(took) => {
+                tracing::debug!(ms = took.as_millis() as u64, %url, "cache relay: probe answered");
+                notices.push(format!(
+                    "cache relay: the daemon's BuildKit reached it at {} ({} ms probe)",
+                    e.export_url(),
+                    took.as_millis()
+                ));
+            }
+            Err(why) => {
+                if let Some(e) = engaged.take() {
+                    e.finish(Duration::ZERO).await;
+                }
+                cache_from.clone_from_slice(&from);
+                cache_to.clone_from_slice(&to);
+                let why = format!(
+                    "the probe failed, the daemon's BuildKit did not reach {}: {why}",
+                    url.split('?').next().unwrap_or(&url)
+                );
+                (engaged, notices) = engage(cache_from, cache_to, Reach::Unreachable(why)).await;
+            }
+        }
+    }
     for n in notices {
         sink.event(BuildEvent::Notice(n));
     }

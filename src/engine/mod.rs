@@ -36,6 +36,7 @@ mod local_cache;
 mod outcome;
 mod progress;
 mod push;
+mod relay_probe;
 mod relay_reach;
 mod resolved;
 mod run;

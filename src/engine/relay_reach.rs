@@ -112,8 +112,9 @@ pub async fn container_reach(docker: &Docker, builder: &str) -> Reach {
     }
 }
 
-/// Where the daemon's own BuildKit reaches this process; `own_network`: it runs in a
-/// network namespace of its own (a rootless daemon's).
+/// Where the daemon's own BuildKit should reach this process; `own_network`: it runs in a
+/// network namespace of its own (a rootless daemon's). Only a guess: `cache_relay` has
+/// BuildKit fetch a probe from the relay at this address before any entry uses it.
 pub async fn daemon_reach(docker: &Docker, host: &DockerHost, own_network: bool) -> Reach {
     if own_network {
         return Reach::Unreachable(

@@ -24,6 +24,9 @@ pub struct Resolved {
     pub secrets: BTreeMap<String, SecretBytes>,
     /// Registry credentials by host (`127.0.0.1:5000`, `ghcr.io`).
     pub registry_auth: BTreeMap<String, RegistryAuth>,
+    /// The address the daemon's BuildKit is told to reach the relay at, instead of the
+    /// guess from the networks (`LAYERCACHE_RELAY_ADDRESS`); the live probe checks it.
+    pub relay_address: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,6 +42,7 @@ impl Resolved {
             host,
             secrets: BTreeMap::new(),
             registry_auth: BTreeMap::new(),
+            relay_address: None,
         }
     }
 
@@ -62,6 +66,10 @@ impl Resolved {
                 Some(config) => parse_docker_config(config.expose()),
                 None => docker_config_auth(&docker_config_dir(env)),
             },
+            relay_address: env
+                .get("LAYERCACHE_RELAY_ADDRESS")
+                .filter(|a| !a.is_empty())
+                .map(str::to_owned),
         })
     }
 }

@@ -67,8 +67,9 @@ pub async fn run_held(
     let relay = super::cache_relay::start(
         &mut req.cache_from,
         &mut req.cache_to,
-        (&req.driver, &caps),
+        (&req.driver, &caps, &control),
         (docker.as_ref(), &io.host, &req.builder.name),
+        io.relay_address.as_deref(),
         sink,
     )
     .await;

@@ -44,6 +44,11 @@ impl Engaged {
         self.relay.hold_imports(open);
     }
 
+    /// The base URL BuildKit exports through (`http://host:port/`), for the probe.
+    pub fn export_url(&self) -> &str {
+        &self.relay.export_url
+    }
+
     /// Wait until upstream has everything (or `deadline`), then report.
     pub async fn finish(self, deadline: Duration) -> RelayReport {
         self.relay.finish(deadline).await
