@@ -316,7 +316,7 @@ pub const INPUTS: &[InputSpec] = &[
         SCOPE,
         Text,
         None,
-        "Cache scope for type=gha entries that set none (default: derived from the image name, Dockerfile, target, platforms and build-args)",
+        "Cache scope for type=gha entries that set none (default: derived from the image name, Dockerfile, target and platforms; imports also read buildkit, build-push-action's default)",
     ),
     input(
         CACHE_ADVICE,
