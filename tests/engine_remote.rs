@@ -225,8 +225,9 @@ async fn buildkit_lane_refused_gha_service_does_not_fail_a_remote_build_with_ign
 #[tokio::test]
 async fn buildkit_lane_gha_export_refused_by_the_service_is_a_warning_that_says_what_was_lost() {
     let Ok(endpoint) = std::env::var("LAYERCACHE_TEST_BUILDKIT_ADDR") else {
-        eprintln!("skipped: LAYERCACHE_TEST_BUILDKIT_ADDR names no BuildKit with gha support");
-        return;
+        panic!(
+            "LAYERCACHE_TEST_BUILDKIT_ADDR names no BuildKit with gha support (lane tests are named buildkit_lane_*/docker28_lane_*; scripts/test.sh filters them out, counted as skipped, where the lane is absent)"
+        )
     };
     let (upstream, token, _service) = gha_service().await;
     let ip = reqwest::Url::parse(&upstream)
@@ -290,8 +291,9 @@ async fn buildkit_lane_gha_export_refused_by_the_service_is_a_warning_that_says_
 #[tokio::test]
 async fn buildkit_lane_named_build_contexts_reach_copy_from_on_the_newest_buildkit() {
     let Ok(endpoint) = std::env::var("LAYERCACHE_TEST_BUILDKIT_ADDR") else {
-        eprintln!("skipped: LAYERCACHE_TEST_BUILDKIT_ADDR names no newest-BuildKit lane");
-        return;
+        panic!(
+            "LAYERCACHE_TEST_BUILDKIT_ADDR names no newest-BuildKit lane (lane tests are named buildkit_lane_*/docker28_lane_*; scripts/test.sh filters them out, counted as skipped, where the lane is absent)"
+        )
     };
     let ctx = tempfile::tempdir().unwrap();
     let extra = tempfile::tempdir().unwrap();
@@ -359,8 +361,9 @@ async fn pushed_provenance(repo: &str, tag: &str) -> Option<serde_json::Value> {
 async fn buildkit_lane_provenance_is_min_with_the_run_as_builder_id_by_default_and_off_when_false()
 {
     let Ok(endpoint) = std::env::var("LAYERCACHE_TEST_BUILDKIT_ADDR") else {
-        eprintln!("skipped: LAYERCACHE_TEST_BUILDKIT_ADDR names no newest-BuildKit lane");
-        return;
+        panic!(
+            "LAYERCACHE_TEST_BUILDKIT_ADDR names no newest-BuildKit lane (lane tests are named buildkit_lane_*/docker28_lane_*; scripts/test.sh filters them out, counted as skipped, where the lane is absent)"
+        )
     };
     let run_url = "https://github.com/octo/app/actions/runs/42/attempts/1";
     let repo = unique("lc/provenance");
@@ -411,8 +414,9 @@ async fn buildkit_lane_provenance_is_min_with_the_run_as_builder_id_by_default_a
 #[tokio::test]
 async fn buildkit_lane_several_outputs_with_load_and_push_on_the_newest_buildkit() {
     let Ok(endpoint) = std::env::var("LAYERCACHE_TEST_BUILDKIT_ADDR") else {
-        eprintln!("skipped: LAYERCACHE_TEST_BUILDKIT_ADDR names no newest-BuildKit lane");
-        return;
+        panic!(
+            "LAYERCACHE_TEST_BUILDKIT_ADDR names no newest-BuildKit lane (lane tests are named buildkit_lane_*/docker28_lane_*; scripts/test.sh filters them out, counted as skipped, where the lane is absent)"
+        )
     };
     let dir = tempfile::tempdir().unwrap();
     let (local, tar) = (dir.path().join("tree"), dir.path().join("image.tar"));
@@ -459,8 +463,9 @@ async fn buildkit_lane_several_outputs_with_load_and_push_on_the_newest_buildkit
 #[tokio::test]
 async fn buildkit_lane_local_cache_round_trip_on_the_newest_buildkit() {
     let Ok(endpoint) = std::env::var("LAYERCACHE_TEST_BUILDKIT_ADDR") else {
-        eprintln!("skipped: LAYERCACHE_TEST_BUILDKIT_ADDR names no newest-BuildKit lane");
-        return;
+        panic!(
+            "LAYERCACHE_TEST_BUILDKIT_ADDR names no newest-BuildKit lane (lane tests are named buildkit_lane_*/docker28_lane_*; scripts/test.sh filters them out, counted as skipped, where the lane is absent)"
+        )
     };
     let dir = tempfile::tempdir().unwrap();
     let cache = dir.path().join("cache");

@@ -87,8 +87,9 @@ fn ctx(r: &StepResult) -> String {
 async fn buildkit_lane_the_action_image_relays_gha_cache_from_a_builder_container_on_another_network()
  {
     let Ok(lane) = std::env::var("LAYERCACHE_TEST_BUILDKIT_IMAGE") else {
-        eprintln!("skipped: LAYERCACHE_TEST_BUILDKIT_IMAGE names no newest-BuildKit image");
-        return;
+        panic!(
+            "LAYERCACHE_TEST_BUILDKIT_IMAGE names no newest-BuildKit image (lane tests are named buildkit_lane_*/docker28_lane_*; scripts/test.sh filters them out, counted as skipped, where the lane is absent)"
+        )
     };
     let image = required_env("LAYERCACHE_TEST_ACTION_IMAGE");
     let docker = docker();
