@@ -9,6 +9,9 @@ use bollard::models::{ContainerCreateBody, HostConfig, RestartPolicy, RestartPol
 
 use crate::plan::{BuilderOptions, volume_destination};
 
+/// The label on every BuildKit container layercache creates.
+pub(super) const LABEL: &str = "io.layercache.builder";
+
 /// Where the container reads `buildkitd-config-inline` (BuildKit's default config path).
 pub const CONFIG_PATH: &str = "/etc/buildkit/buildkitd.toml";
 
@@ -76,7 +79,7 @@ pub fn container_body(
         image: Some(image.to_owned()),
         cmd: Some(buildkitd_args(options)),
         env: (!env.is_empty()).then_some(env),
-        labels: Some([(super::container::LABEL.to_owned(), "1".to_owned())].into()),
+        labels: Some([(LABEL.to_owned(), "1".to_owned())].into()),
         host_config: Some(host_config(name, options, profile)),
         ..Default::default()
     }

@@ -7,9 +7,8 @@
 use std::time::Duration;
 
 use super::cache_traffic::{CacheTraffic, is_cache_export};
-use super::outcome::Outcome;
-use super::progress::{BuildEvent, EventSink, StepRecord};
-use crate::plan::{BuildPlan, CacheOption, CacheType};
+use super::progress::StepRecord;
+use crate::plan::{CacheOption, CacheType};
 
 /// How one cache entry fared.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,27 +86,6 @@ impl CacheReport {
                 self.entry
             )
         })
-    }
-}
-
-/// Fill in what became of each cache entry of `req` after a successful solve. BuildKit
-/// carries on when an import fails (the build is just slower) and, with `ignore-error`,
-/// when an export fails: each is a warning of its own.
-pub fn report(outcome: &mut Outcome, req: &BuildPlan, sink: &mut dyn EventSink) {
-    outcome.cache_imports = imports(&req.cache_from, &outcome.steps, &outcome.cache_traffic);
-    outcome.cache_exports = exports(&req.cache_to, &outcome.steps, &outcome.cache_traffic, true);
-    let imports = outcome
-        .cache_imports
-        .iter()
-        .filter_map(CacheReport::import_warning);
-    let exports = outcome
-        .cache_exports
-        .iter()
-        .filter_map(CacheReport::export_warning);
-    let warnings: Vec<String> = imports.chain(exports).collect();
-    for w in warnings {
-        sink.event(BuildEvent::Warning(w.clone()));
-        outcome.warnings.push(w);
     }
 }
 

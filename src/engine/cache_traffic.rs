@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use bollard::moby::buildkit::v1::VertexStatus;
 
-use super::progress::since_epoch;
+use super::vertex::{is_dockerfile_step, is_from_step, since_epoch};
 
 /// Layers fetched, with their sizes (0: BuildKit did not say), and per exporting vertex the
 /// layers it began to write, with the span of its status lines.
@@ -111,7 +111,7 @@ pub fn cache_layer<'a>(
         return Some((CacheDirection::Export, digest));
     }
     // A `FROM` step's downloads are the base image, not cache.
-    if super::progress::is_from_step(vertex_name) || !is_cache_step(vertex_name) {
+    if is_from_step(vertex_name) || !is_cache_step(vertex_name) {
         return None;
     }
     let digest = status.id.strip_prefix("pulling ").unwrap_or(&status.id);
@@ -123,7 +123,7 @@ pub fn cache_layer<'a>(
 /// Steps whose downloads come from an imported cache: Dockerfile steps other than `FROM`
 /// (their layers are fetched when BuildKit answers them from cache) and the importer itself.
 fn is_cache_step(name: &str) -> bool {
-    super::progress::is_dockerfile_step(name) || name.starts_with("importing cache")
+    is_dockerfile_step(name) || name.starts_with("importing cache")
 }
 
 fn record(layers: &mut BTreeMap<String, u64>, digest: &str, size: u64) {

@@ -32,8 +32,6 @@ use super::resolved::RegistryAuth;
 use super::transport::source_chain;
 use crate::plan::BuilderSpec;
 
-pub(super) const LABEL: &str = "io.layercache.builder";
-
 /// A running builder and how it came to run (for the log).
 pub struct Builder {
     /// The connection to its BuildKit (control API and gateway bridge).

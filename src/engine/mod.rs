@@ -46,6 +46,7 @@ mod solve_failure;
 mod ssh_agent;
 mod ssh_forward;
 mod transport;
+mod vertex;
 
 use std::path::{Path, PathBuf};
 
@@ -68,11 +69,10 @@ pub use frontend::{
     OutputDestination, SolveInputs, entry as cache_entry_for_buildkit, frontend_attrs,
     output_destination, output_destinations, solve_request,
 };
-pub use outcome::{BuildWarning, Outcome};
-pub use progress::{BuildEvent, EventSink, Recorder, StepRecord, is_dockerfile_step, is_from_step};
+pub use outcome::Outcome;
+pub use progress::{BuildEvent, BuildWarning, EventSink, Recorder, StepRecord};
 pub use push::{registry_host, split_tag};
-pub use resolved::{
-    RegistryAuth, Resolved, docker_config_auth, parse_docker_config, run_plan, run_plan_held,
-};
-pub use run::{prune_remote, run, run_held};
+pub use resolved::{RegistryAuth, Resolved, docker_config_auth, parse_docker_config};
+pub use run::{prune_remote, run, run_held, run_plan, run_plan_held};
 pub use transport::DockerHost;
+pub use vertex::{is_dockerfile_step, is_from_step};

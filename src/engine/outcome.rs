@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use super::cache_report::{self, CacheReport};
 use super::cache_traffic::CacheTraffic;
-use super::progress::StepRecord;
+use super::progress::{BuildEvent, BuildWarning, EventSink, StepRecord};
+use crate::plan::BuildPlan;
 
 #[derive(Debug, Clone, Default)]
 pub struct Outcome {
@@ -50,19 +51,31 @@ pub struct Outcome {
     pub relay: Option<crate::relay::RelayReport>,
 }
 
-/// A frontend warning (a build check such as `FromAsCasing`), where BuildKit located it.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct BuildWarning {
-    pub level: i64,
-    pub message: String,
-    pub detail: Vec<String>,
-    pub url: String,
-    /// The file as the frontend named it (`Dockerfile`) and the 1-based line.
-    pub file: Option<String>,
-    pub line: Option<u32>,
-}
-
 impl Outcome {
+    /// Fill in what became of each cache entry of `req` after a successful solve. BuildKit
+    /// carries on when an import fails (the build is just slower) and, with `ignore-error`,
+    /// when an export fails: each is a warning of its own.
+    pub fn report_caches(&mut self, req: &BuildPlan, sink: &mut dyn EventSink) {
+        let outcome = self;
+        outcome.cache_imports =
+            cache_report::imports(&req.cache_from, &outcome.steps, &outcome.cache_traffic);
+        outcome.cache_exports =
+            cache_report::exports(&req.cache_to, &outcome.steps, &outcome.cache_traffic, true);
+        let imports = outcome
+            .cache_imports
+            .iter()
+            .filter_map(CacheReport::import_warning);
+        let exports = outcome
+            .cache_exports
+            .iter()
+            .filter_map(CacheReport::export_warning);
+        let warnings: Vec<String> = imports.chain(exports).collect();
+        for w in warnings {
+            sink.event(BuildEvent::Warning(w.clone()));
+            outcome.warnings.push(w);
+        }
+    }
+
     /// Dockerfile steps only (`[n/m] ...`).
     pub fn dockerfile_steps(&self) -> impl Iterator<Item = &StepRecord> {
         self.steps.iter().filter(|s| s.dockerfile_step)

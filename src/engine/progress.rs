@@ -7,7 +7,7 @@ use std::time::Duration;
 use bollard::moby::buildkit::v1::{StatusResponse, Vertex, VertexStatus};
 
 use super::cache_traffic::{CacheDirection, CacheTraffic, cache_layer};
-use super::outcome::BuildWarning;
+use super::vertex::{is_dockerfile_step, since_epoch};
 
 /// Something that happened during a build, in the order it happened.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -246,35 +246,19 @@ fn transfer_event(st: &VertexStatus, vertex_name: &str) -> Option<BuildEvent> {
     })
 }
 
-/// A BuildKit timestamp as time since the Unix epoch (`None` before it).
-pub fn since_epoch(seconds: i64, nanos: i32) -> Option<Duration> {
-    let secs = u64::try_from(seconds).ok()?;
-    let nanos = u32::try_from(nanos).ok()?;
-    Some(Duration::new(secs, 0) + Duration::from_nanos(u64::from(nanos)))
-}
-
 fn span(start: (i64, i32), end: (i64, i32)) -> Option<Duration> {
     let nanos = i128::from(end.0 - start.0) * 1_000_000_000 + i128::from(end.1 - start.1);
     u64::try_from(nanos).ok().map(Duration::from_nanos)
 }
 
-/// `[build 1/4] FROM alpine`: a Dockerfile `FROM` step, whose layers are the base image.
-pub fn is_from_step(name: &str) -> bool {
-    name.contains("] FROM ")
-}
-
-/// `[2/3] RUN make`, `[build 1/4] FROM ...`: a Dockerfile instruction. `[internal] ...`
-/// and exporter steps are not.
-pub fn is_dockerfile_step(name: &str) -> bool {
-    let Some(rest) = name.strip_prefix('[') else {
-        return false;
-    };
-    let Some(end) = rest.find(']') else {
-        return false;
-    };
-    let tag = &rest[..end];
-    let counter = tag.rsplit(' ').next().unwrap_or("");
-    let mut parts = counter.split('/');
-    matches!((parts.next(), parts.next(), parts.next()), (Some(a), Some(b), None)
-        if !a.is_empty() && a.chars().all(|c| c.is_ascii_digit()) && b.chars().all(|c| c.is_ascii_digit()))
+/// A frontend warning (a build check such as `FromAsCasing`), where BuildKit located it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct BuildWarning {
+    pub level: i64,
+    pub message: String,
+    pub detail: Vec<String>,
+    pub url: String,
+    /// The file as the frontend named it (`Dockerfile`) and the 1-based line.
+    pub file: Option<String>,
+    pub line: Option<u32>,
 }

@@ -9,8 +9,6 @@ use std::path::{Path, PathBuf};
 use base64::Engine as _;
 
 use super::error::EngineError;
-use super::outcome::Outcome;
-use super::progress::EventSink;
 use super::transport::DockerHost;
 use crate::action::env::Env;
 use crate::plan::{BuildPlan, SecretSource};
@@ -72,28 +70,6 @@ impl Resolved {
                 .map(str::to_owned),
         })
     }
-}
-
-/// Build `plan` against the daemon `DOCKER_HOST` names (the socket the runner mounts by
-/// default): the entry point for the action and `layercache build`.
-pub async fn run_plan(
-    plan: &BuildPlan,
-    env: &Env,
-    sink: &mut dyn EventSink,
-) -> Result<Outcome, EngineError> {
-    let resolved = Resolved::from_env(plan, env)?;
-    super::run::run(plan, &resolved, sink).await
-}
-
-/// [`run_plan`] with the build's steps held as `hold` says ([`super::run::run_held`]).
-pub async fn run_plan_held(
-    plan: &BuildPlan,
-    env: &Env,
-    hold: super::StepHold,
-    sink: &mut dyn EventSink,
-) -> Result<Outcome, EngineError> {
-    let resolved = Resolved::from_env(plan, env)?;
-    super::run::run_held(plan, &resolved, Some(hold), sink).await
 }
 
 /// Build secrets as bytes: a secret file may be binary (a keystore, a key).

@@ -394,7 +394,7 @@ async fn solve_once(solve: &Solve<'_>, sink: &mut dyn EventSink) -> Result<Outco
     tracing::debug!(%build_ref, ok = result.is_ok(), ms = solve_time.as_millis() as u64, "buildkit: solve ended");
     let response = result.map_err(|message| failure(message, &tracker, source, req))?;
     let mut outcome = outcome_of(response, caps, &tracker);
-    cache_report::report(&mut outcome, req, sink);
+    outcome.report_caches(req, sink);
     locate_steps(&mut outcome, source);
     outcome.frontend_result = answer.unwrap_or_default();
     // The history API: a standalone BuildKit, or the daemon's on the containerd store.
@@ -472,4 +472,26 @@ fn locate_steps(outcome: &mut Outcome, source: &ContextSource) {
             step.line = crate::dockerfile::locate_step(&text, &step.name);
         }
     }
+}
+
+/// Build `plan` against the daemon `DOCKER_HOST` names (the socket the runner mounts by
+/// default): the entry point for the action and `layercache build`.
+pub async fn run_plan(
+    plan: &BuildPlan,
+    env: &crate::action::env::Env,
+    sink: &mut dyn EventSink,
+) -> Result<Outcome, EngineError> {
+    let resolved = Resolved::from_env(plan, env)?;
+    run(plan, &resolved, sink).await
+}
+
+/// [`run_plan`] with the build's steps held as `hold` says ([`run_held`]).
+pub async fn run_plan_held(
+    plan: &BuildPlan,
+    env: &crate::action::env::Env,
+    hold: super::StepHold,
+    sink: &mut dyn EventSink,
+) -> Result<Outcome, EngineError> {
+    let resolved = Resolved::from_env(plan, env)?;
+    run_held(plan, &resolved, Some(hold), sink).await
 }
