@@ -44,6 +44,14 @@ fn step() -> Step {
     step
 }
 
+/// The dry run's `export: type=gha...` line.
+fn gha_export_line(r: &StepResult) -> &str {
+    r.stdout
+        .lines()
+        .find(|l| l.starts_with("export: type=gha"))
+        .expect("a gha export line")
+}
+
 fn env_map(r: &StepResult) -> std::collections::BTreeMap<String, String> {
     r.env_vars().into_iter().collect()
 }
@@ -154,11 +162,7 @@ fn both_urls_and_a_v1_only_service_choose_v1_by_asking() {
         .input("cache-to", "type=gha,mode=max");
     let r = s.run(&["action", "--dry-run"]);
     assert_eq!(r.code(), 0, "{}{}", r.stdout, r.stderr);
-    let export = r
-        .stdout
-        .lines()
-        .find(|l| l.starts_with("export: type=gha"))
-        .expect("gha export line");
+    let export = gha_export_line(&r);
     assert!(
         export.contains("version=1") && export.contains("url=https://artifactcache"),
         "{export}"
@@ -263,11 +267,7 @@ fn action_reports_the_plan_with_derived_scope_and_filled_gha_entries() {
         .expect("scope line")
         .to_owned();
     assert!(scope.starts_with("web-linux-amd64-"), "{scope}");
-    let export = r
-        .stdout
-        .lines()
-        .find(|l| l.starts_with("export: type=gha"))
-        .expect("gha export line");
+    let export = gha_export_line(&r);
     for want in [
         "mode=max",
         "ignore-error=true",
@@ -449,11 +449,7 @@ fn github_token_lets_buildkit_list_blobs_in_bulk_on_github_com() {
         .input("cache-to", "type=gha");
     let r = s.run(&["action", "--dry-run"]);
     assert_eq!(r.code(), 0, "{}{}", r.stdout, r.stderr);
-    let export = r
-        .stdout
-        .lines()
-        .find(|l| l.starts_with("export: type=gha"))
-        .expect("export line");
+    let export = gha_export_line(&r);
     assert!(
         export.contains("repository=octo/app") && export.contains("ghtoken=***"),
         "{export}"
@@ -469,11 +465,7 @@ fn github_token_lets_buildkit_list_blobs_in_bulk_on_github_com() {
     s.set("GITHUB_SERVER_URL", "https://git.example.com")
         .set("GITHUB_API_URL", "https://git.example.com/api/v3");
     let r = s.run(&["action", "--dry-run"]);
-    let export = r
-        .stdout
-        .lines()
-        .find(|l| l.starts_with("export: type=gha"))
-        .expect("export line");
+    let export = gha_export_line(&r);
     assert!(
         !export.contains("repository="),
         "BuildKit's REST call goes to api.github.com only: {export}"
