@@ -239,6 +239,13 @@ fn local_cache_dir(env: &Env) -> PathBuf {
     base.join("layercache").join("actions-cache")
 }
 
+/// Decide v1 or v2 when the runtime leaves it open, by asking the service (once per step).
+pub(super) async fn settle_protocol(runtime: &mut Runtime) {
+    runtime
+        .settle(|endpoint, token| async move { cache_client::speaks_v2(&endpoint, &token).await })
+        .await;
+}
+
 /// The phases of a build, shared by the action and the CLI. Each phase is a log group;
 /// the build's own progress is shown as `view` says.
 pub async fn run_build(
@@ -251,9 +258,7 @@ pub async fn run_build(
     let mut wf = Workflow::stdout(style);
     let mut runtime = Runtime::from_env(env);
     masks::mask_runtime(&runtime, &mut wf);
-    runtime
-        .settle(|endpoint, token| async move { cache_client::speaks_v2(&endpoint, &token).await })
-        .await;
+    settle_protocol(&mut runtime).await;
     // Before any input is parsed: a parse error must not be the first to show a secret.
     for secret in masks::input_secrets(inputs, env) {
         wf.add_mask(&secret);

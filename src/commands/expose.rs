@@ -26,11 +26,7 @@ pub async fn run(_args: Args) -> Result<(), CommandError> {
     let mut wf = Workflow::stdout(Style::GitHub);
     let mut runtime = crate::action::runtime::Runtime::from_env(&env);
     crate::action::masks::mask_runtime(&runtime, &mut wf);
-    runtime
-        .settle(|endpoint, token| async move {
-            crate::cache_client::speaks_v2(&endpoint, &token).await
-        })
-        .await;
+    super::build::settle_protocol(&mut runtime).await;
     crate::report::step_log::runtime(&runtime, &mut wf);
     crate::report::step_log::expose_command(&runtime, &mut wf);
     match expose(&env, &runtime, &RunnerFiles::from_env(&env)) {

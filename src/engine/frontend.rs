@@ -11,7 +11,6 @@ use bollard::moby::buildkit::v1::{CacheOptions, CacheOptionsEntry, Exporter, Sol
 
 use super::context::{is_local_build_context, local_context_dir};
 use super::driver::Capabilities;
-use crate::cache_protocol::Endpoint;
 use crate::plan::{
     Annotation, Attest, AttestKind, BUILDX_DEFAULT_PROVENANCE, BuildPlan, CacheOption, NetworkMode,
     Output, OutputType, pushes, pushes_by_digest,
@@ -379,14 +378,10 @@ pub fn entry(e: &CacheOption) -> CacheOptionsEntry {
     for (k, v) in &e.secrets {
         attrs.insert(k.clone(), v.expose().to_owned());
     }
+    for (k, v) in e.service_attrs() {
+        attrs.insert(k.to_owned(), v);
+    }
     if let Some(service) = &e.service {
-        let url = service.endpoint.url().to_owned();
-        // BuildKit reads `url_v2` for v2 and `url` for v1; both name the one service.
-        attrs.insert("url".to_owned(), url.clone());
-        if let Endpoint::V2(_) = service.endpoint {
-            attrs.insert("url_v2".to_owned(), url);
-        }
-        attrs.insert("version".to_owned(), service.endpoint.version().to_string());
         attrs.insert("token".to_owned(), service.token.expose().to_owned());
     }
     CacheOptionsEntry {

@@ -189,25 +189,34 @@ impl CacheOption {
         self.attrs.get(key).map(String::as_str)
     }
 
+    /// BuildKit's attributes that name the entry's service, but for its `token`: `url`,
+    /// `url_v2` for v2 (BuildKit reads `url_v2` for v2 and `url` for v1; both name the one
+    /// service), and `version`. Empty without a service.
+    pub fn service_attrs(&self) -> Vec<(&'static str, String)> {
+        let Some(service) = &self.service else {
+            return Vec::new();
+        };
+        let url = service.endpoint.url().to_owned();
+        let mut attrs = vec![("url", url.clone())];
+        if let Endpoint::V2(_) = service.endpoint {
+            attrs.push(("url_v2", url));
+        }
+        attrs.push(("version", service.endpoint.version().to_string()));
+        attrs
+    }
+
     /// `type=gha,scope=x,mode=max` without secret values, for logs and summaries: the
     /// attributes BuildKit will be given, the service's among them.
     pub fn describe(&self) -> String {
+        let service = self.service_attrs();
         let mut attrs: BTreeMap<&str, &str> = self
             .attrs
             .iter()
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .chain(self.secrets.keys().map(|k| (k.as_str(), "***")))
+            .chain(service.iter().map(|(k, v)| (*k, v.as_str())))
             .collect();
-        let version = self
-            .service
-            .as_ref()
-            .map(|s| s.endpoint.version().to_string());
-        if let (Some(service), Some(version)) = (&self.service, &version) {
-            attrs.insert("url", service.endpoint.url());
-            if let Endpoint::V2(url) = &service.endpoint {
-                attrs.insert("url_v2", url);
-            }
-            attrs.insert("version", version);
+        if self.service.is_some() {
             attrs.insert("token", "***");
         }
         let mut s = format!("type={}", self.kind);
