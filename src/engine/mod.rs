@@ -13,40 +13,15 @@
 //! `tcp://`/`unix://`; `docker-container` starts one through the daemon. All three share
 //! the session ([`session`]) and the solve request ([`frontend`]).
 
-mod builder_config;
-mod cache_relay;
-mod cache_report;
-mod cache_traffic;
-mod container;
-mod content_store;
-mod context;
-mod diff_copy;
-pub mod dockerignore;
-mod driver;
+mod builder;
 mod error;
-mod file_send;
-mod file_sync;
-mod frontend;
-mod fsutil;
-mod gateway;
-mod history;
-mod image_pull;
-mod load;
-mod local_cache;
-mod outcome;
-mod progress;
-mod push;
-mod relay_probe;
-mod relay_reach;
+mod images;
+mod records;
 mod resolved;
 mod run;
 mod session;
 mod solve;
-mod solve_failure;
-mod ssh_agent;
-mod ssh_forward;
 mod transport;
-mod vertex;
 
 use std::path::{Path, PathBuf};
 
@@ -58,21 +33,21 @@ fn containing_dir(path: &Path) -> PathBuf {
     }
 }
 
-pub use cache_relay::StepHold;
-pub use cache_report::{CacheReport, CacheState};
-pub use cache_traffic::{CacheDirection, CacheTraffic};
-pub use container::remove_builder;
-pub use context::{ContextSource, is_local_build_context};
-pub use driver::{Capabilities, DaemonFacts, choose};
+pub use builder::cache_relay::StepHold;
+pub use builder::container::remove_builder;
+pub use builder::driver::{Capabilities, DaemonFacts, choose};
 pub use error::EngineError;
-pub use frontend::{
+pub use images::push::{registry_host, split_tag};
+pub use records::cache_report::{CacheReport, CacheState};
+pub use records::cache_traffic::{CacheDirection, CacheTraffic};
+pub use records::outcome::Outcome;
+pub use records::progress::{BuildEvent, BuildWarning, EventSink, Recorder, StepRecord};
+pub use records::vertex::{is_dockerfile_step, is_from_step};
+pub use resolved::{RegistryAuth, Resolved, docker_config_auth, parse_docker_config};
+pub use run::{prune_remote, run, run_held, run_plan, run_plan_held};
+pub use solve::context::{ContextSource, is_local_build_context};
+pub use solve::frontend::{
     OutputDestination, SolveInputs, entry as cache_entry_for_buildkit, frontend_attrs,
     output_destination, output_destinations, solve_request,
 };
-pub use outcome::Outcome;
-pub use progress::{BuildEvent, BuildWarning, EventSink, Recorder, StepRecord};
-pub use push::{registry_host, split_tag};
-pub use resolved::{RegistryAuth, Resolved, docker_config_auth, parse_docker_config};
-pub use run::{prune_remote, run, run_held, run_plan, run_plan_held};
 pub use transport::DockerHost;
-pub use vertex::{is_dockerfile_step, is_from_step};

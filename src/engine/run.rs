@@ -12,20 +12,20 @@ use bollard::Docker;
 use bollard::moby::buildkit::v1::control_client::ControlClient;
 use tonic::transport::Channel;
 
-use super::cache_report;
-use super::context::{CONTEXT_DIR, ContextSource};
-use super::driver::{Capabilities, DaemonFacts, choose};
+use super::builder::driver::{Capabilities, DaemonFacts, choose};
 use super::error::EngineError;
-use super::file_send::FileSendTarget;
-use super::frontend::{OutputDestination, SolveInputs, output_destinations, solve_request};
-use super::load::LoadTarget;
-use super::local_cache::LocalCache;
-use super::outcome::Outcome;
-use super::progress::{BuildEvent, EventSink, Tracker};
+use super::images::load::LoadTarget;
+use super::records::cache_report;
+use super::records::outcome::Outcome;
+use super::records::progress::{BuildEvent, EventSink, Tracker};
 use super::resolved::Resolved;
-use super::session::{Session, SessionServices};
-use super::solve::solve_streaming;
-use super::solve_failure::{Failure, failure};
+use super::session::attachables::{Session, SessionServices};
+use super::session::file_send::FileSendTarget;
+use super::solve::context::{CONTEXT_DIR, ContextSource};
+use super::solve::control::solve_streaming;
+use super::solve::frontend::{OutputDestination, SolveInputs, output_destinations, solve_request};
+use super::solve::local_cache::LocalCache;
+use super::solve::solve_failure::{Failure, failure};
 use super::transport::{client, remote_channel, remote_control};
 use crate::plan::{BuildContext, BuildPlan, DriverChoice};
 
@@ -39,7 +39,7 @@ pub async fn run(
 }
 
 /// [`run`], with no step of the build running before `hold` says so
-/// ([`super::cache_relay::hold_steps`]).
+/// ([`super::builder::cache_relay::hold_steps`]).
 pub async fn run_held(
     req: &BuildPlan,
     io: &Resolved,
@@ -64,7 +64,7 @@ pub async fn run_held(
     let why = "not run: the daemon's BuildKit cannot use it";
     let dropped_imports = cache_report::dropped(&asked.cache_from, &req.cache_from, why);
     let dropped_exports = cache_report::dropped(&asked.cache_to, &req.cache_to, why);
-    let relay = super::cache_relay::start(
+    let relay = super::builder::cache_relay::start(
         &mut req.cache_from,
         &mut req.cache_to,
         (&req.driver, &caps, &control),
@@ -74,7 +74,7 @@ pub async fn run_held(
     )
     .await;
     if let Some(hold) = hold {
-        super::cache_relay::hold_steps(&req, relay.as_ref(), hold).await;
+        super::builder::cache_relay::hold_steps(&req, relay.as_ref(), hold).await;
     }
     let req = &req;
     // Which cache (and, for gha, which scope) is read and written, without secrets.
@@ -137,7 +137,7 @@ pub async fn run_held(
         sink.event(BuildEvent::Phase(
             "loading the image into the daemon".to_owned(),
         ));
-        super::load::load(docker, target.path()).await?;
+        super::images::load::load(docker, target.path()).await?;
     }
     if caps.driver == "docker-container" {
         outcome.builder = Some(req.builder.name.clone());
@@ -146,7 +146,7 @@ pub async fn run_held(
     if let (true, Some(docker)) = (daemon_pushes, &docker) {
         push_all(req, io, docker, &mut outcome, sink).await?;
     }
-    super::cache_relay::finish(relay, &mut outcome, sink).await;
+    super::builder::cache_relay::finish(relay, &mut outcome, sink).await;
     outcome.wall = started.elapsed();
     Ok(outcome)
 }
@@ -189,7 +189,7 @@ async fn connect(
                 "builder container {} from {}",
                 b.name, b.image
             )));
-            match super::container::builder(&docker, b, &io.registry_auth).await {
+            match super::builder::container::builder(&docker, b, &io.registry_auth).await {
                 Ok(builder) => {
                     builder.report(sink);
                     builder.channel
@@ -372,7 +372,7 @@ async fn solve_once(solve: &Solve<'_>, sink: &mut dyn EventSink) -> Result<Outco
             (r, t, None)
         }
         Some(call) => {
-            super::gateway::call_frontend(
+            super::solve::gateway::call_frontend(
                 control,
                 solve.channel,
                 call,
@@ -399,7 +399,7 @@ async fn solve_once(solve: &Solve<'_>, sink: &mut dyn EventSink) -> Result<Outco
     outcome.frontend_result = answer.unwrap_or_default();
     // The history API: a standalone BuildKit, or the daemon's on the containerd store.
     if caps.direct_push() && req.call.is_none() {
-        outcome.provenance = super::history::provenance(solve.channel, &build_ref).await;
+        outcome.provenance = super::solve::history::provenance(solve.channel, &build_ref).await;
     }
     outcome.context_files = sent.files;
     outcome.context_bytes = sent.bytes;
@@ -456,7 +456,7 @@ async fn push_all(
     };
     for (i, tag) in names.iter().enumerate() {
         sink.event(BuildEvent::Phase(format!("pushing {tag}")));
-        let digest = super::push::push(docker, tag, &io.registry_auth).await?;
+        let digest = super::images::push::push(docker, tag, &io.registry_auth).await?;
         if i == 0 {
             outcome.digest = Some(digest);
         }

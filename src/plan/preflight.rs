@@ -100,7 +100,7 @@ fn check_agent(id: &str, socket: &std::path::Path) -> Result<(), InputError> {
     use std::os::unix::fs::FileTypeExt;
     let problem = match std::fs::metadata(socket) {
         Ok(m) if m.file_type().is_socket() => return Ok(()),
-        // A key file: served by an agent of our own, as buildx does (engine/ssh_agent.rs).
+        // A key file: served by an agent of our own, as buildx does (engine/session/ssh_agent.rs).
         Ok(m) if m.is_file() => match std::fs::read(socket)
             .map_err(|e| format!("cannot be read ({e})"))
             .and_then(|text| super::ssh::load_ssh_key(&text).map(|_| ()))

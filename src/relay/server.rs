@@ -171,7 +171,7 @@ impl Relay {
 
     /// Answer no lookup that goes upstream before `open` turns true (or its sender is
     /// dropped). BuildKit resolves its cache imports before it runs any step, so this
-    /// holds every step of the build (`engine::cache_relay::hold_steps`).
+    /// holds every step of the build (`engine::builder::cache_relay::hold_steps`).
     pub fn hold_imports(&self, open: tokio::sync::watch::Receiver<bool>) {
         if let Ok(mut h) = self.hold.lock() {
             *h = Some(open);

@@ -10,7 +10,7 @@ use bollard::models::{ContainerCreateBody, HostConfig, RestartPolicy, RestartPol
 use crate::plan::{BuilderOptions, volume_destination};
 
 /// The label on every BuildKit container layercache creates.
-pub(super) const LABEL: &str = "io.layercache.builder";
+pub(in crate::engine) const LABEL: &str = "io.layercache.builder";
 
 /// Where the container reads `buildkitd-config-inline` (BuildKit's default config path).
 pub const CONFIG_PATH: &str = "/etc/buildkit/buildkitd.toml";

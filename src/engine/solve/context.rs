@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use super::error::EngineError;
+use crate::engine::error::EngineError;
 
 /// The local names the Dockerfile frontend asks for.
 pub const CONTEXT_DIR: &str = "context";
@@ -75,7 +75,7 @@ impl ContextSource {
             .ok_or_else(|| missing("not a file name"))?
             .to_string_lossy()
             .into_owned();
-        let dir = super::containing_dir(&dockerfile_path);
+        let dir = crate::engine::containing_dir(&dockerfile_path);
         let dirs = [
             (CONTEXT_DIR.to_owned(), context.to_owned()),
             (DOCKERFILE_DIR.to_owned(), dir),

@@ -5,7 +5,7 @@
 
 use bollard::Docker;
 
-use super::error::EngineError;
+use crate::engine::error::EngineError;
 use crate::plan::{BuildPlan, CacheType, DriverChoice, OutputType};
 
 /// What a daemon told us about its builder.

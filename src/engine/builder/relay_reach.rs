@@ -13,7 +13,7 @@ use std::net::IpAddr;
 use bollard::Docker;
 use bollard::models::{EndpointSettings, NetworkConnectRequest};
 
-use super::transport::DockerHost;
+use crate::engine::transport::DockerHost;
 use crate::relay::Reach;
 
 /// A container's networks (name → IP, gateway) and whether it uses the host's.

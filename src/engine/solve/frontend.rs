@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use bollard::moby::buildkit::v1::{CacheOptions, CacheOptionsEntry, Exporter, SolveRequest};
 
 use super::context::{is_local_build_context, local_context_dir};
-use super::driver::Capabilities;
+use crate::engine::builder::driver::Capabilities;
 use crate::plan::{
     Annotation, Attest, AttestKind, BUILDX_DEFAULT_PROVENANCE, BuildPlan, CacheOption, NetworkMode,
     Output, OutputType, pushes, pushes_by_digest,

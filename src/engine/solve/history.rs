@@ -13,7 +13,7 @@ use tonic::codegen::http::uri::PathAndQuery;
 use tonic::transport::Channel;
 use tonic_prost::ProstCodec;
 
-use super::content_store::{ReadContentRequest, ReadContentResponse};
+use crate::engine::session::content_store::{ReadContentRequest, ReadContentResponse};
 
 /// The SLSA predicate of the build `build_ref`, when BuildKit recorded one. Best effort:
 /// `None` on any trouble, after at most a few seconds.

@@ -36,11 +36,11 @@ use tonic::transport::server::Connected;
 use tonic::transport::{Channel, Server};
 use tonic::{Request, Response, Status};
 
-use super::error::EngineError;
 use super::file_send::{ExportError, FileSend, FileSendTarget};
 use super::file_sync::{FileSync, SentByDir};
 use super::fsutil::send::Sent;
-use super::resolved::RegistryAuth;
+use crate::engine::error::EngineError;
+use crate::engine::resolved::RegistryAuth;
 use crate::secret::SecretBytes;
 
 /// What the session serves.

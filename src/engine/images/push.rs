@@ -9,11 +9,11 @@ use bollard::auth::DockerCredentials;
 use bollard::query_parameters::PushImageOptions;
 use futures::StreamExt;
 
-use super::error::EngineError;
-use super::resolved::RegistryAuth;
+use crate::engine::error::EngineError;
+use crate::engine::resolved::RegistryAuth;
 
 /// The credentials `DOCKER_CONFIG` holds for the registry of `repo` (`host/name`), if any.
-pub(super) fn credentials_for(
+pub(in crate::engine) fn credentials_for(
     repo: &str,
     auth: &BTreeMap<String, RegistryAuth>,
 ) -> Option<DockerCredentials> {

@@ -25,11 +25,11 @@ use tonic::transport::{Channel, Endpoint, Uri};
 use std::collections::BTreeMap;
 
 use super::builder_config::{Profile, config_archive, container_body};
-use super::error::EngineError;
-use super::image_pull::{self, BuilderImage};
-use super::progress::{BuildEvent, EventSink};
-use super::resolved::RegistryAuth;
-use super::transport::source_chain;
+use crate::engine::error::EngineError;
+use crate::engine::images::image_pull::{self, BuilderImage};
+use crate::engine::records::progress::{BuildEvent, EventSink};
+use crate::engine::resolved::RegistryAuth;
+use crate::engine::transport::source_chain;
 use crate::plan::BuilderSpec;
 
 /// A running builder and how it came to run (for the log).
@@ -241,7 +241,7 @@ async fn last_log_line(docker: &Docker, name: &str) -> String {
 
 /// The post step: remove the builder container `name` (and its state) if a step made one.
 pub async fn remove_builder(
-    host: &super::transport::DockerHost,
+    host: &crate::engine::transport::DockerHost,
     name: &str,
 ) -> Result<(), EngineError> {
     remove(&host.docker()?, name).await;

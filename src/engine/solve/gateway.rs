@@ -67,8 +67,8 @@ pub async fn call_frontend(
     channel: &Channel,
     call: &str,
     solve_req: bollard::moby::buildkit::v1::SolveRequest,
-    tracker: &mut super::progress::Tracker,
-    sink: &mut dyn super::progress::EventSink,
+    tracker: &mut crate::engine::records::progress::Tracker,
+    sink: &mut dyn crate::engine::records::progress::EventSink,
 ) -> (
     Result<bollard::moby::buildkit::v1::SolveResponse, String>,
     std::time::Duration,
@@ -85,7 +85,7 @@ pub async fn call_frontend(
         ..Default::default()
     };
     let ((result, time), answer) = tokio::join!(
-        super::solve::solve_streaming(control, gateway_build, &build_ref, tracker, sink),
+        super::control::solve_streaming(control, gateway_build, &build_ref, tracker, sink),
         ask_frontend(channel, &build_ref, attrs),
     );
     match answer {

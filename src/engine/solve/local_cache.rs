@@ -1,6 +1,6 @@
 //! `type=local` cache on this machine, as buildx's client does it: each directory is an
 //! OCI layout served to BuildKit through the session's content store
-//! ([`super::content_store`]); an import names the cache manifest by the digest its
+//! ([`crate::engine::session::content_store`]); an import names the cache manifest by the digest its
 //! `index.json` tags (`latest` unless `tag=`/`digest=` say otherwise); after an export,
 //! the manifest BuildKit reports (`cache.manifest`) is tagged in `index.json`.
 

@@ -12,7 +12,7 @@ use bollard::query_parameters::CreateImageOptions;
 use futures::StreamExt;
 
 use super::push::{credentials_for, split_tag};
-use super::resolved::RegistryAuth;
+use crate::engine::resolved::RegistryAuth;
 
 /// Pull attempts in all, and the wait before the second one (doubled each time).
 const ATTEMPTS: u32 = 4;

@@ -9,7 +9,7 @@ use bollard::query_parameters::ImportImageOptions;
 use futures::StreamExt;
 use tokio_util::io::ReaderStream;
 
-use super::error::EngineError;
+use crate::engine::error::EngineError;
 
 /// The temporary tar the exporter writes; removed when dropped.
 pub struct LoadTarget(tempfile::NamedTempFile);

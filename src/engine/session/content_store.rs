@@ -45,7 +45,7 @@ struct InfoResponse {
     info: Option<Info>,
 }
 #[derive(Clone, PartialEq, prost::Message)]
-pub(super) struct ReadContentRequest {
+pub(in crate::engine) struct ReadContentRequest {
     #[prost(string, tag = "1")]
     pub digest: String,
     #[prost(int64, tag = "2")]
@@ -54,7 +54,7 @@ pub(super) struct ReadContentRequest {
     pub size: i64,
 }
 #[derive(Clone, PartialEq, prost::Message)]
-pub(super) struct ReadContentResponse {
+pub(in crate::engine) struct ReadContentResponse {
     #[prost(int64, tag = "1")]
     pub offset: i64,
     #[prost(bytes = "vec", tag = "2")]

@@ -8,7 +8,7 @@ use bollard::moby::buildkit::v1::control_client::ControlClient;
 use bollard::moby::buildkit::v1::{SolveRequest, SolveResponse, StatusRequest};
 use tonic::transport::Channel;
 
-use super::progress::{EventSink, Tracker};
+use crate::engine::records::progress::{EventSink, Tracker};
 
 /// Run `Control.Solve` and follow `Control.Status` for the same ref until both end; also
 /// returns how long BuildKit took to answer the solve.

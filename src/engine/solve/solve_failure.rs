@@ -2,11 +2,11 @@
 //! whether it was only a cache export, which must not fail a build unless the user asked
 //! for strictness (the cache reports then say what each export lost).
 
-use super::cache_report;
-use super::cache_traffic::is_cache_export;
 use super::context::ContextSource;
-use super::error::EngineError;
-use super::progress::Tracker;
+use crate::engine::error::EngineError;
+use crate::engine::records::cache_report;
+use crate::engine::records::cache_traffic::is_cache_export;
+use crate::engine::records::progress::Tracker;
 use crate::plan::BuildPlan;
 
 /// A failed solve, and whether only a cache export failed.
@@ -14,7 +14,7 @@ pub struct Failure {
     pub error: EngineError,
     pub cache_export: bool,
     /// The exports as the failed solve left them.
-    pub exports: Vec<super::CacheReport>,
+    pub exports: Vec<crate::engine::CacheReport>,
 }
 
 /// Turn a solve error into a message naming the failing step and its Dockerfile line.

@@ -257,7 +257,7 @@ fn merge(from: &Path, to: &Path) -> std::io::Result<()> {
 /// A hidden directory next to `dest` (same file system, so moving out of it is a rename),
 /// removed when dropped, whatever happened.
 fn staging_dir(dest: &Path) -> Result<tempfile::TempDir, String> {
-    let parent = super::super::containing_dir(dest);
+    let parent = crate::engine::containing_dir(dest);
     let name = dest
         .file_name()
         .map_or_else(|| "out".into(), |n| n.to_string_lossy().into_owned());

@@ -9,11 +9,11 @@ use bollard::Docker;
 use bollard::moby::buildkit::v1::control_client::ControlClient;
 use tonic::transport::Channel;
 
-use super::cache_report::CacheState;
 use super::driver::Capabilities;
-use super::outcome::Outcome;
-use super::progress::{BuildEvent, EventSink};
-use super::transport::DockerHost;
+use crate::engine::records::cache_report::CacheState;
+use crate::engine::records::outcome::Outcome;
+use crate::engine::records::progress::{BuildEvent, EventSink};
+use crate::engine::transport::DockerHost;
 use crate::plan::{CacheOption, DriverChoice};
 use crate::relay::{Engaged, Reach, engage};
 
@@ -51,7 +51,7 @@ fn local_endpoint(endpoint: &str) -> bool {
     endpoint.starts_with("unix://")
         || endpoint
             .strip_prefix("tcp://")
-            .is_some_and(super::transport::is_loopback_addr)
+            .is_some_and(crate::engine::transport::is_loopback_addr)
 }
 
 /// How long the probe may take: a fetch on a working address takes tens of milliseconds.

@@ -169,7 +169,7 @@ async fn write_tar(
     path: &std::path::Path,
     mut stream: Streaming<BytesMessage>,
 ) -> Result<(), String> {
-    let dir = super::containing_dir(path);
+    let dir = crate::engine::containing_dir(path);
     let temp = tempfile::Builder::new()
         .prefix(".layercache-export-")
         .tempfile_in(&dir)
