@@ -20,6 +20,7 @@ pub mod logging;
 pub mod plan;
 pub mod relay;
 pub mod report;
+pub mod retry;
 pub mod runner_host;
 pub mod secret;
 pub mod storage;

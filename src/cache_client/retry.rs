@@ -1,4 +1,4 @@
-//! Retrying one cache-service call: 5xx answers, `408`, timeouts and broken connections
+//! Retrying one cache-service call (through [`crate::retry`]): 5xx answers, `408`, timeouts and broken connections
 //! back off exponentially with jitter; `429` waits what `Retry-After` says (GitHub's
 //! service rate-limits new entries this way, docs/cache-protocol.md § Limits and rate
 //! limits). Other answers are final.
@@ -13,6 +13,7 @@ use reqwest::header::{HeaderMap, RETRY_AFTER};
 use tokio::time::Instant;
 
 use super::error::ClientError;
+use crate::retry::{Backoff, Failed, Failure};
 
 /// How long and how often to keep trying.
 #[derive(Debug, Clone)]
@@ -35,8 +36,9 @@ pub struct RetryPolicy {
 
 /// A service that refuses everything: once `threshold` attempts have failed (without a
 /// `Retry-After`) over at least `window`, and not one among the calls sharing it has
-/// succeeded, every call gives up at once instead of retrying for a minute. One success proves the service works, and patient retries pay off for
-/// partial trouble: it then never trips.
+/// succeeded, every call gives up at once instead of retrying for a minute. One success
+/// proves the service works, and patient retries pay off for partial trouble: it then
+/// never trips.
 #[derive(Debug)]
 pub struct Outage {
     threshold: u32,
@@ -101,14 +103,8 @@ impl Default for RetryPolicy {
     }
 }
 
-/// One failed attempt: try again (after `after`, when the service said), or stop.
-pub(super) enum Attempt {
-    Again {
-        after: Option<Duration>,
-        last: String,
-    },
-    Stop(ClientError),
-}
+/// One failed attempt of a cache-service call.
+pub(super) type Attempt = crate::retry::Attempt<ClientError>;
 
 impl From<ClientError> for Attempt {
     fn from(e: ClientError) -> Self {
@@ -169,66 +165,52 @@ impl RetryPolicy {
     pub(super) async fn run<T, F, Fut>(
         &self,
         what: &'static str,
-        mut attempt: F,
+        attempt: F,
     ) -> Result<(T, u32), ClientError>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, Attempt>>,
     {
-        let mut n = 0u32;
-        if let Some(why) = self.outage.as_deref().and_then(Outage::tripped) {
+        let outage = self.outage.as_deref();
+        if let Some(why) = outage.and_then(Outage::tripped) {
             return Err(ClientError::Outage { what, why });
         }
-        loop {
-            n += 1;
-            let (after, last) = match attempt().await {
-                Ok(v) => {
-                    self.outage.as_deref().map(Outage::success);
-                    return Ok((v, n - 1));
-                }
-                Err(Attempt::Stop(e)) => return Err(e),
-                Err(Attempt::Again { after, last }) => (after, last),
-            };
+        let failed = |r: &Failed<'_>| {
             // A `Retry-After` is the service saying when to come back (a rate limit), not
             // an outage.
-            if let Some(outage) = self.outage.as_ref().filter(|_| after.is_none()) {
-                outage.failure(&last);
+            if let Some(outage) = outage.filter(|_| !r.asked) {
+                outage.failure(r.last);
                 if let Some(why) = outage.tripped() {
-                    return Err(self.gave_up(what, n, why));
+                    return Err(why);
                 }
             }
-            let wait = match after {
-                Some(a) if a > self.max_retry_after => {
-                    return Err(self.gave_up(what, n, last));
-                }
-                Some(a) => a,
-                None => self.backoff(n),
-            };
-            let past_deadline = self.deadline.is_some_and(|d| Instant::now() + wait >= d);
-            if n >= self.max_attempts || past_deadline {
-                return Err(self.gave_up(what, n, last));
+            if let Some(wait) = r.wait {
+                tracing::debug!(what, attempt = r.attempt, wait_ms = wait.as_millis() as u64, last = %r.last, "cache service: retrying");
             }
-            tracing::debug!(what, attempt = n, wait_ms = wait.as_millis() as u64, %last, "cache service: retrying");
-            tokio::time::sleep(wait).await;
+            Ok(())
+        };
+        match self.backoff().run(attempt, failed).await {
+            Ok(done) => {
+                outage.map(Outage::success);
+                Ok(done)
+            }
+            Err(Failure::Stopped(e)) => Err(e),
+            Err(Failure::GaveUp { attempts, last }) => Err(ClientError::GaveUp {
+                what,
+                attempts,
+                last,
+            }),
         }
     }
 
-    fn gave_up(&self, what: &'static str, attempts: u32, last: String) -> ClientError {
-        ClientError::GaveUp {
-            what,
-            attempts,
-            last,
+    fn backoff(&self) -> Backoff {
+        Backoff {
+            max_attempts: self.max_attempts,
+            base_delay: self.base_delay,
+            max_delay: self.max_delay,
+            max_retry_after: self.max_retry_after,
+            deadline: self.deadline,
         }
-    }
-
-    /// Exponential with full jitter over the upper half, so parallel retries spread out.
-    fn backoff(&self, attempt: u32) -> Duration {
-        let exp = self
-            .base_delay
-            .saturating_mul(1u32 << attempt.saturating_sub(1).min(16));
-        let cap = exp.min(self.max_delay);
-        let half = cap / 2;
-        half + half.mul_f64(rand::random::<f64>())
     }
 }
 
@@ -247,49 +229,6 @@ mod tests {
             retryable(StatusCode::TOO_MANY_REQUESTS, &h),
             Some(Some(Duration::from_secs(3)))
         );
-    }
-
-    #[tokio::test]
-    async fn retries_until_success_and_counts() {
-        let policy = RetryPolicy::default();
-        let mut calls = 0;
-        let (v, retries) = policy
-            .run("test", || {
-                calls += 1;
-                let c = calls;
-                async move {
-                    if c < 3 {
-                        Err(Attempt::Again {
-                            after: Some(Duration::from_millis(1)),
-                            last: "503".into(),
-                        })
-                    } else {
-                        Ok(c)
-                    }
-                }
-            })
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!((v, retries), (3, 2));
-    }
-
-    #[tokio::test]
-    async fn gives_up_after_max_attempts() {
-        let policy = RetryPolicy {
-            max_attempts: 3,
-            base_delay: Duration::from_millis(1),
-            ..Default::default()
-        };
-        let r: Result<((), u32), _> = policy
-            .run("test", || async {
-                Err(Attempt::Again {
-                    after: None,
-                    last: "HTTP 503".into(),
-                })
-            })
-            .await;
-        let e = r.err().map(|e| e.to_string()).unwrap_or_default();
-        assert!(e.contains("gave up after 3 attempts (HTTP 503)"), "{e}");
     }
 
     fn failing(after: Option<Duration>) -> Result<(), Attempt> {

@@ -13,10 +13,16 @@ use futures::StreamExt;
 
 use super::push::{credentials_for, split_tag};
 use crate::engine::resolved::RegistryAuth;
+use crate::retry::{Attempt, Backoff, Failed, Failure};
 
-/// Pull attempts in all, and the wait before the second one (doubled each time).
-const ATTEMPTS: u32 = 4;
-const FIRST_BACKOFF: Duration = Duration::from_secs(1);
+/// Four pulls in all, 1–2, 2–4 and 4–8 s apart.
+const PULL: Backoff = Backoff {
+    max_attempts: 4,
+    base_delay: Duration::from_secs(2),
+    max_delay: Duration::from_secs(8),
+    max_retry_after: Duration::ZERO,
+    deadline: None,
+};
 
 /// The image the builder runs, as the daemon holds it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,23 +73,29 @@ async fn pull_with_retries(
     image: &str,
     auth: &BTreeMap<String, RegistryAuth>,
 ) -> Result<u32, String> {
-    let mut wait = FIRST_BACKOFF;
-    let mut attempt = 1;
-    loop {
-        match pull(docker, image, auth).await {
-            Ok(()) => return Ok(attempt),
-            Err(e) if attempt < ATTEMPTS && is_transient(&e) => {
-                tracing::warn!(%image, attempt, error = %e, "pulling the builder image failed; retrying in {}s", wait.as_secs());
-                tokio::time::sleep(wait).await;
-                wait *= 2;
-                attempt += 1;
+    let attempt = || async {
+        pull(docker, image, auth).await.map_err(|e| {
+            if is_transient(&e) {
+                Attempt::Again {
+                    after: None,
+                    last: e.to_string(),
+                }
+            } else {
+                Attempt::Stop(e.to_string())
             }
-            Err(e) => {
-                return Err(match attempt {
-                    1 => e.to_string(),
-                    n => format!("{e} (after {n} attempts)"),
-                });
-            }
+        })
+    };
+    let failed = |r: &Failed<'_>| {
+        if let Some(wait) = r.wait {
+            tracing::warn!(%image, attempt = r.attempt, error = %r.last, "pulling the builder image failed; retrying in {:.1}s", wait.as_secs_f64());
+        }
+        Ok(())
+    };
+    match PULL.run(attempt, failed).await {
+        Ok(((), retries)) => Ok(retries + 1),
+        Err(Failure::Stopped(e)) => Err(e),
+        Err(Failure::GaveUp { attempts, last }) => {
+            Err(format!("{last} (after {attempts} attempts)"))
         }
     }
 }
