@@ -1,7 +1,7 @@
-//! Retrying one cache-service call (through [`crate::retry`]): 5xx answers, `408`, timeouts and broken connections
-//! back off exponentially with jitter; `429` waits what `Retry-After` says (GitHub's
-//! service rate-limits new entries this way, docs/cache-protocol.md § Limits and rate
-//! limits). Other answers are final.
+//! Retrying one cache-service call (through [`crate::retry`]): 5xx answers, `408`,
+//! timeouts and broken connections back off exponentially with jitter; `429` waits what
+//! `Retry-After` says (GitHub's service rate-limits new entries this way,
+//! docs/cache-protocol.md § Limits and rate limits). Other answers are final.
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
