@@ -358,8 +358,8 @@ async fn pushed_provenance(repo: &str, tag: &str) -> Option<serde_json::Value> {
 }
 
 #[tokio::test]
-async fn buildkit_lane_provenance_is_min_with_the_run_as_builder_id_by_default_and_off_when_false()
-{
+async fn buildkit_lane_a_private_repository_gets_min_provenance_with_the_run_as_builder_id_and_none_when_false()
+ {
     let Ok(endpoint) = std::env::var("LAYERCACHE_TEST_BUILDKIT_ADDR") else {
         panic!(
             "LAYERCACHE_TEST_BUILDKIT_ADDR names no newest-BuildKit lane (lane tests are named buildkit_lane_*/docker28_lane_*; scripts/test.sh filters them out, counted as skipped, where the lane is absent)"
@@ -373,8 +373,11 @@ async fn buildkit_lane_provenance_is_min_with_the_run_as_builder_id_by_default_a
     req.driver = DriverChoice::Remote { endpoint };
     req.push = true;
     req.tags = image_refs(&[format!("{}/{repo}:default", registry())]);
-    // The default build-push-action asks for, as the plan makes it on a runner.
+    // The default build-push-action asks for in a private repository, as the plan makes it
+    // on a runner (a public one gets mode=max).
     let runner = [
+        ("GITHUB_ACTIONS", "true"),
+        (layercache::plan::REPOSITORY_PRIVATE, "true"),
         ("GITHUB_SERVER_URL", "https://github.com"),
         ("GITHUB_REPOSITORY", "octo/app"),
         ("GITHUB_RUN_ID", "42"),

@@ -154,15 +154,7 @@ pub async fn hold_steps(req: &crate::plan::BuildPlan, relay: Option<&Engaged>, h
         mut solve,
         mut steps,
     } = hold;
-    let held_by_relay = relay.filter(|r| {
-        !req.no_cache
-            && req.no_cache_filters.is_empty()
-            && req.cache_from.iter().any(|e| {
-                e.kind == crate::plan::cache::CacheType::Gha
-                    && (e.attr("url_v2") == Some(r.import_url())
-                        || e.attr("url") == Some(r.import_url()))
-            })
-    });
+    let held_by_relay = relay.filter(|r| imports_through(req, r.import_url()));
     match held_by_relay {
         Some(r) => {
             r.hold_imports(steps);
@@ -172,6 +164,17 @@ pub async fn hold_steps(req: &crate::plan::BuildPlan, relay: Option<&Engaged>, h
             let _ = steps.wait_for(|open| *open).await;
         }
     }
+}
+
+/// Whether BuildKit reads a cache import of `req` from the relay at `import_url` (and
+/// does not skip its cache).
+fn imports_through(req: &crate::plan::BuildPlan, import_url: &str) -> bool {
+    !req.no_cache
+        && req.no_cache_filters.is_empty()
+        && req.cache_from.iter().any(|e| {
+            e.kind == crate::plan::cache::CacheType::Gha
+                && e.service.as_ref().map(|s| s.endpoint.url()) == Some(import_url)
+        })
 }
 
 /// Wait for the relay's uploads, then report what landed.
@@ -198,7 +201,28 @@ pub async fn finish(engaged: Option<Engaged>, outcome: &mut Outcome, sink: &mut 
 
 #[cfg(test)]
 mod tests {
-    use super::local_endpoint;
+    use super::{imports_through, local_endpoint};
+    use crate::cache_protocol::{Endpoint, Service};
+    use crate::plan::BuildPlan;
+    use crate::plan::cache::CacheOption;
+    use crate::secret::Secret;
+
+    #[test]
+    fn an_import_rewritten_to_the_relay_is_held_by_it() {
+        let relay = "http://127.0.0.1:4000/import/";
+        let at = |url: &str| Service {
+            endpoint: Endpoint::V2(url.to_owned()),
+            token: Secret::new("t".to_owned()),
+        };
+        let mut req = BuildPlan::local(".");
+        req.cache_from = vec![CacheOption::gha(at("http://upstream/"), &[])];
+        assert!(!imports_through(&req, relay));
+        req.cache_from
+            .push(CacheOption::gha(at(relay), &[("scope", "s")]));
+        assert!(imports_through(&req, relay));
+        req.no_cache = true;
+        assert!(!imports_through(&req, relay));
+    }
 
     #[test]
     fn local_endpoints() {

@@ -76,6 +76,9 @@ impl Builder {
     }
 }
 
+/// Held while this process looks for a builder container and makes it.
+static CREATING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// Make sure the builder container `spec.name` runs (reusing it when an earlier step
 /// started it) and return its control API. On failure nothing is left behind.
 pub async fn builder(
@@ -90,6 +93,10 @@ pub async fn builder(
         hint: hint.to_owned(),
     };
     let run_hint = "set driver-opts the host allows (privileged=false, cap-drop=CAP, security-opt=...), or use driver remote";
+    // A cache-mount restore asks for the builder while the build does: one of them makes
+    // it, the other finds it (two creators would collide on the name, and the loser's
+    // clean-up would remove the winner's container).
+    let _one_creator = CREATING.lock().await;
     let running = match docker.inspect_container(name, None).await {
         Ok(c) => c.state.and_then(|s| s.running).unwrap_or(false),
         Err(_) => {
