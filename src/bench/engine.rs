@@ -6,7 +6,7 @@
 //! `docker buildx build` on the same daemon, side by side ([`super::peer`]).
 
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use crate::commands::CommandError;
@@ -30,16 +30,8 @@ pub struct Args {
     /// Warm builds to average.
     #[arg(long, default_value_t = 3)]
     warm_runs: u32,
-    /// A docker CLI with the buildx plugin (e.g. $LAYERCACHE_TEST_DOCKER28_BUILDX): run the
-    /// cached build with `docker buildx build` too and print layercache / buildx.
-    #[arg(long)]
-    buildx: Option<PathBuf>,
-    /// The `layercache` binary run beside buildx (default: the one next to this binary).
-    #[arg(long)]
-    layercache: Option<PathBuf>,
-    /// GNU time, which reads each client's CPU time and peak memory from wait3.
-    #[arg(long, default_value = "/usr/bin/time")]
-    gnu_time: PathBuf,
+    #[command(flatten)]
+    peer: super::peer::PeerArgs,
 }
 
 pub async fn run(args: Args) -> Result<(), CommandError> {
@@ -72,12 +64,21 @@ pub async fn run(args: Args) -> Result<(), CommandError> {
                 .map_err(|e| failed(&e))?,
         );
     }
-    let peers = match &args.buildx {
-        Some(buildx) => Some(
-            super::peer::compare(&peer(&args, buildx, dir.path(), &req, &tag)?)
-                .await
-                .map_err(|e| failed(&e))?,
-        ),
+    let peer = args
+        .peer
+        .peer(args.docker_host.clone())
+        .map_err(|e| failed(&e))?;
+    let peers = match peer {
+        Some(peer) => {
+            let peer = super::peer::Peer {
+                context: dir.path().to_owned(),
+                build_args: req.build_args.clone().into_iter().collect(),
+                tag: tag.clone(),
+                runs: args.warm_runs,
+                ..peer
+            };
+            Some(super::peer::compare(&peer).await.map_err(|e| failed(&e))?)
+        }
         None => None,
     };
     if let Ok(docker) = io.host.docker() {
@@ -94,36 +95,6 @@ pub async fn run(args: Args) -> Result<(), CommandError> {
         println!("{peers}");
     }
     Ok(())
-}
-
-/// The cached build of `req` as both clients run it.
-fn peer(
-    args: &Args,
-    buildx: &Path,
-    context: &Path,
-    req: &BuildPlan,
-    tag: &str,
-) -> Result<super::peer::Peer, CommandError> {
-    let layercache = match &args.layercache {
-        Some(path) => path.clone(),
-        None => std::env::current_exe()
-            .map_err(|e| CommandError::Failed(format!("bench: failed to find this binary: {e}")))?
-            .with_file_name("layercache"),
-    };
-    Ok(super::peer::Peer {
-        buildx: buildx.to_owned(),
-        layercache,
-        gnu_time: args.gnu_time.clone(),
-        docker_host: args.docker_host.clone(),
-        context: context.to_owned(),
-        build_args: req
-            .build_args
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect(),
-        tag: tag.to_owned(),
-        runs: args.warm_runs,
-    })
 }
 
 fn table(cold: &Outcome, warm: &[Outcome]) -> String {

@@ -1,5 +1,6 @@
-//! `layercache-bench engine --buildx DOCKER`: buildx beside us. The same fully cached build
-//! on the same daemon, run by the `layercache` binary and by `docker buildx build` (its
+//! `layercache-bench engine --buildx DOCKER` and `relay --buildx DOCKER`: buildx beside
+//! us. The same build on the same daemon (the fully cached one, or a fresh one exporting
+//! to a `gha` cache), run by the `layercache` binary and by `docker buildx build` (its
 //! default builder: the daemon's own BuildKit, like our `docker` driver), each as a child
 //! process under GNU time, which takes the child's resource usage from `wait3`: wall time,
 //! client CPU (user + system of the CLI and of what it waited for, buildx's plugin process
@@ -10,6 +11,48 @@ use std::ffi::OsString;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
+
+/// The options of a benchmark that runs buildx beside us.
+#[derive(Debug, Clone, clap::Args)]
+pub struct PeerArgs {
+    /// A docker CLI with the buildx plugin (e.g. $LAYERCACHE_TEST_DOCKER28_BUILDX): run the
+    /// same build with `docker buildx build` too and print layercache / buildx.
+    #[arg(long)]
+    pub buildx: Option<PathBuf>,
+    /// The `layercache` binary run beside buildx (default: the one next to this binary).
+    #[arg(long)]
+    pub layercache: Option<PathBuf>,
+    /// GNU time, which reads each client's CPU time and peak memory from wait3.
+    #[arg(long, default_value = "/usr/bin/time")]
+    pub gnu_time: PathBuf,
+}
+
+impl PeerArgs {
+    /// The two clients, when `--buildx` names one, with nothing to build yet (set
+    /// `context`, `build_args`, `tag`, `runs`, `export`).
+    pub fn peer(&self, docker_host: Option<String>) -> Result<Option<Peer>, PeerError> {
+        let Some(buildx) = &self.buildx else {
+            return Ok(None);
+        };
+        let layercache = match &self.layercache {
+            Some(path) => path.clone(),
+            None => std::env::current_exe()
+                .map_err(PeerError::NoBinary)?
+                .with_file_name("layercache"),
+        };
+        Ok(Some(Peer {
+            buildx: buildx.clone(),
+            layercache,
+            gnu_time: self.gnu_time.clone(),
+            docker_host,
+            context: PathBuf::new(),
+            build_args: Vec::new(),
+            tag: String::new(),
+            runs: 1,
+            export: None,
+        }))
+    }
+}
 
 /// What both clients build, and with what.
 #[derive(Debug, Clone)]
@@ -26,6 +69,9 @@ pub struct Peer {
     pub build_args: Vec<(String, String)>,
     pub tag: String,
     pub runs: u32,
+    /// Measure an export instead of a cached build: every run gets a fresh `RUN_ID` build
+    /// argument (so its steps run) and this `--cache-to` entry with a scope of its own.
+    pub export: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -46,6 +92,8 @@ pub enum PeerError {
     Report { what: &'static str, detail: String },
     #[error("failed to make a scratch directory: {0}")]
     Scratch(std::io::Error),
+    #[error("failed to find this binary (for the layercache beside it): {0}")]
+    NoBinary(std::io::Error),
 }
 
 /// One run of one client.
@@ -79,7 +127,8 @@ pub async fn compare(peer: &Peer) -> Result<String, PeerError> {
     let mut seen = (Vec::new(), Vec::new());
     for round in 0..=peer.runs.max(1) {
         for client in [Client::Layercache, Client::Buildx] {
-            let usage = run_once(peer, client, scratch.path()).await?;
+            let run_id = uuid::Uuid::new_v4().simple().to_string();
+            let usage = run_once(peer, client, &run_id, scratch.path()).await?;
             tracing::debug!(client = client.name(), round, ?usage, "bench run");
             if round > 0 {
                 match client {
@@ -89,12 +138,22 @@ pub async fn compare(peer: &Peer) -> Result<String, PeerError> {
             }
         }
     }
-    Ok(table(&seen.0, &seen.1))
+    let what = match peer.export {
+        Some(_) => "a fresh build exporting to the gha cache",
+        None => "the fully cached build",
+    };
+    Ok(table(what, &seen.0, &seen.1))
 }
 
-fn command_line(peer: &Peer, client: Client) -> (PathBuf, Vec<OsString>) {
+fn command_line(peer: &Peer, client: Client, run_id: &str) -> (PathBuf, Vec<OsString>) {
     let mut args: Vec<OsString> = Vec::new();
     let mut push = |a: &str| args.push(a.into());
+    let mut build_args = peer.build_args.clone();
+    let mut cache_to = None;
+    if let Some(entry) = &peer.export {
+        build_args.push(("RUN_ID".to_owned(), run_id.to_owned()));
+        cache_to = Some(format!("{entry},scope=bench-{run_id}"));
+    }
     match client {
         Client::Layercache => {
             for a in [
@@ -108,9 +167,13 @@ fn command_line(peer: &Peer, client: Client) -> (PathBuf, Vec<OsString>) {
             }
             push("--tags");
             push(&peer.tag);
-            for (k, v) in &peer.build_args {
+            for (k, v) in &build_args {
                 push("--build-args");
                 push(&format!("{k}={v}"));
+            }
+            if let Some(entry) = &cache_to {
+                push("--cache-to");
+                push(entry);
             }
         }
         Client::Buildx => {
@@ -119,9 +182,13 @@ fn command_line(peer: &Peer, client: Client) -> (PathBuf, Vec<OsString>) {
             }
             push("--tag");
             push(&peer.tag);
-            for (k, v) in &peer.build_args {
+            for (k, v) in &build_args {
                 push("--build-arg");
                 push(&format!("{k}={v}"));
+            }
+            if let Some(entry) = &cache_to {
+                push("--cache-to");
+                push(entry);
             }
         }
     }
@@ -133,13 +200,18 @@ fn command_line(peer: &Peer, client: Client) -> (PathBuf, Vec<OsString>) {
     (program, args)
 }
 
-async fn run_once(peer: &Peer, client: Client, scratch: &Path) -> Result<Usage, PeerError> {
+async fn run_once(
+    peer: &Peer,
+    client: Client,
+    run_id: &str,
+    scratch: &Path,
+) -> Result<Usage, PeerError> {
     let what = client.name();
     let report = scratch.join("time");
     let log_path = scratch.join("log");
     let log = std::fs::File::create(&log_path).map_err(PeerError::Scratch)?;
     let log_err = log.try_clone().map_err(PeerError::Scratch)?;
-    let (program, args) = command_line(peer, client);
+    let (program, args) = command_line(peer, client, run_id);
     let mut cmd = tokio::process::Command::new(&peer.gnu_time);
     cmd.arg("--format=%U %S %M")
         .arg("--output")
@@ -209,7 +281,7 @@ fn cached_steps(log: &str) -> usize {
     ids.len()
 }
 
-fn table(ours: &[Usage], theirs: &[Usage]) -> String {
+fn table(what: &str, ours: &[Usage], theirs: &[Usage]) -> String {
     let mean = |u: &[Usage], f: fn(&Usage) -> Duration| {
         u.iter().map(f).sum::<Duration>() / (u.len().max(1) as u32)
     };
@@ -224,7 +296,7 @@ fn table(ours: &[Usage], theirs: &[Usage]) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "buildx beside us: the fully cached build, {} runs each, as child processes",
+        "buildx beside us: {what}, {} runs each, as child processes",
         ours.len()
     );
     let _ = writeln!(
@@ -302,9 +374,10 @@ mod tests {
             build_args: vec![("BASE".into(), "busybox".into())],
             tag: "t:1".into(),
             runs: 1,
+            export: None,
         };
-        let (_, ours) = command_line(&peer, Client::Layercache);
-        let (_, theirs) = command_line(&peer, Client::Buildx);
+        let (_, ours) = command_line(&peer, Client::Layercache, "r1");
+        let (_, theirs) = command_line(&peer, Client::Buildx, "r1");
         let text = |a: Vec<OsString>| {
             a.iter()
                 .map(|s| s.to_string_lossy().into_owned())
@@ -318,6 +391,17 @@ mod tests {
         assert_eq!(
             text(theirs),
             "buildx build --progress plain --load --tag t:1 --build-arg BASE=busybox /ctx"
+        );
+
+        // An export: a fresh run id and a scope of its own for each run.
+        let peer = Peer {
+            export: Some("type=gha,url_v2=http://s/,version=2,mode=max".into()),
+            ..peer
+        };
+        let (_, theirs) = command_line(&peer, Client::Buildx, "r2");
+        assert_eq!(
+            text(theirs),
+            "buildx build --progress plain --load --tag t:1 --build-arg BASE=busybox --build-arg RUN_ID=r2 --cache-to type=gha,url_v2=http://s/,version=2,mode=max,scope=bench-r2 /ctx"
         );
     }
 }

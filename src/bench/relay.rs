@@ -56,6 +56,10 @@ pub struct Args {
     /// Rounds of the three builds; each keeps its fastest.
     #[arg(long, default_value_t = 1)]
     rounds: usize,
+    /// With `--docker`: also the same export by the `layercache` binary and by `docker
+    /// buildx build` on that daemon (a fresh build of as many RUN layers each run).
+    #[command(flatten)]
+    peer: super::peer::PeerArgs,
 }
 
 /// One measured build and what landed upstream for it.
@@ -126,6 +130,34 @@ pub async fn run(args: Args) -> Result<(), CommandError> {
     println!("{}", table(&args, &results));
     let (f, t) = faults.injected();
     println!("injected: {f} × 503, {t} × 429");
+    if let Some(daemon) = &args.docker {
+        let peer = args
+            .peer
+            .peer(Some(daemon.clone()))
+            .map_err(|e| failed(&e))?;
+        if let Some(peer) = peer {
+            let ctx = dir.path().join("peer-context");
+            write_run_project(&ctx, args.layers, args.layer_kib).map_err(|e| failed(&e))?;
+            let peer = super::peer::Peer {
+                context: ctx,
+                build_args: vec![("BASE".to_owned(), args.base_image.clone())],
+                tag: format!(
+                    "layercache-bench-relay:{}",
+                    &uuid::Uuid::new_v4().simple().to_string()[..12]
+                ),
+                runs: args.rounds.max(1) as u32,
+                export: Some(format!(
+                    "type=gha,url_v2={url},version=2,token={},mode=max,ignore-error=true",
+                    token.expose()
+                )),
+                ..peer
+            };
+            println!(
+                "{}",
+                super::peer::compare(&peer).await.map_err(|e| failed(&e))?
+            );
+        }
+    }
     svc.shutdown().await;
     Ok(())
 }
@@ -212,6 +244,17 @@ fn write_project(dir: &Path, layers: usize, kib: usize) -> std::io::Result<()> {
         let bytes: Vec<u8> = (0..kib * 1024).map(|_| rand::random::<u8>()).collect();
         std::fs::write(dir.join(format!("layer{i}")), bytes)?;
         let _ = writeln!(df, "COPY layer{i} /layer{i}");
+    }
+    std::fs::write(dir.join("Dockerfile"), df)
+}
+
+/// `layers` RUN steps that each write `kib` KiB of fresh random bytes, all of them run
+/// again when the `RUN_ID` build argument changes.
+fn write_run_project(dir: &Path, layers: usize, kib: usize) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let mut df = String::from("ARG BASE\nFROM ${BASE}\nARG RUN_ID\n");
+    for i in 0..layers {
+        let _ = writeln!(df, "RUN head -c {} /dev/urandom > /layer{i}", kib * 1024);
     }
     std::fs::write(dir.join("Dockerfile"), df)
 }

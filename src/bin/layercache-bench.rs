@@ -18,6 +18,9 @@ struct Cli {
 enum Command {
     /// Measure the engine: a reference build cold, then cached, on one daemon.
     Engine(bench::engine::Args),
+    /// Measure the docker driver against docker-container on one daemon: cold, fully
+    /// cached, and from the gha cache alone, each on an emptied builder.
+    Drivers(bench::drivers::Args),
     /// Measure a restored cache mount against none: step time and bytes fetched.
     Mounts(bench::mounts::Args),
     /// Measure the cache service against a plain file copy on the same disk.
@@ -44,6 +47,7 @@ fn main() -> ExitCode {
     let result: Result<(), CommandError> = runtime.block_on(async {
         match cli.command {
             Command::Engine(args) => bench::engine::run(args).await,
+            Command::Drivers(args) => bench::drivers::run(args).await,
             Command::Mounts(args) => bench::mounts::run(args).await,
             Command::Serve(args) => bench::serve::run(args).await,
             Command::Relay(args) => bench::relay::run(args).await,
