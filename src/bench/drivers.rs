@@ -2,7 +2,7 @@
 //! container (`docker-container`) on one Docker daemon, side by side in one run, for what
 //! decides `driver: auto` (docs/buildkit.md § Which driver `auto` picks). Per driver, on
 //! an emptied builder (a fresh runner: no build cache, no base image, no builder
-//! container): a cold build exporting to a `gha` cache, the same build again on that
+//! container): a cold build loaded into the daemon and exporting to a `gha` cache, the same build again on that
 //! builder (every step cached), and the same build on a builder emptied again with only
 //! the `gha` cache to import (what every later job of a hosted runner does). The cache is
 //! our own service answering each call after `--latency-ms`; both drivers go through the
@@ -16,6 +16,7 @@ use crate::cache_protocol::{Endpoint, Service};
 use crate::cache_service::{self, Faults, ServiceConfig};
 use crate::commands::CommandError;
 use crate::engine::{self, DockerHost, Outcome, Recorder, Resolved};
+use crate::plan::image::parse_image_ref;
 use crate::plan::{BuildPlan, BuilderSpec, CacheOption, DriverChoice};
 use crate::storage::StorageConfig;
 
@@ -89,6 +90,12 @@ pub async fn run(args: Args) -> Result<(), CommandError> {
             let mut req = BuildPlan::local(&ctx);
             req.build_args
                 .insert("BASE".to_owned(), args.base_image.clone());
+            // What a workflow that uses the image next asks for: the docker driver stores
+            // it in the daemon anyway, docker-container sends it there.
+            req.load = true;
+            // Tagged as the bench's images are, so emptying the builder removes it.
+            let tag = format!("{}drivers", super::project_setup::TAG_PREFIX);
+            req.tags = vec![parse_image_ref(&tag).map_err(|e| failed(&e))?];
             req.driver = match *driver {
                 "docker" => DriverChoice::Docker,
                 _ => DriverChoice::DockerContainer,
